@@ -1,0 +1,126 @@
+# edgectl - one non-recursive Makefile. Objects go to $(O) (out of tree).
+#   make            build build/edgectl
+#   make check      install test dependencies, build, run every test
+#   make demo       install dependencies, build, run the north-star flow
+#   make bench      benchmarks against peers (tests/bench)
+#   make DEVELOPER=1          adds -Werror
+#   make SANITIZE=address,undefined check
+O ?= build
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR = $(PREFIX)/bin
+MANDIR = $(PREFIX)/share/man
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+PKGS = libzstd libcurl libarchive openssl jansson libbpf zlib
+
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
+
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+
+WARN = -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes \
+       -Wstrict-prototypes -Wvla -Wno-missing-field-initializers
+CFLAGS ?= -O2 -g
+ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) -D_GNU_SOURCE -pthread \
+	     -Isrc -DEDGECTL_VERSION='"$(VERSION)"' $(PKG_CFLAGS) -MMD -MP
+ALL_LDFLAGS = $(LDFLAGS) -pthread
+LIBS = $(PKG_LIBS) -lm
+ifdef DEVELOPER
+ALL_CFLAGS += -Werror
+endif
+ifdef SANITIZE
+ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+ALL_LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+LIB_SRC := $(sort $(shell find src -name '*.c'))
+CMD_SRC := $(sort $(wildcard cmd/*.c))
+UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/*.c))
+MAN_SRC := $(sort $(wildcard man/*.scd))
+
+LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o)
+CMD_OBJ := $(CMD_SRC:%.c=$(O)/%.o)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/unit/%.t)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(O)/tests/fuzz/%)
+MAN_OUT := $(MAN_SRC:man/%.scd=$(O)/man/%)
+LIB := $(O)/libedgectl.a
+BIN := $(O)/edgectl
+
+.PHONY: all check demo bench lint man install uninstall clean deps unit fuzz \
+	test-bins
+all: $(BIN) man
+
+$(O)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BIN): $(CMD_OBJ) $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(CMD_OBJ) $(LIB) $(LIBS)
+
+$(O)/tests/unit/%.t: tests/unit/%.c tests/unit/tap.h $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(LIB) $(LIBS) $(ALL_LDFLAGS)
+
+# Fuzz targets: a libFuzzer entry point plus a replay main (tests/fuzz/replay.c)
+# so `make check` replays each corpus without clang.
+$(O)/tests/fuzz/%: tests/fuzz/%.c tests/fuzz/replay.inc $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -DFUZZ_REPLAY -Itests/fuzz -o $@ $< $(LIB) $(LIBS) $(ALL_LDFLAGS)
+
+man: $(MAN_OUT)
+$(O)/man/%: man/%.scd
+	@mkdir -p $(@D)
+	scdoc < $< > $@
+
+unit: $(UNIT_BIN)
+fuzz: $(FUZZ_BIN)
+test-bins: $(BIN) man $(UNIT_BIN) $(FUZZ_BIN)
+
+deps:
+	@tests/lib/deps.sh
+
+# `check` installs what the tests need first, then builds and runs all tests
+# through one TAP harness (prove's library) that ends with "N passed, N failed".
+check: deps
+	$(MAKE) test-bins
+	tests/run $(TESTS)
+
+demo: deps
+	$(MAKE) all
+	tests/demo.sh
+
+bench: deps
+	$(MAKE) all
+	tests/lib/deps.sh bench
+	tests/bench/run-all.sh
+
+lint:
+	clang-format --dry-run --Werror $(LIB_SRC) $(CMD_SRC) $(shell find src cmd -name '*.h')
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7
+	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/edgectl
+	for f in $(MAN_OUT); do case $$f in *.7) d=man7;; *) d=man1;; esac; \
+		install -m 644 $$f $(DESTDIR)$(MANDIR)/$$d/; done
+	install -D -m 644 completions/edgectl.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/edgectl
+	install -D -m 644 completions/edgectl.zsh $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_edgectl
+	install -D -m 644 completions/edgectl.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/edgectl.fish
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/edgectl
+	for f in $(MAN_OUT); do case $$f in *.7) d=man7;; *) d=man1;; esac; \
+		rm -f $(DESTDIR)$(MANDIR)/$$d/$$(basename $$f); done
+	rm -f $(DESTDIR)$(PREFIX)/share/bash-completion/completions/edgectl \
+	      $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_edgectl \
+	      $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/edgectl.fish
+
+clean:
+	rm -rf $(O)
+
+-include $(LIB_OBJ:.o=.d) $(CMD_OBJ:.o=.d)

@@ -1,0 +1,99 @@
+/* cmd.h - what every subcommand file shares: the context, the command and
+ * option tables (the one source of truth for --help, --list-opts, the
+ * completion scripts and the conventions test) and output helpers. */
+#ifndef EC_CMD_H
+#define EC_CMD_H
+
+#include <jansson.h>
+#include <stdio.h>
+
+#include "store/store.h"
+#include "util/err.h"
+
+struct ec_ctx {
+	const char *store_url; /* resolved: flag > env > config > default */
+	const char *root;      /* resolved the same way */
+	int json;
+	int quiet;
+	int verbose;
+	int stderr_tty;
+	json_t *config; /* config.json or NULL */
+	struct store_opts store_opts;
+	struct store *store; /* opened on first use by ctx_store() */
+	volatile int *interrupted;
+};
+
+/* One option: long name, optional short letter, argument placeholder
+ * (NULL for a flag) and help text. `id` is what opt_next() returns. */
+struct ec_opt {
+	const char *name;
+	int short_name;
+	const char *arg;
+	const char *help;
+	int id;
+};
+
+struct ec_cmd {
+	const char *name;
+	const char *summary;
+	const char *usage; /* lines without "usage: ", '\n'-separated */
+	const struct ec_opt *opts; /* ends with {0} */
+	int (*run)(struct ec_ctx *ctx, int argc, char **argv);
+	const char *const *subcmds; /* words completed after the command */
+};
+
+/* Option ids below 256 are the short letters; these are special returns. */
+enum { OPT_EXIT = -2, OPT_END = -1, OPT_FIRST_LONG = 1000 };
+
+struct optparse {
+	struct ec_ctx *ctx;
+	const struct ec_cmd *cmd;
+	int argc;
+	char **argv;
+	char *arg;   /* argument of the option just returned */
+	int ind;     /* index of the first operand after OPT_END */
+	int status;  /* exit status when OPT_EXIT is returned */
+	void *priv;  /* getopt tables */
+};
+
+/* Parse the next option of cmd. Global options (--json, -q, -v, --store,
+ * --root) are accepted by every command and applied to ctx here; -h prints
+ * usage on stdout and an unknown option prints an error and usage on
+ * stderr, both returning OPT_EXIT with p->status 0 or 2. */
+void opt_init(struct optparse *p, struct ec_ctx *ctx, const struct ec_cmd *cmd,
+	      int argc, char **argv);
+int opt_next(struct optparse *p);
+
+/* Print "usage: ..." lines of cmd and its options to f. */
+void cmd_usage(const struct ec_cmd *cmd, FILE *f);
+/* A usage error: message, then usage on stderr; returns 2. */
+int usage_error(struct ec_ctx *ctx, const struct ec_cmd *cmd, const char *fmt,
+		...) __attribute__((format(printf, 3, 4)));
+
+/* Print err once (text or JSON on stderr) and return its exit status. */
+int report_error(struct ec_ctx *ctx, const struct ec_err *err);
+
+/* Open the configured store on first use. */
+struct store *ctx_store(struct ec_ctx *ctx, struct ec_err *err);
+
+/* Print one JSON value on stdout (steals the reference). */
+void json_out(json_t *v);
+
+/* Progress line on stderr when it is a TTY and not --json/-q. */
+struct progress {
+	struct ec_ctx *ctx;
+	const char *label;
+	unsigned long long total, done;
+	double start, last;
+	int shown;
+};
+void progress_init(struct progress *pr, struct ec_ctx *ctx, const char *label,
+		   unsigned long long total);
+void progress_update(struct progress *pr, unsigned long long done);
+void progress_done(struct progress *pr);
+double now_seconds(void);
+
+extern const struct ec_cmd cmd_store_def;
+extern const struct ec_cmd *const ec_commands[];
+
+#endif

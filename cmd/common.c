@@ -1,0 +1,300 @@
+/* common.c - option parsing from the tables, usage, errors, output. */
+#include "cmd.h"
+#include "util/json.h"
+#include "util/xalloc.h"
+
+#include <getopt.h>
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { G_STORE = 900, G_ROOT, G_JSON };
+
+static const struct ec_opt global_opts[] = {
+	{"store", 0, "URL", "object store (file:///DIR or s3://BUCKET/PREFIX)", G_STORE},
+	{"root", 0, "DIR", "local root (images, instances, caches)", G_ROOT},
+	{"json", 0, NULL, "machine-readable output", G_JSON},
+	{"quiet", 'q', NULL, "less output, no progress", 'q'},
+	{"verbose", 'v', NULL, "more output (-vv: protocol detail)", 'v'},
+	{"help", 'h', NULL, "show this help", 'h'},
+	{0},
+};
+
+struct getopt_tables {
+	struct option lo[64];
+	char so[160];
+	const struct ec_opt *by_index[64];
+};
+
+static void add_opts(struct getopt_tables *t, size_t *n, size_t *sn,
+		     const struct ec_opt *opts)
+{
+	for (; opts && opts->name; opts++) {
+		if (*n + 1 >= ARRAY_SIZE(t->lo))
+			BUG("too many options");
+		t->lo[*n] = (struct option){opts->name,
+					    opts->arg ? required_argument
+						      : no_argument,
+					    NULL, 0};
+		t->by_index[*n] = opts;
+		(*n)++;
+		if (opts->short_name) {
+			t->so[(*sn)++] = (char)opts->short_name;
+			if (opts->arg)
+				t->so[(*sn)++] = ':';
+		}
+	}
+}
+
+void opt_init(struct optparse *p, struct ec_ctx *ctx, const struct ec_cmd *cmd,
+	      int argc, char **argv)
+{
+	struct getopt_tables *t = xcalloc(1, sizeof(*t));
+	size_t n = 0, sn = 0;
+
+	t->so[sn++] = '+'; /* stop at the first operand (POSIX) */
+	t->so[sn++] = ':';
+	add_opts(t, &n, &sn, cmd->opts);
+	add_opts(t, &n, &sn, global_opts);
+	*p = (struct optparse){.ctx = ctx, .cmd = cmd, .argc = argc,
+			       .argv = argv, .priv = t};
+	optind = 0; /* full re-initialisation of getopt (glibc) */
+	opterr = 0;
+}
+
+static int opt_finish(struct optparse *p, int r)
+{
+	free(p->priv);
+	p->priv = NULL;
+	return r;
+}
+
+int opt_next(struct optparse *p)
+{
+	struct getopt_tables *t = p->priv;
+	int idx = -1, c;
+	const struct ec_opt *o = NULL;
+
+	if (!t)
+		return OPT_END;
+	c = getopt_long(p->argc, p->argv, t->so, t->lo, &idx);
+	p->arg = optarg;
+	if (c == -1) {
+		p->ind = optind;
+		return opt_finish(p, OPT_END);
+	}
+	if (c == '?' || c == ':') {
+		const char *bad = p->argv[optind - 1];
+		if (c == ':')
+			p->status = usage_error(p->ctx, p->cmd,
+						"%s: option '%s' needs an argument",
+						p->cmd->name, bad);
+		else if (optopt && optopt < 256)
+			p->status = usage_error(p->ctx, p->cmd,
+						"%s: unknown option '-%c'",
+						p->cmd->name, optopt);
+		else
+			p->status = usage_error(p->ctx, p->cmd,
+						"%s: unknown option '%s'",
+						p->cmd->name, bad);
+		return opt_finish(p, OPT_EXIT);
+	}
+	if (c == 0)
+		o = t->by_index[idx];
+	else {
+		size_t i;
+		for (i = 0; t->lo[i].name; i++)
+			if (t->by_index[i]->short_name == c) {
+				o = t->by_index[i];
+				break;
+			}
+	}
+	if (!o)
+		BUG("option without table entry");
+	switch (o->id) {
+	case 'h':
+		cmd_usage(p->cmd, stdout);
+		p->status = 0;
+		return opt_finish(p, OPT_EXIT);
+	case G_STORE:
+		p->ctx->store_url = optarg;
+		return opt_next(p);
+	case G_ROOT:
+		p->ctx->root = optarg;
+		return opt_next(p);
+	case G_JSON:
+		p->ctx->json = 1;
+		return opt_next(p);
+	case 'q':
+		p->ctx->quiet = 1;
+		return opt_next(p);
+	case 'v':
+		p->ctx->verbose++;
+		return opt_next(p);
+	}
+	return o->id;
+}
+
+static void print_opts(const struct ec_opt *o, FILE *f)
+{
+	for (; o && o->name; o++) {
+		char left[64];
+		if (o->short_name)
+			snprintf(left, sizeof(left), "-%c, --%s%s%s", o->short_name,
+				 o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+		else
+			snprintf(left, sizeof(left), "    --%s%s%s", o->name,
+				 o->arg ? " " : "", o->arg ? o->arg : "");
+		fprintf(f, "  %-28s %s\n", left, o->help);
+	}
+}
+
+void cmd_usage(const struct ec_cmd *cmd, FILE *f)
+{
+	const char *line = cmd->usage;
+	int first = 1;
+
+	while (*line) {
+		const char *nl = strchr(line, '\n');
+		int len = nl ? (int)(nl - line) : (int)strlen(line);
+		fprintf(f, "%s%.*s\n", first ? "usage: " : "   or: ", len, line);
+		first = 0;
+		line += len + (nl ? 1 : 0);
+	}
+	fprintf(f, "\n%s\n", cmd->summary);
+	if (cmd->opts && cmd->opts->name) {
+		fprintf(f, "\noptions:\n");
+		print_opts(cmd->opts, f);
+	}
+	fprintf(f, "\nglobal options:\n");
+	print_opts(global_opts, f);
+	fprintf(f, "\nSee 'edgectl help %s' for the manual.\n", cmd->name);
+}
+
+int usage_error(struct ec_ctx *ctx, const struct ec_cmd *cmd, const char *fmt,
+		...)
+{
+	struct ec_err err;
+	va_list ap;
+
+	ec_err_clear(&err);
+	err.cat = EC_USAGE;
+	va_start(ap, fmt);
+	vsnprintf(err.msg, sizeof(err.msg), fmt, ap);
+	va_end(ap);
+	report_error(ctx, &err);
+	if (!ctx->json)
+		cmd_usage(cmd, stderr);
+	return 2;
+}
+
+int report_error(struct ec_ctx *ctx, const struct ec_err *err)
+{
+	enum ec_cat cat = err->cat == EC_OK ? EC_FAIL : err->cat;
+
+	if (ctx && ctx->json) {
+		json_t *j = json_pack("{s:{s:s,s:s,s:i}}", "error", "message",
+				      err->msg, "category", ec_cat_name(cat),
+				      "exit_status", ec_cat_exit(cat));
+		char *s = ec_json_dump(j);
+		fprintf(stderr, "%s\n", s);
+		free(s);
+		json_decref(j);
+	} else {
+		fprintf(stderr, "edgectl: error: %s\n", err->msg);
+	}
+	return ec_cat_exit(cat);
+}
+
+static void store_log(void *c, int level, const char *msg)
+{
+	struct ec_ctx *ctx = c;
+
+	if (ctx->verbose >= level)
+		fprintf(stderr, "edgectl: %s\n", msg);
+}
+
+struct store *ctx_store(struct ec_ctx *ctx, struct ec_err *err)
+{
+	if (ctx->store)
+		return ctx->store;
+	ctx->store_opts.log = store_log;
+	ctx->store_opts.log_ctx = ctx;
+	if (store_open(ctx->store_url, &ctx->store_opts, &ctx->store, err) < 0) {
+		ec_err_prefix(err, "store '%s'", ctx->store_url);
+		return NULL;
+	}
+	return ctx->store;
+}
+
+void json_out(json_t *v)
+{
+	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+	fprintf(stdout, "%s\n", s);
+	free(s);
+	json_decref(v);
+}
+
+double now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void progress_init(struct progress *pr, struct ec_ctx *ctx, const char *label,
+		   unsigned long long total)
+{
+	*pr = (struct progress){.ctx = ctx, .label = label, .total = total};
+	pr->start = pr->last = now_seconds();
+}
+
+static int progress_enabled(const struct progress *pr)
+{
+	return pr->ctx->stderr_tty && !pr->ctx->json && !pr->ctx->quiet;
+}
+
+static void progress_draw(struct progress *pr, double t)
+{
+	double el = t - pr->start, rate = el > 0 ? (double)pr->done / el : 0;
+	char eta[32] = "";
+
+	if (pr->total && rate > 0 && pr->done < pr->total)
+		snprintf(eta, sizeof(eta), " ETA %.0fs",
+			 (double)(pr->total - pr->done) / rate);
+	if (pr->total)
+		fprintf(stderr, "\r%s: %.1f/%.1f MiB (%3.0f%%) %.1f MiB/s%s\033[K",
+			pr->label, (double)pr->done / 1048576.0,
+			(double)pr->total / 1048576.0,
+			100.0 * (double)pr->done / (double)pr->total,
+			rate / 1048576.0, eta);
+	else
+		fprintf(stderr, "\r%s: %.1f MiB %.1f MiB/s\033[K", pr->label,
+			(double)pr->done / 1048576.0, rate / 1048576.0);
+	pr->shown = 1;
+}
+
+void progress_update(struct progress *pr, unsigned long long done)
+{
+	double t;
+
+	pr->done = done;
+	if (!progress_enabled(pr))
+		return;
+	t = now_seconds();
+	if (t - pr->last < 0.1)
+		return;
+	pr->last = t;
+	progress_draw(pr, t);
+}
+
+void progress_done(struct progress *pr)
+{
+	if (!progress_enabled(pr) || !pr->shown)
+		return;
+	progress_draw(pr, now_seconds());
+	fputc('\n', stderr);
+}

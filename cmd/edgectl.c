@@ -1,0 +1,275 @@
+/* edgectl.c - main: global options, configuration, the command table. */
+#include "cmd.h"
+#include "util/json.h"
+#include "util/xalloc.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+const struct ec_cmd *const ec_commands[] = {
+	&cmd_store_def,
+	NULL,
+};
+
+static volatile int interrupted;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+static void main_usage(FILE *f)
+{
+	const struct ec_cmd *const *c;
+
+	fprintf(f, "usage: edgectl [--store URL] [--root DIR] [--json] [-q] [-v] COMMAND [ARGS]\n"
+		   "       edgectl help COMMAND | --version | --help\n\n"
+		   "edgectl runs containers across a fleet of edge locations; shared state\n"
+		   "lives in an object store, hosts are reached over SSH.\n\ncommands:\n");
+	for (c = ec_commands; *c; c++)
+		fprintf(f, "  %-10s %s\n", (*c)->name, (*c)->summary);
+	fprintf(f, "  %-10s %s\n", "help", "show the manual of a command");
+	fprintf(f, "\nSee 'edgectl help COMMAND' or 'man edgectl'.\n");
+}
+
+static const struct ec_cmd *find_cmd(const char *name)
+{
+	const struct ec_cmd *const *c;
+
+	for (c = ec_commands; *c; c++)
+		if (!strcmp((*c)->name, name))
+			return *c;
+	return NULL;
+}
+
+static const char *env(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? v : NULL;
+}
+
+/* $XDG_<what>_HOME or ~/<fallback>; caller frees. */
+static char *xdg_dir(const char *var, const char *fallback)
+{
+	const char *v = env(var), *home = env("HOME");
+
+	if (v)
+		return xstrdup(v);
+	return xasprintf("%s/%s", home ? home : "/", fallback);
+}
+
+/* Load config.json; a missing file is fine, a broken one is an error. */
+static int load_config(struct ec_ctx *ctx, struct ec_err *err)
+{
+	_cleanup_free_ char *dir = xdg_dir("XDG_CONFIG_HOME", ".config");
+	_cleanup_free_ char *path = xasprintf("%s/edgectl/config.json", dir);
+
+	if (access(path, F_OK) < 0)
+		return 0;
+	ctx->config = ec_json_load_file(path, err);
+	if (!ctx->config)
+		return ec_err_prefix(err, "config file (fix or remove it)");
+	if (!json_is_object(ctx->config))
+		return ec_err_set(err, EC_USAGE,
+				  "config file '%s' must hold a JSON object", path);
+	return 0;
+}
+
+/* Precedence: flag > environment > config file > default. */
+static void resolve_settings(struct ec_ctx *ctx)
+{
+	static char *store_default, *root_default;
+	const char *c;
+
+	if (!ctx->store_url)
+		ctx->store_url = env("EDGECTL_STORE");
+	if (!ctx->store_url && (c = ec_json_str(ctx->config, "store")))
+		ctx->store_url = c;
+	if (!ctx->store_url) {
+		_cleanup_free_ char *d = xdg_dir("XDG_DATA_HOME", ".local/share");
+		store_default = xasprintf("file://%s/edgectl/store", d);
+		ctx->store_url = store_default;
+	}
+	if (!ctx->root)
+		ctx->root = env("EDGECTL_ROOT");
+	if (!ctx->root && (c = ec_json_str(ctx->config, "root")))
+		ctx->root = c;
+	if (!ctx->root) {
+		if (geteuid() == 0) {
+			ctx->root = "/var/lib/edgectl";
+		} else {
+			_cleanup_free_ char *d = xdg_dir("XDG_DATA_HOME", ".local/share");
+			root_default = xasprintf("%s/edgectl/root", d);
+			ctx->root = root_default;
+		}
+	}
+	/* S3 settings follow the AWS conventions. */
+	ctx->store_opts.endpoint = env("AWS_ENDPOINT_URL_S3");
+	if (!ctx->store_opts.endpoint)
+		ctx->store_opts.endpoint = env("AWS_ENDPOINT_URL");
+	ctx->store_opts.region = env("AWS_REGION");
+	if (!ctx->store_opts.region)
+		ctx->store_opts.region = env("AWS_DEFAULT_REGION");
+	ctx->store_opts.access_key = env("AWS_ACCESS_KEY_ID");
+	ctx->store_opts.secret_key = env("AWS_SECRET_ACCESS_KEY");
+	ctx->store_opts.session_token = env("AWS_SESSION_TOKEN");
+	ctx->store_opts.path_style = -1;
+	ctx->store_opts.quote_if_match = -1;
+	ctx->store_opts.tls_verify = 1;
+}
+
+/* `edgectl help CMD`: the man page, else the built one next to the binary,
+ * else the usage text. */
+static int cmd_help(const char *name)
+{
+	const struct ec_cmd *cmd = NULL;
+	char page[128], exe[PATH_MAX];
+	_cleanup_free_ char *local = NULL;
+	ssize_t n;
+
+	if (name && strcmp(name, "edgectl") && !(cmd = find_cmd(name))) {
+		fprintf(stderr, "edgectl: error: no command '%s'; see 'edgectl --help'\n", name);
+		return 2;
+	}
+	snprintf(page, sizeof(page), cmd ? "edgectl-%s" : "edgectl", name);
+	fflush(stdout);
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		char *slash;
+		exe[n] = '\0';
+		slash = strrchr(exe, '/');
+		if (slash)
+			*slash = '\0';
+		local = xasprintf("%s/man/%s.1", exe, page);
+		if (access(local, R_OK) == 0) {
+			pid_t pid;
+			int st;
+			/* try the installed page first, then the built one */
+			pid = fork();
+			if (pid == 0) {
+				int devnull = open("/dev/null", O_WRONLY);
+				if (devnull >= 0)
+					dup2(devnull, 2);
+				execlp("man", "man", page, (char *)NULL);
+				_exit(127);
+			}
+			if (pid > 0 && waitpid(pid, &st, 0) == pid &&
+			    WIFEXITED(st) && WEXITSTATUS(st) == 0)
+				return 0;
+			execlp("man", "man", "-l", local, (char *)NULL);
+		}
+	}
+	execlp("man", "man", page, (char *)NULL);
+	if (cmd)
+		cmd_usage(cmd, stdout);
+	else
+		main_usage(stdout);
+	return 0;
+}
+
+static int list_opts(const struct ec_cmd *cmd)
+{
+	const struct ec_opt *o;
+	const char *const *s;
+
+	for (s = cmd->subcmds; s && *s; s++)
+		printf("%s\n", *s);
+	for (o = cmd->opts; o && o->name; o++)
+		printf("--%s\n", o->name);
+	printf("--store\n--root\n--json\n--quiet\n--verbose\n--help\n");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct ec_ctx ctx = {.interrupted = &interrupted};
+	const struct ec_cmd *cmd;
+	struct ec_err err;
+	struct sigaction sa = {.sa_handler = on_signal};
+	int i, r;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	ctx.stderr_tty = isatty(2);
+	ec_err_clear(&err);
+
+	/* global options before the command */
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--json"))
+			ctx.json = 1;
+		else if (!strcmp(a, "-q") || !strcmp(a, "--quiet"))
+			ctx.quiet = 1;
+		else if (!strcmp(a, "-v") || !strcmp(a, "--verbose"))
+			ctx.verbose++;
+		else if (!strcmp(a, "-vv"))
+			ctx.verbose += 2;
+		else if ((!strcmp(a, "--store") || !strcmp(a, "--root")) &&
+			 i + 1 < argc)
+			*(a[2] == 's' ? &ctx.store_url : &ctx.root) = argv[++i];
+		else if (!strncmp(a, "--store=", 8))
+			ctx.store_url = a + 8;
+		else if (!strncmp(a, "--root=", 7))
+			ctx.root = a + 7;
+		else if (!strcmp(a, "--version")) {
+			if (ctx.json)
+				json_out(json_pack("{s:s}", "version", EDGECTL_VERSION));
+			else
+				printf("edgectl %s\n", EDGECTL_VERSION);
+			goto out;
+		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			main_usage(stdout);
+			goto out;
+		} else if (!strcmp(a, "--list-cmds")) {
+			const struct ec_cmd *const *c;
+			for (c = ec_commands; *c; c++)
+				printf("%s\n", (*c)->name);
+			goto out;
+		} else {
+			fprintf(stderr, "edgectl: unknown option '%s'\n", a);
+			main_usage(stderr);
+			return 2;
+		}
+	}
+	if (i >= argc) {
+		fprintf(stderr, "edgectl: no command given\n");
+		main_usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[i], "help"))
+		return cmd_help(i + 1 < argc ? argv[i + 1] : NULL);
+	cmd = find_cmd(argv[i]);
+	if (!cmd) {
+		fprintf(stderr, "edgectl: '%s' is not a command; see 'edgectl --help'\n",
+			argv[i]);
+		return 2;
+	}
+	if (i + 1 < argc && !strcmp(argv[i + 1], "--list-opts"))
+		return list_opts(cmd);
+	if (load_config(&ctx, &err) < 0)
+		return report_error(&ctx, &err);
+	resolve_settings(&ctx);
+	r = cmd->run(&ctx, argc - i, argv + i);
+	store_free(ctx.store);
+	json_decref(ctx.config);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		if (errno != EPIPE)
+			fprintf(stderr, "edgectl: error: write to stdout: %s\n",
+				strerror(errno));
+		return r ? r : 1;
+	}
+	return r;
+out:
+	if (fflush(stdout) != 0 || ferror(stdout))
+		return 1;
+	return 0;
+}

@@ -1,0 +1,384 @@
+/* store.c - `edgectl store`: object store plumbing for operators/scripts. */
+#include "cmd.h"
+#include "store/transfer.h"
+#include "util/io.h"
+#include "util/parse.h"
+#include "util/xalloc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { O_IF_MATCH = OPT_FIRST_LONG, O_IF_ABSENT, O_IF_NONE_MATCH, O_RANGE,
+       O_JOBS, O_PART_SIZE, O_CONTENT_TYPE };
+
+static const struct ec_opt opts[] = {
+	{"recursive", 'r', NULL, "ls: list every key under PREFIX (no '/' grouping)", 'r'},
+	{"if-match", 0, "ETAG", "put: only if the object's ETag is ETAG (else exit 6)", O_IF_MATCH},
+	{"if-absent", 0, NULL, "put: only if the object does not exist (else exit 6)", O_IF_ABSENT},
+	{"if-none-match", 0, "ETAG", "get: fetch only if the ETag differs", O_IF_NONE_MATCH},
+	{"range", 0, "START-END", "get: bytes START..END (inclusive; END optional)", O_RANGE},
+	{"jobs", 'j', "N", "parallel requests for large objects (default 4)", O_JOBS},
+	{"part-size", 0, "SIZE", "multipart part size (default 16M, min 5M)", O_PART_SIZE},
+	{"content-type", 0, "TYPE", "put: Content-Type of the object", O_CONTENT_TYPE},
+	{0},
+};
+
+static const char *const subcmds[] = {"ls", "stat", "get", "put", "rm", NULL};
+
+static int run(struct ec_ctx *ctx, int argc, char **argv);
+
+const struct ec_cmd cmd_store_def = {
+	.name = "store",
+	.summary = "read and write objects in the shared store (plumbing)",
+	.usage = "edgectl store ls [-r] [PREFIX]\n"
+		 "edgectl store stat KEY\n"
+		 "edgectl store get [--range START-END] [--if-none-match ETAG] [-j N] KEY [FILE]\n"
+		 "edgectl store put [--if-match ETAG | --if-absent] [--part-size SIZE] [-j N] KEY [FILE]\n"
+		 "edgectl store rm KEY...",
+	.opts = opts,
+	.run = run,
+	.subcmds = subcmds,
+};
+
+struct args {
+	int recursive, if_absent;
+	const char *if_match, *if_none_match, *content_type, *range;
+	uint64_t jobs, part_size;
+};
+
+static json_t *info_json(const char *key, const struct store_info *i)
+{
+	return json_pack("{s:s,s:I,s:s,s:I}", "key", key, "size_bytes",
+			 (json_int_t)i->size, "etag", i->etag, "modified",
+			 (json_int_t)i->mtime);
+}
+
+struct ls_ctx {
+	struct ec_ctx *ctx;
+	json_t *arr;
+};
+
+static int ls_entry(void *c, const struct store_entry *e, struct ec_err *err)
+{
+	struct ls_ctx *l = c;
+	char when[32] = "";
+	struct tm tm;
+	time_t t = e->mtime;
+
+	(void)err;
+	if (l->arr) {
+		json_array_append_new(l->arr, e->is_prefix
+				? json_pack("{s:s}", "prefix", e->key)
+				: json_pack("{s:s,s:I,s:s,s:I}", "key", e->key, "size_bytes",
+					    (json_int_t)e->size, "etag", e->etag,
+					    "modified", (json_int_t)e->mtime));
+		return 0;
+	}
+	if (e->is_prefix) {
+		printf("%19s %12s  %s\n", "", "PRE", e->key);
+		return 0;
+	}
+	if (gmtime_r(&t, &tm))
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+	printf("%19s %12llu  %s\n", when, (unsigned long long)e->size, e->key);
+	return 0;
+}
+
+static int do_ls(struct ec_ctx *ctx, struct store *s, struct args *a, int argc,
+		 char **argv, struct ec_err *err)
+{
+	struct store_list_opts lo = {.prefix = argc ? argv[0] : NULL,
+				     .delimiter = a->recursive ? NULL : "/"};
+	struct ls_ctx l = {.ctx = ctx, .arr = ctx->json ? json_array() : NULL};
+
+	if (store_list(s, &lo, ls_entry, &l, err) < 0) {
+		json_decref(l.arr);
+		return -1;
+	}
+	if (l.arr)
+		json_out(l.arr);
+	return 0;
+}
+
+static void on_progress(void *c, uint64_t done, uint64_t total)
+{
+	struct progress *pr = c;
+
+	pr->total = total;
+	progress_update(pr, done);
+}
+
+static int do_put(struct ec_ctx *ctx, struct store *s, struct args *a,
+		  const char *key, const char *file, struct ec_err *err)
+{
+	struct store_put_opts po = {.if_match = a->if_match,
+				    .if_absent = a->if_absent,
+				    .content_type = a->content_type};
+	_cleanup_free_ char *journal = xasprintf("%s/cache/uploads", ctx->root);
+	struct store_xfer_opts xo = {.jobs = (unsigned)a->jobs,
+				     .part_size = a->part_size,
+				     .journal_dir = journal, .put = &po,
+				     .progress = on_progress,
+				     .cancel = ctx->interrupted};
+	struct store_xfer_result res;
+	struct store_info info;
+	struct progress pr;
+	double t0 = now_seconds();
+	_cleanup_close_ int fd = -1;
+
+	if (!file || !strcmp(file, "-")) {
+		fd = dup(0);
+		xo.journal_dir = NULL;
+	} else {
+		fd = open(file, O_RDONLY | O_CLOEXEC);
+	}
+	if (fd < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "open '%s'", file);
+	progress_init(&pr, ctx, key, 0);
+	xo.progress_ctx = &pr;
+	if (store_upload_fd(s, key, fd, &xo, &info, &res, err) < 0)
+		return -1;
+	progress_done(&pr);
+	if (ctx->json) {
+		json_t *j = info_json(key, &info);
+		json_object_set_new(j, "size_bytes", json_integer((json_int_t)res.size));
+		json_object_set_new(j, "parts", json_integer(res.parts));
+		json_object_set_new(j, "parts_resumed", json_integer(res.parts_resumed));
+		json_object_set_new(j, "bytes_sent", json_integer((json_int_t)res.bytes_sent));
+		json_object_set_new(j, "duration_ms",
+				    json_integer((json_int_t)((now_seconds() - t0) * 1000)));
+		json_out(j);
+	} else if (!ctx->quiet) {
+		printf("%s\n", info.etag);
+	}
+	return 0;
+}
+
+struct fd_sink {
+	int fd;
+	struct progress *pr;
+	unsigned long long done;
+};
+
+static int fd_sink(void *c, const void *data, size_t len, struct ec_err *err)
+{
+	struct fd_sink *f = c;
+
+	if (io_write_all(f->fd, data, len, -1, "output", err) < 0)
+		return -1;
+	f->done += len;
+	if (f->pr)
+		progress_update(f->pr, f->done);
+	return 0;
+}
+
+static int parse_range(const char *r, struct store_get_opts *g, struct ec_err *err)
+{
+	_cleanup_free_ char *a = xstrdup(r);
+	char *dash = strchr(a, '-');
+	uint64_t end;
+
+	if (!dash)
+		return ec_err_set(err, EC_USAGE, "--range '%s': expected START-END or START-", r);
+	*dash = '\0';
+	if (parse_u64(a, UINT64_MAX, &g->off, "--range start", err) < 0)
+		return -1;
+	if (!dash[1])
+		return 0;
+	if (parse_u64(dash + 1, UINT64_MAX, &end, "--range end", err) < 0)
+		return -1;
+	if (end < g->off)
+		return ec_err_set(err, EC_USAGE, "--range '%s': end is before start", r);
+	g->len = end - g->off + 1;
+	return 0;
+}
+
+/* Get KEY into FILE (atomically: FILE appears only when complete) or to
+ * stdout. Whole objects into files use parallel ranges. */
+static int do_get(struct ec_ctx *ctx, struct store *s, struct args *a,
+		  const char *key, const char *file, struct ec_err *err)
+{
+	struct store_get_opts g = {.if_none_match = a->if_none_match};
+	struct store_xfer_opts xo = {.jobs = (unsigned)a->jobs,
+				     .part_size = a->part_size,
+				     .progress = on_progress,
+				     .cancel = ctx->interrupted};
+	struct store_info info;
+	struct progress pr;
+	struct fd_sink fs = {.fd = 1};
+	_cleanup_free_ char *tmp = NULL;
+	_cleanup_close_ int fd = -1;
+	double t0 = now_seconds();
+	int r;
+
+	if (a->range && parse_range(a->range, &g, err) < 0)
+		return -1;
+	if (!file || !strcmp(file, "-")) {
+		if (ctx->json)
+			return ec_err_set(err, EC_USAGE,
+					  "--json needs an output FILE (stdout carries the JSON)");
+		fflush(stdout);
+		r = store_get(s, key, &g, fd_sink, &fs, &info, err);
+		return r < 0 ? -1 : 0;
+	}
+	tmp = xasprintf("%s.edgectl-part", file);
+	fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "create '%s'", tmp);
+	progress_init(&pr, ctx, key, 0);
+	xo.progress_ctx = &pr;
+	fs = (struct fd_sink){.fd = fd, .pr = &pr};
+	if (a->range || a->if_none_match)
+		r = store_get(s, key, &g, fd_sink, &fs, &info, err);
+	else
+		r = store_download_fd(s, key, fd, &xo, &info, NULL, err);
+	if (r == STORE_NOT_MODIFIED) {
+		unlink(tmp);
+		if (ctx->json)
+			json_out(json_pack("{s:s,s:s,s:b}", "key", key, "etag",
+					   info.etag, "not_modified", 1));
+		return 0;
+	}
+	if (r < 0 || fsync(fd) < 0 || rename(tmp, file) < 0) {
+		if (r == 0)
+			ec_err_errno(err, EC_FAIL, errno, "write '%s'", file);
+		unlink(tmp);
+		return -1;
+	}
+	progress_done(&pr);
+	if (ctx->json) {
+		json_t *j = info_json(key, &info);
+		json_object_set_new(j, "duration_ms",
+				    json_integer((json_int_t)((now_seconds() - t0) * 1000)));
+		json_out(j);
+	}
+	return 0;
+}
+
+static int do_rm(struct ec_ctx *ctx, struct store *s, int argc, char **argv,
+		 struct ec_err *err)
+{
+	json_t *arr = json_array();
+	int i;
+
+	for (i = 0; i < argc; i++) {
+		if (store_delete(s, argv[i], err) < 0) {
+			json_decref(arr);
+			return -1;
+		}
+		json_array_append_new(arr, json_string(argv[i]));
+	}
+	if (ctx->json)
+		json_out(json_pack("{s:o}", "deleted", arr));
+	else
+		json_decref(arr);
+	return 0;
+}
+
+static int parse_args(struct ec_ctx *ctx, struct optparse *op, struct args *a)
+{
+	struct ec_err err;
+	int c;
+
+	ec_err_clear(&err);
+	while ((c = opt_next(op)) != OPT_END) {
+		switch (c) {
+		case OPT_EXIT:
+			return op->status;
+		case 'r':
+			a->recursive = 1;
+			break;
+		case O_IF_MATCH:
+			a->if_match = op->arg;
+			break;
+		case O_IF_ABSENT:
+			a->if_absent = 1;
+			break;
+		case O_IF_NONE_MATCH:
+			a->if_none_match = op->arg;
+			break;
+		case O_RANGE:
+			a->range = op->arg;
+			break;
+		case O_CONTENT_TYPE:
+			a->content_type = op->arg;
+			break;
+		case 'j':
+			if (parse_u64(op->arg, XFER_JOBS_MAX, &a->jobs, "--jobs", &err) < 0 ||
+			    (!a->jobs && ec_err_set(&err, EC_USAGE, "--jobs must be at least 1")))
+				return usage_error(ctx, &cmd_store_def, "%s", err.msg);
+			break;
+		case O_PART_SIZE:
+			if (parse_size(op->arg, STORE_PART_MAX, &a->part_size, "--part-size", &err) < 0)
+				return usage_error(ctx, &cmd_store_def, "%s", err.msg);
+			if (a->part_size < STORE_PART_MIN)
+				return usage_error(ctx, &cmd_store_def,
+						   "--part-size must be at least 5M (an S3 rule)");
+			break;
+		}
+	}
+	if (a->if_match && a->if_absent)
+		return usage_error(ctx, &cmd_store_def,
+				   "--if-match and --if-absent exclude each other");
+	return -1;
+}
+
+static int run(struct ec_ctx *ctx, int argc, char **argv)
+{
+	struct args a = {0};
+	struct optparse op;
+	struct ec_err err;
+	struct store *s;
+	const char *sub;
+	int r, n;
+
+	ec_err_clear(&err);
+	opt_init(&op, ctx, &cmd_store_def, argc, argv);
+	r = parse_args(ctx, &op, &a);
+	if (r >= 0)
+		return r;
+	argv += op.ind;
+	argc -= op.ind;
+	if (argc < 1)
+		return usage_error(ctx, &cmd_store_def, "store: which action? (ls, stat, get, put, rm)");
+	sub = argv[0];
+	/* options may also follow the action: parse again after it */
+	opt_init(&op, ctx, &cmd_store_def, argc, argv);
+	r = parse_args(ctx, &op, &a);
+	if (r >= 0)
+		return r;
+	argv += op.ind;
+	n = argc - op.ind;
+	if (!strcmp(sub, "ls") ? n > 1
+	    : !strcmp(sub, "stat") ? n != 1
+	    : !strcmp(sub, "get") || !strcmp(sub, "put") ? n < 1 || n > 2
+	    : !strcmp(sub, "rm") ? n < 1
+	    : 1) {
+		if (strcmp(sub, "ls") && strcmp(sub, "stat") && strcmp(sub, "get") &&
+		    strcmp(sub, "put") && strcmp(sub, "rm"))
+			return usage_error(ctx, &cmd_store_def, "store: unknown action '%s'", sub);
+		return usage_error(ctx, &cmd_store_def, "store %s: wrong number of arguments", sub);
+	}
+	if (!(s = ctx_store(ctx, &err)))
+		return report_error(ctx, &err);
+	if (!strcmp(sub, "ls"))
+		r = do_ls(ctx, s, &a, n, argv, &err);
+	else if (!strcmp(sub, "stat")) {
+		struct store_info info;
+		r = store_head(s, argv[0], &info, &err);
+		if (r == 0 && ctx->json)
+			json_out(info_json(argv[0], &info));
+		else if (r == 0)
+			printf("key: %s\nsize: %llu\netag: %s\nmodified: %lld\n", argv[0],
+			       (unsigned long long)info.size, info.etag, (long long)info.mtime);
+	} else if (!strcmp(sub, "get"))
+		r = do_get(ctx, s, &a, argv[0], n > 1 ? argv[1] : NULL, &err);
+	else if (!strcmp(sub, "put"))
+		r = do_put(ctx, s, &a, argv[0], n > 1 ? argv[1] : NULL, &err);
+	else
+		r = do_rm(ctx, s, n, argv, &err);
+	return r < 0 ? report_error(ctx, &err) : 0;
+}

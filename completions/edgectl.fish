@@ -1,0 +1,42 @@
+# fish completion for edgectl; commands and options come from the binary
+# (edgectl --list-cmds, edgectl CMD --list-opts).
+function __edgectl_cmd
+	set -l toks (commandline -opc)
+	set -l skip 0
+	for t in $toks[2..-1]
+		if test $skip = 1
+			set skip 0
+			continue
+		end
+		switch $t
+			case --store --root
+				set skip 1
+			case '-*'
+			case '*'
+				echo $t
+				return 0
+		end
+	end
+	return 1
+end
+
+function __edgectl_needs_cmd
+	not __edgectl_cmd >/dev/null
+end
+
+function __edgectl_words
+	set -l c (__edgectl_cmd)
+	if test "$c" = help
+		edgectl --list-cmds 2>/dev/null
+		return
+	end
+	edgectl $c --list-opts 2>/dev/null
+end
+
+complete -c edgectl -f
+complete -c edgectl -n __edgectl_needs_cmd -a '(edgectl --list-cmds 2>/dev/null) help'
+complete -c edgectl -n __edgectl_needs_cmd -l store -r -d 'object store URL'
+complete -c edgectl -n __edgectl_needs_cmd -l root -r -d 'local root'
+complete -c edgectl -n __edgectl_needs_cmd -l json -d 'JSON output'
+complete -c edgectl -n __edgectl_needs_cmd -l version -d 'print the version'
+complete -c edgectl -n 'not __edgectl_needs_cmd' -a '(__edgectl_words)'

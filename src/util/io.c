@@ -1,0 +1,42 @@
+#include "util/io.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+int io_write_all(int fd, const void *buf, size_t len, int64_t off,
+		 const char *what, struct ec_err *err)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = off >= 0 ? pwrite(fd, p, len, (off_t)off)
+				     : write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return ec_err_errno(err, EC_FAIL, errno, "write %s", what);
+		}
+		p += n;
+		len -= (size_t)n;
+		if (off >= 0)
+			off += n;
+	}
+	return 0;
+}
+
+ssize_t io_read_full(int fd, void *buf, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = read(fd, (char *)buf + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}

@@ -1,0 +1,32 @@
+#!/bin/bash
+# deps.sh [bench] - install the Debian 12 packages edgectl builds and tests
+# with. Idempotent: asks dpkg first, runs apt-get only for what is missing.
+set -euo pipefail
+pkgs=(
+	# build
+	gcc make pkg-config libzstd-dev libcurl4-openssl-dev libarchive-dev
+	libssl-dev libjansson-dev libbpf-dev zlib1g-dev scdoc
+	# tests: harness, real S3 server (Ceph RGW), tools
+	perl bats jq curl zstd man-db radosgw ceph-mon ceph-osd procps zsh fish
+	util-linux iproute2
+)
+if [ "${1:-}" = bench ]; then
+	pkgs+=(awscli time)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+	s=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+	[ "$s" = "install ok installed" ] || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+	echo "deps: missing packages: ${missing[*]}" >&2
+	echo "deps: run as root, or: sudo apt-get install -y ${missing[*]}" >&2
+	exit 1
+fi
+echo "deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+if ! apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; then
+	apt-get update -q >/dev/null
+	apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 const struct ec_cmd *const ec_commands[] = {
+	&cmd_images_def,
+	&cmd_inspect_def,
 	&cmd_store_def,
 	NULL,
 };

@@ -18,6 +18,7 @@
  * (and on NFS with flock emulation, which is not a supported setup). */
 #include "store/store_impl.h"
 #include "crypto/digest.h"
+#include "util/fs.h"
 #include "util/io.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
@@ -790,26 +791,6 @@ static const struct store_ops file_ops = {
 	.free = fs_free,
 };
 
-static int mkdir_p(const char *path, struct ec_err *err)
-{
-	_cleanup_free_ char *p = xstrdup(path);
-	char *s;
-
-	for (s = p + 1;; s++) {
-		if (*s == '/' || !*s) {
-			char c = *s;
-			*s = '\0';
-			if (mkdir(p, 0755) < 0 && errno != EEXIST)
-				return ec_err_errno(err, EC_FAIL, errno,
-						    "create store directory '%s'", p);
-			*s = c;
-			if (!c)
-				break;
-		}
-	}
-	return 0;
-}
-
 int store_file_open(const char *dir, struct store **out, struct ec_err *err)
 {
 	static const char *const sub[] = {META, META "/tmp", META "/locks",
@@ -818,8 +799,8 @@ int store_file_open(const char *dir, struct store **out, struct ec_err *err)
 	size_t i;
 	int dfd;
 
-	if (mkdir_p(dir, err) < 0)
-		return -1;
+	if (fs_mkdir_p(dir, err) < 0)
+		return ec_err_prefix(err, "store directory");
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return ec_err_errno(err, EC_FAIL, errno, "open store directory '%s'", dir);

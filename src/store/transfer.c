@@ -1,6 +1,7 @@
 /* transfer.c - parallel, resumable transfers built on store.h. */
 #include "store/transfer.h"
 #include "crypto/digest.h"
+#include "util/fs.h"
 #include "util/io.h"
 #include "util/json.h"
 #include "util/strbuf.h"
@@ -92,20 +93,6 @@ static char *journal_path(const char *dir, struct store *s, const char *key)
 
 	sha256_hex(id, strlen(id), hex);
 	return xasprintf("%s/%s.json", dir, hex);
-}
-
-static int mkdir_p(const char *dir)
-{
-	_cleanup_free_ char *p = xstrdup(dir);
-	char *s;
-
-	for (s = p + 1; *s; s++)
-		if (*s == '/') {
-			*s = '\0';
-			mkdir(p, 0755);
-			*s = '/';
-		}
-	return mkdir(p, 0755) == 0 || errno == EEXIST ? 0 : -1;
 }
 
 /* Write the journal atomically (caller holds mu). Failures only cost the
@@ -304,7 +291,7 @@ static int upload_file_mpu(struct xfer *x, const struct stat *st,
 
 	x->parts = xcalloc(x->nparts, sizeof(*x->parts));
 	ident = file_identity(st, x->part_size, x->key, x->s);
-	if (x->o->journal_dir && mkdir_p(x->o->journal_dir) == 0)
+	if (x->o->journal_dir && fs_mkdir_p(x->o->journal_dir, NULL) == 0)
 		x->journal = journal_path(x->o->journal_dir, x->s, x->key);
 	id = journal_resume(x, ident);
 	if (!id && store_mpu_create(x->s, x->key, NULL, &id, err) < 0)

@@ -13,6 +13,8 @@ setup() {
 # A new command must add itself here (the test below fails until it does).
 declare -gA JSON_PROBE=(
 	[store]="store ls"
+	[images]="images"
+	[inspect]="images"
 )
 
 cmds() { edgectl --list-cmds; }

@@ -1,0 +1,81 @@
+/* compress.h - layer compression: zstd in independent frames with a seek
+ * table (the zstd "seekable format"), gzip, and decompression of both.
+ * The only module that includes zstd.h and zlib.h. */
+#ifndef EC_COMPRESS_H
+#define EC_COMPRESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+enum comp_kind { COMP_NONE = 0, COMP_GZIP, COMP_ZSTD };
+
+/* Receives output bytes, in order. Return 0, or -1 with err set. */
+typedef int (*comp_sink_fn)(void *ctx, const void *data, size_t len,
+			    struct ec_err *err);
+
+struct comp_opts {
+	enum comp_kind kind;
+	int level;	    /* 0 = default (zstd 3, gzip 6) */
+	uint64_t frame_size; /* zstd: input bytes per frame; 0 = 32 MiB */
+	unsigned threads;    /* zstd: frames compressed at once; 0 = online CPUs */
+};
+
+struct comp_writer;
+
+/* A compressing stream: bytes written are compressed and passed to sink in
+ * order. zstd output is a sequence of independent frames, each holding
+ * frame_size input bytes (the last may be shorter), compressed by `threads`
+ * workers at once, followed by a seek table in a skippable frame; the
+ * result is a plain valid zstd stream for every decoder. Output is a pure
+ * function of (input, kind, level, frame_size, libzstd version): never of
+ * thread count or timing (reproducible digests). gzip output has no name
+ * and mtime 0. Memory is bounded by about threads * 2 * frame_size. */
+struct comp_writer *comp_writer_new(const struct comp_opts *o,
+				    comp_sink_fn sink, void *ctx);
+int comp_write(struct comp_writer *w, const void *data, size_t len,
+	       struct ec_err *err);
+/* Flush the last frame and the seek table. */
+int comp_finish(struct comp_writer *w, struct ec_err *err);
+/* Frames written (zstd), for reports and tests. */
+unsigned comp_frames(const struct comp_writer *w);
+void comp_writer_free(struct comp_writer *w);
+
+/* Guess the compression from the first bytes (>= 4). */
+enum comp_kind comp_detect(const void *head, size_t len);
+
+/* A decompressing stream for gzip, zstd (any frames) or none. Output beyond
+ * max_out bytes fails (a decompression bomb) with EC_USAGE; the zstd window
+ * is capped at 128 MiB. */
+struct comp_reader;
+struct comp_reader *comp_reader_new(enum comp_kind kind, uint64_t max_out,
+				    comp_sink_fn sink, void *ctx);
+int comp_reader_feed(struct comp_reader *r, const void *data, size_t len,
+		     struct ec_err *err);
+/* Fails if the input ended inside a frame/member (truncated). */
+int comp_reader_finish(struct comp_reader *r, struct ec_err *err);
+void comp_reader_free(struct comp_reader *r);
+
+/* One frame of a seekable zstd blob. */
+struct zseek_frame {
+	uint64_t c_off, c_size; /* compressed offset and size */
+	uint64_t d_off, d_size; /* decompressed offset and size */
+};
+
+/* Parse the seek table at the end of a zstd blob. `tail` is the last
+ * `len` bytes of a blob of `blob_size` bytes (pass at least the whole
+ * table: 9 + 8 * frames bytes, or the whole blob). Returns 0 with the
+ * frames (allocated), 1 when the blob has no seek table, -1 on a corrupt
+ * table. */
+int zseek_parse(const void *tail, size_t len, uint64_t blob_size,
+		struct zseek_frame **frames, size_t *n, struct ec_err *err);
+
+/* Decompress a seekable zstd blob read from fd (pread; size bytes) with
+ * `threads` frames in flight, passing the output to sink in order. A blob
+ * without a seek table is decompressed as one stream. */
+int zseek_decompress_fd(int fd, uint64_t size, unsigned threads,
+			uint64_t max_out, comp_sink_fn sink, void *ctx,
+			struct ec_err *err);
+
+#endif

@@ -1,0 +1,61 @@
+/* runtime.h - one interface over OCI runtimes (crun, runc, runsc): a
+ * container from a rootfs made of overlayfs layers, run to completion or
+ * started detached. Used by `build` (RUN) and `run`. */
+#ifndef EC_RUNTIME_H
+#define EC_RUNTIME_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "util/err.h"
+
+enum rt_network { RT_NET_NONE = 0, RT_NET_HOST };
+
+struct rt_mount {
+	const char *src, *dst;
+	int readonly;
+};
+
+struct rt_spec {
+	const char *const *args; /* argv, NULL-terminated, required */
+	const char *const *env;	 /* "K=V", NULL-terminated */
+	const char *cwd;	 /* default "/" */
+	const char *user;	 /* "uid[:gid]" or "name[:group]" resolved in
+				    the container's /etc/passwd, /etc/group */
+	/* rootfs: overlayfs of lowerdirs (first = top) with upper/work, or, if
+	 * no lowerdirs are given, upper alone as a plain directory. */
+	const char *const *lowerdirs;
+	const char *upper, *work;
+	int readonly_rootfs;
+	enum rt_network network;
+	const char *hostname;
+	const struct rt_mount *mounts; /* extra bind mounts, ends with {0} */
+	size_t nmounts;
+	uint64_t memory_bytes; /* 0 = no limit */
+	uint64_t pids_limit;   /* 0 = no limit */
+	double cpus;	       /* 0 = no limit */
+};
+
+/* Output callbacks (from the calling thread). stream 1 = stdout, 2 = stderr. */
+typedef void (*rt_output_fn)(void *ctx, int stream, const char *data,
+			     size_t len);
+
+/* Names of runtimes found on this machine, in preference order
+ * (crun, runc, runsc); returns a NULL-terminated static array. */
+const char *const *rt_available(void);
+
+/* Run a container to completion with runtime `runtime` ("crun", "runc",
+ * "runsc"; NULL = first available). `state_dir` is a private directory for
+ * the bundle (created; removed afterwards). Mounts the overlay, writes the
+ * OCI config.json (namespaces: mount, pid, ipc, uts, and network unless
+ * RT_NET_HOST; default capability set; no-new-privileges; masked and
+ * read-only paths; /proc, /dev, /dev/pts, /dev/shm, /dev/mqueue, /sys ro),
+ * runs, streams output to `out`, unmounts and deletes everything it made,
+ * also on failure or cancel. *exit_status gets the container's exit status
+ * (128+N when killed by signal N). Fails (EC_USAGE/EC_FAIL/EC_PERM) when the
+ * container could not be started at all, with the runtime's message. */
+int rt_run(const char *runtime, const char *id, const char *state_dir,
+	   const struct rt_spec *spec, rt_output_fn out, void *ctx,
+	   const volatile int *cancel, int *exit_status, struct ec_err *err);
+
+#endif

@@ -95,6 +95,7 @@ double now_seconds(void);
 
 extern const struct ec_cmd cmd_store_def;
 extern const struct ec_cmd cmd_images_def;
+extern const struct ec_cmd cmd_build_def;
 extern const struct ec_cmd cmd_inspect_def;
 extern const struct ec_cmd *const ec_commands[];
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 const struct ec_cmd *const ec_commands[] = {
+	&cmd_build_def,
 	&cmd_images_def,
 	&cmd_inspect_def,
 	&cmd_store_def,

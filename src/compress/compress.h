@@ -17,9 +17,9 @@ typedef int (*comp_sink_fn)(void *ctx, const void *data, size_t len,
 
 struct comp_opts {
 	enum comp_kind kind;
-	int level;	    /* 0 = default (zstd 3, gzip 6) */
+	int level;	     /* 0 = default (zstd 3, gzip 6) */
 	uint64_t frame_size; /* zstd: input bytes per frame; 0 = 32 MiB */
-	unsigned threads;    /* zstd: frames compressed at once; 0 = online CPUs */
+	unsigned threads; /* zstd: frames compressed at once; 0 = online CPUs */
 };
 
 struct comp_writer;
@@ -31,7 +31,8 @@ struct comp_writer;
  * result is a plain valid zstd stream for every decoder. Output is a pure
  * function of (input, kind, level, frame_size, libzstd version): never of
  * thread count or timing (reproducible digests). gzip output has no name
- * and mtime 0. Memory is bounded by about threads * 2 * frame_size. */
+ * and mtime 0. Memory is bounded by about (threads + 1) * 2 * frame_size
+ * (frames in flight and the one filling, each with input and output). */
 struct comp_writer *comp_writer_new(const struct comp_opts *o,
 				    comp_sink_fn sink, void *ctx);
 int comp_write(struct comp_writer *w, const void *data, size_t len,
@@ -61,19 +62,35 @@ void comp_reader_free(struct comp_reader *r);
 struct zseek_frame {
 	uint64_t c_off, c_size; /* compressed offset and size */
 	uint64_t d_off, d_size; /* decompressed offset and size */
+	uint32_t xsum;		/* low 32 bits of XXH64 of the frame's
+				   content, when has_xsum */
+	int has_xsum;		/* the table carries checksums */
 };
 
 /* Parse the seek table at the end of a zstd blob. `tail` is the last
  * `len` bytes of a blob of `blob_size` bytes (pass at least the whole
- * table: 9 + 8 * frames bytes, or the whole blob). Returns 0 with the
- * frames (allocated), 1 when the blob has no seek table, -1 on a corrupt
- * table. */
+ * table: the skippable frame holding it is 17 + 8 * frames bytes, or
+ * 17 + 12 * frames with checksums as edgectl writes it; see
+ * zseek_table_size(); or pass the whole blob). Returns 0 with the
+ * frames (allocated, free() them), 1 when the blob has no seek table, -1
+ * on a corrupt table (or a tail too short to hold it). The table is
+ * checked against blob_size: frames plus table must fill the blob. */
 int zseek_parse(const void *tail, size_t len, uint64_t blob_size,
 		struct zseek_frame **frames, size_t *n, struct ec_err *err);
 
+/* Size in bytes of the whole seek table (its skippable frame) announced by
+ * the footer in the last `len` (>= 9) bytes of a blob: how much tail
+ * zseek_parse() needs. 0 when those bytes hold no seekable footer. The
+ * result is not validated: it may exceed the blob. */
+uint64_t zseek_table_size(const void *tail, size_t len);
+
 /* Decompress a seekable zstd blob read from fd (pread; size bytes) with
- * `threads` frames in flight, passing the output to sink in order. A blob
- * without a seek table is decompressed as one stream. */
+ * `threads` frames in flight (0 = online CPUs), passing the output to sink
+ * in order, on the caller's thread. Memory: about (threads + 1) frames,
+ * compressed and decompressed. The table must match the blob and every
+ * frame its entry (else -1: corrupt); output beyond max_out fails with
+ * EC_USAGE before any is decoded. A blob without a seek table, or with
+ * frames over 256 MiB, is decompressed as one stream. */
 int zseek_decompress_fd(int fd, uint64_t size, unsigned threads,
 			uint64_t max_out, comp_sink_fn sink, void *ctx,
 			struct ec_err *err);

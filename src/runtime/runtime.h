@@ -34,6 +34,8 @@ struct rt_spec {
 	uint64_t memory_bytes; /* 0 = no limit */
 	uint64_t pids_limit;   /* 0 = no limit */
 	double cpus;	       /* 0 = no limit */
+	/* On cancel: SIGTERM, then SIGKILL after this long (0 = 10000). */
+	unsigned kill_grace_ms;
 };
 
 /* Output callbacks (from the calling thread). stream 1 = stdout, 2 = stderr. */
@@ -41,8 +43,18 @@ typedef void (*rt_output_fn)(void *ctx, int stream, const char *data,
 			     size_t len);
 
 /* Names of runtimes found on this machine, in preference order
- * (crun, runc, runsc); returns a NULL-terminated static array. */
+ * (crun, runc, runsc); returns a NULL-terminated static array. Looks in
+ * $PATH, then in the standard system directories (/usr/local/sbin ... /bin),
+ * once per process. */
 const char *const *rt_available(void);
+
+/* Absolute path of runtime `name` ("crun", "runc", "runsc") found by
+ * rt_available(), or NULL when it is not installed here. Static storage. */
+const char *rt_path(const char *name);
+
+/* Check a container id: 1..64 characters of [A-Za-z0-9_.-], starting with a
+ * letter or digit (what every runtime accepts). EC_USAGE otherwise. */
+int rt_check_id(const char *id, struct ec_err *err);
 
 /* Run a container to completion with runtime `runtime` ("crun", "runc",
  * "runsc"; NULL = first available). `state_dir` is a private directory for
@@ -53,7 +65,20 @@ const char *const *rt_available(void);
  * runs, streams output to `out`, unmounts and deletes everything it made,
  * also on failure or cancel. *exit_status gets the container's exit status
  * (128+N when killed by signal N). Fails (EC_USAGE/EC_FAIL/EC_PERM) when the
- * container could not be started at all, with the runtime's message. */
+ * container could not be started at all, with the runtime's message.
+ *
+ * Details: `id` must pass rt_check_id() and be unique among the
+ * runtime's containers (its default state root is used, so `crun list`
+ * shows it while it runs); a leftover container of the same id (a crashed
+ * earlier run) is deleted afterwards. Extra mounts iterate up to `nmounts`
+ * entries (when non-zero) and stop at an entry with src == NULL. Without
+ * `upper`, the rootfs is read-only. Overlay mounts use
+ * redirect_dir=off,metacopy=off,index=off so `upper` is a self-contained
+ * layer diff (whiteouts are 0/0 character devices). Cgroups go to
+ * "/edgectl/<id>" (cgroupfs driver). Cancel (`*cancel` non-zero, checked
+ * every 100 ms) stops the container and fails with EC_INTR; *exit_status is
+ * still set. A missing executable is a start failure (-1, EC_FAIL with the
+ * runtime's message), not exit status 127. */
 int rt_run(const char *runtime, const char *id, const char *state_dir,
 	   const struct rt_spec *spec, rt_output_fn out, void *ctx,
 	   const volatile int *cancel, int *exit_status, struct ec_err *err);

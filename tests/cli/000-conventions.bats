@@ -15,6 +15,7 @@ declare -gA JSON_PROBE=(
 	[store]="store ls"
 	[images]="images"
 	[inspect]="images"
+	[build]="images"
 )
 
 cmds() { edgectl --list-cmds; }

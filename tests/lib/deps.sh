@@ -8,7 +8,7 @@ pkgs=(
 	libssl-dev libjansson-dev libbpf-dev zlib1g-dev scdoc
 	# tests: harness, real S3 server (Ceph RGW), tools
 	perl bats jq curl zstd man-db radosgw ceph-mon ceph-osd procps zsh fish
-	util-linux iproute2
+	util-linux iproute2 skopeo umoci crun runc busybox-static runsc
 )
 if [ "${1:-}" = bench ]; then
 	pkgs+=(awscli time)

@@ -1,0 +1,192 @@
+/* build.c - `edgectl build`: Dockerfile -> OCI image in the local root. */
+#include "cmd.h"
+#include "build/build.h"
+#include "util/parse.h"
+#include "util/xalloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { O_BUILD_ARG = OPT_FIRST_LONG, O_TARGET, O_COMPRESSION, O_LEVEL,
+       O_FRAME_SIZE, O_NO_CACHE, O_NETWORK, O_PLATFORM, O_REPRODUCIBLE,
+       O_RUNTIME };
+
+static const struct ec_opt opts[] = {
+	{"file", 'f', "FILE", "the Dockerfile (default CONTEXT/Dockerfile, else Containerfile)", 'f'},
+	{"tag", 't', "REF", "name the image (repeatable)", 't'},
+	{"build-arg", 0, "K=V", "set a build argument (repeatable)", O_BUILD_ARG},
+	{"target", 0, "STAGE", "build up to this stage", O_TARGET},
+	{"compression", 0, "zstd|gzip", "layer compression (default zstd, framed)", O_COMPRESSION},
+	{"level", 0, "N", "compression level (zstd 1-19, default 3; gzip 1-9, default 6)", O_LEVEL},
+	{"frame-size", 0, "SIZE", "zstd: input bytes per independent frame (default 32M)", O_FRAME_SIZE},
+	{"no-cache", 0, NULL, "do not reuse cached steps", O_NO_CACHE},
+	{"network", 0, "none|host", "network of RUN steps (default none)", O_NETWORK},
+	{"platform", 0, "PLATFORM", "target platform (only this host's: linux/amd64 or linux/arm64)", O_PLATFORM},
+	{"reproducible", 0, NULL, "clamp times to SOURCE_DATE_EPOCH (default 0)", O_REPRODUCIBLE},
+	{"runtime", 0, "NAME", "OCI runtime for RUN (crun, runc, runsc)", O_RUNTIME},
+	{0},
+};
+
+static int run(struct ec_ctx *ctx, int argc, char **argv);
+
+const struct ec_cmd cmd_build_def = {
+	.name = "build",
+	.summary = "build an OCI image from a Dockerfile",
+	.usage = "edgectl build [-f FILE] [-t REF]... [--build-arg K=V]... [--target STAGE] [--compression zstd|gzip] [--level N] [--frame-size SIZE] [--no-cache] [--network none|host] [--platform P] [--reproducible] CONTEXT",
+	.opts = opts,
+	.run = run,
+};
+
+struct ui {
+	struct ec_ctx *ctx;
+	struct progress pr;
+	int step, total;
+};
+
+static void on_step(void *c, int n, int total, const char *instr, int cached)
+{
+	struct ui *u = c;
+
+	(void)cached;
+	u->step = n;
+	u->total = total;
+	if (!u->ctx->quiet && !u->ctx->json)
+		fprintf(stderr, "[%d/%d] %s\n", n, total, instr);
+	progress_init(&u->pr, u->ctx, "  layer", 0);
+}
+
+static void on_output(void *c, int stream, const char *data, size_t len)
+{
+	struct ui *u = c;
+
+	(void)stream;
+	if (!u->ctx->quiet && !u->ctx->json)
+		fwrite(data, 1, len, stderr);
+}
+
+static void on_warn(void *c, const char *msg)
+{
+	(void)c;
+	fprintf(stderr, "edgectl: warning: %s\n", msg);
+}
+
+static void on_bytes(void *c, uint64_t n)
+{
+	progress_update(&((struct ui *)c)->pr, n);
+}
+
+static void push(const char ***v, size_t *n, const char *s)
+{
+	*v = xrealloc(*v, (*n + 2) * sizeof(**v));
+	(*v)[(*n)++] = s;
+	(*v)[*n] = NULL;
+}
+
+static int run(struct ec_ctx *ctx, int argc, char **argv)
+{
+	struct build_opts bo = {.comp = COMP_ZSTD, .source_date_epoch = -1};
+	struct build_result res;
+	struct ui ui = {.ctx = ctx};
+	_cleanup_free_ const char **tags = NULL, **bargs = NULL;
+	size_t ntags = 0, nargs = 0;
+	struct optparse op;
+	struct ec_err err;
+	uint64_t u;
+	int c, reproducible = 0;
+	const char *sde = getenv("SOURCE_DATE_EPOCH");
+
+	ec_err_clear(&err);
+	opt_init(&op, ctx, &cmd_build_def, argc, argv);
+	while ((c = opt_next(&op)) != OPT_END) {
+		switch (c) {
+		case OPT_EXIT:
+			return op.status;
+		case 'f':
+			bo.dockerfile = op.arg;
+			break;
+		case 't':
+			push(&tags, &ntags, op.arg);
+			break;
+		case O_BUILD_ARG:
+			push(&bargs, &nargs, op.arg);
+			break;
+		case O_TARGET:
+			bo.target = op.arg;
+			break;
+		case O_COMPRESSION:
+			if (!strcmp(op.arg, "zstd"))
+				bo.comp = COMP_ZSTD;
+			else if (!strcmp(op.arg, "gzip"))
+				bo.comp = COMP_GZIP;
+			else
+				return usage_error(ctx, &cmd_build_def, "--compression '%s': use zstd or gzip", op.arg);
+			break;
+		case O_LEVEL:
+			if (parse_u64(op.arg, 22, &u, "--level", &err) < 0)
+				return usage_error(ctx, &cmd_build_def, "%s", err.msg);
+			bo.level = (int)u;
+			break;
+		case O_FRAME_SIZE:
+			if (parse_size(op.arg, 0xffffffffull, &bo.frame_size, "--frame-size", &err) < 0)
+				return usage_error(ctx, &cmd_build_def, "%s", err.msg);
+			if (bo.frame_size < (64u << 10))
+				return usage_error(ctx, &cmd_build_def, "--frame-size must be at least 64K");
+			break;
+		case O_NO_CACHE:
+			bo.no_cache = 1;
+			break;
+		case O_NETWORK:
+			if (strcmp(op.arg, "none") && strcmp(op.arg, "host"))
+				return usage_error(ctx, &cmd_build_def, "--network '%s': use none or host", op.arg);
+			bo.network_host = !strcmp(op.arg, "host");
+			break;
+		case O_PLATFORM:
+			if (strcmp(op.arg, "linux/amd64") && strcmp(op.arg, "linux/arm64"))
+				return usage_error(ctx, &cmd_build_def, "--platform '%s': only linux/amd64 and linux/arm64 (this host's) are supported", op.arg);
+			break;
+		case O_REPRODUCIBLE:
+			reproducible = 1;
+			break;
+		case O_RUNTIME:
+			bo.runtime = op.arg;
+			break;
+		}
+	}
+	if (argc - op.ind != 1)
+		return usage_error(ctx, &cmd_build_def, "build needs one CONTEXT directory");
+	if (sde && *sde) {
+		int64_t v;
+		if (parse_i64(sde, 0, INT64_MAX, &v, "SOURCE_DATE_EPOCH", &err) < 0)
+			return report_error(ctx, &err);
+		bo.source_date_epoch = v;
+	} else if (reproducible) {
+		bo.source_date_epoch = 0;
+	}
+	bo.root = ctx->root;
+	bo.context = argv[op.ind];
+	bo.tags = tags;
+	bo.build_args = bargs;
+	bo.cancel = ctx->interrupted;
+	bo.step = on_step;
+	bo.output = on_output;
+	bo.warn = on_warn;
+	bo.bytes = on_bytes;
+	bo.cb_ctx = &ui;
+	if (build_run(&bo, &res, &err) < 0)
+		return report_error(ctx, &err);
+	progress_done(&ui.pr);
+	if (ctx->json) {
+		json_t *t = json_array();
+		for (size_t i = 0; i < ntags; i++)
+			json_array_append_new(t, json_string(tags[i]));
+		json_out(json_pack("{s:s,s:s,s:I,s:i,s:o,s:O}", "digest", res.manifest_digest,
+				   "config_digest", res.config_digest, "size_bytes",
+				   (json_int_t)res.manifest_size, "layers", res.layers, "tags", t,
+				   "steps", res.steps));
+	} else {
+		printf("%s\n", res.manifest_digest);
+	}
+	build_result_release(&res);
+	return 0;
+}

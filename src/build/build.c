@@ -1,0 +1,1300 @@
+/* build.c - the build executor: stages, instructions, cache, image. */
+#include "build/build.h"
+#include "build/copy.h"
+#include "build/dockerfile.h"
+#include "build/dockerignore.h"
+#include "build/layer.h"
+#include "crypto/digest.h"
+#include "oci/layout.h"
+#include "oci/ref.h"
+#include "runtime/runtime.h"
+#include "util/fs.h"
+#include "util/json.h"
+#include "util/strbuf.h"
+#include "util/xalloc.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <strings.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DOCKERFILE_MAX (1u << 20)
+
+struct stage {
+	char *name;	 /* AS name, lower case, or NULL */
+	json_t *image;	 /* image config: architecture, os, config, rootfs, history */
+	json_t *layers;	 /* array of layer descriptors (manifest form) */
+	json_t *dirs;	 /* array of layer dir paths, bottom first */
+	json_t *args;	 /* ARG values in scope {name: value} */
+	char chain[65];	 /* cache chain key */
+};
+
+struct builder {
+	const struct build_opts *o;
+	struct oci_layout *layout;
+	struct df_file *df;
+	char *dfname;
+	struct di_rules *ignore;
+	int ctxfd;
+	char *tmp;	  /* ROOT/tmp/build-XXXX */
+	char *layers_dir; /* ROOT/layers */
+	char *cache_dir;  /* ROOT/cache/build */
+	struct stage *stages;
+	size_t nstages;
+	json_t *global_args; /* ARGs before the first FROM */
+	json_t *build_args;  /* --build-arg */
+	json_t *used_args;   /* build args that some ARG declared */
+	json_t *steps;
+	int step_no, step_total;
+	char created[32];
+};
+
+static void warn(struct builder *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void warn(struct builder *b, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (!b->o->warn)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	b->o->warn(b->o->cb_ctx, msg);
+}
+
+static const char *host_arch(void)
+{
+	struct utsname u;
+
+	if (uname(&u) == 0 && !strcmp(u.machine, "aarch64"))
+		return "arm64";
+	return "amd64";
+}
+
+/* --- variables --- */
+
+struct lookup {
+	struct builder *b;
+	struct stage *st; /* NULL before the first FROM */
+};
+
+static const char *env_get(json_t *env, const char *name)
+{
+	size_t i, n = strlen(name);
+	json_t *e;
+
+	json_array_foreach(env, i, e)
+	{
+		const char *s = json_string_value(e);
+		if (s && !strncmp(s, name, n) && s[n] == '=')
+			return s + n + 1;
+	}
+	return NULL;
+}
+
+static const char *lookup_var(void *ctx, const char *name)
+{
+	struct lookup *l = ctx;
+	const char *v;
+
+	if (!l->st)
+		return ec_json_str(l->b->global_args, name);
+	v = env_get(json_object_get(json_object_get(l->st->image, "config"), "Env"), name);
+	if (v)
+		return v;
+	return ec_json_str(l->st->args, name);
+}
+
+static char *expand(struct builder *b, struct stage *st, const char *s,
+		    const struct df_instr *in, struct ec_err *err)
+{
+	struct lookup l = {b, st};
+	char *out = NULL;
+
+	if (df_expand_esc(s, b->df->escape, lookup_var, &l, &out, err) < 0) {
+		ec_err_prefix(err, "%s:%d", b->dfname, in->line);
+		return NULL;
+	}
+	return out;
+}
+
+static const char *flag_value(const struct df_instr *in, const char *name)
+{
+	const struct df_flag *f = df_instr_flag(in, name);
+
+	return f ? f->value : NULL;
+}
+
+/* The parser already refuses flags an instruction does not take (with
+ * Docker's list); this refuses the ones edgectl does not implement. */
+static int check_flags(struct builder *b, const struct df_instr *in,
+		       const char *const *allowed, struct ec_err *err)
+{
+	size_t i;
+
+	for (i = 0; i < in->nflags; i++) {
+		const char *const *a;
+		int ok = 0;
+		for (a = allowed; a && *a; a++)
+			if (!strcmp(*a, in->flags[i].name))
+				ok = 1;
+		if (!ok)
+			return ec_err_set(err, EC_USAGE, "%s:%d: %s --%s is not supported by edgectl",
+					  b->dfname, in->line, in->keyword, in->flags[i].name);
+	}
+	return 0;
+}
+
+/* --- stages --- */
+
+static json_t *config_obj(struct stage *st)
+{
+	json_t *c = json_object_get(st->image, "config");
+
+	if (!c) {
+		c = json_object();
+		json_object_set_new(st->image, "config", c);
+	}
+	return c;
+}
+
+static void stage_release(struct stage *st)
+{
+	free(st->name);
+	json_decref(st->image);
+	json_decref(st->layers);
+	json_decref(st->dirs);
+	json_decref(st->args);
+}
+
+static void chain_update(struct stage *st, const char *what, const char *extra)
+{
+	struct sha256_ctx *h = sha256_new();
+	uint8_t d[SHA256_LEN];
+
+	sha256_update(h, st->chain, strlen(st->chain));
+	sha256_update(h, "\n", 1);
+	sha256_update(h, what, strlen(what));
+	sha256_update(h, "\n", 1);
+	if (extra)
+		sha256_update(h, extra, strlen(extra));
+	sha256_final(h, d);
+	sha256_free(h);
+	hex_encode(d, sizeof(d), st->chain);
+}
+
+static void history_add(struct builder *b, struct stage *st, const char *by,
+			int empty)
+{
+	json_t *h = json_object_get(st->image, "history");
+
+	json_array_append_new(h, json_pack("{s:s,s:s}", "created", b->created,
+					   "created_by", by));
+	if (empty)
+		json_object_set_new(json_array_get(h, json_array_size(h) - 1),
+				    "empty_layer", json_true());
+}
+
+/* Unpacked layer dir of diff_id (ROOT/layers/<hex>). */
+static char *layer_dir(struct builder *b, const char *diff_id)
+{
+	return xasprintf("%s/%s", b->layers_dir, diff_id + 7);
+}
+
+/* Base image from the local layout: manifest, config, layer dirs. */
+static int base_from_layout(struct builder *b, struct stage *st,
+			    const char *name, struct ec_err *err)
+{
+	struct oci_desc d;
+	_cleanup_json_ json_t *man = NULL;
+	json_t *cfg, *diffs, *l;
+	const char *cd;
+	size_t i;
+
+	if (oci_ref_get(b->layout, name, &d, err) < 0)
+		return ec_err_set(err, EC_NOTFOUND,
+				  "base image '%s' not found in the local root (build it, or pull it first)",
+				  name);
+	man = oci_blob_json(b->layout, d.digest, err);
+	if (!man)
+		return -1;
+	cd = ec_json_str(json_object_get(man, "config"), "digest");
+	if (!cd || !(cfg = oci_blob_json(b->layout, cd, err)))
+		return ec_err_prefix(err, "base image '%s': config", name);
+	json_decref(st->image);
+	st->image = cfg;
+	json_decref(st->layers);
+	st->layers = json_deep_copy(json_object_get(man, "layers"));
+	if (!json_is_array(st->layers))
+		st->layers = json_array();
+	diffs = json_object_get(json_object_get(cfg, "rootfs"), "diff_ids");
+	if (json_array_size(diffs) != json_array_size(st->layers))
+		return ec_err_set(err, EC_FAIL, "base image '%s': layers and diff_ids differ in number", name);
+	json_array_foreach(diffs, i, l)
+	{
+		_cleanup_free_ char *dir = NULL;
+		const char *diff = json_string_value(l);
+		if (!diff || oci_digest_check(diff, err) < 0)
+			return ec_err_prefix(err, "base image '%s'", name);
+		dir = layer_dir(b, diff);
+		if (access(dir, F_OK) < 0)
+			return ec_err_set(err, EC_NOTFOUND,
+					  "base image '%s': layer %s is not unpacked in the local root (pull the image again)",
+					  name, diff);
+		json_array_append_new(st->dirs, json_string(dir));
+	}
+	memcpy(st->chain, d.digest + 7, 64);
+	st->chain[64] = 0;
+	if (!json_object_get(st->image, "history"))
+		json_object_set_new(st->image, "history", json_array());
+	return 0;
+}
+
+static void scratch_image(struct builder *b, struct stage *st)
+{
+	json_decref(st->image);
+	st->image = json_pack("{s:s,s:s,s:{},s:{s:s,s:[]},s:[]}", "architecture",
+			      host_arch(), "os", "linux", "config", "rootfs", "type",
+			      "layers", "diff_ids", "history");
+	(void)b;
+	memset(st->chain, '0', 64);
+	st->chain[64] = '\0';
+}
+
+static int do_from(struct builder *b, const struct df_instr *in, struct ec_err *err)
+{
+	struct lookup l = {b, NULL};
+	_cleanup_free_ char *image = NULL;
+	struct stage *st;
+	const char *plat = flag_value(in, "platform");
+	size_t i;
+
+	if (check_flags(b, in, (const char *const[]){"platform", NULL}, err) < 0)
+		return -1;
+	if (plat && strcmp(plat, "linux/amd64") && strcmp(plat, "linux/arm64"))
+		return ec_err_set(err, EC_USAGE, "%s:%d: platform '%s' is not supported (linux/amd64, linux/arm64)",
+				  b->dfname, in->line, plat);
+	if (df_expand_esc(in->image, b->df->escape, lookup_var, &l, &image, err) < 0)
+		return ec_err_prefix(err, "%s:%d", b->dfname, in->line);
+	b->stages = xrealloc(b->stages, (b->nstages + 1) * sizeof(*b->stages));
+	st = &b->stages[b->nstages++];
+	memset(st, 0, sizeof(*st));
+	st->name = in->stage ? xstrdup(in->stage) : NULL;
+	if (st->name)
+		for (char *p = st->name; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+	st->layers = json_array();
+	st->dirs = json_array();
+	st->args = json_object();
+	if (!strcasecmp(image, "scratch")) {
+		scratch_image(b, st);
+		return 0;
+	}
+	for (i = 0; i + 1 < b->nstages; i++) {
+		struct stage *p = &b->stages[i];
+		if (p->name && !strcasecmp(p->name, image)) {
+			st->image = json_deep_copy(p->image);
+			json_decref(st->layers);
+			json_decref(st->dirs);
+			st->layers = json_deep_copy(p->layers);
+			st->dirs = json_deep_copy(p->dirs);
+			memcpy(st->chain, p->chain, sizeof(st->chain));
+			return 0;
+		}
+	}
+	{
+		struct img_ref r;
+		_cleanup_free_ char *name = NULL;
+		int rc;
+		if (img_ref_parse(image, &r, err) < 0)
+			return ec_err_prefix(err, "%s:%d: FROM", b->dfname, in->line);
+		if (r.kind != REF_STORE) {
+			img_ref_release(&r);
+			return ec_err_set(err, EC_USAGE,
+					  "%s:%d: FROM '%s': only scratch, earlier stages and images in the local root are supported yet (pull it first)",
+					  b->dfname, in->line, image);
+		}
+		name = img_ref_local_name(&r);
+		img_ref_release(&r);
+		scratch_image(b, st);
+		rc = base_from_layout(b, st, name, err);
+		if (rc < 0)
+			return ec_err_prefix(err, "%s:%d", b->dfname, in->line);
+	}
+	return 0;
+}
+
+/* --- cache --- */
+
+static char *cache_path(struct builder *b, const char *key)
+{
+	return xasprintf("%s/%s.json", b->cache_dir, key);
+}
+
+/* A cached layer for this chain key, if its blob and dir still exist. */
+static json_t *cache_get(struct builder *b, const char *key)
+{
+	_cleanup_free_ char *p = NULL, *dir = NULL;
+	struct ec_err e;
+	json_t *c;
+	const char *diff, *dg;
+
+	if (b->o->no_cache)
+		return NULL;
+	p = cache_path(b, key);
+	if (access(p, F_OK) < 0)
+		return NULL;
+	c = ec_json_load_file(p, &e);
+	if (!c)
+		return NULL;
+	diff = ec_json_str(c, "diff_id");
+	dg = ec_json_str(json_object_get(c, "layer"), "digest");
+	if (!diff || !dg || oci_digest_check(diff, NULL) < 0 || !oci_blob_exists(b->layout, dg)) {
+		json_decref(c);
+		return NULL;
+	}
+	dir = layer_dir(b, diff);
+	if (access(dir, F_OK) < 0) {
+		json_decref(c);
+		return NULL;
+	}
+	return c;
+}
+
+static void cache_put(struct builder *b, const char *key, json_t *entry)
+{
+	_cleanup_free_ char *p = cache_path(b, key);
+	_cleanup_free_ char *tmp = xasprintf("%s.tmp%d", p, (int)getpid());
+	struct ec_err e;
+
+	if (fs_mkdir_p(b->cache_dir, &e) < 0 ||
+	    json_dump_file(entry, tmp, JSON_COMPACT) < 0 || rename(tmp, p) < 0)
+		unlink(tmp);
+}
+
+static void add_layer(struct builder *b, struct stage *st, json_t *entry,
+		      const char *by)
+{
+	const char *diff = ec_json_str(entry, "diff_id");
+	_cleanup_free_ char *dir = layer_dir(b, diff);
+
+	json_array_append(st->layers, json_object_get(entry, "layer"));
+	json_array_append_new(st->dirs, json_string(dir));
+	json_array_append_new(json_object_get(json_object_get(st->image, "rootfs"), "diff_ids"),
+			      json_string(diff));
+	history_add(b, st, by, 0);
+}
+
+static void layer_progress(void *ctx, uint64_t n)
+{
+	struct builder *b = ctx;
+
+	if (b->o->bytes)
+		b->o->bytes(b->o->cb_ctx, n);
+}
+
+/* Turn directory `dir` into a layer (blob + ROOT/layers/<diff>), cache it
+ * under `key` and add it to the stage. */
+static int commit_layer(struct builder *b, struct stage *st, const char *dir,
+			int overlay_upper, const char *key, const char *by,
+			struct ec_err *err)
+{
+	struct layer_opts lo = {.comp = b->o->comp, .level = b->o->level,
+				.frame_size = b->o->frame_size,
+				.threads = b->o->threads,
+				.mtime_max = b->o->source_date_epoch,
+				.uid = -1, .gid = -1,
+				.overlay_upper = overlay_upper,
+				.progress = layer_progress, .progress_ctx = b};
+	struct layer_result res;
+	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_free_ char *final = NULL;
+	_cleanup_json_ json_t *entry = NULL;
+
+	if (fd < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "open layer '%s'", dir);
+	if (layer_create(b->layout, fd, &lo, &res, err) < 0)
+		return ec_err_prefix(err, "make layer");
+	if (res.tar_size > (5ull << 30))
+		warn(b, "layer of '%s' is %.1f GiB: some registries refuse layers over 5 GiB; split it into several COPY/RUN steps",
+		     by, (double)res.tar_size / (1 << 30));
+	final = layer_dir(b, res.diff_id);
+	if (rename(dir, final) < 0) {
+		struct ec_err e;
+		if (errno != ENOTEMPTY && errno != EEXIST)
+			return ec_err_errno(err, EC_FAIL, errno, "store layer dir '%s'", final);
+		fs_rm_rf(dir, &e); /* same content is already unpacked */
+	}
+	entry = json_pack("{s:s,s:o,s:I,s:i}", "diff_id", res.diff_id, "layer",
+			  oci_desc_json(&res.blob), "tar_size", (json_int_t)res.tar_size,
+			  "frames", res.frames);
+	cache_put(b, key, entry);
+	add_layer(b, st, entry, by);
+	return 0;
+}
+
+/* --- metadata instructions --- */
+
+static void env_set(json_t *cfg, const char *k, const char *v)
+{
+	json_t *env = json_object_get(cfg, "Env");
+	_cleanup_free_ char *kv = xasprintf("%s=%s", k, v);
+	size_t i, n = strlen(k);
+	json_t *e;
+
+	if (!env) {
+		env = json_array();
+		json_object_set_new(cfg, "Env", env);
+	}
+	json_array_foreach(env, i, e)
+	{
+		const char *s = json_string_value(e);
+		if (s && !strncmp(s, k, n) && s[n] == '=') {
+			json_array_set_new(env, i, json_string(kv));
+			return;
+		}
+	}
+	json_array_append_new(env, json_string(kv));
+}
+
+static json_t *strv_json(char *const *v, size_t n)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		json_array_append_new(a, json_string(v[i]));
+	return a;
+}
+
+/* Exec form as given, or shell form wrapped in the stage's SHELL. */
+static json_t *command_json(struct stage *st, const struct df_instr *in)
+{
+	json_t *shell, *a;
+
+	if (in->json)
+		return strv_json(in->argv, in->argc);
+	shell = json_object_get(config_obj(st), "Shell");
+	a = shell ? json_deep_copy(shell) : json_pack("[s,s]", "/bin/sh", "-c");
+	json_array_append_new(a, json_string(in->raw ? in->raw : ""));
+	return a;
+}
+
+static int do_kv(struct builder *b, struct stage *st, const struct df_instr *in,
+		 struct ec_err *err)
+{
+	json_t *cfg = config_obj(st);
+	size_t i;
+
+	for (i = 0; i < in->nkv; i++) {
+		_cleanup_free_ char *k = expand(b, st, in->kv[i].key, in, err);
+		_cleanup_free_ char *v = NULL;
+		if (!k || !(v = expand(b, st, in->kv[i].value ? in->kv[i].value : "", in, err)))
+			return -1;
+		if (!strcmp(in->keyword, "ENV")) {
+			env_set(cfg, k, v);
+		} else {
+			json_t *labels = json_object_get(cfg, "Labels");
+			if (!labels) {
+				labels = json_object();
+				json_object_set_new(cfg, "Labels", labels);
+			}
+			json_object_set_new(labels, k, json_string(v));
+		}
+	}
+	return 0;
+}
+
+static int do_arg(struct builder *b, struct stage *st, const struct df_instr *in,
+		  struct ec_err *err)
+{
+	size_t i;
+
+	for (i = 0; i < in->nkv; i++) {
+		const char *k = in->kv[i].key;
+		const char *given = ec_json_str(b->build_args, k);
+		_cleanup_free_ char *def = NULL;
+		json_t *scope = st ? st->args : b->global_args;
+
+		if (given)
+			json_object_set_new(b->used_args, k, json_true());
+		if (!given && in->kv[i].value) {
+			if (!(def = expand(b, st, in->kv[i].value, in, err)))
+				return -1;
+			given = def;
+		}
+		if (!given && st) /* a global ARG's value, re-declared in the stage */
+			given = ec_json_str(b->global_args, k);
+		if (given)
+			json_object_set_new(scope, k, json_string(given));
+		else if (!json_object_get(scope, k))
+			json_object_set_new(scope, k, json_string(""));
+	}
+	return 0;
+}
+
+static int do_meta(struct builder *b, struct stage *st, const struct df_instr *in,
+		   struct ec_err *err)
+{
+	json_t *cfg = config_obj(st);
+	const char *kw = in->keyword;
+	_cleanup_free_ char *v = NULL;
+
+	if (!strcmp(kw, "ENV") || !strcmp(kw, "LABEL"))
+		return do_kv(b, st, in, err);
+	if (!strcmp(kw, "ARG"))
+		return do_arg(b, st, in, err);
+	if (!strcmp(kw, "MAINTAINER")) {
+		warn(b, "%s:%d: MAINTAINER is deprecated; use LABEL maintainer=...",
+		     b->dfname, in->line);
+		return 0;
+	}
+	if (!strcmp(kw, "ENTRYPOINT")) {
+		json_object_set_new(cfg, "Entrypoint", command_json(st, in));
+		json_object_del(cfg, "Cmd"); /* as Docker: a new ENTRYPOINT resets CMD */
+		return 0;
+	}
+	if (!strcmp(kw, "CMD")) {
+		json_object_set_new(cfg, "Cmd", command_json(st, in));
+		return 0;
+	}
+	if (!strcmp(kw, "SHELL")) {
+		if (!in->json)
+			return ec_err_set(err, EC_USAGE, "%s:%d: SHELL needs the JSON form, e.g. SHELL [\"/bin/bash\", \"-c\"]",
+					  b->dfname, in->line);
+		json_object_set_new(cfg, "Shell", strv_json(in->argv, in->argc));
+		return 0;
+	}
+	if (!strcmp(kw, "HEALTHCHECK")) {
+		json_t *hc;
+		if (!in->json && in->raw && !strcasecmp(in->raw, "NONE")) {
+			json_object_set_new(cfg, "Healthcheck", json_pack("{s:[s]}", "Test", "NONE"));
+			return 0;
+		}
+		hc = json_object();
+		if (in->json) {
+			json_t *t = strv_json(in->argv, in->argc);
+			json_array_insert_new(t, 0, json_string("CMD"));
+			json_object_set_new(hc, "Test", t);
+		} else {
+			const char *c = in->raw ? in->raw : "";
+			if (!strncasecmp(c, "CMD ", 4))
+				c += 4;
+			json_object_set_new(hc, "Test", json_pack("[s,s]", "CMD-SHELL", c));
+		}
+		for (size_t k = 0; k < 4; k++) {
+			static const char *const names[] = {"interval", "timeout", "start-period", "retries"};
+			static const char *const keys[] = {"Interval", "Timeout", "StartPeriod", "Retries"};
+			const char *val = flag_value(in, names[k]);
+			char *end;
+			double n;
+
+			if (!val)
+				continue;
+			n = strtod(val, &end);
+			if (k < 3) { /* durations: 30s, 1m, 1h, 500ms */
+				double mul = !strcmp(end, "ms") ? 1e6 : !strcmp(end, "m") ? 60e9
+					   : !strcmp(end, "h") ? 3600e9 : 1e9;
+				n *= mul;
+			}
+			json_object_set_new(hc, keys[k], json_integer((json_int_t)n));
+		}
+		json_object_set_new(cfg, "Healthcheck", hc);
+		return 0;
+	}
+	/* single-word values, expanded */
+	if (!in->raw && !in->json)
+		return ec_err_set(err, EC_USAGE, "%s:%d: %s needs an argument", b->dfname,
+				  in->line, kw);
+	if (in->json && (!strcmp(kw, "VOLUME"))) {
+		json_t *vols = json_object_get(cfg, "Volumes");
+		if (!vols) {
+			vols = json_object();
+			json_object_set_new(cfg, "Volumes", vols);
+		}
+		for (size_t i = 0; i < in->argc; i++)
+			json_object_set_new(vols, in->argv[i], json_object());
+		return 0;
+	}
+	if (!(v = expand(b, st, in->raw, in, err)))
+		return -1;
+	if (!strcmp(kw, "WORKDIR")) {
+		const char *cur = ec_json_str(cfg, "WorkingDir");
+		_cleanup_free_ char *w = v[0] == '/' ? xstrdup(v)
+				       : xasprintf("%s/%s", cur && *cur ? cur : "", v);
+		json_object_set_new(cfg, "WorkingDir", json_string(w));
+	} else if (!strcmp(kw, "USER")) {
+		json_object_set_new(cfg, "User", json_string(v));
+	} else if (!strcmp(kw, "STOPSIGNAL")) {
+		json_object_set_new(cfg, "StopSignal", json_string(v));
+	} else if (!strcmp(kw, "EXPOSE") || !strcmp(kw, "VOLUME")) {
+		const char *key = kw[0] == 'E' ? "ExposedPorts" : "Volumes";
+		json_t *o = json_object_get(cfg, key);
+		char *tok, *save = NULL;
+		if (!o) {
+			o = json_object();
+			json_object_set_new(cfg, key, o);
+		}
+		for (tok = strtok_r(v, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+			_cleanup_free_ char *port = NULL;
+			if (kw[0] == 'E') {
+				char *end;
+				long p = strtol(tok, &end, 10);
+				if (p < 1 || p > 65535 || (*end && strcmp(end, "/tcp") && strcmp(end, "/udp") && strcmp(end, "/sctp")))
+					return ec_err_set(err, EC_USAGE, "%s:%d: EXPOSE '%s': expected PORT[/tcp|udp|sctp]",
+							  b->dfname, in->line, tok);
+				port = *end ? xstrdup(tok) : xasprintf("%s/tcp", tok);
+			}
+			json_object_set_new(o, port ? port : tok, json_object());
+		}
+	}
+	return 0;
+}
+
+/* --- COPY / ADD --- */
+
+static int exclude_cb(void *ctx, const char *rel)
+{
+	struct builder *b = ctx;
+
+	return b->ignore && di_match(b->ignore, rel) == 1;
+}
+
+/* Resolve --chown USER[:GROUP] to numbers (names via the stage's files). */
+static int lookup_id(struct stage *st, const char *file, const char *name,
+		     int64_t *out)
+{
+	size_t i;
+	char *end;
+	long v = strtol(name, &end, 10);
+
+	if (*name && !*end && v >= 0) {
+		*out = v;
+		return 0;
+	}
+	for (i = json_array_size(st->dirs); i-- > 0;) {
+		_cleanup_free_ char *p = xasprintf("%s/%s", json_string_value(json_array_get(st->dirs, i)), file);
+		_cleanup_free_ char *data = NULL;
+		char *line, *save = NULL;
+		size_t n = strlen(name);
+		struct ec_err e;
+
+		if (access(p, F_OK) < 0 || fs_read_file(p, 1 << 20, &data, NULL, &e) < 0)
+			continue;
+		for (line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+			char *f = strchr(line, ':');
+			if (!strncmp(line, name, n) && line[n] == ':' && f && (f = strchr(f + 1, ':'))) {
+				*out = strtol(f + 1, NULL, 10);
+				return 0;
+			}
+		}
+		return -1;
+	}
+	return -1;
+}
+
+static int parse_chown(struct builder *b, struct stage *st, const struct df_instr *in,
+		       const char *spec, struct copy_opts *co, struct ec_err *err)
+{
+	_cleanup_free_ char *s = xstrdup(spec);
+	char *colon = strchr(s, ':');
+
+	if (colon)
+		*colon++ = '\0';
+	if (lookup_id(st, "etc/passwd", s, &co->uid) < 0)
+		return ec_err_set(err, EC_USAGE, "%s:%d: --chown: no user '%s' in the image",
+				  b->dfname, in->line, s);
+	co->gid = co->uid;
+	if (colon && lookup_id(st, "etc/group", colon, &co->gid) < 0)
+		return ec_err_set(err, EC_USAGE, "%s:%d: --chown: no group '%s' in the image",
+				  b->dfname, in->line, colon);
+	return 0;
+}
+
+/* Source root for COPY --from: an earlier stage (one layer dir, or an
+ * overlay of its layers mounted read-only under tmp). */
+static int from_root(struct builder *b, const char *from, const struct df_instr *in,
+		     char **root, int *mounted, struct ec_err *err)
+{
+	struct stage *src = NULL;
+	_cleanup_strbuf_ struct strbuf opt = STRBUF_INIT;
+	size_t i, n;
+
+	*mounted = 0;
+	for (i = 0; i + 1 < b->nstages; i++)
+		if ((b->stages[i].name && !strcasecmp(b->stages[i].name, from)) ||
+		    (from[0] >= '0' && from[0] <= '9' && (size_t)strtoul(from, NULL, 10) == i))
+			src = &b->stages[i];
+	if (!src)
+		return ec_err_set(err, EC_USAGE,
+				  "%s:%d: COPY --from='%s': no earlier stage of that name (COPY --from an image: pull and name it in a FROM ... AS stage)",
+				  b->dfname, in->line, from);
+	n = json_array_size(src->dirs);
+	if (n == 0) {
+		*root = fs_mkdtemp(b->tmp, "empty-", err);
+		return *root ? 0 : -1;
+	}
+	if (n == 1) {
+		*root = xstrdup(json_string_value(json_array_get(src->dirs, 0)));
+		return 0;
+	}
+	sb_adds(&opt, "lowerdir=");
+	for (i = n; i-- > 0;) {
+		sb_adds(&opt, json_string_value(json_array_get(src->dirs, i)));
+		if (i)
+			sb_addc(&opt, ':');
+	}
+	*root = fs_mkdtemp(b->tmp, "from-", err);
+	if (!*root)
+		return -1;
+	if (mount("overlay", *root, "overlay", MS_RDONLY, opt.buf) < 0)
+		return ec_err_errno(err, errno == EPERM ? EC_PERM : EC_FAIL, errno,
+				    "mount stage '%s' for COPY --from (needs root)", from);
+	*mounted = 1;
+	return 0;
+}
+
+static int do_copy(struct builder *b, struct stage *st, const struct df_instr *in,
+		   const char *by, struct ec_err *err)
+{
+	struct copy_opts co = {.uid = 0, .gid = 0, .mode = -1,
+			       .exclude = exclude_cb, .exclude_ctx = b,
+			       .extract_archives = !strcmp(in->keyword, "ADD")};
+	const char *from = flag_value(in, "from"), *chown_s = flag_value(in, "chown");
+	const char *chmod_s = flag_value(in, "chmod");
+	char **args = NULL;
+	size_t nargs = 0, i;
+	_cleanup_free_ char *dest = NULL, *layer = NULL, *src_root = NULL;
+	char hex[65], key_extra[200];
+	json_t *cached;
+	uint64_t bytes;
+	int srcfd = b->ctxfd, mounted = 0, r = -1;
+	const char *wd = ec_json_str(config_obj(st), "WorkingDir");
+
+	if (check_flags(b, in, (const char *const[]){"from", "chown", "chmod", "link", NULL}, err) < 0)
+		return -1;
+	nargs = in->argc;
+	args = xcalloc(nargs + 1, sizeof(char *));
+	for (i = 0; i < nargs; i++)
+		args[i] = xstrdup(in->argv[i]);
+	for (i = 0; i < nargs; i++) {
+		char *e = expand(b, st, args[i], in, err);
+		if (!e)
+			goto out;
+		free(args[i]);
+		args[i] = e;
+		if (!strcmp(in->keyword, "ADD") && (!strncmp(e, "http://", 7) || !strncmp(e, "https://", 8) || !strncmp(e, "git@", 4))) {
+			ec_err_set(err, EC_USAGE, "%s:%d: ADD of a URL is not supported; download it in a RUN step (curl/wget) instead",
+				   b->dfname, in->line);
+			goto out;
+		}
+	}
+	if (nargs < 2) {
+		ec_err_set(err, EC_USAGE, "%s:%d: %s needs at least one source and a destination",
+			   b->dfname, in->line, in->keyword);
+		goto out;
+	}
+	if (chown_s && parse_chown(b, st, in, chown_s, &co, err) < 0)
+		goto out;
+	if (chmod_s) {
+		char *end;
+		long m = strtol(chmod_s, &end, 8);
+		if (*end || m < 0 || m > 07777) {
+			ec_err_set(err, EC_USAGE, "%s:%d: --chmod '%s': expected an octal mode like 755",
+				   b->dfname, in->line, chmod_s);
+			goto out;
+		}
+		co.mode = m;
+	}
+	dest = args[nargs - 1][0] == '/' ? xstrdup(args[nargs - 1])
+					 : xasprintf("%s/%s", wd && *wd ? wd : "", args[nargs - 1]);
+	if (from) {
+		co.exclude = NULL;
+		if (from_root(b, from, in, &src_root, &mounted, err) < 0)
+			goto out;
+		srcfd = open(src_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (srcfd < 0) {
+			ec_err_errno(err, EC_FAIL, errno, "open '%s'", src_root);
+			goto out;
+		}
+	}
+	if (copy_inputs_hash(srcfd, (const char *const *)args, nargs - 1, &co, hex, err) < 0) {
+		ec_err_prefix(err, "%s:%d: %s", b->dfname, in->line, in->keyword);
+		goto out;
+	}
+	snprintf(key_extra, sizeof(key_extra), "%s %lld:%lld %llo", hex, (long long)co.uid,
+		 (long long)co.gid, (long long)co.mode);
+	chain_update(st, by, key_extra);
+	if ((cached = cache_get(b, st->chain))) {
+		add_layer(b, st, cached, by);
+		json_decref(cached);
+		r = 1;
+		goto out;
+	}
+	if (!(layer = fs_mkdtemp(b->tmp, "layer-", err)))
+		goto out;
+	{
+		_cleanup_close_ int lfd = open(layer, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (lfd < 0 || copy_into_layer(srcfd, (const char *const *)args, nargs - 1, dest,
+					       lfd, &co, &bytes, err) < 0) {
+			ec_err_prefix(err, "%s:%d: %s", b->dfname, in->line, in->keyword);
+			goto out;
+		}
+	}
+	if (commit_layer(b, st, layer, 0, st->chain, by, err) < 0)
+		goto out;
+	r = 0;
+out:
+	if (srcfd != b->ctxfd && srcfd >= 0)
+		close(srcfd);
+	if (mounted)
+		umount2(src_root, MNT_DETACH);
+	if (layer) {
+		struct ec_err e;
+		fs_rm_rf(layer, &e);
+	}
+	for (i = 0; i < nargs; i++)
+		free(args[i]);
+	free(args);
+	return r;
+}
+
+/* --- RUN --- */
+
+struct run_out {
+	struct builder *b;
+	char tail[2048]; /* last output, for the error message */
+	size_t len;
+};
+
+static void run_output(void *ctx, int stream, const char *data, size_t len)
+{
+	struct run_out *ro = ctx;
+
+	if (ro->b->o->output)
+		ro->b->o->output(ro->b->o->cb_ctx, stream, data, len);
+	if (len >= sizeof(ro->tail)) {
+		data += len - (sizeof(ro->tail) - 1);
+		len = sizeof(ro->tail) - 1;
+	}
+	if (ro->len + len >= sizeof(ro->tail)) {
+		size_t drop = ro->len + len - (sizeof(ro->tail) - 1);
+		memmove(ro->tail, ro->tail + drop, ro->len - drop);
+		ro->len -= drop;
+	}
+	memcpy(ro->tail + ro->len, data, len);
+	ro->len += len;
+	ro->tail[ro->len] = '\0';
+}
+
+/* The last `lines` lines of s. */
+static const char *last_lines(const char *s, int lines)
+{
+	const char *p = s + strlen(s);
+
+	while (p > s && p[-1] == '\n')
+		p--;
+	while (p > s) {
+		if (p[-1] == '\n' && --lines == 0)
+			break;
+		p--;
+	}
+	return p;
+}
+
+static int do_run(struct builder *b, struct stage *st, const struct df_instr *in,
+		  const char *by, struct ec_err *err)
+{
+	json_t *cfg = config_obj(st), *cmd, *env, *v;
+	const char *net = flag_value(in, "network");
+	const char **argv = NULL, **envp = NULL, **lowers = NULL;
+	_cleanup_free_ char *upper = NULL, *work = NULL, *state = NULL, *id = NULL;
+	_cleanup_free_ char *extra = NULL;
+	struct rt_spec spec = {0};
+	struct run_out ro = {.b = b};
+	json_t *cached;
+	const char *k;
+	size_t i, n;
+	int status = 0, r = -1;
+
+	if (check_flags(b, in, (const char *const[]){"network", NULL}, err) < 0)
+		return -1;
+	if (net && strcmp(net, "none") && strcmp(net, "host") && strcmp(net, "default"))
+		return ec_err_set(err, EC_USAGE, "%s:%d: RUN --network='%s': use none or host",
+				  b->dfname, in->line, net);
+	if (!json_array_size(st->dirs))
+		return ec_err_set(err, EC_USAGE,
+				  "%s:%d: RUN needs a base image with a shell (this stage starts FROM scratch and has no files)",
+				  b->dfname, in->line);
+	cmd = command_json(st, in);
+	/* environment: image Env, then ARGs not shadowed by Env */
+	env = json_deep_copy(json_object_get(cfg, "Env"));
+	if (!env)
+		env = json_array();
+	json_object_foreach(st->args, k, v)
+	{
+		if (!env_get(env, k)) {
+			_cleanup_free_ char *kv = xasprintf("%s=%s", k, json_string_value(v));
+			json_array_append_new(env, json_string(kv));
+		}
+	}
+	if (!env_get(env, "PATH"))
+		json_array_append_new(env, json_string("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"));
+	{
+		json_t *key = json_pack("{s:O,s:O,s:s?,s:s?,s:s}", "cmd", cmd, "env", env, "user",
+					ec_json_str(cfg, "User"), "wd", ec_json_str(cfg, "WorkingDir"),
+					"net", net && !strcmp(net, "host") ? "host" : "none");
+		extra = ec_json_dump(key);
+		json_decref(key);
+	}
+	chain_update(st, by, extra);
+	if ((cached = cache_get(b, st->chain))) {
+		add_layer(b, st, cached, by);
+		json_decref(cached);
+		json_decref(cmd);
+		json_decref(env);
+		return 1;
+	}
+	argv = xcalloc(json_array_size(cmd) + 1, sizeof(char *));
+	json_array_foreach(cmd, i, v)
+		argv[i] = json_string_value(v);
+	envp = xcalloc(json_array_size(env) + 1, sizeof(char *));
+	json_array_foreach(env, i, v)
+		envp[i] = json_string_value(v);
+	n = json_array_size(st->dirs);
+	lowers = xcalloc(n + 1, sizeof(char *));
+	for (i = 0; i < n; i++)
+		lowers[i] = json_string_value(json_array_get(st->dirs, n - 1 - i));
+	upper = fs_mkdtemp(b->tmp, "layer-", err);
+	work = upper ? fs_mkdtemp(b->tmp, "work-", err) : NULL;
+	state = work ? fs_mkdtemp(b->tmp, "run-", err) : NULL;
+	if (!state)
+		goto out;
+	/* overlayfs gives the merged root the upper dir's mode: not mkdtemp's 0700 */
+	chmod(upper, 0755);
+	{
+		uint8_t rnd[6];
+		char hex[13];
+		random_bytes(rnd, sizeof(rnd));
+		hex_encode(rnd, sizeof(rnd), hex);
+		id = xasprintf("edgectl-build-%s", hex);
+	}
+	spec.args = argv;
+	spec.env = envp;
+	spec.cwd = ec_json_str(cfg, "WorkingDir");
+	if (spec.cwd && !*spec.cwd)
+		spec.cwd = NULL;
+	spec.user = ec_json_str(cfg, "User");
+	if (spec.user && !*spec.user)
+		spec.user = NULL;
+	spec.lowerdirs = lowers;
+	spec.upper = upper;
+	spec.work = work;
+	spec.network = (net && !strcmp(net, "host")) || b->o->network_host ? RT_NET_HOST : RT_NET_NONE;
+	spec.hostname = "buildkitsandbox";
+	if (rt_run(b->o->runtime, id, state, &spec, run_output, &ro, b->o->cancel,
+		   &status, err) < 0) {
+		ec_err_prefix(err, "%s:%d: RUN", b->dfname, in->line);
+		goto out;
+	}
+	if (status != 0) {
+		ec_err_set(err, EC_FAIL, "%s:%d: RUN exited with status %d%s%s",
+			   b->dfname, in->line, status, ro.len ? "; last output:\n" : "",
+			   last_lines(ro.tail, 5));
+		goto out;
+	}
+	if (commit_layer(b, st, upper, 1, st->chain, by, err) < 0)
+		goto out;
+	r = 0;
+out:
+	{
+		struct ec_err e;
+		if (upper)
+			fs_rm_rf(upper, &e);
+		if (work)
+			fs_rm_rf(work, &e);
+		if (state)
+			fs_rm_rf(state, &e);
+	}
+	free(argv);
+	free(envp);
+	free(lowers);
+	json_decref(cmd);
+	json_decref(env);
+	return r;
+}
+
+/* --- driver --- */
+
+static int read_dockerfile(struct builder *b, struct ec_err *err)
+{
+	const struct build_opts *o = b->o;
+	_cleanup_free_ char *path = NULL, *text = NULL, *ign = NULL, *itext = NULL;
+	size_t len;
+
+	if (o->dockerfile) {
+		path = xstrdup(o->dockerfile);
+	} else {
+		path = xasprintf("%s/Dockerfile", o->context);
+		if (access(path, F_OK) < 0) {
+			free(path);
+			path = xasprintf("%s/Containerfile", o->context);
+		}
+	}
+	if (access(path, F_OK) < 0)
+		return ec_err_set(err, EC_USAGE,
+				  "no Dockerfile or Containerfile in '%s' (use -f FILE)", o->context);
+	if (fs_read_file(path, DOCKERFILE_MAX, &text, &len, err) < 0)
+		return -1;
+	b->dfname = xstrdup(o->dockerfile ? o->dockerfile : (strrchr(path, '/') + 1));
+	if (df_parse(text, len, b->dfname, &b->df, err) < 0)
+		return -1;
+	ign = xasprintf("%s/.dockerignore", o->context);
+	if (access(ign, F_OK) == 0) {
+		if (fs_read_file(ign, DOCKERFILE_MAX, &itext, &len, err) < 0 ||
+		    di_parse(itext, len, &b->ignore, err) < 0)
+			return ec_err_prefix(err, ".dockerignore");
+	}
+	return 0;
+}
+
+static void step_report(struct builder *b, const char *by, int cached, double t0)
+{
+	struct timespec ts;
+	double t;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	t = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	json_array_append_new(b->steps, json_pack("{s:s,s:b,s:I}", "instruction", by,
+						  "cached", cached,
+						  "duration_ms", (json_int_t)((t - t0) * 1000)));
+}
+
+static double mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Index of the last instruction of the target stage. */
+static int target_end(struct builder *b, struct ec_err *err)
+{
+	size_t i;
+	int end = (int)b->df->ninstrs, found = !b->o->target;
+
+	for (i = 0; i < b->df->ninstrs; i++) {
+		const struct df_instr *in = &b->df->instrs[i];
+		if (strcmp(in->keyword, "FROM"))
+			continue;
+		if (found) {
+			end = (int)i;
+			if (b->o->target)
+				break;
+			found = 1;
+			end = (int)b->df->ninstrs;
+		}
+		if (b->o->target && in->stage && !strcasecmp(in->stage, b->o->target))
+			found = 1;
+	}
+	if (!found)
+		return ec_err_set(err, EC_USAGE, "--target '%s': no stage of that name", b->o->target);
+	return end;
+}
+
+static int run_instructions(struct builder *b, struct ec_err *err)
+{
+	int end = target_end(b, err), i;
+
+	if (end < 0)
+		return -1;
+	b->step_total = end;
+	for (i = 0; i < end; i++) {
+		const struct df_instr *in = &b->df->instrs[i];
+		struct stage *st = b->nstages ? &b->stages[b->nstages - 1] : NULL;
+		_cleanup_free_ char *by = df_instr_str(in);
+		double t0 = mono();
+		int r, cached = 0;
+
+		if (b->o->cancel && *b->o->cancel)
+			return ec_err_set(err, EC_INTR, "interrupted");
+		if (b->o->step)
+			b->o->step(b->o->cb_ctx, i + 1, end, by, 0);
+		if (!strcmp(in->keyword, "FROM")) {
+			r = do_from(b, in, err);
+		} else if (!st) {
+			if (strcmp(in->keyword, "ARG"))
+				return ec_err_set(err, EC_USAGE, "%s:%d: %s before the first FROM",
+						  b->dfname, in->line, in->keyword);
+			r = do_arg(b, NULL, in, err);
+		} else if (!strcmp(in->keyword, "COPY") || !strcmp(in->keyword, "ADD")) {
+			r = do_copy(b, st, in, by, err);
+		} else if (!strcmp(in->keyword, "RUN")) {
+			r = do_run(b, st, in, by, err);
+		} else {
+			r = do_meta(b, st, in, err);
+			if (r == 0) {
+				chain_update(st, by, NULL);
+				history_add(b, st, by, 1);
+			}
+		}
+		if (r < 0)
+			return -1;
+		cached = r == 1;
+		step_report(b, by, cached, t0);
+	}
+	return 0;
+}
+
+static void fmt_created(char out[32], int64_t epoch)
+{
+	time_t t = epoch >= 0 ? (time_t)epoch : time(NULL);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int write_image(struct builder *b, struct build_result *res,
+		       struct ec_err *err)
+{
+	struct stage *st = &b->stages[b->nstages - 1];
+	_cleanup_free_ char *cfg_s = NULL, *man_s = NULL;
+	_cleanup_json_ json_t *man = NULL;
+	struct oci_desc cd, md;
+	const char *const *t;
+
+	json_object_set_new(st->image, "created", json_string(b->created));
+	cfg_s = ec_json_dump(st->image);
+	if (oci_blob_put(b->layout, cfg_s, strlen(cfg_s), MT_OCI_CONFIG, &cd, err) < 0)
+		return -1;
+	man = json_pack("{s:i,s:s,s:o,s:O}", "schemaVersion", 2, "mediaType", MT_OCI_MANIFEST,
+			"config", oci_desc_json(&cd), "layers", st->layers);
+	man_s = ec_json_dump(man);
+	if (oci_blob_put(b->layout, man_s, strlen(man_s), MT_OCI_MANIFEST, &md, err) < 0)
+		return -1;
+	for (t = b->o->tags; t && *t; t++) {
+		struct img_ref r;
+		_cleanup_free_ char *name = NULL;
+		if (img_ref_parse(*t, &r, err) < 0)
+			return ec_err_prefix(err, "tag");
+		name = img_ref_local_name(&r);
+		img_ref_release(&r);
+		if (oci_ref_set(b->layout, name, &md, err) < 0)
+			return -1;
+	}
+	snprintf(res->manifest_digest, sizeof(res->manifest_digest), "%s", md.digest);
+	snprintf(res->config_digest, sizeof(res->config_digest), "%s", cd.digest);
+	res->manifest_size = md.size;
+	res->layers = (unsigned)json_array_size(st->layers);
+	return 0;
+}
+
+static int parse_build_args(struct builder *b, struct ec_err *err)
+{
+	const char *const *a;
+
+	for (a = b->o->build_args; a && *a; a++) {
+		const char *eq = strchr(*a, '=');
+		_cleanup_free_ char *k = eq ? xstrndup(*a, (size_t)(eq - *a)) : xstrdup(*a);
+		if (!*k)
+			return ec_err_set(err, EC_USAGE, "--build-arg '%s': expected NAME=VALUE", *a);
+		if (!eq) {
+			warn(b, "--build-arg '%s' has no value; ignored (edgectl does not read it from the environment)", *a);
+			continue;
+		}
+		json_object_set_new(b->build_args, k, json_string(eq + 1));
+	}
+	return 0;
+}
+
+int build_run(const struct build_opts *o, struct build_result *res,
+	      struct ec_err *err)
+{
+	struct builder b = {.o = o, .ctxfd = -1};
+	_cleanup_free_ char *tmpbase = xasprintf("%s/tmp", o->root);
+	struct stat st;
+	const char *k;
+	json_t *v;
+	size_t i;
+	int r = -1;
+
+	memset(res, 0, sizeof(*res));
+	ec_err_clear(err);
+	if (stat(o->context, &st) < 0 || !S_ISDIR(st.st_mode))
+		return ec_err_set(err, EC_USAGE, "build context '%s' is not a directory", o->context);
+	b.global_args = json_object();
+	b.build_args = json_object();
+	b.used_args = json_object();
+	b.steps = json_array();
+	fmt_created(b.created, o->source_date_epoch);
+	b.layers_dir = xasprintf("%s/layers", o->root);
+	b.cache_dir = xasprintf("%s/cache/build", o->root);
+	if (parse_build_args(&b, err) < 0 || read_dockerfile(&b, err) < 0)
+		goto out;
+	if (oci_layout_open(o->root, 1, &b.layout, err) < 0 ||
+	    fs_mkdir_p(b.layers_dir, err) < 0)
+		goto out;
+	b.tmp = fs_mkdtemp(tmpbase, "build-", err);
+	if (!b.tmp)
+		goto out;
+	b.ctxfd = open(o->context, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (b.ctxfd < 0) {
+		ec_err_errno(err, EC_FAIL, errno, "open context '%s'", o->context);
+		goto out;
+	}
+	for (i = 0; i < b.df->nwarnings; i++)
+		warn(&b, "%s", b.df->warnings[i]);
+	if (run_instructions(&b, err) < 0)
+		goto out;
+	if (!b.nstages) {
+		ec_err_set(err, EC_USAGE, "the Dockerfile has no FROM");
+		goto out;
+	}
+	json_object_foreach(b.build_args, k, v)
+		if (!json_object_get(b.used_args, k))
+			warn(&b, "--build-arg '%s' was not consumed by any ARG", k);
+	if (write_image(&b, res, err) < 0)
+		goto out;
+	res->steps = json_incref(b.steps);
+	r = 0;
+out:
+	if (b.tmp) {
+		struct ec_err e;
+		fs_rm_rf(b.tmp, &e);
+	}
+	if (b.ctxfd >= 0)
+		close(b.ctxfd);
+	for (i = 0; i < b.nstages; i++)
+		stage_release(&b.stages[i]);
+	free(b.stages);
+	free(b.tmp);
+	free(b.layers_dir);
+	free(b.cache_dir);
+	json_decref(b.global_args);
+	json_decref(b.build_args);
+	json_decref(b.used_args);
+	json_decref(b.steps);
+	df_file_free(b.df);
+	free(b.dfname);
+	di_rules_free(b.ignore);
+	oci_layout_free(b.layout);
+	return r;
+}
+
+void build_result_release(struct build_result *res)
+{
+	json_decref(res->steps);
+	res->steps = NULL;
+}

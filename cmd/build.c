@@ -8,34 +8,55 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { O_BUILD_ARG = OPT_FIRST_LONG, O_TARGET, O_COMPRESSION, O_LEVEL,
-       O_FRAME_SIZE, O_NO_CACHE, O_NETWORK, O_PLATFORM, O_REPRODUCIBLE,
-       O_RUNTIME };
+enum {
+	O_BUILD_ARG = OPT_FIRST_LONG,
+	O_TARGET,
+	O_COMPRESSION,
+	O_LEVEL,
+	O_FRAME_SIZE,
+	O_NO_CACHE,
+	O_NETWORK,
+	O_PLATFORM,
+	O_REPRODUCIBLE,
+	O_RUNTIME
+};
 
 static const struct ec_opt opts[] = {
-	{"file", 'f', "FILE", "the Dockerfile (default CONTEXT/Dockerfile, else Containerfile)", 'f'},
-	{"tag", 't', "REF", "name the image (repeatable)", 't'},
-	{"build-arg", 0, "K=V", "set a build argument (repeatable)", O_BUILD_ARG},
-	{"target", 0, "STAGE", "build up to this stage", O_TARGET},
-	{"compression", 0, "zstd|gzip", "layer compression (default zstd, framed)", O_COMPRESSION},
-	{"level", 0, "N", "compression level (zstd 1-19, default 3; gzip 1-9, default 6)", O_LEVEL},
-	{"frame-size", 0, "SIZE", "zstd: input bytes per independent frame (default 32M)", O_FRAME_SIZE},
-	{"no-cache", 0, NULL, "do not reuse cached steps", O_NO_CACHE},
-	{"network", 0, "none|host", "network of RUN steps (default none)", O_NETWORK},
-	{"platform", 0, "PLATFORM", "target platform (only this host's: linux/amd64 or linux/arm64)", O_PLATFORM},
-	{"reproducible", 0, NULL, "clamp times to SOURCE_DATE_EPOCH (default 0)", O_REPRODUCIBLE},
-	{"runtime", 0, "NAME", "OCI runtime for RUN (crun, runc, runsc)", O_RUNTIME},
-	{0},
+    {"file", 'f', "FILE",
+     "the Dockerfile (default CONTEXT/Dockerfile, else Containerfile)", 'f'},
+    {"tag", 't', "REF", "name the image (repeatable)", 't'},
+    {"build-arg", 0, "K=V", "set a build argument (repeatable)", O_BUILD_ARG},
+    {"target", 0, "STAGE", "build up to this stage", O_TARGET},
+    {"compression", 0, "zstd|gzip", "layer compression (default zstd, framed)",
+     O_COMPRESSION},
+    {"level", 0, "N",
+     "compression level (zstd 1-19, default 3; gzip 1-9, default 6)", O_LEVEL},
+    {"frame-size", 0, "SIZE",
+     "zstd: input bytes per independent frame (default 32M)", O_FRAME_SIZE},
+    {"no-cache", 0, NULL, "do not reuse cached steps", O_NO_CACHE},
+    {"network", 0, "none|host", "network of RUN steps (default none)",
+     O_NETWORK},
+    {"platform", 0, "PLATFORM",
+     "target platform (only this host's: linux/amd64 or linux/arm64)",
+     O_PLATFORM},
+    {"reproducible", 0, NULL, "clamp times to SOURCE_DATE_EPOCH (default 0)",
+     O_REPRODUCIBLE},
+    {"runtime", 0, "NAME", "OCI runtime for RUN (crun, runc, runsc)",
+     O_RUNTIME},
+    {0},
 };
 
 static int run(struct ec_ctx *ctx, int argc, char **argv);
 
 const struct ec_cmd cmd_build_def = {
-	.name = "build",
-	.summary = "build an OCI image from a Dockerfile",
-	.usage = "edgectl build [-f FILE] [-t REF]... [--build-arg K=V]... [--target STAGE] [--compression zstd|gzip] [--level N] [--frame-size SIZE] [--no-cache] [--network none|host] [--platform P] [--reproducible] CONTEXT",
-	.opts = opts,
-	.run = run,
+    .name = "build",
+    .summary = "build an OCI image from a Dockerfile",
+    .usage = "edgectl build [-f FILE] [-t REF]... [--build-arg K=V]... "
+	     "[--target STAGE] [--compression zstd|gzip] [--level N] "
+	     "[--frame-size SIZE] [--no-cache] [--network none|host] "
+	     "[--platform P] [--reproducible] CONTEXT",
+    .opts = opts,
+    .run = run,
 };
 
 struct ui {
@@ -120,30 +141,45 @@ static int run(struct ec_ctx *ctx, int argc, char **argv)
 			else if (!strcmp(op.arg, "gzip"))
 				bo.comp = COMP_GZIP;
 			else
-				return usage_error(ctx, &cmd_build_def, "--compression '%s': use zstd or gzip", op.arg);
+				return usage_error(
+				    ctx, &cmd_build_def,
+				    "--compression '%s': use zstd or gzip",
+				    op.arg);
 			break;
 		case O_LEVEL:
 			if (parse_u64(op.arg, 22, &u, "--level", &err) < 0)
-				return usage_error(ctx, &cmd_build_def, "%s", err.msg);
+				return usage_error(ctx, &cmd_build_def, "%s",
+						   err.msg);
 			bo.level = (int)u;
 			break;
 		case O_FRAME_SIZE:
-			if (parse_size(op.arg, 0xffffffffull, &bo.frame_size, "--frame-size", &err) < 0)
-				return usage_error(ctx, &cmd_build_def, "%s", err.msg);
+			if (parse_size(op.arg, 0xffffffffull, &bo.frame_size,
+				       "--frame-size", &err) < 0)
+				return usage_error(ctx, &cmd_build_def, "%s",
+						   err.msg);
 			if (bo.frame_size < (64u << 10))
-				return usage_error(ctx, &cmd_build_def, "--frame-size must be at least 64K");
+				return usage_error(
+				    ctx, &cmd_build_def,
+				    "--frame-size must be at least 64K");
 			break;
 		case O_NO_CACHE:
 			bo.no_cache = 1;
 			break;
 		case O_NETWORK:
 			if (strcmp(op.arg, "none") && strcmp(op.arg, "host"))
-				return usage_error(ctx, &cmd_build_def, "--network '%s': use none or host", op.arg);
+				return usage_error(
+				    ctx, &cmd_build_def,
+				    "--network '%s': use none or host", op.arg);
 			bo.network_host = !strcmp(op.arg, "host");
 			break;
 		case O_PLATFORM:
-			if (strcmp(op.arg, "linux/amd64") && strcmp(op.arg, "linux/arm64"))
-				return usage_error(ctx, &cmd_build_def, "--platform '%s': only linux/amd64 and linux/arm64 (this host's) are supported", op.arg);
+			if (strcmp(op.arg, "linux/amd64") &&
+			    strcmp(op.arg, "linux/arm64"))
+				return usage_error(
+				    ctx, &cmd_build_def,
+				    "--platform '%s': only linux/amd64 and "
+				    "linux/arm64 (this host's) are supported",
+				    op.arg);
 			break;
 		case O_REPRODUCIBLE:
 			reproducible = 1;
@@ -154,10 +190,12 @@ static int run(struct ec_ctx *ctx, int argc, char **argv)
 		}
 	}
 	if (argc - op.ind != 1)
-		return usage_error(ctx, &cmd_build_def, "build needs one CONTEXT directory");
+		return usage_error(ctx, &cmd_build_def,
+				   "build needs one CONTEXT directory");
 	if (sde && *sde) {
 		int64_t v;
-		if (parse_i64(sde, 0, INT64_MAX, &v, "SOURCE_DATE_EPOCH", &err) < 0)
+		if (parse_i64(sde, 0, INT64_MAX, &v, "SOURCE_DATE_EPOCH",
+			      &err) < 0)
 			return report_error(ctx, &err);
 		bo.source_date_epoch = v;
 	} else if (reproducible) {
@@ -180,10 +218,11 @@ static int run(struct ec_ctx *ctx, int argc, char **argv)
 		json_t *t = json_array();
 		for (size_t i = 0; i < ntags; i++)
 			json_array_append_new(t, json_string(tags[i]));
-		json_out(json_pack("{s:s,s:s,s:I,s:i,s:o,s:O}", "digest", res.manifest_digest,
-				   "config_digest", res.config_digest, "size_bytes",
-				   (json_int_t)res.manifest_size, "layers", res.layers, "tags", t,
-				   "steps", res.steps));
+		json_out(json_pack("{s:s,s:s,s:I,s:i,s:o,s:O}", "digest",
+				   res.manifest_digest, "config_digest",
+				   res.config_digest, "size_bytes",
+				   (json_int_t)res.manifest_size, "layers",
+				   res.layers, "tags", t, "steps", res.steps));
 	} else {
 		printf("%s\n", res.manifest_digest);
 	}

@@ -36,7 +36,7 @@ struct ec_opt {
 struct ec_cmd {
 	const char *name;
 	const char *summary;
-	const char *usage; /* lines without "usage: ", '\n'-separated */
+	const char *usage;	   /* lines without "usage: ", '\n'-separated */
 	const struct ec_opt *opts; /* ends with {0} */
 	int (*run)(struct ec_ctx *ctx, int argc, char **argv);
 	const char *const *subcmds; /* words completed after the command */
@@ -50,10 +50,10 @@ struct optparse {
 	const struct ec_cmd *cmd;
 	int argc;
 	char **argv;
-	char *arg;   /* argument of the option just returned */
-	int ind;     /* index of the first operand after OPT_END */
-	int status;  /* exit status when OPT_EXIT is returned */
-	void *priv;  /* getopt tables */
+	char *arg;  /* argument of the option just returned */
+	int ind;    /* index of the first operand after OPT_END */
+	int status; /* exit status when OPT_EXIT is returned */
+	void *priv; /* getopt tables */
 };
 
 /* Parse the next option of cmd. Global options (--json, -q, -v, --store,

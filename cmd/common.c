@@ -12,13 +12,14 @@
 enum { G_STORE = 900, G_ROOT, G_JSON };
 
 static const struct ec_opt global_opts[] = {
-	{"store", 0, "URL", "object store (file:///DIR or s3://BUCKET/PREFIX)", G_STORE},
-	{"root", 0, "DIR", "local root (images, instances, caches)", G_ROOT},
-	{"json", 0, NULL, "machine-readable output", G_JSON},
-	{"quiet", 'q', NULL, "less output, no progress", 'q'},
-	{"verbose", 'v', NULL, "more output (-vv: protocol detail)", 'v'},
-	{"help", 'h', NULL, "show this help", 'h'},
-	{0},
+    {"store", 0, "URL", "object store (file:///DIR or s3://BUCKET/PREFIX)",
+     G_STORE},
+    {"root", 0, "DIR", "local root (images, instances, caches)", G_ROOT},
+    {"json", 0, NULL, "machine-readable output", G_JSON},
+    {"quiet", 'q', NULL, "less output, no progress", 'q'},
+    {"verbose", 'v', NULL, "more output (-vv: protocol detail)", 'v'},
+    {"help", 'h', NULL, "show this help", 'h'},
+    {0},
 };
 
 struct getopt_tables {
@@ -33,10 +34,9 @@ static void add_opts(struct getopt_tables *t, size_t *n, size_t *sn,
 	for (; opts && opts->name; opts++) {
 		if (*n + 1 >= ARRAY_SIZE(t->lo))
 			BUG("too many options");
-		t->lo[*n] = (struct option){opts->name,
-					    opts->arg ? required_argument
-						      : no_argument,
-					    NULL, 0};
+		t->lo[*n] = (struct option){
+		    opts->name, opts->arg ? required_argument : no_argument,
+		    NULL, 0};
 		t->by_index[*n] = opts;
 		(*n)++;
 		if (opts->short_name) {
@@ -57,8 +57,8 @@ void opt_init(struct optparse *p, struct ec_ctx *ctx, const struct ec_cmd *cmd,
 	t->so[sn++] = ':';
 	add_opts(t, &n, &sn, cmd->opts);
 	add_opts(t, &n, &sn, global_opts);
-	*p = (struct optparse){.ctx = ctx, .cmd = cmd, .argc = argc,
-			       .argv = argv, .priv = t};
+	*p = (struct optparse){
+	    .ctx = ctx, .cmd = cmd, .argc = argc, .argv = argv, .priv = t};
 	optind = 0; /* full re-initialisation of getopt (glibc) */
 	opterr = 0;
 }
@@ -87,9 +87,9 @@ int opt_next(struct optparse *p)
 	if (c == '?' || c == ':') {
 		const char *bad = p->argv[optind - 1];
 		if (c == ':')
-			p->status = usage_error(p->ctx, p->cmd,
-						"%s: option '%s' needs an argument",
-						p->cmd->name, bad);
+			p->status = usage_error(
+			    p->ctx, p->cmd, "%s: option '%s' needs an argument",
+			    p->cmd->name, bad);
 		else if (optopt && optopt < 256)
 			p->status = usage_error(p->ctx, p->cmd,
 						"%s: unknown option '-%c'",
@@ -141,8 +141,9 @@ static void print_opts(const struct ec_opt *o, FILE *f)
 	for (; o && o->name; o++) {
 		char left[64];
 		if (o->short_name)
-			snprintf(left, sizeof(left), "-%c, --%s%s%s", o->short_name,
-				 o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+			snprintf(left, sizeof(left), "-%c, --%s%s%s",
+				 o->short_name, o->name, o->arg ? " " : "",
+				 o->arg ? o->arg : "");
 		else
 			snprintf(left, sizeof(left), "    --%s%s%s", o->name,
 				 o->arg ? " " : "", o->arg ? o->arg : "");
@@ -158,7 +159,8 @@ void cmd_usage(const struct ec_cmd *cmd, FILE *f)
 	while (*line) {
 		const char *nl = strchr(line, '\n');
 		int len = nl ? (int)(nl - line) : (int)strlen(line);
-		fprintf(f, "%s%.*s\n", first ? "usage: " : "   or: ", len, line);
+		fprintf(f, "%s%.*s\n", first ? "usage: " : "   or: ", len,
+			line);
 		first = 0;
 		line += len + (nl ? 1 : 0);
 	}
@@ -221,7 +223,8 @@ struct store *ctx_store(struct ec_ctx *ctx, struct ec_err *err)
 		return ctx->store;
 	ctx->store_opts.log = store_log;
 	ctx->store_opts.log_ctx = ctx;
-	if (store_open(ctx->store_url, &ctx->store_opts, &ctx->store, err) < 0) {
+	if (store_open(ctx->store_url, &ctx->store_opts, &ctx->store, err) <
+	    0) {
 		ec_err_prefix(err, "store '%s'", ctx->store_url);
 		return NULL;
 	}
@@ -266,7 +269,8 @@ static void progress_draw(struct progress *pr, double t)
 		snprintf(eta, sizeof(eta), " ETA %.0fs",
 			 (double)(pr->total - pr->done) / rate);
 	if (pr->total)
-		fprintf(stderr, "\r%s: %.1f/%.1f MiB (%3.0f%%) %.1f MiB/s%s\033[K",
+		fprintf(stderr,
+			"\r%s: %.1f/%.1f MiB (%3.0f%%) %.1f MiB/s%s\033[K",
 			pr->label, (double)pr->done / 1048576.0,
 			(double)pr->total / 1048576.0,
 			100.0 * (double)pr->done / (double)pr->total,

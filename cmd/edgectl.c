@@ -13,11 +13,7 @@
 #include <unistd.h>
 
 const struct ec_cmd *const ec_commands[] = {
-	&cmd_build_def,
-	&cmd_images_def,
-	&cmd_inspect_def,
-	&cmd_store_def,
-	NULL,
+    &cmd_build_def, &cmd_images_def, &cmd_inspect_def, &cmd_store_def, NULL,
 };
 
 static volatile int interrupted;
@@ -32,10 +28,13 @@ static void main_usage(FILE *f)
 {
 	const struct ec_cmd *const *c;
 
-	fprintf(f, "usage: edgectl [--store URL] [--root DIR] [--json] [-q] [-v] COMMAND [ARGS]\n"
+	fprintf(f, "usage: edgectl [--store URL] [--root DIR] [--json] [-q] "
+		   "[-v] COMMAND [ARGS]\n"
 		   "       edgectl help COMMAND | --version | --help\n\n"
-		   "edgectl runs containers across a fleet of edge locations; shared state\n"
-		   "lives in an object store, hosts are reached over SSH.\n\ncommands:\n");
+		   "edgectl runs containers across a fleet of edge locations; "
+		   "shared state\n"
+		   "lives in an object store, hosts are reached over "
+		   "SSH.\n\ncommands:\n");
 	for (c = ec_commands; *c; c++)
 		fprintf(f, "  %-10s %s\n", (*c)->name, (*c)->summary);
 	fprintf(f, "  %-10s %s\n", "help", "show the manual of a command");
@@ -82,7 +81,8 @@ static int load_config(struct ec_ctx *ctx, struct ec_err *err)
 		return ec_err_prefix(err, "config file (fix or remove it)");
 	if (!json_is_object(ctx->config))
 		return ec_err_set(err, EC_USAGE,
-				  "config file '%s' must hold a JSON object", path);
+				  "config file '%s' must hold a JSON object",
+				  path);
 	return 0;
 }
 
@@ -97,7 +97,8 @@ static void resolve_settings(struct ec_ctx *ctx)
 	if (!ctx->store_url && (c = ec_json_str(ctx->config, "store")))
 		ctx->store_url = c;
 	if (!ctx->store_url) {
-		_cleanup_free_ char *d = xdg_dir("XDG_DATA_HOME", ".local/share");
+		_cleanup_free_ char *d =
+		    xdg_dir("XDG_DATA_HOME", ".local/share");
 		store_default = xasprintf("file://%s/edgectl/store", d);
 		ctx->store_url = store_default;
 	}
@@ -109,7 +110,8 @@ static void resolve_settings(struct ec_ctx *ctx)
 		if (geteuid() == 0) {
 			ctx->root = "/var/lib/edgectl";
 		} else {
-			_cleanup_free_ char *d = xdg_dir("XDG_DATA_HOME", ".local/share");
+			_cleanup_free_ char *d =
+			    xdg_dir("XDG_DATA_HOME", ".local/share");
 			root_default = xasprintf("%s/edgectl/root", d);
 			ctx->root = root_default;
 		}
@@ -139,7 +141,10 @@ static int cmd_help(const char *name)
 	ssize_t n;
 
 	if (name && strcmp(name, "edgectl") && !(cmd = find_cmd(name))) {
-		fprintf(stderr, "edgectl: error: no command '%s'; see 'edgectl --help'\n", name);
+		fprintf(
+		    stderr,
+		    "edgectl: error: no command '%s'; see 'edgectl --help'\n",
+		    name);
 		return 2;
 	}
 	snprintf(page, sizeof(page), cmd ? "edgectl-%s" : "edgectl", name);
@@ -225,7 +230,8 @@ int main(int argc, char **argv)
 			ctx.root = a + 7;
 		else if (!strcmp(a, "--version")) {
 			if (ctx.json)
-				json_out(json_pack("{s:s}", "version", EDGECTL_VERSION));
+				json_out(json_pack("{s:s}", "version",
+						   EDGECTL_VERSION));
 			else
 				printf("edgectl %s\n", EDGECTL_VERSION);
 			goto out;
@@ -252,8 +258,10 @@ int main(int argc, char **argv)
 		return cmd_help(i + 1 < argc ? argv[i + 1] : NULL);
 	cmd = find_cmd(argv[i]);
 	if (!cmd) {
-		fprintf(stderr, "edgectl: '%s' is not a command; see 'edgectl --help'\n",
-			argv[i]);
+		fprintf(
+		    stderr,
+		    "edgectl: '%s' is not a command; see 'edgectl --help'\n",
+		    argv[i]);
 		return 2;
 	}
 	if (i + 1 < argc && !strcmp(argv[i + 1], "--list-opts"))

@@ -14,19 +14,19 @@ static int run_inspect(struct ec_ctx *ctx, int argc, char **argv);
 static const struct ec_opt no_opts[] = {{0}};
 
 const struct ec_cmd cmd_images_def = {
-	.name = "images",
-	.summary = "list the images in the local root",
-	.usage = "edgectl images",
-	.opts = no_opts,
-	.run = run_images,
+    .name = "images",
+    .summary = "list the images in the local root",
+    .usage = "edgectl images",
+    .opts = no_opts,
+    .run = run_images,
 };
 
 const struct ec_cmd cmd_inspect_def = {
-	.name = "inspect",
-	.summary = "show an image's manifest and configuration",
-	.usage = "edgectl inspect IMAGE",
-	.opts = no_opts,
-	.run = run_inspect,
+    .name = "inspect",
+    .summary = "show an image's manifest and configuration",
+    .usage = "edgectl inspect IMAGE",
+    .opts = no_opts,
+    .run = run_inspect,
 };
 
 static int parse_none(struct ec_ctx *ctx, const struct ec_cmd *cmd, int argc,
@@ -50,8 +50,9 @@ static json_int_t image_size(json_t *man, const struct oci_desc *d)
 	json_t *l;
 	size_t i;
 
-	n += json_integer_value(json_object_get(json_object_get(man, "config"), "size"));
-	json_array_foreach(json_object_get(man, "layers"), i, l)
+	n += json_integer_value(
+	    json_object_get(json_object_get(man, "config"), "size"));
+	json_array_foreach (json_object_get(man, "layers"), i, l)
 		n += json_integer_value(json_object_get(l, "size"));
 	return n;
 }
@@ -68,15 +69,16 @@ static int run_images(struct ec_ctx *ctx, int argc, char **argv)
 	if (st >= 0)
 		return st;
 	if (argc - ind > 0)
-		return usage_error(ctx, &cmd_images_def, "images takes no arguments");
+		return usage_error(ctx, &cmd_images_def,
+				   "images takes no arguments");
 	ec_err_clear(&err);
-	if (oci_layout_open(ctx->root, 1, &l, &err) < 0 || !(refs = oci_ref_list(l, &err))) {
+	if (oci_layout_open(ctx->root, 1, &l, &err) < 0 ||
+	    !(refs = oci_ref_list(l, &err))) {
 		oci_layout_free(l);
 		return report_error(ctx, &err);
 	}
 	out = json_array();
-	json_array_foreach(refs, i, r)
-	{
+	json_array_foreach (refs, i, r) {
 		struct oci_desc d;
 		_cleanup_json_ json_t *man = NULL, *cfg = NULL;
 		const char *created = "";
@@ -85,13 +87,20 @@ static int run_images(struct ec_ctx *ctx, int argc, char **argv)
 			continue;
 		man = oci_blob_json(l, d.digest, &err);
 		if (man)
-			cfg = oci_blob_json(l, ec_json_str(json_object_get(man, "config"), "digest") ?: "", &err);
+			cfg = oci_blob_json(
+			    l,
+			    ec_json_str(json_object_get(man, "config"),
+					"digest")
+				?: "",
+			    &err);
 		if (cfg && ec_json_str(cfg, "created"))
 			created = ec_json_str(cfg, "created");
-		json_array_append_new(out, json_pack("{s:s,s:s,s:I,s:s}", "ref",
-						     ec_json_str(r, "name"), "digest", d.digest,
-						     "size_bytes", man ? image_size(man, &d) : (json_int_t)d.size,
-						     "created", created));
+		json_array_append_new(
+		    out, json_pack(
+			     "{s:s,s:s,s:I,s:s}", "ref", ec_json_str(r, "name"),
+			     "digest", d.digest, "size_bytes",
+			     man ? image_size(man, &d) : (json_int_t)d.size,
+			     "created", created));
 	}
 	oci_layout_free(l);
 	if (ctx->json) {
@@ -99,12 +108,13 @@ static int run_images(struct ec_ctx *ctx, int argc, char **argv)
 		return 0;
 	}
 	printf("%-40s %-19s %-21s %10s\n", "REF", "DIGEST", "CREATED", "SIZE");
-	json_array_foreach(out, i, r)
-	{
+	json_array_foreach (out, i, r) {
 		char sz[32];
 		printf("%-40s %-19.19s %-21s %10s\n", ec_json_str(r, "ref"),
 		       ec_json_str(r, "digest") + 7, ec_json_str(r, "created"),
-		       fmt_size((uint64_t)json_integer_value(json_object_get(r, "size_bytes")), sz, sizeof(sz)));
+		       fmt_size((uint64_t)json_integer_value(
+				    json_object_get(r, "size_bytes")),
+				sz, sizeof(sz)));
 	}
 	json_decref(out);
 	return 0;
@@ -123,27 +133,35 @@ static int run_inspect(struct ec_ctx *ctx, int argc, char **argv)
 	if (st >= 0)
 		return st;
 	if (argc - ind != 1)
-		return usage_error(ctx, &cmd_inspect_def, "inspect needs one IMAGE");
+		return usage_error(ctx, &cmd_inspect_def,
+				   "inspect needs one IMAGE");
 	ec_err_clear(&err);
 	if (img_ref_parse(argv[ind], &ref, &err) < 0)
 		return report_error(ctx, &err);
 	if (ref.kind != REF_STORE) {
 		img_ref_release(&ref);
-		ec_err_set(&err, EC_USAGE, "inspect reads the local root; pull '%s' first", argv[ind]);
+		ec_err_set(&err, EC_USAGE,
+			   "inspect reads the local root; pull '%s' first",
+			   argv[ind]);
 		return report_error(ctx, &err);
 	}
 	name = img_ref_local_name(&ref);
 	img_ref_release(&ref);
-	if (oci_layout_open(ctx->root, 1, &l, &err) < 0 || oci_ref_get(l, name, &d, &err) < 0 ||
+	if (oci_layout_open(ctx->root, 1, &l, &err) < 0 ||
+	    oci_ref_get(l, name, &d, &err) < 0 ||
 	    !(man = oci_blob_json(l, d.digest, &err)) ||
-	    !(cfg = oci_blob_json(l, ec_json_str(json_object_get(man, "config"), "digest") ?: "", &err))) {
+	    !(cfg = oci_blob_json(
+		  l,
+		  ec_json_str(json_object_get(man, "config"), "digest") ?: "",
+		  &err))) {
 		oci_layout_free(l);
 		return report_error(ctx, &err);
 	}
 	oci_layout_free(l);
 	{
-		json_t *j = json_pack("{s:s,s:s,s:O,s:O}", "ref", name, "digest", d.digest,
-				      "manifest", man, "config", cfg);
+		json_t *j =
+		    json_pack("{s:s,s:s,s:O,s:O}", "ref", name, "digest",
+			      d.digest, "manifest", man, "config", cfg);
 		if (ctx->json) {
 			json_out(j);
 		} else {

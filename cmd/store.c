@@ -11,19 +11,34 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { O_IF_MATCH = OPT_FIRST_LONG, O_IF_ABSENT, O_IF_NONE_MATCH, O_RANGE,
-       O_JOBS, O_PART_SIZE, O_CONTENT_TYPE };
+enum {
+	O_IF_MATCH = OPT_FIRST_LONG,
+	O_IF_ABSENT,
+	O_IF_NONE_MATCH,
+	O_RANGE,
+	O_JOBS,
+	O_PART_SIZE,
+	O_CONTENT_TYPE
+};
 
 static const struct ec_opt opts[] = {
-	{"recursive", 'r', NULL, "ls: list every key under PREFIX (no '/' grouping)", 'r'},
-	{"if-match", 0, "ETAG", "put: only if the object's ETag is ETAG (else exit 6)", O_IF_MATCH},
-	{"if-absent", 0, NULL, "put: only if the object does not exist (else exit 6)", O_IF_ABSENT},
-	{"if-none-match", 0, "ETAG", "get: fetch only if the ETag differs", O_IF_NONE_MATCH},
-	{"range", 0, "START-END", "get: bytes START..END (inclusive; END optional)", O_RANGE},
-	{"jobs", 'j', "N", "parallel requests for large objects (default 4)", O_JOBS},
-	{"part-size", 0, "SIZE", "multipart part size (default 16M, min 5M)", O_PART_SIZE},
-	{"content-type", 0, "TYPE", "put: Content-Type of the object", O_CONTENT_TYPE},
-	{0},
+    {"recursive", 'r', NULL,
+     "ls: list every key under PREFIX (no '/' grouping)", 'r'},
+    {"if-match", 0, "ETAG",
+     "put: only if the object's ETag is ETAG (else exit 6)", O_IF_MATCH},
+    {"if-absent", 0, NULL,
+     "put: only if the object does not exist (else exit 6)", O_IF_ABSENT},
+    {"if-none-match", 0, "ETAG", "get: fetch only if the ETag differs",
+     O_IF_NONE_MATCH},
+    {"range", 0, "START-END", "get: bytes START..END (inclusive; END optional)",
+     O_RANGE},
+    {"jobs", 'j', "N", "parallel requests for large objects (default 4)",
+     O_JOBS},
+    {"part-size", 0, "SIZE", "multipart part size (default 16M, min 5M)",
+     O_PART_SIZE},
+    {"content-type", 0, "TYPE", "put: Content-Type of the object",
+     O_CONTENT_TYPE},
+    {0},
 };
 
 static const char *const subcmds[] = {"ls", "stat", "get", "put", "rm", NULL};
@@ -31,16 +46,18 @@ static const char *const subcmds[] = {"ls", "stat", "get", "put", "rm", NULL};
 static int run(struct ec_ctx *ctx, int argc, char **argv);
 
 const struct ec_cmd cmd_store_def = {
-	.name = "store",
-	.summary = "read and write objects in the shared store (plumbing)",
-	.usage = "edgectl store ls [-r] [PREFIX]\n"
-		 "edgectl store stat KEY\n"
-		 "edgectl store get [--range START-END] [--if-none-match ETAG] [-j N] KEY [FILE]\n"
-		 "edgectl store put [--if-match ETAG | --if-absent] [--part-size SIZE] [-j N] KEY [FILE]\n"
-		 "edgectl store rm KEY...",
-	.opts = opts,
-	.run = run,
-	.subcmds = subcmds,
+    .name = "store",
+    .summary = "read and write objects in the shared store (plumbing)",
+    .usage = "edgectl store ls [-r] [PREFIX]\n"
+	     "edgectl store stat KEY\n"
+	     "edgectl store get [--range START-END] [--if-none-match ETAG] [-j "
+	     "N] KEY [FILE]\n"
+	     "edgectl store put [--if-match ETAG | --if-absent] [--part-size "
+	     "SIZE] [-j N] KEY [FILE]\n"
+	     "edgectl store rm KEY...",
+    .opts = opts,
+    .run = run,
+    .subcmds = subcmds,
 };
 
 struct args {
@@ -70,11 +87,13 @@ static int ls_entry(void *c, const struct store_entry *e, struct ec_err *err)
 
 	(void)err;
 	if (l->arr) {
-		json_array_append_new(l->arr, e->is_prefix
-				? json_pack("{s:s}", "prefix", e->key)
-				: json_pack("{s:s,s:I,s:s,s:I}", "key", e->key, "size_bytes",
-					    (json_int_t)e->size, "etag", e->etag,
-					    "modified", (json_int_t)e->mtime));
+		json_array_append_new(
+		    l->arr,
+		    e->is_prefix
+			? json_pack("{s:s}", "prefix", e->key)
+			: json_pack("{s:s,s:I,s:s,s:I}", "key", e->key,
+				    "size_bytes", (json_int_t)e->size, "etag",
+				    e->etag, "modified", (json_int_t)e->mtime));
 		return 0;
 	}
 	if (e->is_prefix) {
@@ -120,7 +139,8 @@ static int do_put(struct ec_ctx *ctx, struct store *s, struct args *a,
 	_cleanup_free_ char *journal = xasprintf("%s/cache/uploads", ctx->root);
 	struct store_xfer_opts xo = {.jobs = (unsigned)a->jobs,
 				     .part_size = a->part_size,
-				     .journal_dir = journal, .put = &po,
+				     .journal_dir = journal,
+				     .put = &po,
 				     .progress = on_progress,
 				     .cancel = ctx->interrupted};
 	struct store_xfer_result res;
@@ -144,12 +164,16 @@ static int do_put(struct ec_ctx *ctx, struct store *s, struct args *a,
 	progress_done(&pr);
 	if (ctx->json) {
 		json_t *j = info_json(key, &info);
-		json_object_set_new(j, "size_bytes", json_integer((json_int_t)res.size));
+		json_object_set_new(j, "size_bytes",
+				    json_integer((json_int_t)res.size));
 		json_object_set_new(j, "parts", json_integer(res.parts));
-		json_object_set_new(j, "parts_resumed", json_integer(res.parts_resumed));
-		json_object_set_new(j, "bytes_sent", json_integer((json_int_t)res.bytes_sent));
-		json_object_set_new(j, "duration_ms",
-				    json_integer((json_int_t)((now_seconds() - t0) * 1000)));
+		json_object_set_new(j, "parts_resumed",
+				    json_integer(res.parts_resumed));
+		json_object_set_new(j, "bytes_sent",
+				    json_integer((json_int_t)res.bytes_sent));
+		json_object_set_new(
+		    j, "duration_ms",
+		    json_integer((json_int_t)((now_seconds() - t0) * 1000)));
 		json_out(j);
 	} else if (!ctx->quiet) {
 		printf("%s\n", info.etag);
@@ -175,14 +199,17 @@ static int fd_sink(void *c, const void *data, size_t len, struct ec_err *err)
 	return 0;
 }
 
-static int parse_range(const char *r, struct store_get_opts *g, struct ec_err *err)
+static int parse_range(const char *r, struct store_get_opts *g,
+		       struct ec_err *err)
 {
 	_cleanup_free_ char *a = xstrdup(r);
 	char *dash = strchr(a, '-');
 	uint64_t end;
 
 	if (!dash)
-		return ec_err_set(err, EC_USAGE, "--range '%s': expected START-END or START-", r);
+		return ec_err_set(err, EC_USAGE,
+				  "--range '%s': expected START-END or START-",
+				  r);
 	*dash = '\0';
 	if (parse_u64(a, UINT64_MAX, &g->off, "--range start", err) < 0)
 		return -1;
@@ -191,7 +218,8 @@ static int parse_range(const char *r, struct store_get_opts *g, struct ec_err *e
 	if (parse_u64(dash + 1, UINT64_MAX, &end, "--range end", err) < 0)
 		return -1;
 	if (end < g->off)
-		return ec_err_set(err, EC_USAGE, "--range '%s': end is before start", r);
+		return ec_err_set(err, EC_USAGE,
+				  "--range '%s': end is before start", r);
 	g->len = end - g->off + 1;
 	return 0;
 }
@@ -219,7 +247,8 @@ static int do_get(struct ec_ctx *ctx, struct store *s, struct args *a,
 	if (!file || !strcmp(file, "-")) {
 		if (ctx->json)
 			return ec_err_set(err, EC_USAGE,
-					  "--json needs an output FILE (stdout carries the JSON)");
+					  "--json needs an output FILE (stdout "
+					  "carries the JSON)");
 		fflush(stdout);
 		r = store_get(s, key, &g, fd_sink, &fs, &info, err);
 		return r < 0 ? -1 : 0;
@@ -251,8 +280,9 @@ static int do_get(struct ec_ctx *ctx, struct store *s, struct args *a,
 	progress_done(&pr);
 	if (ctx->json) {
 		json_t *j = info_json(key, &info);
-		json_object_set_new(j, "duration_ms",
-				    json_integer((json_int_t)((now_seconds() - t0) * 1000)));
+		json_object_set_new(
+		    j, "duration_ms",
+		    json_integer((json_int_t)((now_seconds() - t0) * 1000)));
 		json_out(j);
 	}
 	return 0;
@@ -307,22 +337,30 @@ static int parse_args(struct ec_ctx *ctx, struct optparse *op, struct args *a)
 			a->content_type = op->arg;
 			break;
 		case 'j':
-			if (parse_u64(op->arg, XFER_JOBS_MAX, &a->jobs, "--jobs", &err) < 0 ||
-			    (!a->jobs && ec_err_set(&err, EC_USAGE, "--jobs must be at least 1")))
-				return usage_error(ctx, &cmd_store_def, "%s", err.msg);
+			if (parse_u64(op->arg, XFER_JOBS_MAX, &a->jobs,
+				      "--jobs", &err) < 0 ||
+			    (!a->jobs &&
+			     ec_err_set(&err, EC_USAGE,
+					"--jobs must be at least 1")))
+				return usage_error(ctx, &cmd_store_def, "%s",
+						   err.msg);
 			break;
 		case O_PART_SIZE:
-			if (parse_size(op->arg, STORE_PART_MAX, &a->part_size, "--part-size", &err) < 0)
-				return usage_error(ctx, &cmd_store_def, "%s", err.msg);
+			if (parse_size(op->arg, STORE_PART_MAX, &a->part_size,
+				       "--part-size", &err) < 0)
+				return usage_error(ctx, &cmd_store_def, "%s",
+						   err.msg);
 			if (a->part_size < STORE_PART_MIN)
 				return usage_error(ctx, &cmd_store_def,
-						   "--part-size must be at least 5M (an S3 rule)");
+						   "--part-size must be at "
+						   "least 5M (an S3 rule)");
 			break;
 		}
 	}
 	if (a->if_match && a->if_absent)
-		return usage_error(ctx, &cmd_store_def,
-				   "--if-match and --if-absent exclude each other");
+		return usage_error(
+		    ctx, &cmd_store_def,
+		    "--if-match and --if-absent exclude each other");
 	return -1;
 }
 
@@ -343,7 +381,9 @@ static int run(struct ec_ctx *ctx, int argc, char **argv)
 	argv += op.ind;
 	argc -= op.ind;
 	if (argc < 1)
-		return usage_error(ctx, &cmd_store_def, "store: which action? (ls, stat, get, put, rm)");
+		return usage_error(
+		    ctx, &cmd_store_def,
+		    "store: which action? (ls, stat, get, put, rm)");
 	sub = argv[0];
 	/* options may also follow the action: parse again after it */
 	opt_init(&op, ctx, &cmd_store_def, argc, argv);
@@ -352,15 +392,18 @@ static int run(struct ec_ctx *ctx, int argc, char **argv)
 		return r;
 	argv += op.ind;
 	n = argc - op.ind;
-	if (!strcmp(sub, "ls") ? n > 1
-	    : !strcmp(sub, "stat") ? n != 1
+	if (!strcmp(sub, "ls")				 ? n > 1
+	    : !strcmp(sub, "stat")			 ? n != 1
 	    : !strcmp(sub, "get") || !strcmp(sub, "put") ? n < 1 || n > 2
-	    : !strcmp(sub, "rm") ? n < 1
-	    : 1) {
-		if (strcmp(sub, "ls") && strcmp(sub, "stat") && strcmp(sub, "get") &&
-		    strcmp(sub, "put") && strcmp(sub, "rm"))
-			return usage_error(ctx, &cmd_store_def, "store: unknown action '%s'", sub);
-		return usage_error(ctx, &cmd_store_def, "store %s: wrong number of arguments", sub);
+	    : !strcmp(sub, "rm")			 ? n < 1
+							 : 1) {
+		if (strcmp(sub, "ls") && strcmp(sub, "stat") &&
+		    strcmp(sub, "get") && strcmp(sub, "put") &&
+		    strcmp(sub, "rm"))
+			return usage_error(ctx, &cmd_store_def,
+					   "store: unknown action '%s'", sub);
+		return usage_error(ctx, &cmd_store_def,
+				   "store %s: wrong number of arguments", sub);
 	}
 	if (!(s = ctx_store(ctx, &err)))
 		return report_error(ctx, &err);
@@ -372,8 +415,10 @@ static int run(struct ec_ctx *ctx, int argc, char **argv)
 		if (r == 0 && ctx->json)
 			json_out(info_json(argv[0], &info));
 		else if (r == 0)
-			printf("key: %s\nsize: %llu\netag: %s\nmodified: %lld\n", argv[0],
-			       (unsigned long long)info.size, info.etag, (long long)info.mtime);
+			printf(
+			    "key: %s\nsize: %llu\netag: %s\nmodified: %lld\n",
+			    argv[0], (unsigned long long)info.size, info.etag,
+			    (long long)info.mtime);
 	} else if (!strcmp(sub, "get"))
 		r = do_get(ctx, s, &a, argv[0], n > 1 ? argv[1] : NULL, &err);
 	else if (!strcmp(sub, "put"))

@@ -29,12 +29,13 @@
 #define DOCKERFILE_MAX (1u << 20)
 
 struct stage {
-	char *name;	 /* AS name, lower case, or NULL */
-	json_t *image;	 /* image config: architecture, os, config, rootfs, history */
-	json_t *layers;	 /* array of layer descriptors (manifest form) */
-	json_t *dirs;	 /* array of layer dir paths, bottom first */
-	json_t *args;	 /* ARG values in scope {name: value} */
-	char chain[65];	 /* cache chain key */
+	char *name; /* AS name, lower case, or NULL */
+	json_t *
+	    image; /* image config: architecture, os, config, rootfs, history */
+	json_t *layers; /* array of layer descriptors (manifest form) */
+	json_t *dirs;	/* array of layer dir paths, bottom first */
+	json_t *args;	/* ARG values in scope {name: value} */
+	char chain[65]; /* cache chain key */
 };
 
 struct builder {
@@ -58,7 +59,7 @@ struct builder {
 };
 
 static void warn(struct builder *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 static void warn(struct builder *b, const char *fmt, ...)
 {
 	char msg[512];
@@ -93,8 +94,7 @@ static const char *env_get(json_t *env, const char *name)
 	size_t i, n = strlen(name);
 	json_t *e;
 
-	json_array_foreach(env, i, e)
-	{
+	json_array_foreach (env, i, e) {
 		const char *s = json_string_value(e);
 		if (s && !strncmp(s, name, n) && s[n] == '=')
 			return s + n + 1;
@@ -109,7 +109,9 @@ static const char *lookup_var(void *ctx, const char *name)
 
 	if (!l->st)
 		return ec_json_str(l->b->global_args, name);
-	v = env_get(json_object_get(json_object_get(l->st->image, "config"), "Env"), name);
+	v = env_get(
+	    json_object_get(json_object_get(l->st->image, "config"), "Env"),
+	    name);
 	if (v)
 		return v;
 	return ec_json_str(l->st->args, name);
@@ -149,8 +151,11 @@ static int check_flags(struct builder *b, const struct df_instr *in,
 			if (!strcmp(*a, in->flags[i].name))
 				ok = 1;
 		if (!ok)
-			return ec_err_set(err, EC_USAGE, "%s:%d: %s --%s is not supported by edgectl",
-					  b->dfname, in->line, in->keyword, in->flags[i].name);
+			return ec_err_set(
+			    err, EC_USAGE,
+			    "%s:%d: %s --%s is not supported by edgectl",
+			    b->dfname, in->line, in->keyword,
+			    in->flags[i].name);
 	}
 	return 0;
 }
@@ -198,8 +203,8 @@ static void history_add(struct builder *b, struct stage *st, const char *by,
 {
 	json_t *h = json_object_get(st->image, "history");
 
-	json_array_append_new(h, json_pack("{s:s,s:s}", "created", b->created,
-					   "created_by", by));
+	json_array_append_new(
+	    h, json_pack("{s:s,s:s}", "created", b->created, "created_by", by));
 	if (empty)
 		json_object_set_new(json_array_get(h, json_array_size(h) - 1),
 				    "empty_layer", json_true());
@@ -223,7 +228,8 @@ static int base_from_layout(struct builder *b, struct stage *st,
 
 	if (oci_ref_get(b->layout, name, &d, err) < 0)
 		return ec_err_set(err, EC_NOTFOUND,
-				  "base image '%s' not found in the local root (build it, or pull it first)",
+				  "base image '%s' not found in the local root "
+				  "(build it, or pull it first)",
 				  name);
 	man = oci_blob_json(b->layout, d.digest, err);
 	if (!man)
@@ -239,18 +245,22 @@ static int base_from_layout(struct builder *b, struct stage *st,
 		st->layers = json_array();
 	diffs = json_object_get(json_object_get(cfg, "rootfs"), "diff_ids");
 	if (json_array_size(diffs) != json_array_size(st->layers))
-		return ec_err_set(err, EC_FAIL, "base image '%s': layers and diff_ids differ in number", name);
-	json_array_foreach(diffs, i, l)
-	{
+		return ec_err_set(
+		    err, EC_FAIL,
+		    "base image '%s': layers and diff_ids differ in number",
+		    name);
+	json_array_foreach (diffs, i, l) {
 		_cleanup_free_ char *dir = NULL;
 		const char *diff = json_string_value(l);
 		if (!diff || oci_digest_check(diff, err) < 0)
 			return ec_err_prefix(err, "base image '%s'", name);
 		dir = layer_dir(b, diff);
 		if (access(dir, F_OK) < 0)
-			return ec_err_set(err, EC_NOTFOUND,
-					  "base image '%s': layer %s is not unpacked in the local root (pull the image again)",
-					  name, diff);
+			return ec_err_set(
+			    err, EC_NOTFOUND,
+			    "base image '%s': layer %s is not unpacked in the "
+			    "local root (pull the image again)",
+			    name, diff);
 		json_array_append_new(st->dirs, json_string(dir));
 	}
 	memcpy(st->chain, d.digest + 7, 64);
@@ -263,15 +273,17 @@ static int base_from_layout(struct builder *b, struct stage *st,
 static void scratch_image(struct builder *b, struct stage *st)
 {
 	json_decref(st->image);
-	st->image = json_pack("{s:s,s:s,s:{},s:{s:s,s:[]},s:[]}", "architecture",
-			      host_arch(), "os", "linux", "config", "rootfs", "type",
-			      "layers", "diff_ids", "history");
+	st->image =
+	    json_pack("{s:s,s:s,s:{},s:{s:s,s:[]},s:[]}", "architecture",
+		      host_arch(), "os", "linux", "config", "rootfs", "type",
+		      "layers", "diff_ids", "history");
 	(void)b;
 	memset(st->chain, '0', 64);
 	st->chain[64] = '\0';
 }
 
-static int do_from(struct builder *b, const struct df_instr *in, struct ec_err *err)
+static int do_from(struct builder *b, const struct df_instr *in,
+		   struct ec_err *err)
 {
 	struct lookup l = {b, NULL};
 	_cleanup_free_ char *image = NULL;
@@ -279,12 +291,16 @@ static int do_from(struct builder *b, const struct df_instr *in, struct ec_err *
 	const char *plat = flag_value(in, "platform");
 	size_t i;
 
-	if (check_flags(b, in, (const char *const[]){"platform", NULL}, err) < 0)
+	if (check_flags(b, in, (const char *const[]){"platform", NULL}, err) <
+	    0)
 		return -1;
 	if (plat && strcmp(plat, "linux/amd64") && strcmp(plat, "linux/arm64"))
-		return ec_err_set(err, EC_USAGE, "%s:%d: platform '%s' is not supported (linux/amd64, linux/arm64)",
+		return ec_err_set(err, EC_USAGE,
+				  "%s:%d: platform '%s' is not supported "
+				  "(linux/amd64, linux/arm64)",
 				  b->dfname, in->line, plat);
-	if (df_expand_esc(in->image, b->df->escape, lookup_var, &l, &image, err) < 0)
+	if (df_expand_esc(in->image, b->df->escape, lookup_var, &l, &image,
+			  err) < 0)
 		return ec_err_prefix(err, "%s:%d", b->dfname, in->line);
 	b->stages = xrealloc(b->stages, (b->nstages + 1) * sizeof(*b->stages));
 	st = &b->stages[b->nstages++];
@@ -317,12 +333,16 @@ static int do_from(struct builder *b, const struct df_instr *in, struct ec_err *
 		_cleanup_free_ char *name = NULL;
 		int rc;
 		if (img_ref_parse(image, &r, err) < 0)
-			return ec_err_prefix(err, "%s:%d: FROM", b->dfname, in->line);
+			return ec_err_prefix(err, "%s:%d: FROM", b->dfname,
+					     in->line);
 		if (r.kind != REF_STORE) {
 			img_ref_release(&r);
-			return ec_err_set(err, EC_USAGE,
-					  "%s:%d: FROM '%s': only scratch, earlier stages and images in the local root are supported yet (pull it first)",
-					  b->dfname, in->line, image);
+			return ec_err_set(
+			    err, EC_USAGE,
+			    "%s:%d: FROM '%s': only scratch, earlier stages "
+			    "and images in the local root are supported yet "
+			    "(pull it first)",
+			    b->dfname, in->line, image);
 		}
 		name = img_ref_local_name(&r);
 		img_ref_release(&r);
@@ -359,7 +379,8 @@ static json_t *cache_get(struct builder *b, const char *key)
 		return NULL;
 	diff = ec_json_str(c, "diff_id");
 	dg = ec_json_str(json_object_get(c, "layer"), "digest");
-	if (!diff || !dg || oci_digest_check(diff, NULL) < 0 || !oci_blob_exists(b->layout, dg)) {
+	if (!diff || !dg || oci_digest_check(diff, NULL) < 0 ||
+	    !oci_blob_exists(b->layout, dg)) {
 		json_decref(c);
 		return NULL;
 	}
@@ -390,8 +411,9 @@ static void add_layer(struct builder *b, struct stage *st, json_t *entry,
 
 	json_array_append(st->layers, json_object_get(entry, "layer"));
 	json_array_append_new(st->dirs, json_string(dir));
-	json_array_append_new(json_object_get(json_object_get(st->image, "rootfs"), "diff_ids"),
-			      json_string(diff));
+	json_array_append_new(
+	    json_object_get(json_object_get(st->image, "rootfs"), "diff_ids"),
+	    json_string(diff));
 	history_add(b, st, by, 0);
 }
 
@@ -409,35 +431,42 @@ static int commit_layer(struct builder *b, struct stage *st, const char *dir,
 			int overlay_upper, const char *key, const char *by,
 			struct ec_err *err)
 {
-	struct layer_opts lo = {.comp = b->o->comp, .level = b->o->level,
+	struct layer_opts lo = {.comp = b->o->comp,
+				.level = b->o->level,
 				.frame_size = b->o->frame_size,
 				.threads = b->o->threads,
 				.mtime_max = b->o->source_date_epoch,
-				.uid = -1, .gid = -1,
+				.uid = -1,
+				.gid = -1,
 				.overlay_upper = overlay_upper,
-				.progress = layer_progress, .progress_ctx = b};
+				.progress = layer_progress,
+				.progress_ctx = b};
 	struct layer_result res;
 	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	_cleanup_free_ char *final = NULL;
 	_cleanup_json_ json_t *entry = NULL;
 
 	if (fd < 0)
-		return ec_err_errno(err, EC_FAIL, errno, "open layer '%s'", dir);
+		return ec_err_errno(err, EC_FAIL, errno, "open layer '%s'",
+				    dir);
 	if (layer_create(b->layout, fd, &lo, &res, err) < 0)
 		return ec_err_prefix(err, "make layer");
 	if (res.tar_size > (5ull << 30))
-		warn(b, "layer of '%s' is %.1f GiB: some registries refuse layers over 5 GiB; split it into several COPY/RUN steps",
+		warn(b,
+		     "layer of '%s' is %.1f GiB: some registries refuse layers "
+		     "over 5 GiB; split it into several COPY/RUN steps",
 		     by, (double)res.tar_size / (1 << 30));
 	final = layer_dir(b, res.diff_id);
 	if (rename(dir, final) < 0) {
 		struct ec_err e;
 		if (errno != ENOTEMPTY && errno != EEXIST)
-			return ec_err_errno(err, EC_FAIL, errno, "store layer dir '%s'", final);
+			return ec_err_errno(err, EC_FAIL, errno,
+					    "store layer dir '%s'", final);
 		fs_rm_rf(dir, &e); /* same content is already unpacked */
 	}
 	entry = json_pack("{s:s,s:o,s:I,s:i}", "diff_id", res.diff_id, "layer",
-			  oci_desc_json(&res.blob), "tar_size", (json_int_t)res.tar_size,
-			  "frames", res.frames);
+			  oci_desc_json(&res.blob), "tar_size",
+			  (json_int_t)res.tar_size, "frames", res.frames);
 	cache_put(b, key, entry);
 	add_layer(b, st, entry, by);
 	return 0;
@@ -456,8 +485,7 @@ static void env_set(json_t *cfg, const char *k, const char *v)
 		env = json_array();
 		json_object_set_new(cfg, "Env", env);
 	}
-	json_array_foreach(env, i, e)
-	{
+	json_array_foreach (env, i, e) {
 		const char *s = json_string_value(e);
 		if (s && !strncmp(s, k, n) && s[n] == '=') {
 			json_array_set_new(env, i, json_string(kv));
@@ -499,7 +527,9 @@ static int do_kv(struct builder *b, struct stage *st, const struct df_instr *in,
 	for (i = 0; i < in->nkv; i++) {
 		_cleanup_free_ char *k = expand(b, st, in->kv[i].key, in, err);
 		_cleanup_free_ char *v = NULL;
-		if (!k || !(v = expand(b, st, in->kv[i].value ? in->kv[i].value : "", in, err)))
+		if (!k ||
+		    !(v = expand(b, st, in->kv[i].value ? in->kv[i].value : "",
+				 in, err)))
 			return -1;
 		if (!strcmp(in->keyword, "ENV")) {
 			env_set(cfg, k, v);
@@ -515,8 +545,8 @@ static int do_kv(struct builder *b, struct stage *st, const struct df_instr *in,
 	return 0;
 }
 
-static int do_arg(struct builder *b, struct stage *st, const struct df_instr *in,
-		  struct ec_err *err)
+static int do_arg(struct builder *b, struct stage *st,
+		  const struct df_instr *in, struct ec_err *err)
 {
 	size_t i;
 
@@ -533,7 +563,8 @@ static int do_arg(struct builder *b, struct stage *st, const struct df_instr *in
 				return -1;
 			given = def;
 		}
-		if (!given && st) /* a global ARG's value, re-declared in the stage */
+		if (!given &&
+		    st) /* a global ARG's value, re-declared in the stage */
 			given = ec_json_str(b->global_args, k);
 		if (given)
 			json_object_set_new(scope, k, json_string(given));
@@ -543,8 +574,8 @@ static int do_arg(struct builder *b, struct stage *st, const struct df_instr *in
 	return 0;
 }
 
-static int do_meta(struct builder *b, struct stage *st, const struct df_instr *in,
-		   struct ec_err *err)
+static int do_meta(struct builder *b, struct stage *st,
+		   const struct df_instr *in, struct ec_err *err)
 {
 	json_t *cfg = config_obj(st);
 	const char *kw = in->keyword;
@@ -555,13 +586,16 @@ static int do_meta(struct builder *b, struct stage *st, const struct df_instr *i
 	if (!strcmp(kw, "ARG"))
 		return do_arg(b, st, in, err);
 	if (!strcmp(kw, "MAINTAINER")) {
-		warn(b, "%s:%d: MAINTAINER is deprecated; use LABEL maintainer=...",
-		     b->dfname, in->line);
+		warn(
+		    b,
+		    "%s:%d: MAINTAINER is deprecated; use LABEL maintainer=...",
+		    b->dfname, in->line);
 		return 0;
 	}
 	if (!strcmp(kw, "ENTRYPOINT")) {
 		json_object_set_new(cfg, "Entrypoint", command_json(st, in));
-		json_object_del(cfg, "Cmd"); /* as Docker: a new ENTRYPOINT resets CMD */
+		json_object_del(
+		    cfg, "Cmd"); /* as Docker: a new ENTRYPOINT resets CMD */
 		return 0;
 	}
 	if (!strcmp(kw, "CMD")) {
@@ -570,15 +604,20 @@ static int do_meta(struct builder *b, struct stage *st, const struct df_instr *i
 	}
 	if (!strcmp(kw, "SHELL")) {
 		if (!in->json)
-			return ec_err_set(err, EC_USAGE, "%s:%d: SHELL needs the JSON form, e.g. SHELL [\"/bin/bash\", \"-c\"]",
+			return ec_err_set(err, EC_USAGE,
+					  "%s:%d: SHELL needs the JSON form, "
+					  "e.g. SHELL [\"/bin/bash\", \"-c\"]",
 					  b->dfname, in->line);
-		json_object_set_new(cfg, "Shell", strv_json(in->argv, in->argc));
+		json_object_set_new(cfg, "Shell",
+				    strv_json(in->argv, in->argc));
 		return 0;
 	}
 	if (!strcmp(kw, "HEALTHCHECK")) {
 		json_t *hc;
 		if (!in->json && in->raw && !strcasecmp(in->raw, "NONE")) {
-			json_object_set_new(cfg, "Healthcheck", json_pack("{s:[s]}", "Test", "NONE"));
+			json_object_set_new(
+			    cfg, "Healthcheck",
+			    json_pack("{s:[s]}", "Test", "NONE"));
 			return 0;
 		}
 		hc = json_object();
@@ -590,11 +629,14 @@ static int do_meta(struct builder *b, struct stage *st, const struct df_instr *i
 			const char *c = in->raw ? in->raw : "";
 			if (!strncasecmp(c, "CMD ", 4))
 				c += 4;
-			json_object_set_new(hc, "Test", json_pack("[s,s]", "CMD-SHELL", c));
+			json_object_set_new(hc, "Test",
+					    json_pack("[s,s]", "CMD-SHELL", c));
 		}
 		for (size_t k = 0; k < 4; k++) {
-			static const char *const names[] = {"interval", "timeout", "start-period", "retries"};
-			static const char *const keys[] = {"Interval", "Timeout", "StartPeriod", "Retries"};
+			static const char *const names[] = {
+			    "interval", "timeout", "start-period", "retries"};
+			static const char *const keys[] = {
+			    "Interval", "Timeout", "StartPeriod", "Retries"};
 			const char *val = flag_value(in, names[k]);
 			char *end;
 			double n;
@@ -603,19 +645,22 @@ static int do_meta(struct builder *b, struct stage *st, const struct df_instr *i
 				continue;
 			n = strtod(val, &end);
 			if (k < 3) { /* durations: 30s, 1m, 1h, 500ms */
-				double mul = !strcmp(end, "ms") ? 1e6 : !strcmp(end, "m") ? 60e9
-					   : !strcmp(end, "h") ? 3600e9 : 1e9;
+				double mul = !strcmp(end, "ms")	 ? 1e6
+					     : !strcmp(end, "m") ? 60e9
+					     : !strcmp(end, "h") ? 3600e9
+								 : 1e9;
 				n *= mul;
 			}
-			json_object_set_new(hc, keys[k], json_integer((json_int_t)n));
+			json_object_set_new(hc, keys[k],
+					    json_integer((json_int_t)n));
 		}
 		json_object_set_new(cfg, "Healthcheck", hc);
 		return 0;
 	}
 	/* single-word values, expanded */
 	if (!in->raw && !in->json)
-		return ec_err_set(err, EC_USAGE, "%s:%d: %s needs an argument", b->dfname,
-				  in->line, kw);
+		return ec_err_set(err, EC_USAGE, "%s:%d: %s needs an argument",
+				  b->dfname, in->line, kw);
 	if (in->json && (!strcmp(kw, "VOLUME"))) {
 		json_t *vols = json_object_get(cfg, "Volumes");
 		if (!vols) {
@@ -630,8 +675,9 @@ static int do_meta(struct builder *b, struct stage *st, const struct df_instr *i
 		return -1;
 	if (!strcmp(kw, "WORKDIR")) {
 		const char *cur = ec_json_str(cfg, "WorkingDir");
-		_cleanup_free_ char *w = v[0] == '/' ? xstrdup(v)
-				       : xasprintf("%s/%s", cur && *cur ? cur : "", v);
+		_cleanup_free_ char *w =
+		    v[0] == '/' ? xstrdup(v)
+				: xasprintf("%s/%s", cur && *cur ? cur : "", v);
 		json_object_set_new(cfg, "WorkingDir", json_string(w));
 	} else if (!strcmp(kw, "USER")) {
 		json_object_set_new(cfg, "User", json_string(v));
@@ -645,17 +691,26 @@ static int do_meta(struct builder *b, struct stage *st, const struct df_instr *i
 			o = json_object();
 			json_object_set_new(cfg, key, o);
 		}
-		for (tok = strtok_r(v, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+		for (tok = strtok_r(v, " \t", &save); tok;
+		     tok = strtok_r(NULL, " \t", &save)) {
 			_cleanup_free_ char *port = NULL;
 			if (kw[0] == 'E') {
 				char *end;
 				long p = strtol(tok, &end, 10);
-				if (p < 1 || p > 65535 || (*end && strcmp(end, "/tcp") && strcmp(end, "/udp") && strcmp(end, "/sctp")))
-					return ec_err_set(err, EC_USAGE, "%s:%d: EXPOSE '%s': expected PORT[/tcp|udp|sctp]",
-							  b->dfname, in->line, tok);
-				port = *end ? xstrdup(tok) : xasprintf("%s/tcp", tok);
+				if (p < 1 || p > 65535 ||
+				    (*end && strcmp(end, "/tcp") &&
+				     strcmp(end, "/udp") &&
+				     strcmp(end, "/sctp")))
+					return ec_err_set(
+					    err, EC_USAGE,
+					    "%s:%d: EXPOSE '%s': expected "
+					    "PORT[/tcp|udp|sctp]",
+					    b->dfname, in->line, tok);
+				port = *end ? xstrdup(tok)
+					    : xasprintf("%s/tcp", tok);
 			}
-			json_object_set_new(o, port ? port : tok, json_object());
+			json_object_set_new(o, port ? port : tok,
+					    json_object());
 		}
 	}
 	return 0;
@@ -683,17 +738,22 @@ static int lookup_id(struct stage *st, const char *file, const char *name,
 		return 0;
 	}
 	for (i = json_array_size(st->dirs); i-- > 0;) {
-		_cleanup_free_ char *p = xasprintf("%s/%s", json_string_value(json_array_get(st->dirs, i)), file);
+		_cleanup_free_ char *p = xasprintf(
+		    "%s/%s", json_string_value(json_array_get(st->dirs, i)),
+		    file);
 		_cleanup_free_ char *data = NULL;
 		char *line, *save = NULL;
 		size_t n = strlen(name);
 		struct ec_err e;
 
-		if (access(p, F_OK) < 0 || fs_read_file(p, 1 << 20, &data, NULL, &e) < 0)
+		if (access(p, F_OK) < 0 ||
+		    fs_read_file(p, 1 << 20, &data, NULL, &e) < 0)
 			continue;
-		for (line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		for (line = strtok_r(data, "\n", &save); line;
+		     line = strtok_r(NULL, "\n", &save)) {
 			char *f = strchr(line, ':');
-			if (!strncmp(line, name, n) && line[n] == ':' && f && (f = strchr(f + 1, ':'))) {
+			if (!strncmp(line, name, n) && line[n] == ':' && f &&
+			    (f = strchr(f + 1, ':'))) {
 				*out = strtol(f + 1, NULL, 10);
 				return 0;
 			}
@@ -703,8 +763,9 @@ static int lookup_id(struct stage *st, const char *file, const char *name,
 	return -1;
 }
 
-static int parse_chown(struct builder *b, struct stage *st, const struct df_instr *in,
-		       const char *spec, struct copy_opts *co, struct ec_err *err)
+static int parse_chown(struct builder *b, struct stage *st,
+		       const struct df_instr *in, const char *spec,
+		       struct copy_opts *co, struct ec_err *err)
 {
 	_cleanup_free_ char *s = xstrdup(spec);
 	char *colon = strchr(s, ':');
@@ -712,19 +773,22 @@ static int parse_chown(struct builder *b, struct stage *st, const struct df_inst
 	if (colon)
 		*colon++ = '\0';
 	if (lookup_id(st, "etc/passwd", s, &co->uid) < 0)
-		return ec_err_set(err, EC_USAGE, "%s:%d: --chown: no user '%s' in the image",
+		return ec_err_set(err, EC_USAGE,
+				  "%s:%d: --chown: no user '%s' in the image",
 				  b->dfname, in->line, s);
 	co->gid = co->uid;
 	if (colon && lookup_id(st, "etc/group", colon, &co->gid) < 0)
-		return ec_err_set(err, EC_USAGE, "%s:%d: --chown: no group '%s' in the image",
+		return ec_err_set(err, EC_USAGE,
+				  "%s:%d: --chown: no group '%s' in the image",
 				  b->dfname, in->line, colon);
 	return 0;
 }
 
 /* Source root for COPY --from: an earlier stage (one layer dir, or an
  * overlay of its layers mounted read-only under tmp). */
-static int from_root(struct builder *b, const char *from, const struct df_instr *in,
-		     char **root, int *mounted, struct ec_err *err)
+static int from_root(struct builder *b, const char *from,
+		     const struct df_instr *in, char **root, int *mounted,
+		     struct ec_err *err)
 {
 	struct stage *src = NULL;
 	_cleanup_strbuf_ struct strbuf opt = STRBUF_INIT;
@@ -732,12 +796,16 @@ static int from_root(struct builder *b, const char *from, const struct df_instr 
 
 	*mounted = 0;
 	for (i = 0; i + 1 < b->nstages; i++)
-		if ((b->stages[i].name && !strcasecmp(b->stages[i].name, from)) ||
-		    (from[0] >= '0' && from[0] <= '9' && (size_t)strtoul(from, NULL, 10) == i))
+		if ((b->stages[i].name &&
+		     !strcasecmp(b->stages[i].name, from)) ||
+		    (from[0] >= '0' && from[0] <= '9' &&
+		     (size_t)strtoul(from, NULL, 10) == i))
 			src = &b->stages[i];
 	if (!src)
 		return ec_err_set(err, EC_USAGE,
-				  "%s:%d: COPY --from='%s': no earlier stage of that name (COPY --from an image: pull and name it in a FROM ... AS stage)",
+				  "%s:%d: COPY --from='%s': no earlier stage "
+				  "of that name (COPY --from an image: pull "
+				  "and name it in a FROM ... AS stage)",
 				  b->dfname, in->line, from);
 	n = json_array_size(src->dirs);
 	if (n == 0) {
@@ -745,7 +813,8 @@ static int from_root(struct builder *b, const char *from, const struct df_instr 
 		return *root ? 0 : -1;
 	}
 	if (n == 1) {
-		*root = xstrdup(json_string_value(json_array_get(src->dirs, 0)));
+		*root =
+		    xstrdup(json_string_value(json_array_get(src->dirs, 0)));
 		return 0;
 	}
 	sb_adds(&opt, "lowerdir=");
@@ -758,19 +827,25 @@ static int from_root(struct builder *b, const char *from, const struct df_instr 
 	if (!*root)
 		return -1;
 	if (mount("overlay", *root, "overlay", MS_RDONLY, opt.buf) < 0)
-		return ec_err_errno(err, errno == EPERM ? EC_PERM : EC_FAIL, errno,
-				    "mount stage '%s' for COPY --from (needs root)", from);
+		return ec_err_errno(
+		    err, errno == EPERM ? EC_PERM : EC_FAIL, errno,
+		    "mount stage '%s' for COPY --from (needs root)", from);
 	*mounted = 1;
 	return 0;
 }
 
-static int do_copy(struct builder *b, struct stage *st, const struct df_instr *in,
-		   const char *by, struct ec_err *err)
+static int do_copy(struct builder *b, struct stage *st,
+		   const struct df_instr *in, const char *by,
+		   struct ec_err *err)
 {
-	struct copy_opts co = {.uid = 0, .gid = 0, .mode = -1,
-			       .exclude = exclude_cb, .exclude_ctx = b,
+	struct copy_opts co = {.uid = 0,
+			       .gid = 0,
+			       .mode = -1,
+			       .exclude = exclude_cb,
+			       .exclude_ctx = b,
 			       .extract_archives = !strcmp(in->keyword, "ADD")};
-	const char *from = flag_value(in, "from"), *chown_s = flag_value(in, "chown");
+	const char *from = flag_value(in, "from"),
+		   *chown_s = flag_value(in, "chown");
 	const char *chmod_s = flag_value(in, "chmod");
 	char **args = NULL;
 	size_t nargs = 0, i;
@@ -781,7 +856,10 @@ static int do_copy(struct builder *b, struct stage *st, const struct df_instr *i
 	int srcfd = b->ctxfd, mounted = 0, r = -1;
 	const char *wd = ec_json_str(config_obj(st), "WorkingDir");
 
-	if (check_flags(b, in, (const char *const[]){"from", "chown", "chmod", "link", NULL}, err) < 0)
+	if (check_flags(
+		b, in,
+		(const char *const[]){"from", "chown", "chmod", "link", NULL},
+		err) < 0)
 		return -1;
 	nargs = in->argc;
 	args = xcalloc(nargs + 1, sizeof(char *));
@@ -793,15 +871,22 @@ static int do_copy(struct builder *b, struct stage *st, const struct df_instr *i
 			goto out;
 		free(args[i]);
 		args[i] = e;
-		if (!strcmp(in->keyword, "ADD") && (!strncmp(e, "http://", 7) || !strncmp(e, "https://", 8) || !strncmp(e, "git@", 4))) {
-			ec_err_set(err, EC_USAGE, "%s:%d: ADD of a URL is not supported; download it in a RUN step (curl/wget) instead",
-				   b->dfname, in->line);
+		if (!strcmp(in->keyword, "ADD") &&
+		    (!strncmp(e, "http://", 7) || !strncmp(e, "https://", 8) ||
+		     !strncmp(e, "git@", 4))) {
+			ec_err_set(
+			    err, EC_USAGE,
+			    "%s:%d: ADD of a URL is not supported; download it "
+			    "in a RUN step (curl/wget) instead",
+			    b->dfname, in->line);
 			goto out;
 		}
 	}
 	if (nargs < 2) {
-		ec_err_set(err, EC_USAGE, "%s:%d: %s needs at least one source and a destination",
-			   b->dfname, in->line, in->keyword);
+		ec_err_set(
+		    err, EC_USAGE,
+		    "%s:%d: %s needs at least one source and a destination",
+		    b->dfname, in->line, in->keyword);
 		goto out;
 	}
 	if (chown_s && parse_chown(b, st, in, chown_s, &co, err) < 0)
@@ -810,30 +895,36 @@ static int do_copy(struct builder *b, struct stage *st, const struct df_instr *i
 		char *end;
 		long m = strtol(chmod_s, &end, 8);
 		if (*end || m < 0 || m > 07777) {
-			ec_err_set(err, EC_USAGE, "%s:%d: --chmod '%s': expected an octal mode like 755",
+			ec_err_set(err, EC_USAGE,
+				   "%s:%d: --chmod '%s': expected an octal "
+				   "mode like 755",
 				   b->dfname, in->line, chmod_s);
 			goto out;
 		}
 		co.mode = m;
 	}
-	dest = args[nargs - 1][0] == '/' ? xstrdup(args[nargs - 1])
-					 : xasprintf("%s/%s", wd && *wd ? wd : "", args[nargs - 1]);
+	dest = args[nargs - 1][0] == '/'
+		   ? xstrdup(args[nargs - 1])
+		   : xasprintf("%s/%s", wd && *wd ? wd : "", args[nargs - 1]);
 	if (from) {
 		co.exclude = NULL;
 		if (from_root(b, from, in, &src_root, &mounted, err) < 0)
 			goto out;
 		srcfd = open(src_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (srcfd < 0) {
-			ec_err_errno(err, EC_FAIL, errno, "open '%s'", src_root);
+			ec_err_errno(err, EC_FAIL, errno, "open '%s'",
+				     src_root);
 			goto out;
 		}
 	}
-	if (copy_inputs_hash(srcfd, (const char *const *)args, nargs - 1, &co, hex, err) < 0) {
-		ec_err_prefix(err, "%s:%d: %s", b->dfname, in->line, in->keyword);
+	if (copy_inputs_hash(srcfd, (const char *const *)args, nargs - 1, &co,
+			     hex, err) < 0) {
+		ec_err_prefix(err, "%s:%d: %s", b->dfname, in->line,
+			      in->keyword);
 		goto out;
 	}
-	snprintf(key_extra, sizeof(key_extra), "%s %lld:%lld %llo", hex, (long long)co.uid,
-		 (long long)co.gid, (long long)co.mode);
+	snprintf(key_extra, sizeof(key_extra), "%s %lld:%lld %llo", hex,
+		 (long long)co.uid, (long long)co.gid, (long long)co.mode);
 	chain_update(st, by, key_extra);
 	if ((cached = cache_get(b, st->chain))) {
 		add_layer(b, st, cached, by);
@@ -844,10 +935,13 @@ static int do_copy(struct builder *b, struct stage *st, const struct df_instr *i
 	if (!(layer = fs_mkdtemp(b->tmp, "layer-", err)))
 		goto out;
 	{
-		_cleanup_close_ int lfd = open(layer, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (lfd < 0 || copy_into_layer(srcfd, (const char *const *)args, nargs - 1, dest,
-					       lfd, &co, &bytes, err) < 0) {
-			ec_err_prefix(err, "%s:%d: %s", b->dfname, in->line, in->keyword);
+		_cleanup_close_ int lfd =
+		    open(layer, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (lfd < 0 ||
+		    copy_into_layer(srcfd, (const char *const *)args, nargs - 1,
+				    dest, lfd, &co, &bytes, err) < 0) {
+			ec_err_prefix(err, "%s:%d: %s", b->dfname, in->line,
+				      in->keyword);
 			goto out;
 		}
 	}
@@ -912,13 +1006,14 @@ static const char *last_lines(const char *s, int lines)
 	return p;
 }
 
-static int do_run(struct builder *b, struct stage *st, const struct df_instr *in,
-		  const char *by, struct ec_err *err)
+static int do_run(struct builder *b, struct stage *st,
+		  const struct df_instr *in, const char *by, struct ec_err *err)
 {
 	json_t *cfg = config_obj(st), *cmd, *env, *v;
 	const char *net = flag_value(in, "network");
 	const char **argv = NULL, **envp = NULL, **lowers = NULL;
-	_cleanup_free_ char *upper = NULL, *work = NULL, *state = NULL, *id = NULL;
+	_cleanup_free_ char *upper = NULL, *work = NULL, *state = NULL,
+			    *id = NULL;
 	_cleanup_free_ char *extra = NULL;
 	struct rt_spec spec = {0};
 	struct run_out ro = {.b = b};
@@ -929,31 +1024,39 @@ static int do_run(struct builder *b, struct stage *st, const struct df_instr *in
 
 	if (check_flags(b, in, (const char *const[]){"network", NULL}, err) < 0)
 		return -1;
-	if (net && strcmp(net, "none") && strcmp(net, "host") && strcmp(net, "default"))
-		return ec_err_set(err, EC_USAGE, "%s:%d: RUN --network='%s': use none or host",
+	if (net && strcmp(net, "none") && strcmp(net, "host") &&
+	    strcmp(net, "default"))
+		return ec_err_set(err, EC_USAGE,
+				  "%s:%d: RUN --network='%s': use none or host",
 				  b->dfname, in->line, net);
 	if (!json_array_size(st->dirs))
-		return ec_err_set(err, EC_USAGE,
-				  "%s:%d: RUN needs a base image with a shell (this stage starts FROM scratch and has no files)",
-				  b->dfname, in->line);
+		return ec_err_set(
+		    err, EC_USAGE,
+		    "%s:%d: RUN needs a base image with a shell (this stage "
+		    "starts FROM scratch and has no files)",
+		    b->dfname, in->line);
 	cmd = command_json(st, in);
 	/* environment: image Env, then ARGs not shadowed by Env */
 	env = json_deep_copy(json_object_get(cfg, "Env"));
 	if (!env)
 		env = json_array();
-	json_object_foreach(st->args, k, v)
-	{
+	json_object_foreach (st->args, k, v) {
 		if (!env_get(env, k)) {
-			_cleanup_free_ char *kv = xasprintf("%s=%s", k, json_string_value(v));
+			_cleanup_free_ char *kv =
+			    xasprintf("%s=%s", k, json_string_value(v));
 			json_array_append_new(env, json_string(kv));
 		}
 	}
 	if (!env_get(env, "PATH"))
-		json_array_append_new(env, json_string("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"));
+		json_array_append_new(
+		    env, json_string("PATH=/usr/local/sbin:/usr/local/bin:/usr/"
+				     "sbin:/usr/bin:/sbin:/bin"));
 	{
-		json_t *key = json_pack("{s:O,s:O,s:s?,s:s?,s:s}", "cmd", cmd, "env", env, "user",
-					ec_json_str(cfg, "User"), "wd", ec_json_str(cfg, "WorkingDir"),
-					"net", net && !strcmp(net, "host") ? "host" : "none");
+		json_t *key =
+		    json_pack("{s:O,s:O,s:s?,s:s?,s:s}", "cmd", cmd, "env", env,
+			      "user", ec_json_str(cfg, "User"), "wd",
+			      ec_json_str(cfg, "WorkingDir"), "net",
+			      net && !strcmp(net, "host") ? "host" : "none");
 		extra = ec_json_dump(key);
 		json_decref(key);
 	}
@@ -966,21 +1069,23 @@ static int do_run(struct builder *b, struct stage *st, const struct df_instr *in
 		return 1;
 	}
 	argv = xcalloc(json_array_size(cmd) + 1, sizeof(char *));
-	json_array_foreach(cmd, i, v)
+	json_array_foreach (cmd, i, v)
 		argv[i] = json_string_value(v);
 	envp = xcalloc(json_array_size(env) + 1, sizeof(char *));
-	json_array_foreach(env, i, v)
+	json_array_foreach (env, i, v)
 		envp[i] = json_string_value(v);
 	n = json_array_size(st->dirs);
 	lowers = xcalloc(n + 1, sizeof(char *));
 	for (i = 0; i < n; i++)
-		lowers[i] = json_string_value(json_array_get(st->dirs, n - 1 - i));
+		lowers[i] =
+		    json_string_value(json_array_get(st->dirs, n - 1 - i));
 	upper = fs_mkdtemp(b->tmp, "layer-", err);
 	work = upper ? fs_mkdtemp(b->tmp, "work-", err) : NULL;
 	state = work ? fs_mkdtemp(b->tmp, "run-", err) : NULL;
 	if (!state)
 		goto out;
-	/* overlayfs gives the merged root the upper dir's mode: not mkdtemp's 0700 */
+	/* overlayfs gives the merged root the upper dir's mode: not mkdtemp's
+	 * 0700 */
 	chmod(upper, 0755);
 	{
 		uint8_t rnd[6];
@@ -1000,32 +1105,34 @@ static int do_run(struct builder *b, struct stage *st, const struct df_instr *in
 	spec.lowerdirs = lowers;
 	spec.upper = upper;
 	spec.work = work;
-	spec.network = (net && !strcmp(net, "host")) || b->o->network_host ? RT_NET_HOST : RT_NET_NONE;
+	spec.network = (net && !strcmp(net, "host")) || b->o->network_host
+			   ? RT_NET_HOST
+			   : RT_NET_NONE;
 	spec.hostname = "buildkitsandbox";
-	if (rt_run(b->o->runtime, id, state, &spec, run_output, &ro, b->o->cancel,
-		   &status, err) < 0) {
+	if (rt_run(b->o->runtime, id, state, &spec, run_output, &ro,
+		   b->o->cancel, &status, err) < 0) {
 		ec_err_prefix(err, "%s:%d: RUN", b->dfname, in->line);
 		goto out;
 	}
 	if (status != 0) {
 		ec_err_set(err, EC_FAIL, "%s:%d: RUN exited with status %d%s%s",
-			   b->dfname, in->line, status, ro.len ? "; last output:\n" : "",
+			   b->dfname, in->line, status,
+			   ro.len ? "; last output:\n" : "",
 			   last_lines(ro.tail, 5));
 		goto out;
 	}
 	if (commit_layer(b, st, upper, 1, st->chain, by, err) < 0)
 		goto out;
 	r = 0;
-out:
-	{
-		struct ec_err e;
-		if (upper)
-			fs_rm_rf(upper, &e);
-		if (work)
-			fs_rm_rf(work, &e);
-		if (state)
-			fs_rm_rf(state, &e);
-	}
+out : {
+	struct ec_err e;
+	if (upper)
+		fs_rm_rf(upper, &e);
+	if (work)
+		fs_rm_rf(work, &e);
+	if (state)
+		fs_rm_rf(state, &e);
+}
 	free(argv);
 	free(envp);
 	free(lowers);
@@ -1039,7 +1146,8 @@ out:
 static int read_dockerfile(struct builder *b, struct ec_err *err)
 {
 	const struct build_opts *o = b->o;
-	_cleanup_free_ char *path = NULL, *text = NULL, *ign = NULL, *itext = NULL;
+	_cleanup_free_ char *path = NULL, *text = NULL, *ign = NULL,
+			    *itext = NULL;
 	size_t len;
 
 	if (o->dockerfile) {
@@ -1052,11 +1160,14 @@ static int read_dockerfile(struct builder *b, struct ec_err *err)
 		}
 	}
 	if (access(path, F_OK) < 0)
-		return ec_err_set(err, EC_USAGE,
-				  "no Dockerfile or Containerfile in '%s' (use -f FILE)", o->context);
+		return ec_err_set(
+		    err, EC_USAGE,
+		    "no Dockerfile or Containerfile in '%s' (use -f FILE)",
+		    o->context);
 	if (fs_read_file(path, DOCKERFILE_MAX, &text, &len, err) < 0)
 		return -1;
-	b->dfname = xstrdup(o->dockerfile ? o->dockerfile : (strrchr(path, '/') + 1));
+	b->dfname =
+	    xstrdup(o->dockerfile ? o->dockerfile : (strrchr(path, '/') + 1));
 	if (df_parse(text, len, b->dfname, &b->df, err) < 0)
 		return -1;
 	ign = xasprintf("%s/.dockerignore", o->context);
@@ -1068,16 +1179,18 @@ static int read_dockerfile(struct builder *b, struct ec_err *err)
 	return 0;
 }
 
-static void step_report(struct builder *b, const char *by, int cached, double t0)
+static void step_report(struct builder *b, const char *by, int cached,
+			double t0)
 {
 	struct timespec ts;
 	double t;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	t = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-	json_array_append_new(b->steps, json_pack("{s:s,s:b,s:I}", "instruction", by,
-						  "cached", cached,
-						  "duration_ms", (json_int_t)((t - t0) * 1000)));
+	json_array_append_new(b->steps,
+			      json_pack("{s:s,s:b,s:I}", "instruction", by,
+					"cached", cached, "duration_ms",
+					(json_int_t)((t - t0) * 1000)));
 }
 
 static double mono(void)
@@ -1105,11 +1218,14 @@ static int target_end(struct builder *b, struct ec_err *err)
 			found = 1;
 			end = (int)b->df->ninstrs;
 		}
-		if (b->o->target && in->stage && !strcasecmp(in->stage, b->o->target))
+		if (b->o->target && in->stage &&
+		    !strcasecmp(in->stage, b->o->target))
 			found = 1;
 	}
 	if (!found)
-		return ec_err_set(err, EC_USAGE, "--target '%s': no stage of that name", b->o->target);
+		return ec_err_set(err, EC_USAGE,
+				  "--target '%s': no stage of that name",
+				  b->o->target);
 	return end;
 }
 
@@ -1122,7 +1238,8 @@ static int run_instructions(struct builder *b, struct ec_err *err)
 	b->step_total = end;
 	for (i = 0; i < end; i++) {
 		const struct df_instr *in = &b->df->instrs[i];
-		struct stage *st = b->nstages ? &b->stages[b->nstages - 1] : NULL;
+		struct stage *st =
+		    b->nstages ? &b->stages[b->nstages - 1] : NULL;
 		_cleanup_free_ char *by = df_instr_str(in);
 		double t0 = mono();
 		int r, cached = 0;
@@ -1135,10 +1252,13 @@ static int run_instructions(struct builder *b, struct ec_err *err)
 			r = do_from(b, in, err);
 		} else if (!st) {
 			if (strcmp(in->keyword, "ARG"))
-				return ec_err_set(err, EC_USAGE, "%s:%d: %s before the first FROM",
-						  b->dfname, in->line, in->keyword);
+				return ec_err_set(
+				    err, EC_USAGE,
+				    "%s:%d: %s before the first FROM",
+				    b->dfname, in->line, in->keyword);
 			r = do_arg(b, NULL, in, err);
-		} else if (!strcmp(in->keyword, "COPY") || !strcmp(in->keyword, "ADD")) {
+		} else if (!strcmp(in->keyword, "COPY") ||
+			   !strcmp(in->keyword, "ADD")) {
 			r = do_copy(b, st, in, by, err);
 		} else if (!strcmp(in->keyword, "RUN")) {
 			r = do_run(b, st, in, by, err);
@@ -1177,12 +1297,15 @@ static int write_image(struct builder *b, struct build_result *res,
 
 	json_object_set_new(st->image, "created", json_string(b->created));
 	cfg_s = ec_json_dump(st->image);
-	if (oci_blob_put(b->layout, cfg_s, strlen(cfg_s), MT_OCI_CONFIG, &cd, err) < 0)
+	if (oci_blob_put(b->layout, cfg_s, strlen(cfg_s), MT_OCI_CONFIG, &cd,
+			 err) < 0)
 		return -1;
-	man = json_pack("{s:i,s:s,s:o,s:O}", "schemaVersion", 2, "mediaType", MT_OCI_MANIFEST,
-			"config", oci_desc_json(&cd), "layers", st->layers);
+	man = json_pack("{s:i,s:s,s:o,s:O}", "schemaVersion", 2, "mediaType",
+			MT_OCI_MANIFEST, "config", oci_desc_json(&cd), "layers",
+			st->layers);
 	man_s = ec_json_dump(man);
-	if (oci_blob_put(b->layout, man_s, strlen(man_s), MT_OCI_MANIFEST, &md, err) < 0)
+	if (oci_blob_put(b->layout, man_s, strlen(man_s), MT_OCI_MANIFEST, &md,
+			 err) < 0)
 		return -1;
 	for (t = b->o->tags; t && *t; t++) {
 		struct img_ref r;
@@ -1194,8 +1317,10 @@ static int write_image(struct builder *b, struct build_result *res,
 		if (oci_ref_set(b->layout, name, &md, err) < 0)
 			return -1;
 	}
-	snprintf(res->manifest_digest, sizeof(res->manifest_digest), "%s", md.digest);
-	snprintf(res->config_digest, sizeof(res->config_digest), "%s", cd.digest);
+	snprintf(res->manifest_digest, sizeof(res->manifest_digest), "%s",
+		 md.digest);
+	snprintf(res->config_digest, sizeof(res->config_digest), "%s",
+		 cd.digest);
 	res->manifest_size = md.size;
 	res->layers = (unsigned)json_array_size(st->layers);
 	return 0;
@@ -1207,11 +1332,17 @@ static int parse_build_args(struct builder *b, struct ec_err *err)
 
 	for (a = b->o->build_args; a && *a; a++) {
 		const char *eq = strchr(*a, '=');
-		_cleanup_free_ char *k = eq ? xstrndup(*a, (size_t)(eq - *a)) : xstrdup(*a);
+		_cleanup_free_ char *k =
+		    eq ? xstrndup(*a, (size_t)(eq - *a)) : xstrdup(*a);
 		if (!*k)
-			return ec_err_set(err, EC_USAGE, "--build-arg '%s': expected NAME=VALUE", *a);
+			return ec_err_set(
+			    err, EC_USAGE,
+			    "--build-arg '%s': expected NAME=VALUE", *a);
 		if (!eq) {
-			warn(b, "--build-arg '%s' has no value; ignored (edgectl does not read it from the environment)", *a);
+			warn(b,
+			     "--build-arg '%s' has no value; ignored (edgectl "
+			     "does not read it from the environment)",
+			     *a);
 			continue;
 		}
 		json_object_set_new(b->build_args, k, json_string(eq + 1));
@@ -1233,7 +1364,9 @@ int build_run(const struct build_opts *o, struct build_result *res,
 	memset(res, 0, sizeof(*res));
 	ec_err_clear(err);
 	if (stat(o->context, &st) < 0 || !S_ISDIR(st.st_mode))
-		return ec_err_set(err, EC_USAGE, "build context '%s' is not a directory", o->context);
+		return ec_err_set(err, EC_USAGE,
+				  "build context '%s' is not a directory",
+				  o->context);
 	b.global_args = json_object();
 	b.build_args = json_object();
 	b.used_args = json_object();
@@ -1251,7 +1384,8 @@ int build_run(const struct build_opts *o, struct build_result *res,
 		goto out;
 	b.ctxfd = open(o->context, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (b.ctxfd < 0) {
-		ec_err_errno(err, EC_FAIL, errno, "open context '%s'", o->context);
+		ec_err_errno(err, EC_FAIL, errno, "open context '%s'",
+			     o->context);
 		goto out;
 	}
 	for (i = 0; i < b.df->nwarnings; i++)
@@ -1262,9 +1396,10 @@ int build_run(const struct build_opts *o, struct build_result *res,
 		ec_err_set(err, EC_USAGE, "the Dockerfile has no FROM");
 		goto out;
 	}
-	json_object_foreach(b.build_args, k, v)
+	json_object_foreach (b.build_args, k, v)
 		if (!json_object_get(b.used_args, k))
-			warn(&b, "--build-arg '%s' was not consumed by any ARG", k);
+			warn(&b, "--build-arg '%s' was not consumed by any ARG",
+			     k);
 	if (write_image(&b, res, err) < 0)
 		goto out;
 	res->steps = json_incref(b.steps);

@@ -9,23 +9,25 @@
 #include "util/err.h"
 
 struct build_opts {
-	const char *root;	/* local root (layout at ROOT, layers/, cache/) */
-	const char *context;	/* context directory */
-	const char *dockerfile; /* path; NULL = CONTEXT/Dockerfile, else Containerfile */
-	const char *const *tags;      /* refs to set ("web:1"), NULL-terminated */
+	const char *root;    /* local root (layout at ROOT, layers/, cache/) */
+	const char *context; /* context directory */
+	const char *dockerfile;	 /* path; NULL = CONTEXT/Dockerfile, else
+				    Containerfile */
+	const char *const *tags; /* refs to set ("web:1"), NULL-terminated */
 	const char *const *build_args; /* "K=V", NULL-terminated */
-	const char *target;	/* stage to build; NULL = last */
-	enum comp_kind comp;	/* COMP_ZSTD default */
+	const char *target;	       /* stage to build; NULL = last */
+	enum comp_kind comp;	       /* COMP_ZSTD default */
 	int level;
 	uint64_t frame_size;
 	unsigned threads;
 	int no_cache;
-	int network_host;	/* RUN with the host network (default none) */
-	const char *runtime;	/* NULL = first available */
+	int network_host;    /* RUN with the host network (default none) */
+	const char *runtime; /* NULL = first available */
 	int64_t source_date_epoch; /* -1 = now (not reproducible) */
 	const volatile int *cancel;
 	/* callbacks (may be NULL) */
-	void (*step)(void *ctx, int n, int total, const char *instr, int cached);
+	void (*step)(void *ctx, int n, int total, const char *instr,
+		     int cached);
 	void (*output)(void *ctx, int stream, const char *data, size_t len);
 	void (*warn)(void *ctx, const char *msg);
 	void (*bytes)(void *ctx, uint64_t tar_bytes);

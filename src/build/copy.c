@@ -28,7 +28,8 @@ static char *clean_rel(const char *p, int *escapes)
 	char *tok, *save = NULL;
 
 	*escapes = 0;
-	for (tok = strtok_r(copy, "/", &save); tok; tok = strtok_r(NULL, "/", &save)) {
+	for (tok = strtok_r(copy, "/", &save); tok;
+	     tok = strtok_r(NULL, "/", &save)) {
 		if (!strcmp(tok, "."))
 			continue;
 		if (!strcmp(tok, "..")) {
@@ -76,15 +77,15 @@ static void glob_walk(int srcfd, const char *base, const char *rest,
 		      struct src_list *out)
 {
 	const char *slash = strchr(rest, '/');
-	_cleanup_free_ char *comp = slash ? xstrndup(rest, (size_t)(slash - rest))
-					  : xstrdup(rest);
+	_cleanup_free_ char *comp =
+	    slash ? xstrndup(rest, (size_t)(slash - rest)) : xstrdup(rest);
 	DIR *d;
 	struct dirent *de;
 	int fd;
 
 	if (!has_glob(comp)) {
-		_cleanup_free_ char *p = *base ? xasprintf("%s/%s", base, comp)
-					       : xstrdup(comp);
+		_cleanup_free_ char *p =
+		    *base ? xasprintf("%s/%s", base, comp) : xstrdup(comp);
 		struct stat st;
 		if (fstatat(srcfd, p, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			return;
@@ -94,7 +95,8 @@ static void glob_walk(int srcfd, const char *base, const char *rest,
 			src_add(out, EC_STEAL(p));
 		return;
 	}
-	fd = openat(srcfd, *base ? base : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	fd = openat(srcfd, *base ? base : ".",
+		    O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 || !(d = fdopendir(fd))) {
 		if (fd >= 0)
 			close(fd);
@@ -106,7 +108,8 @@ static void glob_walk(int srcfd, const char *base, const char *rest,
 			continue;
 		if (fnmatch(comp, de->d_name, FNM_PERIOD) != 0)
 			continue;
-		p = *base ? xasprintf("%s/%s", base, de->d_name) : xstrdup(de->d_name);
+		p = *base ? xasprintf("%s/%s", base, de->d_name)
+			  : xstrdup(de->d_name);
 		if (slash)
 			glob_walk(srcfd, p, slash + 1, out);
 		else
@@ -135,16 +138,21 @@ static int resolve_srcs(int srcfd, const char *const *srcs, size_t n,
 
 		if (esc)
 			return ec_err_set(err, EC_USAGE,
-					  "'%s' is outside the build context", srcs[i]);
+					  "'%s' is outside the build context",
+					  srcs[i]);
 		if (has_glob(c)) {
 			*multi = 1;
 			glob_walk(srcfd, "", *c ? c : ".", out);
-			qsort(out->v + before, out->n - before, sizeof(char *), cmp_str);
+			qsort(out->v + before, out->n - before, sizeof(char *),
+			      cmp_str);
 		} else {
 			struct stat st;
-			if (*c && fstatat(srcfd, c, &st, AT_SYMLINK_NOFOLLOW) < 0)
-				return ec_err_set(err, EC_USAGE,
-						  "'%s' not found in the build context", srcs[i]);
+			if (*c &&
+			    fstatat(srcfd, c, &st, AT_SYMLINK_NOFOLLOW) < 0)
+				return ec_err_set(
+				    err, EC_USAGE,
+				    "'%s' not found in the build context",
+				    srcs[i]);
 			src_add(out, EC_STEAL(c));
 			if (!*out->v[out->n - 1]) {
 				free(out->v[out->n - 1]);
@@ -152,12 +160,15 @@ static int resolve_srcs(int srcfd, const char *const *srcs, size_t n,
 			}
 		}
 		if (out->n == before)
-			return ec_err_set(err, EC_USAGE,
-					  "'%s' matches no file in the build context", srcs[i]);
+			return ec_err_set(
+			    err, EC_USAGE,
+			    "'%s' matches no file in the build context",
+			    srcs[i]);
 		if (o->exclude) {
 			size_t k, kept = before;
 			for (k = before; k < out->n; k++) {
-				if (strcmp(out->v[k], ".") && o->exclude(o->exclude_ctx, out->v[k])) {
+				if (strcmp(out->v[k], ".") &&
+				    o->exclude(o->exclude_ctx, out->v[k])) {
 					free(out->v[k]);
 					continue;
 				}
@@ -165,8 +176,10 @@ static int resolve_srcs(int srcfd, const char *const *srcs, size_t n,
 			}
 			out->n = kept;
 			if (out->n == before)
-				return ec_err_set(err, EC_USAGE,
-						  "'%s' is excluded by .dockerignore", srcs[i]);
+				return ec_err_set(
+				    err, EC_USAGE,
+				    "'%s' is excluded by .dockerignore",
+				    srcs[i]);
 		}
 	}
 	return 0;
@@ -185,7 +198,8 @@ static int mkdirs(int layerfd, const char *path, struct ec_err *err)
 		if (s)
 			*s = '\0';
 		if (mkdirat(layerfd, p, 0755) < 0 && errno != EEXIST)
-			return ec_err_errno(err, EC_FAIL, errno, "create '/%s'", p);
+			return ec_err_errno(err, EC_FAIL, errno, "create '/%s'",
+					    p);
 		if (!s)
 			break;
 		*s++ = '/';
@@ -204,9 +218,11 @@ static int apply_meta(int layerfd, const char *dst, const struct stat *st,
 	    errno != EPERM)
 		return ec_err_errno(err, EC_FAIL, errno, "chown '/%s'", dst);
 	if (!S_ISLNK(st->st_mode)) {
-		mode_t m = o->mode >= 0 ? (mode_t)o->mode : (st->st_mode & 07777);
+		mode_t m =
+		    o->mode >= 0 ? (mode_t)o->mode : (st->st_mode & 07777);
 		if (fchmodat(layerfd, dst, m, 0) < 0)
-			return ec_err_errno(err, EC_FAIL, errno, "chmod '/%s'", dst);
+			return ec_err_errno(err, EC_FAIL, errno, "chmod '/%s'",
+					    dst);
 	}
 	utimensat(layerfd, dst, ts, AT_SYMLINK_NOFOLLOW);
 	return 0;
@@ -215,7 +231,8 @@ static int apply_meta(int layerfd, const char *dst, const struct stat *st,
 static int copy_file(int srcfd, const char *src, int layerfd, const char *dst,
 		     const struct stat *st, uint64_t *bytes, struct ec_err *err)
 {
-	_cleanup_close_ int in = openat(srcfd, src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	_cleanup_close_ int in =
+	    openat(srcfd, src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	_cleanup_close_ int out = -1;
 	_cleanup_free_ char *buf = NULL;
 	ssize_t n;
@@ -223,7 +240,9 @@ static int copy_file(int srcfd, const char *src, int layerfd, const char *dst,
 	if (in < 0)
 		return ec_err_errno(err, EC_FAIL, errno, "open '%s'", src);
 	unlinkat(layerfd, dst, 0);
-	out = openat(layerfd, dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	out =
+	    openat(layerfd, dst,
+		   O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (out < 0)
 		return ec_err_errno(err, EC_FAIL, errno, "create '/%s'", dst);
 	for (;;) {
@@ -248,7 +267,8 @@ static int copy_file(int srcfd, const char *src, int layerfd, const char *dst,
 			*bytes += (uint64_t)n;
 		}
 		if (n < 0)
-			return ec_err_errno(err, EC_FAIL, errno, "read '%s'", src);
+			return ec_err_errno(err, EC_FAIL, errno, "read '%s'",
+					    src);
 	}
 	(void)st;
 	return 0;
@@ -267,7 +287,8 @@ static int copy_entry(struct walk_ctx *w, const char *src, const char *dst,
 static int copy_dir_contents(struct walk_ctx *w, const char *src,
 			     const char *dst, struct ec_err *err)
 {
-	int fd = openat(w->srcfd, src, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = openat(w->srcfd, src,
+			O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	struct src_list names = {0};
 	struct dirent *de;
 	DIR *d;
@@ -277,7 +298,8 @@ static int copy_dir_contents(struct walk_ctx *w, const char *src,
 	if (fd < 0 || !(d = fdopendir(fd))) {
 		if (fd >= 0)
 			close(fd);
-		return ec_err_errno(err, EC_FAIL, errno, "read directory '%s'", src);
+		return ec_err_errno(err, EC_FAIL, errno, "read directory '%s'",
+				    src);
 	}
 	while ((de = readdir(d)))
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
@@ -285,10 +307,12 @@ static int copy_dir_contents(struct walk_ctx *w, const char *src,
 	closedir(d);
 	qsort(names.v, names.n, sizeof(char *), cmp_str);
 	for (i = 0; i < names.n && r == 0; i++) {
-		_cleanup_free_ char *s = strcmp(src, ".") ? xasprintf("%s/%s", src, names.v[i])
-							 : xstrdup(names.v[i]);
-		_cleanup_free_ char *t = *dst ? xasprintf("%s/%s", dst, names.v[i])
-					      : xstrdup(names.v[i]);
+		_cleanup_free_ char *s =
+		    strcmp(src, ".") ? xasprintf("%s/%s", src, names.v[i])
+				     : xstrdup(names.v[i]);
+		_cleanup_free_ char *t =
+		    *dst ? xasprintf("%s/%s", dst, names.v[i])
+			 : xstrdup(names.v[i]);
 		if (w->o->exclude && w->o->exclude(w->o->exclude_ctx, s))
 			continue;
 		r = copy_entry(w, s, t, err);
@@ -306,25 +330,32 @@ static int copy_entry(struct walk_ctx *w, const char *src, const char *dst,
 		return ec_err_errno(err, EC_FAIL, errno, "stat '%s'", src);
 	if (w->hash) {
 		char meta[128];
-		int n = snprintf(meta, sizeof(meta), "%o %lld\n", st.st_mode & 0177777,
-				 S_ISREG(st.st_mode) ? (long long)st.st_size : 0LL);
+		int n = snprintf(
+		    meta, sizeof(meta), "%o %lld\n", st.st_mode & 0177777,
+		    S_ISREG(st.st_mode) ? (long long)st.st_size : 0LL);
 		sha256_update(w->hash, dst, strlen(dst) + 1);
 		sha256_update(w->hash, meta, (size_t)n);
 	}
 	if (S_ISDIR(st.st_mode)) {
 		if (!w->hash) {
-			if (*dst && mkdirat(w->layerfd, dst, 0755) < 0 && errno != EEXIST)
-				return ec_err_errno(err, EC_FAIL, errno, "create '/%s'", dst);
+			if (*dst && mkdirat(w->layerfd, dst, 0755) < 0 &&
+			    errno != EEXIST)
+				return ec_err_errno(err, EC_FAIL, errno,
+						    "create '/%s'", dst);
 		}
 		if (copy_dir_contents(w, src, dst, err) < 0)
 			return -1;
-		return w->hash || !*dst ? 0 : apply_meta(w->layerfd, dst, &st, w->o, err);
+		return w->hash || !*dst
+			   ? 0
+			   : apply_meta(w->layerfd, dst, &st, w->o, err);
 	}
 	if (S_ISLNK(st.st_mode)) {
 		char target[4096];
-		ssize_t n = readlinkat(w->srcfd, src, target, sizeof(target) - 1);
+		ssize_t n =
+		    readlinkat(w->srcfd, src, target, sizeof(target) - 1);
 		if (n < 0)
-			return ec_err_errno(err, EC_FAIL, errno, "readlink '%s'", src);
+			return ec_err_errno(err, EC_FAIL, errno,
+					    "readlink '%s'", src);
 		target[n] = '\0';
 		if (w->hash) {
 			sha256_update(w->hash, target, (size_t)n + 1);
@@ -332,21 +363,27 @@ static int copy_entry(struct walk_ctx *w, const char *src, const char *dst,
 		}
 		unlinkat(w->layerfd, dst, 0);
 		if (symlinkat(target, w->layerfd, dst) < 0)
-			return ec_err_errno(err, EC_FAIL, errno, "symlink '/%s'", dst);
+			return ec_err_errno(err, EC_FAIL, errno,
+					    "symlink '/%s'", dst);
 		return apply_meta(w->layerfd, dst, &st, w->o, err);
 	}
 	if (!S_ISREG(st.st_mode))
-		return ec_err_set(err, EC_USAGE,
-				  "'%s' is not a regular file, directory or symlink", src);
+		return ec_err_set(
+		    err, EC_USAGE,
+		    "'%s' is not a regular file, directory or symlink", src);
 	if (w->hash) {
-		_cleanup_close_ int fd = openat(w->srcfd, src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		_cleanup_close_ int fd =
+		    openat(w->srcfd, src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 		_cleanup_free_ char *buf = xmalloc(COPY_CHUNK);
 		ssize_t n;
 		if (fd < 0)
-			return ec_err_errno(err, EC_FAIL, errno, "open '%s'", src);
+			return ec_err_errno(err, EC_FAIL, errno, "open '%s'",
+					    src);
 		while ((n = read(fd, buf, COPY_CHUNK)) > 0)
 			sha256_update(w->hash, buf, (size_t)n);
-		return n < 0 ? ec_err_errno(err, EC_FAIL, errno, "read '%s'", src) : 0;
+		return n < 0
+			   ? ec_err_errno(err, EC_FAIL, errno, "read '%s'", src)
+			   : 0;
 	}
 	if (copy_file(w->srcfd, src, w->layerfd, dst, &st, w->bytes, err) < 0)
 		return -1;
@@ -361,7 +398,8 @@ struct tar_src {
 	int eof;
 };
 
-static int tar_src_sink(void *ctx, const void *data, size_t len, struct ec_err *err)
+static int tar_src_sink(void *ctx, const void *data, size_t len,
+			struct ec_err *err)
 {
 	(void)err;
 	sb_add(&((struct tar_src *)ctx)->out, data, len);
@@ -379,7 +417,8 @@ static long tar_src_read(void *ctx, void *buf, size_t len, struct ec_err *err)
 		sb_reset(&t->out);
 		t->pos = 0;
 		if (n < 0)
-			return ec_err_errno(err, EC_FAIL, errno, "read archive");
+			return ec_err_errno(err, EC_FAIL, errno,
+					    "read archive");
 		if (n == 0) {
 			t->eof = 1;
 			if (comp_reader_finish(t->cr, err) < 0)
@@ -401,7 +440,8 @@ static long tar_src_read(void *ctx, void *buf, size_t len, struct ec_err *err)
 /* ADD of a local archive: is `src` a (compressed) tar? */
 static int is_tar_archive(int srcfd, const char *src, enum comp_kind *kind)
 {
-	_cleanup_close_ int fd = openat(srcfd, src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	_cleanup_close_ int fd =
+	    openat(srcfd, src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	unsigned char head[512];
 	ssize_t n;
 
@@ -412,7 +452,8 @@ static int is_tar_archive(int srcfd, const char *src, enum comp_kind *kind)
 		return 0;
 	*kind = comp_detect(head, (size_t)n);
 	if (*kind != COMP_NONE)
-		return 1; /* a compressed stream: assume tar, tar_unpack verifies */
+		return 1; /* a compressed stream: assume tar, tar_unpack
+			     verifies */
 	return n == 512 && !memcmp(head + 257, "ustar", 5);
 }
 
@@ -426,7 +467,8 @@ static int extract_archive(int srcfd, const char *src, enum comp_kind kind,
 
 	if (mkdirs(layerfd, dst, err) < 0)
 		return -1;
-	dfd = openat(layerfd, *dst ? dst : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dfd = openat(layerfd, *dst ? dst : ".",
+		     O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	t.fd = openat(srcfd, src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (dfd < 0 || t.fd < 0) {
 		if (t.fd >= 0)
@@ -446,7 +488,8 @@ int copy_into_layer(int srcfd, const char *const *srcs, size_t nsrcs,
 		    uint64_t *bytes, struct ec_err *err)
 {
 	struct src_list l = {0};
-	struct walk_ctx w = {.srcfd = srcfd, .layerfd = layerfd, .o = o, .bytes = bytes};
+	struct walk_ctx w = {
+	    .srcfd = srcfd, .layerfd = layerfd, .o = o, .bytes = bytes};
 	int esc, multi, dest_dir, r = -1;
 	_cleanup_free_ char *d = clean_rel(dest, &esc);
 	size_t i;
@@ -457,7 +500,8 @@ int copy_into_layer(int srcfd, const char *const *srcs, size_t nsrcs,
 		goto out;
 	if (multi && !dest_dir) {
 		ec_err_set(err, EC_USAGE,
-			   "with several sources (or a wildcard) the destination '%s' must end with '/'",
+			   "with several sources (or a wildcard) the "
+			   "destination '%s' must end with '/'",
 			   dest);
 		goto out;
 	}
@@ -472,13 +516,15 @@ int copy_into_layer(int srcfd, const char *const *srcs, size_t nsrcs,
 			goto out;
 		}
 		if (S_ISDIR(st.st_mode)) {
-			if (mkdirs(layerfd, d, err) < 0 || copy_dir_contents(&w, s, d, err) < 0)
+			if (mkdirs(layerfd, d, err) < 0 ||
+			    copy_dir_contents(&w, s, d, err) < 0)
 				goto out;
 			continue;
 		}
 		if (o->extract_archives && S_ISREG(st.st_mode) &&
 		    is_tar_archive(srcfd, s, &kind)) {
-			if (extract_archive(srcfd, s, kind, layerfd, d, err) < 0)
+			if (extract_archive(srcfd, s, kind, layerfd, d, err) <
+			    0)
 				goto out;
 			continue;
 		}
@@ -508,7 +554,8 @@ out:
 }
 
 int copy_inputs_hash(int srcfd, const char *const *srcs, size_t nsrcs,
-		     const struct copy_opts *o, char hex[65], struct ec_err *err)
+		     const struct copy_opts *o, char hex[65],
+		     struct ec_err *err)
 {
 	struct src_list l = {0};
 	uint64_t bytes = 0;

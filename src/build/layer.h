@@ -15,17 +15,17 @@ struct layer_opts {
 	int level;
 	uint64_t frame_size;
 	unsigned threads;
-	int64_t mtime_max;   /* SOURCE_DATE_EPOCH clamp, -1 = none */
-	int64_t uid, gid;    /* forced owner, -1 = from the files */
-	int overlay_upper;   /* the dir is an overlay upper dir (RUN) */
+	int64_t mtime_max; /* SOURCE_DATE_EPOCH clamp, -1 = none */
+	int64_t uid, gid;  /* forced owner, -1 = from the files */
+	int overlay_upper; /* the dir is an overlay upper dir (RUN) */
 	/* progress: bytes of tar produced so far */
 	void (*progress)(void *ctx, uint64_t tar_bytes);
 	void *progress_ctx;
 };
 
 struct layer_result {
-	struct oci_desc blob;		 /* the compressed blob, stored */
-	char diff_id[OCI_DIGEST_MAX];	 /* sha256 of the uncompressed tar */
+	struct oci_desc blob;	      /* the compressed blob, stored */
+	char diff_id[OCI_DIGEST_MAX]; /* sha256 of the uncompressed tar */
 	uint64_t tar_size;
 	uint64_t entries;
 	unsigned frames;

@@ -72,7 +72,7 @@ static void share_unlock(CURL *h, curl_lock_data data, void *ud)
 
 struct http_client *http_client_new(const struct http_client_opts *opts)
 {
-	static const struct http_client_opts defaults = {.tls_verify = 1};
+	static const struct http_client_opts defaults;
 	struct http_client *c;
 	size_t i;
 
@@ -150,10 +150,10 @@ static void pool_put(struct http_client *c, CURL *h)
 		curl_easy_cleanup(h);
 }
 
-static void logf_(struct http_client *c, int level, const char *fmt, ...)
+static void http_log(struct http_client *c, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static void logf_(struct http_client *c, int level, const char *fmt, ...)
+static void http_log(struct http_client *c, int level, const char *fmt, ...)
 {
 	_cleanup_free_ char *msg = NULL;
 	va_list ap;
@@ -187,6 +187,8 @@ void http_response_reset(struct http_response *resp)
 	resp->body_bytes = 0;
 	resp->sent = 0;
 	resp->aborted = 0;
+	resp->timed_out = 0;
+	resp->fatal = 0;
 }
 
 void http_response_release(struct http_response *resp)
@@ -244,7 +246,7 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *ud)
 	r->headers[i].value = xstrndup(v, (size_t)(end - v));
 	r->nheaders++;
 	if (x->c->o.log)
-		logf_(x->c, 2, "< %.*s", (int)len, buf);
+		http_log(x->c, 2, "< %.*s", (int)len, buf);
 	return total;
 }
 
@@ -354,7 +356,7 @@ build_headers(struct http_client *c, const struct http_request *req, int post)
 			int secret =
 			    !strncasecmp(h, "Authorization:", 14) ||
 			    !strncasecmp(h, "x-amz-security-token:", 21);
-			logf_(c, 2, "> %s", secret ? "(credentials)" : h);
+			http_log(c, 2, "> %s", secret ? "(credentials)" : h);
 		}
 	}
 	/* Waiting for "100 Continue" costs a round trip; only worth it when
@@ -423,8 +425,8 @@ static void setup_common(struct http_client *c, CURL *h,
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->o.connect_timeout_ms);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, c->o.low_speed_bytes);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, c->o.low_speed_secs);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, c->o.tls_verify ? 1L : 0L);
-	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, c->o.tls_verify ? 2L : 0L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, c->o.insecure ? 0L : 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, c->o.insecure ? 0L : 2L);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
 	curl_easy_setopt(h, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
@@ -455,20 +457,35 @@ void http_url_host(const char *url, char *buf, size_t len)
 	snprintf(buf, len, "%.*s", (int)n, p);
 }
 
-static int transport_error(CURL *h, CURLcode rc, const char *url,
-			   const char *errbuf, struct ec_err *err)
+/* Transport errors that a retry cannot fix. */
+static int fatal_code(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_URL_MALFORMAT:
+	case CURLE_UNSUPPORTED_PROTOCOL:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* "connect to HOST: why" when nothing was sent yet, else "HOST: why". */
+static int transport_error(CURLcode rc, const char *url, const char *errbuf,
+			   int connected, struct ec_err *err)
 {
 	char host[256];
-	curl_off_t ct = 0;
 	const char *why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
 
 	http_url_host(url, host, sizeof(host));
-	curl_easy_getinfo(h, CURLINFO_CONNECT_TIME_T, &ct);
 	if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
 	    rc == CURLE_COULDNT_RESOLVE_PROXY)
 		return ec_err_set(err, EC_REMOTE, "connect to %s: %s", host,
 				  curl_easy_strerror(rc));
-	if (ct == 0)
+	if (!connected)
 		return ec_err_set(err, EC_REMOTE, "connect to %s: %s", host,
 				  why);
 	return ec_err_set(err, EC_REMOTE, "%s: %s", host, why);
@@ -503,6 +520,8 @@ int http_perform(struct http_client *c, const struct http_request *req,
 		long reqsize = 0;
 		curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &reqsize);
 		resp->sent = reqsize > 0;
+		resp->timed_out = rc == CURLE_OPERATION_TIMEDOUT;
+		resp->fatal = fatal_code(rc);
 		if (resp->aborted) {
 			if (err)
 				*err = x.sink_err;
@@ -511,19 +530,20 @@ int http_perform(struct http_client *c, const struct http_request *req,
 			if (err)
 				*err = x.read_err;
 		} else {
-			transport_error(h, rc, req->url, errbuf, err);
+			transport_error(rc, req->url, errbuf,
+					resp->sent || resp->status, err);
 		}
 	}
 	if (c->o.log) {
 		long ms = (t1.tv_sec - t0.tv_sec) * 1000 +
 			  (t1.tv_nsec - t0.tv_nsec) / 1000000;
 		if (rc == CURLE_OK)
-			logf_(c, 1, "%s %s -> %ld (%ld ms)", req->method,
-			      req->url, resp->status, ms);
+			http_log(c, 1, "%s %s -> %ld (%ld ms)", req->method,
+				 req->url, resp->status, ms);
 		else
-			logf_(c, 1, "%s %s -> %s (%ld ms)", req->method,
-			      req->url, err ? err->msg : curl_easy_strerror(rc),
-			      ms);
+			http_log(c, 1, "%s %s -> %s (%ld ms)", req->method,
+				 req->url,
+				 err ? err->msg : curl_easy_strerror(rc), ms);
 	}
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(hdrs);

@@ -28,7 +28,7 @@
 struct http_client;
 
 struct http_client_opts {
-	int tls_verify;		 /* verify peer and host name (default 1) */
+	int insecure; /* 1: do not verify the TLS peer and host name */
 	long connect_timeout_ms; /* 0 = 5000 */
 	/* Abort a transfer slower than low_speed_bytes per second for
 	 * low_speed_secs seconds (0 = 1024 B/s for 30 s). There is no total
@@ -89,6 +89,11 @@ struct http_response {
 	/* 1 when the sink (or the max_body cap) stopped the transfer; err
 	 * holds the sink's error unchanged. */
 	int aborted;
+	/* 1 when the transfer failed for the connect timeout or the
+	 * low-speed limit (the server accepted but stalled). */
+	int timed_out;
+	/* 1 when retrying cannot help: TLS verification failed, bad URL. */
+	int fatal;
 };
 
 #define HTTP_RESPONSE_INIT                                                     \
@@ -96,8 +101,9 @@ struct http_response {
 		.body = STRBUF_INIT                                            \
 	}
 
-/* Make a client (never fails; aborts on out of memory). opts may be NULL
- * for the defaults. Initialises libcurl once per process. */
+/* Make a client (never fails; aborts on out of memory). opts may be NULL;
+ * zeroed fields mean the defaults (TLS verified). Initialises libcurl once
+ * per process. */
 struct http_client *http_client_new(const struct http_client_opts *opts);
 /* Free a client and its pooled connections; no request may be running.
  * NULL is a no-op. */

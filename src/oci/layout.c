@@ -47,7 +47,8 @@ static int write_atomic(const char *path, const void *data, size_t len,
 	close(fd);
 	if (rename(tmp, path) < 0) {
 		unlink(tmp);
-		return ec_err_errno(err, EC_FAIL, errno, "rename to '%s'", path);
+		return ec_err_errno(err, EC_FAIL, errno, "rename to '%s'",
+				    path);
 	}
 	return 0;
 }
@@ -62,13 +63,15 @@ int oci_layout_open(const char *dir, int create, struct oci_layout **out,
 
 	ec_err_clear(err);
 	if (access(lf, F_OK) < 0) {
-		static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
+		static const char layout[] =
+		    "{\"imageLayoutVersion\":\"1.0.0\"}";
 		static const char index[] =
-			"{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_INDEX
-			"\",\"manifests\":[]}";
+		    "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_INDEX
+		    "\",\"manifests\":[]}";
 		if (!create)
 			return ec_err_set(err, EC_NOTFOUND,
-					  "'%s' is not an OCI image layout (no oci-layout file)",
+					  "'%s' is not an OCI image layout (no "
+					  "oci-layout file)",
 					  dir);
 		if (fs_mkdir_p(blobs, err) < 0)
 			return -1;
@@ -104,15 +107,16 @@ int oci_digest_check(const char *digest, struct ec_err *err)
 	size_t i;
 
 	if (strncmp(digest, "sha256:", 7) || strlen(digest) != 7 + 64)
-		return ec_err_set(err, EC_USAGE,
-				  "'%s' is not a sha256 digest (sha256:<64 hex>)",
-				  digest);
+		return ec_err_set(
+		    err, EC_USAGE,
+		    "'%s' is not a sha256 digest (sha256:<64 hex>)", digest);
 	for (i = 7; digest[i]; i++)
 		if (!((digest[i] >= '0' && digest[i] <= '9') ||
 		      (digest[i] >= 'a' && digest[i] <= 'f')))
-			return ec_err_set(err, EC_USAGE,
-					  "'%s' is not a sha256 digest (lower-case hex)",
-					  digest);
+			return ec_err_set(
+			    err, EC_USAGE,
+			    "'%s' is not a sha256 digest (lower-case hex)",
+			    digest);
 	return 0;
 }
 
@@ -179,14 +183,17 @@ int oci_blob_commit(struct oci_blob_writer *w, const char *expect,
 	memcpy(digest, "sha256:", 7);
 	hex_encode(d, sizeof(d), digest + 7);
 	if (expect && strcmp(expect, digest))
-		return ec_err_set(err, EC_FAIL,
-				  "digest mismatch: expected %s, got %s (corrupt or tampered data; nothing was stored)",
-				  expect, digest);
+		return ec_err_set(
+		    err, EC_FAIL,
+		    "digest mismatch: expected %s, got %s (corrupt or tampered "
+		    "data; nothing was stored)",
+		    expect, digest);
 	if (fsync(w->fd) < 0)
 		return ec_err_errno(err, EC_FAIL, errno, "fsync blob");
 	path = oci_blob_path(w->l, digest);
 	if (rename(w->tmp, path) < 0)
-		return ec_err_errno(err, EC_FAIL, errno, "store blob %s", digest);
+		return ec_err_errno(err, EC_FAIL, errno, "store blob %s",
+				    digest);
 	free(w->tmp);
 	w->tmp = NULL;
 	if (out) {
@@ -247,18 +254,21 @@ int oci_blob_get(struct oci_layout *l, const char *digest, size_t max,
 	if (fstat(fd, &st) < 0)
 		return ec_err_errno(err, EC_FAIL, errno, "blob %s", digest);
 	if ((uint64_t)st.st_size > max)
-		return ec_err_set(err, EC_FAIL, "blob %s is larger than %zu bytes",
-				  digest, max);
+		return ec_err_set(err, EC_FAIL,
+				  "blob %s is larger than %zu bytes", digest,
+				  max);
 	buf = xmalloc((size_t)st.st_size + 1);
 	n = io_read_full(fd, buf, (size_t)st.st_size);
 	if (n != st.st_size)
-		return ec_err_errno(err, EC_FAIL, errno, "read blob %s", digest);
+		return ec_err_errno(err, EC_FAIL, errno, "read blob %s",
+				    digest);
 	buf[n] = '\0';
 	sha256_hex(buf, (size_t)n, hex);
 	if (strcmp(hex, digest + 7))
-		return ec_err_set(err, EC_FAIL,
-				  "blob %s is corrupt (content hashes to sha256:%s)",
-				  digest, hex);
+		return ec_err_set(
+		    err, EC_FAIL,
+		    "blob %s is corrupt (content hashes to sha256:%s)", digest,
+		    hex);
 	*data = EC_STEAL(buf);
 	*len = (size_t)n;
 	return 0;
@@ -288,7 +298,8 @@ int oci_desc_from_json(const json_t *j, struct oci_desc *d, struct ec_err *err)
 	json_t *sz = json_object_get(j, "size");
 
 	if (!dg || !json_is_integer(sz) || json_integer_value(sz) < 0)
-		return ec_err_set(err, EC_USAGE, "descriptor lacks digest or size");
+		return ec_err_set(err, EC_USAGE,
+				  "descriptor lacks digest or size");
 	if (oci_digest_check(dg, err) < 0)
 		return -1;
 	snprintf(d->media_type, sizeof(d->media_type), "%s", mt ? mt : "");
@@ -324,7 +335,8 @@ static int index_lock(struct oci_layout *l, struct ec_err *err)
 	while (flock(fd, LOCK_EX) < 0)
 		if (errno != EINTR) {
 			close(fd);
-			return ec_err_errno(err, EC_FAIL, errno, "lock '%s'", p);
+			return ec_err_errno(err, EC_FAIL, errno, "lock '%s'",
+					    p);
 		}
 	return fd;
 }
@@ -343,13 +355,13 @@ int oci_ref_get(struct oci_layout *l, const char *name, struct oci_desc *out,
 
 	if (!idx)
 		return -1;
-	json_array_foreach(json_object_get(idx, "manifests"), i, m)
-	{
+	json_array_foreach (json_object_get(idx, "manifests"), i, m) {
 		const char *n = entry_name(m);
 		if (n && !strcmp(n, name))
 			return oci_desc_from_json(m, out, err);
 	}
-	return ec_err_set(err, EC_NOTFOUND, "no image '%s' in '%s'", name, l->dir);
+	return ec_err_set(err, EC_NOTFOUND, "no image '%s' in '%s'", name,
+			  l->dir);
 }
 
 static int index_update(struct oci_layout *l, const char *name,
@@ -410,15 +422,15 @@ json_t *oci_ref_list(struct oci_layout *l, struct ec_err *err)
 	if (!idx)
 		return NULL;
 	out = json_array();
-	json_array_foreach(json_object_get(idx, "manifests"), i, m)
-	{
+	json_array_foreach (json_object_get(idx, "manifests"), i, m) {
 		const char *n = entry_name(m);
 		if (!n)
 			continue;
-		json_array_append_new(out, json_pack("{s:s,s:s,s:s,s:O}", "name", n,
-						     "media_type", ec_json_str(m, "mediaType") ?: "",
-						     "digest", ec_json_str(m, "digest") ?: "",
-						     "size", json_object_get(m, "size")));
+		json_array_append_new(
+		    out, json_pack("{s:s,s:s,s:s,s:O}", "name", n, "media_type",
+				   ec_json_str(m, "mediaType") ?: "", "digest",
+				   ec_json_str(m, "digest") ?: "", "size",
+				   json_object_get(m, "size")));
 	}
 	return out;
 }

@@ -12,17 +12,19 @@
 
 #define OCI_DIGEST_MAX 80 /* "sha256:" + 64 hex + NUL */
 
-#define MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
-#define MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
-#define MT_OCI_CONFIG "application/vnd.oci.image.config.v1+json"
+#define MT_OCI_MANIFEST	  "application/vnd.oci.image.manifest.v1+json"
+#define MT_OCI_INDEX	  "application/vnd.oci.image.index.v1+json"
+#define MT_OCI_CONFIG	  "application/vnd.oci.image.config.v1+json"
 #define MT_OCI_LAYER_ZSTD "application/vnd.oci.image.layer.v1.tar+zstd"
 #define MT_OCI_LAYER_GZIP "application/vnd.oci.image.layer.v1.tar+gzip"
-#define MT_OCI_LAYER_TAR "application/vnd.oci.image.layer.v1.tar"
-#define MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
-#define MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
-#define MT_DOCKER_CONFIG "application/vnd.docker.container.image.v1+json"
+#define MT_OCI_LAYER_TAR  "application/vnd.oci.image.layer.v1.tar"
+#define MT_DOCKER_MANIFEST                                                     \
+	"application/vnd.docker.distribution.manifest.v2+json"
+#define MT_DOCKER_LIST                                                         \
+	"application/vnd.docker.distribution.manifest.list.v2+json"
+#define MT_DOCKER_CONFIG     "application/vnd.docker.container.image.v1+json"
 #define MT_DOCKER_LAYER_GZIP "application/vnd.docker.image.rootfs.diff.tar.gzip"
-#define ANNOT_REF_NAME "org.opencontainers.image.ref.name"
+#define ANNOT_REF_NAME	     "org.opencontainers.image.ref.name"
 
 struct oci_desc {
 	char media_type[128];
@@ -77,14 +79,12 @@ int oci_ref_get(struct oci_layout *l, const char *name, struct oci_desc *out,
 		struct ec_err *err);
 int oci_ref_set(struct oci_layout *l, const char *name,
 		const struct oci_desc *d, struct ec_err *err);
-int oci_ref_delete(struct oci_layout *l, const char *name,
-		   struct ec_err *err);
+int oci_ref_delete(struct oci_layout *l, const char *name, struct ec_err *err);
 /* All refs: a new JSON array of {name, media_type, digest, size}. */
 json_t *oci_ref_list(struct oci_layout *l, struct ec_err *err);
 
 /* Descriptor <-> JSON. */
 json_t *oci_desc_json(const struct oci_desc *d);
-int oci_desc_from_json(const json_t *j, struct oci_desc *d,
-		       struct ec_err *err);
+int oci_desc_from_json(const json_t *j, struct oci_desc *d, struct ec_err *err);
 
 #endif

@@ -6,7 +6,9 @@
 #include <ctype.h>
 #include <string.h>
 
-#define REF_HELP "use NAME[:TAG], NAME@sha256:..., docker://HOST/REPO[:TAG] or oci:DIR[:TAG]"
+#define REF_HELP                                                               \
+	"use NAME[:TAG], NAME@sha256:..., docker://HOST/REPO[:TAG] or "        \
+	"oci:DIR[:TAG]"
 
 static int valid_repo(const char *r)
 {
@@ -15,8 +17,8 @@ static int valid_repo(const char *r)
 	if (!*r || *r == '/' || r[strlen(r) - 1] == '/' || strstr(r, "//"))
 		return 0;
 	for (p = r; *p; p++)
-		if (!(islower((unsigned char)*p) || isdigit((unsigned char)*p) ||
-		      strchr("._-/", *p)))
+		if (!(islower((unsigned char)*p) ||
+		      isdigit((unsigned char)*p) || strchr("._-/", *p)))
 			return 0;
 	return strlen(r) <= 255;
 }
@@ -51,14 +53,17 @@ static int split_name(const char *orig, char *s, struct img_ref *r,
 		*colon = '\0';
 		if (!valid_tag(colon + 1))
 			return ec_err_set(err, EC_USAGE,
-					  "image '%s': bad tag '%s' (letters, digits, '.', '_', '-'; at most 128)",
+					  "image '%s': bad tag '%s' (letters, "
+					  "digits, '.', '_', '-'; at most 128)",
 					  orig, colon + 1);
 		r->tag = xstrdup(colon + 1);
 	}
 	if (!valid_repo(s))
-		return ec_err_set(err, EC_USAGE,
-				  "image '%s': bad name '%s' (lower-case letters, digits, '.', '_', '-', '/'); " REF_HELP,
-				  orig, s);
+		return ec_err_set(
+		    err, EC_USAGE,
+		    "image '%s': bad name '%s' (lower-case letters, digits, "
+		    "'.', '_', '-', '/'); " REF_HELP,
+		    orig, s);
 	r->repo = xstrdup(s);
 	if (!r->tag && !r->digest)
 		r->tag = xstrdup("latest");
@@ -71,7 +76,7 @@ static int is_registry_host(const char *comp, size_t n)
 	       (n == 9 && !strncmp(comp, "localhost", 9));
 }
 
-int img_ref_parse(const char *s, struct img_ref *out, struct ec_err *err)
+static int ref_parse(const char *s, struct img_ref *out, struct ec_err *err)
 {
 	_cleanup_free_ char *copy = NULL;
 	const char *body = s;
@@ -79,7 +84,8 @@ int img_ref_parse(const char *s, struct img_ref *out, struct ec_err *err)
 
 	memset(out, 0, sizeof(*out));
 	if (!*s)
-		return ec_err_set(err, EC_USAGE, "empty image reference; " REF_HELP);
+		return ec_err_set(err, EC_USAGE,
+				  "empty image reference; " REF_HELP);
 	if (!strncmp(s, "oci:", 4)) {
 		const char *p = s + 4;
 		const char *colon = strrchr(p, ':');
@@ -91,7 +97,9 @@ int img_ref_parse(const char *s, struct img_ref *out, struct ec_err *err)
 			out->path = xstrdup(p);
 		}
 		if (!*out->path)
-			return ec_err_set(err, EC_USAGE, "image '%s': no directory; use oci:DIR[:TAG]", s);
+			return ec_err_set(
+			    err, EC_USAGE,
+			    "image '%s': no directory; use oci:DIR[:TAG]", s);
 		return 0;
 	}
 	if (!strncmp(s, "docker://", 9)) {
@@ -100,10 +108,13 @@ int img_ref_parse(const char *s, struct img_ref *out, struct ec_err *err)
 	}
 	copy = xstrdup(body);
 	slash = strchr(copy, '/');
-	if (out->kind == REF_REGISTRY || (slash && is_registry_host(copy, (size_t)(slash - copy)))) {
+	if (out->kind == REF_REGISTRY ||
+	    (slash && is_registry_host(copy, (size_t)(slash - copy)))) {
 		if (!slash)
-			return ec_err_set(err, EC_USAGE,
-					  "image '%s': expected HOST/REPO after docker://", s);
+			return ec_err_set(
+			    err, EC_USAGE,
+			    "image '%s': expected HOST/REPO after docker://",
+			    s);
 		*slash = '\0';
 		out->kind = REF_REGISTRY;
 		out->registry = xstrdup(copy);
@@ -111,6 +122,15 @@ int img_ref_parse(const char *s, struct img_ref *out, struct ec_err *err)
 	}
 	out->kind = REF_STORE;
 	return split_name(s, copy, out, err);
+}
+
+/* On failure nothing stays allocated in *out. */
+int img_ref_parse(const char *s, struct img_ref *out, struct ec_err *err)
+{
+	if (ref_parse(s, out, err) == 0)
+		return 0;
+	img_ref_release(out);
+	return -1;
 }
 
 void img_ref_release(struct img_ref *r)

@@ -150,6 +150,18 @@ static _Noreturn void child_exec(const struct rt_tool *t, char *const *argv,
 
 	for (i = 1; i < NSIG; i++)
 		sigaction(i, &dfl, NULL);
+	/* glibc's sigaction refuses its internal signals (32, 33) but they can
+	 * arrive ignored (make 4.3 ignores 32), and an ignored disposition
+	 * survives exec into the container: reset them with the raw call. */
+	for (i = 32; i < SIGRTMIN; i++) {
+		struct {
+			void *handler;
+			unsigned long flags;
+			void *restorer;
+			unsigned long mask;
+		} k = {SIG_DFL, 0, NULL, 0};
+		syscall(SYS_rt_sigaction, i, &k, NULL, sizeof(k.mask));
+	}
 	for (i = 0; i < 3; i++)
 		if ((hi[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3)) < 0)
 			child_fail(ep, 0);

@@ -536,11 +536,18 @@ void s3_list_release(struct s3_list *l)
 
 /* --- Error --- */
 
+/* Copy server text meant for messages, control characters replaced (a
+ * server must not be able to send escape sequences to a terminal). */
 static void copy_field(char *dst, size_t cap, const char *text, size_t len)
 {
+	size_t i;
+
 	if (len >= cap)
 		len = cap - 1;
-	memcpy(dst, text, len);
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)text[i];
+		dst[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+	}
 	dst[len] = '\0';
 }
 

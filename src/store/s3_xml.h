@@ -57,6 +57,7 @@ struct s3_list {
  * with s3_list_release() in any case. */
 int s3_xml_list(const char *xml, size_t len, struct s3_list *out,
 		struct ec_err *err);
+/* Free what a page holds and zero it. */
 void s3_list_release(struct s3_list *l);
 
 /* An <Error> document's fields (empty strings when absent). */
@@ -81,6 +82,7 @@ struct s3_parts {
 	int truncated;
 	int next_marker; /* NextPartNumberMarker, 0 when absent */
 };
+/* Parse a ListPartsResult; out->v is allocated (free it in any case). */
 int s3_xml_parts(const char *xml, size_t len, struct s3_parts *out,
 		 struct ec_err *err);
 

@@ -65,6 +65,7 @@ struct sigv4_result {
  * sigv4_result_release(). */
 void sigv4_sign(const struct sigv4_request *r, const struct sigv4_creds *c,
 		struct sigv4_result *out, struct strbuf *canonical);
+/* Free the strings of a result and zero it. */
 void sigv4_result_release(struct sigv4_result *res);
 
 /* Format t (UTC) as "YYYYMMDDTHHMMSSZ" into out[17]. */

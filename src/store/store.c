@@ -7,7 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define URL_HELP "use file:///DIR or s3://BUCKET[/PREFIX][?endpoint=URL&region=R&style=path|virtual]"
+#define URL_HELP                                                               \
+	"use file:///DIR or "                                                  \
+	"s3://BUCKET[/PREFIX][?endpoint=URL&region=R&style=path|virtual]"
 
 static int hexval(int c)
 {
@@ -58,13 +60,15 @@ static int open_s3(const char *url, const char *rest,
 			char *eq = strchr(tok, '=');
 			if (!eq || nq == ARRAY_SIZE(q))
 				return ec_err_set(err, EC_USAGE,
-						  "store URL '%s': bad query parameter '%s'; " URL_HELP,
+						  "store URL '%s': bad query "
+						  "parameter '%s'; " URL_HELP,
 						  url, tok);
 			*eq = '\0';
 			if (pct_decode(eq + 1) < 0)
-				return ec_err_set(err, EC_USAGE,
-						  "store URL '%s': bad %%-escape in '%s'",
-						  url, tok);
+				return ec_err_set(
+				    err, EC_USAGE,
+				    "store URL '%s': bad %%-escape in '%s'",
+				    url, tok);
 			q[nq].key = tok;
 			q[nq].value = eq + 1;
 			nq++;
@@ -77,7 +81,8 @@ static int open_s3(const char *url, const char *rest,
 		*slash = '\0';
 	if (!*bucket)
 		return ec_err_set(err, EC_USAGE,
-				  "store URL '%s' names no bucket; " URL_HELP, url);
+				  "store URL '%s' names no bucket; " URL_HELP,
+				  url);
 	if (prefix) {
 		size_t n = strlen(prefix);
 		while (n && prefix[n - 1] == '/')
@@ -85,7 +90,8 @@ static int open_s3(const char *url, const char *rest,
 		if (!n)
 			prefix = NULL;
 		else if (store_key_check(prefix, err) < 0)
-			return ec_err_prefix(err, "store URL '%s': prefix", url);
+			return ec_err_prefix(err, "store URL '%s': prefix",
+					     url);
 	}
 	return store_s3_open(bucket, prefix, q, nq, opts, out, err);
 }
@@ -93,9 +99,8 @@ static int open_s3(const char *url, const char *rest,
 int store_open(const char *url, const struct store_opts *opts,
 	       struct store **out, struct ec_err *err)
 {
-	static const struct store_opts none = {.path_style = -1,
-					       .tls_verify = 1,
-					       .quote_if_match = -1};
+	static const struct store_opts none = {
+	    .path_style = -1, .tls_verify = 1, .quote_if_match = -1};
 	int r;
 
 	if (!opts)
@@ -105,7 +110,8 @@ int store_open(const char *url, const struct store_opts *opts,
 		const char *dir = url + 7;
 		if (*dir != '/')
 			return ec_err_set(err, EC_USAGE,
-					  "store URL '%s' needs an absolute path (file:///DIR)",
+					  "store URL '%s' needs an absolute "
+					  "path (file:///DIR)",
 					  url);
 		r = store_file_open(dir, out, err);
 	} else if (!strncmp(url, "s3://", 5)) {
@@ -113,8 +119,8 @@ int store_open(const char *url, const struct store_opts *opts,
 	} else if (url[0] == '/') {
 		r = store_file_open(url, out, err);
 	} else {
-		return ec_err_set(err, EC_USAGE, "unknown store URL '%s'; " URL_HELP,
-				  url);
+		return ec_err_set(err, EC_USAGE,
+				  "unknown store URL '%s'; " URL_HELP, url);
 	}
 	if (r < 0)
 		return -1;
@@ -146,25 +152,28 @@ int store_key_check(const char *key, struct ec_err *err)
 	if (!len)
 		return ec_err_set(err, EC_USAGE, "empty object key");
 	if (len > STORE_KEY_MAX)
-		return ec_err_set(err, EC_USAGE, "object key is longer than %d bytes",
+		return ec_err_set(err, EC_USAGE,
+				  "object key is longer than %d bytes",
 				  STORE_KEY_MAX);
 	for (; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			return ec_err_set(err, EC_USAGE,
-					  "object key '%s' has a control character",
-					  key);
+			return ec_err_set(
+			    err, EC_USAGE,
+			    "object key '%s' has a control character", key);
 	for (seg = key;;) {
 		const char *end = strchr(seg, '/');
 		size_t n = end ? (size_t)(end - seg) : strlen(seg);
 		if (n == 0)
-			return ec_err_set(err, EC_USAGE,
-					  "object key '%s' has an empty path component (leading, trailing or double '/')",
-					  key);
+			return ec_err_set(
+			    err, EC_USAGE,
+			    "object key '%s' has an empty path component "
+			    "(leading, trailing or double '/')",
+			    key);
 		if ((n == 1 && seg[0] == '.') ||
 		    (n == 2 && seg[0] == '.' && seg[1] == '.'))
-			return ec_err_set(err, EC_USAGE,
-					  "object key '%s' has a '.' or '..' component",
-					  key);
+			return ec_err_set(
+			    err, EC_USAGE,
+			    "object key '%s' has a '.' or '..' component", key);
 		if (!end)
 			break;
 		seg = end + 1;
@@ -201,8 +210,8 @@ static int buf_sink_fn(void *ctx, const void *data, size_t len,
 
 	if (b->sb.len + len > b->max)
 		return ec_err_set(err, EC_FAIL,
-				  "object '%s' is larger than %llu bytes", b->key,
-				  (unsigned long long)b->max);
+				  "object '%s' is larger than %llu bytes",
+				  b->key, (unsigned long long)b->max);
 	sb_add(&b->sb, data, len);
 	return 0;
 }
@@ -241,7 +250,8 @@ int store_put(struct store *s, const char *key, const struct store_src *src,
 		BUG("store_put: if_absent and if_match together");
 	if (src->len > STORE_PUT_MAX)
 		return ec_err_set(err, EC_USAGE,
-				  "object '%s' of %llu bytes is over the single-put limit; use a multipart upload",
+				  "object '%s' of %llu bytes is over the "
+				  "single-put limit; use a multipart upload",
 				  key, (unsigned long long)src->len);
 	return s->ops->put(s, key, src, o ? o : &none, info ? info : &dummy,
 			   err);
@@ -288,8 +298,10 @@ int store_mpu_part(struct store *s, const char *key, const char *upload_id,
 	if (part_no < 1 || part_no > STORE_PARTS_MAX)
 		BUG("part number %d out of range", part_no);
 	if (src->len > STORE_PART_MAX)
-		return ec_err_set(err, EC_USAGE, "part of %llu bytes is over the %llu byte limit",
-				  (unsigned long long)src->len, STORE_PART_MAX);
+		return ec_err_set(
+		    err, EC_USAGE,
+		    "part of %llu bytes is over the %llu byte limit",
+		    (unsigned long long)src->len, STORE_PART_MAX);
 	return s->ops->mpu_part(s, key, upload_id, part_no, src, etag, err);
 }
 
@@ -345,8 +357,9 @@ int store_src_read(const struct store_src *src, uint64_t at, void *buf,
 			return ec_err_errno(err, EC_FAIL, errno, "read source");
 		}
 		if (n == 0)
-			return ec_err_set(err, EC_FAIL,
-					  "source file shrank while it was being sent");
+			return ec_err_set(
+			    err, EC_FAIL,
+			    "source file shrank while it was being sent");
 		done += (size_t)n;
 	}
 	return 0;

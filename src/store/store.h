@@ -18,12 +18,12 @@
 #include "util/err.h"
 
 #define STORE_ETAG_MAX 128
-#define STORE_KEY_MAX 1024
+#define STORE_KEY_MAX  1024
 /* S3 limits that both backends enforce so behaviour is the same. */
-#define STORE_PART_MIN (5ull << 20)
-#define STORE_PART_MAX (5ull << 30)
+#define STORE_PART_MIN	(5ull << 20)
+#define STORE_PART_MAX	(5ull << 30)
 #define STORE_PARTS_MAX 10000
-#define STORE_PUT_MAX (5ull << 30)
+#define STORE_PUT_MAX	(5ull << 30)
 
 /* Returned (not an error) by store_get when if_none_match matched. */
 #define STORE_NOT_MODIFIED 1
@@ -40,10 +40,10 @@ struct store_opts {
 	const char *access_key;
 	const char *secret_key;
 	const char *session_token;
-	int path_style;	   /* -1 auto (path when endpoint is set), 0, 1 */
-	int tls_verify;	   /* 1 (default) or 0 */
-	int quote_if_match; /* -1 auto, 0 send ETag unquoted, 1 quoted */
-	int max_retries;    /* 0 = default (5) */
+	int path_style;		 /* -1 auto (path when endpoint is set), 0, 1 */
+	int tls_verify;		 /* 1 (default) or 0 */
+	int quote_if_match;	 /* -1 auto, 0 send ETag unquoted, 1 quoted */
+	int max_retries;	 /* 0 = default (5) */
 	long connect_timeout_ms; /* 0 = default (5000) */
 	/* Optional log callback for -v/-vv (requests, retries). */
 	void (*log)(void *ctx, int level, const char *msg);
@@ -71,8 +71,8 @@ typedef int (*store_sink_fn)(void *ctx, const void *data, size_t len,
 			     struct ec_err *err);
 
 struct store_get_opts {
-	uint64_t off; /* first byte */
-	uint64_t len; /* 0 = to the end */
+	uint64_t off;		   /* first byte */
+	uint64_t len;		   /* 0 = to the end */
 	const char *if_none_match; /* -> STORE_NOT_MODIFIED when equal */
 	const char *if_match;	   /* -> EC_CONFLICT when the object changed */
 };

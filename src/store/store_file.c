@@ -34,8 +34,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define META ".edgectl"
-#define IO_CHUNK (256u << 10)
+#define META	     ".edgectl"
+#define IO_CHUNK     (256u << 10)
 #define LOCK_STRIPES 256
 
 struct file_store {
@@ -68,9 +68,10 @@ static int reserved_key(const char *key, struct ec_err *err)
 {
 	if (!strncmp(key, META, strlen(META)) &&
 	    (key[strlen(META)] == '/' || !key[strlen(META)]))
-		return ec_err_set(err, EC_USAGE,
-				  "object key '%s' is reserved for the store's own files",
-				  key);
+		return ec_err_set(
+		    err, EC_USAGE,
+		    "object key '%s' is reserved for the store's own files",
+		    key);
 	return 0;
 }
 
@@ -83,7 +84,8 @@ static int mkparents(int dfd, const char *path, struct ec_err *err)
 	for (s = strchr(p, '/'); s; s = strchr(s + 1, '/')) {
 		*s = '\0';
 		if (mkdirat(dfd, p, 0755) < 0 && errno != EEXIST)
-			return ec_err_errno(err, EC_FAIL, errno, "create directory '%s'", p);
+			return ec_err_errno(err, EC_FAIL, errno,
+					    "create directory '%s'", p);
 		*s = '/';
 	}
 	return 0;
@@ -122,8 +124,8 @@ static int lock_key(struct file_store *fs, const char *key, struct ec_err *err)
 				    fs->dir, name);
 	while (flock(fd, LOCK_EX) < 0) {
 		if (errno != EINTR) {
-			ec_err_errno(err, EC_FAIL, errno, "lock '%s/%s'", fs->dir,
-				     name);
+			ec_err_errno(err, EC_FAIL, errno, "lock '%s/%s'",
+				     fs->dir, name);
 			close(fd);
 			return -1;
 		}
@@ -141,9 +143,11 @@ static int tmp_create(struct file_store *fs, char **name, struct ec_err *err)
 	random_bytes(rnd, sizeof(rnd));
 	hex_encode(rnd, sizeof(rnd), hex);
 	*name = xasprintf(META "/tmp/%s", hex);
-	fd = openat(fs->dfd, *name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	fd = openat(fs->dfd, *name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+		    0644);
 	if (fd < 0) {
-		ec_err_errno(err, EC_FAIL, errno, "create temp file in '%s'", fs->dir);
+		ec_err_errno(err, EC_FAIL, errno, "create temp file in '%s'",
+			     fs->dir);
 		free(*name);
 		*name = NULL;
 	}
@@ -160,8 +164,8 @@ static int copy_src(int fd, const struct store_src *src, struct ec_err *err)
 		return io_write_all(fd, src->buf, src->len, -1, "object", err);
 	while (done < src->len) {
 		loff_t in = (loff_t)(src->off + done);
-		ssize_t n = copy_file_range(src->fd, &in, fd, NULL,
-					    src->len - done, 0);
+		ssize_t n =
+		    copy_file_range(src->fd, &in, fd, NULL, src->len - done, 0);
 		if (n > 0) {
 			done += (uint64_t)n;
 			continue;
@@ -176,8 +180,9 @@ static int copy_src(int fd, const struct store_src *src, struct ec_err *err)
 		break;
 	}
 	while (done < src->len) {
-		size_t n = src->len - done > IO_CHUNK ? IO_CHUNK
-						      : (size_t)(src->len - done);
+		size_t n = src->len - done > IO_CHUNK
+			       ? IO_CHUNK
+			       : (size_t)(src->len - done);
 		if (!buf)
 			buf = xmalloc(IO_CHUNK);
 		if (store_src_read(src, done, buf, n, err) < 0 ||
@@ -211,18 +216,22 @@ static int publish(struct file_store *fs, const char *tmp, const char *key,
 			char cur[STORE_ETAG_MAX];
 			stat_etag(&st, cur);
 			if (o->if_absent) {
-				ec_err_set(err, EC_CONFLICT, "put '%s': object already exists", key);
+				ec_err_set(err, EC_CONFLICT,
+					   "put '%s': object already exists",
+					   key);
 				goto out;
 			}
 			if (strcmp(cur, o->if_match)) {
 				ec_err_set(err, EC_CONFLICT,
-					   "put '%s': object changed (ETag is %s, expected %s)",
+					   "put '%s': object changed (ETag is "
+					   "%s, expected %s)",
 					   key, cur, o->if_match);
 				goto out;
 			}
 		} else if (o->if_match) {
 			ec_err_set(err, EC_CONFLICT,
-				   "put '%s': object does not exist (expected ETag %s)",
+				   "put '%s': object does not exist (expected "
+				   "ETag %s)",
 				   key, o->if_match);
 			goto out;
 		}
@@ -238,7 +247,9 @@ static int publish(struct file_store *fs, const char *tmp, const char *key,
 		}
 		if (errno == EISDIR || errno == ENOTDIR)
 			ec_err_set(err, EC_USAGE,
-				   "put '%s': the key clashes with an existing key that is a prefix of it or has it as prefix (the file store cannot hold both)",
+				   "put '%s': the key clashes with an existing "
+				   "key that is a prefix of it or has it as "
+				   "prefix (the file store cannot hold both)",
 				   key);
 		else
 			ec_err_errno(err, EC_FAIL, errno, "put '%s'", key);
@@ -302,12 +313,14 @@ static int open_obj(struct file_store *fs, const char *key, struct stat *st,
 	fd = openat(fs->dfd, key, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
 		if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
-			return ec_err_set(err, EC_NOTFOUND, "object '%s' not found", key);
+			return ec_err_set(err, EC_NOTFOUND,
+					  "object '%s' not found", key);
 		return ec_err_errno(err, EC_FAIL, errno, "open '%s'", key);
 	}
 	if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
 		close(fd);
-		return ec_err_set(err, EC_NOTFOUND, "object '%s' not found", key);
+		return ec_err_set(err, EC_NOTFOUND, "object '%s' not found",
+				  key);
 	}
 	return fd;
 }
@@ -332,10 +345,12 @@ static int fs_get(struct store *s, const char *key,
 	if (o->if_none_match && !strcmp(o->if_none_match, info->etag))
 		return STORE_NOT_MODIFIED;
 	if (o->if_match && strcmp(o->if_match, info->etag))
-		return ec_err_set(err, EC_CONFLICT,
-				  "get '%s': object changed (ETag is %s, expected %s)",
-				  key, info->etag, o->if_match);
-	if (o->off > info->size || (o->off == info->size && info->size && o->len))
+		return ec_err_set(
+		    err, EC_CONFLICT,
+		    "get '%s': object changed (ETag is %s, expected %s)", key,
+		    info->etag, o->if_match);
+	if (o->off > info->size ||
+	    (o->off == info->size && info->size && o->len))
 		return ec_err_set(err, EC_USAGE,
 				  "get '%s': range starts at %" PRIu64
 				  " but the object has %" PRIu64 " bytes",
@@ -344,15 +359,18 @@ static int fs_get(struct store *s, const char *key,
 						     : info->size;
 	buf = xmalloc(IO_CHUNK);
 	for (pos = o->off; pos < end;) {
-		size_t want = end - pos > IO_CHUNK ? IO_CHUNK : (size_t)(end - pos);
+		size_t want =
+		    end - pos > IO_CHUNK ? IO_CHUNK : (size_t)(end - pos);
 		ssize_t n = pread(fd, buf, want, (off_t)pos);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			return ec_err_errno(err, EC_FAIL, errno, "read '%s'", key);
+			return ec_err_errno(err, EC_FAIL, errno, "read '%s'",
+					    key);
 		}
 		if (n == 0)
-			return ec_err_set(err, EC_FAIL, "read '%s': object truncated", key);
+			return ec_err_set(err, EC_FAIL,
+					  "read '%s': object truncated", key);
 		if (sink(ctx, buf, (size_t)n, err) < 0)
 			return -1;
 		pos += (uint64_t)n;
@@ -478,7 +496,8 @@ static int fs_list(struct store *s, const struct store_list_opts *o,
 {
 	struct file_store *fs = fs_of(s);
 	const char *prefix = o->prefix ? o->prefix : "";
-	size_t plen = strlen(prefix), dlen = o->delimiter ? strlen(o->delimiter) : 0;
+	size_t plen = strlen(prefix),
+	       dlen = o->delimiter ? strlen(o->delimiter) : 0;
 	_cleanup_free_ char *start = xstrdup(prefix), *lastcp = NULL;
 	struct walk w = {0};
 	uint64_t emitted = 0;
@@ -512,7 +531,8 @@ static int fs_list(struct store *s, const struct store_list_opts *o,
 				continue;
 			free(lastcp);
 			lastcp = xstrndup(k, cpl);
-			if (o->start_after && strcmp(lastcp, o->start_after) <= 0)
+			if (o->start_after &&
+			    strcmp(lastcp, o->start_after) <= 0)
 				continue;
 			e.key = lastcp;
 			e.is_prefix = 1;
@@ -544,7 +564,8 @@ static int check_upload_id(const char *id, struct ec_err *err)
 	size_t i;
 
 	for (i = 0; id[i]; i++)
-		if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+		if (!((id[i] >= '0' && id[i] <= '9') ||
+		      (id[i] >= 'a' && id[i] <= 'f')))
 			break;
 	if (i != 32 || id[i])
 		return ec_err_set(err, EC_NOTFOUND, "no such upload '%s'", id);
@@ -592,13 +613,16 @@ static int upload_check(struct file_store *fs, const char *key, const char *id,
 	kf = xasprintf(META "/uploads/%s/key", id);
 	fd = openat(fs->dfd, kf, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return ec_err_set(err, EC_NOTFOUND, "no such upload '%s' for '%s'", id, key);
+		return ec_err_set(err, EC_NOTFOUND,
+				  "no such upload '%s' for '%s'", id, key);
 	n = read(fd, buf, sizeof(buf) - 1);
 	if (n < 0)
-		return ec_err_errno(err, EC_FAIL, errno, "read upload '%s'", id);
+		return ec_err_errno(err, EC_FAIL, errno, "read upload '%s'",
+				    id);
 	buf[n] = '\0';
 	if (strcmp(buf, key))
-		return ec_err_set(err, EC_NOTFOUND, "upload '%s' is not for '%s'", id, key);
+		return ec_err_set(err, EC_NOTFOUND,
+				  "upload '%s' is not for '%s'", id, key);
 	return 0;
 }
 
@@ -613,13 +637,14 @@ static int fs_mpu_part(struct store *s, const char *key, const char *upload_id,
 	if (upload_check(fs, key, upload_id, err) < 0)
 		return -1;
 	if (spool(fs, src, &tmp, err) < 0)
-		return ec_err_prefix(err, "upload part %d of '%s'", part_no, key);
+		return ec_err_prefix(err, "upload part %d of '%s'", part_no,
+				     key);
 	dst = xasprintf(META "/uploads/%s/%05d", upload_id, part_no);
 	if (renameat(fs->dfd, tmp, fs->dfd, dst) < 0 ||
 	    fstatat(fs->dfd, dst, &st, 0) < 0) {
 		unlinkat(fs->dfd, tmp, 0);
-		return ec_err_errno(err, EC_FAIL, errno, "upload part %d of '%s'",
-				    part_no, key);
+		return ec_err_errno(err, EC_FAIL, errno,
+				    "upload part %d of '%s'", part_no, key);
 	}
 	stat_etag(&st, etag);
 	return 0;
@@ -646,14 +671,16 @@ static int fs_mpu_list_parts(struct store *s, const char *key,
 	if (fd < 0 || !(d = fdopendir(fd))) {
 		if (fd >= 0)
 			close(fd);
-		return ec_err_errno(err, EC_FAIL, errno, "list upload '%s'", upload_id);
+		return ec_err_errno(err, EC_FAIL, errno, "list upload '%s'",
+				    upload_id);
 	}
 	while ((de = readdir(d))) {
 		struct stat st;
 		char *end;
 		long no = strtol(de->d_name, &end, 10);
 
-		if (strlen(de->d_name) != 5 || *end || no < 1 || no > STORE_PARTS_MAX)
+		if (strlen(de->d_name) != 5 || *end || no < 1 ||
+		    no > STORE_PARTS_MAX)
 			continue;
 		if (fstatat(dirfd(d), de->d_name, &st, 0) < 0)
 			continue;
@@ -715,15 +742,17 @@ static int fs_mpu_complete(struct store *s, const char *key,
 	if (out < 0)
 		return -1;
 	for (i = 0; i < n; i++) {
-		_cleanup_free_ char *pf = xasprintf(META "/uploads/%s/%05d",
-						    upload_id, parts[i].no);
-		_cleanup_close_ int pfd = openat(fs->dfd, pf, O_RDONLY | O_CLOEXEC);
+		_cleanup_free_ char *pf =
+		    xasprintf(META "/uploads/%s/%05d", upload_id, parts[i].no);
+		_cleanup_close_ int pfd =
+		    openat(fs->dfd, pf, O_RDONLY | O_CLOEXEC);
 		struct stat st;
 		char etag[STORE_ETAG_MAX];
 		struct store_src src;
 
 		if (pfd < 0 || fstat(pfd, &st) < 0) {
-			ec_err_set(err, EC_USAGE, "complete '%s': part %d was not uploaded",
+			ec_err_set(err, EC_USAGE,
+				   "complete '%s': part %d was not uploaded",
 				   key, parts[i].no);
 			goto fail;
 		}
@@ -736,11 +765,13 @@ static int fs_mpu_complete(struct store *s, const char *key,
 		}
 		if (i + 1 < n && (uint64_t)st.st_size < STORE_PART_MIN) {
 			ec_err_set(err, EC_USAGE,
-				   "complete '%s': part %d is smaller than 5 MiB and not the last",
+				   "complete '%s': part %d is smaller than 5 "
+				   "MiB and not the last",
 				   key, parts[i].no);
 			goto fail;
 		}
-		src = (struct store_src){.fd = pfd, .off = 0, .len = (uint64_t)st.st_size};
+		src = (struct store_src){
+		    .fd = pfd, .off = 0, .len = (uint64_t)st.st_size};
 		if (copy_src(out, &src, err) < 0)
 			goto fail;
 	}
@@ -778,17 +809,17 @@ static void fs_free(struct store *s)
 }
 
 static const struct store_ops file_ops = {
-	.get = fs_get,
-	.head = fs_head,
-	.put = fs_put,
-	.del = fs_del,
-	.list = fs_list,
-	.mpu_create = fs_mpu_create,
-	.mpu_part = fs_mpu_part,
-	.mpu_list_parts = fs_mpu_list_parts,
-	.mpu_complete = fs_mpu_complete,
-	.mpu_abort = fs_mpu_abort,
-	.free = fs_free,
+    .get = fs_get,
+    .head = fs_head,
+    .put = fs_put,
+    .del = fs_del,
+    .list = fs_list,
+    .mpu_create = fs_mpu_create,
+    .mpu_part = fs_mpu_part,
+    .mpu_list_parts = fs_mpu_list_parts,
+    .mpu_complete = fs_mpu_complete,
+    .mpu_abort = fs_mpu_abort,
+    .free = fs_free,
 };
 
 int store_file_open(const char *dir, struct store **out, struct ec_err *err)
@@ -803,10 +834,12 @@ int store_file_open(const char *dir, struct store **out, struct ec_err *err)
 		return ec_err_prefix(err, "store directory");
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
-		return ec_err_errno(err, EC_FAIL, errno, "open store directory '%s'", dir);
+		return ec_err_errno(err, EC_FAIL, errno,
+				    "open store directory '%s'", dir);
 	for (i = 0; i < ARRAY_SIZE(sub); i++)
 		if (mkdirat(dfd, sub[i], 0755) < 0 && errno != EEXIST) {
-			ec_err_errno(err, EC_FAIL, errno, "create '%s/%s'", dir, sub[i]);
+			ec_err_errno(err, EC_FAIL, errno, "create '%s/%s'", dir,
+				     sub[i]);
 			close(dfd);
 			return -1;
 		}

@@ -6,13 +6,13 @@
 
 struct store_ops {
 	int (*get)(struct store *s, const char *key,
-		   const struct store_get_opts *o, store_sink_fn sink, void *ctx,
-		   struct store_info *info, struct ec_err *err);
+		   const struct store_get_opts *o, store_sink_fn sink,
+		   void *ctx, struct store_info *info, struct ec_err *err);
 	int (*head)(struct store *s, const char *key, struct store_info *info,
 		    struct ec_err *err);
-	int (*put)(struct store *s, const char *key, const struct store_src *src,
-		   const struct store_put_opts *o, struct store_info *info,
-		   struct ec_err *err);
+	int (*put)(struct store *s, const char *key,
+		   const struct store_src *src, const struct store_put_opts *o,
+		   struct store_info *info, struct ec_err *err);
 	int (*del)(struct store *s, const char *key, struct ec_err *err);
 	int (*list)(struct store *s, const struct store_list_opts *o,
 		    store_list_fn fn, void *ctx, struct ec_err *err);

@@ -48,12 +48,15 @@
 #define RETRY_CAP_MS	   5000
 #define RETRY_AFTER_MAX_MS 10000
 #define DEFAULT_RETRIES	   5
-#define XML_BODY_MAX	   (16u << 20) /* listings and other XML responses */
-#define SIGNED_BODY_MAX	   (1u << 20)  /* memory bodies up to this are hashed */
-#define MD5_CHECK_MAX	   (64u << 20) /* bodies we read back to compare MD5 */
-#define LIST_PAGE	   1000
-#define HDR_MAX		   10
-#define WID_HEADER	   "x-amz-meta-edgectl-wid"
+/* A server that accepts but stalls costs 30 s (the low-speed limit) per
+ * attempt: give up after this many stalled attempts in a row. */
+#define MAX_STALLS	2
+#define XML_BODY_MAX	(16u << 20) /* listings and other XML responses */
+#define SIGNED_BODY_MAX (1u << 20)  /* memory bodies up to this are hashed */
+#define MD5_CHECK_MAX	(64u << 20) /* bodies we read back to compare MD5 */
+#define LIST_PAGE	1000
+#define HDR_MAX		10
+#define WID_HEADER	"x-amz-meta-edgectl-wid"
 
 #define VALID_PARAMS "endpoint, region, style, if_match, tls_verify"
 
@@ -70,6 +73,9 @@ struct s3_store {
 	int path_style;
 	int quote_pinned; /* -1 auto, else the fixed choice */
 	int quote_now;	  /* current choice (atomic in auto mode) */
+	/* 0, or 1 + the form a conditional request succeeded with: from
+	 * then on a 412 is a real one and the form is not probed again. */
+	int quote_proven;
 	int max_retries;
 	void (*log)(void *ctx, int level, const char *msg);
 	void *log_ctx;
@@ -279,6 +285,20 @@ static const char *status_why(const struct http_response *resp, char *buf,
 	return buf;
 }
 
+/* A transport error that retrying cannot fix (TLS verification...). */
+static int fatal_err(struct s3_store *s, const char *what, struct ec_err *err)
+{
+	ec_err_prefix(err, "%s", what);
+	if (!strcmp(s->scheme, "https")) {
+		size_t n = strlen(err->msg);
+		snprintf(
+		    err->msg + n, sizeof(err->msg) - n,
+		    "; check the endpoint's TLS certificate (?tls_verify=0 "
+		    "turns verification off, for test servers only)");
+	}
+	return -1;
+}
+
 /* Outcome of s3_call(). */
 enum {
 	CALL_RESPONSE = 0, /* a final response is in resp (maybe an error) */
@@ -295,7 +315,7 @@ static int s3_call(struct s3_store *s, const struct s3_req *rq, int unsafe,
 		   struct ec_err *err)
 {
 	char why[64];
-	int attempt;
+	int attempt, stalls = 0;
 
 	for (attempt = 0;; attempt++) {
 		int last = attempt >= s->max_retries;
@@ -303,9 +323,12 @@ static int s3_call(struct s3_store *s, const struct s3_req *rq, int unsafe,
 		if (s3_once(s, rq, resp, err) < 0) {
 			if (resp->aborted)
 				return -1;
+			if (resp->fatal)
+				return fatal_err(s, what, err);
 			if (unsafe && resp->sent)
 				return CALL_UNKNOWN;
-			if (last)
+			stalls = resp->timed_out ? stalls + 1 : 0;
+			if (last || stalls >= MAX_STALLS)
 				return ec_err_prefix(err, "%s (%d attempts)",
 						     what, attempt + 1);
 			backoff(s, attempt, NULL, what, err->msg);
@@ -407,14 +430,27 @@ static void etag_of(const struct http_response *resp, char out[STORE_ETAG_MAX])
 
 static int quote_mode(struct s3_store *s)
 {
+	int proven;
+
 	if (s->quote_pinned >= 0)
 		return s->quote_pinned;
+	proven = __atomic_load_n(&s->quote_proven, __ATOMIC_RELAXED);
+	if (proven)
+		return proven - 1;
 	return __atomic_load_n(&s->quote_now, __ATOMIC_RELAXED);
 }
 
-static char *cond_value(struct s3_store *s, const char *etag)
+/* A request with If-Match in form `mode` succeeded. */
+static void quote_works(struct s3_store *s, int mode)
 {
-	return quote_mode(s) ? xasprintf("\"%s\"", etag) : xstrdup(etag);
+	if (s->quote_pinned < 0)
+		__atomic_store_n(&s->quote_proven, mode + 1, __ATOMIC_RELAXED);
+}
+
+/* An ETag for If-Match / If-None-Match, quoted or bare. */
+static char *cond_value(int quoted, const char *etag)
+{
+	return quoted ? xasprintf("\"%s\"", etag) : xstrdup(etag);
 }
 
 static void fill_info(const struct http_response *resp, struct store_info *info)
@@ -458,7 +494,8 @@ static int maybe_switch_quoting(struct s3_store *s, const char *fk,
 	struct ec_err e;
 	int mode, r = 0;
 
-	if (s->quote_pinned >= 0)
+	if (s->quote_pinned >= 0 ||
+	    __atomic_load_n(&s->quote_proven, __ATOMIC_RELAXED))
 		return 0;
 	mode = quote_mode(s);
 	if (head_raw(s, fk, key, &resp, "check", &e) == 0) {
@@ -578,150 +615,215 @@ static int64_t size_by_head(struct s3_store *s, const char *fk, const char *key,
 	return sz;
 }
 
+/* One get, across its attempts. */
+struct get_state {
+	struct s3_store *s;
+	const char *key, *fk, *what;
+	const struct store_get_opts *o;
+	struct store_info *info;
+	struct get_sink g;
+	char etag[STORE_ETAG_MAX]; /* of the first response */
+	int64_t size;		   /* whole object, -1 = unknown */
+	int resumed, switched;
+};
+
+enum { GET_DONE, GET_NOT_MODIFIED, GET_RETRY, GET_AGAIN, GET_FAIL };
+
+/* Headers of one attempt; the strings go to bufs[] (caller frees). */
+static void get_headers(struct get_state *st, struct s3_req *rq, int qm,
+			char *bufs[3])
+{
+	const struct store_get_opts *o = st->o;
+	struct get_sink *g = &st->g;
+
+	if (g->next || o->len) {
+		bufs[0] = g->end == UINT64_MAX
+			      ? xasprintf("bytes=%" PRIu64 "-", g->next)
+			      : xasprintf("bytes=%" PRIu64 "-%" PRIu64, g->next,
+					  g->end - 1);
+		req_header(rq, "Range", bufs[0]);
+	}
+	if (st->resumed || o->if_match) {
+		bufs[1] = cond_value(qm, st->resumed ? st->etag : o->if_match);
+		req_header(rq, "If-Match", bufs[1]);
+	}
+	if (o->if_none_match && !st->resumed) {
+		bufs[2] = cond_value(qm, o->if_none_match);
+		req_header(rq, "If-None-Match", bufs[2]);
+	}
+}
+
+/* A 2xx arrived (rc: how the transfer ended). GET_DONE, or GET_RETRY to
+ * resume from what was delivered, or GET_FAIL. */
+static int get_on_data(struct get_state *st, struct http_response *resp, int rc,
+		       struct ec_err *err)
+{
+	char cur[STORE_ETAG_MAX];
+	uint64_t want;
+
+	etag_of(resp, cur);
+	if (!st->resumed) {
+		/* Remember what we are reading. */
+		memcpy(st->etag, cur, sizeof(cur));
+		st->size = object_size(resp);
+		fill_info(resp, st->info);
+		if (st->size >= 0)
+			st->info->size = (uint64_t)st->size;
+	} else if (cur[0] && strcmp(cur, st->etag)) {
+		/* A server that ignored If-Match on the resumed request. */
+		ec_err_set(err, EC_CONFLICT,
+			   "%s: object changed while it was being read",
+			   st->what);
+		return GET_FAIL;
+	}
+	if (rc == 0) {
+		want = st->g.end;
+		if (st->size >= 0 && (uint64_t)st->size < want)
+			want = (uint64_t)st->size;
+		if (st->g.next >= want || st->size < 0)
+			return GET_DONE;
+		ec_err_set(err, EC_REMOTE,
+			   "response ended after %" PRIu64 " of %" PRIu64
+			   " bytes",
+			   st->g.next, want);
+	}
+	if (resp->aborted)
+		return GET_FAIL;
+	if (!st->etag[0]) {
+		/* cannot resume safely without an ETag */
+		ec_err_prefix(err, "%s", st->what);
+		return GET_FAIL;
+	}
+	if (st->g.next > st->o->off)
+		st->resumed = 1;
+	return GET_RETRY;
+}
+
+/* A final answer other than 2xx. */
+static int get_on_status(struct get_state *st, struct http_response *resp,
+			 struct ec_err *err)
+{
+	const struct store_get_opts *o = st->o;
+	int64_t sz;
+
+	switch (resp->status) {
+	case 304:
+		snprintf(st->info->etag, sizeof(st->info->etag), "%s",
+			 o->if_none_match);
+		etag_of(resp, st->etag);
+		if (st->etag[0])
+			memcpy(st->info->etag, st->etag, sizeof(st->etag));
+		return GET_NOT_MODIFIED;
+	case 412:
+		if (st->resumed) {
+			ec_err_set(err, EC_CONFLICT,
+				   "%s: object changed while it was being read",
+				   st->what);
+			return GET_FAIL;
+		}
+		if (!o->if_match)
+			break;
+		if (!st->switched &&
+		    maybe_switch_quoting(st->s, st->fk, st->key, o->if_match)) {
+			st->switched = 1;
+			return GET_AGAIN;
+		}
+		ec_err_set(err, EC_CONFLICT,
+			   "%s: object changed (expected ETag %s)", st->what,
+			   o->if_match);
+		err->http_status = 412;
+		return GET_FAIL;
+	case 416:
+		sz = unsatisfied_size(resp);
+		if (sz < 0) /* RGW leaves out Content-Range */
+			sz = size_by_head(st->s, st->fk, st->key, st->info);
+		if (sz == 0 && o->off == 0 && !st->resumed)
+			return GET_DONE; /* a range of an empty object */
+		ec_err_set(err, EC_USAGE,
+			   "%s: range starts at %" PRIu64
+			   " but the object has %" PRId64 " bytes",
+			   st->what, o->off, sz);
+		return GET_FAIL;
+	}
+	status_err(st->s, resp, "get", st->key, err);
+	return GET_FAIL;
+}
+
 static int get_impl(struct s3_store *s, const char *key,
 		    const struct store_get_opts *o, store_sink_fn sink,
 		    void *ctx, struct store_info *info, struct ec_err *err)
 {
 	struct http_response resp = HTTP_RESPONSE_INIT;
-	_cleanup_free_ char *fk = full_key(s, key), *what = NULL;
-	struct get_sink g = {.sink = sink, .ctx = ctx, .resp = &resp};
-	char etag[STORE_ETAG_MAX] = "", why[64];
-	struct store_info tmp;
-	int attempt, resumed = 0, r = -1, switched = 0;
-	int64_t size = -1;
+	_cleanup_free_ char *fk = full_key(s, key);
+	_cleanup_free_ char *what = xasprintf("get '%s'", key);
+	struct get_state st = {.s = s,
+			       .key = key,
+			       .fk = fk,
+			       .what = what,
+			       .o = o,
+			       .info = info,
+			       .size = -1};
+	int attempt, v = GET_FAIL, stalls = 0;
+	char why[64];
 
-	if (!info)
-		info = &tmp;
 	memset(info, 0, sizeof(*info));
-	what = xasprintf("get '%s'", key);
-	g.next = o->off;
-	g.end = o->len ? o->off + o->len : UINT64_MAX;
+	st.g = (struct get_sink){.sink = sink,
+				 .ctx = ctx,
+				 .resp = &resp,
+				 .next = o->off,
+				 .end = o->len ? o->off + o->len : UINT64_MAX};
 	for (attempt = 0;; attempt++) {
-		_cleanup_free_ char *range = NULL, *im = NULL, *inm = NULL;
-		struct s3_req rq = {.method = "GET", .obj = fk};
-		int last = attempt >= s->max_retries, rc;
+		struct s3_req rq = {.method = "GET",
+				    .obj = fk,
+				    .sink = get_sink_fn,
+				    .sink_ctx = &st.g};
+		int last = attempt >= s->max_retries, rc, qm = quote_mode(s);
+		uint64_t before = st.g.next;
+		char *bufs[3] = {NULL, NULL, NULL};
 
-		if (g.next || o->len)
-			range = g.end == UINT64_MAX
-				    ? xasprintf("bytes=%" PRIu64 "-", g.next)
-				    : xasprintf("bytes=%" PRIu64 "-%" PRIu64,
-						g.next, g.end - 1);
-		if (range)
-			req_header(&rq, "Range", range);
-		if (resumed || o->if_match) {
-			im = cond_value(s, resumed ? etag : o->if_match);
-			req_header(&rq, "If-Match", im);
-		}
-		if (o->if_none_match && !resumed) {
-			inm = cond_value(s, o->if_none_match);
-			req_header(&rq, "If-None-Match", inm);
-		}
-		rq.sink = get_sink_fn;
-		rq.sink_ctx = &g;
-		g.started = 0;
+		get_headers(&st, &rq, qm, bufs);
+		st.g.started = 0;
 		rc = s3_once(s, &rq, &resp, err);
 		if (resp.status >= 200 && resp.status <= 299) {
-			/* Headers arrived: remember what we are reading. */
-			if (!resumed) {
-				etag_of(&resp, etag);
-				size = object_size(&resp);
-				fill_info(&resp, info);
-				if (size >= 0)
-					info->size = (uint64_t)size;
-			}
-			if (rc == 0) {
-				uint64_t want = g.end;
-				if (size >= 0 && (uint64_t)size < want)
-					want = (uint64_t)size;
-				if (g.next >= want || size < 0) {
-					r = 0;
-					break;
-				}
-				ec_err_set(err, EC_REMOTE,
-					   "response ended after %" PRIu64
-					   " of %" PRIu64 " bytes",
-					   g.next, want);
-				rc = -1;
-			}
-			if (resp.aborted)
-				break;
-			if (!etag[0]) {
-				ec_err_prefix(err, "%s", what);
-				break; /* cannot resume safely without an ETag
-					*/
-			}
-			if (g.next > o->off)
-				resumed = 1;
-		} else if (rc < 0 && resp.aborted) {
-			break;
+			if (bufs[1])
+				quote_works(s, qm);
+			v = get_on_data(&st, &resp, rc, err);
+		} else if (rc < 0 && resp.fatal) {
+			fatal_err(s, what, err);
+			v = GET_FAIL;
+		} else if (rc < 0) {
+			v = resp.aborted ? GET_FAIL : GET_RETRY;
+		} else if (retryable_status(resp.status) && !last) {
+			v = GET_AGAIN;
+			backoff(s, attempt, &resp, what,
+				status_why(&resp, why, sizeof(why)));
+		} else {
+			v = get_on_status(&st, &resp, err);
 		}
-		if (rc < 0) {
-			if (last) {
+		free(bufs[0]);
+		free(bufs[1]);
+		free(bufs[2]);
+		if (v == GET_RETRY) {
+			/* Stalled attempts that delivered nothing in a row. */
+			stalls = resp.timed_out && st.g.next == before
+				     ? stalls + 1
+				     : 0;
+			if (last || stalls >= MAX_STALLS) {
 				ec_err_prefix(err, "%s (%d attempts)", what,
 					      attempt + 1);
+				v = GET_FAIL;
 				break;
 			}
 			backoff(s, attempt, NULL, what, err->msg);
 			continue;
 		}
-		if (resp.status == 304) {
-			snprintf(info->etag, sizeof(info->etag), "%s",
-				 o->if_none_match);
-			etag_of(&resp, etag);
-			if (etag[0])
-				snprintf(info->etag, sizeof(info->etag), "%s",
-					 etag);
-			r = STORE_NOT_MODIFIED;
+		if (v != GET_AGAIN)
 			break;
-		}
-		if (resp.status == 412) {
-			if (resumed) {
-				ec_err_set(err, EC_CONFLICT,
-					   "%s: object changed while it was "
-					   "being read",
-					   what);
-				break;
-			}
-			if (!o->if_match) {
-				status_err(s, &resp, "get", key, err);
-				break;
-			}
-			if (!switched &&
-			    maybe_switch_quoting(s, fk, key, o->if_match)) {
-				switched = 1;
-				continue;
-			}
-			ec_err_set(err, EC_CONFLICT,
-				   "%s: object changed (expected ETag %s)",
-				   what, o->if_match);
-			err->http_status = 412;
-			break;
-		}
-		if (resp.status == 416) {
-			int64_t sz = unsatisfied_size(&resp);
-			if (sz < 0) /* RGW leaves out Content-Range */
-				sz = size_by_head(s, fk, key, info);
-			if (sz == 0 && o->off == 0 && !resumed) {
-				/* A range of an empty object: no bytes. */
-				r = 0;
-				break;
-			}
-			ec_err_set(err, EC_USAGE,
-				   "%s: range starts at %" PRIu64
-				   " but the object has %" PRId64 " bytes",
-				   what, o->off, sz);
-			break;
-		}
-		if (retryable_status(resp.status) && !last) {
-			backoff(s, attempt, &resp, what,
-				status_why(&resp, why, sizeof(why)));
-			continue;
-		}
-		status_err(s, &resp, "get", key, err);
-		break;
 	}
 	http_response_release(&resp);
-	return r;
+	if (v == GET_NOT_MODIFIED)
+		return STORE_NOT_MODIFIED;
+	return v == GET_DONE ? 0 : -1;
 }
 
 /* An ETag given by the caller: not empty (an empty header would not be
@@ -741,6 +843,7 @@ static int s3_get(struct store *st, const char *key,
 {
 	struct ec_err local_err;
 	struct store_get_opts copy = *o;
+	struct store_info tmp;
 	_cleanup_free_ char *im = NULL, *inm = NULL;
 
 	if (!err)
@@ -753,7 +856,8 @@ static int s3_get(struct store *st, const char *key,
 		copy.if_match = im = xstrdup(o->if_match);
 	if (o->if_none_match)
 		copy.if_none_match = inm = xstrdup(o->if_none_match);
-	return get_impl(s3_of(st), key, &copy, sink, ctx, info, err);
+	return get_impl(s3_of(st), key, &copy, sink, ctx, info ? info : &tmp,
+			err);
 }
 
 /* --- head --- */
@@ -937,7 +1041,7 @@ static int put_impl(struct s3_store *s, const char *key,
 	for (attempt = 0;; attempt++) {
 		_cleanup_free_ char *im = NULL;
 		struct s3_req rq = {.method = "PUT", .obj = fk, .src = src};
-		int c, v;
+		int c, v, qm = quote_mode(s);
 
 		req_header(&rq, "Content-Type",
 			   o->content_type ? o->content_type
@@ -947,7 +1051,7 @@ static int put_impl(struct s3_store *s, const char *key,
 		if (o->if_absent)
 			req_header(&rq, "If-None-Match", "*");
 		if (o->if_match) {
-			im = cond_value(s, o->if_match);
+			im = cond_value(qm, o->if_match);
 			req_header(&rq, "If-Match", im);
 		}
 		if (cond)
@@ -981,6 +1085,8 @@ static int put_impl(struct s3_store *s, const char *key,
 		if (resp.status == 200) {
 			int64_t t =
 			    http_parse_date(http_header_get(&resp, "Date"));
+			if (o->if_match)
+				quote_works(s, qm);
 			etag_of(&resp, info->etag);
 			info->size = src->len;
 			info->mtime = t > 0 ? t : 0;
@@ -1351,7 +1457,7 @@ static int s3_mpu_complete(struct store *st, const char *key,
 	struct store_src src = {.fd = -1};
 	char md5[25], etag[STORE_ETAG_MAX];
 	struct s3_error e;
-	int attempt, r = -1;
+	int attempt, r = -1, maybe_done = 0;
 	size_t i;
 
 	if (!err)
@@ -1380,13 +1486,32 @@ static int s3_mpu_complete(struct store *st, const char *key,
 		req_query(&rq, "uploadId", upload_id);
 		req_header(&rq, "Content-Type", "application/xml");
 		req_header(&rq, "Content-MD5", md5);
-		c = s3_call(s, &rq, 0, &resp, what, err);
+		/* Unsafe: an attempt that may have completed the upload is
+		 * followed by one that may find it gone. */
+		c = s3_call(s, &rq, 1, &resp, what, err);
 		if (c < 0)
 			break;
-		if (resp.status == 404 && attempt > 0 &&
+		if (c == CALL_UNKNOWN) {
+			maybe_done = 1;
+			if (attempt >= s->max_retries) {
+				if (resp.status)
+					status_err(s, &resp,
+						   "complete upload of", key,
+						   err);
+				else
+					ec_err_prefix(err, "%s (%d attempts)",
+						      what, attempt + 1);
+				break;
+			}
+			backoff(s, attempt, &resp, what, "outcome unknown");
+			continue;
+		}
+		if (resp.status == 404 && maybe_done &&
 		    !s3_xml_error(resp.body.buf, resp.body.len, &e) &&
-		    !strcmp(e.code, "NoSuchUpload")) {
-			/* An earlier attempt completed it after all. */
+		    (!strcmp(e.code, "NoSuchUpload") ||
+		     !strcmp(e.code, "NoSuchKey"))) {
+			/* An earlier attempt completed it after all (the
+			 * HEAD below checks that the object is there). */
 			r = 0;
 			break;
 		}
@@ -1660,7 +1785,7 @@ int store_s3_open(const char *bucket, const char *prefix,
 	    opts->max_retries > 0 ? opts->max_retries : DEFAULT_RETRIES;
 	s->log = opts->log;
 	s->log_ctx = opts->log_ctx;
-	ho.tls_verify = p.tls_verify;
+	ho.insecure = !p.tls_verify;
 	ho.connect_timeout_ms = opts->connect_timeout_ms;
 	ho.log = opts->log;
 	ho.log_ctx = opts->log_ctx;

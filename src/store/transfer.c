@@ -30,8 +30,8 @@ struct xfer {
 	/* upload */
 	const char *upload_id;
 	int fd;
-	char *journal;	   /* path or NULL */
-	json_t *jdoc;	   /* journal document */
+	char *journal; /* path or NULL */
+	json_t *jdoc;  /* journal document */
 	/* pipe mode */
 	char **bufs;
 	/* progress and result */
@@ -150,8 +150,7 @@ static char *journal_resume(struct xfer *x, json_t *ident)
 		return NULL;
 	if (store_mpu_list_parts(x->s, x->key, id, &sp, &n, &e) < 0)
 		return NULL; /* upload gone (aborted, expired): start over */
-	json_object_foreach(json_object_get(j, "parts"), k, v)
-	{
+	json_object_foreach (json_object_get(j, "parts"), k, v) {
 		long no = strtol(k, NULL, 10);
 		const char *etag = json_string_value(v);
 		if (no < 1 || (unsigned long)no > x->nparts || !etag)
@@ -159,8 +158,9 @@ static char *journal_resume(struct xfer *x, json_t *ident)
 		for (i = 0; i < n; i++)
 			if (sp[i].no == no && !strcmp(sp[i].etag, etag) &&
 			    sp[i].size == (no == (long)x->nparts
-						   ? x->size - (uint64_t)(no - 1) * x->part_size
-						   : x->part_size)) {
+					       ? x->size - (uint64_t)(no - 1) *
+							       x->part_size
+					       : x->part_size)) {
 				x->parts[no - 1] = sp[i];
 				break;
 			}
@@ -226,8 +226,8 @@ static void *upload_worker(void *arg)
 					 .off = (uint64_t)i * x->part_size,
 					 .len = part_len(x, (unsigned)i)};
 		ec_err_clear(&e);
-		if (store_mpu_part(x->s, x->key, x->upload_id, i + 1, &src, etag,
-				   &e) < 0) {
+		if (store_mpu_part(x->s, x->key, x->upload_id, i + 1, &src,
+				   etag, &e) < 0) {
 			ec_err_prefix(&e, "part %d", i + 1);
 			xfer_fail(x, &e);
 			break;
@@ -282,8 +282,8 @@ static void xfer_release(struct xfer *x)
 
 /* Multipart upload of a regular file. */
 static int upload_file_mpu(struct xfer *x, const struct stat *st,
-			   struct store_info *info, struct store_xfer_result *res,
-			   struct ec_err *err)
+			   struct store_info *info,
+			   struct store_xfer_result *res, struct ec_err *err)
 {
 	_cleanup_free_ char *id = NULL;
 	_cleanup_json_ json_t *ident = NULL;
@@ -303,27 +303,30 @@ static int upload_file_mpu(struct xfer *x, const struct stat *st,
 			x->done += x->parts[i].size;
 		}
 	if (x->journal) {
-		x->jdoc = json_pack("{s:O,s:s,s:{}}", "file", ident, "upload_id", id,
-				    "parts");
+		x->jdoc = json_pack("{s:O,s:s,s:{}}", "file", ident,
+				    "upload_id", id, "parts");
 		for (i = 0; i < x->nparts; i++)
 			if (x->parts[i].etag[0]) {
 				char k[16];
 				snprintf(k, sizeof(k), "%u", i + 1);
-				json_object_set_new(json_object_get(x->jdoc, "parts"),
-						    k, json_string(x->parts[i].etag));
+				json_object_set_new(
+				    json_object_get(x->jdoc, "parts"), k,
+				    json_string(x->parts[i].etag));
 			}
 		journal_save(x);
 	}
 	if (run_workers(x, upload_worker, jobs_of(x->o)) < 0) {
 		*err = x->err;
 		if (x->journal && err->cat != EC_USAGE)
-			ec_err_prefix(err, "upload '%s' stopped (run it again to resume)",
-				      x->key);
+			ec_err_prefix(
+			    err, "upload '%s' stopped (run it again to resume)",
+			    x->key);
 		else
 			ec_err_prefix(err, "upload '%s'", x->key);
 		return -1;
 	}
-	if (store_mpu_complete(x->s, x->key, id, x->parts, x->nparts, info, err) < 0)
+	if (store_mpu_complete(x->s, x->key, id, x->parts, x->nparts, info,
+			       err) < 0)
 		return ec_err_prefix(err, "complete upload of '%s'", x->key);
 	if (x->journal)
 		unlink(x->journal);
@@ -393,14 +396,16 @@ static int upload_pipe(struct xfer *x, struct store_info *info,
 		goto out;
 	}
 	if ((uint64_t)n < ps) { /* fits one request */
-		struct store_src src = {.buf = slot[0].buf, .fd = -1, .len = (uint64_t)n};
+		struct store_src src = {
+		    .buf = slot[0].buf, .fd = -1, .len = (uint64_t)n};
 		r = store_put(x->s, x->key, &src, x->o->put, info, err);
 		res->size = res->bytes_sent = (uint64_t)n;
 		goto out;
 	}
 	if (x->o->put && (x->o->put->if_match || x->o->put->if_absent)) {
 		ec_err_set(err, EC_USAGE,
-			   "conditional puts are limited to objects smaller than the part size");
+			   "conditional puts are limited to objects smaller "
+			   "than the part size");
 		goto out;
 	}
 	if (store_mpu_create(x->s, x->key, NULL, &id, err) < 0)
@@ -416,7 +421,8 @@ static int upload_pipe(struct xfer *x, struct store_info *info,
 				slot[s].buf = xmalloc(ps);
 			n = io_read_full(x->fd, slot[s].buf, ps);
 			if (n < 0) {
-				ec_err_errno(&x->err, EC_FAIL, errno, "read input");
+				ec_err_errno(&x->err, EC_FAIL, errno,
+					     "read input");
 				x->failed = 1;
 				break;
 			}
@@ -425,7 +431,8 @@ static int upload_pipe(struct xfer *x, struct store_info *info,
 		}
 		if (i >= STORE_PARTS_MAX) {
 			ec_err_set(&x->err, EC_USAGE,
-				   "input needs more than %d parts; raise the part size",
+				   "input needs more than %d parts; raise the "
+				   "part size",
 				   STORE_PARTS_MAX);
 			x->failed = 1;
 			break;
@@ -433,8 +440,10 @@ static int upload_pipe(struct xfer *x, struct store_info *info,
 		pthread_mutex_lock(&x->mu);
 		if (i + 1 > cap) {
 			size_t old = cap;
-			x->parts = xgrow(x->parts, &cap, i + 1, sizeof(*x->parts));
-			memset(x->parts + old, 0, (cap - old) * sizeof(*x->parts));
+			x->parts =
+			    xgrow(x->parts, &cap, i + 1, sizeof(*x->parts));
+			memset(x->parts + old, 0,
+			       (cap - old) * sizeof(*x->parts));
 		}
 		x->nparts = i + 1;
 		x->size += (uint64_t)n;
@@ -461,7 +470,8 @@ static int upload_pipe(struct xfer *x, struct store_info *info,
 		ec_err_prefix(err, "upload '%s'", x->key);
 		goto out;
 	}
-	if (store_mpu_complete(x->s, x->key, id, x->parts, x->nparts, info, err) < 0) {
+	if (store_mpu_complete(x->s, x->key, id, x->parts, x->nparts, info,
+			       err) < 0) {
 		ec_err_prefix(err, "complete upload of '%s'", x->key);
 		goto out;
 	}
@@ -514,8 +524,8 @@ int store_upload_fd(struct store *s, const char *key, int fd,
 	if (o->put && (o->put->if_match || o->put->if_absent)) {
 		xfer_release(&x);
 		return ec_err_set(err, EC_USAGE,
-				  "conditional puts are limited to objects of at most the part size (%" PRIu64
-				  " bytes)",
+				  "conditional puts are limited to objects of "
+				  "at most the part size (%" PRIu64 " bytes)",
 				  x.part_size);
 	}
 	x.nparts = (unsigned)((x.size + x.part_size - 1) / x.part_size);
@@ -546,11 +556,13 @@ static int pwrite_sink(void *ctx, const void *data, size_t len,
 {
 	struct range_sink *rs = ctx;
 
-	if (io_write_all(rs->x->fd, data, len, (int64_t)rs->pos, "output", err) < 0)
+	if (io_write_all(rs->x->fd, data, len, (int64_t)rs->pos, "output",
+			 err) < 0)
 		return -1;
 	rs->pos += len;
 	sink_progress(rs->x, len);
-	return xfer_cancelled(rs->x) ? ec_err_set(err, EC_INTR, "interrupted") : 0;
+	return xfer_cancelled(rs->x) ? ec_err_set(err, EC_INTR, "interrupted")
+				     : 0;
 }
 
 /* Sink of a sequential download (pipes, small objects). */
@@ -563,7 +575,8 @@ static int write_sink(void *ctx, const void *data, size_t len,
 		return -1;
 	rs->pos += len;
 	sink_progress(rs->x, len);
-	return xfer_cancelled(rs->x) ? ec_err_set(err, EC_INTR, "interrupted") : 0;
+	return xfer_cancelled(rs->x) ? ec_err_set(err, EC_INTR, "interrupted")
+				     : 0;
 }
 
 static void *download_worker(void *arg)
@@ -584,12 +597,15 @@ static void *download_worker(void *arg)
 		g.off = rs.pos = (uint64_t)i * x->part_size;
 		g.len = part_len(x, (unsigned)i);
 		ec_err_clear(&e);
-		if (store_get(x->s, x->key, &g, pwrite_sink, &rs, NULL, &e) < 0) {
+		if (store_get(x->s, x->key, &g, pwrite_sink, &rs, NULL, &e) <
+		    0) {
 			xfer_fail(x, &e);
 			break;
 		}
 		if (rs.pos != g.off + g.len) {
-			ec_err_set(&e, EC_REMOTE, "range %" PRIu64 "-%" PRIu64 " came back short",
+			ec_err_set(&e, EC_REMOTE,
+				   "range %" PRIu64 "-%" PRIu64
+				   " came back short",
 				   g.off, g.off + g.len - 1);
 			xfer_fail(x, &e);
 			break;
@@ -598,38 +614,22 @@ static void *download_worker(void *arg)
 	return NULL;
 }
 
-int store_download_fd(struct store *s, const char *key, int fd,
-		      const struct store_xfer_opts *o, struct store_info *info,
-		      struct store_xfer_result *res, struct ec_err *err)
+/* Parallel ranged download of the object version info->etag names; each
+ * range GET is pinned to that ETag, so a concurrent overwrite shows up as
+ * EC_CONFLICT instead of a file mixing two versions. */
+static int download_ranges(struct store *s, const char *key, int fd,
+			   const struct store_xfer_opts *o,
+			   const struct store_info *info,
+			   struct store_xfer_result *res, struct ec_err *err)
 {
-	struct store_xfer_result dummy;
-	struct store_info tmp;
 	struct xfer x;
-	struct stat st;
 	int r;
 
-	if (!res)
-		res = &dummy;
-	if (!info)
-		info = &tmp;
-	memset(res, 0, sizeof(*res));
-	if (fstat(fd, &st) < 0)
-		return ec_err_errno(err, EC_FAIL, errno, "stat output");
-	if (store_head(s, key, info, err) < 0)
-		return -1;
 	xfer_init(&x, s, key, o);
 	x.fd = fd;
 	x.size = info->size;
 	x.part_size = part_size_for(o, x.size);
 	x.etag = info->etag;
-	if (!S_ISREG(st.st_mode) || x.size <= x.part_size || jobs_of(o) < 2) {
-		struct range_sink rs = {.x = &x};
-		struct store_get_opts g = {.if_match = info->etag};
-		r = store_get(s, key, &g, write_sink, &rs, info, err);
-		res->size = res->bytes_sent = x.done;
-		xfer_release(&x);
-		return r < 0 ? -1 : 0;
-	}
 	if (ftruncate(fd, (off_t)x.size) < 0) {
 		xfer_release(&x);
 		return ec_err_errno(err, EC_FAIL, errno, "size output");
@@ -644,4 +644,52 @@ int store_download_fd(struct store *s, const char *key, int fd,
 	res->parts = x.nparts;
 	xfer_release(&x);
 	return r;
+}
+
+int store_download_fd(struct store *s, const char *key, int fd,
+		      const struct store_xfer_opts *o, struct store_info *info,
+		      struct store_xfer_result *res, struct ec_err *err)
+{
+	struct store_xfer_result dummy;
+	struct store_info tmp;
+	struct stat st;
+	int attempt, r;
+
+	if (!res)
+		res = &dummy;
+	if (!info)
+		info = &tmp;
+	memset(res, 0, sizeof(*res));
+	if (fstat(fd, &st) < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "stat output");
+	for (attempt = 1;; attempt++) {
+		if (store_head(s, key, info, err) < 0)
+			return -1;
+		if (!S_ISREG(st.st_mode) ||
+		    info->size <= part_size_for(o, info->size) ||
+		    jobs_of(o) < 2)
+			break;
+		/* replaced between the HEAD and a range GET: start over on
+		 * the new version (the file is rewritten from offset 0) */
+		r = download_ranges(s, key, fd, o, info, res, err);
+		if (r == 0 || err->cat != EC_CONFLICT || attempt == 5)
+			return r;
+		ec_err_clear(err);
+	}
+	/* One GET, no precondition: the body and the ETag/size in `info` come
+	 * from the same response, so a concurrent writer cannot make this fail
+	 * or mix versions. */
+	{
+		struct xfer x;
+		struct range_sink rs = {.x = &x};
+		struct store_get_opts g = {0};
+
+		xfer_init(&x, s, key, o);
+		x.fd = fd;
+		x.size = info->size;
+		r = store_get(s, key, &g, write_sink, &rs, info, err);
+		res->size = res->bytes_sent = x.done;
+		xfer_release(&x);
+		return r < 0 ? -1 : 0;
+	}
 }

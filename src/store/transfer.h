@@ -9,11 +9,12 @@
 
 #define XFER_PART_DEFAULT (16ull << 20)
 #define XFER_JOBS_DEFAULT 4
-#define XFER_JOBS_MAX 64
+#define XFER_JOBS_MAX	  64
 
 struct store_xfer_opts {
-	unsigned jobs;	    /* parallel requests; 0 = XFER_JOBS_DEFAULT */
-	uint64_t part_size; /* 0 = XFER_PART_DEFAULT, grown to fit 10000 parts */
+	unsigned jobs; /* parallel requests; 0 = XFER_JOBS_DEFAULT */
+	uint64_t
+	    part_size; /* 0 = XFER_PART_DEFAULT, grown to fit 10000 parts */
 	/* Directory for upload journals (resume after a crash); NULL = none.
 	 * The journal is named after the store URL and key. */
 	const char *journal_dir;
@@ -25,9 +26,9 @@ struct store_xfer_opts {
 };
 
 struct store_xfer_result {
-	uint64_t size;	     /* object size */
-	uint64_t bytes_sent; /* bytes that crossed the wire this run */
-	unsigned parts;	     /* 0 for a single request */
+	uint64_t size;		/* object size */
+	uint64_t bytes_sent;	/* bytes that crossed the wire this run */
+	unsigned parts;		/* 0 for a single request */
 	unsigned parts_resumed; /* parts a journal let us skip */
 };
 

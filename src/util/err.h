@@ -25,8 +25,8 @@ enum ec_cat {
 
 struct ec_err {
 	enum ec_cat cat;
-	int errnum;	    /* errno when one applies, else 0 */
-	int http_status;    /* HTTP status when one applies, else 0 */
+	int errnum;	 /* errno when one applies, else 0 */
+	int http_status; /* HTTP status when one applies, else 0 */
 	char msg[EC_ERR_MSG_MAX];
 };
 
@@ -36,7 +36,7 @@ void ec_err_clear(struct ec_err *err);
 /* Set category and message (printf format). Returns -1 so callers can
  * `return ec_err_set(...)`. `err` may be NULL (the error is dropped). */
 int ec_err_set(struct ec_err *err, enum ec_cat cat, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Like ec_err_set() and appends ": strerror(errnum)"; records errnum and
  * picks EC_PERM for EACCES/EPERM, EC_NOTFOUND for ENOENT unless `cat` is
@@ -46,7 +46,7 @@ int ec_err_errno(struct ec_err *err, enum ec_cat cat, int errnum,
 
 /* Prepend "context: " to the message, keeping category. Returns -1. */
 int ec_err_prefix(struct ec_err *err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /* Process exit status for a category. */
 int ec_cat_exit(enum ec_cat cat);
@@ -57,6 +57,6 @@ const char *ec_cat_name(enum ec_cat cat);
 /* Abort with a message: for programmer bugs only. */
 #define BUG(...) ec_bug(__FILE__, __LINE__, __VA_ARGS__)
 _Noreturn void ec_bug(const char *file, int line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 #endif

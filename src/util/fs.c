@@ -21,7 +21,8 @@ int fs_mkdir_p(const char *path, struct ec_err *err)
 			char c = *s;
 			*s = '\0';
 			if (*p && mkdir(p, 0755) < 0 && errno != EEXIST)
-				return ec_err_errno(err, EC_FAIL, errno, "create directory '%s'", p);
+				return ec_err_errno(err, EC_FAIL, errno,
+						    "create directory '%s'", p);
 			*s = c;
 			if (!c)
 				break;
@@ -53,13 +54,17 @@ int fs_rm_rf_at(int dirfd, const char *path, struct ec_err *err)
 	int fd;
 
 	if (fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : ec_err_errno(err, EC_FAIL, errno, "stat '%s'", path);
+		return errno == ENOENT ? 0
+				       : ec_err_errno(err, EC_FAIL, errno,
+						      "stat '%s'", path);
 	if (!S_ISDIR(st.st_mode)) {
 		if (unlinkat(dirfd, path, 0) < 0 && errno != ENOENT)
-			return ec_err_errno(err, EC_FAIL, errno, "remove '%s'", path);
+			return ec_err_errno(err, EC_FAIL, errno, "remove '%s'",
+					    path);
 		return 0;
 	}
-	fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	fd = openat(dirfd, path,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return ec_err_errno(err, EC_FAIL, errno, "open '%s'", path);
 	if (rm_children(fd, err) < 0)
@@ -82,7 +87,8 @@ char *fs_mkdtemp(const char *parent, const char *prefix, struct ec_err *err)
 		return NULL;
 	p = xasprintf("%s/%sXXXXXX", parent, prefix);
 	if (!mkdtemp(p)) {
-		ec_err_errno(err, EC_FAIL, errno, "create temp directory in '%s'", parent);
+		ec_err_errno(err, EC_FAIL, errno,
+			     "create temp directory in '%s'", parent);
 		free(p);
 		return NULL;
 	}
@@ -100,7 +106,8 @@ int fs_read_file(const char *path, size_t max, char **data, size_t *len,
 	if (fd < 0 || fstat(fd, &st) < 0)
 		return ec_err_errno(err, EC_FAIL, errno, "open '%s'", path);
 	if ((uint64_t)st.st_size > max)
-		return ec_err_set(err, EC_USAGE, "'%s' is larger than %zu bytes", path, max);
+		return ec_err_set(err, EC_USAGE,
+				  "'%s' is larger than %zu bytes", path, max);
 	buf = xmalloc((size_t)st.st_size + 1);
 	n = io_read_full(fd, buf, (size_t)st.st_size);
 	if (n < 0)

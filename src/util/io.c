@@ -14,7 +14,8 @@ int io_write_all(int fd, const void *buf, size_t len, int64_t off,
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			return ec_err_errno(err, EC_FAIL, errno, "write %s", what);
+			return ec_err_errno(err, EC_FAIL, errno, "write %s",
+					    what);
 		}
 		p += n;
 		len -= (size_t)n;

@@ -13,14 +13,17 @@ json_t *ec_json_parse(const char *data, size_t len, const char *what,
 	json_t *v;
 
 	if (len > EC_JSON_MAX) {
-		ec_err_set(err, EC_USAGE, "%s: JSON document of %zu bytes is over the %u byte limit",
-			   what, len, EC_JSON_MAX);
+		ec_err_set(
+		    err, EC_USAGE,
+		    "%s: JSON document of %zu bytes is over the %u byte limit",
+		    what, len, EC_JSON_MAX);
 		return NULL;
 	}
 	v = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
 	if (!v)
-		ec_err_set(err, EC_USAGE, "%s: invalid JSON at line %d column %d: %s",
-			   what, je.line, je.column, je.text);
+		ec_err_set(err, EC_USAGE,
+			   "%s: invalid JSON at line %d column %d: %s", what,
+			   je.line, je.column, je.text);
 	return v;
 }
 
@@ -43,7 +46,8 @@ json_t *ec_json_load_file(const char *path, struct ec_err *err)
 			return NULL;
 		}
 		if (sb.len + (size_t)n > EC_JSON_MAX) {
-			ec_err_set(err, EC_USAGE, "'%s' is larger than %u bytes", path,
+			ec_err_set(err, EC_USAGE,
+				   "'%s' is larger than %u bytes", path,
 				   EC_JSON_MAX);
 			return NULL;
 		}
@@ -54,7 +58,8 @@ json_t *ec_json_load_file(const char *path, struct ec_err *err)
 
 char *ec_json_dump(const json_t *v)
 {
-	char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+	char *s =
+	    json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
 
 	if (!s)
 		abort();

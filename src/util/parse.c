@@ -16,13 +16,14 @@ int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out,
 	long long v;
 
 	if (!s || !*s || isspace((unsigned char)*s))
-		return ec_err_set(err, EC_USAGE, "%s: expected a number, got '%s'",
-				  what, s ? s : "");
+		return ec_err_set(err, EC_USAGE,
+				  "%s: expected a number, got '%s'", what,
+				  s ? s : "");
 	errno = 0;
 	v = strtoll(s, &end, 10);
 	if (errno || *end)
-		return ec_err_set(err, EC_USAGE, "%s: '%s' is not a number", what,
-				  s);
+		return ec_err_set(err, EC_USAGE, "%s: '%s' is not a number",
+				  what, s);
 	if (v < min || v > max)
 		return ec_err_set(err, EC_USAGE,
 				  "%s: %lld is out of range (%" PRId64
@@ -39,13 +40,14 @@ int parse_u64(const char *s, uint64_t max, uint64_t *out, const char *what,
 	unsigned long long v;
 
 	if (!s || !isdigit((unsigned char)*s))
-		return ec_err_set(err, EC_USAGE, "%s: expected a number, got '%s'",
-				  what, s ? s : "");
+		return ec_err_set(err, EC_USAGE,
+				  "%s: expected a number, got '%s'", what,
+				  s ? s : "");
 	errno = 0;
 	v = strtoull(s, &end, 10);
 	if (errno || *end)
-		return ec_err_set(err, EC_USAGE, "%s: '%s' is not a number", what,
-				  s);
+		return ec_err_set(err, EC_USAGE, "%s: '%s' is not a number",
+				  what, s);
 	if (v > max)
 		return ec_err_set(err, EC_USAGE,
 				  "%s: %llu is too large (at most %" PRIu64 ")",
@@ -61,34 +63,38 @@ int parse_size(const char *s, uint64_t max, uint64_t *out, const char *what,
 		const char *sfx;
 		int shift;
 	} units[] = {
-		{"", 0},    {"b", 0},	 {"k", 10},  {"kb", 10}, {"kib", 10},
-		{"m", 20},  {"mb", 20},	 {"mib", 20}, {"g", 30},  {"gb", 30},
-		{"gib", 30}, {"t", 40},	 {"tb", 40}, {"tib", 40},
+	    {"", 0},	 {"b", 0},   {"k", 10},	  {"kb", 10},  {"kib", 10},
+	    {"m", 20},	 {"mb", 20}, {"mib", 20}, {"g", 30},   {"gb", 30},
+	    {"gib", 30}, {"t", 40},  {"tb", 40},  {"tib", 40},
 	};
 	char *end;
 	double v;
 	size_t i;
 
 	if (!s || !(isdigit((unsigned char)*s) || *s == '.'))
-		return ec_err_set(err, EC_USAGE,
-				  "%s: expected a size like 64M or 1GiB, got '%s'",
-				  what, s ? s : "");
+		return ec_err_set(
+		    err, EC_USAGE,
+		    "%s: expected a size like 64M or 1GiB, got '%s'", what,
+		    s ? s : "");
 	errno = 0;
 	v = strtod(s, &end);
 	if (errno || !isfinite(v) || v < 0)
-		return ec_err_set(err, EC_USAGE, "%s: '%s' is not a size", what, s);
+		return ec_err_set(err, EC_USAGE, "%s: '%s' is not a size", what,
+				  s);
 	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
 		if (!strcasecmp(end, units[i].sfx)) {
 			double b = ldexp(v, units[i].shift);
 			if (b > (double)max)
-				return ec_err_set(err, EC_USAGE,
-						  "%s: '%s' is too large (at most %" PRIu64
-						  " bytes)",
-						  what, s, max);
+				return ec_err_set(
+				    err, EC_USAGE,
+				    "%s: '%s' is too large (at most %" PRIu64
+				    " bytes)",
+				    what, s, max);
 			if (b != floor(b))
-				return ec_err_set(err, EC_USAGE,
-						  "%s: '%s' is not a whole number of bytes",
-						  what, s);
+				return ec_err_set(
+				    err, EC_USAGE,
+				    "%s: '%s' is not a whole number of bytes",
+				    what, s);
 			*out = (uint64_t)b;
 			return 0;
 		}

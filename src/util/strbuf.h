@@ -11,7 +11,10 @@ struct strbuf {
 	size_t alloc;
 };
 
-#define STRBUF_INIT {.buf = (char *)strbuf_empty, .len = 0, .alloc = 0}
+#define STRBUF_INIT                                                            \
+	{                                                                      \
+		.buf = (char *)strbuf_empty, .len = 0, .alloc = 0              \
+	}
 extern const char strbuf_empty[1];
 
 void sb_init(struct strbuf *sb);
@@ -24,9 +27,9 @@ void sb_add(struct strbuf *sb, const void *data, size_t len);
 void sb_adds(struct strbuf *sb, const char *s);
 void sb_addc(struct strbuf *sb, char c);
 void sb_addf(struct strbuf *sb, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 void sb_vaddf(struct strbuf *sb, const char *fmt, va_list ap)
-	__attribute__((format(printf, 2, 0)));
+    __attribute__((format(printf, 2, 0)));
 
 #define _cleanup_strbuf_ __attribute__((cleanup(sb_release)))
 

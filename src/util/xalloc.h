@@ -15,7 +15,7 @@ char *xstrndup(const char *s, size_t n);
 /* Formatted allocation; never returns NULL. */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *xvasprintf(const char *fmt, va_list ap)
-	__attribute__((format(printf, 1, 0)));
+    __attribute__((format(printf, 1, 0)));
 /* Grow an array to hold at least `need` elements of `elem` bytes. */
 void *xgrow(void *p, size_t *cap, size_t need, size_t elem);
 
@@ -23,10 +23,10 @@ void *xgrow(void *p, size_t *cap, size_t need, size_t elem);
 void ec_freep(void *p);
 void ec_closep(int *fd);
 void ec_fclosep(FILE **f);
-#define _cleanup_free_ __attribute__((cleanup(ec_freep)))
-#define _cleanup_close_ __attribute__((cleanup(ec_closep)))
+#define _cleanup_free_	 __attribute__((cleanup(ec_freep)))
+#define _cleanup_close_	 __attribute__((cleanup(ec_closep)))
 #define _cleanup_fclose_ __attribute__((cleanup(ec_fclosep)))
-#define _cleanup_json_ __attribute__((cleanup(ec_json_decrefp)))
+#define _cleanup_json_	 __attribute__((cleanup(ec_json_decrefp)))
 /* Take a pointer out of a cleanup variable (ownership moves to the caller). */
 #define EC_STEAL(p)                                                            \
 	({                                                                     \

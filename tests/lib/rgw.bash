@@ -23,14 +23,15 @@
 RGW_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 rgw_start() {
-	local out rc tries=0
+	local out rc tries=0 owner=$BASHPID
 	export RGW_MISSING=
 	RGW_DIR=$(mktemp -d "${TMPDIR:-/tmp}/edgectl-rgw.XXXXXX") || return 1
 	while :; do
 		tries=$((tries + 1))
 		rc=0
-		# OWNER_PID: this shell (bats-exec-file while in setup_file)
-		out=$(OWNER_PID=$BASHPID MEMSTORE_BYTES=${MEMSTORE_BYTES:-2147483648} \
+		# OWNER_PID: this shell (bats-exec-file while in setup_file), taken
+		# before $(...) forks: inside it $BASHPID is the short-lived subshell
+		out=$(OWNER_PID=$owner MEMSTORE_BYTES=${MEMSTORE_BYTES:-2147483648} \
 			"$RGW_LIB/start-rgw.sh" auto "$RGW_DIR" "${RGW_BUCKET:-edgectl-test}" 2>&1) || rc=$?
 		[ "$rc" = 0 ] && break
 		if [ "$rc" = 77 ]; then

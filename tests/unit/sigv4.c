@@ -1,7 +1,9 @@
 /* sigv4.c - unit tests of the SigV4 signer (the published AWS test suite
- * vectors and the S3 documentation examples) and of the S3 XML scanner. */
+ * vectors and the S3 documentation examples), of the S3 XML scanner and of
+ * the HTTP client's header helpers. */
 #include "tap.h"
 #include "crypto/digest.h"
+#include "http/http.h"
 #include "store/s3_xml.h"
 #include "store/sigv4.h"
 #include "util/strbuf.h"
@@ -433,6 +435,10 @@ static void test_xml_docs(void)
 	ok(s3_xml_error(sig_xml, strlen(sig_xml), &e) == 0 &&
 		   !strcmp(e.message, "The request signature we calculated does not match"),
 	   "error: message");
+	ok(s3_xml_error(DOC("<Error><Code>X</Code><Message>a&#27;[31mb\tc</Message></Error>"),
+			&e) == 0 &&
+		   !strcmp(e.message, "a?[31mb?c"),
+	   "error: control characters in messages replaced");
 	ok(s3_xml_error(DOC("<html>502</html>"), &e) < 0 && !e.code[0],
 	   "error: not an error document");
 	ok(s3_xml_error(DOC("garbage"), &e) < 0, "error: not XML");
@@ -473,6 +479,42 @@ static void test_xml_docs(void)
 	is_int(s3_parse_iso8601("2009-13-12T17:50:30Z"), -1, "iso8601 bad month");
 }
 
+static void test_http_helpers(void)
+{
+	struct http_header h[] = {{"etag", "\"abc\""},
+				  {"Content-Length", "1234"},
+				  {"Retry-After", "3"},
+				  {"Content-Range", "bytes 10-19/100"}};
+	struct http_response r = {.headers = h, .nheaders = ARRAY_SIZE(h)};
+	uint64_t a, b;
+	int64_t t;
+	char host[64];
+
+	is_str(http_etag(&r), "\"abc\"", "http: header names are case-blind");
+	is_int(http_content_length(&r), 1234, "http: Content-Length");
+	is_int(http_retry_after_ms(&r), 3000, "http: Retry-After seconds");
+	h[2].value = "Wed, 21 Oct 2015 07:28:00 GMT";
+	is_int(http_retry_after_ms(&r), 0, "http: Retry-After date in the past");
+	h[2].value = "soon";
+	is_int(http_retry_after_ms(&r), -1, "http: bad Retry-After");
+	h[1].value = "12x";
+	is_int(http_content_length(&r), -1, "http: bad Content-Length");
+	ok(http_parse_content_range(http_content_range(&r), &a, &b, &t) == 0 &&
+		   a == 10 && b == 19 && t == 100,
+	   "http: Content-Range");
+	ok(http_parse_content_range("bytes 0-9/*", &a, &b, &t) == 0 && t == -1,
+	   "http: Content-Range of unknown total");
+	ok(http_parse_content_range("bytes 9-0/100", &a, &b, &t) < 0 &&
+		   http_parse_content_range("bytes 0-100/100", &a, &b, &t) < 0 &&
+		   http_parse_content_range("items 0-1/2", &a, &b, &t) < 0,
+	   "http: bad Content-Range rejected");
+	is_int(http_parse_date("Wed, 21 Oct 2015 07:28:00 GMT"), 1445412480,
+	       "http: HTTP date");
+	http_url_host("https://user@s3.example.com:8443/b/k?x=1", host,
+		      sizeof(host));
+	is_str(host, "s3.example.com:8443", "http: host of a URL");
+}
+
 int main(void)
 {
 	test_suite();
@@ -481,5 +523,6 @@ int main(void)
 	test_xml_list();
 	test_xml_bad();
 	test_xml_docs();
+	test_http_helpers();
 	return done_testing();
 }

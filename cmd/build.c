@@ -97,6 +97,11 @@ static void on_bytes(void *c, uint64_t n)
 	progress_update(&((struct ui *)c)->pr, n);
 }
 
+static struct store *open_store(void *c, struct ec_err *err)
+{
+	return ctx_store(((struct ui *)c)->ctx, err);
+}
+
 static void push(const char ***v, size_t *n, const char *s)
 {
 	*v = xrealloc(*v, (*n + 2) * sizeof(**v));
@@ -210,6 +215,7 @@ static int run(struct ec_ctx *ctx, int argc, char **argv)
 	bo.output = on_output;
 	bo.warn = on_warn;
 	bo.bytes = on_bytes;
+	bo.open_store = open_store;
 	bo.cb_ctx = &ui;
 	if (build_run(&bo, &res, &err) < 0)
 		return report_error(ctx, &err);

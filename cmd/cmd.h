@@ -97,6 +97,21 @@ extern const struct ec_cmd cmd_store_def;
 extern const struct ec_cmd cmd_images_def;
 extern const struct ec_cmd cmd_build_def;
 extern const struct ec_cmd cmd_inspect_def;
+extern const struct ec_cmd cmd_push_def;
+extern const struct ec_cmd cmd_pull_def;
+extern const struct ec_cmd cmd_run_def;
+extern const struct ec_cmd cmd_ps_def;
+extern const struct ec_cmd cmd_logs_def;
+extern const struct ec_cmd cmd_stop_def;
+extern const struct ec_cmd cmd_rm_def;
+extern const struct ec_cmd cmd_monitor_def;
+extern const struct ec_cmd cmd_host_def;
+extern const struct ec_cmd cmd_location_def;
+
+/* SSH settings from config.json ("ssh": {"config", "options"}) and a
+ * private directory for control sockets (fleet.c). */
+struct ssh_opts;
+void ctx_ssh_opts(struct ec_ctx *ctx, struct ssh_opts *o);
 extern const struct ec_cmd *const ec_commands[];
 
 #endif

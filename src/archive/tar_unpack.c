@@ -129,12 +129,17 @@ static void made(struct unpack *u, const char *path)
 }
 
 /* Clean a name: drop "." and empty components; refuse absolute paths and
- * ".." anywhere. "" is the target itself. */
+ * ".." anywhere. "" is the target itself, also spelt "/" (umoci writes a
+ * "/" entry for the root directory). */
 static int normalize(const char *in, struct strbuf *out)
 {
 	sb_reset(out);
-	if (*in == '/')
-		return -1;
+	if (*in == '/') {
+		const char *p = in;
+		while (*p == '/' || (*p == '.' && (p[1] == '/' || !p[1])))
+			p++;
+		return *p ? -1 : 0;
+	}
 	while (*in) {
 		const char *s = strchr(in, '/');
 		size_t n = s ? (size_t)(s - in) : strlen(in);

@@ -5,6 +5,7 @@
 #include "build/dockerignore.h"
 #include "build/layer.h"
 #include "crypto/digest.h"
+#include "image/image.h"
 #include "oci/layout.h"
 #include "oci/ref.h"
 #include "runtime/runtime.h"
@@ -270,6 +271,36 @@ static int base_from_layout(struct builder *b, struct stage *st,
 	return 0;
 }
 
+/* A base image that is not in the local root yet (or is named by a
+ * registry or oci: reference, or a digest): pull it first. */
+static int pull_base(struct builder *b, const struct img_ref *r,
+		     const char *name, struct ec_err *err)
+{
+	struct img_pull_opts po = {.layers_dir = b->layers_dir};
+	_cleanup_free_ char *cache = xasprintf("%s/cache", b->o->root);
+	struct img_copy_result res;
+	struct oci_desc d;
+	struct ec_err e;
+
+	/* already there (built or pulled: its layer dirs exist too) */
+	if (oci_ref_get(b->layout, name, &d, &e) == 0 && r->kind != REF_OCI)
+		return 0;
+	if (r->kind == REF_STORE) {
+		if (!b->o->open_store)
+			return ec_err_set(err, EC_NOTFOUND,
+					  "base image '%s' not found in the "
+					  "local root (pull it first)",
+					  name);
+		if (!(po.store = b->o->open_store(b->o->cb_ctx, err)))
+			return -1;
+	}
+	po.eo.insecure = b->o->insecure;
+	po.eo.creds = b->o->creds;
+	po.eo.cache_dir = cache;
+	po.eo.cancel = b->o->cancel;
+	return img_pull(b->layout, r, name, &po, &res, NULL, err);
+}
+
 static void scratch_image(struct builder *b, struct stage *st)
 {
 	json_decref(st->image);
@@ -335,17 +366,12 @@ static int do_from(struct builder *b, const struct df_instr *in,
 		if (img_ref_parse(image, &r, err) < 0)
 			return ec_err_prefix(err, "%s:%d: FROM", b->dfname,
 					     in->line);
-		if (r.kind != REF_STORE) {
-			img_ref_release(&r);
-			return ec_err_set(
-			    err, EC_USAGE,
-			    "%s:%d: FROM '%s': only scratch, earlier stages "
-			    "and images in the local root are supported yet "
-			    "(pull it first)",
-			    b->dfname, in->line, image);
-		}
-		name = img_ref_local_name(&r);
+		name = img_pull_name(&r);
+		rc = pull_base(b, &r, name, err);
 		img_ref_release(&r);
+		if (rc < 0)
+			return ec_err_prefix(err, "%s:%d: FROM %s", b->dfname,
+					     in->line, image);
 		scratch_image(b, st);
 		rc = base_from_layout(b, st, name, err);
 		if (rc < 0)

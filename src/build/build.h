@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "compress/compress.h"
+#include "store/store.h"
 #include "util/err.h"
 
 struct build_opts {
@@ -25,6 +26,11 @@ struct build_opts {
 	const char *runtime; /* NULL = first available */
 	int64_t source_date_epoch; /* -1 = now (not reproducible) */
 	const volatile int *cancel;
+	/* FROM an image not in the local root: pulled from the store (opened
+	 * on demand by open_store), a registry or an OCI directory. */
+	struct store *(*open_store)(void *ctx, struct ec_err *err);
+	int insecure;	   /* registries: --tls-verify=false */
+	const char *creds; /* registries: USER:PASSWORD */
 	/* callbacks (may be NULL) */
 	void (*step)(void *ctx, int n, int total, const char *instr,
 		     int cached);

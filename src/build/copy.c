@@ -246,8 +246,6 @@ static int copy_file(int srcfd, const char *src, int layerfd, const char *dst,
 	if (out < 0)
 		return ec_err_errno(err, EC_FAIL, errno, "create '/%s'", dst);
 	for (;;) {
-		loff_t off_in = -1;
-		(void)off_in;
 		n = copy_file_range(in, NULL, out, NULL, COPY_CHUNK, 0);
 		if (n > 0) {
 			*bytes += (uint64_t)n;
@@ -274,12 +272,48 @@ static int copy_file(int srcfd, const char *src, int layerfd, const char *dst,
 	return 0;
 }
 
+/* A file with more than one link, first copied to `dst`: later names of
+ * the same inode become hardlinks to it (as in the context). */
+struct hlink {
+	dev_t dev;
+	ino_t ino;
+	char *dst;
+};
+
 struct walk_ctx {
 	int srcfd, layerfd;
 	const struct copy_opts *o;
 	uint64_t *bytes;
 	struct sha256_ctx *hash; /* hashing mode when set */
+	struct hlink *links;
+	size_t nlinks;
 };
+
+static const char *hlink_seen(struct walk_ctx *w, const struct stat *st,
+			      const char *dst)
+{
+	size_t i;
+
+	if (st->st_nlink < 2)
+		return NULL;
+	for (i = 0; i < w->nlinks; i++)
+		if (w->links[i].dev == st->st_dev &&
+		    w->links[i].ino == st->st_ino)
+			return w->links[i].dst;
+	w->links = xrealloc(w->links, (w->nlinks + 1) * sizeof(*w->links));
+	w->links[w->nlinks++] =
+	    (struct hlink){st->st_dev, st->st_ino, xstrdup(dst)};
+	return NULL;
+}
+
+static void walk_release(struct walk_ctx *w)
+{
+	size_t i;
+
+	for (i = 0; i < w->nlinks; i++)
+		free(w->links[i].dst);
+	free(w->links);
+}
 
 static int copy_entry(struct walk_ctx *w, const char *src, const char *dst,
 		      struct ec_err *err);
@@ -325,6 +359,7 @@ static int copy_entry(struct walk_ctx *w, const char *src, const char *dst,
 		      struct ec_err *err)
 {
 	struct stat st;
+	const char *first;
 
 	if (fstatat(w->srcfd, src, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return ec_err_errno(err, EC_FAIL, errno, "stat '%s'", src);
@@ -371,6 +406,17 @@ static int copy_entry(struct walk_ctx *w, const char *src, const char *dst,
 		return ec_err_set(
 		    err, EC_USAGE,
 		    "'%s' is not a regular file, directory or symlink", src);
+	if ((first = hlink_seen(w, &st, dst))) {
+		if (w->hash) {
+			sha256_update(w->hash, first, strlen(first) + 1);
+			return 0;
+		}
+		unlinkat(w->layerfd, dst, 0);
+		if (linkat(w->layerfd, first, w->layerfd, dst, 0) < 0)
+			return ec_err_errno(err, EC_FAIL, errno,
+					    "hardlink '/%s'", dst);
+		return 0;
+	}
 	if (w->hash) {
 		_cleanup_close_ int fd =
 		    openat(w->srcfd, src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -549,6 +595,7 @@ int copy_into_layer(int srcfd, const char *const *srcs, size_t nsrcs,
 	}
 	r = 0;
 out:
+	walk_release(&w);
 	src_free(&l);
 	return r;
 }
@@ -574,6 +621,7 @@ int copy_inputs_hash(int srcfd, const char *const *srcs, size_t nsrcs,
 	hex_encode(dg, sizeof(dg), hex);
 	r = 0;
 out:
+	walk_release(&w);
 	sha256_free(w.hash);
 	src_free(&l);
 	return r;

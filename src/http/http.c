@@ -7,6 +7,7 @@
  * themselves are not shared through the CURLSH: libcurl does not support
  * sharing its connection cache between concurrent threads. */
 #include "http/http.h"
+#include "crypto/digest.h"
 #include "util/xalloc.h"
 
 #include <curl/curl.h>
@@ -612,8 +613,22 @@ int64_t http_retry_after_ms(const struct http_response *resp)
 	return when > 86400 ? 86400 * 1000ll : when * 1000;
 }
 
-/* Parse a run of digits at *p into *v (at most 19 digits). */
-static int take_u64(const char **p, uint64_t *v)
+int64_t http_backoff_ms(unsigned attempt, const struct http_response *resp)
+{
+	int64_t window = 100ll << (attempt < 16 ? attempt : 16);
+	int64_t ms, ra = resp ? http_retry_after_ms(resp) : -1;
+	uint32_t rnd;
+
+	if (window > 5000)
+		window = 5000;
+	random_bytes(&rnd, sizeof(rnd));
+	ms = (int64_t)(rnd % (uint32_t)(window + 1));
+	if (ra > ms)
+		ms = ra > 10000 ? 10000 : ra;
+	return ms;
+}
+
+int http_take_u64(const char **p, uint64_t *v)
 {
 	const char *s = *p;
 	uint64_t r = 0;
@@ -641,14 +656,14 @@ int http_parse_content_range(const char *s, uint64_t *first, uint64_t *last,
 	s += 6;
 	while (*s == ' ')
 		s++;
-	if (take_u64(&s, first) < 0 || *s++ != '-' || take_u64(&s, last) < 0 ||
-	    *s++ != '/' || *last < *first)
+	if (http_take_u64(&s, first) < 0 || *s++ != '-' ||
+	    http_take_u64(&s, last) < 0 || *s++ != '/' || *last < *first)
 		return -1;
 	if (!strcmp(s, "*")) {
 		*total = -1;
 		return 0;
 	}
-	if (take_u64(&s, &t) < 0 || *s || t > INT64_MAX || *last >= t)
+	if (http_take_u64(&s, &t) < 0 || *s || t > INT64_MAX || *last >= t)
 		return -1;
 	*total = (int64_t)t;
 	return 0;

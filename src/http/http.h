@@ -144,6 +144,16 @@ int64_t http_parse_date(const char *s);
 int http_parse_content_range(const char *s, uint64_t *first, uint64_t *last,
 			     int64_t *total);
 
+/* Milliseconds to wait before retry number `attempt` (0-based): full
+ * jitter over an exponentially growing window (100 ms doubling, capped at
+ * 5 s), at least what the response's Retry-After asks for (capped at
+ * 10 s). resp may be NULL. */
+int64_t http_backoff_ms(unsigned attempt, const struct http_response *resp);
+
+/* Parse a run of 1 to 19 digits at *p into *v and advance *p; -1 when
+ * there is none (or too many). */
+int http_take_u64(const char **p, uint64_t *v);
+
 /* The "host[:port]" of a URL into buf (for messages); "?" if none. */
 void http_url_host(const char *url, char *buf, size_t len);
 

@@ -148,7 +148,7 @@ struct oci_blob_writer *oci_blob_writer_new(struct oci_layout *l,
 	hex_encode(rnd, sizeof(rnd), hex);
 	w->l = l;
 	w->tmp = xasprintf("%s/blobs/sha256/.tmp-%s", l->dir, hex);
-	w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	w->fd = open(w->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (w->fd < 0) {
 		ec_err_errno(err, EC_FAIL, errno, "create '%s'", w->tmp);
 		free(w->tmp);
@@ -201,6 +201,30 @@ int oci_blob_commit(struct oci_blob_writer *w, const char *expect,
 		out->size = w->size;
 	}
 	return 0;
+}
+
+int oci_blob_writer_fd(const struct oci_blob_writer *w)
+{
+	return w->fd;
+}
+
+int oci_blob_commit_file(struct oci_blob_writer *w, const char *expect,
+			 struct oci_desc *out, struct ec_err *err)
+{
+	enum { CHUNK = 1 << 20 };
+	_cleanup_free_ char *buf = xmalloc(CHUNK);
+	uint64_t off = 0;
+	ssize_t n;
+
+	sha256_reset(w->sha);
+	while ((n = pread(w->fd, buf, CHUNK, (off_t)off)) > 0) {
+		sha256_update(w->sha, buf, (size_t)n);
+		off += (uint64_t)n;
+	}
+	if (n < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "read back blob");
+	w->size = off;
+	return oci_blob_commit(w, expect, out, err);
 }
 
 void oci_blob_writer_free(struct oci_blob_writer *w)

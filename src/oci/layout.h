@@ -59,6 +59,12 @@ int oci_blob_write(struct oci_blob_writer *w, const void *data, size_t len,
 int oci_blob_commit(struct oci_blob_writer *w, const char *expect,
 		    struct oci_desc *out, struct ec_err *err);
 void oci_blob_writer_free(struct oci_blob_writer *w);
+/* For writers filled out of order by pwrite on their fd (parallel ranged
+ * downloads): commit_file hashes the file as it is on disk instead of the
+ * stream, then commits like oci_blob_commit (verified before visible). */
+int oci_blob_writer_fd(const struct oci_blob_writer *w);
+int oci_blob_commit_file(struct oci_blob_writer *w, const char *expect,
+			 struct oci_desc *out, struct ec_err *err);
 /* Sink-shaped wrapper of oci_blob_write (ctx is the writer). */
 int oci_blob_sink(void *ctx, const void *data, size_t len, struct ec_err *err);
 

@@ -88,9 +88,11 @@ static int ref_parse(const char *s, struct img_ref *out, struct ec_err *err)
 				  "empty image reference; " REF_HELP);
 	if (!strncmp(s, "oci:", 4)) {
 		const char *p = s + 4;
-		const char *colon = strrchr(p, ':');
+		/* the first ':' ends the directory, as in skopeo: the
+		 * reference may hold ':' itself (a local root's "web:1") */
+		const char *colon = strchr(p, ':');
 		out->kind = REF_OCI;
-		if (colon && !strchr(colon, '/')) {
+		if (colon) {
 			out->path = xstrndup(p, (size_t)(colon - p));
 			out->tag = xstrdup(colon + 1);
 		} else {
@@ -145,11 +147,15 @@ void img_ref_release(struct img_ref *r)
 
 char *img_ref_local_name(const struct img_ref *r)
 {
+	const char *host = r->kind == REF_REGISTRY ? r->registry : NULL;
+
 	if (r->kind == REF_OCI)
 		return xstrdup(r->tag ? r->tag : "latest");
 	if (r->digest)
-		return xasprintf("%s@%s", r->repo, r->digest);
-	return xasprintf("%s:%s", r->repo, r->tag);
+		return xasprintf("%s%s%s@%s", host ? host : "", host ? "/" : "",
+				 r->repo, r->digest);
+	return xasprintf("%s%s%s:%s", host ? host : "", host ? "/" : "",
+			 r->repo, r->tag);
 }
 
 char *img_ref_str(const struct img_ref *r)
@@ -161,8 +167,8 @@ char *img_ref_str(const struct img_ref *r)
 		return r->tag ? xasprintf("oci:%s:%s", r->path, r->tag)
 			      : xasprintf("oci:%s", r->path);
 	case REF_REGISTRY:
-		n = img_ref_local_name(r);
-		return xasprintf("docker://%s/%s", r->registry, n);
+		n = img_ref_local_name(r); /* host/repo:tag */
+		return xasprintf("docker://%s", n);
 	case REF_STORE:
 		break;
 	}

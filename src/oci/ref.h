@@ -26,7 +26,8 @@ int img_ref_parse(const char *s, struct img_ref *out, struct ec_err *err);
 void img_ref_release(struct img_ref *r);
 /* Canonical text: "web:1", "web@sha256:..", "docker://h/r:t", "oci:D:t". */
 char *img_ref_str(const struct img_ref *r);
-/* Name used in the local layout's index.json: "repo:tag" or "repo@digest". */
+/* Name used in the local layout's index.json: "repo:tag" or "repo@digest"
+ * (registry images: "host[:port]/repo:tag", as docker names them). */
 char *img_ref_local_name(const struct img_ref *r);
 
 #endif

@@ -212,6 +212,8 @@ static json_t *namespaces(const struct rt_spec *s)
 	if (s->network != RT_NET_HOST) {
 		ns = jobj();
 		jset(ns, "type", json_string("network"));
+		if (s->network == RT_NET_PATH && s->netns)
+			jset(ns, "path", json_string(s->netns));
 		jpush(a, ns);
 	}
 	return a;

@@ -170,6 +170,12 @@ static _Noreturn void child_exec(const struct rt_tool *t, char *const *argv,
 			child_fail(ep, 0);
 	/* nothing else leaks into the runtime (and on into the container) */
 	syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+	if (t->enter_netns) {
+		int nfd = open(t->enter_netns, O_RDONLY | O_CLOEXEC);
+		if (nfd < 0 || setns(nfd, CLONE_NEWNET) < 0)
+			child_fail(ep, 1);
+		close(nfd);
+	}
 	if (t->hide_unified) {
 		if (unshare(CLONE_NEWNS) < 0)
 			child_fail(ep, 1);
@@ -405,8 +411,9 @@ static int run_argv(const struct rt_tool *t, const char *id, const char *bundle,
 
 	argv[n++] = t->path;
 	if (t->kind == RT_RUNSC)
-		argv[n++] = t->network == RT_NET_HOST ? "--network=host"
-						      : "--network=none";
+		argv[n++] = t->network == RT_NET_HOST || t->enter_netns
+				? "--network=host"
+				: "--network=none";
 	argv[n++] = owned[0] = xasprintf("--log=%s", log);
 	argv[n++] = "--log-format=json";
 	argv[n++] = "run";

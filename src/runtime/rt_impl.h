@@ -24,6 +24,11 @@ struct rt_tool {
 	 * it sees (and uses) plain cgroup v1. */
 	int hide_unified;
 	enum rt_network network; /* runsc takes it as a global flag */
+	/* runsc in a CNI namespace: runsc itself runs in that namespace with
+	 * --network=host. gVisor's own netstack ("sandbox") refuses to start
+	 * on kernels where net.core.rmem_default is visible in every network
+	 * namespace (its "root namespace" test), which Linux >= 6.x does. */
+	const char *enter_netns;
 };
 
 /* --- rootfs.c --- */

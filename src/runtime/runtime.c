@@ -306,8 +306,18 @@ int rt_run(const char *runtime, const char *id, const char *state_dir,
 	}
 	if (rt_rootfs_mount(spec, rootfs, &readonly, err) < 0)
 		goto remove_bundle;
-	r = run_mounted(&t, id, bundle, spec, readonly, out, ctx, cancel,
-			exit_status, err);
+	if (t.kind == RT_RUNSC && spec->network == RT_NET_PATH) {
+		/* see rt_tool.enter_netns */
+		struct rt_spec hs = *spec;
+		hs.network = RT_NET_HOST;
+		t.enter_netns = spec->netns;
+		t.network = RT_NET_HOST;
+		r = run_mounted(&t, id, bundle, &hs, readonly, out, ctx, cancel,
+				exit_status, err);
+	} else {
+		r = run_mounted(&t, id, bundle, spec, readonly, out, ctx,
+				cancel, exit_status, err);
+	}
 	ec_err_clear(&cerr);
 	if (rt_bundle_remove(bundle, &cerr) < 0 && r == 0) {
 		if (err)
@@ -322,4 +332,64 @@ remove_bundle:
 	rt_bundle_remove(bundle, &cerr);
 	rmdir(state_dir);
 	return ec_err_prefix(err, "container '%s'", id);
+}
+
+int rt_state(const char *runtime, const char *id, char **status, int *pid,
+	     struct ec_err *err)
+{
+	const char *args[] = {"state", id, NULL};
+	struct strbuf out = STRBUF_INIT;
+	struct rt_tool t;
+	json_error_t je;
+	json_t *j;
+	const char *s;
+	int r;
+
+	*status = NULL;
+	if (pid)
+		*pid = 0;
+	if (rt_tool_init(&t, runtime, RT_NET_NONE, err) < 0)
+		return -1;
+	r = rt_proc_cmd(&t, args, &out, err);
+	if (r != 0) {
+		sb_release(&out);
+		return r < 0 ? -1 : 0; /* no such container */
+	}
+	j = json_loadb(out.buf, out.len, 0, &je);
+	s = j ? ec_json_str(j, "status") : NULL;
+	if (s)
+		*status = xstrdup(s);
+	if (pid && j)
+		*pid = (int)json_integer_value(json_object_get(j, "pid"));
+	json_decref(j);
+	sb_release(&out);
+	return 0;
+}
+
+int rt_kill(const char *runtime, const char *id, const char *sig,
+	    struct ec_err *err)
+{
+	const char *args[] = {"kill", id, sig, NULL};
+	struct strbuf out = STRBUF_INIT;
+	struct rt_tool t;
+	int r;
+
+	if (rt_tool_init(&t, runtime, RT_NET_NONE, err) < 0)
+		return -1;
+	r = rt_proc_cmd(&t, args, &out, err);
+	if (r > 0)
+		ec_err_set(err, EC_FAIL, "%s kill %s %s: %.*s", t.name, id, sig,
+			   (int)out.len, out.buf);
+	sb_release(&out);
+	return r == 0 ? 0 : -1;
+}
+
+int rt_delete_force(const char *runtime, const char *id, struct ec_err *err)
+{
+	const char *args[] = {"delete", "--force", id, NULL};
+	struct rt_tool t;
+
+	if (rt_tool_init(&t, runtime, RT_NET_NONE, err) < 0)
+		return -1;
+	return rt_proc_cmd(&t, args, NULL, err) == 0 ? 0 : -1;
 }

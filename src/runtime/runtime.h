@@ -9,7 +9,10 @@
 
 #include "util/err.h"
 
-enum rt_network { RT_NET_NONE = 0, RT_NET_HOST };
+/* RT_NET_NONE: a new network namespace with only lo; RT_NET_HOST: the
+ * host's; RT_NET_PATH: the existing namespace at spec->netns (set up by
+ * CNI beforehand). */
+enum rt_network { RT_NET_NONE = 0, RT_NET_HOST, RT_NET_PATH };
 
 struct rt_mount {
 	const char *src, *dst;
@@ -28,6 +31,7 @@ struct rt_spec {
 	const char *upper, *work;
 	int readonly_rootfs;
 	enum rt_network network;
+	const char *netns; /* RT_NET_PATH: e.g. /run/netns/NAME */
 	const char *hostname;
 	const struct rt_mount *mounts; /* extra bind mounts, ends with {0} */
 	size_t nmounts;
@@ -82,5 +86,18 @@ int rt_check_id(const char *id, struct ec_err *err);
 int rt_run(const char *runtime, const char *id, const char *state_dir,
 	   const struct rt_spec *spec, rt_output_fn out, void *ctx,
 	   const volatile int *cancel, int *exit_status, struct ec_err *err);
+
+/* State of container `id` under `runtime` (NULL = first available):
+ * *status = "creating", "created", "running", "stopped" (allocated), or
+ * NULL when the runtime does not know it. *pid (optional) its init. */
+int rt_state(const char *runtime, const char *id, char **status, int *pid,
+	     struct ec_err *err);
+
+/* Send signal `sig` ("TERM", "KILL", ...) to container `id`. */
+int rt_kill(const char *runtime, const char *id, const char *sig,
+	    struct ec_err *err);
+/* `delete --force`: the last resort when a killed container's runtime
+ * does not return (runsc with host networking can hang so). */
+int rt_delete_force(const char *runtime, const char *id, struct ec_err *err);
 
 #endif

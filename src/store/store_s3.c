@@ -44,10 +44,7 @@
 #include <strings.h>
 #include <time.h>
 
-#define RETRY_BASE_MS	   100
-#define RETRY_CAP_MS	   5000
-#define RETRY_AFTER_MAX_MS 10000
-#define DEFAULT_RETRIES	   5
+#define DEFAULT_RETRIES 5
 /* A server that accepts but stalls costs 30 s (the low-speed limit) per
  * attempt: give up after this many stalled attempts in a row. */
 #define MAX_STALLS	2
@@ -263,16 +260,8 @@ static void backoff(struct s3_store *s, int attempt,
 		    const struct http_response *resp, const char *what,
 		    const char *why)
 {
-	int64_t window = RETRY_BASE_MS << (attempt < 16 ? attempt : 16);
-	int64_t ms, ra = resp ? http_retry_after_ms(resp) : -1;
-	uint32_t rnd;
+	int64_t ms = http_backoff_ms((unsigned)attempt, resp);
 
-	if (window > RETRY_CAP_MS)
-		window = RETRY_CAP_MS;
-	random_bytes(&rnd, sizeof(rnd));
-	ms = (int64_t)(rnd % (uint32_t)(window + 1));
-	if (ra > ms)
-		ms = ra > RETRY_AFTER_MAX_MS ? RETRY_AFTER_MAX_MS : ra;
 	s3_log(s, 1, "s3: %s: %s; retry %d/%d in %" PRId64 " ms", what, why,
 	       attempt + 1, s->max_retries, ms);
 	sleep_ms(ms);

@@ -16,6 +16,15 @@ declare -gA JSON_PROBE=(
 	[images]="images"
 	[inspect]="images"
 	[build]="images"
+	[push]="images"
+	[pull]="images"
+	[run]="ps"
+	[ps]="ps"
+	[logs]="ps"
+	[stop]="ps"
+	[rm]="ps"
+	[host]="host ls"
+	[location]="location ls"
 )
 
 cmds() { edgectl --list-cmds; }

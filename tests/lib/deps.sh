@@ -9,9 +9,13 @@ pkgs=(
 	# tests: harness, real S3 server (Ceph RGW), tools
 	perl bats jq curl zstd man-db radosgw ceph-mon ceph-osd procps zsh fish
 	util-linux iproute2 skopeo umoci crun runc busybox-static runsc
+	# registry peer (push/pull), Basic auth
+	docker-registry apache2-utils openssl
+	# the fleet: hosts are network namespaces running sshd; CNI networking
+	openssh-server openssh-client containernetworking-plugins
 )
 if [ "${1:-}" = bench ]; then
-	pkgs+=(awscli time)
+	pkgs+=(awscli time debootstrap)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

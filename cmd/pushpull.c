@@ -1,0 +1,394 @@
+/* pushpull.c - `edgectl push` and `edgectl pull`: images between the local
+ * root and the store, a registry or an OCI layout directory. */
+#include "cmd.h"
+#include "image/image.h"
+#include "oci/layout.h"
+#include "oci/ref.h"
+#include "util/fs.h"
+#include "util/parse.h"
+#include "util/xalloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+	O_CHUNK_SIZE = OPT_FIRST_LONG,
+	O_PART_SIZE,
+	O_RESUME,
+	O_TLS_VERIFY,
+	O_CREDS,
+	O_PLATFORM,
+	O_UNPACK,
+	O_ALL_PLATFORMS,
+};
+
+static int run_push(struct ec_ctx *ctx, int argc, char **argv);
+static int run_pull(struct ec_ctx *ctx, int argc, char **argv);
+
+static const struct ec_opt push_opts[] = {
+    {"jobs", 'j', "N", "blobs and parts in flight (default 4)", 'j'},
+    {"chunk-size", 0, "SIZE",
+     "registry upload chunk size (default 64M; the registry's "
+     "OCI-Chunk-Max-Length caps it)",
+     O_CHUNK_SIZE},
+    {"part-size", 0, "SIZE", "store multipart part size (default 16M)",
+     O_PART_SIZE},
+    {"resume", 0, NULL,
+     "continue an interrupted push (also what a plain re-run does)", O_RESUME},
+    {"tls-verify", 0, "true|false",
+     "verify the registry's TLS certificate (false also allows http)",
+     O_TLS_VERIFY},
+    {"creds", 0, "USER:PASS",
+     "registry credentials (default: ~/.docker/config.json)", O_CREDS},
+    {0},
+};
+
+static const struct ec_opt pull_opts[] = {
+    {"jobs", 'j', "N", "blobs, ranges and layers in flight (default 4)", 'j'},
+    {"platform", 0, "OS/ARCH",
+     "platform to pick from a multi-platform index (default: this host's)",
+     O_PLATFORM},
+    {"unpack", 0, "DIR", "also unpack the image as a flat rootfs into DIR",
+     O_UNPACK},
+    {"tag", 't', "NAME", "local name (default: the source's name)", 't'},
+    {"tls-verify", 0, "true|false",
+     "verify the registry's TLS certificate (false also allows http)",
+     O_TLS_VERIFY},
+    {"creds", 0, "USER:PASS",
+     "registry credentials (default: ~/.docker/config.json)", O_CREDS},
+    {0},
+};
+
+const struct ec_cmd cmd_push_def = {
+    .name = "push",
+    .summary = "send a local image to the store, a registry or a directory",
+    .usage = "edgectl push [-j N] [--chunk-size SIZE] [--part-size SIZE] "
+	     "[--resume] [--tls-verify=false] [--creds USER:PASS] SRC [DST]",
+    .opts = push_opts,
+    .run = run_push,
+};
+
+const struct ec_cmd cmd_pull_def = {
+    .name = "pull",
+    .summary = "fetch an image into the local root and unpack its layers",
+    .usage = "edgectl pull [-j N] [--platform OS/ARCH] [--unpack DIR] "
+	     "[-t NAME] [--tls-verify=false] [--creds USER:PASS] SRC",
+    .opts = pull_opts,
+    .run = run_pull,
+};
+
+struct xargs {
+	struct img_ep_opts eo;
+	struct img_copy_opts co;
+	const char *unpack;
+	const char *tag;
+};
+
+/* Options both commands share; 1 when handled, -1 on a usage error. */
+static int common_opt(struct ec_ctx *ctx, const struct ec_cmd *cmd, int c,
+		      const char *arg, struct xargs *a, int *st)
+{
+	struct ec_err err;
+	uint64_t u;
+
+	ec_err_clear(&err);
+	switch (c) {
+	case 'j':
+		if (parse_u64(arg, 64, &u, "--jobs", &err) < 0 || u == 0) {
+			*st = usage_error(ctx, cmd, "--jobs: 1 to 64");
+			return -1;
+		}
+		a->eo.jobs = a->co.jobs = (unsigned)u;
+		return 1;
+	case O_TLS_VERIFY:
+		if (strcmp(arg, "true") && strcmp(arg, "false")) {
+			*st = usage_error(
+			    ctx, cmd, "--tls-verify '%s': true or false", arg);
+			return -1;
+		}
+		a->eo.insecure = !strcmp(arg, "false");
+		return 1;
+	case O_CREDS:
+		if (!strchr(arg, ':')) {
+			*st =
+			    usage_error(ctx, cmd, "--creds: use USER:PASSWORD");
+			return -1;
+		}
+		a->eo.creds = arg;
+		return 1;
+	}
+	return 0;
+}
+
+struct ui {
+	struct ec_ctx *ctx;
+	struct progress pr;
+};
+
+static void on_progress(void *c, uint64_t done, uint64_t total)
+{
+	struct ui *u = c;
+
+	u->pr.total = total;
+	progress_update(&u->pr, done);
+}
+
+static void report(struct ec_ctx *ctx, const char *verb, const char *src,
+		   const char *dst, const struct img_copy_result *r,
+		   double secs, unsigned layers)
+{
+	if (ctx->json) {
+		json_t *j = json_pack(
+		    "{s:s,s:s,s:s,s:s,s:I,s:i,s:i,s:I,s:I,s:I}", "source", src,
+		    "destination", dst, "digest", r->top.digest, "media_type",
+		    r->top.media_type, "size_bytes", (json_int_t)r->top.size,
+		    "blobs", r->blobs, "blobs_copied", r->blobs_copied,
+		    "bytes_copied", (json_int_t)r->bytes, "total_bytes",
+		    (json_int_t)r->total_bytes, "duration_ms",
+		    (json_int_t)(secs * 1000));
+		if (strcmp(r->image.digest, r->top.digest))
+			json_object_set_new(j, "image_digest",
+					    json_string(r->image.digest));
+		if (!strcmp(verb, "pushed"))
+			json_object_set_new(j, "parts_resumed",
+					    json_integer(r->parts_resumed));
+		if (!strcmp(verb, "pulled"))
+			json_object_set_new(j, "layers_unpacked",
+					    json_integer(layers));
+		json_out(j);
+		return;
+	}
+	if (!ctx->quiet)
+		fprintf(stderr,
+			"%s %s -> %s: %u of %u blobs, %.1f MB in %.2f s "
+			"(%.0f MB/s)\n",
+			verb, src, dst, r->blobs_copied, r->blobs,
+			(double)r->bytes / 1e6, secs,
+			secs > 0 ? (double)r->bytes / 1e6 / secs : 0.0);
+	printf("%s\n", r->top.digest);
+}
+
+static char *cache_dir(struct ec_ctx *ctx, struct ec_err *err)
+{
+	char *d = xasprintf("%s/cache", ctx->root);
+
+	if (fs_mkdir_p(d, err) < 0) {
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+/* Open the endpoint of a remote reference (store, registry, oci:). */
+static int open_remote(struct ec_ctx *ctx, const struct img_ref *r,
+		       int for_write, const struct img_ep_opts *eo,
+		       struct img_ep **ep, struct ec_err *err)
+{
+	struct store *s = NULL;
+
+	if (r->kind == REF_STORE && !(s = ctx_store(ctx, err)))
+		return -1;
+	return img_ep_open(r, s, for_write, eo, ep, err);
+}
+
+static int run_push(struct ec_ctx *ctx, int argc, char **argv)
+{
+	struct xargs a = {{0}};
+	struct optparse op;
+	struct img_ref src = {0}, dst = {0};
+	struct oci_layout *l = NULL;
+	struct img_ep *from = NULL, *to = NULL;
+	struct img_copy_result res;
+	struct ui ui = {.ctx = ctx};
+	_cleanup_free_ char *local = NULL, *cache = NULL, *srcs = NULL,
+			    *dsts = NULL;
+	const char *tag;
+	struct ec_err err;
+	double t0;
+	int c, st = 0, r;
+	uint64_t u;
+
+	ec_err_clear(&err);
+	opt_init(&op, ctx, &cmd_push_def, argc, argv);
+	while ((c = opt_next(&op)) != OPT_END) {
+		if (c == OPT_EXIT)
+			return op.status;
+		if ((r = common_opt(ctx, &cmd_push_def, c, op.arg, &a, &st)))
+			if (r < 0)
+				return st;
+		switch (c) {
+		case O_CHUNK_SIZE:
+		case O_PART_SIZE:
+			if (parse_size(op.arg, 5ull << 30, &u,
+				       c == O_CHUNK_SIZE ? "--chunk-size"
+							 : "--part-size",
+				       &err) < 0)
+				return usage_error(ctx, &cmd_push_def, "%s",
+						   err.msg);
+			if (u < (5u << 20) && c == O_PART_SIZE)
+				return usage_error(
+				    ctx, &cmd_push_def,
+				    "--part-size must be at least 5M (S3)");
+			if (c == O_CHUNK_SIZE)
+				a.eo.chunk_size = u;
+			else
+				a.eo.part_size = u;
+			break;
+		case O_RESUME:
+			break; /* journals are always kept */
+		}
+	}
+	if (argc - op.ind < 1 || argc - op.ind > 2)
+		return usage_error(ctx, &cmd_push_def,
+				   "push needs SRC (a local image) and "
+				   "optionally DST");
+	if (img_ref_parse(argv[op.ind], &src, &err) < 0)
+		return report_error(ctx, &err);
+	if (src.kind == REF_OCI) {
+		img_ref_release(&src);
+		return usage_error(ctx, &cmd_push_def,
+				   "SRC must be an image in the local root; "
+				   "to push from an OCI layout, pull it first "
+				   "(edgectl pull %s)",
+				   argv[op.ind]);
+	}
+	if (img_ref_parse(argv[op.ind + (argc - op.ind == 2)], &dst, &err) <
+	    0) {
+		img_ref_release(&src);
+		return report_error(ctx, &err);
+	}
+	local = img_ref_local_name(&src);
+	srcs = xstrdup(argv[op.ind]);
+	dsts = img_ref_str(&dst);
+	tag = dst.kind == REF_OCI ? (dst.tag ? dst.tag : "latest") : dst.tag;
+	if (!(cache = cache_dir(ctx, &err)))
+		goto fail;
+	a.eo.cache_dir = cache;
+	a.eo.cancel = ctx->interrupted;
+	a.co.all_platforms = 1;
+	if (oci_layout_open(ctx->root, 1, &l, &err) < 0)
+		goto fail;
+	from = img_ep_local(l, &a.eo);
+	if (open_remote(ctx, &dst, 1, &a.eo, &to, &err) < 0)
+		goto fail;
+	progress_init(&ui.pr, ctx, "push", 0);
+	a.co.progress = on_progress;
+	a.co.progress_ctx = &ui;
+	t0 = now_seconds();
+	if (img_copy(from, local, to, tag, &a.co, &res, &err) < 0) {
+		progress_done(&ui.pr);
+		if (err.cat == EC_NOTFOUND && !strstr(err.msg, "blob"))
+			ec_err_set(&err, EC_NOTFOUND,
+				   "image '%s' is not in the local root "
+				   "(edgectl images lists them; build or "
+				   "pull it first)",
+				   local);
+		goto fail;
+	}
+	progress_done(&ui.pr);
+	report(ctx, "pushed", srcs, dsts, &res, now_seconds() - t0, 0);
+	goto out;
+fail:
+	st = report_error(ctx, &err);
+out:
+	img_ep_free(from);
+	img_ep_free(to);
+	oci_layout_free(l);
+	img_ref_release(&src);
+	img_ref_release(&dst);
+	return st;
+}
+
+static int run_pull(struct ec_ctx *ctx, int argc, char **argv)
+{
+	struct xargs a = {{0}};
+	struct optparse op;
+	struct img_ref src = {0};
+	struct oci_layout *l = NULL;
+	struct img_pull_opts po = {0};
+	struct img_copy_result res;
+	struct ui ui = {.ctx = ctx};
+	_cleanup_free_ char *local = NULL, *cache = NULL, *layers = NULL;
+	struct ec_err err;
+	unsigned unpacked = 0;
+	double t0;
+	int c, st = 0, r;
+
+	ec_err_clear(&err);
+	opt_init(&op, ctx, &cmd_pull_def, argc, argv);
+	while ((c = opt_next(&op)) != OPT_END) {
+		if (c == OPT_EXIT)
+			return op.status;
+		if ((r = common_opt(ctx, &cmd_pull_def, c, op.arg, &a, &st)))
+			if (r < 0)
+				return st;
+		switch (c) {
+		case O_PLATFORM:
+			if (!strchr(op.arg, '/'))
+				return usage_error(
+				    ctx, &cmd_pull_def,
+				    "--platform '%s': use OS/ARCH[/VARIANT]",
+				    op.arg);
+			a.co.platform = op.arg;
+			break;
+		case O_UNPACK:
+			a.unpack = op.arg;
+			break;
+		case 't':
+			a.tag = op.arg;
+			break;
+		}
+	}
+	if (argc - op.ind != 1)
+		return usage_error(ctx, &cmd_pull_def,
+				   "pull needs one SRC image");
+	if (img_ref_parse(argv[op.ind], &src, &err) < 0)
+		return report_error(ctx, &err);
+	if (a.tag) {
+		struct img_ref t;
+		if (img_ref_parse(a.tag, &t, &err) < 0 || t.kind == REF_OCI ||
+		    t.digest) {
+			img_ref_release(&t);
+			img_ref_release(&src);
+			return usage_error(ctx, &cmd_pull_def,
+					   "-t '%s': use NAME[:TAG]", a.tag);
+		}
+		a.tag = NULL;
+		local = img_ref_local_name(&t);
+		img_ref_release(&t);
+	} else {
+		local = img_pull_name(&src);
+	}
+	if (!(cache = cache_dir(ctx, &err)))
+		goto fail;
+	po.eo = a.eo;
+	po.eo.cache_dir = cache;
+	po.eo.cancel = ctx->interrupted;
+	po.co = a.co;
+	po.co.progress = on_progress;
+	po.co.progress_ctx = &ui;
+	layers = xasprintf("%s/layers", ctx->root);
+	po.layers_dir = layers;
+	if (src.kind == REF_STORE && !(po.store = ctx_store(ctx, &err)))
+		goto fail;
+	if (oci_layout_open(ctx->root, 1, &l, &err) < 0)
+		goto fail;
+	progress_init(&ui.pr, ctx, "pull", 0);
+	t0 = now_seconds();
+	r = img_pull(l, &src, local, &po, &res, &unpacked, &err);
+	progress_done(&ui.pr);
+	if (r < 0)
+		goto fail;
+	if (a.unpack &&
+	    img_unpack_flat(l, res.image.digest, a.unpack, &err) < 0)
+		goto fail;
+	report(ctx, "pulled", argv[op.ind], local, &res, now_seconds() - t0,
+	       unpacked);
+	goto out;
+fail:
+	st = report_error(ctx, &err);
+out:
+	oci_layout_free(l);
+	img_ref_release(&src);
+	return st;
+}

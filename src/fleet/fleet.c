@@ -1,0 +1,407 @@
+/* fleet.c - inventory objects in the store (CAS) and SSH (fleet.h). */
+#include "fleet/fleet.h"
+#include "crypto/digest.h"
+#include "runtime/runtime.h"
+#include "util/json.h"
+#include "util/proc.h"
+#include "util/xalloc.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CAS_TRIES 10
+#define HOST_MAX  (1u << 20)
+
+int fleet_name_check(const char *what, const char *name, struct ec_err *err)
+{
+	size_t n = strlen(name), i;
+
+	if (!n || n > 63)
+		goto bad;
+	for (i = 0; i < n; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      (c == '-' && i)))
+			goto bad;
+	}
+	return 0;
+bad:
+	return ec_err_set(err, EC_USAGE,
+			  "%s name '%s': 1 to 63 of a-z, 0-9 and '-', "
+			  "starting with a letter or digit",
+			  what, name);
+}
+
+char *fleet_location_key(const char *loc)
+{
+	return xasprintf("fleet/%s/location.json", loc);
+}
+
+char *fleet_host_key(const char *loc, const char *host)
+{
+	return xasprintf("fleet/%s/hosts/%s.json", loc, host);
+}
+
+/* --- listing -------------------------------------------------------------- */
+
+struct collect {
+	struct store *s;
+	const char *suffix; /* "/location.json" or a "/hosts/" filter */
+	const char *want;   /* host name to find, or NULL for all */
+	json_t *out;
+	char etag[STORE_ETAG_MAX];
+	int hosts;
+};
+
+static int collect_one(void *ctx, const struct store_entry *e,
+		       struct ec_err *err)
+{
+	struct collect *c = ctx;
+	const char *k = e->key, *h;
+	char *data = NULL;
+	size_t len;
+	json_t *j;
+
+	if (e->is_prefix || strncmp(k, "fleet/", 6))
+		return 0;
+	if (c->hosts) {
+		_cleanup_free_ char *name = NULL;
+		h = strstr(k + 6, "/hosts/");
+		if (!h || strchr(h + 7, '/') || strlen(h + 7) < 6 ||
+		    strcmp(k + strlen(k) - 5, ".json"))
+			return 0;
+		name = xstrndup(h + 7, strlen(h + 7) - 5);
+		if (c->want && strcmp(name, c->want))
+			return 0;
+	} else {
+		const char *sl = strchr(k + 6, '/');
+		if (!sl || strcmp(sl, "/location.json"))
+			return 0;
+	}
+	if (store_get_buf(c->s, k, HOST_MAX, &data, &len, NULL, err) < 0) {
+		if (err->cat == EC_NOTFOUND) { /* deleted meanwhile */
+			ec_err_clear(err);
+			return 0;
+		}
+		return -1;
+	}
+	j = ec_json_parse(data, len, k, err);
+	free(data);
+	if (!j)
+		return -1;
+	json_array_append_new(c->out, j);
+	if (c->want) {
+		snprintf(c->etag, sizeof(c->etag), "%s",
+			 e->etag ? e->etag : "");
+		return 1;
+	}
+	return 0;
+}
+
+json_t *fleet_hosts(struct store *s, const char *loc, struct ec_err *err)
+{
+	_cleanup_free_ char *prefix =
+	    loc ? xasprintf("fleet/%s/hosts/", loc) : xstrdup("fleet/");
+	struct collect c = {.s = s, .hosts = 1, .out = json_array()};
+	struct store_list_opts lo = {.prefix = prefix};
+
+	if (store_list(s, &lo, collect_one, &c, err) < 0) {
+		json_decref(c.out);
+		return NULL;
+	}
+	return c.out;
+}
+
+json_t *fleet_locations(struct store *s, struct ec_err *err)
+{
+	struct collect c = {.s = s, .out = json_array()};
+	struct store_list_opts lo = {.prefix = "fleet/"};
+
+	if (store_list(s, &lo, collect_one, &c, err) < 0) {
+		json_decref(c.out);
+		return NULL;
+	}
+	return c.out;
+}
+
+json_t *fleet_host_get(struct store *s, const char *name, char *etag,
+		       struct ec_err *err)
+{
+	struct collect c = {
+	    .s = s, .hosts = 1, .want = name, .out = json_array()};
+	struct store_list_opts lo = {.prefix = "fleet/"};
+	json_t *h;
+
+	if (store_list(s, &lo, collect_one, &c, err) < 0) {
+		json_decref(c.out);
+		return NULL;
+	}
+	h = json_incref(json_array_get(c.out, 0));
+	json_decref(c.out);
+	if (!h) {
+		ec_err_set(err, EC_NOTFOUND,
+			   "no host '%s' in the fleet ('edgectl host ls' "
+			   "lists them; 'edgectl host add' adds one)",
+			   name);
+		return NULL;
+	}
+	if (etag)
+		memcpy(etag, c.etag, STORE_ETAG_MAX);
+	return h;
+}
+
+static void jitter_sleep(int attempt)
+{
+	uint32_t r;
+	struct timespec ts;
+	long ms;
+
+	random_bytes(&r, sizeof(r));
+	ms = (long)(r % (uint32_t)(20 << (attempt < 6 ? attempt : 6)));
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000;
+	nanosleep(&ts, NULL);
+}
+
+int fleet_host_update(struct store *s, const char *loc, const char *host,
+		      int create, int (*fn)(json_t *host, void *ctx), void *ctx,
+		      struct ec_err *err)
+{
+	_cleanup_free_ char *key = fleet_host_key(loc, host);
+	int attempt;
+
+	for (attempt = 0; attempt < CAS_TRIES; attempt++) {
+		struct store_info info;
+		struct store_put_opts po = {0};
+		_cleanup_free_ char *data = NULL, *out = NULL;
+		_cleanup_json_ json_t *j = NULL;
+		size_t len;
+		int r;
+
+		if (store_get_buf(s, key, HOST_MAX, &data, &len, &info, err) <
+		    0) {
+			if (err->cat != EC_NOTFOUND)
+				return -1;
+			if (!create)
+				return ec_err_set(err, EC_NOTFOUND,
+						  "no host '%s' in location "
+						  "'%s'",
+						  host, loc);
+			ec_err_clear(err);
+			j = json_object();
+			po.if_absent = 1;
+		} else {
+			if (!(j = ec_json_parse(data, len, key, err)))
+				return -1;
+			po.if_match = info.etag;
+		}
+		if (fn(j, ctx) < 0)
+			return -1;
+		json_object_set_new(
+		    j, "generation",
+		    json_integer(
+			json_integer_value(json_object_get(j, "generation")) +
+			1));
+		out = ec_json_dump(j);
+		r = store_put_buf(s, key, out, strlen(out), &po, NULL, err);
+		if (r == 0)
+			return 0;
+		if (err->cat != EC_CONFLICT)
+			return -1;
+		ec_err_clear(err);
+		jitter_sleep(attempt);
+	}
+	return ec_err_set(err, EC_CONFLICT,
+			  "host '%s': lost %d compare-and-swap races in a "
+			  "row (too many concurrent writers); try again",
+			  host, CAS_TRIES);
+}
+
+/* --- ssh ------------------------------------------------------------------ */
+
+static void sq(struct strbuf *sb, const char *s)
+{
+	sb_addc(sb, '\'');
+	for (; *s; s++) {
+		if (*s == '\'')
+			sb_adds(sb, "'\\''");
+		else
+			sb_addc(sb, *s);
+	}
+	sb_addc(sb, '\'');
+}
+
+int fleet_ssh(const struct ssh_opts *o, const json_t *host,
+	      const char *const *args, int interactive, struct strbuf *out,
+	      struct strbuf *errout, int *status, struct ec_err *err)
+{
+	const char *target = ec_json_str(host, "ssh");
+	const char *name = ec_json_str(host, "name");
+	const char *root = ec_json_str(host, "root");
+	const char *bin = ec_json_str(host, "edgectl");
+	struct strbuf cmd = STRBUF_INIT, eb = STRBUF_INIT;
+	_cleanup_free_ char *cp = NULL, *port = NULL, *tgt = NULL;
+	const char *argv[64];
+	struct proc_opts po = {.timeout_ms = o->timeout_ms,
+			       .pass_stderr = interactive};
+	size_t n = 0, i;
+	const char *colon;
+	int r;
+
+	if (!target)
+		return ec_err_set(err, EC_USAGE, "host '%s' has no ssh target",
+				  name);
+	/* [user@]addr[:port] */
+	colon = strrchr(target, ':');
+	if (colon && !strchr(colon, ']')) {
+		tgt = xstrndup(target, (size_t)(colon - target));
+		port = xstrdup(colon + 1);
+	} else {
+		tgt = xstrdup(target);
+	}
+	argv[n++] = "ssh";
+	if (o->config) {
+		argv[n++] = "-F";
+		argv[n++] = o->config;
+	}
+	argv[n++] = "-o";
+	argv[n++] = "BatchMode=yes";
+	if (o->control_dir) {
+		cp = xasprintf("ControlPath=%s/%%C", o->control_dir);
+		argv[n++] = "-o";
+		argv[n++] = "ControlMaster=auto";
+		argv[n++] = "-o";
+		argv[n++] = cp;
+		argv[n++] = "-o";
+		argv[n++] = "ControlPersist=60";
+	}
+	for (i = 0; o->options && o->options[i] && n < 40; i++)
+		argv[n++] = o->options[i];
+	if (port) {
+		argv[n++] = "-p";
+		argv[n++] = port;
+	}
+	argv[n++] = tgt;
+	argv[n++] = "--";
+	sq(&cmd, bin ? bin : "edgectl");
+	if (root) {
+		sb_adds(&cmd, " --root ");
+		sq(&cmd, root);
+	}
+	for (i = 0; args[i]; i++) {
+		sb_addc(&cmd, ' ');
+		sq(&cmd, args[i]);
+	}
+	argv[n++] = cmd.buf;
+	argv[n] = NULL;
+	if (interactive) {
+		/* stdout streams too: run without capturing it */
+		po.pass_stderr = 1;
+	}
+	r = proc_run(argv, &po, interactive ? NULL : out,
+		     interactive ? NULL : &eb, status, err);
+	if (r == 0 && *status == 255) {
+		/* ssh's own failure (the remote command's 255 looks the
+		 * same; edgectl never exits 255) */
+		r = ec_err_set(err, EC_REMOTE, "host %s (%s): ssh failed: %s",
+			       name ? name : "?", target,
+			       eb.len ? eb.buf : "see the message above");
+		while (r && err && strlen(err->msg) &&
+		       err->msg[strlen(err->msg) - 1] == '\n')
+			err->msg[strlen(err->msg) - 1] = '\0';
+	} else if (r == 0 && *status == 127) {
+		r = ec_err_set(err, EC_REMOTE,
+			       "host %s (%s): edgectl is not installed there "
+			       "(or not at '%s'; see host add --edgectl)",
+			       name ? name : "?", target,
+			       bin ? bin : "edgectl");
+	} else if (r < 0) {
+		ec_err_prefix(err, "host %s (%s)", name ? name : "?", target);
+	}
+	if (errout && eb.len)
+		sb_add(errout, eb.buf, eb.len);
+	sb_release(&eb);
+	sb_release(&cmd);
+	return r;
+}
+
+/* --- probe ---------------------------------------------------------------- */
+
+static long long meminfo_kb(const char *key)
+{
+	FILE *f = fopen("/proc/meminfo", "re");
+	char line[256];
+	long long v = 0;
+	size_t kl = strlen(key);
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, kl) && line[kl] == ':') {
+			v = strtoll(line + kl + 1, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+static json_t *probe_gpus(void)
+{
+	const char *argv[] = {"nvidia-smi", "--query-gpu=name,memory.total",
+			      "--format=csv,noheader,nounits", NULL};
+	struct strbuf out = STRBUF_INIT;
+	struct proc_opts po = {.timeout_ms = 10000};
+	json_t *a = json_array();
+	char *line, *save = NULL;
+	int st;
+
+	if (proc_run(argv, &po, &out, NULL, &st, NULL) == 0 && st == 0 &&
+	    out.len) {
+		for (line = strtok_r(out.buf, "\n", &save); line;
+		     line = strtok_r(NULL, "\n", &save)) {
+			char *comma = strrchr(line, ',');
+			if (!comma)
+				continue;
+			*comma = '\0';
+			json_array_append_new(
+			    a, json_pack(
+				   "{s:s,s:I}", "model", line, "memory_bytes",
+				   (json_int_t)strtoll(comma + 1, NULL, 10) *
+				       1048576));
+		}
+	}
+	sb_release(&out);
+	return a;
+}
+
+json_t *fleet_probe(const char *root)
+{
+	struct statvfs sv;
+	struct utsname u;
+	json_t *rts = json_array();
+	const char *const *r;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	json_int_t disk = 0, disk_free = 0;
+
+	for (r = rt_available(); *r; r++)
+		json_array_append_new(rts, json_string(*r));
+	if (statvfs(root, &sv) == 0) {
+		disk = (json_int_t)sv.f_blocks * (json_int_t)sv.f_frsize;
+		disk_free = (json_int_t)sv.f_bavail * (json_int_t)sv.f_frsize;
+	}
+	uname(&u);
+	return json_pack("{s:i,s:I,s:I,s:I,s:o,s:o,s:b,s:b,s:s,s:s}", "cpus",
+			 (int)cpus, "memory_bytes",
+			 (json_int_t)meminfo_kb("MemTotal") * 1024,
+			 "disk_bytes", disk, "disk_free_bytes", disk_free,
+			 "gpus", probe_gpus(), "runtimes", rts, "cni",
+			 access("/usr/lib/cni/bridge", X_OK) == 0, "xdp",
+			 access("/sys/fs/bpf", F_OK) == 0, "kernel", u.release,
+			 "arch", u.machine);
+}

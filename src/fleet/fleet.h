@@ -1,0 +1,74 @@
+/* fleet.h - the fleet inventory in the store and remote execution on its
+ * hosts over SSH.
+ *
+ * Store layout (DESIGN §2):
+ *   fleet/<location>/location.json     {name, lat, lon, utc_offset_min |
+ *                                       tz, off_peak, labels}
+ *   fleet/<location>/hosts/<host>.json {name, location, ssh, root, edgectl,
+ *                                       subnet, labels, gpus, probe,
+ *                                       allocations, warm, generation}
+ * Host objects are the CAS unit: every change is a read-modify-write with
+ * put-if-match on the ETag, retried on a lost race.
+ *
+ * Remote execution: `ssh -o BatchMode=yes -o ControlMaster=auto
+ * -o ControlPath=... -o ControlPersist=60 [-F CONFIG] TARGET -- EDGECTL
+ * --root ROOT ARGS...` (arguments shell-quoted); JSON comes back on
+ * stdout. The host named "local" is this machine: no SSH. */
+#ifndef EC_FLEET_H
+#define EC_FLEET_H
+
+#include <jansson.h>
+
+#include "store/store.h"
+#include "util/err.h"
+#include "util/strbuf.h"
+
+/* Check a location or host name: 1-63 of [a-z0-9-], starting with a
+ * letter or digit. EC_USAGE otherwise. */
+int fleet_name_check(const char *what, const char *name, struct ec_err *err);
+
+/* Keys. */
+char *fleet_location_key(const char *loc);
+char *fleet_host_key(const char *loc, const char *host);
+
+/* Find host `name` in any location: its object (new reference) and ETag
+ * (optional, STORE_ETAG_MAX bytes). EC_NOTFOUND naming it. */
+json_t *fleet_host_get(struct store *s, const char *name, char *etag,
+		       struct ec_err *err);
+/* All hosts (of `loc`, or of every location when NULL): a new array. */
+json_t *fleet_hosts(struct store *s, const char *loc, struct ec_err *err);
+/* All locations: a new array of location objects. */
+json_t *fleet_locations(struct store *s, struct ec_err *err);
+
+/* Read-modify-write of a host object by CAS: fn changes `host` in place
+ * (return 0, or -1 with err to abort); retried (re-read, re-applied) on a
+ * lost race, up to 10 times with jitter, then EC_CONFLICT. The object's
+ * "generation" is incremented. With create, a missing object starts as
+ * {} (put-if-absent). */
+int fleet_host_update(struct store *s, const char *loc, const char *host,
+		      int create, int (*fn)(json_t *host, void *ctx), void *ctx,
+		      struct ec_err *err);
+
+/* SSH settings, from config.json "ssh": {"config": FILE, "options":
+ * ["-o", "X=Y", ...]}, and where control sockets live. */
+struct ssh_opts {
+	const char *config;
+	const char *const *options;
+	const char *control_dir; /* e.g. ~/.cache/edgectl/ssh */
+	int timeout_ms;		 /* 0 = none */
+};
+
+/* Run `edgectl` on `host` (its object: ssh target, root, edgectl path)
+ * with args (NULL-terminated). out/errout captured (may be NULL);
+ * *status = the remote exit status. ssh's own failure (exit 255) is
+ * EC_REMOTE "host NAME (TARGET): <ssh's message>". With interactive, the
+ * remote's stdout/stderr are ours (streamed) and nothing is captured. */
+int fleet_ssh(const struct ssh_opts *o, const json_t *host,
+	      const char *const *args, int interactive, struct strbuf *out,
+	      struct strbuf *errout, int *status, struct ec_err *err);
+
+/* This machine as a host: CPUs, memory, disk of `root`, GPUs
+ * (nvidia-smi), runtimes, CNI, XDP support, kernel. New object. */
+json_t *fleet_probe(const char *root);
+
+#endif

@@ -1,0 +1,67 @@
+/* image_impl.h - what copy.c needs of the endpoints (endpoint.c). */
+#ifndef EC_IMAGE_IMPL_H
+#define EC_IMAGE_IMPL_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "image/image.h"
+
+/* Manifests and indexes are small; bigger is an error. */
+#define IMG_MANIFEST_MAX (4u << 20)
+
+/* Byte counter shared by the transfers of one copy (any thread). */
+struct img_meter {
+	pthread_mutex_t mu;
+	uint64_t done, total;
+	unsigned parts_resumed; /* store uploads: parts a journal saved */
+	img_progress_fn fn;
+	void *ctx;
+};
+void img_meter_add(struct img_meter *m, uint64_t n);
+
+enum ep_kind { EP_LAYOUT, EP_STORE, EP_REGISTRY };
+
+struct img_ep {
+	enum ep_kind kind;
+	struct img_ep_opts o;
+	char *name;
+	char *repo; /* store/registry repository */
+	char *ref;  /* the endpoint's own tag or digest (img_ep_open) */
+	int local;  /* the local root: refs are "repo:tag" names */
+	struct oci_layout *layout;
+	int own_layout;
+	struct store *store;
+	struct reg_client *reg;
+	char *registry; /* host[:port] */
+};
+
+/* The top-level manifest or index of `ref` (tag or digest): descriptor
+ * and body. For a local root `ref` is a local name ("web:1"). */
+int ep_resolve(struct img_ep *ep, const char *ref, struct oci_desc *d,
+	       char **data, size_t *len, struct ec_err *err);
+/* A manifest or index by digest (verified). */
+int ep_manifest_get(struct img_ep *ep, const struct oci_desc *d, char **data,
+		    size_t *len, struct ec_err *err);
+/* Store a manifest or index under its digest (no tag). */
+int ep_manifest_put(struct img_ep *ep, const struct oci_desc *d,
+		    const char *data, size_t len, struct ec_err *err);
+/* Point `tag` at d (data is d's body, registries need it). */
+int ep_tag(struct img_ep *ep, const char *tag, const struct oci_desc *d,
+	   const char *data, size_t len, struct ec_err *err);
+/* 1 when the blob is there (with the right size), 0 when not. */
+int ep_blob_has(struct img_ep *ep, const struct oci_desc *d,
+		struct ec_err *err);
+/* An fd to read the blob from when it is a local file, else -1. */
+int ep_blob_open(struct img_ep *ep, const struct oci_desc *d);
+/* Download a blob into fd (a regular file, written with pwrite, in
+ * parallel ranges where the endpoint allows). Not verified here. */
+int ep_blob_fetch(struct img_ep *ep, const struct oci_desc *d, int fd,
+		  struct img_meter *m, struct ec_err *err);
+/* Upload a blob from fd (pread from 0; the caller has verified it). For a
+ * layout the blob is re-hashed on the way in. */
+int ep_blob_push(struct img_ep *ep, const struct oci_desc *d, int fd,
+		 struct img_meter *m, struct ec_err *err);
+
+#endif

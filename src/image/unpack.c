@@ -1,0 +1,393 @@
+/* unpack.c - layers of a local image into directories: one directory per
+ * layer in overlayfs form (ROOT/layers/<diffid>, the lowerdirs of `run`),
+ * or one flat rootfs.
+ *
+ * Each layer is a pipeline of two threads joined by a pipe: the producer
+ * decompresses the blob (a seekable zstd blob frame-parallel, other zstd
+ * and gzip as a stream) and hashes the tar stream for the diff_id; the
+ * consumer is tar_unpack (safe extraction). A layer directory appears by
+ * rename only after its diff_id matched. */
+#include "image/image_impl.h"
+#include "archive/tar.h"
+#include "compress/compress.h"
+#include "crypto/digest.h"
+#include "util/fs.h"
+#include "util/io.h"
+#include "util/json.h"
+#include "util/xalloc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Decompressed layers bigger than this are refused (a bomb). */
+#define LAYER_MAX_OUT (256ull << 30)
+
+int img_layers(struct oci_layout *l, const char *manifest_digest,
+	       struct img_layer **out, size_t *n, struct ec_err *err)
+{
+	_cleanup_json_ json_t *man = oci_blob_json(l, manifest_digest, err);
+	_cleanup_json_ json_t *cfg = NULL;
+	const char *cd;
+	json_t *layers, *diffs, *v;
+	size_t i;
+
+	*out = NULL;
+	*n = 0;
+	if (!man)
+		return -1;
+	cd = ec_json_str(json_object_get(man, "config"), "digest");
+	if (!cd || !(cfg = oci_blob_json(l, cd, err)))
+		return ec_err_prefix(err, "image %s: config", manifest_digest);
+	layers = json_object_get(man, "layers");
+	diffs = json_object_get(json_object_get(cfg, "rootfs"), "diff_ids");
+	if (json_array_size(layers) != json_array_size(diffs))
+		return ec_err_set(err, EC_FAIL,
+				  "image %s: %zu layers but %zu diff_ids in "
+				  "its config",
+				  manifest_digest, json_array_size(layers),
+				  json_array_size(diffs));
+	*out = xcalloc(json_array_size(layers) + 1, sizeof(**out));
+	json_array_foreach (layers, i, v) {
+		const char *d = json_string_value(json_array_get(diffs, i));
+		if (oci_desc_from_json(v, &(*out)[i].blob, err) < 0 || !d ||
+		    oci_digest_check(d, err) < 0) {
+			free(*out);
+			*out = NULL;
+			return ec_err_prefix(err, "image %s: layer %zu",
+					     manifest_digest, i);
+		}
+		snprintf((*out)[i].diff_id, sizeof((*out)[i].diff_id), "%s", d);
+	}
+	*n = json_array_size(layers);
+	return 0;
+}
+
+/* --- one layer: decompress | tar_unpack -------------------------------- */
+
+struct producer {
+	int blob_fd;
+	uint64_t size;
+	enum comp_kind kind;
+	int seekable;
+	int pipe_w;
+	struct sha256_ctx *sha;
+	int r;
+	struct ec_err err;
+};
+
+static int pipe_sink(void *ctx, const void *data, size_t len,
+		     struct ec_err *err)
+{
+	struct producer *p = ctx;
+
+	sha256_update(p->sha, data, len);
+	return io_write_all(p->pipe_w, data, len, -1, "layer pipe", err);
+}
+
+static void *produce(void *arg)
+{
+	struct producer *p = arg;
+
+	ec_err_clear(&p->err);
+	if (p->kind == COMP_ZSTD) {
+		/* frame-parallel with a seek table, else one stream */
+		p->r =
+		    zseek_decompress_fd(p->blob_fd, p->size, 0, LAYER_MAX_OUT,
+					pipe_sink, p, &p->err);
+	} else {
+		struct comp_reader *cr =
+		    comp_reader_new(p->kind, LAYER_MAX_OUT, pipe_sink, p);
+		_cleanup_free_ char *buf = xmalloc(1 << 20);
+		uint64_t off = 0;
+		ssize_t n;
+
+		p->r = 0;
+		while (p->r == 0 &&
+		       (n = pread(p->blob_fd, buf, 1 << 20, (off_t)off)) > 0) {
+			off += (uint64_t)n;
+			p->r = comp_reader_feed(cr, buf, (size_t)n, &p->err);
+		}
+		if (p->r == 0)
+			p->r = comp_reader_finish(cr, &p->err);
+		comp_reader_free(cr);
+	}
+	close(p->pipe_w);
+	p->pipe_w = -1;
+	return NULL;
+}
+
+/* The tar side of the pipe. At the end of the stream it adds what a
+ * well-formed archive would still have: the padding of the last member to
+ * 512 bytes and the two zero blocks that end an archive. umoci 0.4.7
+ * writes layers without them; the diff_id is computed on the bytes as
+ * they are, this only lets libarchive see the end cleanly. */
+struct pipe_src {
+	int fd;
+	uint64_t total;
+	size_t trailer; /* zero bytes still to give after EOF; -1 = unset */
+	int eof;
+};
+
+static long pipe_source(void *ctx, void *buf, size_t len, struct ec_err *err)
+{
+	struct pipe_src *p = ctx;
+	ssize_t n;
+
+	if (!p->eof) {
+		do
+			n = read(p->fd, buf, len);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			return ec_err_errno(err, EC_FAIL, errno,
+					    "read layer pipe");
+		if (n > 0) {
+			p->total += (uint64_t)n;
+			return (long)n;
+		}
+		p->eof = 1;
+		p->trailer = (512 - p->total % 512) % 512 + 1024;
+	}
+	if (len > p->trailer)
+		len = p->trailer;
+	memset(buf, 0, len);
+	p->trailer -= len;
+	return (long)len;
+}
+
+static enum comp_kind blob_kind(const struct oci_desc *d, int fd)
+{
+	unsigned char head[8];
+	ssize_t n = pread(fd, head, sizeof(head), 0);
+
+	if (n >= 4)
+		return comp_detect(head, (size_t)n);
+	(void)d;
+	return COMP_NONE;
+}
+
+/* Unpack one layer blob into dirfd (whiteouts mode per tar_unpack_opts)
+ * and check the tar stream against diff_id. */
+static int unpack_one(struct oci_layout *l, const struct img_layer *ly,
+		      int dirfd, int whiteouts, struct ec_err *err)
+{
+	_cleanup_free_ char *path = oci_blob_path(l, ly->blob.digest);
+	struct producer p = {.blob_fd = -1, .pipe_w = -1};
+	struct tar_unpack_opts uo = {.whiteouts = whiteouts,
+				     .keep_owner = geteuid() == 0,
+				     .allow_devices = 1};
+	int pfd[2] = {-1, -1}, r;
+	struct pipe_src ps = {.fd = -1};
+	uint8_t md[SHA256_LEN];
+	char hex[SHA256_HEX_LEN + 1];
+	pthread_t th;
+	struct stat st;
+	char drain[65536];
+
+	p.blob_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (p.blob_fd < 0 || fstat(p.blob_fd, &st) < 0) {
+		r = ec_err_errno(err, EC_NOTFOUND, errno, "layer blob %s",
+				 ly->blob.digest);
+		goto out;
+	}
+	p.size = (uint64_t)st.st_size;
+	p.kind = blob_kind(&ly->blob, p.blob_fd);
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		r = ec_err_errno(err, EC_FAIL, errno, "pipe");
+		goto out;
+	}
+	fcntl(pfd[1], F_SETPIPE_SZ, 1 << 20);
+	p.pipe_w = pfd[1];
+	p.sha = sha256_new();
+	if (pthread_create(&th, NULL, produce, &p) != 0) {
+		close(pfd[1]);
+		r = ec_err_set(err, EC_FAIL, "cannot start a thread");
+		goto out;
+	}
+	ps.fd = pfd[0];
+	r = tar_unpack(pipe_source, &ps, dirfd, &uo, NULL, err);
+	/* hash what follows the end-of-archive blocks too */
+	if (r == 0 && !ps.eof)
+		while (read(pfd[0], drain, sizeof(drain)) > 0)
+			;
+	close(pfd[0]);
+	pfd[0] = -1;
+	pthread_join(th, NULL);
+	if (r == 0 && p.r < 0) {
+		*err = p.err;
+		r = -1;
+	} else if (r < 0 && p.r < 0 && p.err.cat != EC_FAIL) {
+		*err = p.err; /* the cause (bomb, corrupt), not EPIPE */
+	}
+	if (r == 0) {
+		sha256_final(p.sha, md);
+		hex_encode(md, sizeof(md), hex);
+		if (strcmp(hex, ly->diff_id + 7))
+			r = ec_err_set(err, EC_FAIL,
+				       "diff_id mismatch: the config says "
+				       "%s, the layer is sha256:%s (corrupt "
+				       "image)",
+				       ly->diff_id, hex);
+	}
+out:
+	if (pfd[0] >= 0)
+		close(pfd[0]);
+	if (p.blob_fd >= 0)
+		close(p.blob_fd);
+	sha256_free(p.sha);
+	if (r < 0)
+		return ec_err_prefix(err, "layer %s", ly->blob.digest);
+	return 0;
+}
+
+/* --- layer directories ---------------------------------------------------- */
+
+struct unpacker {
+	struct oci_layout *l;
+	const char *dir;
+	struct img_layer *layers;
+	size_t n, next;
+	unsigned done;
+	pthread_mutex_t mu;
+	int failed;
+	struct ec_err err;
+};
+
+static int unpack_layer_dir(struct unpacker *u, const struct img_layer *ly,
+			    int *did, struct ec_err *err)
+{
+	_cleanup_free_ char *final =
+	    xasprintf("%s/%s", u->dir, ly->diff_id + 7);
+	_cleanup_free_ char *tmp = NULL;
+	_cleanup_close_ int dfd = -1;
+	int r;
+
+	*did = 0;
+	if (access(final, F_OK) == 0)
+		return 0;
+	if (!(tmp = fs_mkdtemp(u->dir, ".tmp-", err)))
+		return -1;
+	dfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		r = ec_err_errno(err, EC_FAIL, errno, "open '%s'", tmp);
+	} else {
+		/* layers are shared read-only lowerdirs: root owns the top */
+		r = unpack_one(u->l, ly, dfd, 1, err);
+		if (r == 0)
+			fchmod(dfd, 0755);
+	}
+	if (r == 0 && rename(tmp, final) < 0) {
+		if (errno == ENOTEMPTY || errno == EEXIST)
+			r = 0; /* another process unpacked it first */
+		else
+			r = ec_err_errno(err, EC_FAIL, errno, "rename to '%s'",
+					 final);
+		if (r == 0)
+			fs_rm_rf(tmp, NULL);
+	} else if (r < 0) {
+		fs_rm_rf(tmp, NULL);
+	}
+	*did = r == 0;
+	return r;
+}
+
+static void *unpack_worker(void *arg)
+{
+	struct unpacker *u = arg;
+
+	for (;;) {
+		struct ec_err e;
+		size_t i;
+		int did;
+
+		pthread_mutex_lock(&u->mu);
+		if (u->failed || u->next >= u->n) {
+			pthread_mutex_unlock(&u->mu);
+			break;
+		}
+		i = u->next++;
+		pthread_mutex_unlock(&u->mu);
+		ec_err_clear(&e);
+		if (unpack_layer_dir(u, &u->layers[i], &did, &e) < 0) {
+			pthread_mutex_lock(&u->mu);
+			if (!u->failed) {
+				u->failed = 1;
+				u->err = e;
+			}
+			pthread_mutex_unlock(&u->mu);
+			break;
+		}
+		pthread_mutex_lock(&u->mu);
+		u->done += (unsigned)did;
+		pthread_mutex_unlock(&u->mu);
+	}
+	return NULL;
+}
+
+int img_unpack_layers(struct oci_layout *l, const char *manifest_digest,
+		      const char *layers_dir, unsigned jobs, unsigned *unpacked,
+		      struct ec_err *err)
+{
+	struct unpacker u = {.l = l, .dir = layers_dir};
+	pthread_t th[16];
+	unsigned i, started = 0;
+
+	if (unpacked)
+		*unpacked = 0;
+	if (img_layers(l, manifest_digest, &u.layers, &u.n, err) < 0)
+		return -1;
+	if (fs_mkdir_p(layers_dir, err) < 0) {
+		free(u.layers);
+		return -1;
+	}
+	if (!jobs)
+		jobs = 4;
+	if (jobs > 16)
+		jobs = 16;
+	if (jobs > u.n)
+		jobs = (unsigned)u.n;
+	pthread_mutex_init(&u.mu, NULL);
+	for (i = 1; i < jobs; i++)
+		if (pthread_create(&th[started], NULL, unpack_worker, &u) == 0)
+			started++;
+	unpack_worker(&u);
+	for (i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	pthread_mutex_destroy(&u.mu);
+	free(u.layers);
+	if (u.failed) {
+		*err = u.err;
+		return -1;
+	}
+	if (unpacked)
+		*unpacked = u.done;
+	return 0;
+}
+
+int img_unpack_flat(struct oci_layout *l, const char *manifest_digest,
+		    const char *dir, struct ec_err *err)
+{
+	struct img_layer *layers = NULL;
+	_cleanup_close_ int dfd = -1;
+	size_t n, i;
+	int r = 0;
+
+	if (img_layers(l, manifest_digest, &layers, &n, err) < 0)
+		return -1;
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		free(layers);
+		return ec_err_errno(err, EC_FAIL, errno, "create '%s'", dir);
+	}
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		free(layers);
+		return ec_err_errno(err, EC_FAIL, errno, "open '%s'", dir);
+	}
+	for (i = 0; i < n && r == 0; i++)
+		r = unpack_one(l, &layers[i], dfd, 2, err);
+	free(layers);
+	return r;
+}

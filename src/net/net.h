@@ -1,0 +1,54 @@
+/* net.h - container networking: named network namespaces (as `ip netns`
+ * makes them, under /run/netns) and the standard CNI plugins (bridge with
+ * host-local IPAM, portmap, loopback) invoked per the CNI 1.0 spec.
+ *
+ * The network of a host: a bridge (default "ec0") holding the host side of
+ * every container's veth, the bridge's address the containers' gateway, a
+ * /24 (or any prefix) subnet per host from its inventory record. Nothing is
+ * masqueraded: container addresses are routed, not hidden. */
+#ifndef EC_NET_H
+#define EC_NET_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+#define NETNS_DIR "/run/netns"
+
+/* Create the network namespace /run/netns/NAME (only `lo`, down). *path
+ * gets the allocated path. EC_PERM when not root. */
+int netns_create(const char *name, char **path, struct ec_err *err);
+/* Unmount and remove it; missing is fine. */
+int netns_delete(const char *name, struct ec_err *err);
+
+struct net_port {
+	uint16_t host_port, container_port;
+	char proto[4]; /* "tcp" or "udp" */
+};
+
+/* Parse "HOSTPORT:CPORT[/tcp|udp]" (or "PORT" for both). EC_USAGE. */
+int net_port_parse(const char *s, struct net_port *p, struct ec_err *err);
+
+struct cni_opts {
+	const char *plugin_dir; /* NULL = /usr/lib/cni */
+	const char *bridge;	/* NULL = "ec0" */
+	const char *subnet;	/* e.g. "198.19.1.0/24" (required) */
+	const char *ipam_dir;	/* host-local lease directory (required) */
+	const struct net_port *ports;
+	size_t nports;
+};
+
+/* Attach the namespace at `netns` (container `id`) to the host's bridge:
+ * loopback up, bridge + host-local IPAM (eth0), portmap for the ports.
+ * *result gets what DEL needs later (keep it with the instance), *ip the
+ * container's IPv4 address (allocated, without the prefix length). On
+ * failure everything done so far is undone. */
+int cni_add(const struct cni_opts *o, const char *id, const char *netns,
+	    json_t **result, char **ip, struct ec_err *err);
+/* Undo cni_add (reverse order; each plugin's DEL). `result` may be NULL
+ * (then DEL runs without prevResult, which the plugins accept). */
+int cni_del(const struct cni_opts *o, const char *id, const char *netns,
+	    const json_t *result, struct ec_err *err);
+
+#endif

@@ -40,6 +40,8 @@ struct ec_cmd {
 	const struct ec_opt *opts; /* ends with {0} */
 	int (*run)(struct ec_ctx *ctx, int argc, char **argv);
 	const char *const *subcmds; /* words completed after the command */
+	/* options end at the first operand (IMAGE CMD ARG... of run) */
+	int operands_last;
 };
 
 /* Option ids below 256 are the short letters; these are special returns. */
@@ -107,6 +109,7 @@ extern const struct ec_cmd cmd_rm_def;
 extern const struct ec_cmd cmd_monitor_def;
 extern const struct ec_cmd cmd_host_def;
 extern const struct ec_cmd cmd_location_def;
+extern const struct ec_cmd cmd_schedule_def;
 
 /* SSH settings from config.json ("ssh": {"config", "options"}) and a
  * private directory for control sockets (fleet.c). */

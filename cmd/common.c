@@ -53,7 +53,10 @@ void opt_init(struct optparse *p, struct ec_ctx *ctx, const struct ec_cmd *cmd,
 	struct getopt_tables *t = xcalloc(1, sizeof(*t));
 	size_t n = 0, sn = 0;
 
-	t->so[sn++] = '+'; /* stop at the first operand (POSIX) */
+	/* options may follow operands ("host add NAME --ssh X"), except for
+	 * commands whose operands end with a command line of their own */
+	if (cmd->operands_last)
+		t->so[sn++] = '+'; /* stop at the first operand (POSIX) */
 	t->so[sn++] = ':';
 	add_opts(t, &n, &sn, cmd->opts);
 	add_opts(t, &n, &sn, global_opts);

@@ -123,6 +123,7 @@ const struct ec_cmd cmd_run_def = {
 	     "[--memory SIZE] [--network M] IMAGE [-- CMD ARG...]",
     .opts = run_opts,
     .run = run_run,
+    .operands_last = 1,
 };
 
 const struct ec_cmd cmd_ps_def = {

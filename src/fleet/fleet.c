@@ -254,9 +254,23 @@ int fleet_ssh(const struct ssh_opts *o, const json_t *host,
 	const char *colon;
 	int r;
 
-	if (!target)
-		return ec_err_set(err, EC_USAGE, "host '%s' has no ssh target",
-				  name);
+	if (!target) {
+		/* a host without SSH is this machine: run ourselves */
+		const char *lv[64];
+		size_t k = 0;
+
+		lv[k++] = "/proc/self/exe";
+		if (root) {
+			lv[k++] = "--root";
+			lv[k++] = root;
+		}
+		for (i = 0; args[i] && k < 63; i++)
+			lv[k++] = args[i];
+		lv[k] = NULL;
+		po.pass_stderr = po.pass_stdout = interactive;
+		return proc_run(lv, &po, interactive ? NULL : out,
+				interactive ? NULL : errout, status, err);
+	}
 	/* [user@]addr[:port] */
 	colon = strrchr(target, ':');
 	if (colon && !strchr(colon, ']')) {
@@ -300,10 +314,8 @@ int fleet_ssh(const struct ssh_opts *o, const json_t *host,
 	}
 	argv[n++] = cmd.buf;
 	argv[n] = NULL;
-	if (interactive) {
-		/* stdout streams too: run without capturing it */
-		po.pass_stderr = 1;
-	}
+	/* interactive: the remote's output streams through */
+	po.pass_stdout = interactive;
 	r = proc_run(argv, &po, interactive ? NULL : out,
 		     interactive ? NULL : &eb, status, err);
 	if (r == 0 && *status == 255) {

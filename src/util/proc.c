@@ -46,14 +46,16 @@ int proc_run(const char *const *argv, const struct proc_opts *o,
 	max = o->max_output ? o->max_output : 16u << 20;
 	deadline = o->timeout_ms ? mono_ms() + o->timeout_ms : 0;
 	*status = -1;
-	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(po, O_CLOEXEC) < 0 ||
+	if (pipe2(in, O_CLOEXEC) < 0 ||
+	    (!o->pass_stdout && pipe2(po, O_CLOEXEC) < 0) ||
 	    (!o->pass_stderr && pipe2(pe, O_CLOEXEC) < 0)) {
 		r = ec_err_errno(err, EC_FAIL, errno, "create pipe");
 		goto close_all;
 	}
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-	posix_spawn_file_actions_adddup2(&fa, po[1], 1);
+	if (!o->pass_stdout)
+		posix_spawn_file_actions_adddup2(&fa, po[1], 1);
 	if (!o->pass_stderr)
 		posix_spawn_file_actions_adddup2(&fa, pe[1], 2);
 	posix_spawnattr_init(&at);
@@ -73,8 +75,11 @@ int proc_run(const char *const *argv, const struct proc_opts *o,
 		goto close_all;
 	}
 	close(in[0]);
-	close(po[1]);
-	in[0] = po[1] = -1;
+	in[0] = -1;
+	if (po[1] >= 0) {
+		close(po[1]);
+		po[1] = -1;
+	}
 	if (pe[1] >= 0) {
 		close(pe[1]);
 		pe[1] = -1;

@@ -16,6 +16,7 @@ struct proc_opts {
 	int timeout_ms;	   /* 0 = no limit; then SIGKILL, EC_REMOTE */
 	size_t max_output; /* per stream; 0 = 16 MiB (more is cut) */
 	int pass_stderr;   /* 1: child's stderr is ours, not captured */
+	int pass_stdout;   /* 1: child's stdout is ours, not captured */
 };
 
 /* Run argv[0] (an absolute path, or searched in PATH) with argv. *status

@@ -25,6 +25,7 @@ declare -gA JSON_PROBE=(
 	[rm]="ps"
 	[host]="host ls"
 	[location]="location ls"
+	[schedule]="schedule ls"
 )
 
 cmds() { edgectl --list-cmds; }

@@ -56,11 +56,12 @@
 # bats-exec-file: the fleet lives until the file ends. Call fleet_up in the
 # shell that owns the fleet, not inside $(...).
 #
-# What a host is, exactly: sshd is started with `ip netns exec`, so each host
-# also has its own mount namespace (a slave copy of the machine's: every
-# file and mount of the machine is seen, /sys shows the host's interfaces,
-# and mounts made on the host - say an overlay rootfs - stay on the host and
-# go away with it). fleet_exec enters the namespaces of the host's sshd
+# What a host is, exactly: sshd is started with `nsenter --net`, so a host
+# is a network namespace and nothing else: it shares the machine's mounts
+# (the runtimes need /sys/fs/cgroup, the router /sys/fs/bpf; `ip netns
+# exec` would give it a fresh /sys without them), so a mount made on one
+# host is seen everywhere and /sys/class/net shows the machine's
+# interfaces. fleet_exec enters the namespaces of the host's sshd
 # (nsenter), so it sees exactly what an ssh session sees.
 # Unix sockets are shared by all hosts: an `ssh -F "$FLEET_SSH_CONFIG"` run
 # on a host reuses the test side's control master (add -o ControlPath=none
@@ -309,7 +310,7 @@ EOF
 	while read -r h ns addr; do
 		# shellcheck disable=SC2016 # expanded by that bash
 		setsid bash -c 'echo "sshd $1 $$" >>"$2"; shift 2; exec "$@"' fleet-sshd "$ns" "$dir/pids" \
-			ip netns exec "$ns" "$sshd" -D -e -f "$dir/$h/sshd_config" \
+			nsenter --net="/run/netns/$ns" -- "$sshd" -D -e -f "$dir/$h/sshd_config" \
 			</dev/null >>"$dir/$h/sshd.log" 2>&1 3>&- &
 	done <"$dir/hosts"
 	k=$(($(_fleet_ms) + timeout_s * 1000))

@@ -1,0 +1,234 @@
+/* commit.c - the fleet as the scheduler sees it (from the store) and the
+ * commit of placements by compare-and-swap on the host objects.
+ *
+ * Host capacity: "capacity" {cpus, memory_bytes} when the object has it
+ * (operators reserve room for the system that way; tests make exact
+ * fleets with it), else the probe's cpus and memory_bytes. Used capacity
+ * is the sum of "allocations" [{app, replica, cpu_m, memory_bytes, gpus,
+ * gpu_memory_bytes}]. */
+#include "sched/commit.h"
+#include "fleet/fleet.h"
+#include "util/json.h"
+#include "util/xalloc.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int parse_hhmm(const char *s, int *start, int *end)
+{
+	int a, b, c, d;
+
+	if (!s || sscanf(s, "%d:%d-%d:%d", &a, &b, &c, &d) != 4)
+		return -1;
+	*start = a * 60 + b;
+	*end = c * 60 + d;
+	return 0;
+}
+
+static int64_t jint(const json_t *o, const char *k)
+{
+	return (int64_t)json_integer_value(json_object_get(o, k));
+}
+
+/* Fill h's numbers from host object j (capacity, allocations, GPUs). */
+static void host_from_json(struct sc_host *h, const json_t *j, const char *app,
+			   const char *digest)
+{
+	const json_t *cap = json_object_get(j, "capacity");
+	const json_t *probe = json_object_get(j, "probe");
+	const json_t *a, *g, *w;
+	size_t i, k;
+
+	memset(h, 0, sizeof(*h));
+	h->name = ec_json_str(j, "name");
+	h->loc = ec_json_str(j, "location");
+	h->labels = json_object_get(j, "labels");
+	h->cpu_total = 1000 * (cap ? jint(cap, "cpus") : jint(probe, "cpus"));
+	h->mem_total =
+	    cap ? jint(cap, "memory_bytes") : jint(probe, "memory_bytes");
+	json_array_foreach (json_object_get(j, "gpus"), i, g) {
+		if (h->ngpus == SC_MAX_GPUS)
+			break;
+		snprintf(h->gpus[h->ngpus].model, sizeof(h->gpus[0].model),
+			 "%s", ec_json_str(g, "model") ?: "");
+		h->gpus[h->ngpus].mem_total = jint(g, "memory_bytes");
+		h->ngpus++;
+	}
+	json_array_foreach (json_object_get(j, "allocations"), i, a) {
+		h->cpu_used += jint(a, "cpu_m");
+		h->mem_used += jint(a, "memory_bytes");
+		json_array_foreach (json_object_get(a, "gpus"), k, g) {
+			int gi = (int)json_integer_value(g);
+			if (gi >= 0 && gi < h->ngpus) {
+				h->gpus[gi].mem_used +=
+				    jint(a, "gpu_memory_bytes");
+				h->gpus[gi].used_by++;
+			}
+		}
+		if (app && !strcmp(ec_json_str(a, "app") ?: "", app))
+			h->app_count++;
+	}
+	json_array_foreach (json_object_get(j, "warm"), i, w) {
+		const char *d = json_is_string(w) ? json_string_value(w)
+						  : ec_json_str(w, "digest");
+		if (digest && d && !strcmp(d, digest))
+			h->warm = 1;
+	}
+	h->down = json_is_true(json_object_get(j, "down"));
+}
+
+void sc_fleet_release(struct sc_fleet *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->nlocs; i++)
+		free(f->locs[i].hosts);
+	free(f->locs);
+	json_decref(f->json);
+	memset(f, 0, sizeof(*f));
+}
+
+int sc_fleet_load(struct store *s, const char *app, const char *digest,
+		  struct sc_fleet *f, struct ec_err *err)
+{
+	json_t *locs, *hosts, *l, *h;
+	size_t i, k;
+
+	memset(f, 0, sizeof(*f));
+	if (!(locs = fleet_locations(s, err)))
+		return -1;
+	if (!(hosts = fleet_hosts(s, NULL, err))) {
+		json_decref(locs);
+		return -1;
+	}
+	f->json = json_pack("{s:o,s:o}", "locations", locs, "hosts", hosts);
+	f->locs = xcalloc(json_array_size(locs) + 1, sizeof(*f->locs));
+	json_array_foreach (locs, i, l) {
+		struct sc_loc *sl = &f->locs[f->nlocs++];
+		sl->name = ec_json_str(l, "name");
+		sl->lat = json_number_value(json_object_get(l, "lat"));
+		sl->lon = json_number_value(json_object_get(l, "lon"));
+		sl->utc_offset_min = (int)jint(l, "utc_offset_min");
+		sl->labels = json_object_get(l, "labels");
+		if (parse_hhmm(ec_json_str(l, "off_peak"), &sl->offpeak_start,
+			       &sl->offpeak_end) < 0) {
+			sl->offpeak_start = 0; /* default 00:00-05:00 */
+			sl->offpeak_end = 300;
+		}
+		sl->hosts =
+		    xcalloc(json_array_size(hosts) + 1, sizeof(*sl->hosts));
+		json_array_foreach (hosts, k, h) {
+			const char *hl = ec_json_str(h, "location");
+			if (!hl || strcmp(hl, sl->name))
+				continue;
+			host_from_json(&sl->hosts[sl->nhosts], h, app, digest);
+			sl->app_count += sl->hosts[sl->nhosts].app_count;
+			sl->nhosts++;
+		}
+	}
+	return 0;
+}
+
+/* --- commit ------------------------------------------------------------- */
+
+struct group {
+	const char *app;
+	const struct sc_req *req;
+	struct sc_alloc *allocs;
+	size_t n;
+	int full; /* set when the fresh object has no room */
+};
+
+static int add_allocs(json_t *host, void *ctx)
+{
+	struct group *g = ctx;
+	json_t *arr = json_object_get(host, "allocations");
+	struct sc_host h;
+	size_t i;
+	int j;
+
+	if (!json_is_array(arr)) {
+		arr = json_array();
+		json_object_set_new(host, "allocations", arr);
+	}
+	host_from_json(&h, host, g->app, NULL);
+	for (i = 0; i < g->n; i++) {
+		int gpus[SC_MAX_GPUS], ng;
+		json_t *ga = json_array();
+
+		/* decide the GPUs again on the fresh object */
+		if (!sc_fits(&h, g->req, gpus, &ng)) {
+			json_decref(ga);
+			g->full = 1;
+			return -1;
+		}
+		h.cpu_used += g->req->cpu;
+		h.mem_used += g->req->mem;
+		for (j = 0; j < ng; j++) {
+			h.gpus[gpus[j]].mem_used += g->req->gpu_mem;
+			json_array_append_new(ga, json_integer(gpus[j]));
+		}
+		g->allocs[i].ngpus = ng;
+		memcpy(g->allocs[i].gpus, gpus, sizeof(gpus));
+		json_array_append_new(
+		    arr,
+		    json_pack("{s:s,s:i,s:s,s:I,s:I,s:o,s:I,s:I}", "app",
+			      g->app, "replica", g->allocs[i].replica,
+			      "instance", g->allocs[i].instance, "cpu_m",
+			      (json_int_t)g->req->cpu, "memory_bytes",
+			      (json_int_t)g->req->mem, "gpus", ga,
+			      "gpu_memory_bytes", (json_int_t)g->req->gpu_mem,
+			      "t", (json_int_t)time(NULL)));
+	}
+	return 0;
+}
+
+int sc_commit_host(struct store *s, const char *loc, const char *host,
+		   const char *app, const struct sc_req *r,
+		   struct sc_alloc *allocs, size_t n, int *full,
+		   struct ec_err *err)
+{
+	struct group g = {app, r, allocs, n, 0};
+	int rc = fleet_host_update(s, loc, host, 0, add_allocs, &g, err);
+
+	*full = g.full;
+	if (rc < 0 && g.full)
+		ec_err_set(err, EC_CONFLICT, "host %s filled up meanwhile",
+			   host);
+	return rc;
+}
+
+struct drop {
+	const char *app;
+	int removed;
+};
+
+static int drop_allocs(json_t *host, void *ctx)
+{
+	struct drop *d = ctx;
+	json_t *arr = json_object_get(host, "allocations"), *a;
+	size_t i;
+
+	for (i = json_array_size(arr); i-- > 0;) {
+		a = json_array_get(arr, i);
+		if (!strcmp(ec_json_str(a, "app") ?: "", d->app)) {
+			json_array_remove(arr, i);
+			d->removed++;
+		}
+	}
+	return 0;
+}
+
+int sc_release_app(struct store *s, const char *loc, const char *host,
+		   const char *app, int *removed, struct ec_err *err)
+{
+	struct drop d = {app, 0};
+	int rc = fleet_host_update(s, loc, host, 0, drop_allocs, &d, err);
+
+	if (removed)
+		*removed = d.removed;
+	return rc;
+}

@@ -1,0 +1,44 @@
+/* commit.h - the scheduler's view of the fleet from the store, and
+ * commits by compare-and-swap on host objects (commit.c). */
+#ifndef EC_SCHED_COMMIT_H
+#define EC_SCHED_COMMIT_H
+
+#include <jansson.h>
+
+#include "sched/sched.h"
+#include "store/store.h"
+#include "util/err.h"
+
+struct sc_fleet {
+	struct sc_loc *locs;
+	size_t nlocs;
+	json_t *json; /* {"locations": [...], "hosts": [...]}: owns strings */
+};
+
+/* Read locations and hosts; app counts and warm flags for `app` and the
+ * image `digest` (either may be NULL). */
+int sc_fleet_load(struct store *s, const char *app, const char *digest,
+		  struct sc_fleet *f, struct ec_err *err);
+void sc_fleet_release(struct sc_fleet *f);
+
+/* One replica's allocation as committed. */
+struct sc_alloc {
+	int replica;
+	char instance[96]; /* instance name: APP-REPLICA */
+	int gpus[SC_MAX_GPUS];
+	int ngpus;
+};
+
+/* Add allocations for n replicas to host (by CAS, retried on lost races;
+ * each try re-checks the room on the fresh object). When the host has no
+ * room any more: -1, EC_CONFLICT, *full = 1 (re-decide elsewhere). */
+int sc_commit_host(struct store *s, const char *loc, const char *host,
+		   const char *app, const struct sc_req *r,
+		   struct sc_alloc *allocs, size_t n, int *full,
+		   struct ec_err *err);
+
+/* Remove every allocation of app from the host (CAS). */
+int sc_release_app(struct store *s, const char *loc, const char *host,
+		   const char *app, int *removed, struct ec_err *err);
+
+#endif

@@ -1,0 +1,361 @@
+/* sched.c - the placement decision (sched.h). Pure: no I/O.
+ *
+ * Global step, per replica: every location that passes the constraints,
+ * is eligible under the policy and has a host that fits gets a score in
+ * "km-equivalents" (higher is better):
+ *   - minus the weighted great-circle distance to the `near` points (a
+ *     stand-in for RTT: ~1 ms per 100 km of fibre);
+ *   - minus SPREAD_KM for each replica of the app already there (replicas
+ *     spread over locations unless spread_locations is 0);
+ *   - minus DOUBLE_KM for each replica already on the best host there
+ *     (replicas go to distinct hosts while any location has one free);
+ *   - plus WARM_KM when a fitting host already has the image;
+ *   - binpack: plus up to FILL_KM for a fuller location; spread: for an
+ *     emptier one; latency/off-peak: a small tie-break for free room.
+ * Location step: the fitting host with the fewest replicas of the app
+ * (anti-affinity), then the best fit: least GPU memory left on the chosen
+ * GPUs for GPU requests, else least room left on the scarcer of CPU and
+ * memory (spread policy: most room left); a warm host wins a tie. */
+#include "sched/sched.h"
+#include "util/json.h"
+#include "util/xalloc.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <strings.h>
+#include <stdio.h>
+#include <string.h>
+
+#define SPREAD_KM 2000.0
+#define WARM_KM	  300.0
+#define FILL_KM	  500.0
+#define ROOM_KM	  50.0
+/* doubling up on a host that already runs a replica costs more than any
+ * distance on Earth: a free host anywhere wins (availability first) */
+#define DOUBLE_KM 25000.0
+
+void sc_explain_release(struct sc_explain *x)
+{
+	free(x->notes);
+	memset(x, 0, sizeof(*x));
+}
+
+static void note(struct sc_explain *x, const char *loc, const char *host,
+		 double score, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static void note(struct sc_explain *x, const char *loc, const char *host,
+		 double score, const char *fmt, ...)
+{
+	va_list ap;
+	struct sc_note *n;
+
+	if (!x)
+		return;
+	if (x->n == x->cap) {
+		x->cap = x->cap ? 2 * x->cap : 32;
+		x->notes = xrealloc(x->notes, x->cap * sizeof(*x->notes));
+	}
+	n = &x->notes[x->n++];
+	snprintf(n->loc, sizeof(n->loc), "%s", loc ? loc : "");
+	snprintf(n->host, sizeof(n->host), "%s", host ? host : "");
+	n->score = score;
+	va_start(ap, fmt);
+	vsnprintf(n->why, sizeof(n->why), fmt, ap);
+	va_end(ap);
+}
+
+double sc_distance_km(double lat1, double lon1, double lat2, double lon2)
+{
+	const double r = 6371.0, d = M_PI / 180.0;
+	double dlat = (lat2 - lat1) * d, dlon = (lon2 - lon1) * d;
+	double a =
+	    sin(dlat / 2) * sin(dlat / 2) +
+	    cos(lat1 * d) * cos(lat2 * d) * sin(dlon / 2) * sin(dlon / 2);
+
+	return 2 * r * atan2(sqrt(a), sqrt(1 - a));
+}
+
+int sc_offpeak_now(const struct sc_loc *l, time_t now)
+{
+	long m = (long)((now / 60 + l->utc_offset_min) % 1440);
+
+	if (m < 0)
+		m += 1440;
+	if (l->offpeak_start == l->offpeak_end)
+		return 0;
+	if (l->offpeak_start < l->offpeak_end)
+		return m >= l->offpeak_start && m < l->offpeak_end;
+	return m >= l->offpeak_start || m < l->offpeak_end; /* wraps */
+}
+
+static int listed(const char *const *list, const char *name)
+{
+	for (; list && *list; list++)
+		if (!strcmp(*list, name))
+			return 1;
+	return 0;
+}
+
+static int labels_match(const json_t *have, const json_t *want)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach ((json_t *)want, k, v) {
+		const char *h = ec_json_str(have, k);
+		if (!h || !json_is_string(v) || strcmp(h, json_string_value(v)))
+			return 0;
+	}
+	return 1;
+}
+
+int sc_fits(const struct sc_host *h, const struct sc_req *r, int *gpus,
+	    int *ngpus)
+{
+	int taken[SC_MAX_GPUS] = {0}, i, k;
+
+	*ngpus = 0;
+	if (h->down || h->cpu_total - h->cpu_used < r->cpu ||
+	    h->mem_total - h->mem_used < r->mem)
+		return 0;
+	/* GPUs: best fit, the tightest GPU that still holds gpu_mem */
+	for (k = 0; k < r->gpu_count; k++) {
+		int best = -1;
+		for (i = 0; i < h->ngpus; i++) {
+			const struct sc_gpu *g = &h->gpus[i];
+			int64_t left = g->mem_total - g->mem_used - r->gpu_mem;
+			if (taken[i] || left < 0 ||
+			    (r->gpu_model &&
+			     strcasecmp(g->model, r->gpu_model)))
+				continue;
+			if (best < 0 || left < h->gpus[best].mem_total -
+						   h->gpus[best].mem_used -
+						   r->gpu_mem)
+				best = i;
+		}
+		if (best < 0)
+			return 0;
+		taken[best] = 1;
+		gpus[(*ngpus)++] = best;
+	}
+	return 1;
+}
+
+static double utilisation(const struct sc_loc *l)
+{
+	double used = 0, total = 0;
+	size_t i;
+
+	for (i = 0; i < l->nhosts; i++) {
+		used += (double)l->hosts[i].cpu_used;
+		total += (double)l->hosts[i].cpu_total;
+	}
+	return total > 0 ? used / total : 1.0;
+}
+
+/* Score of host h for r (higher is better); -INFINITY when it cannot
+ * take it. */
+static double host_score(const struct sc_host *h, const struct sc_req *r,
+			 int *gpus, int *ngpus)
+{
+	double s = 0, cpu_left, mem_left;
+	int i;
+
+	if (!sc_fits(h, r, gpus, ngpus))
+		return -INFINITY;
+	s -= 1e6 * h->app_count; /* anti-affinity first */
+	if (r->gpu_count) {
+		double left = 0;
+		for (i = 0; i < *ngpus; i++)
+			left +=
+			    (double)(h->gpus[gpus[i]].mem_total -
+				     h->gpus[gpus[i]].mem_used - r->gpu_mem);
+		s -= left / (1 << 20); /* MiB left on the chosen GPUs */
+		s -= 1e3 * (h->ngpus - *ngpus); /* keep GPU hosts for GPUs */
+	} else {
+		/* don't waste GPU hosts on CPU work */
+		s -= 1e5 * h->ngpus;
+	}
+	cpu_left = h->cpu_total
+		       ? (double)(h->cpu_total - h->cpu_used - r->cpu) /
+			     (double)h->cpu_total
+		       : 0;
+	mem_left = h->mem_total
+		       ? (double)(h->mem_total - h->mem_used - r->mem) /
+			     (double)h->mem_total
+		       : 0;
+	/* best fit on the scarcer resource; spread: worst fit */
+	if (r->policy == SC_SPREAD)
+		s += 100 * fmin(cpu_left, mem_left);
+	else
+		s -= 100 * fmin(cpu_left, mem_left);
+	if (h->warm)
+		s += 1;
+	return s;
+}
+
+/* The best host of location l for r, or -1. */
+static int pick_host(const struct sc_loc *l, const struct sc_req *r, int *gpus,
+		     int *ngpus, struct sc_explain *x)
+{
+	int best = -1, bg[SC_MAX_GPUS], bn = 0;
+	double bs = -INFINITY;
+	size_t i;
+
+	for (i = 0; i < l->nhosts; i++) {
+		const struct sc_host *h = &l->hosts[i];
+		int g[SC_MAX_GPUS], n = 0;
+		double s;
+
+		if (r->labels && !labels_match(h->labels, r->labels)) {
+			note(x, l->name, h->name, 0, "labels do not match");
+			continue;
+		}
+		s = host_score(h, r, g, &n);
+		if (s == -INFINITY) {
+			note(x, l->name, h->name, 0,
+			     h->down ? "down"
+				     : "no room (cpu %lld/%lld m, "
+				       "mem %lld/%lld MiB%s)",
+			     (long long)h->cpu_used, (long long)h->cpu_total,
+			     (long long)(h->mem_used >> 20),
+			     (long long)(h->mem_total >> 20),
+			     r->gpu_count ? ", or no GPU with the memory" : "");
+			continue;
+		}
+		if (s > bs) {
+			bs = s;
+			best = (int)i;
+			memcpy(bg, g, sizeof(g));
+			bn = n;
+		}
+	}
+	if (best >= 0) {
+		memcpy(gpus, bg, sizeof(bg));
+		*ngpus = bn;
+	}
+	return best;
+}
+
+static double loc_score(const struct sc_loc *l, const struct sc_req *r,
+			struct sc_loc *fleet, size_t nlocs, int warm_fit)
+{
+	double s = 0, wsum = 0, d = 0;
+	size_t i, k;
+
+	for (i = 0; i < r->nnear; i++) {
+		const struct sc_near *p = &r->near[i];
+		double lat = p->lat, lon = p->lon,
+		       w = p->weight > 0 ? p->weight : 1;
+		if (p->loc) {
+			for (k = 0; k < nlocs; k++)
+				if (!strcmp(fleet[k].name, p->loc))
+					break;
+			if (k == nlocs)
+				continue;
+			lat = fleet[k].lat;
+			lon = fleet[k].lon;
+		}
+		d += w * sc_distance_km(l->lat, l->lon, lat, lon);
+		wsum += w;
+	}
+	if (wsum > 0)
+		s -= d / wsum;
+	if (r->spread_locations)
+		s -= SPREAD_KM * l->app_count;
+	if (warm_fit)
+		s += WARM_KM;
+	if (r->policy == SC_BINPACK)
+		s += FILL_KM * utilisation(l);
+	else if (r->policy == SC_SPREAD)
+		s += FILL_KM * (1 - utilisation(l));
+	else
+		s += ROOM_KM * (1 - utilisation(l));
+	return s;
+}
+
+int sc_place(struct sc_loc *fleet, size_t nlocs, const struct sc_req *r,
+	     size_t n, time_t now, struct sc_place *out, size_t *placed,
+	     struct sc_explain *x)
+{
+	size_t k, i;
+	double offpeak_util = r->offpeak_util > 0 ? r->offpeak_util : 0.2;
+
+	*placed = 0;
+	for (k = 0; k < n; k++) {
+		int bl = -1, bh = -1, bg[SC_MAX_GPUS], bn = 0;
+		double bs = -INFINITY;
+
+		for (i = 0; i < nlocs; i++) {
+			struct sc_loc *l = &fleet[i];
+			int g[SC_MAX_GPUS], gn = 0, h, warm;
+			double s;
+
+			if ((r->allow && !listed(r->allow, l->name)) ||
+			    listed(r->deny, l->name)) {
+				if (k == 0)
+					note(x, l->name, NULL, 0,
+					     "excluded by the spec");
+				continue;
+			}
+			if (r->policy == SC_OFFPEAK &&
+			    !sc_offpeak_now(l, now) &&
+			    utilisation(l) >= offpeak_util) {
+				if (k == 0)
+					note(x, l->name, NULL, 0,
+					     "not off-peak now (window "
+					     "%02d:%02d-%02d:%02d local) and "
+					     "%.0f%% busy",
+					     l->offpeak_start / 60,
+					     l->offpeak_start % 60,
+					     l->offpeak_end / 60,
+					     l->offpeak_end % 60,
+					     100 * utilisation(l));
+				continue;
+			}
+			h = pick_host(l, r, g, &gn, k == 0 ? x : NULL);
+			if (h < 0) {
+				if (k == 0)
+					note(x, l->name, NULL, 0,
+					     "no host has room");
+				continue;
+			}
+			warm = l->hosts[h].warm;
+			s = loc_score(l, r, fleet, nlocs, warm) -
+			    DOUBLE_KM * l->hosts[h].app_count;
+			if (k == 0)
+				note(x, l->name, l->hosts[h].name, s,
+				     "candidate (best host %s%s)",
+				     l->hosts[h].name, warm ? ", warm" : "");
+			if (s > bs) {
+				bs = s;
+				bl = (int)i;
+				bh = h;
+				memcpy(bg, g, sizeof(g));
+				bn = gn;
+			}
+		}
+		if (bl < 0)
+			break;
+		{
+			struct sc_host *h = &fleet[bl].hosts[bh];
+			int j;
+			h->cpu_used += r->cpu;
+			h->mem_used += r->mem;
+			for (j = 0; j < bn; j++) {
+				h->gpus[bg[j]].mem_used += r->gpu_mem;
+				h->gpus[bg[j]].used_by++;
+			}
+			h->app_count++;
+			fleet[bl].app_count++;
+			out[k] = (struct sc_place){.loc = (size_t)bl,
+						   .host = (size_t)bh,
+						   .ngpus = bn,
+						   .score = bs};
+			memcpy(out[k].gpus, bg, sizeof(bg));
+			(*placed)++;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,139 @@
+#!/usr/bin/env bats
+# edgectl schedule against a real S3 server (Ceph RGW): concurrent
+# schedulers commit by compare-and-swap on host objects and never
+# overcommit or lose a placement; placement, explain, dry-run, rm.
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+	load ../lib/common
+	load ../lib/rgw
+	rgw_setup_file
+}
+
+teardown_file() {
+	load ../lib/rgw
+	rgw_stop
+}
+
+setup() {
+	load ../lib/common
+	load ../lib/rgw
+	ec_isolate
+	rgw_require
+	rgw_env
+	EDGECTL_STORE=$(rgw_store_url "s$BATS_TEST_NUMBER")
+	export EDGECTL_STORE
+	T=$BATS_TEST_TMPDIR
+	mkdir -p "$T/ctx"
+	echo x >"$T/ctx/x"
+	printf 'FROM scratch\nCOPY x /x\n' >"$T/ctx/Dockerfile"
+	edgectl -q build -t app:1 "$T/ctx" >/dev/null
+	edgectl -q push app:1 >/dev/null
+}
+
+# make_fleet LOCS HOSTS CPUS: LOCS locations of HOSTS hosts with CPUS CPUs
+# (and 64 GiB) each, written straight to the store.
+make_fleet() {
+	local l h
+	for l in $(seq 1 "$1"); do
+		edgectl location add "loc$l" --lat $((10 * l)) --lon $((20 * l)) --utc-offset +0$((l % 10)):00
+		for h in $(seq 1 "$2"); do
+			jq -n --arg n "l${l}h$h" --arg l "loc$l" --argjson c "$3" \
+				'{name: $n, location: $l, capacity: {cpus: $c, memory_bytes: 68719476736},
+				  gpus: [], allocations: [], warm: [], labels: {}}' >"$T/h.json"
+			edgectl store put "fleet/loc$l/hosts/l${l}h$h.json" "$T/h.json" >/dev/null
+		done
+	done
+}
+
+# Total allocations and any host over capacity, from the store.
+audit() {
+	edgectl --json host ls | jq -c '{total: (map(.allocations | length) | add),
+		over: [.[] | select((.allocations | map(.cpu_m) | add // 0) > .capacity.cpus * 1000) | .name]}'
+}
+
+@test "schedule: 8 concurrent schedulers place exactly 400 replicas on a fleet with room for 400" {
+	make_fleet 4 5 20 # 4 x 5 hosts x 20 CPUs = 400 one-CPU replicas
+	local i pids=() failed=0 t0 t1
+	t0=$(date +%s%N)
+	for i in $(seq 1 8); do
+		edgectl --json schedule --no-start --image app:1 --name "app$i" --replicas 50 --cpus 1 \
+			>"$T/s$i.json" 2>"$T/s$i.err" &
+		pids+=($!)
+	done
+	for i in "${!pids[@]}"; do
+		wait "${pids[$i]}" || { echo "scheduler $((i + 1)) failed: $(cat "$T/s$((i + 1)).err")"; failed=1; }
+	done
+	t1=$(date +%s%N)
+	[ "$failed" = 0 ]
+	run -0 audit
+	echo "$output"
+	jq -e '.total == 400 and .over == []' <<<"$output"
+	# every app has its 50 placements, no replica lost or duplicated
+	for i in $(seq 1 8); do
+		jq -e '.placements | length == 50' "$T/s$i.json" >/dev/null
+		edgectl --json store get "apps/app$i.json" "$T/a$i.json" >/dev/null
+		jq -e '[.placements[].replica] | sort == [range(0; 50)]' "$T/a$i.json"
+	done
+	printf '# 8 schedulers, 400 placements committed in %d ms\n' $(((t1 - t0) / 1000000)) >&3
+	# the fleet is full: one more replica is a clear "no capacity" (exit 3)
+	run -3 --separate-stderr edgectl schedule --no-start --image app:1 --name extra --cpus 1
+	[[ $stderr == *"no capacity"* ]] || { echo "$stderr"; false; }
+}
+
+@test "schedule: near picks the closest location, replicas spread, --explain and --dry-run commit nothing" {
+	edgectl location add berlin --lat 52.52 --lon 13.40 --utc-offset +01:00
+	edgectl location add tokyo --lat 35.68 --lon 139.69 --utc-offset +09:00
+	for n in b1 b2; do
+		jq -n --arg n "$n" '{name: $n, location: "berlin", capacity: {cpus: 4, memory_bytes: 8589934592}, allocations: []}' >"$T/h.json"
+		edgectl store put "fleet/berlin/hosts/$n.json" "$T/h.json" >/dev/null
+	done
+	jq -n '{name: "t1", location: "tokyo", capacity: {cpus: 4, memory_bytes: 8589934592}, allocations: []}' >"$T/h.json"
+	edgectl store put fleet/tokyo/hosts/t1.json "$T/h.json" >/dev/null
+	run -0 --separate-stderr edgectl --json schedule --dry-run --explain --image app:1 --replicas 2 --near tokyo
+	jq -e '.dry_run and (.placements | map(.host) | sort) == ["b1", "t1"] or (.placements | map(.location) | index("tokyo")) != null' <<<"$output"
+	jq -e '.explain | length >= 2' <<<"$output"
+	# the first replica goes near the users
+	jq -e '[.placements[] | select(.replica == 0)][0].location == "tokyo"' <<<"$output"
+	run -0 audit
+	jq -e '.total == 0' <<<"$output"
+	run -3 edgectl store stat apps/app.json
+	# committed: replicas on distinct hosts
+	run -0 --separate-stderr edgectl --json schedule --no-start --image app:1 --replicas 3 --near 52.5,13.4
+	jq -e '(.placements | map(.host) | unique | length) == 3' <<<"$output"
+	run -0 audit
+	jq -e '.total == 3' <<<"$output"
+	run -0 --separate-stderr edgectl --json schedule ls
+	jq -e 'length == 1 and .[0].name == "app" and (.[0].placements | length) == 3' <<<"$output"
+	# rm frees the capacity
+	run -0 edgectl schedule rm app
+	run -0 audit
+	jq -e '.total == 0' <<<"$output"
+	run -3 edgectl schedule rm app
+}
+
+@test "schedule: off-peak places only where it is night now (--now), else says why" {
+	edgectl location add day --lat 0 --lon 0 --utc-offset +00:00 --off-peak 01:00-05:00
+	edgectl location add night --lat 0 --lon 90 --utc-offset +06:00 --off-peak 22:00-04:00
+	for l in day night; do
+		jq -n --arg l "$l" '{name: ($l + "1"), location: $l, capacity: {cpus: 4, memory_bytes: 8589934592}, allocations: []}' >"$T/h.json"
+		edgectl store put "fleet/$l/hosts/${l}1.json" "$T/h.json" >/dev/null
+		# busy enough not to count as idle
+		edgectl --json schedule --no-start --image app:1 --name "busy$l" --cpus 2 --location "$l" >/dev/null
+	done
+	# 20:00 UTC: 02:00 at +06:00 (inside 22:00-04:00), 20:00 at +00:00
+	run -0 --separate-stderr edgectl --json schedule --no-start --image app:1 --name job --policy off-peak --now 2026-12-01T20:00Z
+	jq -e '.placements[0].location == "night"' <<<"$output"
+	# 12:00 UTC: day at noon, night at 18:00: nowhere
+	run -3 --separate-stderr edgectl --json schedule --dry-run --explain --image app:1 --name job2 --policy off-peak --now 2026-12-01T12:00Z
+	[[ $stderr == *"no capacity"* ]]
+}
+
+@test "schedule: bad input - image not in the store exits 3, bad policy exits 2" {
+	make_fleet 1 1 4
+	run -3 --separate-stderr edgectl schedule --no-start --image nothere:1
+	[[ $stderr == *"not in the store"* ]]
+	run -2 edgectl schedule --image app:1 --policy fastest
+	run -2 edgectl schedule --image app:1 --replicas 0
+	run -2 edgectl schedule --image app:1 --near 100,0
+}

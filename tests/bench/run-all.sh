@@ -1,14 +1,43 @@
 #!/bin/bash
-# tests/bench/run-all.sh - run every tests/bench/*.sh (but this one), then
-# print their summaries. A benchmark prints its summary on stdout and its
-# progress on stderr (shown as it runs). Benchmarks report numbers and never
-# fail on speed: this exits 1 only when a benchmark itself failed (broke).
+# tests/bench/run-all.sh - run the benchmarks, then print their summaries.
+#
+#   tests/bench/run-all.sh              all: every tests/bench/*.sh but this
+#                                       one (compress, store, build)
+#   tests/bench/run-all.sh store build  only these (names without .sh)
+#
+# A benchmark prints its summary on stdout and its progress on stderr (shown
+# as it runs). Benchmarks report numbers and never fail on speed: this exits
+# 1 only when a benchmark itself failed (broke), 2 on an unknown name.
+# Sizes and repeats are each benchmark's BENCH_* variables (BENCH_MB,
+# BENCH_RUNS, ...; see the head of each script). Timings on a shared or
+# small machine are noisy: BENCH_RUNS=3 reports the best of three.
 set -u
-cd "$(dirname "$0")"
-logdir=$(mktemp -d "${TMPDIR:-/tmp}/edgectl-bench.XXXXXX")
-failed=()
+cd "$(dirname "$0")" || exit 1
+all=()
 for b in *.sh; do
-	[ "$b" = run-all.sh ] && continue
+	[ "$b" = run-all.sh ] || all+=("${b%.sh}")
+done
+benches=()
+if [ $# -gt 0 ]; then
+	for b in "$@"; do
+		b=${b%.sh}
+		if [ "$b" = run-all ] || [ ! -f "$b.sh" ]; then
+			echo "run-all.sh: no benchmark '$b' (have: ${all[*]})" >&2
+			exit 2
+		fi
+		benches+=("$b.sh")
+	done
+else
+	for b in "${all[@]}"; do
+		benches+=("$b.sh")
+	done
+fi
+# what was measured (the tree may change while this runs)
+what="edgectl $(git describe --always --dirty 2>/dev/null || echo '?'), built $(date -r ../../build/edgectl '+%F %T' 2>/dev/null || echo '?')"
+logdir=$(mktemp -d "${TMPDIR:-/tmp}/edgectl-bench.XXXXXX")
+trap 'rm -rf "$logdir"' EXIT
+failed=()
+for b in "${benches[@]}"; do
 	echo "== $b" >&2
 	t0=$(date +%s)
 	"./$b" >"$logdir/${b%.sh}.out"
@@ -17,15 +46,12 @@ for b in *.sh; do
 	[ "$st" = 0 ] || failed+=("$b (exit $st)")
 done
 echo
-echo "benchmark summaries:"
-for b in *.sh; do
-	[ "$b" = run-all.sh ] && continue
+echo "benchmark summaries ($(nproc) CPUs, load now $(cut -d' ' -f1-3 /proc/loadavg); at the start: $what):"
+for b in "${benches[@]}"; do
 	echo "== ${b%.sh}"
 	cat "$logdir/${b%.sh}.out"
 done
 if [ ${#failed[@]} -gt 0 ]; then
 	echo "FAILED: ${failed[*]}"
-	rm -rf "$logdir"
 	exit 1
 fi
-rm -rf "$logdir"

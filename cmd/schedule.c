@@ -259,8 +259,8 @@ static int parse_now(const char *s, time_t *t)
 }
 
 /* The image's digest in the store: "repo@sha256:..." or refs/REPO/TAG. */
-static int image_digest(struct store *s, const char *image, char **repo,
-			char digest[80], struct ec_err *err)
+int cmd_image_digest(struct store *s, const char *image, char **repo,
+		     char digest[80], struct ec_err *err)
 {
 	struct img_ref r;
 	_cleanup_free_ char *key = NULL, *buf = NULL;
@@ -1096,8 +1096,8 @@ static int run_schedule(struct ec_ctx *ctx, int argc, char **argv)
 	st.app = ec_json_str(a.spec, "name");
 	st.now = a.now;
 	if (spec_req(a.spec, &st.req, &st.near, &err) < 0 ||
-	    image_digest(s, ec_json_str(a.spec, "image"), &st.repo, st.digest,
-			 &err) < 0)
+	    cmd_image_digest(s, ec_json_str(a.spec, "image"), &st.repo,
+			     st.digest, &err) < 0)
 		goto fail;
 	/* an app that exists keeps its placements; only missing replicas
 	 * are placed */

@@ -26,6 +26,7 @@ declare -gA JSON_PROBE=(
 	[host]="host ls"
 	[location]="location ls"
 	[schedule]="schedule ls"
+	[prewarm]="prewarm ls"
 )
 
 cmds() { edgectl --list-cmds; }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bats
-# The compare-and-swap race on both store backends: 16 processes each do 20
+# The compare-and-swap race on both store backends: 16 processes each do 50
 # read-modify-write increments of one counter (store get -> +1 -> store put
 # --if-match; a lost race re-reads and retries: tests/lib/cas-incr.sh). No
-# update may be lost: the counter ends at exactly 320.
+# update may be lost: the counter ends at exactly 800.
 bats_require_minimum_version 1.5.0
 
 setup_file() {
@@ -24,7 +24,7 @@ setup() {
 }
 
 WORKERS=16
-INCREMENTS=20
+INCREMENTS=50
 
 cas_race() {
 	local backend=$1 d=$BATS_TEST_TMPDIR pids=() i failed=0 t0 t1 lost
@@ -51,12 +51,12 @@ cas_race() {
 		$WORKERS $INCREMENTS $(((t1 - t0) / 1000000000)) $(((t1 - t0) / 10000000 % 100)) "$lost" >&3
 }
 
-@test "store: 16 processes x 20 CAS increments end at exactly 320 (file://)" {
+@test "store: 16 processes x 50 CAS increments end at exactly 800 (file://)" {
 	export EDGECTL_STORE="file://$BATS_TEST_TMPDIR/store"
 	cas_race file://
 }
 
-@test "store: 16 processes x 20 CAS increments end at exactly 320 (s3:// on RGW)" {
+@test "store: 16 processes x 50 CAS increments end at exactly 800 (s3:// on RGW)" {
 	rgw_require
 	rgw_env
 	EDGECTL_STORE=$(rgw_store_url cas)

@@ -223,3 +223,25 @@ umoci_unpack() {
 	umoci_unpack "$BATS_TEST_TMPDIR/u" add:1
 	[ "$(cat "$BATS_TEST_TMPDIR/u/rootfs/opt/inner/f")" = in ]
 }
+
+@test "build: Ctrl-C during a RUN leaves no mounts, containers, temp blobs or tag" {
+	ec_require_root
+	base
+	printf 'FROM bb:1\nRUN echo started; sleep 60\n' >"$CTX/Dockerfile"
+	edgectl build -t int:1 "$CTX" >"$BATS_TEST_TMPDIR/out" 2>&1 &
+	local pid=$! i st=0
+	for i in $(seq 1 100); do
+		grep -q started "$BATS_TEST_TMPDIR/out" && break
+		sleep 0.1
+	done
+	grep -q started "$BATS_TEST_TMPDIR/out" || { cat "$BATS_TEST_TMPDIR/out"; kill -9 "$pid"; false; }
+	kill -INT "$pid"
+	wait "$pid" || st=$?
+	cat "$BATS_TEST_TMPDIR/out"
+	[ "$st" = 130 ] || { echo "exit $st, want 130"; false; }
+	run -3 edgectl inspect int:1
+	! grep -q "$EDGECTL_ROOT" /proc/self/mountinfo
+	[ -z "$(ls -A "$EDGECTL_ROOT/tmp" 2>/dev/null)" ]
+	[ -z "$(find "$EDGECTL_ROOT/blobs" -name '.tmp-*')" ]
+	! crun list 2>/dev/null | grep -q edgectl-build
+}

@@ -9,6 +9,7 @@
 #include "sched/sched.h"
 #include "util/json.h"
 #include "util/parse.h"
+#include "util/proc.h"
 #include "util/xalloc.h"
 
 #include <math.h>
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define COMMIT_ROUNDS 30
 
@@ -321,6 +323,7 @@ struct run_state {
 	json_t *names; /* keeps host/loc strings alive */
 	struct sc_explain x;
 	time_t now;
+	int no_start; /* placements only (kept in the app record) */
 };
 
 static const char *keep(struct run_state *st, const char *s)
@@ -470,9 +473,10 @@ static int app_put(struct run_state *st, struct ec_err *err)
 			    "{s:i,s:s,s:s,s:s}", "replica", st->done[i].replica,
 			    "instance", st->done[i].instance, "host",
 			    st->done[i].host, "location", st->done[i].loc));
-	j = json_pack("{s:s,s:O,s:s,s:o,s:I}", "name", st->app, "spec",
+	j = json_pack("{s:s,s:O,s:s,s:o,s:I,s:b}", "name", st->app, "spec",
 		      st->spec, "digest", st->digest, "placements", pl,
-		      "updated", (json_int_t)time(NULL));
+		      "updated", (json_int_t)time(NULL), "no_start",
+		      st->no_start);
 	out = ec_json_dump(j);
 	return store_put_buf(st->s, key, out, strlen(out), NULL, NULL, err);
 }
@@ -740,6 +744,113 @@ static int schedule_rm(struct ec_ctx *ctx, struct store *s, const char *app)
 	return 0;
 }
 
+/* --- the off-peak queue ------------------------------------------------ */
+
+static int queue_put(struct ec_ctx *ctx, struct store *s, struct run_state *st,
+		     const char *why, struct ec_err *err)
+{
+	_cleanup_free_ char *key = xasprintf("queue/%s.json", st->app);
+	_cleanup_free_ char *out = NULL;
+	_cleanup_json_ json_t *j =
+	    json_pack("{s:s,s:O,s:s,s:I,s:b}", "name", st->app, "spec",
+		      st->spec, "reason", why, "queued", (json_int_t)time(NULL),
+		      "no_start", st->no_start);
+	char reason[EC_ERR_MSG_MAX];
+
+	snprintf(reason, sizeof(reason), "%s", why);
+	out = ec_json_dump(j);
+	if (store_put_buf(s, key, out, strlen(out), NULL, NULL, err) < 0)
+		return report_error(ctx, err);
+	if (ctx->json)
+		json_out(json_pack("{s:s,s:b,s:s}", "app", st->app, "queued", 1,
+				   "reason", reason));
+	else
+		printf("%s: queued: no location is off-peak now (%s); "
+		       "'edgectl schedule --tick' places it when one is\n",
+		       st->app, reason);
+	return 0;
+}
+
+struct qlist {
+	json_t *keys;
+};
+
+static int list_queue(void *ctx, const struct store_entry *e,
+		      struct ec_err *err)
+{
+	(void)err;
+	if (!e->is_prefix)
+		json_array_append_new(((struct qlist *)ctx)->keys,
+				      json_string(e->key));
+	return 0;
+}
+
+/* Try every queued job again (as `edgectl schedule SPEC`); the entry
+ * goes when the job is placed. */
+static void tick_queue(struct ec_ctx *ctx, struct store *s, json_t *report)
+{
+	struct qlist q = {json_array()};
+	struct store_list_opts lo = {.prefix = "queue/"};
+	struct ec_err err;
+	json_t *k;
+	size_t i;
+
+	ec_err_clear(&err);
+	if (store_list(s, &lo, list_queue, &q, &err) < 0) {
+		fprintf(stderr, "edgectl: warning: queue: %s\n", err.msg);
+		json_decref(q.keys);
+		return;
+	}
+	json_array_foreach (q.keys, i, k) {
+		const char *key = json_string_value(k);
+		_cleanup_free_ char *buf = NULL, *spec = NULL;
+		_cleanup_json_ json_t *j = NULL, *r = NULL;
+		struct strbuf out = STRBUF_INIT;
+		char tmp[] = "/tmp/edgectl-queue-XXXXXX";
+		size_t n;
+		int fd, st = -1;
+
+		if (store_get_buf(s, key, 1 << 20, &buf, &n, NULL, &err) < 0 ||
+		    !(j = ec_json_parse(buf, n, key, &err))) {
+			ec_err_clear(&err);
+			continue;
+		}
+		spec = ec_json_dump(json_object_get(j, "spec"));
+		if ((fd = mkstemp(tmp)) < 0)
+			continue;
+		if (write(fd, spec, strlen(spec)) == (ssize_t)strlen(spec)) {
+			int ns = json_is_true(json_object_get(j, "no_start"));
+			const char *argv[] = {
+			    "/proc/self/exe", "--root",
+			    ctx->root,	      "--store",
+			    ctx->store_url,   "--json",
+			    "schedule",	      ns ? "--no-start" : tmp,
+			    ns ? tmp : NULL,  NULL};
+			struct proc_opts po = {.pass_stderr = 1};
+			proc_run(argv, &po, &out, NULL, &st, &err);
+		}
+		close(fd);
+		unlink(tmp);
+		r = json_loadb(out.buf, out.len, 0, NULL);
+		sb_release(&out);
+		if (st == 0 && r &&
+		    !json_is_true(json_object_get(r, "queued"))) {
+			store_delete(s, key, &err);
+			json_array_append_new(
+			    report,
+			    json_pack("{s:s,s:s,s:O}", "app",
+				      ec_json_str(j, "name") ?: "", "action",
+				      "placed", "placements",
+				      json_object_get(r, "placements")));
+			if (!ctx->json)
+				printf("%s: placed from the queue\n",
+				       ec_json_str(j, "name") ?: "");
+		}
+		ec_err_clear(&err);
+	}
+	json_decref(q.keys);
+}
+
 /* --- tick
  * ------------------------------------------------------------------------ */
 
@@ -759,6 +870,7 @@ static int schedule_tick(struct ec_ctx *ctx, struct store *s)
 		json_decref(report);
 		return report_error(ctx, &err);
 	}
+	tick_queue(ctx, s, report);
 	ctx_ssh_opts(ctx, &so);
 	so.timeout_ms = 60000;
 	json_array_foreach (l.out, i, a) {
@@ -766,6 +878,10 @@ static int schedule_tick(struct ec_ctx *ctx, struct store *s)
 		json_t *p, *rep = json_object();
 		size_t k;
 
+		if (json_is_true(json_object_get(a, "no_start"))) {
+			json_decref(rep);
+			continue; /* placed only: nothing runs to replace */
+		}
 		st.app = ec_json_str(a, "name");
 		st.spec = json_object_get(a, "spec");
 		snprintf(st.digest, sizeof(st.digest), "%s",
@@ -1092,6 +1208,7 @@ static int run_schedule(struct ec_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	st.s = s;
+	st.no_start = a.no_start;
 	st.spec = a.spec;
 	st.app = ec_json_str(a.spec, "name");
 	st.now = a.now;
@@ -1125,6 +1242,13 @@ static int run_schedule(struct ec_ctx *ctx, int argc, char **argv)
 	have = st.ndone;
 	want = (size_t)replicas > have ? (size_t)replicas - have : 0;
 	rc = want ? place(&st, want, !a.dry_run, &err) : 0;
+	if (rc < 0 && st.ndone == have && st.req.policy == SC_OFFPEAK &&
+	    err.cat == EC_NOTFOUND && !a.dry_run) {
+		/* off-peak and nowhere eligible now: the job waits in the
+		 * queue for a later --tick */
+		rc = queue_put(ctx, s, &st, err.msg, &err);
+		goto out;
+	}
 	if (rc < 0 && st.ndone == have)
 		goto fail;
 	if (rc < 0)

@@ -127,6 +127,18 @@ audit() {
 	# 12:00 UTC: day at noon, night at 18:00: nowhere
 	run -3 --separate-stderr edgectl --json schedule --dry-run --explain --image app:1 --name job2 --policy off-peak --now 2026-12-01T12:00Z
 	[[ $stderr == *"no capacity"* ]]
+	# not a dry run: the job waits in the queue with the reason
+	run -0 --separate-stderr edgectl --json schedule --no-start --image app:1 --name job2 --policy off-peak --now 2026-12-01T12:00Z
+	jq -e '.queued and (.reason | test("no capacity"))' <<<"$output"
+	run -0 edgectl store stat queue/job2.json
+	# a location that is always off-peak appears: the next tick places it
+	edgectl location add always --lat 0 --lon 0 --utc-offset +00:00 --off-peak 00:00-23:59
+	jq -n '{name: "a1", location: "always", capacity: {cpus: 4, memory_bytes: 8589934592}, allocations: []}' >"$T/h.json"
+	edgectl store put fleet/always/hosts/a1.json "$T/h.json" >/dev/null
+	run -0 --separate-stderr edgectl --json schedule --tick
+	echo "$output"
+	jq -e 'map(select(.app == "job2" and .action == "placed")) | length == 1' <<<"$output"
+	run -3 edgectl store stat queue/job2.json
 }
 
 @test "schedule: bad input - image not in the store exits 3, bad policy exits 2" {

@@ -912,6 +912,17 @@ static int one_arg(struct ec_ctx *ctx, const struct ec_cmd *cmd, int argc,
 	return -1;
 }
 
+/* "repo@sha256:<64 hex>" shown as "repo@sha256:<12 hex>". */
+static const char *short_image(const char *image, char *buf, size_t len)
+{
+	const char *at = image ? strstr(image, "@sha256:") : NULL;
+
+	if (!at)
+		return image ? image : "";
+	snprintf(buf, len, "%.*s@%.12s", (int)(at - image), image, at + 8);
+	return buf;
+}
+
 static int run_ps(struct ec_ctx *ctx, int argc, char **argv)
 {
 	int all = 0, all_hosts = 0, c;
@@ -955,6 +966,8 @@ static int run_ps(struct ec_ctx *ctx, int argc, char **argv)
 		json_out(out);
 		return 0;
 	}
+	char img[64];
+
 	printf("%-12s  %-16s  %-24s  %-8s  %-15s  %s\n", "ID", "NAME", "IMAGE",
 	       "RUNTIME", "IP", "STATUS");
 	json_array_foreach (out, i, s) {
@@ -966,7 +979,7 @@ static int run_ps(struct ec_ctx *ctx, int argc, char **argv)
 				     json_object_get(s, "exit_status")));
 		printf("%-12s  %-16s  %-24s  %-8s  %-15s  %s\n",
 		       ec_json_str(s, "id") ?: "", ec_json_str(s, "name") ?: "",
-		       ec_json_str(s, "image") ?: "",
+		       short_image(ec_json_str(s, "image"), img, sizeof(img)),
 		       ec_json_str(s, "runtime") ?: "",
 		       ec_json_str(s, "ip") ?: "-",
 		       !strcmp(status, "exited") ? buf : status);

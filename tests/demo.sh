@@ -1,66 +1,78 @@
 #!/bin/bash
-# tests/demo.sh - the north-star flow as far as it exists, on the embedded
-# default: the local directory store and this machine as the only host.
-# It grows with every subcommand that lands (see README "Status").
+# tests/demo.sh - the main job on the embedded default: the local directory
+# store and this machine as the only host ("local"). Build an image, push
+# it to the store, register this machine as a host, prewarm it, schedule an
+# app of two replicas, reach them, let --tick replace a dead one, remove
+# the app. Needs root (containers, CNI). Leaves nothing running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/build:$PATH"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+[ "$(id -u)" = 0 ] || { echo "demo: run as root (containers need it)" >&2; exit 1; }
 
-step "the store: $(edgectl --json store ls >/dev/null && echo ok) (default: \$XDG_DATA_HOME/edgectl/store, or EDGECTL_STORE)"
-app=demo/apps/web.json
-spec='{"name":"web","image":"web:1","replicas":2,"resources":{"cpus":0.5,"memory_bytes":67108864}}'
-
-step "publish an app spec (desired state) with put-if-absent"
-edgectl store rm "$app" >/dev/null
-echo "$spec" | edgectl --json store put --if-absent "$app" - | jq .
-
-step "a second writer racing on the same object: put-if-absent loses (exit 6)"
-set +e
-echo "$spec" | edgectl store put --if-absent "$app" -
-echo "exit status: $?"
-set -e
-
-step "compare-and-swap update: read ETag, write with --if-match"
-etag=$(edgectl --json store stat "$app" | jq -r .etag)
-edgectl store get "$app" | jq -c '.replicas = 3' | edgectl store put --if-match "$etag" "$app" - >/dev/null
-echo "replicas now: $(edgectl store get "$app" | jq .replicas)"
-set +e
-echo "$spec" | edgectl store put --if-match "$etag" "$app" -
-echo "a writer holding the old ETag gets exit status: $? (re-read and retry)"
-set -e
-
-step "8 concurrent writers, 5 read-modify-write increments each, on one counter"
-edgectl store rm demo/counter >/dev/null
-echo 0 | edgectl store put demo/counter - >/dev/null
-incr() { # $1 = increments; retry on a lost race (exit 6)
-	local i etag n rc
-	for ((i = 0; i < $1; i++)); do
-		while :; do
-			etag=$(edgectl --json store stat demo/counter | jq -r .etag)
-			n=$(edgectl store get demo/counter)
-			rc=0
-			echo $((n + 1)) | edgectl -q store put --if-match "$etag" demo/counter - 2>/dev/null || rc=$?
-			[ $rc -eq 0 ] && break
-			[ $rc -eq 6 ] || return 1
-		done
-	done
-}
-pids=()
-for w in $(seq 8); do incr 5 & pids+=($!); done
-for p in "${pids[@]}"; do wait "$p"; done
-echo "counter = $(edgectl store get demo/counter) (expected 40)"
-
-step "a 64 MiB object as a parallel multipart upload, then a parallel ranged download"
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-head -c 64M /dev/urandom >"$tmp/blob"
-edgectl --json store put --part-size 8M -j 4 demo/blob "$tmp/blob" | jq -c '{size_bytes, parts, duration_ms}'
-edgectl --json store get -j 4 --part-size 8M demo/blob "$tmp/back" | jq -c '{size_bytes, duration_ms}'
-cmp "$tmp/blob" "$tmp/back" && echo "round trip verified"
+cleanup() {
+	edgectl -q schedule rm demo-web >/dev/null 2>&1 || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
 
-step "what is in the store"
-edgectl store ls -r demo/
-edgectl store rm demo/blob demo/counter "$app" >/dev/null
+step "the store: $(edgectl --json store ls >/dev/null && echo ok) (default \$XDG_DATA_HOME/edgectl/store; EDGECTL_STORE for S3)"
+
+step "compare-and-swap: the stale writer loses (exit 6), a fresh one wins"
+edgectl store rm demo/counter >/dev/null
+echo 1 | edgectl -q store put --if-absent demo/counter -
+etag=$(edgectl --json store stat demo/counter | jq -r .etag)
+echo 2 | edgectl -q store put --if-match "$etag" demo/counter -
+set +e
+echo 3 | edgectl store put --if-match "$etag" demo/counter - 2>&1
+echo "stale writer's exit status: $?"
+set -e
+edgectl store rm demo/counter >/dev/null
+
+step "build an image: a busybox web server (FROM scratch, framed zstd layers)"
+mkdir -p "$tmp/ctx/rootfs/bin" "$tmp/ctx/rootfs/www"
+cp /bin/busybox "$tmp/ctx/rootfs/bin/busybox"
+for a in sh httpd hostname sleep; do ln -s busybox "$tmp/ctx/rootfs/bin/$a"; done
+echo "hello from the edge" >"$tmp/ctx/rootfs/www/index.html"
+cat >"$tmp/ctx/Dockerfile" <<'EOF'
+FROM scratch
+COPY rootfs/ /
+CMD ["httpd", "-f", "-p", "80", "-h", "/www"]
+EOF
+edgectl build -t demo-web:1 "$tmp/ctx"
+
+step "push it to the store (blobs/sha256/..., refs/demo-web/1)"
+edgectl push demo-web:1
+
+step "this machine as the fleet: a location and the host 'local' (probed)"
+edgectl location add here --lat 52.52 --lon 13.40 --utc-offset +01:00
+edgectl host add local --location here --subnet 198.19.0.0/24
+edgectl host ls
+
+step "prewarm: the image pulled by digest, layers unpacked, recorded in the host object"
+edgectl prewarm --host local demo-web:1
+
+step "schedule two replicas (placement committed by CAS, then started)"
+edgectl schedule --image demo-web:1 --name demo-web --replicas 2 --near here --explain
+edgectl ps
+
+step "each replica answers on its container address"
+for ip in $(edgectl --json ps | jq -r '.[] | select(.image | startswith("demo-web")) | .ip'); do
+	printf '%s: ' "$ip"
+	curl -fsS -m 5 "http://$ip/"
+done
+
+step "a replica dies; schedule --tick notices and replaces it"
+victim=$(edgectl --json ps | jq -r '[.[] | select(.name == "demo-web-0")][0].id')
+edgectl -q stop -t 0 "$victim"
+edgectl schedule --tick
+edgectl ps
+
+step "schedule rm: instances stopped, capacity freed"
+edgectl schedule rm demo-web
+edgectl ps -a | head -5
+edgectl host rm local
+edgectl location rm here
 echo
-echo "demo done. Next to land: build, push/pull, run, schedule, route, prewarm (see README)."
+echo "demo done."

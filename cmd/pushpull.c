@@ -268,6 +268,15 @@ static int run_push(struct ec_ctx *ctx, int argc, char **argv)
 	a.co.all_platforms = 1;
 	if (oci_layout_open(ctx->root, 1, &l, &err) < 0)
 		goto fail;
+	{
+		/* other tools may tag without ":TAG" (skopeo oci:ROOT:multi) */
+		struct oci_desc d;
+		if (oci_ref_get(l, local, &d, NULL) < 0 &&
+		    oci_ref_get(l, argv[op.ind], &d, NULL) == 0) {
+			free(local);
+			local = xstrdup(argv[op.ind]);
+		}
+	}
 	from = img_ep_local(l, &a.eo);
 	if (open_remote(ctx, &dst, 1, &a.eo, &to, &err) < 0)
 		goto fail;

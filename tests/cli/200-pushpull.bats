@@ -289,3 +289,15 @@ sys.stdout.buffer.write(ti.tobuf(tarfile.PAX_FORMAT) + b"\0" * 4096)' >"$T/bomb.
 	run -0 --separate-stderr edgectl --root "$T/r2" --json pull --unpack "$T/flat" big:1
 	diff <(tree_sig "$SRC/tree") <(tree_sig "$T/flat")
 }
+
+@test "a multi-platform index: pull picks this host's platform or --platform's" {
+	tests/lib/mkindex.sh "$T/mp" multi >/dev/null
+	run -0 --separate-stderr edgectl --json pull --unpack "$T/f1" "oci:$T/mp:multi"
+	[ "$(cat "$T/f1/arch")" = "$(uname -m | sed 's/x86_64/amd64/; s/aarch64/arm64/')" ]
+	jq -e '.image_digest != .digest and .media_type == "application/vnd.oci.image.index.v1+json"' <<<"$output" ||
+		jq -e '.media_type == "application/vnd.oci.image.manifest.v1+json"' <<<"$output"
+	run -0 --separate-stderr edgectl --root "$T/r2" pull --platform linux/arm64 --unpack "$T/f2" "oci:$T/mp:multi"
+	[ "$(cat "$T/f2/arch")" = arm64 ]
+	run -3 --separate-stderr edgectl --root "$T/r3" pull --platform linux/s390x "oci:$T/mp:multi"
+	[[ $stderr == *"linux/amd64"* && $stderr == *"linux/arm64"* ]] || { echo "$stderr"; false; }
+}

@@ -96,3 +96,16 @@ tree_sig() {
 	run -4 --separate-stderr edgectl pull --tls-verify=false "docker://127.0.0.1:9/x:1"
 	[[ $stderr == *"127.0.0.1:9"* ]] || { echo "$stderr"; false; }
 }
+
+@test "a multi-platform index in the local root is pushed whole; pull by platform from the registry" {
+	local idx
+	idx=$(tests/lib/mkindex.sh "$T/mp" multi)
+	# the local root gets the whole index from a peer (skopeo --all)
+	skopeo copy -q --all "oci:$T/mp:multi" "oci:$EDGECTL_ROOT:multi"
+	run -0 --separate-stderr edgectl --json push --tls-verify=false multi "docker://$REGISTRY/mp:1"
+	jq -e --arg d "$idx" '.digest == $d and .blobs == 4' <<<"$output"
+	run -0 skopeo inspect --raw --tls-verify=false "docker://$REGISTRY/mp:1"
+	jq -e '(.manifests | length) == 2 and ([.manifests[].platform.architecture] | sort) == ["amd64", "arm64"]' <<<"$output"
+	run -0 --separate-stderr edgectl --root "$T/r2" pull --tls-verify=false --platform linux/arm64 --unpack "$T/f" "docker://$REGISTRY/mp:1"
+	[ "$(cat "$T/f/arch")" = arm64 ]
+}

@@ -11,6 +11,9 @@ DESTDIR ?=
 BINDIR = $(PREFIX)/bin
 MANDIR = $(PREFIX)/share/man
 CC ?= cc
+CLANG ?= clang
+LLVM_STRIP ?= llvm-strip
+BPFTOOL ?= bpftool
 PKG_CONFIG ?= pkg-config
 PKGS = libzstd libcurl libarchive openssl jansson libbpf zlib
 
@@ -26,8 +29,13 @@ ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) -D_GNU_SOURCE -pthread \
 	     -Isrc -DEDGECTL_VERSION='"$(VERSION)"' $(PKG_CFLAGS) -MMD -MP
 ALL_LDFLAGS = $(LDFLAGS) -pthread
 LIBS = $(PKG_LIBS) -lm
+# BPF programs (bpf/*.bpf.c): clang with BTF; the multiarch directory gives
+# <asm/types.h> to -target bpf.
+BPF_CFLAGS = -O2 -g -target bpf -Wall -Wextra -Ibpf \
+	     -idirafter /usr/include/$(shell $(CC) -print-multiarch 2>/dev/null)
 ifdef DEVELOPER
 ALL_CFLAGS += -Werror
+BPF_CFLAGS += -Werror
 endif
 ifdef SANITIZE
 ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
@@ -55,6 +63,23 @@ all: $(BIN) man
 $(O)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# BPF object -> skeleton header; only src/route/loader.c includes it.
+$(O)/bpf/%.bpf.o: bpf/%.bpf.c bpf/%.h
+	@mkdir -p $(@D)
+	$(CLANG) $(BPF_CFLAGS) -c -o $@ $<
+	$(LLVM_STRIP) -g $@
+
+BPF_OBJ := $(patsubst bpf/%.bpf.c,$(O)/bpf/%.bpf.o,$(wildcard bpf/*.bpf.c))
+.SECONDARY: $(BPF_OBJ)
+
+$(O)/bpf/%.skel.h: $(O)/bpf/%.bpf.o
+	$(BPFTOOL) gen skeleton $< name $* > $@.tmp
+	@mv $@.tmp $@
+
+$(O)/src/route/loader.o: $(O)/bpf/router.skel.h
+$(O)/src/route/loader.o: private ALL_CFLAGS += -Ibpf -I$(O)/bpf
+$(O)/tests/unit/route.t: private ALL_CFLAGS += -Ibpf
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@

@@ -6,16 +6,20 @@ pkgs=(
 	# build
 	gcc make pkg-config libzstd-dev libcurl4-openssl-dev libarchive-dev
 	libssl-dev libjansson-dev libbpf-dev zlib1g-dev scdoc
+	# the XDP router (bpf/): BPF compiler, llvm-strip, skeleton generator
+	clang llvm bpftool
 	# tests: harness, real S3 server (Ceph RGW), tools
 	perl bats jq curl zstd man-db radosgw ceph-mon ceph-osd procps zsh fish
-	util-linux iproute2 skopeo umoci crun runc busybox-static runsc
+	util-linux iproute2 ethtool skopeo umoci crun runc busybox-static runsc
 	# registry peer (push/pull), Basic auth
 	docker-registry apache2-utils openssl
 	# the fleet: hosts are network namespaces running sshd; CNI networking
 	openssh-server openssh-client containernetworking-plugins
 )
 if [ "${1:-}" = bench ]; then
-	pkgs+=(awscli time debootstrap)
+	pkgs+=(awscli time debootstrap podman)
+	# the router against peers: an HTTP load generator, IPVS
+	pkgs+=(wrk ipvsadm)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

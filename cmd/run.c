@@ -13,6 +13,7 @@
 #include "util/parse.h"
 #include "util/xalloc.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -43,6 +44,7 @@ enum {
 	O_ENTRYPOINT,
 	O_WORKDIR,
 	O_USER,
+	O_VIP,
 };
 
 static int run_run(struct ec_ctx *ctx, int argc, char **argv);
@@ -77,6 +79,10 @@ static const struct ec_opt run_opts[] = {
     {"entrypoint", 0, "PATH", "override the image's entrypoint", O_ENTRYPOINT},
     {"workdir", 'w', "DIR", "working directory", O_WORKDIR},
     {"user", 'u', "USER[:GROUP]", "run as this user", O_USER},
+    {"vip", 0, "ADDR",
+     "serve this VIP: put it on the container's loopback (repeatable; see "
+     "edgectl route)",
+     O_VIP},
     {"app", 0, "APP",
      "application the instance belongs to (default: its "
      "name)",
@@ -217,7 +223,7 @@ struct run_args {
 	int detach, rm, read_only;
 	double cpus;
 	uint64_t memory, pids;
-	json_t *env, *ports, *mounts;
+	json_t *env, *ports, *mounts, *vips;
 };
 
 static json_t *jstrs(char **v, int n)
@@ -313,6 +319,7 @@ static json_t *make_spec(struct ec_ctx *ctx, struct oci_layout *l,
 /* The host's bridge: "bridge" in config.json, else ec0. */
 static void spec_bridge(struct ec_ctx *ctx, json_t *spec)
 {
+
 	const char *b = ctx->config ? ec_json_str(ctx->config, "bridge") : NULL;
 
 	if (b)
@@ -647,6 +654,7 @@ static int run_run(struct ec_ctx *ctx, int argc, char **argv)
 	a.env = json_array();
 	a.ports = json_array();
 	a.mounts = json_array();
+	a.vips = json_array();
 	opt_init(&op, ctx, &cmd_run_def, argc, argv);
 	while ((c = opt_next(&op)) != OPT_END) {
 		switch (c) {
@@ -780,6 +788,17 @@ static int run_run(struct ec_ctx *ctx, int argc, char **argv)
 		case 'u':
 			a.user = op.arg;
 			break;
+		case O_VIP: {
+			struct in_addr in;
+			if (inet_pton(AF_INET, op.arg, &in) != 1) {
+				st = usage_error(ctx, &cmd_run_def,
+						 "--vip '%s': an IPv4 address",
+						 op.arg);
+				goto out;
+			}
+			push_json(a.vips, op.arg);
+			break;
+		}
 		}
 	}
 	(void)u;
@@ -848,8 +867,8 @@ static int run_run(struct ec_ctx *ctx, int argc, char **argv)
 	inst_new_id(id);
 	if (!(spec =
 		  make_spec(ctx, l, id, image, digest, &a, cmd, ncmd, &err)) ||
-	    (spec_bridge(ctx, spec), inst_create(ctx->root, id, spec, &err)) <
-		0)
+	    (spec_bridge(ctx, spec), json_object_set(spec, "vips", a.vips),
+	     inst_create(ctx->root, id, spec, &err)) < 0)
 		goto fail;
 	if (a.detach) {
 		if (start_detached(ctx, id, &err) < 0)
@@ -883,6 +902,7 @@ out:
 	json_decref(a.env);
 	json_decref(a.ports);
 	json_decref(a.mounts);
+	json_decref(a.vips);
 	return st;
 }
 

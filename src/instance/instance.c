@@ -4,13 +4,14 @@
  * cwd, user, hostname, network ("bridge", "none", "host"), ports[]
  * ("HOST:CONTAINER/proto"), subnet (bridge), lowerdirs[] (top first),
  * mounts[] {src, dst, ro}, memory, cpus, pids, read_only, rm,
- * stop_grace_ms. */
+ * stop_grace_ms, vips[] (addresses put on the container's loopback). */
 #include "instance/instance.h"
 #include "crypto/digest.h"
 #include "net/net.h"
 #include "util/fs.h"
 #include "util/io.h"
 #include "util/json.h"
+#include "util/proc.h"
 #include "util/xalloc.h"
 
 #include <dirent.h>
@@ -316,6 +317,24 @@ static int net_up(const char *root, const char *id, const json_t *spec,
 		return -1;
 	}
 	n->up = 1;
+	/* VIPs the instance serves, on its loopback (direct server return:
+	 * the router delivers packets addressed to the VIP unchanged) */
+	json_array_foreach (json_object_get(spec, "vips"), i, p) {
+		_cleanup_free_ char *a =
+		    xasprintf("%s/32", json_string_value(p));
+		const char *argv[] = {"ip", "-n",  n->ns_name, "addr", "add",
+				      a,    "dev", "lo",       NULL};
+		struct strbuf eo = STRBUF_INIT;
+		int st;
+		if (proc_run(argv, NULL, NULL, &eo, &st, err) < 0 || st != 0) {
+			if (st > 0)
+				ec_err_set(err, EC_USAGE, "VIP %s: %s",
+					   json_string_value(p), eo.buf);
+			sb_release(&eo);
+			return -1;
+		}
+		sb_release(&eo);
+	}
 	return 0;
 }
 

@@ -73,6 +73,8 @@ double sc_distance_km(double lat1, double lon1, double lat2, double lon2)
 	    sin(dlat / 2) * sin(dlat / 2) +
 	    cos(lat1 * d) * cos(lat2 * d) * sin(dlon / 2) * sin(dlon / 2);
 
+	if (a > 1) /* rounding, near antipodes: sqrt(1 - a) would be NaN */
+		a = 1;
 	return 2 * r * atan2(sqrt(a), sqrt(1 - a));
 }
 

@@ -120,7 +120,7 @@ memstore device bytes = $MEMSTORE_BYTES
 osd max object name len = 460
 osd max object namespace len = 64
 [client.rgw]
-rgw frontends = beast endpoint=127.0.0.1:$PORT
+rgw frontends = beast endpoint=127.0.0.1:$PORT tcp_nodelay=1
 rgw dns name = localhost
 rgw data = $DIR/rgw
 EOF

@@ -131,6 +131,9 @@ int sc_fits(const struct sc_host *h, const struct sc_req *r, int *gpus,
 			    (r->gpu_model &&
 			     strcasecmp(g->model, r->gpu_model)))
 				continue;
+			/* no GPU memory named: the request wants whole GPUs */
+			if (!r->gpu_mem && g->used_by)
+				continue;
 			if (best < 0 || left < h->gpus[best].mem_total -
 						   h->gpus[best].mem_used -
 						   r->gpu_mem)
@@ -176,8 +179,9 @@ static double host_score(const struct sc_host *h, const struct sc_req *r,
 		s -= left / (1 << 20); /* MiB left on the chosen GPUs */
 		s -= 1e3 * (h->ngpus - *ngpus); /* keep GPU hosts for GPUs */
 	} else {
-		/* don't waste GPU hosts on CPU work */
-		s -= 1e5 * h->ngpus;
+		/* don't waste GPU hosts on CPU work (capped below the
+		 * anti-affinity penalty, which must stay stronger) */
+		s -= 1e5 * (h->ngpus < 8 ? h->ngpus : 8);
 	}
 	cpu_left = h->cpu_total
 		       ? (double)(h->cpu_total - h->cpu_used - r->cpu) /

@@ -244,10 +244,12 @@ static int pick_host(const struct sc_loc *l, const struct sc_req *r, int *gpus,
 	return best;
 }
 
-static double loc_score(const struct sc_loc *l, const struct sc_req *r,
-			struct sc_loc *fleet, size_t nlocs, int warm_fit)
+/* Weighted distance from location l to the near points (0 without any);
+ * names resolve against the fleet. Constant for one sc_place call. */
+static double near_km(const struct sc_loc *l, const struct sc_req *r,
+		      const struct sc_loc *fleet, size_t nlocs)
 {
-	double s = 0, wsum = 0, d = 0;
+	double wsum = 0, d = 0;
 	size_t i, k;
 
 	for (i = 0; i < r->nnear; i++) {
@@ -266,77 +268,116 @@ static double loc_score(const struct sc_loc *l, const struct sc_req *r,
 		d += w * sc_distance_km(l->lat, l->lon, lat, lon);
 		wsum += w;
 	}
-	if (wsum > 0)
-		s -= d / wsum;
+	return wsum > 0 ? d / wsum : 0;
+}
+
+/* The location's score without the host terms (warm, doubling up). */
+static double loc_base(const struct sc_loc *l, const struct sc_req *r,
+		       double dist, double util)
+{
+	double s = -dist;
+
 	if (r->spread_locations)
 		s -= SPREAD_KM * l->app_count;
-	if (warm_fit)
-		s += WARM_KM;
 	if (r->policy == SC_BINPACK)
-		s += FILL_KM * utilisation(l);
+		s += FILL_KM * util;
 	else if (r->policy == SC_SPREAD)
-		s += FILL_KM * (1 - utilisation(l));
+		s += FILL_KM * (1 - util);
 	else
-		s += ROOM_KM * (1 - utilisation(l));
+		s += ROOM_KM * (1 - util);
 	return s;
+}
+
+struct cand {
+	size_t loc;
+	double bound; /* no host of the location can score more */
+};
+
+static int by_bound(const void *a, const void *b)
+{
+	const struct cand *x = a, *y = b;
+
+	if (x->bound != y->bound)
+		return x->bound < y->bound ? 1 : -1;
+	return x->loc < y->loc ? -1 : x->loc > y->loc; /* stable: index */
 }
 
 int sc_place(struct sc_loc *fleet, size_t nlocs, const struct sc_req *r,
 	     size_t n, time_t now, struct sc_place *out, size_t *placed,
 	     struct sc_explain *x)
 {
-	size_t k, i;
 	double offpeak_util = r->offpeak_util > 0 ? r->offpeak_util : 0.2;
+	double *dist = xcalloc(nlocs + 1, sizeof(*dist));
+	double *util = xcalloc(nlocs + 1, sizeof(*util));
+	struct cand *c = xcalloc(nlocs + 1, sizeof(*c));
+	size_t k, i;
 
+	/* per call: distances and utilisation (kept current as replicas
+	 * are placed) */
+	for (i = 0; i < nlocs; i++) {
+		dist[i] = near_km(&fleet[i], r, fleet, nlocs);
+		util[i] = utilisation(&fleet[i]);
+	}
 	*placed = 0;
 	for (k = 0; k < n; k++) {
 		int bl = -1, bh = -1, bg[SC_MAX_GPUS], bn = 0;
 		double bs = -INFINITY;
+		size_t nc = 0, ci;
+		/* the first replica's notes (--explain) see every location */
+		struct sc_explain *xx = k == 0 ? x : NULL;
 
 		for (i = 0; i < nlocs; i++) {
 			struct sc_loc *l = &fleet[i];
-			int g[SC_MAX_GPUS], gn = 0, h, warm;
-			double s;
 
 			if ((r->allow && !listed(r->allow, l->name)) ||
 			    listed(r->deny, l->name)) {
-				if (k == 0)
-					note(x, l->name, NULL, 0,
-					     "excluded by the spec");
+				note(xx, l->name, NULL, 0,
+				     "excluded by the spec");
 				continue;
 			}
 			if (r->policy == SC_OFFPEAK &&
 			    !sc_offpeak_now(l, now) &&
-			    utilisation(l) >= offpeak_util) {
-				if (k == 0)
-					note(x, l->name, NULL, 0,
-					     "not off-peak now (window "
-					     "%02d:%02d-%02d:%02d local) and "
-					     "%.0f%% busy",
-					     l->offpeak_start / 60,
-					     l->offpeak_start % 60,
-					     l->offpeak_end / 60,
-					     l->offpeak_end % 60,
-					     100 * utilisation(l));
+			    util[i] >= offpeak_util) {
+				note(xx, l->name, NULL, 0,
+				     "not off-peak now (window "
+				     "%02d:%02d-%02d:%02d local) and "
+				     "%.0f%% busy",
+				     l->offpeak_start / 60,
+				     l->offpeak_start % 60, l->offpeak_end / 60,
+				     l->offpeak_end % 60, 100 * util[i]);
 				continue;
 			}
-			h = pick_host(l, r, g, &gn, k == 0 ? x : NULL);
+			c[nc].loc = i;
+			c[nc].bound =
+			    loc_base(l, r, dist[i], util[i]) + WARM_KM;
+			nc++;
+		}
+		/* best bound first: once a bound cannot beat the best score,
+		 * no later location can (hosts are only scored where needed) */
+		qsort(c, nc, sizeof(*c), by_bound);
+		for (ci = 0; ci < nc; ci++) {
+			struct sc_loc *l = &fleet[c[ci].loc];
+			int g[SC_MAX_GPUS], gn = 0, h, warm;
+			double s;
+
+			if (!xx && bl >= 0 && c[ci].bound <= bs)
+				break;
+			h = pick_host(l, r, g, &gn, xx);
 			if (h < 0) {
-				if (k == 0)
-					note(x, l->name, NULL, 0,
-					     "no host has room");
+				note(xx, l->name, NULL, 0, "no host has room");
 				continue;
 			}
 			warm = l->hosts[h].warm;
-			s = loc_score(l, r, fleet, nlocs, warm) -
+			s = loc_base(l, r, dist[c[ci].loc], util[c[ci].loc]) +
+			    (warm ? WARM_KM : 0) -
 			    DOUBLE_KM * l->hosts[h].app_count;
-			if (k == 0)
-				note(x, l->name, l->hosts[h].name, s,
-				     "candidate (best host %s%s)",
-				     l->hosts[h].name, warm ? ", warm" : "");
-			if (s > bs) {
+			note(xx, l->name, l->hosts[h].name, s,
+			     "candidate (best host %s%s)", l->hosts[h].name,
+			     warm ? ", warm" : "");
+			/* ties go to the lower location index, as before */
+			if (s > bs || (s == bs && (int)c[ci].loc < bl)) {
 				bs = s;
-				bl = (int)i;
+				bl = (int)c[ci].loc;
 				bh = h;
 				memcpy(bg, g, sizeof(g));
 				bn = gn;
@@ -355,6 +396,7 @@ int sc_place(struct sc_loc *fleet, size_t nlocs, const struct sc_req *r,
 			}
 			h->app_count++;
 			fleet[bl].app_count++;
+			util[bl] = utilisation(&fleet[bl]);
 			out[k] = (struct sc_place){.loc = (size_t)bl,
 						   .host = (size_t)bh,
 						   .ngpus = bn,
@@ -363,5 +405,8 @@ int sc_place(struct sc_loc *fleet, size_t nlocs, const struct sc_req *r,
 			(*placed)++;
 		}
 	}
+	free(dist);
+	free(util);
+	free(c);
 	return 0;
 }

@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "store/store.h"
 #include "util/err.h"
@@ -110,6 +111,7 @@ extern const struct ec_cmd cmd_monitor_def;
 extern const struct ec_cmd cmd_host_def;
 extern const struct ec_cmd cmd_location_def;
 extern const struct ec_cmd cmd_schedule_def;
+extern const struct ec_cmd cmd_route_def;
 
 /* SSH settings from config.json ("ssh": {"config", "options"}) and a
  * private directory for control sockets (fleet.c). */
@@ -122,6 +124,8 @@ void ctx_ssh_opts(struct ec_ctx *ctx, struct ssh_opts *o);
 int cmd_image_digest(struct store *s, const char *image, char **repo,
 		     char digest[80], struct ec_err *err);
 extern const struct ec_cmd cmd_prewarm_def;
+/* UTC offset in minutes of time zone TZ at t (tz database); 0 or -1. */
+int cmd_tz_offset(const char *tz, time_t t, int *minutes);
 extern const struct ec_cmd *const ec_commands[];
 
 #endif

@@ -320,6 +320,7 @@ static int run_prewarm(struct ec_ctx *ctx, int argc, char **argv)
 				json_decref(eligible);
 				goto fail;
 			}
+			sc_fleet_apply_tz(&f, now, cmd_tz_offset);
 			for (i = 0; i < f.nlocs; i++) {
 				struct sc_req r = {.policy = SC_OFFPEAK};
 				struct sc_place p;

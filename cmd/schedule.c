@@ -300,6 +300,32 @@ int cmd_image_digest(struct store *s, const char *image, char **repo,
 	return 0;
 }
 
+/* UTC offset of time zone `tz` at t, from the system's tz database (the
+ * TZ variable is switched for the lookup and restored). */
+int cmd_tz_offset(const char *tz, time_t t, int *minutes)
+{
+	const char *old = getenv("TZ");
+	_cleanup_free_ char *keep = old ? xstrdup(old) : NULL;
+	_cleanup_free_ char *path = xasprintf("/usr/share/zoneinfo/%s", tz);
+	struct tm tm;
+	int r = -1;
+
+	if (strstr(tz, "..") || access(path, R_OK) < 0)
+		return -1;
+	setenv("TZ", tz, 1);
+	tzset();
+	if (localtime_r(&t, &tm)) {
+		*minutes = (int)(tm.tm_gmtoff / 60);
+		r = 0;
+	}
+	if (keep)
+		setenv("TZ", keep, 1);
+	else
+		unsetenv("TZ");
+	tzset();
+	return r;
+}
+
 /* --- placing ----------------------------------------------------------------
  */
 
@@ -364,6 +390,7 @@ static int place(struct run_state *st, size_t want, int commit,
 			free(pl);
 			return -1;
 		}
+		sc_fleet_apply_tz(&f, st->now, cmd_tz_offset);
 		sc_place(f.locs, f.nlocs, &st->req, left, st->now, pl, &n,
 			 rounds == 0 && st->x.n == 0 ? &st->x : NULL);
 		if (n == 0) {

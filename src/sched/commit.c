@@ -232,3 +232,18 @@ int sc_release_app(struct store *s, const char *loc, const char *host,
 		*removed = d.removed;
 	return rc;
 }
+
+void sc_fleet_apply_tz(struct sc_fleet *f, time_t now,
+		       int (*offset)(const char *tz, time_t t, int *minutes))
+{
+	json_t *locs = json_object_get(f->json, "locations"), *l;
+	size_t i;
+	int m;
+
+	/* f->locs were made from "locations" in order */
+	json_array_foreach (locs, i, l) {
+		const char *tz = ec_json_str(l, "tz");
+		if (i < f->nlocs && tz && offset(tz, now, &m) == 0)
+			f->locs[i].utc_offset_min = m;
+	}
+}

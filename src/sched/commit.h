@@ -20,6 +20,10 @@ struct sc_fleet {
 int sc_fleet_load(struct store *s, const char *app, const char *digest,
 		  struct sc_fleet *f, struct ec_err *err);
 void sc_fleet_release(struct sc_fleet *f);
+/* Locations given with a time zone ("tz") get their UTC offset at `now`
+ * from `offset` (the caller's tz database lookup; 0 on success). */
+void sc_fleet_apply_tz(struct sc_fleet *f, time_t now,
+		       int (*offset)(const char *tz, time_t t, int *minutes));
 
 /* One replica's allocation as committed. */
 struct sc_alloc {

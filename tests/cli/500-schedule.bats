@@ -114,7 +114,7 @@ audit() {
 
 @test "schedule: off-peak places only where it is night now (--now), else says why" {
 	edgectl location add day --lat 0 --lon 0 --utc-offset +00:00 --off-peak 01:00-05:00
-	edgectl location add night --lat 0 --lon 90 --utc-offset +06:00 --off-peak 22:00-04:00
+	edgectl location add night --lat 0 --lon 90 --tz Asia/Dhaka --off-peak 22:00-04:00 # UTC+6, no DST
 	for l in day night; do
 		jq -n --arg l "$l" '{name: ($l + "1"), location: $l, capacity: {cpus: 4, memory_bytes: 8589934592}, allocations: []}' >"$T/h.json"
 		edgectl store put "fleet/$l/hosts/${l}1.json" "$T/h.json" >/dev/null

@@ -115,6 +115,10 @@ int opt_next(struct optparse *p)
 	}
 	if (!o)
 		BUG("option without table entry");
+	/* a command's own option wins over a global one with the same
+	 * letter (run -v is --volume, not --verbose) */
+	if (o < global_opts || o >= global_opts + ARRAY_SIZE(global_opts))
+		return o->id;
 	switch (o->id) {
 	case 'h':
 		cmd_usage(p->cmd, stdout);

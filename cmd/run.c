@@ -45,6 +45,7 @@ enum {
 	O_WORKDIR,
 	O_USER,
 	O_VIP,
+	O_TMPFS,
 };
 
 static int run_run(struct ec_ctx *ctx, int argc, char **argv);
@@ -67,6 +68,7 @@ static const struct ec_opt run_opts[] = {
     {"publish", 'p', "HOST:CPORT[/PROTO]",
      "publish a container port on the host (repeatable)", 'p'},
     {"volume", 'v', "SRC:DST[:ro]", "bind mount a host path (repeatable)", 'v'},
+    {"tmpfs", 0, "PATH", "mount a fresh tmpfs at PATH (repeatable)", O_TMPFS},
     {"cpus", 0, "N", "CPU limit (e.g. 0.5)", O_CPUS},
     {"memory", 0, "SIZE",
      "memory limit (e.g. 64M); past it the container "
@@ -728,6 +730,18 @@ static int run_run(struct ec_ctx *ctx, int argc, char **argv)
 				      "ro", mode && !strcmp(mode, "ro")));
 			break;
 		}
+		case O_TMPFS:
+			if (op.arg[0] != '/') {
+				st = usage_error(ctx, &cmd_run_def,
+						 "--tmpfs '%s': an absolute "
+						 "path",
+						 op.arg);
+				goto out;
+			}
+			json_array_append_new(
+			    a.mounts, json_pack("{s:s,s:s,s:b}", "src", "tmpfs",
+						"dst", op.arg, "tmpfs", 1));
+			break;
 		case O_CPUS: {
 			char *end;
 			a.cpus = strtod(op.arg, &end);

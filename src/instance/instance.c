@@ -404,6 +404,7 @@ int inst_exec(const char *root, const char *id, rt_output_fn out, void *ctx,
 		mounts[i].src = ec_json_str(m, "src");
 		mounts[i].dst = ec_json_str(m, "dst");
 		mounts[i].readonly = json_is_true(json_object_get(m, "ro"));
+		mounts[i].tmpfs = json_is_true(json_object_get(m, "tmpfs"));
 	}
 	s.mounts = mounts;
 	net = ec_json_str(spec, "network");

@@ -178,6 +178,8 @@ static json_t *mounts(const struct rt_spec *s)
 	static const char *const o_ro[] = {"nosuid", "noexec", "nodev", "ro",
 					   NULL};
 	static const char *const o_bind[] = {"rbind", "rprivate", NULL};
+	static const char *const o_tmp[] = {"nosuid", "nodev", "mode=1777",
+					    NULL};
 	static const char *const o_bind_ro[] = {"rbind", "rprivate", "ro",
 						NULL};
 	json_t *a = jarr();
@@ -193,8 +195,10 @@ static json_t *mounts(const struct rt_spec *s)
 	for (i = 0;
 	     s->mounts && (!s->nmounts || i < s->nmounts) && s->mounts[i].src;
 	     i++)
-		jpush(a, mnt(s->mounts[i].dst, "bind", s->mounts[i].src,
-			     s->mounts[i].readonly ? o_bind_ro : o_bind));
+		jpush(a, s->mounts[i].tmpfs
+			     ? mnt(s->mounts[i].dst, "tmpfs", "tmpfs", o_tmp)
+			     : mnt(s->mounts[i].dst, "bind", s->mounts[i].src,
+				   s->mounts[i].readonly ? o_bind_ro : o_bind));
 	return a;
 }
 

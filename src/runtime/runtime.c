@@ -151,7 +151,7 @@ static int check_spec(const char *id, const struct rt_spec *s,
 			    err, EC_USAGE,
 			    "mount destination '%s' must be absolute",
 			    m->dst ? m->dst : "");
-		if (stat(m->src, &st) < 0)
+		if (!m->tmpfs && stat(m->src, &st) < 0)
 			return ec_err_errno(err, EC_FAIL, errno,
 					    "mount source '%s'", m->src);
 	}

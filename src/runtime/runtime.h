@@ -15,8 +15,9 @@
 enum rt_network { RT_NET_NONE = 0, RT_NET_HOST, RT_NET_PATH };
 
 struct rt_mount {
-	const char *src, *dst;
+	const char *src, *dst; /* tmpfs: src is ignored but must be set */
 	int readonly;
+	int tmpfs; /* a fresh tmpfs (mode 1777, nosuid, nodev) at dst */
 };
 
 struct rt_spec {

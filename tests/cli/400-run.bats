@@ -159,3 +159,15 @@ serve_with() {
 	done
 	[ "$(leftovers)" = "$before" ] || { echo "left behind: $before -> $(leftovers)"; false; }
 }
+
+@test "run: --read-only root, --tmpfs scratch, -v bind mounts (ro and rw), -e" {
+	mkdir -p "$BATS_TEST_TMPDIR/data"
+	echo from-host >"$BATS_TEST_TMPDIR/data/in"
+	run -0 --separate-stderr edgectl run --rm --network none --read-only --tmpfs /scratch \
+		-v "$BATS_TEST_TMPDIR/data:/data" -v "$BATS_TEST_TMPDIR/data:/rodata:ro" -e GREETING=hi bb:web -- \
+		sh -c 'echo x >/scratch/f && cat /scratch/f /data/in && echo out >/data/out &&
+			{ echo no >/rodata/x 2>/dev/null || echo ro-bind; } &&
+			{ echo no >/z 2>/dev/null || echo ro-root; } && echo $GREETING'
+	[ "$output" = "$(printf 'x\nfrom-host\nro-bind\nro-root\nhi')" ] || { echo "$output"; false; }
+	[ "$(cat "$BATS_TEST_TMPDIR/data/out")" = out ]
+}

@@ -13,10 +13,23 @@
 #include <unistd.h>
 
 const struct ec_cmd *const ec_commands[] = {
-    &cmd_build_def,    &cmd_host_def, &cmd_images_def,	&cmd_inspect_def,
-    &cmd_location_def, &cmd_logs_def, &cmd_prewarm_def, &cmd_ps_def,
-    &cmd_pull_def,     &cmd_push_def, &cmd_rm_def,	&cmd_run_def,
-    &cmd_schedule_def, &cmd_stop_def, &cmd_store_def,	NULL,
+    &cmd_build_def,
+    &cmd_host_def,
+    &cmd_images_def,
+    &cmd_inspect_def,
+    &cmd_location_def,
+    &cmd_logs_def,
+    &cmd_prewarm_def,
+    &cmd_ps_def,
+    &cmd_pull_def,
+    &cmd_push_def,
+    &cmd_rm_def,
+    &cmd_route_def,
+    &cmd_run_def,
+    &cmd_schedule_def,
+    &cmd_stop_def,
+    &cmd_store_def,
+    NULL,
 };
 
 static volatile int interrupted;

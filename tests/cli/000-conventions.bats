@@ -27,6 +27,7 @@ declare -gA JSON_PROBE=(
 	[location]="location ls"
 	[schedule]="schedule ls"
 	[prewarm]="prewarm ls"
+	[route]="route ls"
 )
 
 cmds() { edgectl --list-cmds; }

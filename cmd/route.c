@@ -14,6 +14,7 @@
  * command limits changes to cmd/route.c; it is a candidate for a
  * src/route/control.c (pure parts: merge, hysteresis, index allocation). */
 #include "cmd.h"
+#include "store/cas.h"
 #include "fleet/fleet.h"
 #include "route/route.h"
 #include "util/json.h"
@@ -37,7 +38,6 @@
 #include <unistd.h>
 
 #define ROUTE_OBJ_MAX	(4u << 20)
-#define CAS_TRIES	10
 #define FAILS_TO_DOWN	2 /* consecutive failed probes: unhealthy */
 #define OKS_TO_UP	2 /* consecutive good probes: healthy again */
 #define DEFAULT_WEIGHT	100
@@ -224,60 +224,17 @@ fail:
 	return NULL;
 }
 
-/* Read-modify-write of routes/<addr>.json by CAS (as fleet_host_update):
- * fn changes the object in place; generation grows. create: a missing
- * object starts as {} (put-if-absent). */
+/* Read-modify-write of routes/<addr>.json by CAS: fn changes the object
+ * in place; generation grows. create: a missing object starts as {}. */
 static int route_update(struct store *s, const char *addr, int create,
 			int (*fn)(json_t *r, void *c), void *c,
 			struct ec_err *err)
 {
 	_cleanup_free_ char *key = route_key(addr);
-	int attempt;
+	_cleanup_free_ char *what = xasprintf("route for VIP '%s'", addr);
 
-	for (attempt = 0; attempt < CAS_TRIES; attempt++) {
-		struct store_info info;
-		struct store_put_opts po = {0};
-		_cleanup_free_ char *data = NULL, *out = NULL;
-		_cleanup_json_ json_t *j = NULL;
-		size_t len;
-
-		if (store_get_buf(s, key, ROUTE_OBJ_MAX, &data, &len, &info,
-				  err) < 0) {
-			if (err->cat != EC_NOTFOUND)
-				return -1;
-			if (!create)
-				return ec_err_set(err, EC_NOTFOUND,
-						  "no route for VIP '%s'",
-						  addr);
-			ec_err_clear(err);
-			j = json_object();
-			po.if_absent = 1;
-		} else {
-			if (!(j = ec_json_parse(data, len, key, err)))
-				return -1;
-			po.if_match = info.etag;
-		}
-		if (fn(j, c) < 0)
-			return -1;
-		json_object_set_new(
-		    j, "generation",
-		    json_integer(
-			json_integer_value(json_object_get(j, "generation")) +
-			1));
-		out = ec_json_dump(j);
-		if (store_put_buf(s, key, out, strlen(out), &po, NULL, err) ==
-		    0)
-			return 0;
-		if (err->cat != EC_CONFLICT)
-			return -1;
-		ec_err_clear(err);
-		usleep((useconds_t)(1000 * (10 + rand() % (20 << attempt))));
-	}
-	return ec_err_set(
-	    err, EC_CONFLICT,
-	    "route '%s': lost %d compare-and-swap races in a row; "
-	    "try again",
-	    addr, CAS_TRIES);
+	return store_json_update(s, key, ROUTE_OBJ_MAX, create, what, fn, c,
+				 err);
 }
 
 static int64_t jint(const json_t *o, const char *k)

@@ -1,5 +1,6 @@
 /* fleet.c - inventory objects in the store (CAS) and SSH (fleet.h). */
 #include "fleet/fleet.h"
+#include "store/cas.h"
 #include "crypto/digest.h"
 #include "runtime/runtime.h"
 #include "util/json.h"
@@ -15,8 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CAS_TRIES 10
-#define HOST_MAX  (1u << 20)
+#define HOST_MAX (1u << 20)
 
 int fleet_name_check(const char *what, const char *name, struct ec_err *err)
 {
@@ -156,71 +156,15 @@ json_t *fleet_host_get(struct store *s, const char *name, char *etag,
 	return h;
 }
 
-static void jitter_sleep(int attempt)
-{
-	uint32_t r;
-	struct timespec ts;
-	long ms;
-
-	random_bytes(&r, sizeof(r));
-	ms = (long)(r % (uint32_t)(20 << (attempt < 6 ? attempt : 6)));
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (ms % 1000) * 1000000;
-	nanosleep(&ts, NULL);
-}
-
 int fleet_host_update(struct store *s, const char *loc, const char *host,
 		      int create, int (*fn)(json_t *host, void *ctx), void *ctx,
 		      struct ec_err *err)
 {
 	_cleanup_free_ char *key = fleet_host_key(loc, host);
-	int attempt;
+	_cleanup_free_ char *what =
+	    xasprintf("host '%s' in location '%s'", host, loc);
 
-	for (attempt = 0; attempt < CAS_TRIES; attempt++) {
-		struct store_info info;
-		struct store_put_opts po = {0};
-		_cleanup_free_ char *data = NULL, *out = NULL;
-		_cleanup_json_ json_t *j = NULL;
-		size_t len;
-		int r;
-
-		if (store_get_buf(s, key, HOST_MAX, &data, &len, &info, err) <
-		    0) {
-			if (err->cat != EC_NOTFOUND)
-				return -1;
-			if (!create)
-				return ec_err_set(err, EC_NOTFOUND,
-						  "no host '%s' in location "
-						  "'%s'",
-						  host, loc);
-			ec_err_clear(err);
-			j = json_object();
-			po.if_absent = 1;
-		} else {
-			if (!(j = ec_json_parse(data, len, key, err)))
-				return -1;
-			po.if_match = info.etag;
-		}
-		if (fn(j, ctx) < 0)
-			return -1;
-		json_object_set_new(
-		    j, "generation",
-		    json_integer(
-			json_integer_value(json_object_get(j, "generation")) +
-			1));
-		out = ec_json_dump(j);
-		r = store_put_buf(s, key, out, strlen(out), &po, NULL, err);
-		if (r == 0)
-			return 0;
-		if (err->cat != EC_CONFLICT)
-			return -1;
-		ec_err_clear(err);
-		jitter_sleep(attempt);
-	}
-	return ec_err_set(err, EC_CONFLICT,
-			  "host '%s': lost %d compare-and-swap races in a "
-			  "row (too many concurrent writers); try again",
-			  host, CAS_TRIES);
+	return store_json_update(s, key, HOST_MAX, create, what, fn, ctx, err);
 }
 
 /* --- ssh ------------------------------------------------------------------ */

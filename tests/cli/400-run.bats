@@ -60,8 +60,10 @@ http_get() {
 leftovers() {
 	{
 		grep -c "$RUN_ROOT" /proc/self/mountinfo || true
-		ip netns list | grep -c '^ec-' || true
-		ip -o link show | grep -c 'veth' || true
+		# instance namespaces are ec-<12 hex> (fleets of other tests
+		# running meanwhile are ec-PID-hN); veths on our own bridge
+		ls /run/netns 2>/dev/null | grep -cE '^ec-[0-9a-f]{12}$' || true
+		ip -o link show master "$RUN_BRIDGE" 2>/dev/null | grep -c . || true
 		find "$RUN_ROOT/cni/networks" -type f -name '198.*' 2>/dev/null | wc -l
 		find /sys/fs/cgroup -maxdepth 3 -path '*edgectl/*' -type d 2>/dev/null | wc -l
 	} | tr '\n' ' '

@@ -7,6 +7,7 @@
 #include "oci/ref.h"
 #include "sched/commit.h"
 #include "sched/sched.h"
+#include "store/cas.h"
 #include "util/json.h"
 #include "util/parse.h"
 #include "util/proc.h"
@@ -40,6 +41,7 @@ enum {
 	O_NOW,
 	O_TICK,
 	O_RUNTIME,
+	O_REBALANCE,
 };
 
 static int run_schedule(struct ec_ctx *ctx, int argc, char **argv);
@@ -67,6 +69,9 @@ static const struct ec_opt opts[] = {
      "YYYY-MM-DDTHH:MMZ)",
      O_NOW},
     {"tick", 0, NULL, "place queued jobs, replace dead instances", O_TICK},
+    {"rebalance", 0, "LOC",
+     "move smaller GPU tenants in LOC to make room for the request",
+     O_REBALANCE},
     {0},
 };
 
@@ -80,6 +85,8 @@ const struct ec_cmd cmd_schedule_def = {
 	     "edgectl schedule --image REF [--name APP] [--replicas N] "
 	     "[--cpus N] [--memory SIZE] [--gpus N] [--gpu-mem SIZE] "
 	     "[--policy P] [--near X]... [--location L]... [-- CMD ARG...]\n"
+	     "edgectl schedule --rebalance LOC [--dry-run] [--no-start] "
+	     "SPEC.json|--image REF [--gpus N] [--gpu-mem SIZE]...\n"
 	     "edgectl schedule --tick\n"
 	     "edgectl schedule ls\n"
 	     "edgectl schedule rm APP",
@@ -92,6 +99,7 @@ const struct ec_cmd cmd_schedule_def = {
 struct sargs {
 	json_t *spec; /* the app spec being built */
 	int no_start, dry_run, explain, tick;
+	const char *rebalance; /* LOC */
 	time_t now;
 };
 
@@ -637,6 +645,280 @@ static int start_all(struct run_state *st, size_t from, json_t *report)
 	return failed;
 }
 
+/* --- rebalance ---------------------------------------------------------------
+ * Make room for one replica in a location by moving smaller GPU tenants
+ * (sc_rebalance_plan): commit each moved allocation on its new host by CAS
+ * (and start the new instance there, for apps that run), then point the
+ * app records at the new hosts, stop the old instances and remove their
+ * allocations; the caller then places the replica as usual. */
+
+#define REBALANCE_ROUNDS 3
+
+struct move_ctx {
+	int replica;
+	const char *host, *loc;
+};
+
+static int move_placement(json_t *rec, void *ctx)
+{
+	struct move_ctx *m = ctx;
+	json_t *p;
+	size_t i;
+
+	json_array_foreach (json_object_get(rec, "placements"), i, p)
+		if (json_integer_value(json_object_get(p, "replica")) ==
+		    m->replica) {
+			json_object_set_new(p, "host", json_string(m->host));
+			json_object_set_new(p, "location", json_string(m->loc));
+		}
+	json_object_set_new(rec, "updated", json_integer(time(NULL)));
+	return 0;
+}
+
+/* Does the app run (a record without no_start)? Its record in *rec. */
+static int app_runs(struct store *s, const char *app, json_t **rec)
+{
+	struct ec_err e;
+
+	ec_err_clear(&e);
+	*rec = app_get(s, app, &e);
+	return *rec && !json_is_true(json_object_get(*rec, "no_start"));
+}
+
+/* Start the moved instance on its new host (the app's spec and digest
+ * from its record). */
+static int start_moved(struct run_state *st, const json_t *rec,
+		       const struct sc_tenant *t, const char *host,
+		       const char *loc, struct ec_err *err)
+{
+	struct run_state m = {.ctx = st->ctx, .s = st->s, .app = t->app};
+	struct placed p = {.replica = t->replica, .host = host, .loc = loc};
+	struct start_job j = {.st = &m, .p = &p};
+	struct img_ref r;
+
+	m.spec = json_object_get(rec, "spec");
+	snprintf(m.digest, sizeof(m.digest), "%s",
+		 ec_json_str(rec, "digest") ?: "");
+	if (img_ref_parse(ec_json_str(m.spec, "image") ?: "", &r, err) < 0)
+		return -1;
+	m.repo = xstrdup(r.repo);
+	img_ref_release(&r);
+	snprintf(p.instance, sizeof(p.instance), "%s", t->instance);
+	start_one(&j);
+	free(m.repo);
+	if (!j.ok)
+		return ec_err_set(err, EC_REMOTE, "start %s on %s: %s",
+				  t->instance, host, j.msg);
+	return 0;
+}
+
+/* Stop the old instance (when the app runs) and free its allocation. */
+static void stop_moved(struct run_state *st, const struct sc_tenant *t,
+		       int runs, const char *host, const char *loc)
+{
+	const char *args[] = {"rm", "-f", t->instance, NULL};
+	_cleanup_json_ json_t *h = NULL;
+	struct ssh_opts so;
+	struct ec_err e;
+	int rs;
+
+	ec_err_clear(&e);
+	ctx_ssh_opts(st->ctx, &so);
+	so.timeout_ms = 60000;
+	if (runs && (h = fleet_host_get(st->s, host, NULL, &e)))
+		fleet_ssh(&so, h, args, 0, NULL, NULL, &rs, &e);
+	if (e.cat == EC_OK)
+		sc_release_replica(st->s, loc, host, t->app, t->replica, NULL,
+				   &e);
+	if (e.cat != EC_OK)
+		fprintf(stderr,
+			"edgectl: warning: rebalance: old %s on %s: %s\n",
+			t->instance, host, e.msg);
+}
+
+/* Undo the first n committed moves (their new allocations). */
+static void undo_moves(struct run_state *st, const struct sc_loc *l,
+		       const struct sc_tenant *t, const struct sc_rebalance *p,
+		       size_t n)
+{
+	struct ec_err e;
+
+	while (n-- > 0) {
+		const struct sc_tenant *tt = &t[p->moves[n].tenant];
+		ec_err_clear(&e);
+		if (sc_release_replica(st->s, l->name,
+				       l->hosts[p->moves[n].to].name, tt->app,
+				       tt->replica, NULL, &e) < 0)
+			fprintf(stderr,
+				"edgectl: warning: rebalance: undo %s on %s: "
+				"%s\n",
+				tt->instance, l->hosts[p->moves[n].to].name,
+				e.msg);
+	}
+}
+
+/* Carry out plan p in location l: 0, or -1 (*retry set when a host
+ * filled up meanwhile: everything done was undone). */
+static int do_moves(struct run_state *st, const struct sc_loc *l,
+		    const struct sc_tenant *t, const struct sc_rebalance *p,
+		    int *retry, struct ec_err *err)
+{
+	json_t *recs[SC_REBALANCE_MAX_MOVES] = {0};
+	int runs[SC_REBALANCE_MAX_MOVES] = {0};
+	size_t i, done = 0;
+	int rc = 0;
+
+	*retry = 0;
+	for (i = 0; i < p->nmoves; i++) {
+		const struct sc_tenant *tt = &t[p->moves[i].tenant];
+		const char *to = l->hosts[p->moves[i].to].name;
+		struct sc_alloc al = {.replica = tt->replica};
+		int full = 0;
+
+		snprintf(al.instance, sizeof(al.instance), "%s", tt->instance);
+		runs[i] = app_runs(st->s, tt->app, &recs[i]);
+		if (sc_commit_host(st->s, l->name, to, tt->app, &tt->req, &al,
+				   1, &full, err) < 0) {
+			*retry = full || err->cat == EC_CONFLICT;
+			rc = -1;
+			break;
+		}
+		done++; /* committed: undone on a failure from here on */
+		if (runs[i] && !st->no_start &&
+		    start_moved(st, recs[i], tt, to, l->name, err) < 0) {
+			rc = -1;
+			break;
+		}
+	}
+	if (rc < 0) {
+		/* (a started new instance is left to schedule --tick's
+		 * view: its allocation goes, the old one keeps running) */
+		undo_moves(st, l, t, p, done);
+		goto out;
+	}
+	/* the new places hold: records point at them, the old go */
+	for (i = 0; i < p->nmoves; i++) {
+		const struct sc_tenant *tt = &t[p->moves[i].tenant];
+		struct move_ctx m = {tt->replica, l->hosts[p->moves[i].to].name,
+				     l->name};
+		_cleanup_free_ char *key = app_key(tt->app);
+		struct ec_err e;
+
+		ec_err_clear(&e);
+		if (recs[i] && store_json_update(st->s, key, 16u << 20, 0, key,
+						 move_placement, &m, &e) < 0)
+			fprintf(stderr,
+				"edgectl: warning: rebalance: record of "
+				"'%s': %s\n",
+				tt->app, e.msg);
+		stop_moved(st, tt, runs[i] && !st->no_start,
+			   l->hosts[tt->host].name, l->name);
+	}
+out:
+	for (i = 0; i < SC_REBALANCE_MAX_MOVES; i++)
+		json_decref(recs[i]);
+	return rc;
+}
+
+/* Report p's moves into `moves` (and print them). */
+static void report_moves(struct run_state *st, const struct sc_loc *l,
+			 const struct sc_tenant *t,
+			 const struct sc_rebalance *p, json_t *moves)
+{
+	size_t i;
+
+	for (i = 0; i < p->nmoves; i++) {
+		const struct sc_tenant *tt = &t[p->moves[i].tenant];
+		const char *from = l->hosts[tt->host].name;
+		const char *to = l->hosts[p->moves[i].to].name;
+
+		json_array_append_new(
+		    moves,
+		    json_pack("{s:s,s:s,s:i,s:s,s:s,s:s,s:I}", "app", tt->app,
+			      "instance", tt->instance, "replica", tt->replica,
+			      "location", l->name, "from", from, "to", to,
+			      "gpu_memory_bytes", (json_int_t)tt->req.gpu_mem));
+		if (!st->ctx->json)
+			printf("move %s: %s -> %s (%s)\n", tt->instance, from,
+			       to, l->name);
+	}
+}
+
+/* Make room for one replica in location `loc` unless it fits somewhere
+ * already. With commit 0 (dry run) the plan is only reported, and the
+ * replica's planned place goes to st->done. */
+static int rebalance(struct run_state *st, const char *loc, int commit,
+		     json_t *moves, struct ec_err *err)
+{
+	int round;
+
+	for (round = 0; round < REBALANCE_ROUNDS; round++) {
+		struct sc_fleet f;
+		struct sc_tenant *t = NULL;
+		struct sc_rebalance p;
+		struct sc_place pl;
+		size_t li, nt = 0, n = 0;
+		int retry = 0, rc = 0;
+
+		if (sc_fleet_load(st->s, st->app, st->digest, &f, err) < 0)
+			return -1;
+		sc_fleet_apply_tz(&f, st->now, cmd_tz_offset);
+		for (li = 0; li < f.nlocs && strcmp(f.locs[li].name, loc); li++)
+			;
+		if (li == f.nlocs) {
+			sc_fleet_release(&f);
+			return ec_err_set(err, EC_NOTFOUND,
+					  "rebalance: no location '%s' "
+					  "(edgectl location ls)",
+					  loc);
+		}
+		/* fits somewhere as is: nothing to move */
+		if (sc_place(f.locs, f.nlocs, &st->req, 1, st->now, &pl, &n,
+			     NULL) == 0 &&
+		    n == 1) {
+			sc_fleet_release(&f);
+			return 0;
+		}
+		sc_fleet_tenants(&f, li, st->app, &t, &nt);
+		if (!sc_rebalance_plan(&f.locs[li], &st->req, t, nt, &p)) {
+			rc = ec_err_set(err, EC_NOTFOUND,
+					"rebalance '%s': no capacity for '%s', "
+					"and moving up to %d smaller GPU "
+					"tenants makes none",
+					loc, st->app, SC_REBALANCE_MAX_MOVES);
+		} else if (p.nmoves) {
+			report_moves(st, &f.locs[li], t, &p, moves);
+			if (!commit) {
+				struct placed *d;
+				st->done =
+				    xrealloc(st->done, (st->ndone + 1) *
+							   sizeof(*st->done));
+				d = &st->done[st->ndone];
+				d->replica = next_replica(st);
+				snprintf(d->instance, sizeof(d->instance),
+					 "%s-%d", st->app, d->replica);
+				d->host =
+				    keep(st, f.locs[li].hosts[p.host].name);
+				d->loc = keep(st, loc);
+				st->ndone++;
+			} else {
+				rc = do_moves(st, &f.locs[li], t, &p, &retry,
+					      err);
+			}
+		}
+		free(t);
+		sc_fleet_release(&f);
+		if (rc == 0 || !retry)
+			return rc;
+		json_array_clear(moves);
+		ec_err_clear(err);
+	}
+	return ec_err_set(err, EC_CONFLICT,
+			  "rebalance '%s': hosts kept filling up while moving "
+			  "tenants (%d tries); run it again",
+			  loc, REBALANCE_ROUNDS);
+}
+
 /* --- ls / rm
  * --------------------------------------------------------------------- */
 
@@ -1030,6 +1312,7 @@ static int run_schedule(struct ec_ctx *ctx, int argc, char **argv)
 	struct optparse op;
 	struct ec_err err, perr;
 	json_t *res = NULL, *near = json_array(), *locs = json_array();
+	json_t *moves = NULL;
 	int c, rc = 0, replicas = 1;
 	size_t i, want, have;
 	struct store *s;
@@ -1140,6 +1423,9 @@ static int run_schedule(struct ec_ctx *ctx, int argc, char **argv)
 			break;
 		case O_TICK:
 			a.tick = 1;
+			break;
+		case O_REBALANCE:
+			a.rebalance = op.arg;
 			break;
 		case O_NOW:
 			if (parse_now(op.arg, &a.now) < 0) {
@@ -1268,9 +1554,27 @@ static int run_schedule(struct ec_ctx *ctx, int argc, char **argv)
 	}
 	have = st.ndone;
 	want = (size_t)replicas > have ? (size_t)replicas - have : 0;
-	rc = want ? place(&st, want, !a.dry_run, &err) : 0;
+	if (a.rebalance && want) {
+		/* one replica at a time: make room, then place it */
+		moves = json_array();
+		for (i = 0, rc = 0; i < want && rc == 0; i++) {
+			size_t before = st.ndone;
+			rc = rebalance(&st, a.rebalance, !a.dry_run, moves,
+				       &err);
+			if (rc == 0 && a.dry_run) {
+				/* the plan is for the next replica only */
+				if (st.ndone == before)
+					rc = place(&st, want, 0, &err);
+				break;
+			}
+			if (rc == 0)
+				rc = place(&st, 1, 1, &err);
+		}
+	} else {
+		rc = want ? place(&st, want, !a.dry_run, &err) : 0;
+	}
 	if (rc < 0 && st.ndone == have && st.req.policy == SC_OFFPEAK &&
-	    err.cat == EC_NOTFOUND && !a.dry_run) {
+	    !a.rebalance && err.cat == EC_NOTFOUND && !a.dry_run) {
 		/* off-peak and nowhere eligible now: the job waits in the
 		 * queue for a later --tick */
 		rc = queue_put(ctx, s, &st, err.msg, &err);
@@ -1314,10 +1618,10 @@ static int run_schedule(struct ec_ctx *ctx, int argc, char **argv)
 							    : NULL,
 				      "score", st.x.notes[i].score, "why",
 				      st.x.notes[i].why));
-		json_out(json_pack("{s:s,s:s,s:o,s:i,s:b,s:o}", "app", st.app,
-				   "digest", st.digest, "placements", pl,
-				   "replicas", replicas, "dry_run", a.dry_run,
-				   "explain", x));
+		json_out(json_pack("{s:s,s:s,s:o,s:i,s:b,s:o,s:O?}", "app",
+				   st.app, "digest", st.digest, "placements",
+				   pl, "replicas", replicas, "dry_run",
+				   a.dry_run, "explain", x, "moves", moves));
 	} else {
 		const char *k;
 		json_t *v;
@@ -1342,6 +1646,7 @@ fail:
 	rc = report_error(ctx, &err);
 out:
 	json_decref(res);
+	json_decref(moves);
 	json_decref(near);
 	json_decref(locs);
 	json_decref(a.spec);

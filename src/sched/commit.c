@@ -203,6 +203,7 @@ int sc_commit_host(struct store *s, const char *loc, const char *host,
 
 struct drop {
 	const char *app;
+	int replica; /* -1: all */
 	int removed;
 };
 
@@ -214,7 +215,9 @@ static int drop_allocs(json_t *host, void *ctx)
 
 	for (i = json_array_size(arr); i-- > 0;) {
 		a = json_array_get(arr, i);
-		if (!strcmp(ec_json_str(a, "app") ?: "", d->app)) {
+		if (!strcmp(ec_json_str(a, "app") ?: "", d->app) &&
+		    (d->replica < 0 ||
+		     jint(a, "replica") == (int64_t)d->replica)) {
 			json_array_remove(arr, i);
 			d->removed++;
 		}
@@ -225,12 +228,83 @@ static int drop_allocs(json_t *host, void *ctx)
 int sc_release_app(struct store *s, const char *loc, const char *host,
 		   const char *app, int *removed, struct ec_err *err)
 {
-	struct drop d = {app, 0};
+	struct drop d = {app, -1, 0};
 	int rc = fleet_host_update(s, loc, host, 0, drop_allocs, &d, err);
 
 	if (removed)
 		*removed = d.removed;
 	return rc;
+}
+
+int sc_release_replica(struct store *s, const char *loc, const char *host,
+		       const char *app, int replica, int *removed,
+		       struct ec_err *err)
+{
+	struct drop d = {app, replica < 0 ? 0 : replica, 0};
+	int rc = fleet_host_update(s, loc, host, 0, drop_allocs, &d, err);
+
+	if (removed)
+		*removed = d.removed;
+	return rc;
+}
+
+/* One allocation a on host h as a tenant. */
+static void tenant_from_json(struct sc_tenant *t, size_t hi,
+			     const struct sc_host *h, const json_t *a,
+			     const char *pin)
+{
+	const json_t *g;
+	size_t k;
+
+	memset(t, 0, sizeof(*t));
+	t->host = hi;
+	t->app = ec_json_str(a, "app");
+	t->instance = ec_json_str(a, "instance");
+	t->replica = (int)jint(a, "replica");
+	t->req.cpu = jint(a, "cpu_m");
+	t->req.mem = jint(a, "memory_bytes");
+	t->req.gpu_mem = jint(a, "gpu_memory_bytes");
+	json_array_foreach (json_object_get(a, "gpus"), k, g) {
+		int gi = (int)json_integer_value(g);
+		if (gi < 0 || gi >= h->ngpus ||
+		    t->req.gpu_count == SC_MAX_GPUS) {
+			t->pinned = 1; /* not understood: leave it alone */
+			continue;
+		}
+		t->gpus[t->req.gpu_count++] = gi;
+	}
+	if (t->req.gpu_count)
+		t->req.gpu_model = h->gpus[t->gpus[0]].model;
+	if (!t->app || !t->instance || (pin && !strcmp(t->app, pin)))
+		t->pinned = 1;
+}
+
+void sc_fleet_tenants(const struct sc_fleet *f, size_t loc, const char *pin,
+		      struct sc_tenant **out, size_t *n)
+{
+	const struct sc_loc *l = &f->locs[loc];
+	json_t *hosts = json_object_get(f->json, "hosts"), *h, *a;
+	size_t i, k, hi = 0, cap = 16;
+
+	*n = 0;
+	*out = xcalloc(cap, sizeof(**out));
+	/* l->hosts were made from "hosts" in order, filtered by location */
+	json_array_foreach (hosts, i, h) {
+		const char *hl = ec_json_str(h, "location");
+		if (!hl || strcmp(hl, l->name))
+			continue;
+		if (hi == l->nhosts)
+			break;
+		json_array_foreach (json_object_get(h, "allocations"), k, a) {
+			if (*n == cap) {
+				cap *= 2;
+				*out = xrealloc(*out, cap * sizeof(**out));
+			}
+			tenant_from_json(&(*out)[(*n)++], hi, &l->hosts[hi], a,
+					 pin);
+		}
+		hi++;
+	}
 }
 
 void sc_fleet_apply_tz(struct sc_fleet *f, time_t now,

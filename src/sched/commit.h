@@ -41,6 +41,19 @@ int sc_commit_host(struct store *s, const char *loc, const char *host,
 		   struct sc_alloc *allocs, size_t n, int *full,
 		   struct ec_err *err);
 
+/* The allocations on the hosts of location f->locs[loc] as tenants for
+ * sc_rebalance_plan (a new array in *out, n of them; strings point into
+ * f). A tenant keeps the GPU model it runs on; those of app `pin` and
+ * allocations without an app or instance are pinned. */
+void sc_fleet_tenants(const struct sc_fleet *f, size_t loc, const char *pin,
+		      struct sc_tenant **out, size_t *n);
+
+/* Remove the allocation of app's replica from the host (CAS); *removed
+ * (optional) says whether it was there. */
+int sc_release_replica(struct store *s, const char *loc, const char *host,
+		       const char *app, int replica, int *removed,
+		       struct ec_err *err);
+
 /* Remove every allocation of app from the host (CAS). */
 int sc_release_app(struct store *s, const char *loc, const char *host,
 		   const char *app, int *removed, struct ec_err *err);

@@ -410,3 +410,225 @@ int sc_place(struct sc_loc *fleet, size_t nlocs, const struct sc_req *r,
 	free(c);
 	return 0;
 }
+
+/* --- rebalance ------------------------------------------------------------
+ * For each number of moves k = 1..SC_REBALANCE_MAX_MOVES and each host,
+ * every k-subset of the host's movable tenants is tried on a work copy of
+ * the hosts: evict them, does r fit? then re-place each evicted tenant
+ * (largest GPU memory first) on the other host where it fits tightest.
+ * The first k with a feasible subset wins; among its subsets the least
+ * GPU memory moved, then the lowest host index, then enumeration order. */
+
+/* Add (sign 1) or remove (-1) an allocation of r on GPUs gpus of h. */
+static void take(struct sc_host *h, const struct sc_req *r, const int *gpus,
+		 int ngpus, int sign)
+{
+	int j;
+
+	h->cpu_used += sign * r->cpu;
+	h->mem_used += sign * r->mem;
+	for (j = 0; j < ngpus; j++) {
+		h->gpus[gpus[j]].mem_used += sign * r->gpu_mem;
+		h->gpus[gpus[j]].used_by += sign;
+	}
+}
+
+static int64_t tenant_gpu_mem(const struct sc_tenant *t)
+{
+	return t->req.gpu_mem * t->req.gpu_count;
+}
+
+/* The other host of l where t fits tightest (least GPU memory left on
+ * the GPUs it takes), or -1. */
+static int move_target(const struct sc_loc *l, const struct sc_host *w,
+		       size_t from, const struct sc_tenant *t, int *gpus,
+		       int *ngpus)
+{
+	int best = -1, g[SC_MAX_GPUS], n, bg[SC_MAX_GPUS], bn = 0, j;
+	int64_t bleft = 0;
+	size_t i;
+
+	for (i = 0; i < l->nhosts; i++) {
+		int64_t left = 0;
+
+		if (i == from ||
+		    (t->req.labels &&
+		     !labels_match(w[i].labels, t->req.labels)) ||
+		    !sc_fits(&w[i], &t->req, g, &n))
+			continue;
+		for (j = 0; j < n; j++)
+			left += w[i].gpus[g[j]].mem_total -
+				w[i].gpus[g[j]].mem_used - t->req.gpu_mem;
+		if (best < 0 || left < bleft) {
+			best = (int)i;
+			bleft = left;
+			memcpy(bg, g, sizeof(g));
+			bn = n;
+		}
+	}
+	if (best >= 0) {
+		memcpy(gpus, bg, sizeof(bg));
+		*ngpus = bn;
+	}
+	return best;
+}
+
+static int by_gpu_mem_desc(const void *a, const void *b, void *tv)
+{
+	const struct sc_tenant *t = tv;
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int64_t mx = tenant_gpu_mem(&t[x]), my = tenant_gpu_mem(&t[y]);
+
+	if (mx != my)
+		return mx < my ? 1 : -1;
+	return x < y ? -1 : x > y;
+}
+
+/* Try evicting tenants sub[0..k) from host hi of the work copy w: 1 with
+ * p filled when r then fits there and every evicted tenant finds another
+ * host. w is restored either way. */
+static int try_evict(const struct sc_loc *l, struct sc_host *w, size_t hi,
+		     const struct sc_req *r, const struct sc_tenant *t,
+		     const size_t *sub, size_t k, struct sc_rebalance *p)
+{
+	size_t order[SC_REBALANCE_MAX_MOVES], i, placed = 0;
+	int ok = 0;
+
+	for (i = 0; i < k; i++)
+		take(&w[hi], &t[sub[i]].req, t[sub[i]].gpus,
+		     t[sub[i]].req.gpu_count, -1);
+	if (!sc_fits(&w[hi], r, p->gpus, &p->ngpus))
+		goto restore;
+	memcpy(order, sub, k * sizeof(*sub));
+	qsort_r(order, k, sizeof(*order), by_gpu_mem_desc, (void *)t);
+	p->moved_gpu_mem = 0;
+	for (placed = 0; placed < k; placed++) {
+		struct sc_move *m = &p->moves[placed];
+		const struct sc_tenant *tt = &t[order[placed]];
+		int to = move_target(l, w, hi, tt, m->gpus, &m->ngpus);
+
+		if (to < 0)
+			goto restore;
+		m->tenant = order[placed];
+		m->to = (size_t)to;
+		take(&w[to], &tt->req, m->gpus, m->ngpus, 1);
+		p->moved_gpu_mem += tenant_gpu_mem(tt);
+	}
+	p->host = hi;
+	p->nmoves = k;
+	ok = 1;
+restore:
+	while (placed-- > 0)
+		take(&w[p->moves[placed].to], &t[p->moves[placed].tenant].req,
+		     p->moves[placed].gpus, p->moves[placed].ngpus, -1);
+	for (i = 0; i < k; i++)
+		take(&w[hi], &t[sub[i]].req, t[sub[i]].gpus,
+		     t[sub[i]].req.gpu_count, 1);
+	return ok;
+}
+
+/* Every k-subset of cand[0..nc) (lexicographic), the best feasible kept
+ * in *best (*found set). */
+static void try_subsets(const struct sc_loc *l, struct sc_host *w, size_t hi,
+			const struct sc_req *r, const struct sc_tenant *t,
+			const size_t *cand, size_t nc, size_t k,
+			struct sc_rebalance *best, int *found)
+{
+	size_t idx[SC_REBALANCE_MAX_MOVES], sub[SC_REBALANCE_MAX_MOVES], i;
+	struct sc_rebalance p;
+
+	if (k > nc)
+		return;
+	for (i = 0; i < k; i++)
+		idx[i] = i;
+	for (;;) {
+		for (i = 0; i < k; i++)
+			sub[i] = cand[idx[i]];
+		memset(&p, 0, sizeof(p));
+		if (try_evict(l, w, hi, r, t, sub, k, &p) &&
+		    (!*found || p.moved_gpu_mem < best->moved_gpu_mem)) {
+			*best = p;
+			*found = 1;
+		}
+		/* next combination */
+		for (i = k; i-- > 0;)
+			if (idx[i] < nc - k + i)
+				break;
+		if (i == (size_t)-1)
+			return;
+		idx[i]++;
+		for (i++; i < k; i++)
+			idx[i] = idx[i - 1] + 1;
+	}
+}
+
+int sc_rebalance_plan(const struct sc_loc *l, const struct sc_req *r,
+		      const struct sc_tenant *t, size_t nt,
+		      struct sc_rebalance *plan)
+{
+	struct sc_host *w = xcalloc(l->nhosts + 1, sizeof(*w));
+	size_t *cand = xcalloc(SC_REBALANCE_MAX_TENANTS, sizeof(*cand));
+	size_t hi, i, k, nc;
+	int found = 0, g[SC_MAX_GPUS], ng, fits;
+
+	memset(plan, 0, sizeof(*plan));
+	memcpy(w, l->hosts, l->nhosts * sizeof(*w));
+	/* fits already: nothing to move */
+	for (hi = 0; hi < l->nhosts && !found; hi++)
+		if ((!r->labels || labels_match(w[hi].labels, r->labels)) &&
+		    sc_fits(&w[hi], r, plan->gpus, &plan->ngpus)) {
+			plan->host = hi;
+			found = 1;
+		}
+	for (k = 1; k <= SC_REBALANCE_MAX_MOVES && !found && r->gpu_count;
+	     k++) {
+		for (hi = 0; hi < l->nhosts; hi++) {
+			struct sc_host *h = &w[hi];
+
+			if (h->down || h->ngpus < r->gpu_count ||
+			    (r->labels && !labels_match(h->labels, r->labels)))
+				continue;
+			for (i = 0, nc = 0;
+			     i < nt && nc < SC_REBALANCE_MAX_TENANTS; i++)
+				if (t[i].host == hi && !t[i].pinned &&
+				    t[i].req.gpu_count > 0 &&
+				    t[i].req.gpu_mem < r->gpu_mem)
+					cand[nc++] = i;
+			if (nc < k)
+				continue;
+			/* even evicting all of them would not do */
+			for (i = 0; i < nc; i++)
+				take(h, &t[cand[i]].req, t[cand[i]].gpus,
+				     t[cand[i]].req.gpu_count, -1);
+			fits = sc_fits(h, r, g, &ng);
+			for (i = 0; i < nc; i++)
+				take(h, &t[cand[i]].req, t[cand[i]].gpus,
+				     t[cand[i]].req.gpu_count, 1);
+			if (!fits)
+				continue;
+			try_subsets(l, w, hi, r, t, cand, nc, k, plan, &found);
+		}
+	}
+	free(cand);
+	free(w);
+	return found;
+}
+
+void sc_rebalance_apply(struct sc_loc *l, const struct sc_req *r,
+			const struct sc_tenant *t,
+			const struct sc_rebalance *plan)
+{
+	size_t i;
+
+	for (i = 0; i < plan->nmoves; i++) {
+		const struct sc_move *m = &plan->moves[i];
+		const struct sc_tenant *tt = &t[m->tenant];
+
+		take(&l->hosts[tt->host], &tt->req, tt->gpus, tt->req.gpu_count,
+		     -1);
+		take(&l->hosts[m->to], &tt->req, m->gpus, m->ngpus, 1);
+	}
+	take(&l->hosts[plan->host], r, plan->gpus, plan->ngpus, 1);
+	l->hosts[plan->host].app_count++;
+	l->app_count++;
+}

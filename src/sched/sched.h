@@ -113,4 +113,59 @@ int sc_place(struct sc_loc *fleet, size_t nlocs, const struct sc_req *r,
 int sc_fits(const struct sc_host *h, const struct sc_req *r, int *gpus,
 	    int *ngpus);
 
+/* --- rebalance --------------------------------------------------------------
+ * Make room in one location for a large GPU request that fits on no host
+ * by moving smaller GPU tenants (allocations) from one host to the others
+ * of the location. */
+
+#define SC_REBALANCE_MAX_MOVES	 4  /* a plan moves at most this many */
+#define SC_REBALANCE_MAX_TENANTS 24 /* movable tenants weighed per host */
+
+/* One allocation on a host of the location. */
+struct sc_tenant {
+	size_t host;		    /* index into the location's hosts */
+	struct sc_req req;	    /* what it needs where it goes (gpu_model:
+				       NULL = any; labels required) */
+	int gpus[SC_MAX_GPUS];	    /* the GPUs it holds on its host */
+	int pinned;		    /* never move it */
+	const char *app, *instance; /* for the caller */
+	int replica;
+};
+
+struct sc_move {
+	size_t tenant;	       /* index into the tenants */
+	size_t to;	       /* host index */
+	int gpus[SC_MAX_GPUS]; /* GPUs it would take there */
+	int ngpus;
+};
+
+struct sc_rebalance {
+	size_t host;	       /* where the request goes after the moves */
+	int gpus[SC_MAX_GPUS]; /* and the GPUs it takes there */
+	int ngpus;
+	struct sc_move moves[SC_REBALANCE_MAX_MOVES];
+	size_t nmoves;
+	int64_t moved_gpu_mem; /* bytes of GPU memory the moves carry */
+};
+
+/* Plan moves that make room for one replica of r on a host of l: a host
+ * (down ones excluded, labels of r matched) where evicting some tenants
+ * lets r fit, each evicted tenant re-placed on another host of l (largest
+ * first, best fit; its labels and GPU model honoured). Only unpinned
+ * tenants that hold GPUs, each with less GPU memory than r asks per GPU,
+ * move. The plan has the fewest moves, then the least GPU memory moved,
+ * then the lowest host index (deterministic). When r already fits
+ * somewhere, the plan has no moves. l is not changed (work copy).
+ * Returns 1 with *plan filled, 0 when no plan of at most
+ * SC_REBALANCE_MAX_MOVES moves exists. */
+int sc_rebalance_plan(const struct sc_loc *l, const struct sc_req *r,
+		      const struct sc_tenant *t, size_t nt,
+		      struct sc_rebalance *plan);
+
+/* Apply a plan to l (moves, then r on plan->host): what the store will
+ * look like once the caller has committed it. */
+void sc_rebalance_apply(struct sc_loc *l, const struct sc_req *r,
+			const struct sc_tenant *t,
+			const struct sc_rebalance *plan);
+
 #endif

@@ -149,3 +149,71 @@ audit() {
 	run -2 edgectl schedule --image app:1 --replicas 0
 	run -2 edgectl schedule --image app:1 --near 100,0
 }
+
+# gpu_host NAME: a host of location frag with one 80 GiB A100.
+gpu_host() {
+	jq -n --arg n "$1" '{name: $n, location: "frag", capacity: {cpus: 16, memory_bytes: 68719476736},
+		gpus: [{model: "A100", memory_bytes: 85899345920}], allocations: [], warm: [], labels: {}}' >"$T/h.json"
+	edgectl store put "fleet/frag/hosts/$1.json" "$T/h.json" >/dev/null
+}
+
+# Per host: the apps allocated there and any GPU over its memory.
+gpu_audit() {
+	edgectl --json host ls | jq -c 'map(. as $h | {key: .name, value: {apps: ([.allocations[].app] | sort),
+		over: [range(0; .gpus | length) as $i | select(([$h.allocations[] | select(any(.gpus[]; . == $i))
+			| .gpu_memory_bytes] | add // 0) > $h.gpus[$i].memory_bytes) | $i]}}) | from_entries'
+}
+
+@test "schedule: --rebalance moves two 20G GPU tenants to make room for a 70G request" {
+	edgectl location add frag --lat 50 --lon 8 --utc-offset +01:00
+	# g1: 20 + 20 GiB used; g2, g3: 50 GiB each; 40 + 30 + 30 free, no
+	# GPU has 70, and the 50s fit nowhere else: the 20s must move
+	gpu_host g1
+	for a in small1 small2; do
+		edgectl -q schedule --no-start --image app:1 --name "$a" --gpu-mem 20G >/dev/null
+	done
+	gpu_host g2
+	gpu_host g3
+	for a in big1 big2; do
+		edgectl -q schedule --no-start --image app:1 --name "$a" --gpu-mem 50G >/dev/null
+	done
+	run -0 gpu_audit
+	echo "$output"
+	jq -e '.g1.apps == ["small1", "small2"] and .g2.apps == ["big1"] and .g3.apps == ["big2"]' <<<"$output"
+	run -3 --separate-stderr edgectl schedule --no-start --image app:1 --name large --gpu-mem 70G
+	[[ $stderr == *"no capacity"* ]]
+	# an unknown location: a clear error
+	run -3 --separate-stderr edgectl schedule --rebalance nowhere --no-start --image app:1 --name large --gpu-mem 70G
+	[[ $stderr == *"no location 'nowhere'"* ]]
+	# --dry-run prints the plan and commits nothing
+	run -0 --separate-stderr edgectl --json schedule --rebalance frag --dry-run --no-start --image app:1 --name large --gpu-mem 70G
+	echo "$output"
+	jq -e '.dry_run and (.moves | length) == 2 and (.moves | map(.app) | sort) == ["small1", "small2"]
+		and (.moves | map(.from) | unique) == ["g1"] and (.moves | map(.to) | sort) == ["g2", "g3"]
+		and .placements[0].host == "g1"' <<<"$output"
+	run -0 --separate-stderr edgectl schedule --rebalance frag --dry-run --no-start --image app:1 --name large --gpu-mem 70G
+	[[ $output == *"move small1-0: g1 -> g"[23]" (frag)"* ]] || { echo "$output"; false; }
+	run -3 edgectl store stat apps/large.json
+	run -0 gpu_audit
+	jq -e '.g1.apps == ["small1", "small2"]' <<<"$output"
+	# for real: start new (none here: --no-start), stop old, place
+	run -0 --separate-stderr edgectl --json schedule --rebalance frag --no-start --image app:1 --name large --gpu-mem 70G
+	echo "$output"
+	jq -e '(.moves | length) == 2 and .placements[0].host == "g1" and .placements[0].location == "frag"' <<<"$output"
+	run -0 gpu_audit
+	echo "$output"
+	jq -e '.g1.apps == ["large"] and ([.[].over[]] | length) == 0' <<<"$output"
+	jq -e '([.g2.apps, .g3.apps] | sort) == [["big1", "small1"], ["big2", "small2"]]
+		or ([.g2.apps, .g3.apps] | sort) == [["big1", "small2"], ["big2", "small1"]]' <<<"$output"
+	# the moved apps' records point at their new hosts
+	for a in small1 small2; do
+		edgectl --json store get "apps/$a.json" "$T/$a.json" >/dev/null
+		jq -e '.placements | length == 1 and .[0].host != "g1" and .[0].location == "frag"' "$T/$a.json"
+		h=$(jq -r '.placements[0].host' "$T/$a.json")
+		run -0 gpu_audit
+		jq -e --arg h "$h" --arg a "$a" '.[$h].apps | index($a) != null' <<<"$output"
+	done
+	# once it fits, --rebalance moves nothing
+	run -0 --separate-stderr edgectl --json schedule --rebalance frag --no-start --image app:1 --name tiny --gpu-mem 5G
+	jq -e '.moves == [] and (.placements | length) == 1' <<<"$output"
+}

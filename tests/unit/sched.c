@@ -1021,6 +1021,222 @@ static void test_random(void)
 	   total);
 }
 
+/* --- rebalance ------------------------------------------------------------ */
+
+/* A GPU tenant of gpu GiB on GPU g of host h (also accounted on the
+ * host). */
+static struct sc_tenant tenant(struct sc_host *hosts, size_t h, int g,
+			       int64_t gpu, const char *name)
+{
+	struct sc_tenant t;
+
+	memset(&t, 0, sizeof(t));
+	t.host = h;
+	t.req = req(1000, 1 * GiB);
+	t.req.gpu_count = 1;
+	t.req.gpu_mem = gpu * GiB;
+	t.gpus[0] = g;
+	t.app = t.instance = name;
+	hosts[h].cpu_used += t.req.cpu;
+	hosts[h].mem_used += t.req.mem;
+	hosts[h].gpus[g].mem_used += t.req.gpu_mem;
+	hosts[h].gpus[g].used_by++;
+	return t;
+}
+
+static struct sc_host gpu_host(const char *name, int64_t gpu)
+{
+	struct sc_host h = host(name, CPUS(32), 128 * GiB);
+
+	add_gpu(&h, "A100", gpu * GiB, 0);
+	return h;
+}
+
+/* Every host of l within its CPU, memory and GPU memory. */
+static int within(const struct sc_loc *l)
+{
+	size_t i;
+	int j;
+
+	for (i = 0; i < l->nhosts; i++) {
+		const struct sc_host *h = &l->hosts[i];
+		if (h->cpu_used > h->cpu_total || h->mem_used > h->mem_total)
+			return 0;
+		for (j = 0; j < h->ngpus; j++)
+			if (h->gpus[j].mem_used > h->gpus[j].mem_total ||
+			    h->gpus[j].used_by < 0)
+				return 0;
+	}
+	return 1;
+}
+
+static void test_rebalance(void)
+{
+	struct sc_host h[4], keep[4];
+	struct sc_tenant t[8];
+	struct sc_rebalance p, p2;
+	struct sc_loc l;
+	struct sc_req r = req(1000, 4 * GiB);
+	int g[SC_MAX_GPUS], ng;
+
+	r.gpu_count = 1;
+	r.gpu_mem = 70 * GiB;
+
+	/* fragmentation: 40 + 30 + 30 GiB free, no GPU has 70; only
+	 * moving both 20 GiB tenants of h0 (one to each other host) helps:
+	 * the 50 GiB tenants fit nowhere else */
+	h[0] = gpu_host("h0", 80);
+	h[1] = gpu_host("h1", 80);
+	h[2] = gpu_host("h2", 80);
+	t[0] = tenant(h, 0, 0, 20, "small1");
+	t[1] = tenant(h, 0, 0, 20, "small2");
+	t[2] = tenant(h, 1, 0, 50, "big1");
+	t[3] = tenant(h, 2, 0, 50, "big2");
+	l = loc("frag", BERLIN, 60, h, 3);
+	ok(!place1(&l, 1, &r, 0, NULL), "rebalance: 70 GiB fits nowhere as is");
+	memcpy(keep, h, sizeof(keep));
+	ok(sc_rebalance_plan(&l, &r, t, 4, &p), "rebalance: a plan exists");
+	ok(!memcmp(keep, h, 3 * sizeof(*h)), "rebalance: planning changes "
+					     "nothing");
+	is_int(p.host, 0, "rebalance: the request goes to h0");
+	is_int(p.nmoves, 2, "rebalance: two moves");
+	ok(p.nmoves == 2 && p.moves[0].tenant <= 1 && p.moves[1].tenant <= 1 &&
+	       p.moves[0].tenant != p.moves[1].tenant,
+	   "rebalance: the two 20 GiB tenants move");
+	ok(p.nmoves == 2 && p.moves[0].to != 0 && p.moves[1].to != 0 &&
+	       p.moves[0].to != p.moves[1].to,
+	   "rebalance: one to each other host (30 GiB free on each)");
+	is_int(p.moved_gpu_mem, 40 * GiB, "rebalance: 40 GiB moved");
+	ok(sc_rebalance_plan(&l, &r, t, 4, &p2) && p2.host == p.host &&
+	       p2.nmoves == p.nmoves &&
+	       p2.moves[0].tenant == p.moves[0].tenant &&
+	       p2.moves[0].to == p.moves[0].to &&
+	       p2.moves[1].to == p.moves[1].to,
+	   "rebalance: deterministic");
+	sc_rebalance_apply(&l, &r, t, &p);
+	ok(within(&l), "rebalance: applied, every host within capacity");
+	is_int(h[0].gpus[0].mem_used, 70 * GiB, "rebalance: h0 holds the 70");
+	is_int(h[1].gpus[0].mem_used + h[2].gpus[0].mem_used, 140 * GiB,
+	       "rebalance: h1 and h2 hold 50 + 20 each");
+
+	/* pinned tenants stay: no plan */
+	h[0] = gpu_host("h0", 80);
+	h[1] = gpu_host("h1", 80);
+	h[2] = gpu_host("h2", 80);
+	t[0] = tenant(h, 0, 0, 20, "small1");
+	t[1] = tenant(h, 0, 0, 20, "small2");
+	t[2] = tenant(h, 1, 0, 50, "big1");
+	t[3] = tenant(h, 2, 0, 50, "big2");
+	t[1].pinned = 1;
+	ok(!sc_rebalance_plan(&l, &r, t, 4, &p),
+	   "rebalance: a pinned tenant is never moved (no plan)");
+	t[1].pinned = 0;
+	/* tenants as large as the request do not move */
+	r.gpu_mem = 20 * GiB + 1;
+	ok(sc_fits(&h[1], &r, g, &ng) || sc_rebalance_plan(&l, &r, t, 4, &p),
+	   "rebalance: sanity");
+	r.gpu_mem = 70 * GiB;
+	t[0].req.gpu_mem = t[1].req.gpu_mem = 70 * GiB; /* as large: stay */
+	ok(!sc_rebalance_plan(&l, &r, t, 4, &p),
+	   "rebalance: tenants not smaller than the request stay");
+	t[0].req.gpu_mem = t[1].req.gpu_mem = 20 * GiB;
+
+	/* the fewest moves: h1's single 30 GiB tenant fits on h0 (40 free):
+	 * one move beats moving h0's two */
+	h[0] = gpu_host("h0", 80);
+	h[1] = gpu_host("h1", 80);
+	h[2] = gpu_host("h2", 80);
+	t[0] = tenant(h, 0, 0, 20, "small1");
+	t[1] = tenant(h, 0, 0, 20, "small2");
+	t[2] = tenant(h, 1, 0, 30, "mid");
+	t[3] = tenant(h, 2, 0, 50, "big2");
+	t[3].pinned = 1;
+	ok(sc_rebalance_plan(&l, &r, t, 4, &p) && p.nmoves == 1 &&
+	       p.host == 1 && p.moves[0].tenant == 2 && p.moves[0].to == 2,
+	   "rebalance: fewest moves (one 30 GiB move, not two 20s), to the "
+	   "tightest fit (h2: 30 free)");
+
+	/* same number of moves: the least GPU memory moved wins, though
+	 * the host index is higher */
+	h[0] = gpu_host("h0", 80);
+	h[1] = gpu_host("h1", 80);
+	h[2] = gpu_host("h2", 80);
+	t[0] = tenant(h, 0, 0, 30, "a30");
+	t[1] = tenant(h, 1, 0, 20, "b20");
+	t[2] = tenant(h, 2, 0, 60, "pin60");
+	t[2].pinned = 1;
+	ok(sc_rebalance_plan(&l, &r, t, 3, &p) && p.nmoves == 1 &&
+	       p.host == 1 && p.moves[0].tenant == 1 && p.moves[0].to == 2,
+	   "rebalance: one move either way; the 20 GiB one moves (to h2, "
+	   "the tightest fit)");
+
+	/* the evicted tenant must keep its GPU model and fit somewhere */
+	h[0] = gpu_host("h0", 80);
+	h[1] = host("l4", CPUS(32), 128 * GiB);
+	add_gpu(&h[1], "L4", 24 * GiB, 0);
+	t[0] = tenant(h, 0, 0, 20, "small");
+	t[0].req.gpu_model = "A100";
+	l = loc("model", BERLIN, 60, h, 2);
+	r.gpu_mem = 70 * GiB;
+	ok(!sc_rebalance_plan(&l, &r, t, 1, &p),
+	   "rebalance: a tenant needing an A100 does not move to an L4");
+	t[0].req.gpu_model = NULL;
+	ok(sc_rebalance_plan(&l, &r, t, 1, &p) && p.nmoves == 1 &&
+	       p.moves[0].to == 1 && p.host == 0,
+	   "rebalance: without a model it moves to the L4");
+	/* the request's model: the L4 host is no target */
+	r.gpu_model = "A100";
+	ok(sc_rebalance_plan(&l, &r, t, 1, &p) && p.host == 0,
+	   "rebalance: the request's GPU model is honoured");
+	r.gpu_model = NULL;
+	/* a down host takes nothing */
+	h[1].down = 1;
+	ok(!sc_rebalance_plan(&l, &r, t, 1, &p),
+	   "rebalance: nothing moves to a down host");
+	h[1].down = 0;
+
+	/* fits already: a plan without moves */
+	h[0] = gpu_host("h0", 80);
+	h[1] = gpu_host("h1", 80);
+	t[0] = tenant(h, 0, 0, 20, "small");
+	l = loc("easy", BERLIN, 60, h, 2);
+	ok(sc_rebalance_plan(&l, &r, t, 1, &p) && p.nmoves == 0 && p.host == 1,
+	   "rebalance: the request fits as is: no moves");
+
+	/* CPU requests are not a rebalance's business */
+	h[0] = host("c0", CPUS(4), 8 * GiB);
+	h[0].cpu_used = CPUS(4);
+	l = loc("cpu", BERLIN, 60, h, 1);
+	r = req(1000, 1 * GiB);
+	ok(!sc_rebalance_plan(&l, &r, t, 0, &p),
+	   "rebalance: a CPU request that fits nowhere: no plan");
+
+	/* two GPUs wanted: each needs room; 4 tenants on a 2-GPU host, the
+	 * three smaller ones move across two hosts */
+	h[0] = host("g2", CPUS(32), 128 * GiB);
+	add_gpu(&h[0], "A100", 80 * GiB, 0);
+	add_gpu(&h[0], "A100", 80 * GiB, 0);
+	h[1] = gpu_host("o1", 80);
+	h[2] = gpu_host("o2", 80);
+	t[0] = tenant(h, 0, 0, 20, "a");
+	t[1] = tenant(h, 0, 0, 30, "b");
+	t[2] = tenant(h, 0, 1, 10, "c");
+	t[3] = tenant(h, 1, 0, 40, "p1");
+	t[4] = tenant(h, 2, 0, 40, "p2");
+	t[3].pinned = t[4].pinned = 1;
+	l = loc("two", BERLIN, 60, h, 3);
+	r = req(1000, 4 * GiB);
+	r.gpu_count = 2;
+	r.gpu_mem = 60 * GiB;
+	ok(sc_rebalance_plan(&l, &r, t, 5, &p) && p.host == 0 &&
+	       p.nmoves == 1 && p.moves[0].tenant == 1 && p.moves[0].to == 1,
+	   "rebalance: 2 x 60 GiB: moving the 30 leaves 60 and 70 free");
+	ok(p.ngpus == 2 && p.gpus[0] != p.gpus[1],
+	   "rebalance: the request takes both GPUs");
+	sc_rebalance_apply(&l, &r, t, &p);
+	ok(within(&l), "rebalance: 2 GPUs, applied within capacity");
+}
+
 int main(void)
 {
 	test_distance();
@@ -1036,5 +1252,6 @@ int main(void)
 	test_constraints();
 	test_explain();
 	test_random();
+	test_rebalance();
 	return done_testing();
 }

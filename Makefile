@@ -101,7 +101,8 @@ $(O)/tests/fuzz/%: tests/fuzz/%.c tests/fuzz/replay.inc $(LIB)
 man: $(MAN_OUT)
 $(O)/man/%: man/%.scd
 	@mkdir -p $(@D)
-	scdoc < $< > $@
+	scdoc < $< > $@.tmp
+	@mv $@.tmp $@
 
 unit: $(UNIT_BIN)
 fuzz: $(FUZZ_BIN)

@@ -365,6 +365,11 @@ static int index_lock(struct oci_layout *l, struct ec_err *err)
 	return fd;
 }
 
+int oci_layout_lock(struct oci_layout *l, struct ec_err *err)
+{
+	return index_lock(l, err);
+}
+
 static const char *entry_name(const json_t *m)
 {
 	return ec_json_str(json_object_get(m, "annotations"), ANNOT_REF_NAME);

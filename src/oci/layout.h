@@ -86,6 +86,10 @@ int oci_ref_get(struct oci_layout *l, const char *name, struct oci_desc *out,
 int oci_ref_set(struct oci_layout *l, const char *name,
 		const struct oci_desc *d, struct ec_err *err);
 int oci_ref_delete(struct oci_layout *l, const char *name, struct ec_err *err);
+/* Take the lock that ref changes take (flock on ROOT/.index.lock): the
+ * returned fd holds it until closed. For a GC that must see no ref appear
+ * while it sweeps. */
+int oci_layout_lock(struct oci_layout *l, struct ec_err *err);
 /* All refs: a new JSON array of {name, media_type, digest, size}. */
 json_t *oci_ref_list(struct oci_layout *l, struct ec_err *err);
 

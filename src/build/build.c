@@ -1387,6 +1387,7 @@ static int parse_build_args(struct builder *b, struct ec_err *err)
 int build_run(const struct build_opts *o, struct build_result *res,
 	      struct ec_err *err)
 {
+	int gc_fd = -1;
 	struct builder b = {.o = o, .ctxfd = -1};
 	_cleanup_free_ char *tmpbase = xasprintf("%s/tmp", o->root);
 	struct stat st;
@@ -1412,6 +1413,10 @@ int build_run(const struct build_opts *o, struct build_result *res,
 		goto out;
 	if (oci_layout_open(o->root, 1, &b.layout, err) < 0 ||
 	    fs_mkdir_p(b.layers_dir, err) < 0)
+		goto out;
+	/* layers and blobs are written before the tag: hold off a collector
+	 * (images rm) until the build is done */
+	if ((gc_fd = oci_layout_gc_lock(b.layout, 0, err)) < 0)
 		goto out;
 	b.tmp = fs_mkdtemp(tmpbase, "build-", err);
 	if (!b.tmp)
@@ -1459,6 +1464,8 @@ out:
 	free(b.dfname);
 	di_rules_free(b.ignore);
 	oci_layout_free(b.layout);
+	if (gc_fd >= 0)
+		close(gc_fd);
 	return r;
 }
 

@@ -323,10 +323,14 @@ int img_copy(struct img_ep *src, const char *src_ref, struct img_ep *dst,
 	struct copier c = {.src = src, .dst = dst, .o = o, .res = res};
 	struct mfst top = {0}, *ms = NULL;
 	size_t nms = 0, i;
-	int r = -1, whole_index = 0;
+	int r = -1, whole_index = 0, gc_fd = -1;
 	const char *ref = src_ref ? src_ref : src->ref;
 
 	memset(res, 0, sizeof(*res));
+	/* blobs land before the tag: keep a collector away until then */
+	if (dst->kind == EP_LAYOUT &&
+	    (gc_fd = oci_layout_gc_lock(dst->layout, 0, err)) < 0)
+		return -1;
 	pthread_mutex_init(&c.mu, NULL);
 	pthread_mutex_init(&c.meter.mu, NULL);
 	if (o) {
@@ -432,6 +436,8 @@ out:
 	free(c.blobs);
 	pthread_mutex_destroy(&c.mu);
 	pthread_mutex_destroy(&c.meter.mu);
+	if (gc_fd >= 0)
+		close(gc_fd);
 	return r;
 }
 

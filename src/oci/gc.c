@@ -221,13 +221,14 @@ int oci_gc(struct oci_layout *l, struct oci_gc_stats *st, struct ec_err *err)
 	struct marks m = {l, json_object(), json_object(), err};
 	_cleanup_json_ json_t *refs = NULL;
 	_cleanup_free_ char *bd = NULL, *ld = NULL;
-	_cleanup_close_ int lk = -1;
+	_cleanup_close_ int lk = -1, gk = -1;
 	json_t *r;
 	size_t i;
 	int rc = -1;
 
 	memset(st, 0, sizeof(*st));
-	if ((lk = oci_layout_lock(l, err)) < 0 ||
+	if ((gk = oci_layout_gc_lock(l, 1, err)) < 0 ||
+	    (lk = oci_layout_lock(l, err)) < 0 ||
 	    !(refs = oci_ref_list(l, err)))
 		goto out;
 	json_array_foreach (refs, i, r)

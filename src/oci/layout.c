@@ -370,6 +370,22 @@ int oci_layout_lock(struct oci_layout *l, struct ec_err *err)
 	return index_lock(l, err);
 }
 
+int oci_layout_gc_lock(struct oci_layout *l, int exclusive, struct ec_err *err)
+{
+	_cleanup_free_ char *p = xasprintf("%s/.gc.lock", l->dir);
+	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+
+	if (fd < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "lock '%s'", p);
+	while (flock(fd, exclusive ? LOCK_EX : LOCK_SH) < 0)
+		if (errno != EINTR) {
+			close(fd);
+			return ec_err_errno(err, EC_FAIL, errno, "lock '%s'",
+					    p);
+		}
+	return fd;
+}
+
 static const char *entry_name(const json_t *m)
 {
 	return ec_json_str(json_object_get(m, "annotations"), ANNOT_REF_NAME);

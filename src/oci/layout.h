@@ -90,6 +90,12 @@ int oci_ref_delete(struct oci_layout *l, const char *name, struct ec_err *err);
  * returned fd holds it until closed. For a GC that must see no ref appear
  * while it sweeps. */
 int oci_layout_lock(struct oci_layout *l, struct ec_err *err);
+/* The garbage-collection lock: whoever writes blobs or layer dirs that no
+ * ref names yet (a pull, a build) holds it shared until the ref is set;
+ * oci_gc holds it exclusive (taken before the index lock), so it never
+ * sweeps what an unfinished pull or build wrote. Returns the fd to close
+ * to release it. */
+int oci_layout_gc_lock(struct oci_layout *l, int exclusive, struct ec_err *err);
 /* All refs: a new JSON array of {name, media_type, digest, size}. */
 json_t *oci_ref_list(struct oci_layout *l, struct ec_err *err);
 

@@ -9,7 +9,16 @@
 #   tests/bench/route.sh                200000 calls per case, 100 backends
 #   BENCH_CALLS=1000000 BENCH_BACKENDS=1000 tests/bench/route.sh
 #   BENCH_RUNS=3                        three runs (numbers are noisy)
-# Needs root (CAP_BPF); leaves nothing pinned (private bpffs).
+# Then, through the namespace fleet, HTTP requests/s with wrk to the VIP via
+# the XDP router vs the same backends behind Linux IPVS, in the same run
+# (tests/bench/route_net.bash; its head has the topology and the knobs
+# BENCH_NET_RUNS, BENCH_NET_SECS, BENCH_NET_THREADS, BENCH_NET_CONNS):
+#   BENCH_NET=0 tests/bench/route.sh    the test-run part only
+# Goal: at least IPVS's requests/s. Needs wrk and ipvsadm
+# (tests/lib/deps.sh bench); without IPVS in the kernel only the XDP side
+# is measured and the reason is printed.
+# Needs root (CAP_BPF); leaves nothing pinned (private bpffs; the network
+# part removes its fleet, containers and pins on exit).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -35,3 +44,8 @@ for ((i = 1; i <= runs; i++)); do
 	echo "-- run $i of $runs: $calls calls per case"
 	"$drv" "$calls" "$backends"
 done
+
+if [ "${BENCH_NET:-1}" != 0 ]; then
+	echo "-- through the namespace fleet (XDP router vs IPVS)"
+	O=$O bash tests/bench/route_net.bash
+fi

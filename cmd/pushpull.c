@@ -153,6 +153,10 @@ static void report(struct ec_ctx *ctx, const char *verb, const char *src,
 			json_object_set_new(j, "parts_resumed",
 					    json_integer(r->parts_resumed));
 		if (!strcmp(verb, "pulled"))
+			json_object_set_new(
+			    j, "bytes_resumed",
+			    json_integer((json_int_t)r->bytes_resumed));
+		if (!strcmp(verb, "pulled"))
 			json_object_set_new(j, "layers_unpacked",
 					    json_integer(layers));
 		json_out(j);

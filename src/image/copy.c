@@ -173,7 +173,7 @@ static int fetch_verified_tmp(struct copier *c, const struct oci_desc *d,
 	if (fd < 0)
 		return ec_err_errno(err, EC_FAIL, errno, "temp file in '%s'",
 				    dir);
-	if (ep_blob_fetch(c->src, d, fd, &c->meter, err) < 0) {
+	if (ep_blob_fetch(c->src, d, fd, NULL, NULL, &c->meter, err) < 0) {
 		close(fd);
 		return -1;
 	}
@@ -210,12 +210,24 @@ static int move_blob(struct copier *c, const struct oci_desc *d, int *copied,
 			     : 0;
 	*copied = 1;
 	if (c->dst->kind == EP_LAYOUT) {
+		/* from the store: a partial file a killed pull left is
+		 * continued, not fetched again */
+		_cleanup_free_ char *journal = NULL;
+		uint64_t resumed = 0;
 		struct oci_blob_writer *w =
-		    oci_blob_writer_new(c->dst->layout, err);
+		    c->src->kind == EP_STORE
+			? oci_blob_writer_partial(c->dst->layout, d->digest,
+						  &journal, err)
+			: oci_blob_writer_new(c->dst->layout, err);
 		if (!w)
 			return -1;
-		r = ep_blob_fetch(c->src, d, oci_blob_writer_fd(w), &c->meter,
-				  err);
+		r = ep_blob_fetch(c->src, d, oci_blob_writer_fd(w), journal,
+				  &resumed, &c->meter, err);
+		if (resumed) {
+			pthread_mutex_lock(&c->mu);
+			c->res->bytes_resumed += resumed;
+			pthread_mutex_unlock(&c->mu);
+		}
 		if (r == 0)
 			r = oci_blob_commit_file(w, d->digest, NULL, err);
 		oci_blob_writer_free(w);

@@ -495,8 +495,11 @@ static int reg_fetch(struct img_ep *ep, const struct oci_desc *d, int fd,
 }
 
 int ep_blob_fetch(struct img_ep *ep, const struct oci_desc *d, int fd,
+		  const char *resume_journal, uint64_t *resumed,
 		  struct img_meter *m, struct ec_err *err)
 {
+	if (resumed)
+		*resumed = 0;
 	switch (ep->kind) {
 	case EP_LAYOUT: {
 		_cleanup_close_ int in = ep_blob_open(ep, d);
@@ -525,10 +528,16 @@ int ep_blob_fetch(struct img_ep *ep, const struct oci_desc *d, int fd,
 					     .part_size = ep->o.part_size,
 					     .progress = store_progress,
 					     .progress_ctx = &pc,
-					     .cancel = ep->o.cancel};
+					     .cancel = ep->o.cancel,
+					     .resume_journal = resume_journal};
+		struct store_xfer_result xr = {0};
 
-		if (store_download_fd(ep->store, key, fd, &xo, NULL, NULL,
-				      err) < 0) {
+		int rr =
+		    store_download_fd(ep->store, key, fd, &xo, NULL, &xr, err);
+
+		if (rr == 0 && resumed)
+			*resumed = xr.bytes_resumed;
+		if (rr < 0) {
 			if (err->cat == EC_NOTFOUND)
 				return ec_err_set(err, EC_NOTFOUND,
 						  "%s: blob %s is missing "

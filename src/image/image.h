@@ -72,6 +72,8 @@ struct img_copy_result {
 	uint64_t bytes;		/* bytes moved this run */
 	uint64_t total_bytes;	/* size of all blobs */
 	unsigned parts_resumed; /* upload parts an earlier run had sent */
+	uint64_t bytes_resumed; /* pulls: bytes an interrupted run had
+				   fetched and this one kept */
 };
 
 /* Copy image `src_ref` (tag, local name or "sha256:..." digest; NULL = the

@@ -56,8 +56,11 @@ int ep_blob_has(struct img_ep *ep, const struct oci_desc *d,
 /* An fd to read the blob from when it is a local file, else -1. */
 int ep_blob_open(struct img_ep *ep, const struct oci_desc *d);
 /* Download a blob into fd (a regular file, written with pwrite, in
- * parallel ranges where the endpoint allows). Not verified here. */
+ * parallel ranges where the endpoint allows). Not verified here. With
+ * resume_journal (store endpoints), ranges a failed earlier run left in
+ * fd are kept; *resumed (optional) gets their bytes. */
 int ep_blob_fetch(struct img_ep *ep, const struct oci_desc *d, int fd,
+		  const char *resume_journal, uint64_t *resumed,
 		  struct img_meter *m, struct ec_err *err);
 /* Upload a blob from fd (pread from 0; the caller has verified it). For a
  * layout the blob is re-hashed on the way in. */

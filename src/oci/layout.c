@@ -26,6 +26,7 @@ struct oci_blob_writer {
 	int fd;
 	struct sha256_ctx *sha;
 	uint64_t size;
+	int keep; /* a partial file: kept when freed without commit */
 };
 
 /* Write a file atomically (temp + fsync + rename). */
@@ -182,6 +183,12 @@ int oci_blob_commit(struct oci_blob_writer *w, const char *expect,
 	sha256_final(w->sha, d);
 	memcpy(digest, "sha256:", 7);
 	hex_encode(d, sizeof(d), digest + 7);
+	if (expect && strcmp(expect, digest) && w->keep) {
+		/* a bad partial file must not be resumed again */
+		_cleanup_free_ char *j = xasprintf("%s.json", w->tmp);
+		unlink(j);
+		w->keep = 0;
+	}
 	if (expect && strcmp(expect, digest))
 		return ec_err_set(
 		    err, EC_FAIL,
@@ -227,6 +234,37 @@ int oci_blob_commit_file(struct oci_blob_writer *w, const char *expect,
 	return oci_blob_commit(w, expect, out, err);
 }
 
+struct oci_blob_writer *oci_blob_writer_partial(struct oci_layout *l,
+						const char *digest,
+						char **journal,
+						struct ec_err *err)
+{
+	struct oci_blob_writer *w;
+	char *p;
+	int fd;
+
+	*journal = NULL;
+	if (oci_digest_check(digest, err) < 0)
+		return NULL;
+	p = xasprintf("%s/blobs/sha256/.partial-%s", l->dir, digest + 7);
+	fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	/* another process is on it: a private temp file instead */
+	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (fd >= 0)
+			close(fd);
+		free(p);
+		return oci_blob_writer_new(l, err);
+	}
+	w = xcalloc(1, sizeof(*w));
+	w->l = l;
+	w->tmp = p;
+	w->fd = fd;
+	w->sha = sha256_new();
+	w->keep = 1;
+	*journal = xasprintf("%s.json", p);
+	return w;
+}
+
 void oci_blob_writer_free(struct oci_blob_writer *w)
 {
 	if (!w)
@@ -234,7 +272,8 @@ void oci_blob_writer_free(struct oci_blob_writer *w)
 	if (w->fd >= 0)
 		close(w->fd);
 	if (w->tmp) {
-		unlink(w->tmp);
+		if (!w->keep)
+			unlink(w->tmp);
 		free(w->tmp);
 	}
 	sha256_free(w->sha);

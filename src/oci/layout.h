@@ -63,6 +63,16 @@ void oci_blob_writer_free(struct oci_blob_writer *w);
  * downloads): commit_file hashes the file as it is on disk instead of the
  * stream, then commits like oci_blob_commit (verified before visible). */
 int oci_blob_writer_fd(const struct oci_blob_writer *w);
+/* A writer on blobs/sha256/.partial-<hex> of `digest`, for downloads that
+ * resume: the file is kept when the writer is freed without a commit, and
+ * *journal (allocated) is where the download records the ranges already
+ * in it. When another process holds that file, an ordinary temp writer
+ * (*journal NULL). A commit that fails verification leaves the partial
+ * file to be overwritten by the next run. */
+struct oci_blob_writer *oci_blob_writer_partial(struct oci_layout *l,
+						const char *digest,
+						char **journal,
+						struct ec_err *err);
 int oci_blob_commit_file(struct oci_blob_writer *w, const char *expect,
 			 struct oci_desc *out, struct ec_err *err);
 /* Sink-shaped wrapper of oci_blob_write (ctx is the writer). */

@@ -610,8 +610,51 @@ static void *download_worker(void *arg)
 			xfer_fail(x, &e);
 			break;
 		}
+		if (x->jdoc) {
+			/* the bytes must be on disk before the journal
+			 * says so */
+			fdatasync(x->fd);
+			pthread_mutex_lock(&x->mu);
+			x->parts[i].etag[0] = 'd';
+			json_array_append_new(json_object_get(x->jdoc, "done"),
+					      json_integer(i));
+			journal_save(x);
+			pthread_mutex_unlock(&x->mu);
+		}
 	}
 	return NULL;
+}
+
+/* A download journal for this version of the object: parts recorded as
+ * in the output file are marked done (their bytes counted as resumed). */
+static void download_resume(struct xfer *x, struct store_xfer_result *res)
+{
+	json_t *j = ec_json_load_file(x->journal, NULL), *v;
+	size_t k;
+
+	x->jdoc = json_pack("{s:s,s:I,s:I,s:[]}", "etag", x->etag, "size",
+			    (json_int_t)x->size, "part_size",
+			    (json_int_t)x->part_size, "done");
+	if (!j)
+		return;
+	if (!strcmp(ec_json_str(j, "etag") ?: "", x->etag) &&
+	    (uint64_t)json_integer_value(json_object_get(j, "size")) ==
+		x->size &&
+	    (uint64_t)json_integer_value(json_object_get(j, "part_size")) ==
+		x->part_size) {
+		json_array_foreach (json_object_get(j, "done"), k, v) {
+			json_int_t i = json_integer_value(v);
+			if (i < 0 || (uint64_t)i >= x->nparts ||
+			    x->parts[i].etag[0])
+				continue;
+			x->parts[i].etag[0] = 'd';
+			json_array_append_new(json_object_get(x->jdoc, "done"),
+					      json_integer(i));
+			res->bytes_resumed += part_len(x, (unsigned)i);
+			xfer_progress(x, part_len(x, (unsigned)i));
+		}
+	}
+	json_decref(j);
 }
 
 /* Parallel ranged download of the object version info->etag names; each
@@ -636,11 +679,17 @@ static int download_ranges(struct store *s, const char *key, int fd,
 	}
 	x.nparts = (unsigned)((x.size + x.part_size - 1) / x.part_size);
 	x.parts = xcalloc(x.nparts, sizeof(*x.parts));
+	if (o && o->resume_journal) {
+		x.journal = xstrdup(o->resume_journal);
+		download_resume(&x, res);
+	}
 	r = run_workers(&x, download_worker, jobs_of(o));
 	if (r < 0)
 		*err = x.err;
+	else if (x.journal)
+		unlink(x.journal);
 	res->size = x.size;
-	res->bytes_sent = x.done;
+	res->bytes_sent = x.done - res->bytes_resumed;
 	res->parts = x.nparts;
 	xfer_release(&x);
 	return r;

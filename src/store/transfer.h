@@ -23,10 +23,16 @@ struct store_xfer_opts {
 	void (*progress)(void *ctx, uint64_t done, uint64_t total);
 	void *progress_ctx;
 	const volatile int *cancel; /* set non-zero to stop early (EC_INTR) */
+	/* Downloads: a journal of the ranges already in the output file (a
+	 * file that outlives a failed run); a re-run for the same object
+	 * version (ETag, size, part size) fetches only the other ranges.
+	 * Removed when the download completes. NULL = none. */
+	const char *resume_journal;
 };
 
 struct store_xfer_result {
 	uint64_t size;		/* object size */
+	uint64_t bytes_resumed; /* downloads: bytes a journal let us skip */
 	uint64_t bytes_sent;	/* bytes that crossed the wire this run */
 	unsigned parts;		/* 0 for a single request */
 	unsigned parts_resumed; /* parts a journal let us skip */

@@ -135,6 +135,15 @@ static void resolve_settings(struct ec_ctx *ctx)
 			ctx->root = root_default;
 		}
 	}
+	/* absolute: runtimes and monitors work from other directories */
+	if (ctx->root[0] != '/') {
+		static char *abs_root;
+		char cwd[4096];
+		if (getcwd(cwd, sizeof(cwd))) {
+			abs_root = xasprintf("%s/%s", cwd, ctx->root);
+			ctx->root = abs_root;
+		}
+	}
 	/* S3 settings follow the AWS conventions. */
 	ctx->store_opts.endpoint = env("AWS_ENDPOINT_URL_S3");
 	if (!ctx->store_opts.endpoint)

@@ -1156,17 +1156,27 @@ static int run_rm(struct ec_ctx *ctx, int argc, char **argv)
 		return usage_error(ctx, &cmd_rm_def, "rm needs an ID");
 	}
 	ec_err_clear(&err);
+	/* every ID is tried; the first failure is reported at the end */
 	for (i = ind; i < argc; i++) {
 		_cleanup_free_ char *id = NULL;
-		if (inst_find(ctx->root, argv[i], &id, &err) < 0 ||
-		    (force && stop_one(ctx, id, 0, &err) < 0) ||
-		    inst_remove(ctx->root, id, &err) < 0) {
-			json_decref(done);
-			return report_error(ctx, &err);
+		struct ec_err e;
+		ec_err_clear(&e);
+		if (inst_find(ctx->root, argv[i], &id, &e) < 0 ||
+		    (force && stop_one(ctx, id, 0, &e) < 0) ||
+		    inst_remove(ctx->root, id, &e) < 0) {
+			if (err.cat == EC_OK)
+				err = e;
+			else if (!ctx->json)
+				fprintf(stderr, "edgectl: error: %s\n", e.msg);
+			continue;
 		}
 		json_array_append_new(done, json_string(id));
 		if (!ctx->json)
 			printf("%s\n", id);
+	}
+	if (err.cat != EC_OK) {
+		json_decref(done);
+		return report_error(ctx, &err);
 	}
 	if (ctx->json)
 		json_out(done);

@@ -382,9 +382,14 @@ static int do_from(struct builder *b, const struct df_instr *in,
 
 /* --- cache --- */
 
+/* Cached layers depend on how they were compressed too: the key gets the
+ * compression, level and frame size (a gzip build never reuses a zstd
+ * layer). */
 static char *cache_path(struct builder *b, const char *key)
 {
-	return xasprintf("%s/%s.json", b->cache_dir, key);
+	return xasprintf("%s/%s-%s%d-%llu.json", b->cache_dir, key,
+			 b->o->comp == COMP_GZIP ? "gz" : "zst", b->o->level,
+			 (unsigned long long)b->o->frame_size);
 }
 
 /* A cached layer for this chain key, if its blob and dir still exist. */

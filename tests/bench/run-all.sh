@@ -2,7 +2,8 @@
 # tests/bench/run-all.sh - run the benchmarks, then print their summaries.
 #
 #   tests/bench/run-all.sh              all: every tests/bench/*.sh but this
-#                                       one (compress, store, build)
+#                                       one (build, compress, prewarm,
+#                                       pushpull, route, run, schedule, store)
 #   tests/bench/run-all.sh store build  only these (names without .sh)
 #
 # A benchmark prints its summary on stdout and its progress on stderr (shown

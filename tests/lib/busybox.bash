@@ -15,7 +15,9 @@ BUSYBOX_APPLETS="sh echo cat ls mkdir rm touch id sleep true false httpd wget
 
 busybox_rootfs() {
 	local dir=${1:?usage: busybox_rootfs DIR} bb=/bin/busybox a
-	if [ ! -x "$bb" ] || ! ldd "$bb" 2>&1 | grep -q 'not a dynamic executable'; then
+	local out
+	out=$(ldd "$bb" 2>&1 || true) # ldd exits 1 on a static binary
+	if [ ! -x "$bb" ] || [[ $out != *"not a dynamic executable"* ]]; then
 		echo "busybox_rootfs: $bb is not statically linked (install busybox-static)" >&2
 		return 1
 	fi

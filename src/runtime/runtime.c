@@ -264,6 +264,11 @@ static int run_mounted(const struct rt_tool *t, const char *id,
 			&cancelled, err) < 0)
 		return -1;
 	r = outcome(t, id, log, status, cancelled, exit_status, err);
+	/* `run` deletes the container when it exits by itself: only a
+	 * cancelled run or a failed start can leave one (one exec saved on
+	 * every container: run.sh's cold start) */
+	if (r == 0 && !cancelled)
+		return 0;
 	ec_err_clear(&derr);
 	if (delete_container(t, id, &derr) < 0 && r == 0) {
 		if (err)

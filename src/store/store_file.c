@@ -820,6 +820,7 @@ static const struct store_ops file_ops = {
     .mpu_complete = fs_mpu_complete,
     .mpu_abort = fs_mpu_abort,
     .free = fs_free,
+    .local = 1,
 };
 
 int store_file_open(const char *dir, struct store **out, struct ec_err *err)

@@ -32,6 +32,9 @@ struct store_ops {
 	int (*mpu_abort)(struct store *s, const char *key,
 			 const char *upload_id, struct ec_err *err);
 	void (*free)(struct store *s);
+	/* a local file system: one put of a file is a copy_file_range and a
+	 * rename, cheaper than any multipart upload */
+	int local;
 };
 
 /* Every backend's handle starts with this. */

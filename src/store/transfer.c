@@ -1,5 +1,6 @@
 /* transfer.c - parallel, resumable transfers built on store.h. */
 #include "store/transfer.h"
+#include "store/store_impl.h"
 #include "crypto/digest.h"
 #include "util/fs.h"
 #include "util/io.h"
@@ -510,7 +511,10 @@ int store_upload_fd(struct store *s, const char *key, int fd,
 	}
 	x.size = (uint64_t)st.st_size;
 	x.part_size = part_size_for(o, x.size);
-	if (x.size <= x.part_size) {
+	/* a local store gets a file in one copy unless parts were asked for
+	 * (multipart there writes every byte twice) */
+	if (x.size <= x.part_size ||
+	    (s->ops->local && !o->part_size && x.size <= STORE_PUT_MAX)) {
 		struct store_src src = {.fd = fd, .off = 0, .len = x.size};
 		xfer_release(&x);
 		r = store_put(s, key, &src, o->put, info, err);

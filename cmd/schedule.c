@@ -368,6 +368,31 @@ static const char *keep(struct run_state *st, const char *s)
 	return json_string_value(v);
 }
 
+/* Record a placement (strings copied into st->names). */
+static struct placed *add_placed(struct run_state *st, int replica,
+				 const char *instance, const char *host,
+				 const char *loc)
+{
+	struct placed *p;
+
+	st->done = xrealloc(st->done, (st->ndone + 1) * sizeof(*st->done));
+	p = &st->done[st->ndone++];
+	p->replica = replica;
+	snprintf(p->instance, sizeof(p->instance), "%s", instance);
+	p->host = keep(st, host);
+	p->loc = keep(st, loc);
+	return p;
+}
+
+/* The same from an entry of an app record's "placements". */
+static struct placed *add_placed_json(struct run_state *st, const json_t *p)
+{
+	return add_placed(
+	    st, (int)json_integer_value(json_object_get(p, "replica")),
+	    ec_json_str(p, "instance") ?: "", ec_json_str(p, "host") ?: "",
+	    ec_json_str(p, "location") ?: "");
+}
+
 /* Replica numbers already used by the app on the fleet. */
 static int next_replica(struct run_state *st)
 {
@@ -452,16 +477,9 @@ static int place(struct run_state *st, size_t want, int commit,
 				lost = 1;
 				continue;
 			}
-			st->done = xrealloc(st->done, (st->ndone + g) *
-							  sizeof(*st->done));
-			for (j = 0; j < g; j++) {
-				struct placed *p = &st->done[st->ndone++];
-				p->replica = al[j].replica;
-				snprintf(p->instance, sizeof(p->instance), "%s",
-					 al[j].instance);
-				p->host = keep(st, H->name);
-				p->loc = keep(st, L->name);
-			}
+			for (j = 0; j < g; j++)
+				add_placed(st, al[j].replica, al[j].instance,
+					   H->name, L->name);
 			left -= g;
 			free(al);
 		}
@@ -889,18 +907,12 @@ static int rebalance(struct run_state *st, const char *loc, int commit,
 		} else if (p.nmoves) {
 			report_moves(st, &f.locs[li], t, &p, moves);
 			if (!commit) {
-				struct placed *d;
-				st->done =
-				    xrealloc(st->done, (st->ndone + 1) *
-							   sizeof(*st->done));
-				d = &st->done[st->ndone];
-				d->replica = next_replica(st);
-				snprintf(d->instance, sizeof(d->instance),
-					 "%s-%d", st->app, d->replica);
-				d->host =
-				    keep(st, f.locs[li].hosts[p.host].name);
-				d->loc = keep(st, loc);
-				st->ndone++;
+				int rep = next_replica(st);
+				char inst[96];
+				snprintf(inst, sizeof(inst), "%s-%d", st->app,
+					 rep);
+				add_placed(st, rep, inst,
+					   f.locs[li].hosts[p.host].name, loc);
 			} else {
 				rc = do_moves(st, &f.locs[li], t, &p, &retry,
 					      err);
@@ -1251,21 +1263,12 @@ static int schedule_tick(struct ec_ctx *ctx, struct store *s)
 				continue;
 			fleet_ssh(&so, h, rmargs, 0, NULL, NULL, &rs, &err);
 			ec_err_clear(&err);
-			st.done = xrealloc(st.done,
-					   (st.ndone + 1) * sizeof(*st.done));
-			st.done[st.ndone].replica = (int)json_integer_value(
-			    json_object_get(p, "replica"));
-			snprintf(st.done[st.ndone].instance,
-				 sizeof(st.done[0].instance), "%s",
-				 ec_json_str(p, "instance"));
-			st.done[st.ndone].host =
-			    keep(&st, ec_json_str(p, "host"));
-			st.done[st.ndone].loc =
-			    keep(&st, ec_json_str(p, "location"));
-			json_object_set_new(
-			    rep, st.done[st.ndone].instance,
-			    json_pack("{s:s}", "host", st.done[st.ndone].host));
-			st.ndone++;
+			{
+				struct placed *d = add_placed_json(&st, p);
+				json_object_set_new(
+				    rep, d->instance,
+				    json_pack("{s:s}", "host", d->host));
+			}
 		}
 		if (st.ndone) {
 			const char *key;
@@ -1537,20 +1540,8 @@ static int run_schedule(struct ec_ctx *ctx, int argc, char **argv)
 		if (!old && err.cat != EC_NOTFOUND)
 			goto fail;
 		ec_err_clear(&err);
-		json_array_foreach (json_object_get(old, "placements"), i, p) {
-			st.done = xrealloc(st.done,
-					   (st.ndone + 1) * sizeof(*st.done));
-			st.done[st.ndone].replica = (int)json_integer_value(
-			    json_object_get(p, "replica"));
-			snprintf(st.done[st.ndone].instance,
-				 sizeof(st.done[0].instance), "%s",
-				 ec_json_str(p, "instance"));
-			st.done[st.ndone].host =
-			    keep(&st, ec_json_str(p, "host"));
-			st.done[st.ndone].loc =
-			    keep(&st, ec_json_str(p, "location"));
-			st.ndone++;
-		}
+		json_array_foreach (json_object_get(old, "placements"), i, p)
+			add_placed_json(&st, p);
 	}
 	have = st.ndone;
 	want = (size_t)replicas > have ? (size_t)replicas - have : 0;

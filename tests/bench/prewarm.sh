@@ -21,11 +21,7 @@ W=$(mktemp -d "${TMPDIR:-/tmp}/edgectl-bench-prewarm.XXXXXX")
 EC="$W/edgectl"
 cp "$TOP/build/edgectl" "$EC"
 cleanup() {
-	local h
-	for h in ${FLEET_HOSTS:-}; do
-		"$EC" --root "$(fleet_root "$h")" --json ps -a 2>/dev/null | jq -r '.[].id' 2>/dev/null |
-			while read -r id; do "$EC" --root "$(fleet_root "$h")" rm -f "$id" >/dev/null 2>&1; done
-	done
+	fleet_rm_instances "$EC"
 	fleet_down 2>/dev/null || true
 	rm -rf "$W"
 }
@@ -35,8 +31,8 @@ ms() { date +%s%3N; }
 
 fleet_up 2 >/dev/null
 export XDG_CONFIG_HOME="$W/cfg" EDGECTL_STORE="file://$W/store" EDGECTL_ROOT="$W/root"
-mkdir -p "$XDG_CONFIG_HOME/edgectl" "$W/ctx"
-jq -n --arg c "$FLEET_SSH_CONFIG" '{ssh: {config: $c}}' >"$XDG_CONFIG_HOME/edgectl/config.json"
+mkdir -p "$W/ctx"
+fleet_edgectl_config "$XDG_CONFIG_HOME"
 busybox_rootfs "$W/ctx/rootfs" >/dev/null
 head -c $((MB << 20)) /dev/urandom >"$W/ctx/weights"
 printf 'FROM scratch\nCOPY rootfs/ /\nCOPY weights /weights\nCMD ["sleep", "3600"]\n' >"$W/ctx/Dockerfile"

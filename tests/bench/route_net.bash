@@ -121,8 +121,8 @@ ip netns exec "$CLIENT" ethtool -K eth0 tx off >/dev/null
 # one connection per request (busybox httpd closes): many client ports
 ip netns exec "$CLIENT" sysctl -qw net.ipv4.ip_local_port_range="1024 65535" net.ipv4.tcp_tw_reuse=1
 
-mkdir -p "$XDG_CONFIG_HOME/edgectl" "$WORK/ctx"
-jq -n --arg c "$FLEET_SSH_CONFIG" '{ssh: {config: $c}}' >"$XDG_CONFIG_HOME/edgectl/config.json"
+mkdir -p "$WORK/ctx"
+fleet_edgectl_config "$XDG_CONFIG_HOME"
 # (its static-binary check is a pipeline that fails under pipefail)
 (set +o pipefail; busybox_rootfs "$WORK/ctx/rootfs")
 mkdir -p "$WORK/ctx/rootfs/www"

@@ -12,8 +12,8 @@ setup_file() {
 	fleet_setup_file 2 || return 1
 	export FR_STORE="file://$BATS_FILE_TMPDIR/store"
 	export FR_CFG="$BATS_FILE_TMPDIR/cfg"
-	mkdir -p "$FR_CFG/edgectl" "$BATS_FILE_TMPDIR/ctx"
-	jq -n --arg c "$FLEET_SSH_CONFIG" '{ssh: {config: $c}}' >"$FR_CFG/edgectl/config.json"
+	mkdir -p "$BATS_FILE_TMPDIR/ctx"
+	fleet_edgectl_config "$FR_CFG"
 	busybox_rootfs "$BATS_FILE_TMPDIR/ctx/rootfs"
 	mkdir -p "$BATS_FILE_TMPDIR/ctx/rootfs/www"
 	echo "hello from the fleet" >"$BATS_FILE_TMPDIR/ctx/rootfs/www/index.html"
@@ -27,14 +27,7 @@ setup_file() {
 
 teardown_file() {
 	load ../lib/fleet
-	local h
-	# instances the tests left on the hosts, then the hosts
-	for h in ${FLEET_HOSTS:-}; do
-		fleet_ssh "$h" "$EDGECTL" --root "$(fleet_root "$h")" --json ps -a 2>/dev/null |
-			jq -r '.[].id' 2>/dev/null | while read -r id; do
-			fleet_ssh "$h" "$EDGECTL" --root "$(fleet_root "$h")" rm -f "$id" >/dev/null 2>&1
-		done
-	done
+	fleet_rm_instances
 	fleet_down
 }
 

@@ -13,8 +13,8 @@ setup_file() {
 	export SF_STORE="file://$BATS_FILE_TMPDIR/store"
 	export SF_CFG="$BATS_FILE_TMPDIR/cfg"
 	export SF_ROOT="$BATS_FILE_TMPDIR/root"
-	mkdir -p "$SF_CFG/edgectl" "$BATS_FILE_TMPDIR/ctx"
-	jq -n --arg c "$FLEET_SSH_CONFIG" '{ssh: {config: $c}}' >"$SF_CFG/edgectl/config.json"
+	mkdir -p "$BATS_FILE_TMPDIR/ctx"
+	fleet_edgectl_config "$SF_CFG"
 	busybox_rootfs "$BATS_FILE_TMPDIR/ctx/rootfs"
 	mkdir -p "$BATS_FILE_TMPDIR/ctx/rootfs/www"
 	echo "scheduled hello" >"$BATS_FILE_TMPDIR/ctx/rootfs/www/index.html"
@@ -38,13 +38,7 @@ setup_file() {
 
 teardown_file() {
 	load ../lib/fleet
-	local h
-	for h in ${FLEET_HOSTS:-}; do
-		fleet_ssh "$h" "$EDGECTL" --root "$(fleet_root "$h")" --json ps -a 2>/dev/null |
-			jq -r '.[].id' 2>/dev/null | while read -r id; do
-			fleet_ssh "$h" "$EDGECTL" --root "$(fleet_root "$h")" rm -f "$id" >/dev/null 2>&1
-		done
-	done
+	fleet_rm_instances
 	fleet_down
 }
 

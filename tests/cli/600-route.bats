@@ -21,8 +21,8 @@ setup_file() {
 	export FR_CLIENT="$FLEET_PREFIX-cl"
 	export FR_PIN1="/sys/fs/bpf/edgectl-$FLEET_PREFIX-h1"
 	export FR_PIN2="/sys/fs/bpf/edgectl-$FLEET_PREFIX-h2"
-	mkdir -p "$FR_CFG/edgectl" "$BATS_FILE_TMPDIR/ctx"
-	jq -n --arg c "$FLEET_SSH_CONFIG" '{ssh: {config: $c}}' >"$FR_CFG/edgectl/config.json"
+	mkdir -p "$BATS_FILE_TMPDIR/ctx"
+	fleet_edgectl_config "$FR_CFG"
 	busybox_rootfs "$BATS_FILE_TMPDIR/ctx/rootfs"
 	mkdir -p "$BATS_FILE_TMPDIR/ctx/rootfs/www"
 	printf 'FROM scratch\nCOPY rootfs/ /\nCMD ["httpd", "-f", "-p", "80", "-h", "/www"]\n' \
@@ -35,16 +35,10 @@ setup_file() {
 
 teardown_file() {
 	load ../lib/fleet
-	local h
 	[ -n "${FR_CLIENT:-}" ] && ip netns del "$FR_CLIENT" 2>/dev/null
 	# the instances the tests left (directly in the host: no network, so
 	# no dependence on the routers' state)
-	for h in ${FLEET_HOSTS:-}; do
-		fleet_exec "$h" "$EDGECTL" --root "$(fleet_root "$h")" --json ps -a 2>/dev/null |
-			jq -r '.[].id' 2>/dev/null | while read -r id; do
-			fleet_exec "$h" "$EDGECTL" --root "$(fleet_root "$h")" rm -f "$id" >/dev/null 2>&1
-		done
-	done
+	fleet_rm_instances
 	fleet_down
 	# the routers' pins (their programs went with the namespaces)
 	[ -n "${FR_PIN1:-}" ] && rm -rf "$FR_PIN1" "$FR_PIN2"

@@ -365,6 +365,27 @@ fleet_exec() {
 	fi
 }
 
+# fleet_edgectl_config DIR: write DIR/edgectl/config.json (DIR is an
+# XDG_CONFIG_HOME) telling edgectl to reach the hosts with the fleet's
+# ssh_config.
+fleet_edgectl_config() {
+	mkdir -p "$1/edgectl" &&
+		jq -n --arg c "$FLEET_SSH_CONFIG" '{ssh: {config: $c}}' >"$1/edgectl/config.json"
+}
+
+# fleet_rm_instances [EDGECTL]: remove every instance of every host's root
+# (for teardown; through fleet_exec, so it works whatever state a test left
+# the hosts' network in).
+fleet_rm_instances() {
+	local ec=${1:-$EDGECTL} h ids
+	for h in ${FLEET_HOSTS:-}; do
+		ids=$(fleet_exec "$h" "$ec" --root "$(fleet_root "$h")" --json ps -a 2>/dev/null |
+			jq -r '.[].id' 2>/dev/null) || true
+		# shellcheck disable=SC2086 # one word per id
+		[ -z "$ids" ] || fleet_exec "$h" "$ec" --root "$(fleet_root "$h")" rm -f $ids >/dev/null 2>&1 || true
+	done
+}
+
 fleet_down() {
 	local dir=${1:-${FLEET_DIR:-}} rc=0
 	[ -n "$dir" ] || return 0

@@ -185,88 +185,6 @@ static void *warm_one(void *arg)
 	return NULL;
 }
 
-static void sq(struct strbuf *sb, const char *s)
-{
-	sb_addc(sb, '\'');
-	for (; *s; s++)
-		if (*s == '\'')
-			sb_adds(sb, "'\\''");
-		else
-			sb_addc(sb, *s);
-	sb_addc(sb, '\'');
-}
-
-/* argv that runs `edgectl --root ROOT ARGS` on host, as fleet_ssh does
- * (a host without "ssh" is this machine). New strings; strv_free. */
-static char **remote_argv(const struct ssh_opts *o, const json_t *host,
-			  const char *const *args)
-{
-	const char *target = ec_json_str(host, "ssh");
-	const char *root = ec_json_str(host, "root");
-	const char *bin = ec_json_str(host, "edgectl");
-	const char *colon;
-	char **v = xcalloc(64, sizeof(*v));
-	struct strbuf cmd = STRBUF_INIT;
-	size_t n = 0, i;
-
-	if (!target) {
-		v[n++] = xstrdup("/proc/self/exe");
-		if (root) {
-			v[n++] = xstrdup("--root");
-			v[n++] = xstrdup(root);
-		}
-		for (i = 0; args[i] && n < 63; i++)
-			v[n++] = xstrdup(args[i]);
-		return v;
-	}
-	v[n++] = xstrdup("ssh");
-	if (o->config) {
-		v[n++] = xstrdup("-F");
-		v[n++] = xstrdup(o->config);
-	}
-	v[n++] = xstrdup("-o");
-	v[n++] = xstrdup("BatchMode=yes");
-	if (o->control_dir) {
-		v[n++] = xstrdup("-o");
-		v[n++] = xstrdup("ControlMaster=auto");
-		v[n++] = xstrdup("-o");
-		v[n++] = xasprintf("ControlPath=%s/%%C", o->control_dir);
-		v[n++] = xstrdup("-o");
-		v[n++] = xstrdup("ControlPersist=60");
-	}
-	for (i = 0; o->options && o->options[i] && n < 50; i++)
-		v[n++] = xstrdup(o->options[i]);
-	colon = strrchr(target, ':');
-	if (colon && !strchr(colon, ']')) {
-		v[n++] = xstrdup("-p");
-		v[n++] = xstrdup(colon + 1);
-		v[n++] = xstrndup(target, (size_t)(colon - target));
-	} else {
-		v[n++] = xstrdup(target);
-	}
-	v[n++] = xstrdup("--");
-	sq(&cmd, bin ? bin : "edgectl");
-	if (root) {
-		sb_adds(&cmd, " --root ");
-		sq(&cmd, root);
-	}
-	for (i = 0; args[i]; i++) {
-		sb_addc(&cmd, ' ');
-		sq(&cmd, args[i]);
-	}
-	v[n++] = sb_detach(&cmd, NULL);
-	return v;
-}
-
-static void strv_free(char **v)
-{
-	size_t i;
-
-	for (i = 0; v && v[i]; i++)
-		free(v[i]);
-	free(v);
-}
-
 static pid_t spawn(char **argv, int in, int out, int errfd)
 {
 	posix_spawn_file_actions_t fa;
@@ -314,8 +232,8 @@ static int relay(const struct ssh_opts *o, const json_t *src,
 		 const char *const *dargs, struct strbuf *out, char *msg,
 		 size_t msz)
 {
-	char **sv = remote_argv(o, src, sargs),
-	     **dv = remote_argv(o, dst, dargs);
+	char **sv = fleet_ssh_argv(o, src, sargs),
+	     **dv = fleet_ssh_argv(o, dst, dargs);
 	int p[2] = {-1, -1}, se = memfd_create("src-err", MFD_CLOEXEC),
 	    de = memfd_create("dst-err", MFD_CLOEXEC),
 	    dout = memfd_create("dst-out", MFD_CLOEXEC), ss = -1, ds = -1,
@@ -365,8 +283,8 @@ out:
 		close(de);
 	if (dout >= 0)
 		close(dout);
-	strv_free(sv);
-	strv_free(dv);
+	fleet_argv_free(sv);
+	fleet_argv_free(dv);
 	return r;
 }
 

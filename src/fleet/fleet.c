@@ -181,72 +181,55 @@ static void sq(struct strbuf *sb, const char *s)
 	sb_addc(sb, '\'');
 }
 
-int fleet_ssh(const struct ssh_opts *o, const json_t *host,
-	      const char *const *args, int interactive, struct strbuf *out,
-	      struct strbuf *errout, int *status, struct ec_err *err)
+char **fleet_ssh_argv(const struct ssh_opts *o, const json_t *host,
+		      const char *const *args)
 {
 	const char *target = ec_json_str(host, "ssh");
-	const char *name = ec_json_str(host, "name");
 	const char *root = ec_json_str(host, "root");
 	const char *bin = ec_json_str(host, "edgectl");
-	struct strbuf cmd = STRBUF_INIT, eb = STRBUF_INIT;
-	_cleanup_free_ char *cp = NULL, *port = NULL, *tgt = NULL;
-	const char *argv[64];
-	struct proc_opts po = {.timeout_ms = o->timeout_ms,
-			       .pass_stderr = interactive};
-	size_t n = 0, i;
+	char **v = xcalloc(64, sizeof(*v));
+	struct strbuf cmd = STRBUF_INIT;
 	const char *colon;
-	int r;
+	size_t n = 0, i;
 
 	if (!target) {
 		/* a host without SSH is this machine: run ourselves */
-		const char *lv[64];
-		size_t k = 0;
-
-		lv[k++] = "/proc/self/exe";
+		v[n++] = xstrdup("/proc/self/exe");
 		if (root) {
-			lv[k++] = "--root";
-			lv[k++] = root;
+			v[n++] = xstrdup("--root");
+			v[n++] = xstrdup(root);
 		}
-		for (i = 0; args[i] && k < 63; i++)
-			lv[k++] = args[i];
-		lv[k] = NULL;
-		po.pass_stderr = po.pass_stdout = interactive;
-		return proc_run(lv, &po, interactive ? NULL : out,
-				interactive ? NULL : errout, status, err);
+		for (i = 0; args[i] && n < 63; i++)
+			v[n++] = xstrdup(args[i]);
+		return v;
 	}
+	v[n++] = xstrdup("ssh");
+	if (o->config) {
+		v[n++] = xstrdup("-F");
+		v[n++] = xstrdup(o->config);
+	}
+	v[n++] = xstrdup("-o");
+	v[n++] = xstrdup("BatchMode=yes");
+	if (o->control_dir) {
+		v[n++] = xstrdup("-o");
+		v[n++] = xstrdup("ControlMaster=auto");
+		v[n++] = xstrdup("-o");
+		v[n++] = xasprintf("ControlPath=%s/%%C", o->control_dir);
+		v[n++] = xstrdup("-o");
+		v[n++] = xstrdup("ControlPersist=60");
+	}
+	for (i = 0; o->options && o->options[i] && n < 50; i++)
+		v[n++] = xstrdup(o->options[i]);
 	/* [user@]addr[:port] */
 	colon = strrchr(target, ':');
 	if (colon && !strchr(colon, ']')) {
-		tgt = xstrndup(target, (size_t)(colon - target));
-		port = xstrdup(colon + 1);
+		v[n++] = xstrdup("-p");
+		v[n++] = xstrdup(colon + 1);
+		v[n++] = xstrndup(target, (size_t)(colon - target));
 	} else {
-		tgt = xstrdup(target);
+		v[n++] = xstrdup(target);
 	}
-	argv[n++] = "ssh";
-	if (o->config) {
-		argv[n++] = "-F";
-		argv[n++] = o->config;
-	}
-	argv[n++] = "-o";
-	argv[n++] = "BatchMode=yes";
-	if (o->control_dir) {
-		cp = xasprintf("ControlPath=%s/%%C", o->control_dir);
-		argv[n++] = "-o";
-		argv[n++] = "ControlMaster=auto";
-		argv[n++] = "-o";
-		argv[n++] = cp;
-		argv[n++] = "-o";
-		argv[n++] = "ControlPersist=60";
-	}
-	for (i = 0; o->options && o->options[i] && n < 40; i++)
-		argv[n++] = o->options[i];
-	if (port) {
-		argv[n++] = "-p";
-		argv[n++] = port;
-	}
-	argv[n++] = tgt;
-	argv[n++] = "--";
+	v[n++] = xstrdup("--");
 	sq(&cmd, bin ? bin : "edgectl");
 	if (root) {
 		sb_adds(&cmd, " --root ");
@@ -256,12 +239,45 @@ int fleet_ssh(const struct ssh_opts *o, const json_t *host,
 		sb_addc(&cmd, ' ');
 		sq(&cmd, args[i]);
 	}
-	argv[n++] = cmd.buf;
-	argv[n] = NULL;
+	v[n++] = sb_detach(&cmd, NULL);
+	return v;
+}
+
+void fleet_argv_free(char **v)
+{
+	size_t i;
+
+	for (i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+int fleet_ssh(const struct ssh_opts *o, const json_t *host,
+	      const char *const *args, int interactive, struct strbuf *out,
+	      struct strbuf *errout, int *status, struct ec_err *err)
+{
+	const char *target = ec_json_str(host, "ssh");
+	const char *name = ec_json_str(host, "name");
+	const char *bin = ec_json_str(host, "edgectl");
+	char **argv = fleet_ssh_argv(o, host, args);
+	struct strbuf eb = STRBUF_INIT;
+	struct proc_opts po = {.timeout_ms = o->timeout_ms,
+			       .pass_stderr = interactive};
+	int r;
+
+	if (!target) {
+		po.pass_stdout = interactive;
+		r = proc_run((const char *const *)argv, &po,
+			     interactive ? NULL : out,
+			     interactive ? NULL : errout, status, err);
+		fleet_argv_free(argv);
+		return r;
+	}
 	/* interactive: the remote's output streams through */
 	po.pass_stdout = interactive;
-	r = proc_run(argv, &po, interactive ? NULL : out,
+	r = proc_run((const char *const *)argv, &po, interactive ? NULL : out,
 		     interactive ? NULL : &eb, status, err);
+	fleet_argv_free(argv);
 	if (r == 0 && *status == 255) {
 		/* ssh's own failure (the remote command's 255 looks the
 		 * same; edgectl never exits 255) */
@@ -283,7 +299,6 @@ int fleet_ssh(const struct ssh_opts *o, const json_t *host,
 	if (errout && eb.len)
 		sb_add(errout, eb.buf, eb.len);
 	sb_release(&eb);
-	sb_release(&cmd);
 	return r;
 }
 

@@ -67,6 +67,13 @@ int fleet_ssh(const struct ssh_opts *o, const json_t *host,
 	      const char *const *args, int interactive, struct strbuf *out,
 	      struct strbuf *errout, int *status, struct ec_err *err);
 
+/* The argv fleet_ssh runs for host and args (ssh with the options above,
+ * or /proc/self/exe for a host without "ssh"): for callers that need the
+ * process themselves (pipes between hosts). Free with fleet_argv_free. */
+char **fleet_ssh_argv(const struct ssh_opts *o, const json_t *host,
+		      const char *const *args);
+void fleet_argv_free(char **argv);
+
 /* This machine as a host: CPUs, memory, disk of `root`, GPUs
  * (nvidia-smi), runtimes, CNI, XDP support, kernel. New object. */
 json_t *fleet_probe(const char *root);

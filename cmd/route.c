@@ -237,11 +237,6 @@ static int route_update(struct store *s, const char *addr, int create,
 				 err);
 }
 
-static int64_t jint(const json_t *o, const char *k)
-{
-	return json_integer_value(json_object_get(o, k));
-}
-
 /* --- backends from instances and hosts --------------------------------- */
 
 static int in_subnet(const char *ip, const char *cidr)
@@ -321,7 +316,7 @@ static void indices_used(const json_t *routes, const char *except,
 		if (except && !strcmp(ec_json_str(r, "vip") ?: "", except))
 			continue;
 		json_array_foreach (json_object_get(r, "backends"), k, b) {
-			int64_t x = jint(b, "index");
+			int64_t x = ec_json_int(b, "index");
 			if (x > 0 && x < ROUTE_MAX_BACKENDS)
 				used[x] = 1;
 		}
@@ -361,7 +356,7 @@ static void merge_backends(json_t *r, struct refresh *f)
 
 	indices_used(f->routes, f->addr, used);
 	json_array_foreach (old, i, b) {
-		int64_t x = jint(b, "index");
+		int64_t x = ec_json_int(b, "index");
 		if (x > 0 && x < ROUTE_MAX_BACKENDS)
 			used[x] = 1;
 	}
@@ -425,15 +420,16 @@ static void apply_probes(json_t *r, const json_t *probes)
 			continue;
 		if (json_is_true(json_object_get(p, "ok"))) {
 			json_object_set_new(b, "fails", json_integer(0));
-			json_object_set_new(b, "oks",
-					    json_integer(jint(b, "oks") + 1));
-			if (!healthy && jint(b, "oks") >= OKS_TO_UP)
+			json_object_set_new(
+			    b, "oks", json_integer(ec_json_int(b, "oks") + 1));
+			if (!healthy && ec_json_int(b, "oks") >= OKS_TO_UP)
 				json_object_set_new(b, "healthy", json_true());
 		} else {
 			json_object_set_new(b, "oks", json_integer(0));
-			json_object_set_new(b, "fails",
-					    json_integer(jint(b, "fails") + 1));
-			if (healthy && jint(b, "fails") >= FAILS_TO_DOWN)
+			json_object_set_new(
+			    b, "fails",
+			    json_integer(ec_json_int(b, "fails") + 1));
+			if (healthy && ec_json_int(b, "fails") >= FAILS_TO_DOWN)
 				json_object_set_new(b, "healthy", json_false());
 		}
 		json_object_set(b, "rtt_ms", json_object_get(p, "rtt_ms"));
@@ -519,12 +515,13 @@ static void route_ls_print(const json_t *routes)
 		char port[16];
 
 		backends_count(r, &n, &h);
-		snprintf(port, sizeof(port), "%d/%s", (int)jint(r, "port"),
+		snprintf(port, sizeof(port), "%d/%s",
+			 (int)ec_json_int(r, "port"),
 			 ec_json_str(r, "proto") ?: "tcp");
 		printf("%-15s  %-9s  %-20s  %4d  %3zu/%-4zu  %d\n",
 		       ec_json_str(r, "vip") ?: "", port,
-		       ec_json_str(r, "app") ?: "", (int)jint(r, "id"), h, n,
-		       (int)jint(r, "generation"));
+		       ec_json_str(r, "app") ?: "", (int)ec_json_int(r, "id"),
+		       h, n, (int)ec_json_int(r, "generation"));
 	}
 }
 
@@ -617,11 +614,11 @@ static struct be *plan_backends(json_t *routes, size_t *n)
 	v = xcalloc(cap + 1, sizeof(*v));
 	json_array_foreach (routes, i, r)
 		json_array_foreach (json_object_get(r, "backends"), k, b)
-			v[(*n)++] =
-			    (struct be){b, r, (uint32_t)jint(r, "id"), 0};
+			v[(*n)++] = (struct be){
+			    b, r, (uint32_t)ec_json_int(r, "id"), 0};
 	qsort(v, *n, sizeof(*v), be_cmp);
 	for (i = 0; i < *n; i++) {
-		int64_t x = jint(v[i].b, "index");
+		int64_t x = ec_json_int(v[i].b, "index");
 		if (x > 0 && x < ROUTE_MAX_BACKENDS && !used[x]) {
 			used[x] = 1;
 			v[i].idx = (uint32_t)x;
@@ -648,7 +645,7 @@ static int build_table(const struct be *p, size_t n, uint32_t vip_id,
 	size_t i, k = 0;
 
 	for (i = 0; i < n; i++) {
-		int64_t w = jint(p[i].b, "weight");
+		int64_t w = ec_json_int(p[i].b, "weight");
 		if (p[i].vip_id != vip_id || !p[i].idx || !in_table(p[i].b))
 			continue;
 		mb[k].key = ec_json_str(p[i].b, "instance");
@@ -674,7 +671,7 @@ static int route_ids_check(json_t *routes, struct ec_err *err)
 	size_t i;
 
 	json_array_foreach (routes, i, r) {
-		int64_t id = jint(r, "id");
+		int64_t id = ec_json_int(r, "id");
 		if (id < 1 || id >= ROUTE_MAX_VIPS || seen[id])
 			return ec_err_set(err, EC_CONFLICT,
 					  "route '%s': VIP id %d is invalid or "
@@ -773,11 +770,11 @@ static json_t *probe_route(const json_t *r, const char *host, int timeout_ms)
 
 		if (host && strcmp(ec_json_str(b, "host") ?: "", host))
 			continue;
-		ok = probe(ec_json_str(b, "ip"), (uint16_t)jint(r, "port"),
-			   ec_json_str(chk, "type") ?: "http",
-			   ec_json_str(chk, "path") ?: "/",
-			   ec_json_str(r, "vip"), timeout_ms, &rtt, why,
-			   sizeof(why)) == 0;
+		ok = probe(
+			 ec_json_str(b, "ip"), (uint16_t)ec_json_int(r, "port"),
+			 ec_json_str(chk, "type") ?: "http",
+			 ec_json_str(chk, "path") ?: "/", ec_json_str(r, "vip"),
+			 timeout_ms, &rtt, why, sizeof(why)) == 0;
 		json_object_set_new(
 		    out, ec_json_str(b, "instance"),
 		    ok ? json_pack("{s:b,s:f}", "ok", 1, "rtt_ms",
@@ -846,13 +843,13 @@ static int local_backend(const char *inst, struct route_backend *rb,
 	if (!(j = ec_json_parse(out.buf, out.len, "ip -j link", err)))
 		goto fail;
 	l = json_array_get(j, 0);
-	if (jint(l, "link_index") <= 0 ||
+	if (ec_json_int(l, "link_index") <= 0 ||
 	    mac_parse(ec_json_str(l, "address"), rb->mac) < 0) {
 		ec_err_set(err, EC_FAIL, "instance '%s': eth0 is not a veth",
 			   inst);
 		goto fail;
 	}
-	rb->ifindex = (uint32_t)jint(l, "link_index");
+	rb->ifindex = (uint32_t)ec_json_int(l, "link_index");
 	sb_release(&out);
 	if (proc_run(gro, &po, NULL, NULL, &st, err) < 0)
 		ec_err_clear(err); /* no ethtool: redirects may be dropped */
@@ -933,7 +930,7 @@ static json_t *sync_apply(struct route *rt, json_t *routes, json_t *hosts,
 	const char *k;
 
 	cfg.host_ip = ip4(ec_json_str(router, "ip"));
-	cfg.mtu = (uint16_t)jint(router, "mtu");
+	cfg.mtu = (uint16_t)ec_json_int(router, "mtu");
 	resolve_hosts(routes, hosts);
 	if (route_ids_check(routes, err) < 0 ||
 	    route_config_set(rt, &cfg, err) < 0)
@@ -982,11 +979,12 @@ static json_t *sync_apply(struct route *rt, json_t *routes, json_t *hosts,
 	json_array_foreach (routes, i, r) {
 		struct route_vip v;
 		char addr[INET_ADDRSTRLEN];
-		_cleanup_free_ char *spec = xasprintf(
-		    "%s:%d/%s", ec_json_str(r, "vip") ?: "",
-		    (int)jint(r, "port"), ec_json_str(r, "proto") ?: "tcp");
+		_cleanup_free_ char *spec =
+		    xasprintf("%s:%d/%s", ec_json_str(r, "vip") ?: "",
+			      (int)ec_json_int(r, "port"),
+			      ec_json_str(r, "proto") ?: "tcp");
 		_cleanup_free_ uint32_t *t = NULL;
-		uint32_t m, id = (uint32_t)jint(r, "id");
+		uint32_t m, id = (uint32_t)ec_json_int(r, "id");
 		char hx[17];
 		size_t nb;
 
@@ -1085,7 +1083,7 @@ static int do_add(struct ec_ctx *ctx, struct store *s, const char *vip,
 	if (refresh_load(&f, a->app, err) < 0)
 		goto out;
 	json_array_foreach (f.routes, i, o) {
-		int64_t id = jint(o, "id");
+		int64_t id = ec_json_int(o, "id");
 		if (id > 0 && id < ROUTE_MAX_VIPS)
 			used[id] = 1;
 	}
@@ -1131,7 +1129,7 @@ static int do_show(struct ec_ctx *ctx, struct store *s, const char *vip,
 	    !(r = route_get(s, addr, err)) ||
 	    !(routes = objects_under(s, "routes/", err)))
 		return -1;
-	id = (uint32_t)jint(r, "id");
+	id = (uint32_t)ec_json_int(r, "id");
 	ec_err_clear(&e);
 	if ((hosts = fleet_hosts(s, NULL, &e))) {
 		json_t *one = json_pack("[O]", r);
@@ -1168,8 +1166,8 @@ static int do_show(struct ec_ctx *ctx, struct store *s, const char *vip,
 		return 0;
 	}
 	printf("vip %s:%d/%s  app %s  id %u  table %u slots  generation %d\n",
-	       addr, (int)jint(r, "port"), ec_json_str(r, "proto"),
-	       ec_json_str(r, "app"), id, m, (int)jint(r, "generation"));
+	       addr, (int)ec_json_int(r, "port"), ec_json_str(r, "proto"),
+	       ec_json_str(r, "app"), id, m, (int)ec_json_int(r, "generation"));
 	printf("%-12s  %-10s  %-15s  %6s  %-9s  %7s  %6s\n", "INSTANCE", "HOST",
 	       "IP", "WEIGHT", "HEALTH", "RTT_MS", "SHARE");
 	json_array_foreach (json_object_get(r, "backends"), k, b) {
@@ -1181,7 +1179,7 @@ static int do_show(struct ec_ctx *ctx, struct store *s, const char *vip,
 		printf(
 		    "%-12s  %-10s  %-15s  %6d  %-9s  %7s  %5.1f%%\n",
 		    ec_json_str(b, "instance"), ec_json_str(b, "host"),
-		    ec_json_str(b, "ip"), (int)jint(b, "weight"),
+		    ec_json_str(b, "ip"), (int)ec_json_int(b, "weight"),
 		    json_is_true(json_object_get(b, "healthy")) ? "healthy"
 								: "unhealthy",
 		    rs,
@@ -1193,8 +1191,8 @@ static int do_show(struct ec_ctx *ctx, struct store *s, const char *vip,
 		printf("counters (this host):\n");
 		json_object_foreach (json_object_get(r, "counters"), cn, c)
 			printf("  %-18s %12lld packets %14lld bytes\n", cn,
-			       (long long)jint(c, "packets"),
-			       (long long)jint(c, "bytes"));
+			       (long long)ec_json_int(c, "packets"),
+			       (long long)ec_json_int(c, "bytes"));
 	}
 	return 0;
 }
@@ -1361,7 +1359,7 @@ static int do_sync(struct ec_ctx *ctx, struct store *s, const struct args *a,
 				json_string_value(w));
 		printf("%s: %zu VIPs, %d backends\n", ec_json_str(rep, "host"),
 		       json_array_size(json_object_get(rep, "vips")),
-		       (int)jint(rep, "backends"));
+		       (int)ec_json_int(rep, "backends"));
 	}
 	return 0;
 }
@@ -1596,8 +1594,8 @@ static int do_stats(struct ec_ctx *ctx, const struct args *a,
 	if (route_vip_foreach(rt, stats_row, rows, err) < 0)
 		goto out;
 	json_array_foreach (rows, i, row) {
-		if (route_stats_read(rt, (uint32_t)jint(row, "id"), &st, err) <
-		    0)
+		if (route_stats_read(rt, (uint32_t)ec_json_int(row, "id"), &st,
+				     err) < 0)
 			goto out;
 		json_object_set_new(row, "counters", counters_json(&st));
 	}
@@ -1609,12 +1607,12 @@ static int do_stats(struct ec_ctx *ctx, const struct args *a,
 			json_t *c;
 			printf("%s (id %d)\n",
 			       ec_json_str(row, "vip") ?: "no VIP",
-			       (int)jint(row, "id"));
+			       (int)ec_json_int(row, "id"));
 			json_object_foreach (json_object_get(row, "counters"),
 					     cn, c)
 				printf("  %-18s %12lld packets %14lld bytes\n",
-				       cn, (long long)jint(c, "packets"),
-				       (long long)jint(c, "bytes"));
+				       cn, (long long)ec_json_int(c, "packets"),
+				       (long long)ec_json_int(c, "bytes"));
 		}
 	}
 	rc = 0;

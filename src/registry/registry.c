@@ -14,6 +14,7 @@
  * upload URL for its offset instead. */
 #include "registry/registry_impl.h"
 #include "crypto/digest.h"
+#include "util/io.h"
 #include "util/json.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
@@ -88,14 +89,6 @@ int reg_retryable(long status)
 	return status >= 500 || status == 429 || status == 408;
 }
 
-static void sleep_ms(int64_t ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-
-	while (nanosleep(&ts, &ts) < 0)
-		;
-}
-
 void reg_backoff(struct reg_client *c, unsigned attempt,
 		 const struct http_response *resp, const char *what,
 		 const char *why)
@@ -104,7 +97,7 @@ void reg_backoff(struct reg_client *c, unsigned attempt,
 
 	reg_log(c, 1, "registry: %s: %s; retry %u/%u in %" PRId64 " ms", what,
 		why, attempt + 1, c->retries, ms);
-	sleep_ms(ms);
+	io_sleep_ms(ms);
 }
 
 /* The first error of a distribution error document, into code/message. */

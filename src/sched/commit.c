@@ -28,11 +28,6 @@ static int parse_hhmm(const char *s, int *start, int *end)
 	return 0;
 }
 
-static int64_t jint(const json_t *o, const char *k)
-{
-	return (int64_t)json_integer_value(json_object_get(o, k));
-}
-
 /* Fill h's numbers from host object j (capacity, allocations, GPUs). */
 static void host_from_json(struct sc_host *h, const json_t *j, const char *app,
 			   const char *digest)
@@ -46,25 +41,26 @@ static void host_from_json(struct sc_host *h, const json_t *j, const char *app,
 	h->name = ec_json_str(j, "name");
 	h->loc = ec_json_str(j, "location");
 	h->labels = json_object_get(j, "labels");
-	h->cpu_total = 1000 * (cap ? jint(cap, "cpus") : jint(probe, "cpus"));
-	h->mem_total =
-	    cap ? jint(cap, "memory_bytes") : jint(probe, "memory_bytes");
+	h->cpu_total = 1000 * (cap ? ec_json_int(cap, "cpus")
+				   : ec_json_int(probe, "cpus"));
+	h->mem_total = cap ? ec_json_int(cap, "memory_bytes")
+			   : ec_json_int(probe, "memory_bytes");
 	json_array_foreach (json_object_get(j, "gpus"), i, g) {
 		if (h->ngpus == SC_MAX_GPUS)
 			break;
 		snprintf(h->gpus[h->ngpus].model, sizeof(h->gpus[0].model),
 			 "%s", ec_json_str(g, "model") ?: "");
-		h->gpus[h->ngpus].mem_total = jint(g, "memory_bytes");
+		h->gpus[h->ngpus].mem_total = ec_json_int(g, "memory_bytes");
 		h->ngpus++;
 	}
 	json_array_foreach (json_object_get(j, "allocations"), i, a) {
-		h->cpu_used += jint(a, "cpu_m");
-		h->mem_used += jint(a, "memory_bytes");
+		h->cpu_used += ec_json_int(a, "cpu_m");
+		h->mem_used += ec_json_int(a, "memory_bytes");
 		json_array_foreach (json_object_get(a, "gpus"), k, g) {
 			int gi = (int)json_integer_value(g);
 			if (gi >= 0 && gi < h->ngpus) {
 				h->gpus[gi].mem_used +=
-				    jint(a, "gpu_memory_bytes");
+				    ec_json_int(a, "gpu_memory_bytes");
 				h->gpus[gi].used_by++;
 			}
 		}
@@ -111,7 +107,7 @@ int sc_fleet_load(struct store *s, const char *app, const char *digest,
 		sl->name = ec_json_str(l, "name");
 		sl->lat = json_number_value(json_object_get(l, "lat"));
 		sl->lon = json_number_value(json_object_get(l, "lon"));
-		sl->utc_offset_min = (int)jint(l, "utc_offset_min");
+		sl->utc_offset_min = (int)ec_json_int(l, "utc_offset_min");
 		sl->labels = json_object_get(l, "labels");
 		if (parse_hhmm(ec_json_str(l, "off_peak"), &sl->offpeak_start,
 			       &sl->offpeak_end) < 0) {
@@ -217,7 +213,7 @@ static int drop_allocs(json_t *host, void *ctx)
 		a = json_array_get(arr, i);
 		if (!strcmp(ec_json_str(a, "app") ?: "", d->app) &&
 		    (d->replica < 0 ||
-		     jint(a, "replica") == (int64_t)d->replica)) {
+		     ec_json_int(a, "replica") == (int64_t)d->replica)) {
 			json_array_remove(arr, i);
 			d->removed++;
 		}
@@ -260,10 +256,10 @@ static void tenant_from_json(struct sc_tenant *t, size_t hi,
 	t->host = hi;
 	t->app = ec_json_str(a, "app");
 	t->instance = ec_json_str(a, "instance");
-	t->replica = (int)jint(a, "replica");
-	t->req.cpu = jint(a, "cpu_m");
-	t->req.mem = jint(a, "memory_bytes");
-	t->req.gpu_mem = jint(a, "gpu_memory_bytes");
+	t->replica = (int)ec_json_int(a, "replica");
+	t->req.cpu = ec_json_int(a, "cpu_m");
+	t->req.mem = ec_json_int(a, "memory_bytes");
+	t->req.gpu_mem = ec_json_int(a, "gpu_memory_bytes");
 	json_array_foreach (json_object_get(a, "gpus"), k, g) {
 		int gi = (int)json_integer_value(g);
 		if (gi < 0 || gi >= h->ngpus ||

@@ -35,6 +35,7 @@
 #include "http/http.h"
 #include "store/s3_xml.h"
 #include "store/sigv4.h"
+#include "util/io.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
 
@@ -246,14 +247,6 @@ static int retryable_status(long st)
 	return st >= 500 || st == 429 || st == 408;
 }
 
-static void sleep_ms(int64_t ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-
-	while (nanosleep(&ts, &ts) < 0)
-		;
-}
-
 /* Sleep before retry number `attempt` (0-based): full jitter over an
  * exponentially growing window, at least what Retry-After asks for. */
 static void backoff(struct s3_store *s, int attempt,
@@ -264,7 +257,7 @@ static void backoff(struct s3_store *s, int attempt,
 
 	s3_log(s, 1, "s3: %s: %s; retry %d/%d in %" PRId64 " ms", what, why,
 	       attempt + 1, s->max_retries, ms);
-	sleep_ms(ms);
+	io_sleep_ms(ms);
 }
 
 static const char *status_why(const struct http_response *resp, char *buf,

@@ -1,6 +1,7 @@
 #include "util/io.h"
 
 #include <errno.h>
+#include <time.h>
 #include <unistd.h>
 
 int io_write_all(int fd, const void *buf, size_t len, int64_t off,
@@ -40,4 +41,12 @@ ssize_t io_read_full(int fd, void *buf, size_t len)
 		got += (size_t)n;
 	}
 	return (ssize_t)got;
+}
+
+void io_sleep_ms(int64_t ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+
+	while (nanosleep(&ts, &ts) < 0)
+		;
 }

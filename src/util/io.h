@@ -14,5 +14,8 @@ int io_write_all(int fd, const void *buf, size_t len, int64_t off,
 
 /* Read up to len bytes, short only at end of file; -1 with errno set. */
 ssize_t io_read_full(int fd, void *buf, size_t len);
+/* Sleep ms milliseconds, the whole time even when signals arrive (retry
+ * back-offs). */
+void io_sleep_ms(int64_t ms);
 
 #endif

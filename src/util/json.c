@@ -76,3 +76,8 @@ void ec_json_decrefp(json_t **p)
 	if (*p)
 		json_decref(*p);
 }
+
+int64_t ec_json_int(const json_t *obj, const char *key)
+{
+	return (int64_t)json_integer_value(json_object_get(obj, key));
+}

@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util/err.h"
 
@@ -24,6 +25,8 @@ char *ec_json_dump(const json_t *v);
 
 /* String member or NULL when missing or not a string. */
 const char *ec_json_str(const json_t *obj, const char *key);
+/* Integer member `key` of obj, 0 when obj or the member is missing. */
+int64_t ec_json_int(const json_t *obj, const char *key);
 
 void ec_json_decrefp(json_t **p);
 

@@ -3,6 +3,7 @@
  * (run --host, ps --all-hosts) share. */
 #include "cmd.h"
 #include "fleet/fleet.h"
+#include "fleet/remote.h"
 #include "util/fs.h"
 #include "util/json.h"
 #include "util/parse.h"
@@ -96,7 +97,7 @@ const struct ec_cmd cmd_location_def = {
 
 void ctx_ssh_opts(struct ec_ctx *ctx, struct ssh_opts *o)
 {
-	static char dir[64];
+	static char dir[128];
 	static const char *opts[24];
 	json_t *ssh = ctx->config ? json_object_get(ctx->config, "ssh") : NULL;
 	json_t *v;
@@ -109,9 +110,8 @@ void ctx_ssh_opts(struct ec_ctx *ctx, struct ssh_opts *o)
 			opts[n++] = json_string_value(v);
 	opts[n] = NULL;
 	o->options = opts;
-	/* short: a unix socket path has 108 bytes */
-	snprintf(dir, sizeof(dir), "/tmp/edgectl-ssh-%u", (unsigned)getuid());
-	if (mkdir(dir, 0700) == 0 || access(dir, W_OK) == 0)
+	if (fleet_ssh_control_dir(getenv("XDG_RUNTIME_DIR"),
+				  (unsigned)getuid(), dir, sizeof(dir)) == 0)
 		o->control_dir = dir;
 }
 
@@ -518,6 +518,14 @@ static int run_host(struct ec_ctx *ctx, int argc, char **argv)
 				 "for the host 'local')");
 		goto out;
 	}
+	if (a.ssh) {
+		struct ssh_target t;
+		if (fleet_ssh_target_parse(a.ssh, &t, &err) < 0) {
+			st = usage_error(ctx, &cmd_host_def, "--ssh: %s",
+					 err.msg);
+			goto out;
+		}
+	}
 	{
 		_cleanup_free_ char *lk = fleet_location_key(a.loc);
 		struct store_info li;
@@ -536,26 +544,14 @@ static int run_host(struct ec_ctx *ctx, int argc, char **argv)
 	} else {
 		/* probe it where it is */
 		struct ssh_opts so;
-		struct strbuf outb = STRBUF_INIT;
-		const char *args[] = {"--json", "host", "probe", NULL};
+		const char *args[] = {"host", "probe", NULL};
 		json_t *h =
 		    json_pack("{s:s,s:s,s:s?,s:s?}", "name", name, "ssh", a.ssh,
 			      "root", a.root, "edgectl", a.edgectl);
-		int rst;
 		ctx_ssh_opts(ctx, &so);
 		so.timeout_ms = 60000;
-		if (fleet_ssh(&so, h, args, 0, &outb, NULL, &rst, &err) == 0 &&
-		    rst != 0)
-			ec_err_set(&err, EC_REMOTE,
-				   "host %s (%s): 'edgectl host probe' exited "
-				   "%d",
-				   name, a.ssh, rst);
+		a.probe = fleet_remote_json(&so, h, args, &err);
 		json_decref(h);
-		if (err.cat == EC_OK) {
-			a.probe = ec_json_parse(outb.buf, outb.len,
-						"host probe output", &err);
-		}
-		sb_release(&outb);
 		if (!a.probe)
 			goto fail;
 	}

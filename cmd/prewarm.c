@@ -232,8 +232,9 @@ static int relay(const struct ssh_opts *o, const json_t *src,
 		 const char *const *dargs, struct strbuf *out, char *msg,
 		 size_t msz)
 {
-	char **sv = fleet_ssh_argv(o, src, sargs),
-	     **dv = fleet_ssh_argv(o, dst, dargs);
+	struct ec_err aerr;
+	char **sv = fleet_ssh_argv(o, src, sargs, &aerr),
+	     **dv = fleet_ssh_argv(o, dst, dargs, &aerr);
 	int p[2] = {-1, -1}, se = memfd_create("src-err", MFD_CLOEXEC),
 	    de = memfd_create("dst-err", MFD_CLOEXEC),
 	    dout = memfd_create("dst-out", MFD_CLOEXEC), ss = -1, ds = -1,
@@ -241,6 +242,10 @@ static int relay(const struct ssh_opts *o, const json_t *src,
 	pid_t a = -1, b = -1;
 	struct strbuf e = STRBUF_INIT;
 
+	if (!sv || !dv) {
+		snprintf(msg, msz, "relay: %s", aerr.msg);
+		goto out;
+	}
 	if (se < 0 || de < 0 || dout < 0 || pipe2(p, O_CLOEXEC) < 0) {
 		snprintf(msg, msz, "relay: %s", strerror(errno));
 		goto out;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -181,28 +182,132 @@ static void sq(struct strbuf *sb, const char *s)
 	sb_addc(sb, '\'');
 }
 
+static int user_char(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+}
+
+int fleet_ssh_target_parse(const char *target, struct ssh_target *t,
+			   struct ec_err *err)
+{
+	const char *at, *h, *end, *p;
+	size_t ulen = 0, hlen;
+	int v6 = 0;
+
+	memset(t, 0, sizeof(*t));
+	if (!target || !*target)
+		return ec_err_set(err, EC_USAGE, "empty ssh target");
+	if (strlen(target) > 255)
+		return ec_err_set(err, EC_USAGE, "ssh target is too long");
+	at = strchr(target, '@');
+	if (at) {
+		ulen = (size_t)(at - target);
+		if (!ulen || target[0] == '-')
+			goto bad;
+		for (p = target; p < at; p++)
+			if (!user_char((unsigned char)*p))
+				goto bad;
+		h = at + 1;
+	} else {
+		h = target;
+	}
+	if (*h == '[') {
+		/* [v6addr] or [v6addr]:port */
+		end = strchr(h, ']');
+		if (!end || end == h + 1)
+			goto bad;
+		for (p = h + 1; p < end; p++)
+			if (!strchr("0123456789abcdefABCDEF:.%", *p))
+				goto bad;
+		hlen = (size_t)(end - h - 1);
+		h++;
+		p = end + 1;
+		v6 = 1;
+	} else if (strchr(h, ':') != strrchr(h, ':')) {
+		/* two or more colons: a bare IPv6 address, no port */
+		for (p = h; *p; p++)
+			if (!strchr("0123456789abcdefABCDEF:.%", *p))
+				goto bad;
+		hlen = strlen(h);
+		p = h + hlen;
+		v6 = 1;
+	} else {
+		end = strchr(h, ':');
+		hlen = end ? (size_t)(end - h) : strlen(h);
+		p = h + hlen;
+		if (!hlen || h[0] == '-' || h[0] == '.')
+			goto bad;
+		for (size_t i = 0; i < hlen; i++)
+			if (!user_char((unsigned char)h[i]))
+				goto bad;
+	}
+	if (*p == ':') {
+		char *e;
+		long port;
+
+		if (!p[1] || p[1] < '0' || p[1] > '9')
+			goto bad;
+		errno = 0;
+		port = strtol(p + 1, &e, 10);
+		if (*e || errno || port < 1 || port > 65535)
+			goto bad;
+		t->port = (int)port;
+	} else if (*p) {
+		goto bad;
+	}
+	if (hlen >= sizeof(t->host) || ulen >= sizeof(t->user))
+		goto bad;
+	memcpy(t->user, target, ulen);
+	memcpy(t->host, h, hlen);
+	(void)v6;
+	return 0;
+bad:
+	return ec_err_set(err, EC_USAGE,
+			  "ssh target '%s' is not [USER@]HOST[:PORT] (user and "
+			  "host of letters, digits, '.', '_', '-', not starting "
+			  "with '-'; IPv6 as [ADDR]:PORT)",
+			  target);
+}
+
 char **fleet_ssh_argv(const struct ssh_opts *o, const json_t *host,
-		      const char *const *args)
+		      const char *const *args, struct ec_err *err)
 {
 	const char *target = ec_json_str(host, "ssh");
 	const char *root = ec_json_str(host, "root");
 	const char *bin = ec_json_str(host, "edgectl");
-	char **v = xcalloc(64, sizeof(*v));
 	struct strbuf cmd = STRBUF_INIT;
-	const char *colon;
-	size_t n = 0, i;
+	struct ssh_target t;
+	size_t n = 0, i, na = 0, nopt = 0;
+	char **v;
 
+	while (args[na])
+		na++;
+	while (o->options && o->options[nopt])
+		nopt++;
+	if (json_object_get(host, "ssh") && !target) {
+		ec_err_set(err, EC_USAGE, "host '%s': \"ssh\" is not a string",
+			   ec_json_str(host, "name") ?: "?");
+		return NULL;
+	}
 	if (!target) {
 		/* a host without SSH is this machine: run ourselves */
+		v = xcalloc(na + 4, sizeof(*v));
 		v[n++] = xstrdup("/proc/self/exe");
 		if (root) {
 			v[n++] = xstrdup("--root");
 			v[n++] = xstrdup(root);
 		}
-		for (i = 0; args[i] && n < 63; i++)
+		for (i = 0; i < na; i++)
 			v[n++] = xstrdup(args[i]);
 		return v;
 	}
+	if (fleet_ssh_target_parse(target, &t, err) < 0) {
+		ec_err_prefix(err, "host '%s'",
+			      ec_json_str(host, "name") ?: "?");
+		return NULL;
+	}
+	v = xcalloc(nopt + 20, sizeof(*v));
 	v[n++] = xstrdup("ssh");
 	if (o->config) {
 		v[n++] = xstrdup("-F");
@@ -218,29 +323,57 @@ char **fleet_ssh_argv(const struct ssh_opts *o, const json_t *host,
 		v[n++] = xstrdup("-o");
 		v[n++] = xstrdup("ControlPersist=60");
 	}
-	for (i = 0; o->options && o->options[i] && n < 50; i++)
+	for (i = 0; i < nopt; i++)
 		v[n++] = xstrdup(o->options[i]);
-	/* [user@]addr[:port] */
-	colon = strrchr(target, ':');
-	if (colon && !strchr(colon, ']')) {
+	if (t.port) {
 		v[n++] = xstrdup("-p");
-		v[n++] = xstrdup(colon + 1);
-		v[n++] = xstrndup(target, (size_t)(colon - target));
-	} else {
-		v[n++] = xstrdup(target);
+		v[n++] = xasprintf("%d", t.port);
 	}
+	if (t.user[0]) {
+		v[n++] = xstrdup("-l");
+		v[n++] = xstrdup(t.user);
+	}
+	/* the destination after "--": never an option, whatever it holds */
 	v[n++] = xstrdup("--");
+	v[n++] = xstrdup(t.host);
 	sq(&cmd, bin ? bin : "edgectl");
 	if (root) {
 		sb_adds(&cmd, " --root ");
 		sq(&cmd, root);
 	}
-	for (i = 0; args[i]; i++) {
+	for (i = 0; i < na; i++) {
 		sb_addc(&cmd, ' ');
 		sq(&cmd, args[i]);
 	}
 	v[n++] = sb_detach(&cmd, NULL);
 	return v;
+}
+
+int fleet_ssh_control_dir(const char *runtime_dir, unsigned uid, char *buf,
+			  size_t size)
+{
+	struct stat st;
+
+	/* /tmp/edgectl-ssh-UID: short (a unix socket path has 108 bytes),
+	 * but anyone can create it first: use it only when it is a real
+	 * directory of ours, mode 0700 */
+	snprintf(buf, size, "/tmp/edgectl-ssh-%u", uid);
+	if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+		goto other;
+	if (lstat(buf, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == uid &&
+	    (st.st_mode & 07777) == 0700)
+		return 0;
+other:
+	if (runtime_dir && runtime_dir[0] == '/' &&
+	    strlen(runtime_dir) < 60) {
+		snprintf(buf, size, "%s/edgectl-ssh", runtime_dir);
+		if ((mkdir(buf, 0700) == 0 || errno == EEXIST) &&
+		    lstat(buf, &st) == 0 && S_ISDIR(st.st_mode) &&
+		    st.st_uid == uid && (st.st_mode & 07777) == 0700)
+			return 0;
+	}
+	buf[0] = '\0';
+	return -1;
 }
 
 void fleet_argv_free(char **v)
@@ -259,12 +392,14 @@ int fleet_ssh(const struct ssh_opts *o, const json_t *host,
 	const char *target = ec_json_str(host, "ssh");
 	const char *name = ec_json_str(host, "name");
 	const char *bin = ec_json_str(host, "edgectl");
-	char **argv = fleet_ssh_argv(o, host, args);
+	char **argv = fleet_ssh_argv(o, host, args, err);
 	struct strbuf eb = STRBUF_INIT;
 	struct proc_opts po = {.timeout_ms = o->timeout_ms,
 			       .pass_stderr = interactive};
 	int r;
 
+	if (!argv)
+		return -1;
 	if (!target) {
 		po.pass_stdout = interactive;
 		r = proc_run((const char *const *)argv, &po,

@@ -67,12 +67,34 @@ int fleet_ssh(const struct ssh_opts *o, const json_t *host,
 	      const char *const *args, int interactive, struct strbuf *out,
 	      struct strbuf *errout, int *status, struct ec_err *err);
 
+/* An SSH target [USER@]HOST[:PORT] (HOST may be [V6]:PORT or a bare IPv6
+ * address): user and host of [A-Za-z0-9._-], not starting with '-', port
+ * 1-65535 (0: none given). Checked at `host add` and every time a host
+ * record from the store is used, so a value in the store never reaches ssh
+ * as an option. EC_USAGE naming the target. */
+struct ssh_target {
+	char user[64];
+	char host[256];
+	int port;
+};
+int fleet_ssh_target_parse(const char *target, struct ssh_target *t,
+			   struct ec_err *err);
+
 /* The argv fleet_ssh runs for host and args (ssh with the options above,
  * or /proc/self/exe for a host without "ssh"): for callers that need the
- * process themselves (pipes between hosts). Free with fleet_argv_free. */
+ * process themselves (pipes between hosts). NULL with err when the host's
+ * ssh target is invalid. Free with fleet_argv_free. */
 char **fleet_ssh_argv(const struct ssh_opts *o, const json_t *host,
-		      const char *const *args);
+		      const char *const *args, struct ec_err *err);
 void fleet_argv_free(char **argv);
+
+/* A private directory for ssh control sockets into buf: /tmp/edgectl-ssh-UID
+ * when it is a directory owned by uid with mode 0700 (lstat: a symlink or
+ * someone else's directory is refused), else RUNTIME_DIR/edgectl-ssh
+ * (e.g. $XDG_RUNTIME_DIR). -1 (buf empty) when neither is usable: then no
+ * connection sharing. */
+int fleet_ssh_control_dir(const char *runtime_dir, unsigned uid, char *buf,
+			  size_t size);
 
 /* This machine as a host: CPUs, memory, disk of `root`, GPUs
  * (nvidia-smi), runtimes, CNI, XDP support, kernel. New object. */

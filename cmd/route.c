@@ -9,7 +9,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 enum {
 	O_APP = OPT_FIRST_LONG,
@@ -230,29 +229,15 @@ enum { NO_VIP, OPT_VIP, NEED_VIP }; /* operand of a verb */
 
 static const struct verb {
 	const char *name;
-	int operand;
+	int operand, store;		  /* store: needs the store */
 	void (*print)(const json_t *out); /* text (NULL: none) */
 } verbs[] = {
-    {"add", NEED_VIP, NULL},	     {"rm", NEED_VIP, NULL},
-    {"ls", NO_VIP, ls_print},	     {"show", NEED_VIP, show_print},
-    {"check", OPT_VIP, check_print}, {"sync", NO_VIP, sync_print},
-    {"attach", NO_VIP, NULL},	     {"detach", NO_VIP, NULL},
-    {"stats", NO_VIP, stats_print},
+    {"add", NEED_VIP, 1, NULL},		{"rm", NEED_VIP, 1, NULL},
+    {"ls", NO_VIP, 1, ls_print},	{"show", NEED_VIP, 1, show_print},
+    {"check", OPT_VIP, 1, check_print}, {"sync", NO_VIP, 1, sync_print},
+    {"attach", NO_VIP, 0, NULL},	{"detach", NO_VIP, 0, NULL},
+    {"stats", NO_VIP, 0, stats_print},
 };
-
-/* This host's name: --host, else the config's "host", else hostname. */
-static const char *self_name(struct ec_ctx *ctx, const struct args *a,
-			     char *buf, size_t n)
-{
-	const char *c = ec_json_str(ctx->config, "host");
-
-	if (a->q.host || c)
-		return a->q.host ?: c;
-	if (gethostname(buf, n - 1) < 0)
-		buf[0] = '\0';
-	buf[n - 1] = '\0';
-	return buf;
-}
 
 /* Whether sub runs on other hosts over SSH (route_push). */
 static int is_remote(const char *sub, const struct args *a)
@@ -299,22 +284,18 @@ static int dispatch(struct ec_ctx *ctx, const struct verb *v, const char *arg,
 		    const struct args *a, struct ec_err *err)
 {
 	struct ssh_opts so;
-	char name[256];
 	struct route_req q = a->q;
-	int local_only = !strcmp(v->name, "attach") ||
-			 !strcmp(v->name, "detach") ||
-			 !strcmp(v->name, "stats");
 	struct store *s = NULL;
 	_cleanup_json_ json_t *out = NULL;
 
 	ctx_ssh_opts(ctx, &so);
 	q.weights = a->weights;
-	q.self = self_name(ctx, a, name, sizeof(name));
+	q.self = a->q.host ?: ec_json_str(ctx->config, "host");
 	q.config_pin_dir =
 	    ec_json_str(json_object_get(ctx->config, "route"), "pin_dir");
 	q.ssh = &so;
 	q.store_url = ctx->store_url;
-	if ((!local_only || (!strcmp(v->name, "attach") && a->q.host)) &&
+	if ((v->store || (!strcmp(v->name, "attach") && a->q.host)) &&
 	    !(s = ctx_store(ctx, err)))
 		return -1;
 	if (!(out = call(s, v->name, arg, &q, a, err)))

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- route objects in the store ----------------------------------------- */
 
@@ -343,6 +344,17 @@ fail:
 	return NULL;
 }
 
+/* The host object of this machine: q->self, else the hostname. */
+static json_t *self_host(struct store *s, const struct route_req *q,
+			 struct ec_err *err)
+{
+	char name[256] = "";
+
+	if (!q->self && gethostname(name, sizeof(name) - 1) < 0)
+		name[0] = '\0'; /* then no such host */
+	return fleet_host_get(s, q->self ?: name, NULL, err);
+}
+
 /* ---- check -------------------------------------------------------------- */
 
 /* Probe route r's backends (on host only, if set), record the results and
@@ -391,7 +403,7 @@ json_t *route_check(struct store *s, const char *vip, const struct route_req *q,
 	size_t i;
 
 	if (q->local) {
-		if (!(self = fleet_host_get(s, q->self, NULL, err)))
+		if (!(self = self_host(s, q, err)))
 			return NULL;
 		me = ec_json_str(self, "name");
 	}
@@ -665,7 +677,7 @@ json_t *route_sync_local(struct store *s, const struct route_req *q,
 	const char *name;
 	json_t *rep;
 
-	if (!(self = fleet_host_get(s, q->self, NULL, err)))
+	if (!(self = self_host(s, q, err)))
 		return NULL;
 	name = ec_json_str(self, "name");
 	if (!ec_json_str(json_object_get(self, "router"), "ip")) {

@@ -185,7 +185,8 @@ struct route_req {
 	const json_t *weights; /* add: {instance: weight}, or NULL */
 	const char *host;      /* check/sync: that host only; attach: record
 				* the router in this host's object */
-	const char *self;      /* with local: this host's name */
+	const char *self;      /* with local: this host's name (NULL: the
+				* hostname) */
 	int all;	       /* check: every host with a router */
 	int local;	       /* check/sync: on this machine */
 	int timeout_ms;	       /* check: probe timeout */

@@ -288,12 +288,14 @@ static int dispatch(struct ec_ctx *ctx, const struct verb *v, const char *arg,
 	struct store *s = NULL;
 	_cleanup_json_ json_t *out = NULL;
 
-	ctx_ssh_opts(ctx, &so);
+	if (is_remote(v->name, a)) {
+		ctx_ssh_opts(ctx, &so);
+		q.ssh = &so;
+	}
 	q.weights = a->weights;
 	q.self = a->q.host ?: ec_json_str(ctx->config, "host");
 	q.config_pin_dir =
 	    ec_json_str(json_object_get(ctx->config, "route"), "pin_dir");
-	q.ssh = &so;
 	q.store_url = ctx->store_url;
 	if ((v->store || (!strcmp(v->name, "attach") && a->q.host)) &&
 	    !(s = ctx_store(ctx, err)))

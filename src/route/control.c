@@ -740,7 +740,7 @@ static void push_one(size_t i, void *arg)
 	const char *args[16] = {"--store", p->q->store_url, "route", p->verb,
 				"--local", "--host",	    name};
 	const char *const *x;
-	struct ssh_opts so = *p->q->ssh;
+	struct ssh_opts so = {0};
 	size_t n = 7;
 	struct ec_err e;
 	json_t *res;
@@ -749,6 +749,8 @@ static void push_one(size_t i, void *arg)
 		args[n++] = *x;
 	args[n] = NULL;
 	ec_err_clear(&e);
+	if (p->q->ssh)
+		so = *p->q->ssh;
 	so.timeout_ms = ROUTE_PUSH_TIMEOUT_MS;
 	if ((res = fleet_remote_json(&so, h, args, &e)))
 		p->res[i] = json_pack("{s:s,s:b,s:o}", "host", name, "ok", 1,

@@ -193,7 +193,8 @@ struct route_req {
 	const char *pin_dir;   /* --pin-dir (NULL: the host record's, then
 				* config_pin_dir, then ROUTE_PIN_DIR) */
 	const char *config_pin_dir;
-	const struct ssh_opts *ssh; /* fan-out: how to reach hosts */
+	const struct ssh_opts *ssh; /* fan-out: how to reach hosts (NULL:
+				     * ssh's defaults) */
 	const char *store_url;	    /* fan-out: the store the hosts use */
 };
 

@@ -51,22 +51,22 @@ static void plan(json_t *r)
 	size_t n, nb;
 
 	insts = json_pack("[{s:s,s:s,s:s,s:s},{s:s,s:s,s:s,s:s}]", "id", "a",
-			  "ip", "198.18.5.1", "host", "h1", "status",
-			  "running", "id", "b", "ip", "198.18.6.1", "host",
-			  "x", "status", "running");
+			  "ip", "198.18.5.1", "host", "h1", "status", "running",
+			  "id", "b", "ip", "198.18.6.1", "host", "x", "status",
+			  "running");
 	hosts = json_pack("[{s:s,s:s,s:{s:s}},{s:s,s:s,s:s}]", "name", "h1",
 			  "subnet", "198.18.5.0/24", "router", "ip",
-			  "198.18.0.1", "name", "h2", "subnet",
-			  "198.18.6.0/24", "ssh", "root@198.18.0.2:22");
-	probes = json_pack("{s:{s:b,s:f},s:{s:b,s:n}}", "a", "ok", 1,
-			   "rtt_ms", 1.0, "b", "ok", 0, "rtt_ms");
+			  "198.18.0.1", "name", "h2", "subnet", "198.18.6.0/24",
+			  "ssh", "root@198.18.0.2:22");
+	probes = json_pack("{s:{s:b,s:f},s:{s:b,s:n}}", "a", "ok", 1, "rtt_ms",
+			   1.0, "b", "ok", 0, "rtt_ms");
 	json_array_append(routes, r);
 	ec_err_clear(&err);
 	route_ids_check(routes, &err);
 	route_resolve_hosts(routes, hosts);
 	p = route_plan_backends(routes, &n);
-	if (route_build_table(p, n, (uint32_t)ec_json_int(r, "id"), &t, &m,
-			      &nb, &err) == 0 &&
+	if (route_build_table(p, n, (uint32_t)ec_json_int(r, "id"), &t, &m, &nb,
+			      &err) == 0 &&
 	    nb > n)
 		abort();
 	free(t);

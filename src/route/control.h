@@ -1,7 +1,8 @@
 /* control.h - the router's control plane (DESIGN §6), as library code:
  * route objects in the store, the pure planning that turns them into
  * tables (plan.c), health probes (probe.c), and the verbs of `edgectl
- * route` (control.c) that cmd/route.c parses for and renders.
+ * route` that cmd/route.c parses for and renders: those on the store and
+ * the fan-out in control.c, those on this machine's router in local.c.
  *
  * State is routes/<vip>.json in the store: {vip, port, proto, app, id,
  * check: {type, path}, backends: [{instance, host, ip, host_ip, weight,
@@ -174,7 +175,7 @@ int route_probe(const char *ip, uint16_t port, const char *type,
  * new object {instance: {ok, rtt_ms, error}}. */
 json_t *route_probe_route(const json_t *r, const char *host, int timeout_ms);
 
-/* ---- verbs (control.c): store, probes, router, fan-out ----------------- */
+/* ---- verbs (control.c, local.c) ---------------------------------------- */
 
 /* What a verb needs besides the store; cmd/ fills it from its options and
  * the configuration (src/ reads neither). */

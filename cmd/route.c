@@ -221,8 +221,6 @@ static void add_print(const struct ec_ctx *ctx, const json_t *r)
 			json_array_size(json_object_get(r, "backends")));
 }
 
-static int st_out; /* exit status of a partial failure (fan-out) */
-
 /* --- verbs ------------------------------------------------------------- */
 
 enum { NO_VIP, OPT_VIP, NEED_VIP }; /* operand of a verb */
@@ -280,14 +278,18 @@ static json_t *call(struct store *s, const char *sub, const char *arg,
 	return route_stats(q, err);
 }
 
+/* Run verb v and render its result; the exit status. */
 static int dispatch(struct ec_ctx *ctx, const struct verb *v, const char *arg,
-		    const struct args *a, struct ec_err *err)
+		    const struct args *a)
 {
 	struct ssh_opts so;
 	struct route_req q = a->q;
 	struct store *s = NULL;
 	_cleanup_json_ json_t *out = NULL;
+	struct ec_err err;
+	int st = 0;
 
+	ec_err_clear(&err);
 	if (is_remote(v->name, a)) {
 		ctx_ssh_opts(ctx, &so);
 		q.ssh = &so;
@@ -298,19 +300,19 @@ static int dispatch(struct ec_ctx *ctx, const struct verb *v, const char *arg,
 	    ec_json_str(json_object_get(ctx->config, "route"), "pin_dir");
 	q.store_url = ctx->store_url;
 	if ((v->store || (!strcmp(v->name, "attach") && a->q.host)) &&
-	    !(s = ctx_store(ctx, err)))
-		return -1;
-	if (!(out = call(s, v->name, arg, &q, a, err)))
-		return -1;
+	    !(s = ctx_store(ctx, &err)))
+		return report_error(ctx, &err);
+	if (!(out = call(s, v->name, arg, &q, a, &err)))
+		return report_error(ctx, &err);
 	if (is_remote(v->name, a))
-		st_out = push_print(ctx, out);
+		st = push_print(ctx, out);
 	if (ctx->json)
 		json_out(json_incref(out));
 	else if (!strcmp(v->name, "add"))
 		add_print(ctx, out);
 	else if (!is_remote(v->name, a) && v->print)
 		v->print(out);
-	return 0;
+	return st;
 }
 
 static int parse_opts(struct ec_ctx *ctx, struct optparse *op, struct args *a)
@@ -382,9 +384,13 @@ static int parse_opts(struct ec_ctx *ctx, struct optparse *op, struct args *a)
 static int check_args(struct ec_ctx *ctx, int n, char **rest,
 		      const struct args *a, const struct verb **v)
 {
-	const char *sub = rest[0];
+	const char *sub = n ? rest[0] : NULL;
 	size_t i;
 
+	if (!sub)
+		return usage_error(ctx, &cmd_route_def,
+				   "route needs a subcommand (add, rm, ls, "
+				   "show, check, sync, attach, detach, stats)");
 	for (i = 0, *v = NULL; i < ARRAY_SIZE(verbs) && !*v; i++)
 		if (!strcmp(verbs[i].name, sub))
 			*v = &verbs[i];
@@ -417,31 +423,16 @@ static int check_args(struct ec_ctx *ctx, int n, char **rest,
 static int run_route(struct ec_ctx *ctx, int argc, char **argv)
 {
 	struct args a = {.q.timeout_ms = ROUTE_DEFAULT_TIMEOUT};
-	const struct verb *v;
+	const struct verb *v = NULL;
 	struct optparse op;
-	struct ec_err err;
 	int st;
 
-	ec_err_clear(&err);
 	a.weights = json_object();
 	opt_init(&op, ctx, &cmd_route_def, argc, argv);
-	if ((st = parse_opts(ctx, &op, &a)) >= 0)
-		goto out;
-	if (op.ind >= argc) {
-		st = usage_error(ctx, &cmd_route_def,
-				 "route needs a subcommand (add, rm, ls, show, "
-				 "check, sync, attach, detach, stats)");
-		goto out;
-	}
-	if ((st = check_args(ctx, argc - op.ind, argv + op.ind, &a, &v)) >= 0)
-		goto out;
-	st_out = 0;
-	if (dispatch(ctx, v, op.ind + 1 < argc ? argv[op.ind + 1] : NULL, &a,
-		     &err) < 0)
-		st = report_error(ctx, &err);
-	else
-		st = st_out;
-out:
+	if ((st = parse_opts(ctx, &op, &a)) < 0 &&
+	    (st = check_args(ctx, argc - op.ind, argv + op.ind, &a, &v)) < 0)
+		st = dispatch(ctx, v,
+			      op.ind + 1 < argc ? argv[op.ind + 1] : NULL, &a);
 	json_decref(a.weights);
 	return st;
 }

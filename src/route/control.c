@@ -183,13 +183,19 @@ json_t *route_rm(struct store *s, const char *vip, struct ec_err *err)
 {
 	char addr[INET_ADDRSTRLEN];
 	struct route_vip v;
-	_cleanup_json_ json_t *r = NULL;
+	struct store_info si;
 	_cleanup_free_ char *key = NULL;
 
-	if (route_vip_parse(vip, &v, addr, err) < 0 ||
-	    !(r = route_get(s, addr, err)))
+	if (route_vip_parse(vip, &v, addr, err) < 0)
 		return NULL;
 	key = route_key(addr);
+	/* a damaged object can be removed too: only its existence counts */
+	if (store_head(s, key, &si, err) < 0) {
+		if (err->cat == EC_NOTFOUND)
+			ec_err_set(err, EC_NOTFOUND,
+				   "no route for VIP '%s' (route ls)", addr);
+		return NULL;
+	}
 	if (store_delete(s, key, err) < 0)
 		return NULL;
 	return json_pack("{s:s,s:b}", "vip", addr, "removed", 1);

@@ -205,8 +205,8 @@ struct route_req {
 json_t *route_add(struct store *s, const char *vip, const struct route_req *q,
 		  struct ec_err *err);
 
-/* route rm: delete the route of a VIP; EC_NOTFOUND without one. Returns
- * {vip, removed: true}. */
+/* route rm: delete the route of a VIP (also one that route_obj_parse
+ * refuses); EC_NOTFOUND without one. Returns {vip, removed: true}. */
 json_t *route_rm(struct store *s, const char *vip, struct ec_err *err);
 
 /* route ls: one summary per route in key order {vip, port, proto, app, id,

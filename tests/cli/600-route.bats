@@ -98,6 +98,23 @@ free_port() {
 	jq -e 'length == 1' <<<"$output"
 }
 
+@test "route: a malformed route object in the store is refused, naming its key" {
+	put_inst web aaa 198.19.9.2
+	run -0 edgectl -q route add 198.19.250.30 --app web
+	jq -n '{vip: "198.19.250.31", port: 0, id: 2, backends: []}' >"$BATS_TEST_TMPDIR/r.json"
+	edgectl store put routes/198.19.250.31.json "$BATS_TEST_TMPDIR/r.json" >/dev/null
+	run -2 --separate-stderr edgectl route ls
+	[[ $stderr == *"'routes/198.19.250.31.json': port is not 1-65535"* ]]
+	jq -n '{vip: "198.19.250.31", port: 80, id: 2, check: {type: "http", path: "/\r\nX: y"}}' \
+		>"$BATS_TEST_TMPDIR/r.json"
+	edgectl store put routes/198.19.250.31.json "$BATS_TEST_TMPDIR/r.json" >/dev/null
+	run -2 --separate-stderr edgectl route check 198.19.250.31
+	[[ $stderr == *"check has a bad type or path"* ]]
+	run -0 edgectl route rm 198.19.250.31
+	run -0 --separate-stderr edgectl --json route ls
+	jq -e 'length == 1 and .[0].vip == "198.19.250.30"' <<<"$output"
+}
+
 @test "route: check probes a real HTTP server, health changes only after 2 in a row" {
 	local port pid
 	port=$(free_port)

@@ -51,8 +51,36 @@ static const struct ec_opt host_opts[] = {
     {0},
 };
 
-static const char *const host_subcmds[] = {"add", "ls", "rm", "probe", NULL};
-static const char *const location_subcmds[] = {"add", "ls", "rm", NULL};
+static const int host_add_opts[] = {O_LOCATION, O_SSH,   O_ROOT_DIR, O_EDGECTL,
+				    O_SUBNET,	O_LABEL, O_GPU,	     0};
+static const int host_ls_opts[] = {O_LOCATION, 0};
+
+static const struct ec_verb host_verbs[] = {
+    {"add",
+     "edgectl host add NAME --location LOC --ssh [USER@]ADDR[:PORT] "
+     "[--host-root DIR] [--edgectl PATH] [--subnet CIDR] "
+     "[--label K=V]... [--gpu MODEL:MEM]...",
+     host_add_opts, 1, 1},
+    {"ls", "edgectl host ls [--location LOC]", host_ls_opts, 0, 0, "host ls"},
+    {"rm", "edgectl host rm NAME", NULL, 1, 1},
+    {"probe", "edgectl host probe", NULL, 0, 0},
+    {0},
+};
+
+static const int location_add_opts[] = {O_LAT, O_LON,	   O_UTC_OFFSET,
+					O_TZ,  O_OFF_PEAK, O_LABEL,
+					0};
+
+static const struct ec_verb location_verbs[] = {
+    {"add",
+     "edgectl location add NAME --lat DEG --lon DEG "
+     "(--utc-offset [+-]HH[:MM] | --tz ZONE) [--off-peak "
+     "HH:MM-HH:MM] [--label K=V]...",
+     location_add_opts, 1, 1},
+    {"ls", "edgectl location ls", NULL, 0, 0, "location ls"},
+    {"rm", "edgectl location rm NAME", NULL, 1, 1},
+    {0},
+};
 
 static const struct ec_opt location_opts[] = {
     {"lat", 0, "DEG", "add: latitude (-90..90)", O_LAT},
@@ -68,28 +96,17 @@ static const struct ec_opt location_opts[] = {
 const struct ec_cmd cmd_host_def = {
     .name = "host",
     .summary = "the fleet's hosts: add (probed over SSH), ls, rm, probe",
-    .usage = "edgectl host add NAME --location LOC --ssh [USER@]ADDR[:PORT] "
-	     "[--host-root DIR] [--edgectl PATH] [--subnet CIDR] "
-	     "[--label K=V]... [--gpu MODEL:MEM]...\n"
-	     "edgectl host ls [--location LOC]\n"
-	     "edgectl host rm NAME\n"
-	     "edgectl host probe",
     .opts = host_opts,
     .run = run_host,
-    .subcmds = host_subcmds,
+    .verbs = host_verbs,
 };
 
 const struct ec_cmd cmd_location_def = {
     .name = "location",
     .summary = "the fleet's locations: add, ls, rm",
-    .usage = "edgectl location add NAME --lat DEG --lon DEG "
-	     "(--utc-offset [+-]HH[:MM] | --tz ZONE) [--off-peak "
-	     "HH:MM-HH:MM] [--label K=V]...\n"
-	     "edgectl location ls\n"
-	     "edgectl location rm NAME",
     .opts = location_opts,
     .run = run_location,
-    .subcmds = location_subcmds,
+    .verbs = location_verbs,
 };
 
 /* --- shared with run/ps -----------------------------------------------------

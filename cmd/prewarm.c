@@ -80,20 +80,30 @@ static const struct ec_opt opts[] = {
     {0},
 };
 
-static const char *const subcmds[] = {"ls", NULL};
+static const int warm_opts[] = {O_LOCATION, O_HOST,  O_ALL,  O_POLICY,
+				O_COUNT,    O_PERCENT, O_UNPACK, 'j',
+				O_NOW,	    O_PEER,    O_EVICT,  O_BUDGET,
+				0};
+static const int ls_opts[] = {O_IMAGE, 0};
+
+static const struct ec_verb verbs[] = {
+    {NULL,
+     "edgectl prewarm [--location L]... [--host H]... [--all] "
+     "[--policy off-peak] [--count N | --percent P] [-j N] [--peer] "
+     "[--evict [--budget SIZE]] IMAGE\n"
+     "edgectl prewarm --evict [--budget SIZE] [--location L]... "
+     "[--host H]... [--all]",
+     warm_opts, 0, 1},
+    {"ls", "edgectl prewarm ls [--image REF]", ls_opts, 0, 0, "prewarm ls"},
+    {0},
+};
 
 const struct ec_cmd cmd_prewarm_def = {
     .name = "prewarm",
     .summary = "pull an image onto hosts before work arrives",
-    .usage = "edgectl prewarm [--location L]... [--host H]... [--all] "
-	     "[--policy off-peak] [--count N | --percent P] [-j N] [--peer] "
-	     "[--evict [--budget SIZE]] IMAGE\n"
-	     "edgectl prewarm --evict [--budget SIZE] [--location L]... "
-	     "[--host H]... [--all]\n"
-	     "edgectl prewarm ls [--image REF]",
     .opts = opts,
     .run = run_prewarm,
-    .subcmds = subcmds,
+    .verbs = verbs,
 };
 
 struct job {

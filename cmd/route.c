@@ -82,28 +82,42 @@ static const struct ec_opt opts[] = {
     {0},
 };
 
-static const char *const subcmds[] = {"add",   "rm",   "ls",	 "show",
-				      "check", "sync", "attach", "detach",
-				      "stats", NULL};
+static const int add_opts[] = {O_APP, O_CHECK, O_HTTP_PATH, O_WEIGHT, 0};
+static const int show_opts[] = {O_PIN_DIR, 0};
+static const int check_opts[] = {O_HOST, O_ALL, O_LOCAL, O_TIMEOUT, 0};
+static const int sync_opts[] = {O_HOST, O_ALL, O_LOCAL, O_PIN_DIR, 0};
+static const int attach_opts[] = {O_DEV, O_HOST, O_PASS, O_SKB, O_PIN_DIR, 0};
+static const int detach_opts[] = {O_DEV, O_PIN_DIR, 0};
+
+static const struct ec_verb verbs[] = {
+    {"add",
+     "edgectl route add VIP[:PORT[/PROTO]] --app APP [--check http|tcp] "
+     "[--path PATH] [--weight ID=N]...",
+     add_opts, 1, 1},
+    {"rm", "edgectl route rm VIP", NULL, 1, 1},
+    {"ls", "edgectl route ls", NULL, 0, 0, "route ls"},
+    {"show", "edgectl route show VIP [--pin-dir DIR]", show_opts, 1, 1},
+    {"check",
+     "edgectl route check [VIP] [--host H | --all | --local] [--timeout MS]",
+     check_opts, 0, 1},
+    {"sync", "edgectl route sync [--host H | --all | --local] [--pin-dir DIR]",
+     sync_opts, 0, 0},
+    {"attach",
+     "edgectl route attach --dev IF [--host H] [--pass] [--skb] "
+     "[--pin-dir DIR]",
+     attach_opts, 0, 0},
+    {"detach", "edgectl route detach --dev IF [--pin-dir DIR]", detach_opts, 0,
+     0},
+    {"stats", "edgectl route stats [--pin-dir DIR]", show_opts, 0, 0},
+    {0},
+};
 
 const struct ec_cmd cmd_route_def = {
     .name = "route",
     .summary = "VIPs to healthy backends: the XDP router's control plane",
-    .usage = "edgectl route add VIP[:PORT[/PROTO]] --app APP [--check "
-	     "http|tcp] [--path PATH] [--weight ID=N]...\n"
-	     "edgectl route rm VIP\n"
-	     "edgectl route ls\n"
-	     "edgectl route show VIP [--pin-dir DIR]\n"
-	     "edgectl route check [VIP] [--host H | --all | --local] "
-	     "[--timeout MS]\n"
-	     "edgectl route sync [--host H | --all | --local] [--pin-dir DIR]\n"
-	     "edgectl route attach --dev IF [--host H] [--pass] [--skb] "
-	     "[--pin-dir DIR]\n"
-	     "edgectl route detach --dev IF [--pin-dir DIR]\n"
-	     "edgectl route stats [--pin-dir DIR]",
     .opts = opts,
     .run = run_route,
-    .subcmds = subcmds,
+    .verbs = verbs,
 };
 
 struct args {
@@ -1750,7 +1764,6 @@ static int run_route(struct ec_ctx *ctx, int argc, char **argv)
 	struct optparse op;
 	struct ec_err err;
 	const char *sub, *arg;
-	const char *const *k;
 	int st;
 
 	ec_err_clear(&err);
@@ -1759,40 +1772,8 @@ static int run_route(struct ec_ctx *ctx, int argc, char **argv)
 	if ((st = parse_opts(ctx, &op, &a)) >= 0)
 		goto out;
 	st = 0;
-	if (op.ind >= argc) {
-		st = usage_error(ctx, &cmd_route_def,
-				 "route needs a subcommand (add, rm, ls, show, "
-				 "check, sync, attach, detach, stats)");
-		goto out;
-	}
-	sub = argv[op.ind];
+	sub = op.verb->name;
 	arg = op.ind + 1 < argc ? argv[op.ind + 1] : NULL;
-	for (k = subcmds; *k && strcmp(*k, sub); k++)
-		;
-	if (!*k) {
-		st = usage_error(ctx, &cmd_route_def, "unknown subcommand '%s'",
-				 sub);
-		goto out;
-	}
-	if (op.ind + (arg ? 2 : 1) < argc) {
-		st = usage_error(ctx, &cmd_route_def,
-				 "route %s: too many "
-				 "arguments",
-				 sub);
-		goto out;
-	}
-	if (!arg && (!strcmp(sub, "add") || !strcmp(sub, "rm") ||
-		     !strcmp(sub, "show"))) {
-		st = usage_error(ctx, &cmd_route_def, "route %s needs a VIP",
-				 sub);
-		goto out;
-	}
-	if (arg && strcmp(sub, "add") && strcmp(sub, "rm") &&
-	    strcmp(sub, "show") && strcmp(sub, "check")) {
-		st = usage_error(ctx, &cmd_route_def,
-				 "route %s takes no operand", sub);
-		goto out;
-	}
 	if (!strcmp(sub, "add") && !a.app) {
 		st = usage_error(ctx, &cmd_route_def, "route add needs --app");
 		goto out;

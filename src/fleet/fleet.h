@@ -67,6 +67,14 @@ int fleet_ssh(const struct ssh_opts *o, const json_t *host,
 	      const char *const *args, int interactive, struct strbuf *out,
 	      struct strbuf *errout, int *status, struct ec_err *err);
 
+/* After running a command on host with ssh (argv of fleet_ssh_argv):
+ * -1 with err when the exit status is ssh's own failure (255: EC_REMOTE
+ * "host NAME (TARGET): ssh failed: <errbuf>") or a missing edgectl there
+ * (127), else 0 (the status is the remote command's). A host without
+ * "ssh" never fails here. */
+int fleet_ssh_failed(const json_t *host, int status, const char *errbuf,
+		     size_t len, struct ec_err *err);
+
 /* An SSH target [USER@]HOST[:PORT] (HOST may be [V6]:PORT or a bare IPv6
  * address): user and host of [A-Za-z0-9._-], not starting with '-', port
  * 1-65535 (0: none given). Checked at `host add` and every time a host

@@ -149,7 +149,9 @@ json_t *fleet_relay_json(const struct ssh_opts *o, const json_t *src,
 	}
 	if (relay_run(sv, dv, fds, st, err) < 0)
 		goto out;
-	if (st[0] != 0) {
+	/* the source's failure first (it cut the destination's input),
+	 * unless the source only lost its reader */
+	if (st[0] != 0 && !(st[1] != 0 && st[0] == 128 + SIGPIPE)) {
 		side_error(src, st[0], fds[0], err);
 		goto out;
 	}

@@ -16,8 +16,9 @@
  * new reference; JSON null when it printed nothing). When a side fails,
  * err is that side's error as fleet_remote_json() gives it ("host NAME:
  * message", the remote's category; ssh's own failure EC_REMOTE), the
- * source's first (a failed source also cuts the destination's input);
- * returns NULL. o->timeout_ms is not applied: a transfer takes as long as
+ * source's first (a failed source also cuts the destination's input)
+ * unless it only died of SIGPIPE because the destination failed; returns
+ * NULL. o->timeout_ms is not applied: a transfer takes as long as
  * it takes. */
 json_t *fleet_relay_json(const struct ssh_opts *o, const json_t *src,
 			 const char *const *sargs, const json_t *dst,

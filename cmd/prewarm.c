@@ -42,10 +42,7 @@ static const struct ec_opt opts[] = {
     {"count", 0, "N", "N hosts, spread over the locations", O_COUNT},
     {"percent", 0, "P", "P% of the hosts, spread over the locations",
      O_PERCENT},
-    {"unpack", 0, NULL,
-     "unpack the layers too (always done: a start "
-     "then needs no decompression)",
-     O_UNPACK},
+    {"unpack", 0, NULL, "unpack the layers too (always done)", O_UNPACK},
     {"jobs", 'j', "N", "hosts at a time (default 8)", 'j'},
     {"now", 0, "TIME", "evaluate off-peak at TIME (epoch seconds)", O_NOW},
     {"peer", 0, NULL,
@@ -226,10 +223,9 @@ static int parse_opt(struct args *a, int c, const char *arg, struct ec_err *err)
 		*flag = 1;
 	switch (c) {
 	case O_LOCATION:
-		json_array_append_new(a->locations, json_string(arg));
-		break;
 	case O_HOST:
-		json_array_append_new(a->hosts, json_string(arg));
+		json_array_append_new(c == O_HOST ? a->hosts : a->locations,
+				      json_string(arg));
 		break;
 	case O_POLICY:
 		if (strcmp(arg, "off-peak"))

@@ -84,8 +84,8 @@ static int opt_finish(struct optparse *p, int r)
 	return r;
 }
 
-
-/* --- verbs ----------------------------------------------------------------- */
+/* --- verbs -----------------------------------------------------------------
+ */
 
 const struct ec_verb *verb_find(const struct ec_cmd *cmd, const char *word)
 {
@@ -115,8 +115,7 @@ int verb_takes(const struct ec_cmd *cmd, const struct ec_verb *v, int id)
 	return 0;
 }
 
-static const struct ec_opt *opt_by_name(const struct ec_opt *o,
-					const char *arg)
+static const struct ec_opt *opt_by_name(const struct ec_opt *o, const char *arg)
 {
 	size_t len;
 
@@ -125,13 +124,15 @@ static const struct ec_opt *opt_by_name(const struct ec_opt *o,
 	if (arg[1] != '-') {
 		for (; o && o->name; o++)
 			if (o->short_name && o->short_name == arg[1])
-				return arg[2] ? NULL : o; /* -jN has its value */
+				return arg[2] ? NULL
+					      : o; /* -jN has its value */
 		return NULL;
 	}
 	len = strcspn(arg + 2, "=");
 	for (; o && o->name; o++)
 		if (strlen(o->name) == len && !strncmp(o->name, arg + 2, len))
-			return arg[2 + len] ? NULL : o; /* --x=V has its value */
+			return arg[2 + len] ? NULL
+					    : o; /* --x=V has its value */
 	return NULL;
 }
 
@@ -176,10 +177,9 @@ static size_t verb_names(const struct ec_cmd *cmd, char *buf, size_t size)
 static int foreign_opt(struct optparse *p, const struct ec_verb *v,
 		       const struct ec_opt *o)
 {
-	return verb_usage_error(p->ctx, p->cmd, v,
-				"%s%s%s: option '--%s' does not apply",
-				p->cmd->name, v->name ? " " : "",
-				v->name ? v->name : "", o->name);
+	return verb_usage_error(
+	    p->ctx, p->cmd, v, "%s%s%s: option '--%s' does not apply",
+	    p->cmd->name, v->name ? " " : "", v->name ? v->name : "", o->name);
 }
 
 /* After the last option: find the verb, check its options and operand

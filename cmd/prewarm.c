@@ -58,10 +58,9 @@ static const struct ec_opt opts[] = {
     {0},
 };
 
-static const int warm_opts[] = {O_LOCATION, O_HOST,  O_ALL,  O_POLICY,
-				O_COUNT,    O_PERCENT, O_UNPACK, 'j',
-				O_NOW,	    O_PEER,    O_EVICT,  O_BUDGET,
-				0};
+static const int warm_opts[] = {O_LOCATION, O_HOST,   O_ALL, O_POLICY, O_COUNT,
+				O_PERCENT,  O_UNPACK, 'j',   O_NOW,    O_PEER,
+				O_EVICT,    O_BUDGET, 0};
 static const int ls_opts[] = {O_IMAGE, 0};
 
 static const struct ec_verb verbs[] = {

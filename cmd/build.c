@@ -57,6 +57,7 @@ const struct ec_cmd cmd_build_def = {
 	     "[--platform P] [--reproducible] CONTEXT",
     .opts = opts,
     .run = run,
+    .json_probe = "images",
 };
 
 struct ui {

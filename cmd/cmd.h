@@ -34,15 +34,42 @@ struct ec_opt {
 	int id;
 };
 
+/* A verb of a command (`route add`, `host ls`; git's OPT_SUBCOMMAND): its
+ * own usage, the options it takes and how many operands follow it. The
+ * option parser checks all three in one place: an option of another verb,
+ * a missing or an extra operand is a usage error (exit 2) that prints the
+ * verb's usage. A verb with name NULL is the command's form without a verb
+ * (`schedule SPEC.json`, `prewarm IMAGE`): it applies when the first
+ * operand is not a verb name. The table ends with an entry whose usage is
+ * NULL. */
+struct ec_verb {
+	const char *name;
+	const char *usage; /* lines without "usage: ", '\n'-separated */
+	const int *opts;   /* ids of the command's options it takes, ending
+			      with 0; NULL: none; verb_any_opt: all */
+	int min_args;	   /* operands after the verb word */
+	int max_args;	   /* -1: no limit */
+	/* read-only arguments (after the command name) whose --json output
+	 * must be exactly one JSON value: the conventions test runs them */
+	const char *json_probe;
+};
+
+extern const int verb_any_opt[];
+
 struct ec_cmd {
 	const char *name;
 	const char *summary;
-	const char *usage;	   /* lines without "usage: ", '\n'-separated */
+	/* lines without "usage: ", '\n'-separated; for a command with verbs,
+	 * NULL: the verbs' usages in order */
+	const char *usage;
 	const struct ec_opt *opts; /* ends with {0} */
 	int (*run)(struct ec_ctx *ctx, int argc, char **argv);
-	const char *const *subcmds; /* words completed after the command */
+	const struct ec_verb *verbs; /* NULL: a command without verbs */
 	/* options end at the first operand (IMAGE CMD ARG... of run) */
 	int operands_last;
+	/* read-only arguments whose --json output must parse (see
+	 * ec_verb.json_probe), for a command without verbs */
+	const char *json_probe;
 };
 
 /* Option ids below 256 are the short letters; these are special returns. */
@@ -57,6 +84,10 @@ struct optparse {
 	int ind;    /* index of the first operand after OPT_END */
 	int status; /* exit status when OPT_EXIT is returned */
 	void *priv; /* getopt tables */
+	/* for a command with verbs, after OPT_END: the verb (checked: its
+	 * options, its operand count); ind is still the index of the first
+	 * operand, the verb word itself when verb->name is set */
+	const struct ec_verb *verb;
 };
 
 /* Parse the next option of cmd. Global options (--json, -q, -v, --store,
@@ -69,9 +100,25 @@ int opt_next(struct optparse *p);
 
 /* Print "usage: ..." lines of cmd and its options to f. */
 void cmd_usage(const struct ec_cmd *cmd, FILE *f);
+/* The same for one verb of cmd: its usage and only its options. */
+void verb_usage(const struct ec_cmd *cmd, const struct ec_verb *v, FILE *f);
+/* The verb of cmd named `word` (or the verbless form when word is not a
+ * verb and cmd has one); NULL when there is none. */
+const struct ec_verb *verb_find(const struct ec_cmd *cmd, const char *word);
+/* Does verb v (NULL: the command as a whole) take option id? */
+int verb_takes(const struct ec_cmd *cmd, const struct ec_verb *v, int id);
+/* `edgectl CMD [VERB] --list-opts`: verbs (when no verb is given), then
+ * one line per option: "--NAME" for a flag, "--NAME ARG" for an option
+ * that takes a value (completion scripts take the first word and know
+ * what follows a value option). */
+void list_opts(const struct ec_cmd *cmd, const struct ec_verb *v, FILE *f);
 /* A usage error: message, then usage on stderr; returns 2. */
 int usage_error(struct ec_ctx *ctx, const struct ec_cmd *cmd, const char *fmt,
 		...) __attribute__((format(printf, 3, 4)));
+/* The same with the usage of one verb. */
+int verb_usage_error(struct ec_ctx *ctx, const struct ec_cmd *cmd,
+		     const struct ec_verb *v, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Print err once (text or JSON on stderr) and return its exit status. */
 int report_error(struct ec_ctx *ctx, const struct ec_err *err);

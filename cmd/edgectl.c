@@ -211,17 +211,33 @@ static int cmd_help(const char *name)
 	return 0;
 }
 
-static int list_opts(const struct ec_cmd *cmd)
+static void list_verbs(void)
 {
-	const struct ec_opt *o;
-	const char *const *s;
+	const struct ec_cmd *const *c;
+	const struct ec_verb *v;
 
-	for (s = cmd->subcmds; s && *s; s++)
-		printf("%s\n", *s);
-	for (o = cmd->opts; o && o->name; o++)
-		printf("--%s\n", o->name);
-	printf("--store\n--root\n--json\n--quiet\n--verbose\n--help\n");
-	return 0;
+	for (c = ec_commands; *c; c++)
+		for (v = (*c)->verbs; v && v->usage; v++)
+			printf("%s %s %d %d\n", (*c)->name,
+			       v->name ? v->name : "-", v->min_args,
+			       v->max_args);
+}
+
+static void list_json_probes(void)
+{
+	const struct ec_cmd *const *c;
+	const struct ec_verb *v;
+
+	for (c = ec_commands; *c; c++) {
+		int any = 0;
+		if ((*c)->json_probe && ++any)
+			printf("%s\t%s\n", (*c)->name, (*c)->json_probe);
+		for (v = (*c)->verbs; v && v->usage; v++)
+			if (v->json_probe && ++any)
+				printf("%s\t%s\n", (*c)->name, v->json_probe);
+		if (!any)
+			printf("%s\t\n", (*c)->name); /* the test fails */
+	}
 }
 
 int main(int argc, char **argv)
@@ -266,6 +282,17 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			main_usage(stdout);
 			goto out;
+		} else if (!strcmp(a, "--list-verbs")) {
+			/* hidden, for the conventions test: CMD VERB MIN MAX
+			 * ("-" for a command's form without a verb; MAX -1:
+			 * no limit) */
+			list_verbs();
+			goto out;
+		} else if (!strcmp(a, "--list-json-probes")) {
+			/* hidden, for the conventions test: one read-only
+			 * invocation per line whose --json output parses */
+			list_json_probes();
+			goto out;
 		} else if (!strcmp(a, "--list-cmds")) {
 			const struct ec_cmd *const *c;
 			for (c = ec_commands; *c; c++)
@@ -292,8 +319,21 @@ int main(int argc, char **argv)
 		    argv[i]);
 		return 2;
 	}
-	if (i + 1 < argc && !strcmp(argv[i + 1], "--list-opts"))
-		return list_opts(cmd);
+	/* edgectl CMD [VERB] --list-opts (for the completion scripts) */
+	if (i + 1 < argc && !strcmp(argv[i + 1], "--list-opts")) {
+		list_opts(cmd, NULL, stdout);
+		goto out;
+	}
+	if (i + 2 < argc && !strcmp(argv[i + 2], "--list-opts") && cmd->verbs) {
+		const struct ec_verb *v = verb_find(cmd, argv[i + 1]);
+		if (!v || !v->name) {
+			fprintf(stderr, "edgectl: %s: no subcommand '%s'\n",
+				cmd->name, argv[i + 1]);
+			return 2;
+		}
+		list_opts(cmd, v, stdout);
+		goto out;
+	}
 	if (load_config(&ctx, &err) < 0)
 		return report_error(&ctx, &err);
 	resolve_settings(&ctx);

@@ -24,19 +24,23 @@ static const struct ec_opt images_opts[] = {
     {0},
 };
 
-static const char *const images_subcmds[] = {"rm", "export", "import", NULL};
+static const int rm_opts[] = {'f', 0};
+
+static const struct ec_verb images_verbs[] = {
+    {NULL, "edgectl images", NULL, 0, 0, "images"},
+    {"rm", "edgectl images rm [-f] IMAGE...", rm_opts, 1, -1},
+    {"export", "edgectl images export IMAGE", NULL, 1, 1},
+    {"import", "edgectl images import", NULL, 0, 0},
+    {0},
+};
 
 const struct ec_cmd cmd_images_def = {
     .name = "images",
     .summary = "list, remove, export and import the images in the local "
 	       "root",
-    .usage = "edgectl images\n"
-	     "edgectl images rm [-f] IMAGE...\n"
-	     "edgectl images export IMAGE\n"
-	     "edgectl images import",
     .opts = images_opts,
     .run = run_images,
-    .subcmds = images_subcmds,
+    .verbs = images_verbs,
 };
 
 const struct ec_cmd cmd_inspect_def = {
@@ -45,6 +49,7 @@ const struct ec_cmd cmd_inspect_def = {
     .usage = "edgectl inspect IMAGE",
     .opts = no_opts,
     .run = run_inspect,
+    .json_probe = "images",
 };
 
 static int parse_none(struct ec_ctx *ctx, const struct ec_cmd *cmd, int argc,
@@ -280,19 +285,8 @@ static int run_images(struct ec_ctx *ctx, int argc, char **argv)
 		if (c == 'f')
 			force = 1;
 	}
-	sub = op.ind < argc ? argv[op.ind] : NULL;
+	sub = op.verb->name;
 	n = argc - op.ind - (sub != NULL);
-	if (!sub		     ? force
-	    : !strcmp(sub, "rm")     ? n < 1
-	    : !strcmp(sub, "export") ? n != 1 || force
-	    : !strcmp(sub, "import") ? n != 0 || force
-				     : 1)
-		return usage_error(
-		    ctx, &cmd_images_def, "%s",
-		    !sub || !strcmp(sub, "rm") || !strcmp(sub, "export") ||
-			    !strcmp(sub, "import")
-			? "wrong arguments"
-			: "images takes no arguments (or rm, export, import)");
 	ec_err_clear(&err);
 	if (oci_layout_open(ctx->root, 1, &l, &err) < 0)
 		return report_error(ctx, &err);

@@ -66,6 +66,7 @@ const struct ec_cmd cmd_push_def = {
 	     "[--resume] [--tls-verify=false] [--creds USER:PASS] SRC [DST]",
     .opts = push_opts,
     .run = run_push,
+    .json_probe = "images",
 };
 
 const struct ec_cmd cmd_pull_def = {
@@ -75,6 +76,7 @@ const struct ec_cmd cmd_pull_def = {
 	     "[-t NAME] [--tls-verify=false] [--creds USER:PASS] SRC",
     .opts = pull_opts,
     .run = run_pull,
+    .json_probe = "images",
 };
 
 struct xargs {

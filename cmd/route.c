@@ -49,28 +49,42 @@ static const struct ec_opt opts[] = {
     {0},
 };
 
-static const char *const subcmds[] = {"add",   "rm",   "ls",	 "show",
-				      "check", "sync", "attach", "detach",
-				      "stats", NULL};
+static const int add_opts[] = {O_APP, O_CHECK, O_HTTP_PATH, O_WEIGHT, 0};
+static const int show_opts[] = {O_PIN_DIR, 0};
+static const int check_opts[] = {O_HOST, O_ALL, O_LOCAL, O_TIMEOUT, 0};
+static const int sync_opts[] = {O_HOST, O_ALL, O_LOCAL, O_PIN_DIR, 0};
+static const int attach_opts[] = {O_DEV, O_HOST, O_PASS, O_SKB, O_PIN_DIR, 0};
+static const int detach_opts[] = {O_DEV, O_PIN_DIR, 0};
+
+static const struct ec_verb verbs[] = {
+    {"add",
+     "edgectl route add VIP[:PORT[/PROTO]] --app APP [--check http|tcp] "
+     "[--path PATH] [--weight ID=N]...",
+     add_opts, 1, 1},
+    {"rm", "edgectl route rm VIP", NULL, 1, 1},
+    {"ls", "edgectl route ls", NULL, 0, 0, "route ls"},
+    {"show", "edgectl route show VIP [--pin-dir DIR]", show_opts, 1, 1},
+    {"check",
+     "edgectl route check [VIP] [--host H | --all | --local] [--timeout MS]",
+     check_opts, 0, 1},
+    {"sync", "edgectl route sync [--host H | --all | --local] [--pin-dir DIR]",
+     sync_opts, 0, 0},
+    {"attach",
+     "edgectl route attach --dev IF [--host H] [--pass] [--skb] "
+     "[--pin-dir DIR]",
+     attach_opts, 0, 0},
+    {"detach", "edgectl route detach --dev IF [--pin-dir DIR]", detach_opts, 0,
+     0},
+    {"stats", "edgectl route stats [--pin-dir DIR]", show_opts, 0, 0},
+    {0},
+};
 
 const struct ec_cmd cmd_route_def = {
     .name = "route",
     .summary = "VIPs to healthy backends: the XDP router's control plane",
-    .usage = "edgectl route add VIP[:PORT[/PROTO]] --app APP [--check "
-	     "http|tcp] [--path PATH] [--weight ID=N]...\n"
-	     "edgectl route rm VIP\n"
-	     "edgectl route ls\n"
-	     "edgectl route show VIP [--pin-dir DIR]\n"
-	     "edgectl route check [VIP] [--host H | --all | --local] "
-	     "[--timeout MS]\n"
-	     "edgectl route sync [--host H | --all | --local] [--pin-dir DIR]\n"
-	     "edgectl route attach --dev IF [--host H] [--pass] [--skb] "
-	     "[--pin-dir DIR]\n"
-	     "edgectl route detach --dev IF [--pin-dir DIR]\n"
-	     "edgectl route stats [--pin-dir DIR]",
     .opts = opts,
     .run = run_route,
-    .subcmds = subcmds,
+    .verbs = verbs,
 };
 
 struct args {
@@ -223,18 +237,18 @@ static void add_print(const struct ec_ctx *ctx, const json_t *r)
 
 /* --- verbs ------------------------------------------------------------- */
 
-enum { NO_VIP, OPT_VIP, NEED_VIP }; /* operand of a verb */
-
-static const struct verb {
-	const char *name;
-	int operand, store;		  /* store: needs the store */
-	void (*print)(const json_t *out); /* text (NULL: none) */
-} verbs[] = {
-    {"add", NEED_VIP, 1, NULL},		{"rm", NEED_VIP, 1, NULL},
-    {"ls", NO_VIP, 1, ls_print},	{"show", NEED_VIP, 1, show_print},
-    {"check", OPT_VIP, 1, check_print}, {"sync", NO_VIP, 1, sync_print},
-    {"attach", NO_VIP, 0, NULL},	{"detach", NO_VIP, 0, NULL},
-    {"stats", NO_VIP, 0, stats_print},
+/* How each verb's result is rendered as text (NULL: not at all) and
+ * whether it needs the store. */
+static const struct output {
+	const char *verb;
+	int store;
+	void (*print)(const json_t *out);
+} outputs[] = {
+    {"add", 1, NULL},	       {"rm", 1, NULL},
+    {"ls", 1, ls_print},       {"show", 1, show_print},
+    {"check", 1, check_print}, {"sync", 1, sync_print},
+    {"attach", 0, NULL},       {"detach", 0, NULL},
+    {"stats", 0, stats_print},
 };
 
 /* Whether sub runs on other hosts over SSH (route_push). */
@@ -279,7 +293,7 @@ static json_t *call(struct store *s, const char *sub, const char *arg,
 }
 
 /* Run verb v and render its result; the exit status. */
-static int dispatch(struct ec_ctx *ctx, const struct verb *v, const char *arg,
+static int dispatch(struct ec_ctx *ctx, const struct output *v, const char *arg,
 		    const struct args *a)
 {
 	struct ssh_opts so;
@@ -290,7 +304,7 @@ static int dispatch(struct ec_ctx *ctx, const struct verb *v, const char *arg,
 	int st = 0;
 
 	ec_err_clear(&err);
-	if (is_remote(v->name, a)) {
+	if (is_remote(v->verb, a)) {
 		ctx_ssh_opts(ctx, &so);
 		q.ssh = &so;
 	}
@@ -299,18 +313,18 @@ static int dispatch(struct ec_ctx *ctx, const struct verb *v, const char *arg,
 	q.config_pin_dir =
 	    ec_json_str(json_object_get(ctx->config, "route"), "pin_dir");
 	q.store_url = ctx->store_url;
-	if ((v->store || (!strcmp(v->name, "attach") && a->q.host)) &&
+	if ((v->store || (!strcmp(v->verb, "attach") && a->q.host)) &&
 	    !(s = ctx_store(ctx, &err)))
 		return report_error(ctx, &err);
-	if (!(out = call(s, v->name, arg, &q, a, &err)))
+	if (!(out = call(s, v->verb, arg, &q, a, &err)))
 		return report_error(ctx, &err);
-	if (is_remote(v->name, a))
+	if (is_remote(v->verb, a))
 		st = push_print(ctx, out);
 	if (ctx->json)
 		json_out(json_incref(out));
-	else if (!strcmp(v->name, "add"))
+	else if (!strcmp(v->verb, "add"))
 		add_print(ctx, out);
-	else if (!is_remote(v->name, a) && v->print)
+	else if (!is_remote(v->verb, a) && v->print)
 		v->print(out);
 	return st;
 }
@@ -380,58 +394,47 @@ static int parse_opts(struct ec_ctx *ctx, struct optparse *op, struct args *a)
 	return -1;
 }
 
-/* The verb and operand rules; a usage error's status, or -1 when fine. */
-static int check_args(struct ec_ctx *ctx, int n, char **rest,
-		      const struct args *a, const struct verb **v)
+/* What the option table cannot say; a usage error's status, or -1. */
+static int check_args(struct ec_ctx *ctx, const struct ec_verb *v,
+		      const struct args *a)
 {
-	const char *sub = n ? rest[0] : NULL;
+	if (!strcmp(v->name, "add") && !a->q.app)
+		return verb_usage_error(ctx, &cmd_route_def, v,
+					"route add needs --app");
+	if ((!strcmp(v->name, "attach") || !strcmp(v->name, "detach")) &&
+	    !a->dev)
+		return verb_usage_error(ctx, &cmd_route_def, v,
+					"route %s needs --dev", v->name);
+	if (a->q.all + a->q.local + (a->q.host && !a->q.local) > 1)
+		return verb_usage_error(ctx, &cmd_route_def, v,
+					"--host, --all and --local exclude "
+					"each other (but --local --host H "
+					"names this host)");
+	return -1;
+}
+
+/* The output entry of verb v. */
+static const struct output *output_of(const struct ec_verb *v)
+{
 	size_t i;
 
-	if (!sub)
-		return usage_error(ctx, &cmd_route_def,
-				   "route needs a subcommand (add, rm, ls, "
-				   "show, check, sync, attach, detach, stats)");
-	for (i = 0, *v = NULL; i < ARRAY_SIZE(verbs) && !*v; i++)
-		if (!strcmp(verbs[i].name, sub))
-			*v = &verbs[i];
-	if (!*v)
-		return usage_error(ctx, &cmd_route_def,
-				   "unknown subcommand '%s'", sub);
-	if (n > 2)
-		return usage_error(ctx, &cmd_route_def,
-				   "route %s: too many arguments", sub);
-	if (n < 2 && (*v)->operand == NEED_VIP)
-		return usage_error(ctx, &cmd_route_def, "route %s needs a VIP",
-				   sub);
-	if (n == 2 && (*v)->operand == NO_VIP)
-		return usage_error(ctx, &cmd_route_def,
-				   "route %s takes no operand", sub);
-	if (!strcmp(sub, "add") && !a->q.app)
-		return usage_error(ctx, &cmd_route_def,
-				   "route add needs --app");
-	if ((!strcmp(sub, "attach") || !strcmp(sub, "detach")) && !a->dev)
-		return usage_error(ctx, &cmd_route_def, "route %s needs --dev",
-				   sub);
-	if (a->q.all + a->q.local + (a->q.host && !a->q.local) > 1)
-		return usage_error(ctx, &cmd_route_def,
-				   "--host, --all and --local exclude each "
-				   "other (but --local --host H names this "
-				   "host)");
-	return -1;
+	for (i = 0; i < ARRAY_SIZE(outputs); i++)
+		if (!strcmp(outputs[i].verb, v->name))
+			return &outputs[i];
+	BUG("route %s: no output entry", v->name);
 }
 
 static int run_route(struct ec_ctx *ctx, int argc, char **argv)
 {
 	struct args a = {.q.timeout_ms = ROUTE_DEFAULT_TIMEOUT};
-	const struct verb *v = NULL;
 	struct optparse op;
 	int st;
 
 	a.weights = json_object();
 	opt_init(&op, ctx, &cmd_route_def, argc, argv);
 	if ((st = parse_opts(ctx, &op, &a)) < 0 &&
-	    (st = check_args(ctx, argc - op.ind, argv + op.ind, &a, &v)) < 0)
-		st = dispatch(ctx, v,
+	    (st = check_args(ctx, op.verb, &a)) < 0)
+		st = dispatch(ctx, output_of(op.verb),
 			      op.ind + 1 < argc ? argv[op.ind + 1] : NULL, &a);
 	json_decref(a.weights);
 	return st;

@@ -131,6 +131,7 @@ const struct ec_cmd cmd_run_def = {
 	     "[--memory SIZE] [--network M] IMAGE [-- CMD ARG...]",
     .opts = run_opts,
     .run = run_run,
+    .json_probe = "ps",
     .operands_last = 1,
 };
 
@@ -140,6 +141,7 @@ const struct ec_cmd cmd_ps_def = {
     .usage = "edgectl ps [-a] [--host NAME | --all-hosts]",
     .opts = ps_opts,
     .run = run_ps,
+    .json_probe = "ps",
 };
 
 const struct ec_cmd cmd_logs_def = {
@@ -148,6 +150,7 @@ const struct ec_cmd cmd_logs_def = {
     .usage = "edgectl logs [-f] ID",
     .opts = logs_opts,
     .run = run_logs,
+    .json_probe = "ps",
 };
 
 const struct ec_cmd cmd_stop_def = {
@@ -156,6 +159,7 @@ const struct ec_cmd cmd_stop_def = {
     .usage = "edgectl stop [-t SECS] ID",
     .opts = stop_opts,
     .run = run_stop,
+    .json_probe = "ps",
 };
 
 const struct ec_cmd cmd_rm_def = {
@@ -164,6 +168,7 @@ const struct ec_cmd cmd_rm_def = {
     .usage = "edgectl rm [-f] ID...",
     .opts = rm_opts,
     .run = run_rm,
+    .json_probe = "ps",
 };
 
 const struct ec_cmd cmd_monitor_def = {

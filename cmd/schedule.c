@@ -75,24 +75,28 @@ static const struct ec_opt opts[] = {
     {0},
 };
 
-static const char *const subcmds[] = {"ls", "rm", NULL};
+static const struct ec_verb verbs[] = {
+    {NULL,
+     "edgectl schedule [--dry-run] [--explain] [--no-start] [--now "
+     "TIME] SPEC.json\n"
+     "edgectl schedule --image REF [--name APP] [--replicas N] "
+     "[--cpus N] [--memory SIZE] [--gpus N] [--gpu-mem SIZE] "
+     "[--policy P] [--near X]... [--location L]... [-- CMD ARG...]\n"
+     "edgectl schedule --rebalance LOC [--dry-run] [--no-start] "
+     "SPEC.json|--image REF [--gpus N] [--gpu-mem SIZE]...\n"
+     "edgectl schedule --tick",
+     verb_any_opt, 0, -1},
+    {"ls", "edgectl schedule ls", NULL, 0, 0, "schedule ls"},
+    {"rm", "edgectl schedule rm APP", NULL, 1, 1},
+    {0},
+};
 
 const struct ec_cmd cmd_schedule_def = {
     .name = "schedule",
     .summary = "place an app's replicas on the fleet and start them",
-    .usage = "edgectl schedule [--dry-run] [--explain] [--no-start] [--now "
-	     "TIME] SPEC.json\n"
-	     "edgectl schedule --image REF [--name APP] [--replicas N] "
-	     "[--cpus N] [--memory SIZE] [--gpus N] [--gpu-mem SIZE] "
-	     "[--policy P] [--near X]... [--location L]... [-- CMD ARG...]\n"
-	     "edgectl schedule --rebalance LOC [--dry-run] [--no-start] "
-	     "SPEC.json|--image REF [--gpus N] [--gpu-mem SIZE]...\n"
-	     "edgectl schedule --tick\n"
-	     "edgectl schedule ls\n"
-	     "edgectl schedule rm APP",
     .opts = opts,
     .run = run_schedule,
-    .subcmds = subcmds,
+    .verbs = verbs,
     .operands_last = 1,
 };
 

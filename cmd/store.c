@@ -41,23 +41,35 @@ static const struct ec_opt opts[] = {
     {0},
 };
 
-static const char *const subcmds[] = {"ls", "stat", "get", "put", "rm", NULL};
+static const int ls_opts[] = {'r', 0};
+static const int get_opts[] = {O_RANGE, O_IF_NONE_MATCH, O_JOBS, O_PART_SIZE,
+			       0};
+static const int put_opts[] = {O_IF_MATCH, O_IF_ABSENT,	   O_PART_SIZE,
+			       O_JOBS,	   O_CONTENT_TYPE, 0};
+
+static const struct ec_verb verbs[] = {
+    {"ls", "edgectl store ls [-r] [PREFIX]", ls_opts, 0, 1, "store ls"},
+    {"stat", "edgectl store stat KEY", NULL, 1, 1},
+    {"get",
+     "edgectl store get [--range START-END] [--if-none-match ETAG] [-j N] "
+     "KEY [FILE]",
+     get_opts, 1, 2},
+    {"put",
+     "edgectl store put [--if-match ETAG | --if-absent] [--part-size SIZE] "
+     "[-j N] KEY [FILE]",
+     put_opts, 1, 2},
+    {"rm", "edgectl store rm KEY...", NULL, 1, -1},
+    {0},
+};
 
 static int run(struct ec_ctx *ctx, int argc, char **argv);
 
 const struct ec_cmd cmd_store_def = {
     .name = "store",
     .summary = "read and write objects in the shared store (plumbing)",
-    .usage = "edgectl store ls [-r] [PREFIX]\n"
-	     "edgectl store stat KEY\n"
-	     "edgectl store get [--range START-END] [--if-none-match ETAG] [-j "
-	     "N] KEY [FILE]\n"
-	     "edgectl store put [--if-match ETAG | --if-absent] [--part-size "
-	     "SIZE] [-j N] KEY [FILE]\n"
-	     "edgectl store rm KEY...",
     .opts = opts,
     .run = run,
-    .subcmds = subcmds,
+    .verbs = verbs,
 };
 
 struct args {
@@ -336,7 +348,7 @@ static int parse_args(struct ec_ctx *ctx, struct optparse *op, struct args *a)
 		case O_CONTENT_TYPE:
 			a->content_type = op->arg;
 			break;
-		case 'j':
+		case O_JOBS:
 			if (parse_u64(op->arg, XFER_JOBS_MAX, &a->jobs,
 				      "--jobs", &err) < 0 ||
 			    (!a->jobs &&
@@ -378,33 +390,9 @@ static int run(struct ec_ctx *ctx, int argc, char **argv)
 	r = parse_args(ctx, &op, &a);
 	if (r >= 0)
 		return r;
-	argv += op.ind;
-	argc -= op.ind;
-	if (argc < 1)
-		return usage_error(
-		    ctx, &cmd_store_def,
-		    "store: which action? (ls, stat, get, put, rm)");
-	sub = argv[0];
-	/* options may also follow the action: parse again after it */
-	opt_init(&op, ctx, &cmd_store_def, argc, argv);
-	r = parse_args(ctx, &op, &a);
-	if (r >= 0)
-		return r;
-	argv += op.ind;
-	n = argc - op.ind;
-	if (!strcmp(sub, "ls")				 ? n > 1
-	    : !strcmp(sub, "stat")			 ? n != 1
-	    : !strcmp(sub, "get") || !strcmp(sub, "put") ? n < 1 || n > 2
-	    : !strcmp(sub, "rm")			 ? n < 1
-							 : 1) {
-		if (strcmp(sub, "ls") && strcmp(sub, "stat") &&
-		    strcmp(sub, "get") && strcmp(sub, "put") &&
-		    strcmp(sub, "rm"))
-			return usage_error(ctx, &cmd_store_def,
-					   "store: unknown action '%s'", sub);
-		return usage_error(ctx, &cmd_store_def,
-				   "store %s: wrong number of arguments", sub);
-	}
+	sub = op.verb->name;
+	argv += op.ind + 1;
+	n = argc - op.ind - 1;
 	if (!(s = ctx_store(ctx, &err)))
 		return report_error(ctx, &err);
 	if (!strcmp(sub, "ls"))

@@ -1,27 +1,44 @@
-# bash completion for edgectl. Commands and options come from the binary
-# itself (edgectl --list-cmds, edgectl CMD --list-opts): one source of truth.
+# bash completion for edgectl. Commands, verbs and options come from the
+# binary itself (edgectl --list-cmds, edgectl CMD [VERB] --list-opts, whose
+# lines are "--NAME" for a flag and "--NAME ARG" for an option that takes a
+# value): one source of truth, no hand-kept lists.
 _edgectl()
 {
-	local cur prev words cword cmd i
+	local cur prev words cword cmd verb i opts valopts
 	_init_completion 2>/dev/null || {
 		cur=${COMP_WORDS[COMP_CWORD]}
 		prev=${COMP_WORDS[COMP_CWORD - 1]}
 		words=("${COMP_WORDS[@]}")
 		cword=$COMP_CWORD
 	}
+	# the command and its verb: the first two words that are neither
+	# options nor an option's value
+	for ((i = 1; i < cword; i++)); do
+		case ${words[i]} in
+		--store | --root) ((i++)) ;;
+		-*)
+			if [ -n "$cmd" ] && grep -qx -- "${words[i]}" <<<"$valopts"; then
+				((i++))
+			fi
+			;;
+		*)
+			if [ -z "$cmd" ]; then
+				cmd=${words[i]}
+				opts=$(edgectl "$cmd" --list-opts 2>/dev/null)
+				valopts=$(sed -n 's/^\(--[^ ]*\) .*/\1/p' <<<"$opts")
+			elif [ -z "$verb" ] && grep -qx -- "${words[i]}" <<<"$(grep -v -- '^-' <<<"$opts")"; then
+				verb=${words[i]}
+				opts=$(edgectl "$cmd" "$verb" --list-opts 2>/dev/null)
+			fi
+			;;
+		esac
+	done
 	case $prev in
-	--store | --root | --part-size | --range | --if-match | --if-none-match | -j | --jobs | --content-type)
+	--store | --root)
 		[ "$prev" = --root ] && COMPREPLY=($(compgen -d -- "$cur"))
 		return
 		;;
 	esac
-	for ((i = 1; i < cword; i++)); do
-		case ${words[i]} in
-		--store | --root) ((i++)) ;;
-		-*) ;;
-		*) cmd=${words[i]}; break ;;
-		esac
-	done
 	if [ -z "$cmd" ]; then
 		if [[ $cur == -* ]]; then
 			COMPREPLY=($(compgen -W "--store --root --json --quiet --verbose --version --help" -- "$cur"))
@@ -34,12 +51,15 @@ _edgectl()
 		COMPREPLY=($(compgen -W "$(edgectl --list-cmds 2>/dev/null)" -- "$cur"))
 		return
 	fi
-	local opts
-	opts=$(edgectl "$cmd" --list-opts 2>/dev/null)
+	# after an option that takes a value: files (the value)
+	if [[ $prev == -* ]] && grep -qx -- "$prev" <<<"$(sed -n 's/^\(--[^ ]*\) .*/\1/p' <<<"$opts")"; then
+		COMPREPLY=($(compgen -f -- "$cur"))
+		return
+	fi
 	if [[ $cur == -* ]]; then
-		COMPREPLY=($(compgen -W "$(grep -- '^-' <<<"$opts")" -- "$cur"))
+		COMPREPLY=($(compgen -W "$(grep -- '^-' <<<"$opts" | cut -d' ' -f1)" -- "$cur"))
 	else
-		COMPREPLY=($(compgen -W "$(grep -v -- '^-' <<<"$opts")" -- "$cur"))
+		[ -z "$verb" ] && COMPREPLY=($(compgen -W "$(grep -v -- '^-' <<<"$opts")" -- "$cur"))
 		[ ${#COMPREPLY[@]} -eq 0 ] && COMPREPLY=($(compgen -f -- "$cur"))
 	fi
 }

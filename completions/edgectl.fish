@@ -30,7 +30,16 @@ function __edgectl_words
 		edgectl --list-cmds 2>/dev/null
 		return
 	end
-	edgectl $c --list-opts 2>/dev/null
+	# a verb given: its own options (lines are "--NAME" or "--NAME ARG")
+	set -l toks (commandline -opc)
+	set -l verbs (edgectl $c --list-opts 2>/dev/null | string match -v -- '-*')
+	for t in $toks[3..-1]
+		if contains -- $t $verbs
+			edgectl $c $t --list-opts 2>/dev/null | string replace -r ' .*' ''
+			return
+		end
+	end
+	edgectl $c --list-opts 2>/dev/null | string replace -r ' .*' ''
 end
 
 complete -c edgectl -f

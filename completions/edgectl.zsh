@@ -25,6 +25,14 @@ _edgectl() {
 		return
 	fi
 	opts=(${(f)"$(edgectl $cmd --list-opts 2>/dev/null)"})
+	# a verb given: its own options (lines are "--NAME" or "--NAME ARG")
+	for ((i = i + 1; i < CURRENT; i++)); do
+		if [[ ${words[i]} != -* ]] && (( ${opts[(Ie)${words[i]}]} )); then
+			opts=(${(f)"$(edgectl $cmd ${words[i]} --list-opts 2>/dev/null)"})
+			break
+		fi
+	done
+	opts=(${opts%% *})
 	if [[ ${words[CURRENT]} == -* ]]; then
 		compadd -- ${(M)opts:#-*}
 	else

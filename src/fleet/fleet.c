@@ -263,11 +263,12 @@ int fleet_ssh_target_parse(const char *target, struct ssh_target *t,
 	(void)v6;
 	return 0;
 bad:
-	return ec_err_set(err, EC_USAGE,
-			  "ssh target '%s' is not [USER@]HOST[:PORT] (user and "
-			  "host of letters, digits, '.', '_', '-', not starting "
-			  "with '-'; IPv6 as [ADDR]:PORT)",
-			  target);
+	return ec_err_set(
+	    err, EC_USAGE,
+	    "ssh target '%s' is not [USER@]HOST[:PORT] (user and "
+	    "host of letters, digits, '.', '_', '-', not starting "
+	    "with '-'; IPv6 as [ADDR]:PORT)",
+	    target);
 }
 
 char **fleet_ssh_argv(const struct ssh_opts *o, const json_t *host,
@@ -364,8 +365,7 @@ int fleet_ssh_control_dir(const char *runtime_dir, unsigned uid, char *buf,
 	    (st.st_mode & 07777) == 0700)
 		return 0;
 other:
-	if (runtime_dir && runtime_dir[0] == '/' &&
-	    strlen(runtime_dir) < 60) {
+	if (runtime_dir && runtime_dir[0] == '/' && strlen(runtime_dir) < 60) {
 		snprintf(buf, size, "%s/edgectl-ssh", runtime_dir);
 		if ((mkdir(buf, 0700) == 0 || errno == EEXIST) &&
 		    lstat(buf, &st) == 0 && S_ISDIR(st.st_mode) &&
@@ -385,55 +385,58 @@ void fleet_argv_free(char **v)
 	free(v);
 }
 
+int fleet_ssh_failed(const json_t *host, int status, const char *errbuf,
+		     size_t len, struct ec_err *err)
+{
+	const char *target = ec_json_str(host, "ssh");
+	const char *name = ec_json_str(host, "name") ?: "?";
+	const char *bin = ec_json_str(host, "edgectl");
+
+	if (!target)
+		return 0;
+	while (len && errbuf[len - 1] == '\n')
+		len--;
+	/* ssh's own failure (the remote command's 255 looks the same;
+	 * edgectl never exits 255) */
+	if (status == 255)
+		return ec_err_set(err, EC_REMOTE,
+				  "host %s (%s): ssh failed: %.*s", name,
+				  target, len ? (int)len : 22,
+				  len ? errbuf : "see the message above");
+	if (status == 127)
+		return ec_err_set(
+		    err, EC_REMOTE,
+		    "host %s (%s): edgectl is not installed there "
+		    "(or not at '%s'; see host add --edgectl)",
+		    name, target, bin ? bin : "edgectl");
+	return 0;
+}
+
 int fleet_ssh(const struct ssh_opts *o, const json_t *host,
 	      const char *const *args, int interactive, struct strbuf *out,
 	      struct strbuf *errout, int *status, struct ec_err *err)
 {
 	const char *target = ec_json_str(host, "ssh");
 	const char *name = ec_json_str(host, "name");
-	const char *bin = ec_json_str(host, "edgectl");
 	char **argv = fleet_ssh_argv(o, host, args, err);
-	struct strbuf eb = STRBUF_INIT;
+	_cleanup_strbuf_ struct strbuf eb = STRBUF_INIT;
+	/* interactive: the remote's output streams through */
 	struct proc_opts po = {.timeout_ms = o->timeout_ms,
-			       .pass_stderr = interactive};
+			       .pass_stderr = interactive,
+			       .pass_stdout = interactive};
 	int r;
 
 	if (!argv)
 		return -1;
-	if (!target) {
-		po.pass_stdout = interactive;
-		r = proc_run((const char *const *)argv, &po,
-			     interactive ? NULL : out,
-			     interactive ? NULL : errout, status, err);
-		fleet_argv_free(argv);
-		return r;
-	}
-	/* interactive: the remote's output streams through */
-	po.pass_stdout = interactive;
 	r = proc_run((const char *const *)argv, &po, interactive ? NULL : out,
 		     interactive ? NULL : &eb, status, err);
 	fleet_argv_free(argv);
-	if (r == 0 && *status == 255) {
-		/* ssh's own failure (the remote command's 255 looks the
-		 * same; edgectl never exits 255) */
-		r = ec_err_set(err, EC_REMOTE, "host %s (%s): ssh failed: %s",
-			       name ? name : "?", target,
-			       eb.len ? eb.buf : "see the message above");
-		while (r && err && strlen(err->msg) &&
-		       err->msg[strlen(err->msg) - 1] == '\n')
-			err->msg[strlen(err->msg) - 1] = '\0';
-	} else if (r == 0 && *status == 127) {
-		r = ec_err_set(err, EC_REMOTE,
-			       "host %s (%s): edgectl is not installed there "
-			       "(or not at '%s'; see host add --edgectl)",
-			       name ? name : "?", target,
-			       bin ? bin : "edgectl");
-	} else if (r < 0) {
+	if (r < 0 && target)
 		ec_err_prefix(err, "host %s (%s)", name ? name : "?", target);
-	}
+	else if (r == 0)
+		r = fleet_ssh_failed(host, *status, eb.buf, eb.len, err);
 	if (errout && eb.len)
 		sb_add(errout, eb.buf, eb.len);
-	sb_release(&eb);
 	return r;
 }
 

@@ -67,6 +67,14 @@ int fleet_ssh(const struct ssh_opts *o, const json_t *host,
 	      const char *const *args, int interactive, struct strbuf *out,
 	      struct strbuf *errout, int *status, struct ec_err *err);
 
+/* After running a command on host with ssh (argv of fleet_ssh_argv):
+ * -1 with err when the exit status is ssh's own failure (255: EC_REMOTE
+ * "host NAME (TARGET): ssh failed: <errbuf>") or a missing edgectl there
+ * (127), else 0 (the status is the remote command's). A host without
+ * "ssh" never fails here. */
+int fleet_ssh_failed(const json_t *host, int status, const char *errbuf,
+		     size_t len, struct ec_err *err);
+
 /* An SSH target [USER@]HOST[:PORT] (HOST may be [V6]:PORT or a bare IPv6
  * address): user and host of [A-Za-z0-9._-], not starting with '-', port
  * 1-65535 (0: none given). Checked at `host add` and every time a host
@@ -99,5 +107,68 @@ int fleet_ssh_control_dir(const char *runtime_dir, unsigned uid, char *buf,
 /* This machine as a host: CPUs, memory, disk of `root`, GPUs
  * (nvidia-smi), runtimes, CNI, XDP support, kernel. New object. */
 json_t *fleet_probe(const char *root);
+
+/* --- records: what `location add` and `host add` write (inventory.c) --- */
+
+/* Option values: "K=V" into labels; "MODEL:MEM" (e.g. L4:24G) appended to
+ * gpus as {"model", "memory_bytes"}; "[+-]HH[:MM]" as minutes east of UTC
+ * (at most 14 hours); an off-peak window "HH:MM-HH:MM". EC_USAGE naming
+ * the option and its form. */
+int fleet_label_add(json_t *labels, const char *kv, struct ec_err *err);
+int fleet_gpu_add(json_t *gpus, const char *spec, struct ec_err *err);
+int fleet_utc_offset_parse(const char *s, int *minutes, struct ec_err *err);
+int fleet_window_check(const char *s, struct ec_err *err);
+
+struct fleet_location_spec {
+	const char *name;
+	double lat, lon; /* NAN: not given */
+	const char *tz;	 /* a time zone, or */
+	int utc_offset_min, has_offset;
+	const char *off_peak; /* "HH:MM-HH:MM" or NULL */
+	const json_t *labels; /* {k: v} or NULL */
+};
+
+/* The location object for l (a new object), or NULL with EC_USAGE when
+ * the name is invalid, lat/lon are missing or out of range, or neither a
+ * time zone nor an offset is given. */
+json_t *fleet_location_record(const struct fleet_location_spec *l,
+			      struct ec_err *err);
+/* Write a location object (a record as above) under its key. */
+int fleet_location_put(struct store *s, const json_t *loc, struct ec_err *err);
+/* Delete location `name`; EC_CONFLICT while it has hosts. */
+int fleet_location_rm(struct store *s, const char *name, struct ec_err *err);
+
+struct fleet_host_spec {
+	const char *name, *location;
+	const char *ssh;     /* [USER@]ADDR[:PORT]; NULL only for "local" */
+	const char *root;    /* edgectl's root there, or NULL */
+	const char *edgectl; /* edgectl's path there, or NULL */
+	const char *subnet;  /* the container subnet, or NULL */
+	const json_t *labels, *gpus; /* {k: v} and [{model, memory_bytes}] */
+};
+
+/* EC_USAGE unless a host can be added as a says: valid host and location
+ * names, --location, --ssh (except for the host "local"), a valid SSH
+ * target ("--ssh: ..."). */
+int fleet_host_check(const struct fleet_host_spec *a, struct ec_err *err);
+/* Set h's inventory fields from a and the probe (GPUs given replace the
+ * probed ones); allocations and warm set are kept (created empty). */
+void fleet_host_fill(json_t *h, const struct fleet_host_spec *a,
+		     const json_t *probe);
+/* Add or update host a: checked, its location must exist (EC_NOTFOUND),
+ * probed where it is (`edgectl host probe` over SSH, or this machine with
+ * local_root as the root for a host without ssh), written by CAS. Returns
+ * the stored object (a new reference). */
+json_t *fleet_host_add(struct store *s, const struct ssh_opts *o,
+		       const struct fleet_host_spec *a, const char *local_root,
+		       struct ec_err *err);
+/* Delete host `name` (found in any location); EC_NOTFOUND naming it. */
+int fleet_host_rm(struct store *s, const char *name, struct ec_err *err);
+
+/* o's config file and options from config.json's "ssh" object; the option
+ * strings (borrowed from ssh) go into optv, at most max - 1 of them and a
+ * NULL. */
+void fleet_ssh_opts_config(struct ssh_opts *o, const json_t *ssh,
+			   const char **optv, size_t max);
 
 #endif

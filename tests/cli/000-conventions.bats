@@ -9,27 +9,6 @@ setup() {
 	export EDGECTL_STORE="file://$BATS_TEST_TMPDIR/store"
 }
 
-# A read-only invocation per command whose --json output must parse.
-# A new command must add itself here (the test below fails until it does).
-declare -gA JSON_PROBE=(
-	[store]="store ls"
-	[images]="images"
-	[inspect]="images"
-	[build]="images"
-	[push]="images"
-	[pull]="images"
-	[run]="ps"
-	[ps]="ps"
-	[logs]="ps"
-	[stop]="ps"
-	[rm]="ps"
-	[host]="host ls"
-	[location]="location ls"
-	[schedule]="schedule ls"
-	[prewarm]="prewarm ls"
-	[route]="route ls"
-)
-
 cmds() { edgectl --list-cmds; }
 
 @test "conventions: the command list is not empty and has no duplicates" {
@@ -90,7 +69,7 @@ cmds() { edgectl --list-cmds; }
 		got=$(fish -c "source '$TOP/completions/edgectl.fish'; complete -C 'edgectl $pre'" | cut -f1)
 		grep -qx "$c" <<<"$got" || { echo "fish does not complete $c: $got"; false; }
 		# and the first long option of the command
-		opt=$(edgectl "$c" --list-opts | grep -m1 -- '^--')
+		opt=$(edgectl "$c" --list-opts | grep -m1 -- '^--' | cut -d' ' -f1)
 		got=$(bash -c "source '$TOP/completions/edgectl.bash'; COMP_WORDS=(edgectl $c --); COMP_CWORD=2; _edgectl; printf '%s\n' \"\${COMPREPLY[@]}\"")
 		grep -qx -- "$opt" <<<"$got" || { echo "bash does not complete $c $opt"; false; }
 		got=$(fish -c "source '$TOP/completions/edgectl.fish'; complete -C 'edgectl $c --'" | cut -f1)
@@ -99,12 +78,83 @@ cmds() { edgectl --list-cmds; }
 }
 
 @test "conventions: --json output of every command parses" {
+	# the probes live in the command tables (--list-json-probes): one
+	# read-only invocation per command or verb
+	probes=$(edgectl --list-json-probes)
 	for c in $(cmds); do
-		probe=${JSON_PROBE[$c]:-}
-		[ -n "$probe" ] || { echo "add a JSON_PROBE entry for '$c'"; false; }
-		run -0 --separate-stderr edgectl --json $probe
-		[ "$(jq -s length <<<"$output")" = 1 ] || { echo "$c: not exactly one JSON value: $output"; false; }
+		grep -q "^$c	." <<<"$probes" || { echo "no JSON probe for '$c' (set json_probe in its table)"; false; }
 	done
+	while IFS=$'\t' read -r c probe; do
+		run -0 --separate-stderr edgectl --json $probe
+		[ "$(jq -s length <<<"$output")" = 1 ] || { echo "$c ($probe): not exactly one JSON value: $output"; false; }
+	done <<<"$probes"
+}
+
+@test "conventions: every verb has its own help, options and operand counts" {
+	run -0 edgectl --list-verbs
+	[ "${#lines[@]}" -ge 20 ]
+	while read -r c v min max; do
+		all=$(edgectl "$c" --list-opts | grep -- '^--' | cut -d' ' -f1)
+		if [ "$v" = - ]; then
+			# the form without a verb: too many operands
+			if [ "$max" -ge 0 ]; then
+				extra=()
+				for ((k = 0; k <= max; k++)); do extra+=("zz-extra$k"); done
+				run -2 --separate-stderr edgectl "$c" "${extra[@]}"
+				[[ $stderr == *"unexpected operand 'zz-extra$max'"* ]] || { echo "$c ${extra[*]}: $stderr"; false; }
+			fi
+			continue
+		fi
+		run -0 --separate-stderr edgectl "$c" "$v" -h
+		[[ ${lines[0]} == "usage: edgectl $c $v"* ]] || { echo "$c $v -h: ${lines[0]}"; false; }
+		[ -z "$stderr" ]
+		mine=$(edgectl "$c" "$v" --list-opts | grep -- '^--' | cut -d' ' -f1)
+		# an option of another verb is a usage error naming it
+		for o in $all; do
+			grep -qx -- "$o" <<<"$mine" && continue
+			val=()
+			edgectl "$c" --list-opts | grep -q -- "^$o " && val=(x)
+			run -2 --separate-stderr edgectl "$c" "$v" "$o" "${val[@]}"
+			[ -z "$output" ] || { echo "$c $v $o: stdout: $output"; false; }
+			[[ $stderr == *"option '$o' does not apply"* ]] || { echo "$c $v $o: $stderr"; false; }
+			[[ $stderr == *"usage: edgectl $c $v"* ]] || { echo "$c $v $o: no verb usage: $stderr"; false; }
+			break
+		done
+		if [ "$min" -gt 0 ]; then
+			run -2 --separate-stderr edgectl "$c" "$v"
+			[[ $stderr == *"operand is missing"* ]] || { echo "$c $v: $stderr"; false; }
+		fi
+		if [ "$max" -ge 0 ]; then
+			extra=()
+			for ((k = 0; k <= max; k++)); do extra+=("zz-extra$k"); done
+			run -2 --separate-stderr edgectl "$c" "$v" "${extra[@]}"
+			[[ $stderr == *"unexpected operand 'zz-extra$max'"* ]] || { echo "$c $v ${extra[*]}: $stderr"; false; }
+			run -2 --separate-stderr edgectl --json "$c" "$v" "${extra[@]}"
+			jq -e '.error.exit_status == 2' <<<"$stderr"
+		fi
+	done < <(edgectl --list-verbs)
+}
+
+@test "conventions: every option a command takes is in its man page's OPTIONS" {
+	for c in $(cmds); do
+		page="$TOP/man/edgectl-$c.1.scd"
+		section=$(awk '/^# OPTIONS/{s=1;next} /^# /{s=0} s' "$page")
+		for o in $(edgectl "$c" --list-opts | grep -- '^--' | cut -d' ' -f1); do
+			case $o in --store | --root | --json | --quiet | --verbose | --help) continue ;; esac
+			grep -qE -- "\*(-[a-zA-Z], )?$o\*" <<<"$section" || { echo "edgectl-$c(1) OPTIONS lacks $o"; false; }
+		done
+	done
+}
+
+@test "conventions: bash completes a verb's own options and nothing after a value option" {
+	got=$(bash -c "source '$TOP/completions/edgectl.bash'; COMP_WORDS=(edgectl route ls --); COMP_CWORD=3; _edgectl; printf '%s\n' \"\${COMPREPLY[@]}\"")
+	! grep -qx -- --app <<<"$got"
+	got=$(bash -c "source '$TOP/completions/edgectl.bash'; COMP_WORDS=(edgectl route add --); COMP_CWORD=3; _edgectl; printf '%s\n' \"\${COMPREPLY[@]}\"")
+	grep -qx -- --app <<<"$got"
+	! grep -qx -- --dev <<<"$got"
+	# the word after --app (a value) is not taken as a verb
+	got=$(bash -c "source '$TOP/completions/edgectl.bash'; COMP_WORDS=(edgectl route --app ls --); COMP_CWORD=4; _edgectl; printf '%s\n' \"\${COMPREPLY[@]}\"")
+	grep -qx -- --dev <<<"$got"
 }
 
 @test "edgectl: no command exits 2 with usage on stderr" {

@@ -152,6 +152,64 @@ eth0 $addr/24" ]
 	done
 }
 
+@test "host: add probes over SSH, --gpu replaces the probed GPUs, a re-add keeps the warm set, rm removes it" {
+	[ -x "$EDGECTL" ] || skip "no $EDGECTL (make first)"
+	fleet_edgectl_config "$XDG_CONFIG_HOME"
+	edgectl location add par --lat 48.85 --lon 2.35 --tz Europe/Paris --off-peak 22:00-06:00
+	run -0 --separate-stderr edgectl --json host add h1 --location par --ssh h1 \
+		--host-root "$(fleet_root h1)" --edgectl "$EDGECTL" --gpu L4:24G --label tier=edge
+	jq -e '.name == "h1" and .location == "par" and .ssh == "h1" and .probe.cpus >= 1
+		and .gpus == [{"model": "L4", "memory_bytes": 25769803776}] and .labels == {"tier": "edge"}
+		and .allocations == [] and .warm == [] and .generation == 1' <<<"$output"
+	# what prewarm recorded survives a re-add; GPUs not given: the probed ones
+	edgectl store get fleet/par/hosts/h1.json "$BATS_TEST_TMPDIR/h.json"
+	jq '.warm = [{"digest": "sha256:00", "image": "x:1", "t": 1}]' "$BATS_TEST_TMPDIR/h.json" >"$BATS_TEST_TMPDIR/w.json"
+	edgectl store put fleet/par/hosts/h1.json "$BATS_TEST_TMPDIR/w.json" >/dev/null
+	run -0 --separate-stderr edgectl host add h1 --location par --ssh h1 --host-root "$(fleet_root h1)" --edgectl "$EDGECTL"
+	[[ $stderr == "added host h1 in par: "*" CPUs, "*" GiB" ]]
+	[ -z "$output" ]
+	run -0 --separate-stderr edgectl --json host ls --location par
+	jq -e 'length == 1 and .[0].warm[0].digest == "sha256:00" and .[0].gpus == .[0].probe.gpus
+		and .[0].labels == {} and .[0].generation == 2' <<<"$output"
+	run -0 --separate-stderr edgectl host ls
+	[[ ${lines[1]} =~ ^h1\ +par\ +h1\ + ]]
+	# a location goes only when its hosts have gone
+	run -6 --separate-stderr edgectl location rm par
+	[[ $stderr == *"location 'par' still has 1 hosts"* ]]
+	run -0 edgectl host rm h1
+	run -3 --separate-stderr edgectl host rm h1
+	[[ $stderr == *"no host 'h1'"* ]]
+	run -0 edgectl location rm par
+	run -0 --separate-stderr edgectl --json location ls
+	jq -e 'length == 0' <<<"$output"
+}
+
+@test "host, location: bad options and operands exit 2 before touching the store; ls shows the zone or the offset" {
+	run -2 --separate-stderr edgectl host add h9 --location par
+	[[ $stderr == *"needs --location and --ssh"* ]]
+	run -2 --separate-stderr edgectl host add h9 --location par --ssh -oProxyCommand=x
+	[[ $stderr == *"--ssh: ssh target '-oProxyCommand=x'"* ]]
+	run -2 --separate-stderr edgectl host add h9 --location par --ssh h9 --gpu L4
+	[[ $stderr == *"--gpu 'L4': use MODEL:MEM"* ]]
+	run -2 --separate-stderr edgectl host add h9 --location par --ssh h9 --label novalue
+	run -2 --separate-stderr edgectl host add Bad_Name --location par --ssh h9
+	run -2 --separate-stderr edgectl host rm
+	run -2 --separate-stderr edgectl location add x --lat 91 --lon 0 --utc-offset 0
+	run -2 --separate-stderr edgectl location add x --lat 1 --lon 1 --utc-offset +15:00
+	run -2 --separate-stderr edgectl location add x --lat 1 --lon 1 --utc-offset 0 --off-peak 25:00-01:00
+	run -2 --separate-stderr edgectl location add x --lat 1 --lon 1
+	[[ $stderr == *"--utc-offset or --tz"* ]]
+	run -2 --separate-stderr edgectl location frob x
+	[ ! -e "$XDG_DATA_HOME/edgectl/store/fleet" ]
+	edgectl location add lis --lat 38.72 --lon -9.14 --utc-offset -01:30
+	edgectl location add par --lat 48.85 --lon 2.35 --tz Europe/Paris --off-peak 22:00-06:00
+	run -0 --separate-stderr edgectl location ls
+	[[ $output == *"lis "*"UTC-1:30 "*" -"* ]]
+	[[ $output == *"par "*"Europe/Paris "*"22:00-06:00"* ]]
+	run -0 --separate-stderr edgectl --json location ls
+	jq -e 'map({(.name): (.utc_offset_min // .tz)}) | add == {"lis": -90, "par": "Europe/Paris"}' <<<"$output"
+}
+
 @test "fleet: routes: only our /24 on our link in the test namespace, no default route on the hosts" {
 	run -0 ip -4 route show dev "$FLEET_LINK"
 	[ "$(echo $output)" = "$FLEET_NET.0/24 proto kernel scope link src $FLEET_TEST_ADDR" ]

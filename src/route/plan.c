@@ -488,7 +488,7 @@ int route_build_table(const struct route_plan_be *p, size_t n, uint32_t vip_id,
 	*m = 0;
 	if (!k)
 		return 0;
-	*m = maglev_size_for(k);
+	*m = maglev_table_size(k);
 	*table = xcalloc(*m, sizeof(**table));
 	return maglev_build(mb, k, *m, *table, err);
 }

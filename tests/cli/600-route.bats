@@ -175,7 +175,7 @@ free_port() {
 	jq -e '.host == "x1" and (.vips | length == 2) and (.warnings | length >= 1)' <<<"$r1"
 	[ "$(jq -c '[.vips[] | [.vip, .id, .table_size, .table_fnv]]' <<<"$r1")" = \
 		"$(jq -c '[.vips[] | [.vip, .id, .table_size, .table_fnv]]' <<<"$r2")" ]
-	jq -e '.vips[0].table_size == 1021 and .vips[0].backends == 7' <<<"$r1"
+	jq -e '.vips[0].table_size == 65537 and .vips[0].backends == 7' <<<"$r1"
 }
 
 @test "route: sync fans out to every host with a router, names a failing host, does the others" {

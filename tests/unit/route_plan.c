@@ -540,7 +540,7 @@ static void test_plan(void)
 	ok(route_build_table(p, n, 1, &t, &m, &nb, &err) == 0,
 	   "table of VIP id 1");
 	is_int(nb, 3, "VIP 1: a, b and the draining c are table inputs");
-	is_int(m, maglev_size_for(3), "table size maglev_size_for(3)");
+	is_int(m, MAGLEV_TABLE_SIZE, "table size: fixed (65537), not by count");
 	for (k = 0; k < m; k++)
 		slots[t[k] < 8 ? t[k] : 0]++;
 	ok(slots[2] == 0 && slots[3] == 0 && slots[0] == 0,
@@ -580,6 +580,53 @@ static void test_plan(void)
 	json_decref(routes);
 }
 
+/* Maglev's point: when one of three backends leaves (unhealthy), only its
+ * own flows move. With a table size that followed the backend count (509
+ * -> 251 slots) about half of the survivors' flows moved. */
+static void test_disruption(void)
+{
+	json_t *routes = J(
+	    "[{\"vip\":\"198.18.1.1\",\"port\":80,\"id\":1,\"backends\":["
+	    "{\"instance\":\"a\",\"index\":1,\"weight\":100,"
+	    "\"healthy\":true,\"host_ip\":\"198.18.0.1\"},"
+	    "{\"instance\":\"b\",\"index\":2,\"weight\":100,"
+	    "\"healthy\":true,\"host_ip\":\"198.18.0.2\"},"
+	    "{\"instance\":\"c\",\"index\":3,\"weight\":100,"
+	    "\"healthy\":true,\"host_ip\":\"198.18.0.3\"}]}]");
+	struct route_plan_be *p;
+	uint32_t *t1 = NULL, *t2 = NULL, m1 = 0, m2 = 0, k, kept = 0,
+		 moved = 0;
+	size_t n, nb;
+	struct ec_err err;
+
+	ec_err_clear(&err);
+	p = route_plan_backends(routes, &n);
+	ok(route_build_table(p, n, 1, &t1, &m1, &nb, &err) == 0 && nb == 3,
+	   "three backends: a table");
+	free(p);
+	json_object_set_new(backend(json_array_get(routes, 0), "b"), "healthy",
+			    json_false());
+	p = route_plan_backends(routes, &n);
+	ok(route_build_table(p, n, 1, &t2, &m2, &nb, &err) == 0 && nb == 2,
+	   "b unhealthy: two backends");
+	is_int(m2, m1, "the table keeps its size when a backend leaves");
+	for (k = 0; t1 && t2 && m1 == m2 && k < m1; k++) {
+		if (t1[k] == 2)
+			continue; /* b's own flows must move */
+		if (t2[k] == t1[k])
+			kept++;
+		else
+			moved++;
+	}
+	ok(kept && moved * 100 <= (kept + moved) * 2,
+	   "flows of the surviving backends stay: %u of %u moved (<= 2%%)",
+	   moved, kept + moved);
+	free(p);
+	free(t1);
+	free(t2);
+	json_decref(routes);
+}
+
 static void test_resolve(void)
 {
 	json_t *routes = J("[{\"backends\":[{\"instance\":\"a\",\"host\":"
@@ -610,5 +657,6 @@ int main(void)
 	test_refresh();
 	test_plan();
 	test_resolve();
+	test_disruption();
 	return done_testing();
 }

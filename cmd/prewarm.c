@@ -159,7 +159,14 @@ static void host_print(const struct pw_host *h, const struct pw_opts *o)
 	const char *hn = ec_json_str(h->host, "name") ?: "?";
 
 	if (!h->ok) {
-		fprintf(stderr, "edgectl: error: %s: %s\n", hn, h->err.msg);
+		/* errors from the host already name it ("host h1: ...") */
+		if (!strncmp(h->err.msg, "host ", 5) &&
+		    !strncmp(h->err.msg + 5, hn, strlen(hn)) &&
+		    h->err.msg[5 + strlen(hn)] == ':')
+			fprintf(stderr, "edgectl: error: %s\n", h->err.msg);
+		else
+			fprintf(stderr, "edgectl: error: %s: %s\n", hn,
+				h->err.msg);
 		return;
 	}
 	if (o->image) {

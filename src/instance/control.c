@@ -39,7 +39,10 @@ int inst_publish(const struct inst_env *env, const char *id, struct ec_err *err)
 
 	if (!sp || !(store = env->store(env->store_arg, err)))
 		return -1;
-	if (env->host)
+	/* the name it was started under: the monitor has no configuration */
+	if (ec_json_str(sp, "host"))
+		snprintf(host, sizeof(host), "%s", ec_json_str(sp, "host"));
+	else if (env->host)
 		snprintf(host, sizeof(host), "%s", env->host);
 	else
 		gethostname(host, sizeof(host) - 1);

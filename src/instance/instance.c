@@ -5,7 +5,8 @@
  * ("HOST:CONTAINER/proto"), subnet and bridge (of the bridge network),
  * lowerdirs[] (top first),
  * mounts[] {src, dst, ro}, memory, cpus, pids, read_only, rm,
- * stop_grace_ms, vips[] (addresses put on the container's loopback). */
+ * stop_grace_ms, vips[] (addresses put on the container's loopback), host
+ * (the configured name of this host, for its records). */
 #include "instance/instance.h"
 #include "crypto/digest.h"
 #include "net/net.h"

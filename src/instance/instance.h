@@ -238,7 +238,9 @@ int inst_run(const struct inst_env *env, const struct inst_opts *o,
 int inst_monitor(const struct inst_env *env, const char *id, rt_output_fn out,
 		 void *out_ctx, struct ec_err *err);
 
-/* Publish the instance's record (inst_record) under inst_record_key. */
+/* Publish the instance's record (inst_record) under inst_record_key; its
+ * host is the spec's "host" (env->host when it was created), else
+ * env->host, else this machine's hostname. */
 int inst_publish(const struct inst_env *env, const char *id,
 		 struct ec_err *err);
 

@@ -217,6 +217,8 @@ static int create(const struct inst_env *env, const struct inst_opts *opts,
 	if (!(spec = make_spec(env, l, &o, res->id, image, digest, cmd, ncmd,
 			       err)))
 		goto out;
+	if (env->host)
+		json_object_set_new(spec, "host", json_string(env->host));
 	r = inst_create(env->root, res->id, spec, err);
 out:
 	oci_layout_free(l);

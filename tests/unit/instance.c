@@ -509,11 +509,12 @@ static void collect(void *c, int stream, const char *d, size_t n)
 
 /* An instance that ran detached and exited: spec, state, log. */
 static void make_inst(const char *root, const char *id, const char *name,
-		      const char *log)
+		      const char *log, const char *host)
 {
-	_cleanup_json_ json_t *sp = json_pack(
-	    "{s:s,s:s,s:s,s:s,s:s,s:s}", "id", id, "name", name, "app", "web",
-	    "image", "web:1", "digest", "sha256:d", "runtime", "crun");
+	_cleanup_json_ json_t *sp =
+	    json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s?}", "id", id, "name", name,
+		      "app", "web", "image", "web:1", "digest", "sha256:d",
+		      "runtime", "crun", "host", host);
 	struct ec_err err;
 	char *p;
 	int fd;
@@ -545,8 +546,11 @@ static void test_root(void)
 
 	if (!base || store_open(url, NULL, &test_store, &err) < 0)
 		BUG("setup: %s", err.msg);
-	make_inst(root, "aaaa00000001", "talker", "line1\nline2\n");
-	make_inst(root, "bbbb00000002", "quiet", NULL);
+	make_inst(root, "aaaa00000001", "talker", "line1\nline2\n", NULL);
+	make_inst(root, "bbbb00000002", "quiet", NULL, NULL);
+	make_inst(root, "cccc00000003", "named", NULL, "h7");
+	inst_state_update(root, "cccc00000003",
+			  json_pack("{s:s}", "status", "exited"), NULL);
 	inst_state_update(
 	    root, "aaaa00000001",
 	    json_pack("{s:s,s:i}", "status", "exited", "exit_status", 0), NULL);
@@ -573,13 +577,13 @@ static void test_root(void)
 	       "ps: not the exited one");
 	json_decref(l);
 	l = inst_ps(root, 1, &err);
-	is_int(json_array_size(l), 2, "ps -a: both");
+	is_int(json_array_size(l), 3, "ps -a: all three");
 	json_decref(l);
 
 	hosts = json_pack("[{s:s},{s:s,s:s}]", "name", "here", "name", "bad",
 			  "ssh", "-oProxyCommand=x");
 	l = inst_ps_hosts(&so, root, hosts, 1, &errors);
-	is_int(json_array_size(l), 2, "ps over hosts: this machine's two");
+	is_int(json_array_size(l), 3, "ps over hosts: this machine's three");
 	is_str(ec_json_str(json_array_get(l, 0), "host"), "here",
 	       "ps over hosts: named by host");
 	is_int(json_array_size(errors), 1, "ps over hosts: one error");
@@ -601,6 +605,15 @@ static void test_root(void)
 	is_str(ec_json_str(st, "app"), "web", "record: the app");
 	json_decref(st);
 	free(data);
+	ok(inst_publish(&env, "cccc00000003", &err) == 0, "publish");
+	data = NULL;
+	store_get_buf(test_store, "instances/web/cccc00000003.json", 1 << 20,
+		      &data, &len, NULL, &err);
+	st = data ? ec_json_parse(data, len, "record", &err) : NULL;
+	is_str(ec_json_str(st, "host"), "h7",
+	       "record: the host it was started under wins");
+	json_decref(st);
+	free(data);
 
 	ok(inst_rm(&env, "quiet", 0, &id, &err) == 0, "rm by name");
 	is_str(id, "bbbb00000002", "rm: its id");
@@ -610,6 +623,8 @@ static void test_root(void)
 	       !id,
 	   "rm again: not found");
 	ok(inst_rm(&env, "talker", 1, &id, &err) == 0, "rm -f of an ended one");
+	free(id);
+	ok(inst_rm(&env, "cccc", 0, &id, &err) == 0, "rm by id prefix");
 	free(id);
 	l = inst_ps(root, 1, &err);
 	is_int(json_array_size(l), 0, "nothing left");

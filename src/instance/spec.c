@@ -35,6 +35,25 @@ void inst_opts_release(struct inst_opts *o)
 	o->env = o->ports = o->mounts = o->vips = NULL;
 }
 
+/* One setter per option that takes a value: check it (EC_USAGE naming the
+ * option and the value), then keep it. */
+
+static int opt_env(struct inst_opts *o, const char *arg, struct ec_err *err)
+{
+	if (!strchr(arg, '=') || arg[0] == '=')
+		return ec_err_set(err, EC_USAGE, "-e '%s': use KEY=VALUE", arg);
+	return json_array_append_new(o->env, json_string(arg));
+}
+
+static int opt_publish(struct inst_opts *o, const char *arg, struct ec_err *err)
+{
+	struct net_port p;
+
+	if (net_port_parse(arg, &p, err) < 0)
+		return -1;
+	return json_array_append_new(o->ports, json_string(arg));
+}
+
 /* -v /HOST:/CONTAINER[:ro|rw] */
 static int opt_volume(struct inst_opts *o, const char *arg, struct ec_err *err)
 {
@@ -51,84 +70,89 @@ static int opt_volume(struct inst_opts *o, const char *arg, struct ec_err *err)
 		*mode++ = '\0';
 	if (mode && strcmp(mode, "ro") && strcmp(mode, "rw"))
 		return ec_err_set(err, EC_USAGE, "-v '%s': mode ro or rw", arg);
-	json_array_append_new(o->mounts,
-			      json_pack("{s:s,s:s,s:b}", "src", v, "dst", dst,
-					"ro", mode && !strcmp(mode, "ro")));
-	return 0;
+	return json_array_append_new(
+	    o->mounts, json_pack("{s:s,s:s,s:b}", "src", v, "dst", dst, "ro",
+				 mode && !strcmp(mode, "ro")));
 }
 
-static int opt_value(struct inst_opts *o, const char *name, const char *arg,
-		     struct ec_err *err)
+static int opt_tmpfs(struct inst_opts *o, const char *arg, struct ec_err *err)
 {
-	struct net_port p;
-	struct in_addr in;
+	if (arg[0] != '/')
+		return ec_err_set(err, EC_USAGE,
+				  "--tmpfs '%s': an absolute path", arg);
+	return json_array_append_new(
+	    o->mounts,
+	    json_pack("{s:s,s:s,s:b}", "src", "tmpfs", "dst", arg, "tmpfs", 1));
+}
+
+static int opt_cpus(struct inst_opts *o, const char *arg, struct ec_err *err)
+{
 	char *end;
 
-	if (!strcmp(name, "env")) {
-		if (!strchr(arg, '=') || arg[0] == '=')
-			return ec_err_set(err, EC_USAGE,
-					  "-e '%s': use KEY=VALUE", arg);
-		json_array_append_new(o->env, json_string(arg));
-	} else if (!strcmp(name, "publish")) {
-		if (net_port_parse(arg, &p, err) < 0)
-			return -1;
-		json_array_append_new(o->ports, json_string(arg));
-	} else if (!strcmp(name, "volume")) {
-		return opt_volume(o, arg, err);
-	} else if (!strcmp(name, "tmpfs")) {
-		if (arg[0] != '/')
-			return ec_err_set(err, EC_USAGE,
-					  "--tmpfs '%s': an absolute path",
-					  arg);
-		json_array_append_new(o->mounts,
-				      json_pack("{s:s,s:s,s:b}", "src", "tmpfs",
-						"dst", arg, "tmpfs", 1));
-	} else if (!strcmp(name, "cpus")) {
-		o->cpus = strtod(arg, &end);
-		if (end == arg || *end || !(o->cpus > 0) || o->cpus > 1024)
-			return ec_err_set(err, EC_USAGE,
-					  "--cpus '%s': a number > 0", arg);
-	} else if (!strcmp(name, "memory")) {
-		if (parse_size(arg, UINT64_MAX, &o->memory, "--memory", err) <
-			0 ||
-		    o->memory < (4u << 20))
-			return ec_err_set(err, EC_USAGE,
-					  "--memory '%s': a size of at least "
-					  "4M",
-					  arg);
-	} else if (!strcmp(name, "pids-limit")) {
-		if (parse_u64(arg, 1u << 22, &o->pids, "--pids-limit", err) <
-			0 ||
-		    !o->pids)
-			return ec_err_set(err, EC_USAGE,
-					  "--pids-limit '%s': a number from 1 "
-					  "to %u",
-					  arg, 1u << 22);
-	} else if (!strcmp(name, "network")) {
-		if (strcmp(arg, "bridge") && strcmp(arg, "none") &&
-		    strcmp(arg, "host"))
-			return ec_err_set(err, EC_USAGE,
-					  "--network '%s': bridge, none or "
-					  "host",
-					  arg);
-		o->network = arg;
-	} else if (!strcmp(name, "vip")) {
-		if (inet_pton(AF_INET, arg, &in) != 1)
-			return ec_err_set(err, EC_USAGE,
-					  "--vip '%s': an IPv4 address", arg);
-		json_array_append_new(o->vips, json_string(arg));
-	} else if (!strcmp(name, "name")) {
-		if (rt_check_id(arg, NULL) < 0)
-			return ec_err_set(err, EC_USAGE,
-					  "--name '%s': letters, digits, '_', "
-					  "'.', '-'",
-					  arg);
-		o->name = arg;
-	} else {
-		return 1; /* not a checked one */
-	}
+	o->cpus = strtod(arg, &end);
+	if (end == arg || *end || !(o->cpus > 0) || o->cpus > 1024)
+		return ec_err_set(err, EC_USAGE, "--cpus '%s': a number > 0",
+				  arg);
 	return 0;
 }
+
+static int opt_memory(struct inst_opts *o, const char *arg, struct ec_err *err)
+{
+	if (parse_size(arg, UINT64_MAX, &o->memory, "--memory", err) < 0 ||
+	    o->memory < (4u << 20))
+		return ec_err_set(err, EC_USAGE,
+				  "--memory '%s': a size of at least 4M", arg);
+	return 0;
+}
+
+static int opt_pids(struct inst_opts *o, const char *arg, struct ec_err *err)
+{
+	if (parse_u64(arg, 1u << 22, &o->pids, "--pids-limit", err) < 0 ||
+	    !o->pids)
+		return ec_err_set(err, EC_USAGE,
+				  "--pids-limit '%s': a number from 1 to %u",
+				  arg, 1u << 22);
+	return 0;
+}
+
+static int opt_network(struct inst_opts *o, const char *arg, struct ec_err *err)
+{
+	if (strcmp(arg, "bridge") && strcmp(arg, "none") && strcmp(arg, "host"))
+		return ec_err_set(err, EC_USAGE,
+				  "--network '%s': bridge, none or host", arg);
+	o->network = arg;
+	return 0;
+}
+
+static int opt_vip(struct inst_opts *o, const char *arg, struct ec_err *err)
+{
+	struct in_addr in;
+
+	if (inet_pton(AF_INET, arg, &in) != 1)
+		return ec_err_set(err, EC_USAGE, "--vip '%s': an IPv4 address",
+				  arg);
+	return json_array_append_new(o->vips, json_string(arg));
+}
+
+static int opt_name(struct inst_opts *o, const char *arg, struct ec_err *err)
+{
+	if (rt_check_id(arg, NULL) < 0)
+		return ec_err_set(err, EC_USAGE,
+				  "--name '%s': letters, digits, '_', '.', '-'",
+				  arg);
+	o->name = arg;
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	int (*set)(struct inst_opts *o, const char *arg, struct ec_err *err);
+} setters[] = {
+    {"env", opt_env},	      {"publish", opt_publish}, {"volume", opt_volume},
+    {"tmpfs", opt_tmpfs},     {"cpus", opt_cpus},	{"memory", opt_memory},
+    {"pids-limit", opt_pids}, {"network", opt_network}, {"vip", opt_vip},
+    {"name", opt_name},
+};
 
 /* The string field of option `name`, or NULL. */
 static const char **opt_str(struct inst_opts *o, const char *name)
@@ -164,7 +188,8 @@ int inst_opt_set(struct inst_opts *o, const char *name, const char *arg,
 		 struct ec_err *err)
 {
 	const char **str = opt_str(o, name);
-	int *flag = opt_flag(o, name), r;
+	int *flag = opt_flag(o, name);
+	size_t i;
 
 	if (flag) {
 		*flag = 1;
@@ -176,9 +201,10 @@ int inst_opt_set(struct inst_opts *o, const char *name, const char *arg,
 		*str = arg;
 		return 0;
 	}
-	if ((r = opt_value(o, name, arg, err)) > 0)
-		BUG("unknown run option '%s'", name);
-	return r;
+	for (i = 0; i < sizeof(setters) / sizeof(setters[0]); i++)
+		if (!strcmp(name, setters[i].name))
+			return setters[i].set(o, arg, err);
+	BUG("unknown run option '%s'", name);
 }
 
 int inst_opts_check(const struct inst_opts *o, struct ec_err *err)

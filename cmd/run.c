@@ -284,8 +284,7 @@ out:
 	return st;
 }
 
-/* --- logs, stop, rm --------------------------------------------------------
- */
+/* --- logs, stop, rm ------------------------------------------------------- */
 
 /* Options of logs, stop and rm: a flag (-f) and -t SECS. -1 when parsed,
  * else the exit status. */

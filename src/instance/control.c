@@ -195,8 +195,7 @@ json_t *inst_ps(const char *root, int all, struct ec_err *err)
 	return out;
 }
 
-/* --- ps over hosts ----------------------------------------------------------
- */
+/* --- ps over hosts -------------------------------------------------------- */
 
 struct ps_fan {
 	const struct ssh_opts *so;

@@ -135,8 +135,7 @@ json_t *inst_spec_build(const struct inst_opts *o, const char *id,
 			const json_t *image_config, const json_t *lowerdirs,
 			char *const *cmd, int ncmd);
 
-/* --- records in the store --------------------------------------------------
- */
+/* --- records in the store ------------------------------------------------- */
 
 /* Store key of an instance's record: instances/<app>/<id>.json, and the
  * prefix of an app's records: instances/<app>/ (allocated). */
@@ -147,8 +146,7 @@ char *inst_record_prefix(const char *app);
  * from its spec. Pure; a new object. */
 json_t *inst_record(const json_t *state, const json_t *spec, const char *host);
 
-/* --- decisions of the lifecycle (spec.c, pure) -----------------------------
- */
+/* --- decisions of the lifecycle (spec.c, pure) ---------------------------- */
 
 /* While a detached instance starts: its state (may be NULL), whether its
  * monitor has exited, and (when its state is "running") the runtime's view
@@ -201,8 +199,7 @@ const char **inst_remote_run_args(const char *store_url, int json,
 				  const char *subnet, int argc,
 				  char *const *argv, int image);
 
-/* --- the lifecycle (life.c) ------------------------------------------------
- */
+/* --- the lifecycle (start.c, control.c) ----------------------------------- */
 
 /* Where instances live and what they reach, from cmd/. */
 struct inst_env {

@@ -286,8 +286,7 @@ json_t *inst_spec_build(const struct inst_opts *o, const char *id,
 	    STOP_GRACE_MS, "vips", o->vips);
 }
 
-/* --- records ---------------------------------------------------------------
- */
+/* --- records -------------------------------------------------------------- */
 
 char *inst_record_key(const char *app, const char *id)
 {
@@ -309,8 +308,7 @@ json_t *inst_record(const json_t *state, const json_t *spec, const char *host)
 	return r;
 }
 
-/* --- lifecycle decisions ---------------------------------------------------
- */
+/* --- lifecycle decisions -------------------------------------------------- */
 
 int inst_status_active(const char *status)
 {

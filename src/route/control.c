@@ -5,6 +5,7 @@
 #include "route/control.h"
 #include "route/internal.h"
 #include "fleet/remote.h"
+#include "instance/instance.h"
 #include "store/cas.h"
 #include "util/json.h"
 #include "util/xalloc.h"
@@ -97,7 +98,7 @@ struct loaded {
 static int load(struct store *s, const char *app, struct loaded *l,
 		struct ec_err *err)
 {
-	_cleanup_free_ char *pfx = xasprintf("instances/%s/", app);
+	_cleanup_free_ char *pfx = inst_record_prefix(app);
 	struct ec_err e;
 
 	if (!(l->insts = objects_under(s, pfx, ec_json_parse, err)) ||

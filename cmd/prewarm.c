@@ -12,6 +12,8 @@
  * host's images fit its budget (--budget, else "disk_budget_bytes" of the
  * host object, else 0: every such image but IMAGE). */
 #include "cmd.h"
+#include "image/store_ref.h"
+#include "util/tz.h"
 #include "fleet/fleet.h"
 #include "sched/commit.h"
 #include "sched/sched.h"
@@ -515,7 +517,7 @@ static int prewarm_ls(struct ec_ctx *ctx, struct store *s, const char *image)
 		json_decref(out);
 		return report_error(ctx, &err);
 	}
-	if (image && cmd_image_digest(s, image, &repo, digest, &err) < 0) {
+	if (image && image_store_digest(s, image, &repo, digest, &err) < 0) {
 		json_decref(out);
 		return report_error(ctx, &err);
 	}
@@ -893,7 +895,7 @@ static int run_prewarm(struct ec_ctx *ctx, int argc, char **argv)
 	}
 	/* the image first: nothing touches a host when it is missing */
 	if (op.ind < argc) {
-		if (cmd_image_digest(s, argv[op.ind], &repo, digest, &err) < 0)
+		if (image_store_digest(s, argv[op.ind], &repo, digest, &err) < 0)
 			goto fail;
 		image = xasprintf("%s@%s", repo, digest);
 	}
@@ -908,7 +910,7 @@ static int run_prewarm(struct ec_ctx *ctx, int argc, char **argv)
 				json_decref(eligible);
 				goto fail;
 			}
-			sc_fleet_apply_tz(&f, now, cmd_tz_offset);
+			sc_fleet_apply_tz(&f, now, tz_offset_minutes);
 			for (i = 0; i < f.nlocs; i++) {
 				struct sc_req r = {.policy = SC_OFFPEAK};
 				struct sc_place p;

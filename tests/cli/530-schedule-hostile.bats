@@ -1,0 +1,161 @@
+#!/usr/bin/env bats
+# schedule given hostile or careless input (issue 12): app spec fields of
+# the wrong type, negative or wrapping; a negative allocation planted in a
+# host object; a dry run that must count its own placements; 2 replicas on
+# one host (an out-of-bounds read under ASan); every env entry and command
+# argument reaching the remote `run`; SIGTERM during a long placement.
+bats_require_minimum_version 1.5.0
+
+setup() {
+	load ../lib/common
+	ec_isolate
+	export EDGECTL_STORE="file://$BATS_TEST_TMPDIR/store"
+	T=$BATS_TEST_TMPDIR
+	mkdir -p "$T/ctx"
+	echo x >"$T/ctx/x"
+	printf 'FROM scratch\nCOPY x /x\n' >"$T/ctx/Dockerfile"
+	edgectl -q build -t app:1 "$T/ctx" >/dev/null
+	edgectl -q push app:1 >/dev/null
+}
+
+# host NAME LOC CPUS MEMORY_BYTES [ALLOCATIONS_JSON]: a host object
+# written straight to the store.
+host() {
+	jq -n --arg n "$1" --arg l "$2" --argjson c "$3" --argjson m "$4" \
+		--argjson a "${5:-[]}" \
+		'{name: $n, location: $l, capacity: {cpus: $c, memory_bytes: $m},
+		  gpus: [], allocations: $a, warm: [], labels: {}}' >"$T/h.json"
+	edgectl store put "fleet/$2/hosts/$1.json" "$T/h.json" >/dev/null
+}
+
+# Per host: allocated CPU (millicores) and memory, counting only positive
+# amounts, and whether that is over the capacity.
+audit() {
+	edgectl --json host ls | jq -c 'map({key: .name, value: {
+		n: (.allocations | map(select(.app != "neg")) | length),
+		over: ((.allocations | map(.cpu_m | select(. > 0)) | add // 0) > .capacity.cpus * 1000
+			or (.allocations | map(.memory_bytes | select(. > 0)) | add // 0) > .capacity.memory_bytes)}})
+		| from_entries'
+}
+
+# spec_case JQ_EXPR FIELD: a spec with JQ_EXPR applied is refused with
+# exit 2 and a message naming FIELD; nothing is committed.
+spec_case() {
+	jq -n "{image: \"app:1\", name: \"bad\", resources: {cpus: 0.1}} | $1" >"$T/spec.json"
+	run -2 --separate-stderr edgectl schedule --no-start "$T/spec.json"
+	[[ $stderr == *"'$2'"* ]] || { echo "case $1: $stderr"; return 1; }
+	[ -z "$output" ]
+}
+
+@test "schedule: negative, overflowing and mistyped spec fields exit 2 naming the field" {
+	edgectl location add l1 --lat 0 --lon 0 --utc-offset +00:00
+	host h1 l1 4 8589934592
+	spec_case '.resources.memory = -107374182400' resources.memory
+	spec_case '.resources.memory = -9223372036854775808' resources.memory
+	spec_case '.resources.memory = 0' resources.memory
+	spec_case '.resources.memory = "lots"' resources.memory
+	spec_case '.resources.gpu_memory = -1' resources.gpu_memory
+	spec_case '.replicas = 4294967297' replicas
+	spec_case '.replicas = 100001' replicas
+	spec_case '.replicas = 0' replicas
+	spec_case '.replicas = -1' replicas
+	spec_case '.replicas = 1.5' replicas
+	spec_case '.replicas = "3"' replicas
+	spec_case '.resources.gpus = 4294967297' resources.gpus
+	spec_case '.resources.gpus = -1' resources.gpus
+	spec_case '.resources.gpus = 1.0' resources.gpus
+	spec_case '.resources.cpus = "2"' resources.cpus
+	spec_case '.resources.cpus = -1' resources.cpus
+	spec_case '.resources.cpus = 0' resources.cpus
+	spec_case '.resources.cpus = 1e300' resources.cpus
+	spec_case '.resources = 5' resources
+	spec_case '.env = ["A=1", 7]' 'env[1]'
+	spec_case '.env = ["NOEQUALS"]' 'env[0]'
+	spec_case '.ports = "80"' ports
+	spec_case '.command = ["sh", null]' 'command[1]'
+	spec_case '.runtime = 5' runtime
+	spec_case '.policy = 3' policy
+	spec_case '.near = [{lat: 91, lon: 0}]' 'near[0].lat'
+	spec_case '.near = [{location: "l1", weight: -1}]' 'near[0].weight'
+	spec_case '.spread_locations = "yes"' spread_locations
+	spec_case '.constraints.labels = {gpu: 1}' constraints.labels.gpu
+	spec_case '.name = "-x"' app
+	# the same limit as --replicas, from the command line
+	run -2 --separate-stderr edgectl schedule --no-start --image app:1 --replicas 100001
+	run -0 audit
+	jq -e '.h1.n == 0' <<<"$output"
+	run -3 edgectl store stat apps/bad.json
+	# a good spec still places
+	jq -n '{image: "app:1", name: "good", replicas: 2, resources: {cpus: 0.5, memory: "1G"}}' >"$T/spec.json"
+	run -0 --separate-stderr edgectl --json schedule --no-start "$T/spec.json"
+	jq -e '(.placements | length) == 2' <<<"$output"
+}
+
+@test "schedule: a negative allocation in a host object never lets another app overcommit the host" {
+	edgectl location add l1 --lat 0 --lon 0 --utc-offset +00:00
+	# 4 CPUs, 4 GiB; a hand-written (or old) allocation claims -100 GiB
+	host h1 l1 4 4294967296 '[{"app": "neg", "replica": 0, "instance": "neg-0", "cpu_m": -100000,
+		"memory_bytes": -107374182400, "gpus": [], "gpu_memory_bytes": 0}]'
+	run -3 --separate-stderr edgectl --json schedule --no-start --image app:1 --name big --replicas 3 --cpus 1 --memory 3G
+	[[ $stderr == *"no capacity"* ]] || { echo "$stderr"; false; }
+	jq -e '(.placements | length) == 1' <<<"$output"
+	run -0 audit
+	echo "$output"
+	jq -e '.h1.n == 1 and .h1.over == false' <<<"$output"
+}
+
+@test "schedule: --dry-run counts its own placements (30 x 0.5 CPU on a 2-CPU host places 4, as a commit does)" {
+	edgectl location add l1 --lat 0 --lon 0 --utc-offset +00:00
+	host h1 l1 2 68719476736
+	run -3 --separate-stderr edgectl --json schedule --dry-run --image app:1 --name d --replicas 30 --cpus 0.5
+	echo "$output"
+	jq -e '.dry_run and (.placements | length) == 4' <<<"$output"
+	[[ $stderr == *"4 of 30 replicas"* ]] || { echo "$stderr"; false; }
+	run -0 audit
+	jq -e '.h1.n == 0' <<<"$output"
+	# the real commit places the same 4
+	run -3 --separate-stderr edgectl --json schedule --no-start --image app:1 --name d --replicas 30 --cpus 0.5
+	jq -e '(.placements | length) == 4' <<<"$output"
+	run -0 audit
+	jq -e '.h1.n == 4 and .h1.over == false' <<<"$output"
+}
+
+@test "schedule: 2 replicas on one host are committed together (place() reads no index before its check; ASan lane)" {
+	edgectl location add l1 --lat 0 --lon 0 --utc-offset +00:00
+	host h1 l1 4 8589934592
+	run -0 --separate-stderr edgectl --json schedule --no-start --image app:1 --name two --replicas 2 --cpus 1
+	[ -z "$stderr" ] || { echo "$stderr"; false; }
+	jq -e '(.placements | map(.host) | unique) == ["h1"] and (.placements | map(.replica) | sort) == [0, 1]' <<<"$output"
+	run -0 audit
+	jq -e '.h1.n == 2' <<<"$output"
+}
+
+@test "schedule: SIGTERM during a long placement exits 130 and records what was committed" {
+	local i pid st
+	edgectl location add l1 --lat 0 --lon 0 --utc-offset +00:00
+	# 1500 hosts: one CAS commit each, long enough to be interrupted
+	for i in $(seq 1 1500); do
+		printf '{"name": "h%d", "location": "l1", "capacity": {"cpus": 1, "memory_bytes": 1073741824}, "allocations": []}' "$i" \
+			>"$T/store/fleet/l1/hosts/h$i.json" 2>/dev/null || {
+			mkdir -p "$T/store/fleet/l1/hosts"
+			printf '{"name": "h%d", "location": "l1", "capacity": {"cpus": 1, "memory_bytes": 1073741824}, "allocations": []}' "$i" \
+				>"$T/store/fleet/l1/hosts/h$i.json"
+		}
+	done
+	edgectl --json schedule --no-start --image app:1 --name long --replicas 1500 --cpus 1 \
+		>"$T/out.json" 2>"$T/err.txt" &
+	pid=$!
+	sleep 1.5
+	kill -TERM "$pid"
+	st=0
+	wait "$pid" || st=$?
+	cat "$T/err.txt"
+	[ "$st" = 130 ]
+	jq -e '.error.category == "interrupted"' "$T/err.txt"
+	# what was committed before the signal is recorded, nothing is lost
+	edgectl --json store get apps/long.json "$T/rec.json" >/dev/null
+	n=$(jq '.placements | length' "$T/rec.json")
+	[ "$n" -gt 0 ] && [ "$n" -lt 1500 ]
+	run -0 --separate-stderr edgectl --json host ls
+	jq -e --argjson n "$n" '[.[].allocations | length] | add == $n' <<<"$output"
+}

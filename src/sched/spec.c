@@ -342,9 +342,10 @@ int sc_spec_parse(json_t *spec, struct sc_spec *s, struct ec_err *err)
 	if (!s->image)
 		return bad(err, "image", "is missing (an image in the store)");
 	if (get_str(spec, "name", "name", 63, &s->name, err) < 0 ||
-	    default_name(spec, err) < 0 ||
-	    fleet_name_check("app", ec_json_str(spec, "name"), err) < 0)
+	    default_name(spec, err) < 0)
 		return -1;
+	if (fleet_name_check("app", ec_json_str(spec, "name"), err) < 0)
+		return ec_err_prefix(err, "spec: 'name'");
 	s->name = ec_json_str(spec, "name");
 	if (get_int(spec, "replicas", "replicas", 1, SC_MAX_REPLICAS, 1, &reps,
 		    err) < 0 ||

@@ -39,9 +39,19 @@ audit() {
 }
 
 # spec_case JQ_EXPR FIELD: a spec with JQ_EXPR applied is refused with
-# exit 2 and a message naming FIELD; nothing is committed.
+# exit 2 and a message naming FIELD; nothing is committed. (spec_raw:
+# the spec as written, for integers jq would turn into floats.)
 spec_case() {
 	jq -n "{image: \"app:1\", name: \"bad\", resources: {cpus: 0.1}} | $1" >"$T/spec.json"
+	spec_check "$1" "$2"
+}
+
+spec_raw() {
+	printf '%s\n' "$1" >"$T/spec.json"
+	spec_check "$1" "$2"
+}
+
+spec_check() {
 	run -2 --separate-stderr edgectl schedule --no-start "$T/spec.json"
 	[[ $stderr == *"'$2'"* ]] || { echo "case $1: $stderr"; return 1; }
 	[ -z "$output" ]
@@ -51,7 +61,9 @@ spec_case() {
 	edgectl location add l1 --lat 0 --lon 0 --utc-offset +00:00
 	host h1 l1 4 8589934592
 	spec_case '.resources.memory = -107374182400' resources.memory
-	spec_case '.resources.memory = -9223372036854775808' resources.memory
+	spec_raw '{"image": "app:1", "name": "bad", "resources": {"memory": -9223372036854775808}}' resources.memory
+	spec_raw '{"image": "app:1", "name": "bad", "replicas": 4294967297}' replicas
+	spec_raw '{"image": "app:1", "name": "bad", "resources": {"gpus": 4294967297}}' resources.gpus
 	spec_case '.resources.memory = 0' resources.memory
 	spec_case '.resources.memory = "lots"' resources.memory
 	spec_case '.resources.gpu_memory = -1' resources.gpu_memory
@@ -63,7 +75,7 @@ spec_case() {
 	spec_case '.replicas = "3"' replicas
 	spec_case '.resources.gpus = 4294967297' resources.gpus
 	spec_case '.resources.gpus = -1' resources.gpus
-	spec_case '.resources.gpus = 1.0' resources.gpus
+	spec_raw '{"image": "app:1", "name": "bad", "resources": {"gpus": 1.0}}' resources.gpus
 	spec_case '.resources.cpus = "2"' resources.cpus
 	spec_case '.resources.cpus = -1' resources.cpus
 	spec_case '.resources.cpus = 0' resources.cpus
@@ -79,7 +91,7 @@ spec_case() {
 	spec_case '.near = [{location: "l1", weight: -1}]' 'near[0].weight'
 	spec_case '.spread_locations = "yes"' spread_locations
 	spec_case '.constraints.labels = {gpu: 1}' constraints.labels.gpu
-	spec_case '.name = "-x"' app
+	spec_case '.name = "-x"' name
 	# the same limit as --replicas, from the command line
 	run -2 --separate-stderr edgectl schedule --no-start --image app:1 --replicas 100001
 	run -0 audit
@@ -158,4 +170,38 @@ spec_case() {
 	[ "$n" -gt 0 ] && [ "$n" -lt 1500 ]
 	run -0 --separate-stderr edgectl --json host ls
 	jq -e --argjson n "$n" '[.[].allocations | length] | add == $n' <<<"$output"
+}
+
+@test "schedule: 20 env entries and 24 command arguments all reach the instance (the remote run is built to size)" {
+	ec_require_root
+	load ../lib/busybox
+	local sub="198.19.$((RANDOM % 200 + 20)).0/24" br="ecs$$" i inst
+	mkdir -p "$XDG_CONFIG_HOME/edgectl" "$T/bb"
+	echo "{\"subnet\": \"$sub\", \"bridge\": \"$br\"}" >"$XDG_CONFIG_HOME/edgectl/config.json"
+	busybox_rootfs "$T/bb/rootfs"
+	printf 'FROM scratch\nCOPY rootfs/ /\n' >"$T/bb/Dockerfile"
+	edgectl -q build -t bb:1 "$T/bb" >/dev/null
+	edgectl -q push bb:1 >/dev/null
+	edgectl location add l1 --lat 0 --lon 0 --utc-offset +00:00
+	# a host without "ssh" is this machine: the run goes to our own root
+	jq -n --arg r "$EDGECTL_ROOT" '{name: "here", location: "l1", root: $r,
+		capacity: {cpus: 4, memory_bytes: 8589934592}, allocations: []}' >"$T/h.json"
+	edgectl store put fleet/l1/hosts/here.json "$T/h.json" >/dev/null
+	# V1..V20, and sh -c SCRIPT x a1..a21: 24 command arguments
+	jq -n '{image: "bb:1", name: "many",
+		env: [range(1; 21) | "V\(.)=v\(.)"],
+		command: (["sh", "-c", "echo env=$(env | grep -c \"^V[0-9]*=v\") args=$# last=${21}; sleep 30", "x"]
+			+ [range(1; 22) | "a\(.)"])}' >"$T/spec.json"
+	run -0 --separate-stderr edgectl --json schedule "$T/spec.json"
+	echo "$output $stderr"
+	inst=$(jq -r '.placements[0].instance' <<<"$output")
+	jq -e '.placements[0].started' <<<"$output"
+	for i in $(seq 1 50); do
+		run -0 edgectl logs "$inst"
+		[ -n "$output" ] && break
+		sleep 0.1
+	done
+	edgectl rm -f "$inst" >/dev/null 2>&1 || true
+	ip link del "$br" 2>/dev/null || true
+	[ "$output" = "env=20 args=21 last=a21" ] || { echo "got: $output"; false; }
 }

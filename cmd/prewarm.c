@@ -895,7 +895,8 @@ static int run_prewarm(struct ec_ctx *ctx, int argc, char **argv)
 	}
 	/* the image first: nothing touches a host when it is missing */
 	if (op.ind < argc) {
-		if (image_store_digest(s, argv[op.ind], &repo, digest, &err) < 0)
+		if (image_store_digest(s, argv[op.ind], &repo, digest, &err) <
+		    0)
 			goto fail;
 		image = xasprintf("%s@%s", repo, digest);
 	}

@@ -169,8 +169,7 @@ static json_t *member_array(json_t *spec, const char *key)
 	return r;
 }
 
-static int one_opt(struct sargs *a, int c, const char *arg,
-		   struct ec_err *err)
+static int one_opt(struct sargs *a, int c, const char *arg, struct ec_err *err)
 {
 	uint64_t u;
 	json_t *v;
@@ -191,8 +190,7 @@ static int one_opt(struct sargs *a, int c, const char *arg,
 		if (parse_u64(arg, SC_MAX_REPLICAS, &u, "--replicas", err) <
 			0 ||
 		    !u)
-			return ec_err_set(err, EC_USAGE,
-					  "--replicas: 1 to %d",
+			return ec_err_set(err, EC_USAGE, "--replicas: 1 to %d",
 					  SC_MAX_REPLICAS);
 		json_object_set_new(a->spec, "replicas",
 				    json_integer((json_int_t)u));
@@ -290,16 +288,16 @@ static json_t *result_to_json(const struct sc_spec *s,
 		json_array_append_new(pl, sc_placed_json(&r->placed[i]));
 	for (i = 0; explain && i < r->x.n; i++)
 		json_array_append_new(
-		    x, json_pack("{s:s,s:s?,s:f,s:s}", "location",
-				 r->x.notes[i].loc, "host",
-				 r->x.notes[i].host[0] ? r->x.notes[i].host
-						       : NULL,
-				 "score", r->x.notes[i].score, "why",
-				 r->x.notes[i].why));
+		    x,
+		    json_pack("{s:s,s:s?,s:f,s:s}", "location",
+			      r->x.notes[i].loc, "host",
+			      r->x.notes[i].host[0] ? r->x.notes[i].host : NULL,
+			      "score", r->x.notes[i].score, "why",
+			      r->x.notes[i].why));
 	return json_pack("{s:s,s:s,s:o,s:i,s:b,s:o,s:O?}", "app", s->name,
 			 "digest", r->digest, "placements", pl, "replicas",
-			 s->replicas, "dry_run", dry_run, "explain", x,
-			 "moves", r->moves);
+			 s->replicas, "dry_run", dry_run, "explain", x, "moves",
+			 r->moves);
 }
 
 static void result_print(const struct sc_result *r, int explain)
@@ -332,7 +330,8 @@ static void tick_print(const json_t *report)
 			       ec_json_str(e, "app"));
 		else if (ec_json_str(e, "action"))
 			printf("%s: replaced %s on %s (%s)\n",
-			       ec_json_str(e, "app"), ec_json_str(e, "instance"),
+			       ec_json_str(e, "app"),
+			       ec_json_str(e, "instance"),
 			       ec_json_str(e, "host"),
 			       json_is_true(json_object_get(e, "started"))
 				   ? "started"
@@ -423,8 +422,8 @@ static int do_verb(struct ec_ctx *ctx, struct sargs *a, int argc, char **argv,
 					  "schedule rm needs one APP");
 		if (sc_app_remove(&a->c, argv[ind + 1], err) < 0)
 			return -1;
-		out = json_pack("{s:s,s:b}", "app", argv[ind + 1], "removed",
-				1);
+		out =
+		    json_pack("{s:s,s:b}", "app", argv[ind + 1], "removed", 1);
 		if (!ctx->json) {
 			json_decref(out);
 			out = NULL;

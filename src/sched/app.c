@@ -61,9 +61,8 @@ json_t *sc_app_list(struct store *s, struct ec_err *err)
 
 static json_t *placed_entry(const struct sc_placed *p)
 {
-	return json_pack("{s:i,s:s,s:s,s:s}", "replica", p->replica,
-			 "instance", p->instance, "host", p->host, "location",
-			 p->loc);
+	return json_pack("{s:i,s:s,s:s,s:s}", "replica", p->replica, "instance",
+			 p->instance, "host", p->host, "location", p->loc);
 }
 
 json_t *sc_app_merge(const json_t *old, const struct sc_placed *p, size_t n)
@@ -101,8 +100,8 @@ json_t *sc_app_record(const char *app, const json_t *spec, const char *digest,
 		      const json_t *old_placements, const struct sc_placed *p,
 		      size_t n, int no_start, time_t updated)
 {
-	return json_pack("{s:s,s:O,s:s,s:o,s:I,s:b}", "name", app, "spec",
-			 spec, "digest", digest, "placements",
+	return json_pack("{s:s,s:O,s:s,s:o,s:I,s:b}", "name", app, "spec", spec,
+			 "digest", digest, "placements",
 			 sc_app_merge(old_placements, p, n), "updated",
 			 (json_int_t)updated, "no_start", no_start);
 }
@@ -120,17 +119,15 @@ int sc_queue_put(struct store *s, const char *app, const json_t *spec,
 {
 	_cleanup_free_ char *key = xasprintf("queue/%s.json", app);
 	_cleanup_free_ char *out = NULL;
-	_cleanup_json_ json_t *j =
-	    json_pack("{s:s,s:O,s:s,s:I,s:b}", "name", app, "spec", spec,
-		      "reason", why, "queued", (json_int_t)time(NULL),
-		      "no_start", no_start);
+	_cleanup_json_ json_t *j = json_pack(
+	    "{s:s,s:O,s:s,s:I,s:b}", "name", app, "spec", spec, "reason", why,
+	    "queued", (json_int_t)time(NULL), "no_start", no_start);
 
 	out = ec_json_dump(j);
 	return store_put_buf(s, key, out, strlen(out), NULL, NULL, err);
 }
 
-static int list_key(void *ctx, const struct store_entry *e,
-		    struct ec_err *err)
+static int list_key(void *ctx, const struct store_entry *e, struct ec_err *err)
 {
 	(void)err;
 	if (!e->is_prefix)
@@ -164,9 +161,9 @@ int sc_instance_running(const json_t *ps, const char *instance)
 
 json_t *sc_placed_json(const struct sc_placed *p)
 {
-	json_t *j = json_pack("{s:s,s:s,s:s,s:i}", "instance", p->instance,
-			      "host", p->host, "location", p->loc, "replica",
-			      p->replica);
+	json_t *j =
+	    json_pack("{s:s,s:s,s:s,s:i}", "instance", p->instance, "host",
+		      p->host, "location", p->loc, "replica", p->replica);
 
 	if (p->started >= 0)
 		json_object_set_new(j, "started", json_boolean(p->started));

@@ -130,8 +130,8 @@ int sc_fits(const struct sc_host *h, const struct sc_req *r, int *gpus,
 		for (i = 0; i < h->ngpus; i++) {
 			const struct sc_gpu *g = &h->gpus[i];
 			int64_t left;
-			if (g->mem_used < 0 || g->mem_total - g->mem_used <
-						   r->gpu_mem)
+			if (g->mem_used < 0 ||
+			    g->mem_total - g->mem_used < r->gpu_mem)
 				continue; /* (checked: no wrap below) */
 			left = g->mem_total - g->mem_used - r->gpu_mem;
 			if (taken[i] || left < 0 ||

@@ -142,8 +142,7 @@ static int commit_group(struct sess *ss, struct sc_fleet *f,
 		return 0;
 	}
 	for (j = 0; j < g; j++)
-		add_placed(ss, al[j].replica, al[j].instance, H->name,
-			   L->name);
+		add_placed(ss, al[j].replica, al[j].instance, H->name, L->name);
 	*left -= g;
 	free(al);
 	return 0;
@@ -204,7 +203,8 @@ static int place(struct sess *ss, size_t want, int commit, struct ec_err *err)
 	return 0;
 }
 
-/* --- starting ---------------------------------------------------------------- */
+/* --- starting ----------------------------------------------------------------
+ */
 
 struct starts {
 	const struct sc_config *c;
@@ -260,14 +260,14 @@ static int record_spec(const json_t *rec, struct sc_spec *spec, char **image,
 				     ec_json_str(rec, "name") ?: "?");
 	if (img_ref_parse(spec->image, &r, err) < 0)
 		return -1;
-	*image =
-	    xasprintf("%s@%s", r.repo, ec_json_str(rec, "digest") ?: "");
+	*image = xasprintf("%s@%s", r.repo, ec_json_str(rec, "digest") ?: "");
 	img_ref_release(&r);
 	return 0;
 }
 
-/* --- rebalance ----------------------------------------------------------------
- * Make room for one replica in a location by moving smaller GPU tenants
+/* --- rebalance
+ * ---------------------------------------------------------------- Make room
+ * for one replica in a location by moving smaller GPU tenants
  * (sc_rebalance_plan): commit each moved allocation on its new host by CAS
  * (and start the new instance there, for apps that run), then point the
  * app records at the new hosts, stop the old instances and remove their
@@ -311,8 +311,8 @@ static int start_moved(struct sess *ss, const json_t *rec,
 		sc_spec_release(&spec);
 		return -1;
 	}
-	rc = ss->c->hooks->start(ss->c->hooks->arg, &spec, image, &p, p.id,
-				 err);
+	rc =
+	    ss->c->hooks->start(ss->c->hooks->arg, &spec, image, &p, p.id, err);
 	sc_spec_release(&spec);
 	if (rc < 0)
 		return ec_err_prefix(err, "start %s on %s", t->instance, host);
@@ -439,8 +439,8 @@ static void report_moves(struct sess *ss, const struct sc_loc *l,
 			      "instance", tt->instance, "replica", tt->replica,
 			      "location", l->name, "from",
 			      l->hosts[tt->host].name, "to",
-			      l->hosts[p->moves[i].to].name,
-			      "gpu_memory_bytes", (json_int_t)tt->req.gpu_mem));
+			      l->hosts[p->moves[i].to].name, "gpu_memory_bytes",
+			      (json_int_t)tt->req.gpu_mem));
 	}
 }
 
@@ -550,7 +550,8 @@ static int place_rebalanced(struct sess *ss, size_t want, struct ec_err *err)
 	return rc;
 }
 
-/* --- schedule ----------------------------------------------------------------- */
+/* --- schedule
+ * ----------------------------------------------------------------- */
 
 void sc_result_release(struct sc_result *r)
 {
@@ -579,8 +580,7 @@ static void take_new(struct sess *ss, size_t have, struct sc_result *res)
 static int start_new(const struct sc_config *c, const struct sc_spec *spec,
 		     struct sc_result *res, struct ec_err *err)
 {
-	_cleanup_free_ char *image =
-	    xasprintf("%s@%s", res->repo, res->digest);
+	_cleanup_free_ char *image = xasprintf("%s@%s", res->repo, res->digest);
 
 	res->start_failed = start_all(c, spec, image, res->placed, res->n);
 	if (!res->start_failed)
@@ -634,8 +634,8 @@ int sc_schedule(const struct sc_config *c, const struct sc_spec *spec,
 	json_array_foreach (json_object_get(old, "placements"), i, p)
 		add_placed_json(&ss, p);
 	have = ss.ndone;
-	want = (size_t)spec->replicas > have ? (size_t)spec->replicas - have
-					     : 0;
+	want =
+	    (size_t)spec->replicas > have ? (size_t)spec->replicas - have : 0;
 	rc = decide(&ss, want, err);
 	if (rc < 0 && ss.ndone == have && spec->req.policy == SC_OFFPEAK &&
 	    !c->rebalance && err->cat == EC_NOTFOUND && !c->dry_run) {
@@ -657,10 +657,10 @@ int sc_schedule(const struct sc_config *c, const struct sc_spec *spec,
 	ec_err_clear(err);
 	take_new(&ss, have, res);
 	if (!c->dry_run && res->n) {
-		rec = sc_app_record(ss.app, spec->json, res->digest,
-				    json_object_get(old, "placements"),
-				    res->placed, res->n, c->no_start,
-				    time(NULL));
+		rec =
+		    sc_app_record(ss.app, spec->json, res->digest,
+				  json_object_get(old, "placements"),
+				  res->placed, res->n, c->no_start, time(NULL));
 		if (sc_app_put(c->store, rec, err) < 0) {
 			rc = -1;
 			goto out;
@@ -676,7 +676,8 @@ out:
 	return rc < 0 ? -1 : 0;
 }
 
-/* --- tick --------------------------------------------------------------------- */
+/* --- tick
+ * --------------------------------------------------------------------- */
 
 /* Try one queued job again; its entry goes when it is placed. */
 static void tick_one_queued(const struct sc_config *c, const char *key,
@@ -709,10 +710,9 @@ static void tick_one_queued(const struct sc_config *c, const char *key,
 			json_array_append_new(pl,
 					      sc_placed_json(&res.placed[i]));
 		store_delete(c->store, key, &err);
-		json_array_append_new(report,
-				      json_pack("{s:s,s:s,s:O}", "app", s.name,
-						"action", "placed",
-						"placements", pl));
+		json_array_append_new(
+		    report, json_pack("{s:s,s:s,s:O}", "app", s.name, "action",
+				      "placed", "placements", pl));
 	}
 	sc_result_release(&res);
 	sc_spec_release(&s);
@@ -787,8 +787,8 @@ static void find_dead(const struct sc_config *c, const json_t *rec,
 	}
 }
 
-static void tick_app(const struct sc_config *c, const json_t *rec,
-		     json_t *ps, json_t *report)
+static void tick_app(const struct sc_config *c, const json_t *rec, json_t *ps,
+		     json_t *report)
 {
 	struct sess dead = {.c = c};
 	struct sc_spec spec;
@@ -839,7 +839,8 @@ json_t *sc_tick(const struct sc_config *c, struct ec_err *err)
 	return report;
 }
 
-/* --- remove ------------------------------------------------------------------- */
+/* --- remove
+ * ------------------------------------------------------------------- */
 
 int sc_app_remove(const struct sc_config *c, const char *app,
 		  struct ec_err *err)

@@ -51,12 +51,12 @@ struct sc_hooks {
 struct sc_config {
 	struct store *store;
 	const struct sc_hooks *hooks;
-	time_t now;	  /* policies are evaluated at this time */
-	int dry_run;	  /* decide, commit nothing */
-	int no_start;	  /* commit, start nothing */
-	int explain;	  /* collect notes */
-	const char *rebalance; /* LOC: make room by moving GPU tenants */
-	int parallel;	       /* instances started at once (0 = 8) */
+	time_t now;		   /* policies are evaluated at this time */
+	int dry_run;		   /* decide, commit nothing */
+	int no_start;		   /* commit, start nothing */
+	int explain;		   /* collect notes */
+	const char *rebalance;	   /* LOC: make room by moving GPU tenants */
+	int parallel;		   /* instances started at once (0 = 8) */
 	volatile int *interrupted; /* set by a signal: stop, EC_INTR */
 	void (*warn)(void *arg, const char *msg);
 	void *warn_arg;
@@ -93,7 +93,8 @@ int sc_schedule(const struct sc_config *c, const struct sc_spec *spec,
  * when the store cannot be listed. */
 json_t *sc_tick(const struct sc_config *c, struct ec_err *err);
 
-/* --- app records ----------------------------------------------------------- */
+/* --- app records -----------------------------------------------------------
+ */
 
 /* The record of app (new reference), EC_NOTFOUND when there is none. */
 json_t *sc_app_get(struct store *s, const char *app, struct ec_err *err);
@@ -119,7 +120,8 @@ json_t *sc_placed_json(const struct sc_placed *p);
 /* Is an instance named `instance` running in ps (a `ps -a` array)? */
 int sc_instance_running(const json_t *ps, const char *instance);
 
-/* --- starting on hosts ------------------------------------------------------ */
+/* --- starting on hosts ------------------------------------------------------
+ */
 
 /* The arguments of `edgectl ... run -d` for p's instance: --store URL run
  * -d --name I --app A [--subnet S] [--runtime R] [-e ENV]... [-p PORT]...

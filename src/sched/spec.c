@@ -198,8 +198,8 @@ static int parse_resources(const json_t *spec, struct sc_req *r,
 		     err) < 0 ||
 	    get_size(res, "gpu_memory", "resources.gpu_memory", 0, &r->gpu_mem,
 		     err) < 0 ||
-	    get_int(res, "gpus", "resources.gpus", 0, SC_MAX_GPUS, 0, &g,
-		    err) < 0 ||
+	    get_int(res, "gpus", "resources.gpus", 0, SC_MAX_GPUS, 0, &g, err) <
+		0 ||
 	    get_str(res, "gpu_model", "resources.gpu_model", 31, &r->gpu_model,
 		    err) < 0)
 		return -1;
@@ -212,8 +212,7 @@ static int parse_resources(const json_t *spec, struct sc_req *r,
 	return 0;
 }
 
-static int parse_near(const json_t *spec, struct sc_spec *s,
-		      struct ec_err *err)
+static int parse_near(const json_t *spec, struct sc_spec *s, struct ec_err *err)
 {
 	const json_t *a = json_object_get(spec, "near"), *n;
 	char f[48];
@@ -269,8 +268,8 @@ static int parse_constraints(const json_t *spec, struct sc_spec *s,
 		     NULL, err) < 0 ||
 	    get_strs(cons, "deny", "constraints.deny", &s->deny, NULL, err) <
 		0 ||
-	    get_obj(cons, "labels", "constraints.labels", &s->req.labels,
-		    err) < 0)
+	    get_obj(cons, "labels", "constraints.labels", &s->req.labels, err) <
+		0)
 		return -1;
 	json_object_foreach ((json_t *)s->req.labels, k, v)
 		if (!json_is_string(v))
@@ -361,7 +360,8 @@ int sc_spec_parse(json_t *spec, struct sc_spec *s, struct ec_err *err)
 	if (parse_policy(spec, &s->req, err) < 0 ||
 	    parse_resources(spec, &s->req, err) < 0 ||
 	    parse_near(spec, s, err) < 0 ||
-	    parse_constraints(spec, s, err) < 0 || parse_lists(spec, s, err) < 0)
+	    parse_constraints(spec, s, err) < 0 ||
+	    parse_lists(spec, s, err) < 0)
 		return -1;
 	return 0;
 }

@@ -16,11 +16,11 @@
 #include "sched/sched.h"
 #include "util/err.h"
 
-#define SC_MAX_REPLICAS 100000	       /* as --replicas on the CLI */
-#define SC_MAX_CPUS	4096	       /* per replica */
-#define SC_MAX_BYTES	(1LL << 50)    /* memory, GPU memory: 1 PiB */
-#define SC_MAX_LIST	1024	       /* env, ports, command, near... */
-#define SC_MAX_STR	4096	       /* one string of those lists */
+#define SC_MAX_REPLICAS 100000	    /* as --replicas on the CLI */
+#define SC_MAX_CPUS	4096	    /* per replica */
+#define SC_MAX_BYTES	(1LL << 50) /* memory, GPU memory: 1 PiB */
+#define SC_MAX_LIST	1024	    /* env, ports, command, near... */
+#define SC_MAX_STR	4096	    /* one string of those lists */
 
 struct sc_spec {
 	json_t *json; /* the spec (a reference held; name filled in) */

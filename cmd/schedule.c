@@ -7,6 +7,7 @@
 #include "sched/session.h"
 #include "util/json.h"
 #include "util/parse.h"
+#include "util/tz.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,30 +93,14 @@ struct sargs {
 	struct sc_config c;
 };
 
-static int parse_now(const char *s, time_t *t)
-{
-	struct tm tm = {0};
-	char *end;
-	long long v = strtoll(s, &end, 10);
-
-	if (!*end && end != s) {
-		*t = (time_t)v;
-		return 0;
-	}
-	end = strptime(s, "%Y-%m-%dT%H:%M", &tm);
-	if (!end || (*end && strcmp(end, "Z")))
-		return -1;
-	*t = timegm(&tm);
-	return 0;
-}
-
-/* spec[key] (an object, created when missing). */
-static json_t *member(json_t *spec, const char *key)
+/* spec[key]: an object (or with array, an array), created when
+ * missing. */
+static json_t *member(json_t *spec, const char *key, int array)
 {
 	json_t *r = json_object_get(spec, key);
 
-	if (!r) {
-		r = json_object();
+	if (array ? !json_is_array(r) : !json_is_object(r)) {
+		r = array ? json_array() : json_object();
 		json_object_set_new(spec, key, r);
 	}
 	return r;
@@ -126,7 +111,7 @@ static json_t *member(json_t *spec, const char *key)
 static int resource_opt(json_t *spec, int c, const char *arg,
 			struct ec_err *err)
 {
-	json_t *r = member(spec, "resources");
+	json_t *r = member(spec, "resources", 0);
 	uint64_t u;
 	char *end;
 	double d;
@@ -155,18 +140,6 @@ static int resource_opt(json_t *spec, int c, const char *arg,
 				    json_integer((json_int_t)u));
 		return 0;
 	}
-}
-
-/* spec[key] (an array, created when missing). */
-static json_t *member_array(json_t *spec, const char *key)
-{
-	json_t *r = json_object_get(spec, key);
-
-	if (!json_is_array(r)) {
-		r = json_array();
-		json_object_set_new(spec, key, r);
-	}
-	return r;
 }
 
 static int one_opt(struct sargs *a, int c, const char *arg, struct ec_err *err)
@@ -204,15 +177,15 @@ static int one_opt(struct sargs *a, int c, const char *arg, struct ec_err *err)
 	case O_NEAR:
 		if (!(v = sc_near_parse(arg, err)))
 			return -1;
-		json_array_append_new(member_array(a->spec, "near"), v);
+		json_array_append_new(member(a->spec, "near", 1), v);
 		return 0;
 	case O_LOCATION:
 		json_array_append_new(
-		    member_array(member(a->spec, "constraints"), "locations"),
+		    member(member(a->spec, "constraints", 0), "locations", 1),
 		    json_string(arg));
 		return 0;
 	case O_NOW:
-		if (parse_now(arg, &a->c.now) < 0)
+		if (tz_parse_utc(arg, &a->c.now) < 0)
 			return ec_err_set(err, EC_USAGE,
 					  "--now '%s': epoch seconds or "
 					  "YYYY-MM-DDTHH:MMZ",
@@ -247,7 +220,7 @@ static int operands(struct sargs *a, int argc, char **argv, int ind,
 		/* --location adds to the file's constraints */
 		if (json_is_object(json_object_get(file, "constraints")))
 			json_object_update_missing(
-			    member(a->spec, "constraints"),
+			    member(a->spec, "constraints", 0),
 			    json_object_get(file, "constraints"));
 		json_object_update_missing(a->spec, file);
 		json_decref(file);
@@ -281,23 +254,16 @@ static json_t *result_to_json(const struct sc_spec *s,
 			      const struct sc_result *r, int explain,
 			      int dry_run)
 {
-	json_t *pl = json_array(), *x = json_array();
+	json_t *pl = json_array();
 	size_t i;
 
 	for (i = 0; i < r->n; i++)
 		json_array_append_new(pl, sc_placed_json(&r->placed[i]));
-	for (i = 0; explain && i < r->x.n; i++)
-		json_array_append_new(
-		    x,
-		    json_pack("{s:s,s:s?,s:f,s:s}", "location",
-			      r->x.notes[i].loc, "host",
-			      r->x.notes[i].host[0] ? r->x.notes[i].host : NULL,
-			      "score", r->x.notes[i].score, "why",
-			      r->x.notes[i].why));
 	return json_pack("{s:s,s:s,s:o,s:i,s:b,s:o,s:O?}", "app", s->name,
 			 "digest", r->digest, "placements", pl, "replicas",
-			 s->replicas, "dry_run", dry_run, "explain", x, "moves",
-			 r->moves);
+			 s->replicas, "dry_run", dry_run, "explain",
+			 explain ? sc_explain_json(&r->x) : json_array(),
+			 "moves", r->moves);
 }
 
 static void result_print(const struct sc_result *r, int explain)

@@ -173,3 +173,18 @@ json_t *sc_placed_json(const struct sc_placed *p)
 		json_object_set_new(j, "error", json_string(p->error ?: ""));
 	return j;
 }
+
+json_t *sc_explain_json(const struct sc_explain *x)
+{
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; i < x->n; i++)
+		json_array_append_new(
+		    a, json_pack("{s:s,s:s?,s:f,s:s}", "location",
+				 x->notes[i].loc, "host",
+				 x->notes[i].host[0] ? x->notes[i].host : NULL,
+				 "score", x->notes[i].score, "why",
+				 x->notes[i].why));
+	return a;
+}

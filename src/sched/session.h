@@ -117,6 +117,10 @@ json_t *sc_app_merge(const json_t *old_placements, const struct sc_placed *p,
  * tried, started with id or error. New object. */
 json_t *sc_placed_json(const struct sc_placed *p);
 
+/* The notes of x as [{location, host (absent for a location), score,
+ * why}]. New array. */
+json_t *sc_explain_json(const struct sc_explain *x);
+
 /* Is an instance named `instance` running in ps (a `ps -a` array)? */
 int sc_instance_running(const json_t *ps, const char *instance);
 

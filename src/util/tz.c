@@ -2,6 +2,7 @@
 #include "util/tz.h"
 #include "util/xalloc.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -32,4 +33,25 @@ int tz_offset_minutes(const char *tz, time_t t, int *minutes)
 		unsetenv("TZ");
 	tzset();
 	return r;
+}
+
+int tz_parse_utc(const char *s, time_t *t)
+{
+	struct tm tm = {0};
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (end != s && !*end) {
+		if (errno == ERANGE || (time_t)v != v)
+			return -1;
+		*t = (time_t)v;
+		return 0;
+	}
+	end = strptime(s, "%Y-%m-%dT%H:%M", &tm);
+	if (!end || (*end && strcmp(end, "Z")))
+		return -1;
+	*t = timegm(&tm);
+	return 0;
 }

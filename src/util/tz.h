@@ -11,4 +11,8 @@
  * Fits sc_fleet_apply_tz()'s offset callback. */
 int tz_offset_minutes(const char *tz, time_t t, int *minutes);
 
+/* A point in time given by a user: epoch seconds, or YYYY-MM-DDTHH:MM
+ * with an optional Z (UTC). 0, or -1 when it is neither. */
+int tz_parse_utc(const char *s, time_t *t);
+
 #endif

@@ -260,7 +260,8 @@ static int record_spec(const json_t *rec, struct sc_spec *spec, char **image,
 				     ec_json_str(rec, "name") ?: "?");
 	if (img_ref_parse(spec->image, &r, err) < 0)
 		return -1;
-	*image = xasprintf("%s@%s", r.repo, ec_json_str(rec, "digest") ?: "");
+	*image =
+	    xasprintf("%s@%s", r.repo ?: "", ec_json_str(rec, "digest") ?: "");
 	img_ref_release(&r);
 	return 0;
 }

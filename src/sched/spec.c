@@ -282,16 +282,27 @@ static int parse_constraints(const json_t *spec, struct sc_spec *s,
 	return 0;
 }
 
-/* "team/web" -> "team-web" when the spec names no app. */
-static int default_name(json_t *spec, struct ec_err *err)
+/* The image must be a store reference ("repo:tag", "repo@sha256:...");
+ * "team/web" -> "team-web" is the app's name when the spec names none. */
+static int image_and_name(json_t *spec, struct ec_err *err)
 {
+	const char *image = ec_json_str(spec, "image");
 	struct img_ref r;
 	char *n, *p;
 
-	if (json_object_get(spec, "name"))
+	if (img_ref_parse(image, &r, err) < 0)
+		return ec_err_prefix(err, "spec: 'image'");
+	if (r.kind != REF_STORE || !r.repo) {
+		img_ref_release(&r);
+		return ec_err_set(err, EC_USAGE,
+				  "spec: 'image' '%s': schedule runs images "
+				  "from the store (edgectl push it first)",
+				  image);
+	}
+	if (json_object_get(spec, "name")) {
+		img_ref_release(&r);
 		return 0;
-	if (img_ref_parse(ec_json_str(spec, "image"), &r, err) < 0)
-		return -1;
+	}
 	n = xstrdup(r.repo);
 	for (p = n; *p; p++)
 		if (*p == '/' || *p == '.' || *p == '_')
@@ -341,7 +352,7 @@ int sc_spec_parse(json_t *spec, struct sc_spec *s, struct ec_err *err)
 	if (!s->image)
 		return bad(err, "image", "is missing (an image in the store)");
 	if (get_str(spec, "name", "name", 63, &s->name, err) < 0 ||
-	    default_name(spec, err) < 0)
+	    image_and_name(spec, err) < 0)
 		return -1;
 	if (fleet_name_check("app", ec_json_str(spec, "name"), err) < 0)
 		return ec_err_prefix(err, "spec: 'name'");

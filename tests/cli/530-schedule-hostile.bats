@@ -92,6 +92,11 @@ spec_check() {
 	spec_case '.spread_locations = "yes"' spread_locations
 	spec_case '.constraints.labels = {gpu: 1}' constraints.labels.gpu
 	spec_case '.name = "-x"' name
+	# an image that is not in the store (oci:) and no name: the old code
+	# took the missing repository for the name and crashed (fuzzer)
+	spec_case '.image = "oci:1" | del(.name)' image
+	run -2 --separate-stderr edgectl schedule --dry-run --image oci:1
+	[[ $stderr == *"from the store"* ]]
 	# the same limit as --replicas, from the command line
 	run -2 --separate-stderr edgectl schedule --no-start --image app:1 --replicas 100001
 	run -0 audit

@@ -150,19 +150,21 @@ spec_check() {
 @test "schedule: SIGTERM during a long placement exits 130 and records what was committed" {
 	local i pid st
 	edgectl location add l1 --lat 0 --lon 0 --utc-offset +00:00
-	# 1500 hosts: one CAS commit each, long enough to be interrupted
+	# 1500 hosts written straight into the file store: one CAS commit
+	# each, seconds of work, long enough to be interrupted
+	mkdir -p "$T/store/fleet/l1/hosts"
 	for i in $(seq 1 1500); do
 		printf '{"name": "h%d", "location": "l1", "capacity": {"cpus": 1, "memory_bytes": 1073741824}, "allocations": []}' "$i" \
-			>"$T/store/fleet/l1/hosts/h$i.json" 2>/dev/null || {
-			mkdir -p "$T/store/fleet/l1/hosts"
-			printf '{"name": "h%d", "location": "l1", "capacity": {"cpus": 1, "memory_bytes": 1073741824}, "allocations": []}' "$i" \
-				>"$T/store/fleet/l1/hosts/h$i.json"
-		}
+			>"$T/store/fleet/l1/hosts/h$i.json"
 	done
 	edgectl --json schedule --no-start --image app:1 --name long --replicas 1500 --cpus 1 \
 		>"$T/out.json" 2>"$T/err.txt" &
 	pid=$!
-	sleep 1.5
+	# signal it as soon as the first host commit is in the store
+	for i in $(seq 1 200); do
+		grep -qs '"app"' "$T"/store/fleet/l1/hosts/*.json && break
+		sleep 0.05
+	done
 	kill -TERM "$pid"
 	st=0
 	wait "$pid" || st=$?

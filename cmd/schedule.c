@@ -364,8 +364,8 @@ static int do_schedule(struct ec_ctx *ctx, struct sargs *a, struct ec_err *err)
 	return rc;
 }
 
-static int do_verb(struct ec_ctx *ctx, struct sargs *a, int argc, char **argv,
-		   int ind, struct ec_err *err)
+static int do_verb(struct ec_ctx *ctx, struct sargs *a, char **argv, int ind,
+		   struct ec_err *err)
 {
 	json_t *out;
 
@@ -375,25 +375,15 @@ static int do_verb(struct ec_ctx *ctx, struct sargs *a, int argc, char **argv,
 		if (!ctx->json)
 			tick_print(out);
 	} else if (!strcmp(argv[ind], "ls")) {
-		if (argc - ind != 1)
-			return ec_err_set(err, EC_USAGE,
-					  "schedule ls takes no operands");
 		if (!(out = sc_app_list(a->c.store, err)))
 			return -1;
 		if (!ctx->json)
 			ls_print(out);
 	} else {
-		if (argc - ind != 2)
-			return ec_err_set(err, EC_USAGE,
-					  "schedule rm needs one APP");
 		if (sc_app_remove(&a->c, argv[ind + 1], err) < 0)
 			return -1;
 		out =
 		    json_pack("{s:s,s:b}", "app", argv[ind + 1], "removed", 1);
-		if (!ctx->json) {
-			json_decref(out);
-			out = NULL;
-		}
 	}
 	if (ctx->json)
 		json_out(out);
@@ -427,6 +417,13 @@ static int run_schedule(struct ec_ctx *ctx, int argc, char **argv)
 					    !strcmp(argv[op.ind], "rm")));
 	if (!verb && operands(&a, argc, argv, op.ind, &err) < 0)
 		goto usage;
+	if (verb && !a.tick &&
+	    argc - op.ind != (*argv[op.ind] == 'l' ? 1 : 2)) {
+		ec_err_set(&err, EC_USAGE, "schedule %s",
+			   *argv[op.ind] == 'l' ? "ls takes no operands"
+						: "rm needs one APP");
+		goto usage;
+	}
 	if (!(a.c.store = rem.store = ctx_store(ctx, &err)))
 		goto fail;
 	ctx_ssh_opts(ctx, &so);
@@ -435,7 +432,7 @@ static int run_schedule(struct ec_ctx *ctx, int argc, char **argv)
 	a.c.hooks = &hooks;
 	a.c.interrupted = ctx->interrupted;
 	a.c.warn = warn;
-	if ((verb ? do_verb(ctx, &a, argc, argv, op.ind, &err)
+	if ((verb ? do_verb(ctx, &a, argv, op.ind, &err)
 		  : do_schedule(ctx, &a, &err)) < 0)
 		goto fail;
 	goto out;

@@ -97,6 +97,11 @@ spec_check() {
 	spec_case '.image = "oci:1" | del(.name)' image
 	run -2 --separate-stderr edgectl schedule --dry-run --image oci:1
 	[[ $stderr == *"from the store"* ]]
+	# verbs take their operands, no more (usage, exit 2)
+	run -2 --separate-stderr edgectl schedule ls extra
+	[[ $stderr == *"usage:"* ]]
+	run -2 --separate-stderr edgectl schedule rm a b
+	run -2 --separate-stderr edgectl schedule rm
 	# the same limit as --replicas, from the command line
 	run -2 --separate-stderr edgectl schedule --no-start --image app:1 --replicas 100001
 	run -0 audit

@@ -410,9 +410,11 @@ static int run_schedule(struct ec_ctx *ctx, int argc, char **argv)
 			rc = op.status;
 			goto out;
 		}
-		if (one_opt(&a, c, op.arg, &err) < 0)
-			goto usage;
+		if (err.cat == EC_OK) /* on to OPT_END: it frees the parser */
+			one_opt(&a, c, op.arg, &err);
 	}
+	if (err.cat != EC_OK)
+		goto usage;
 	verb = a.tick || (op.ind < argc && (!strcmp(argv[op.ind], "ls") ||
 					    !strcmp(argv[op.ind], "rm")));
 	if (!verb && operands(&a, argc, argv, op.ind, &err) < 0)

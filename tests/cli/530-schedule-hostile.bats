@@ -204,8 +204,9 @@ spec_check() {
 		env: [range(1; 21) | "V\(.)=v\(.)"],
 		command: (["sh", "-c", "echo env=$(env | grep -c \"^V[0-9]*=v\") args=$# last=${21}; sleep 30", "x"]
 			+ [range(1; 22) | "a\(.)"])}' >"$T/spec.json"
-	run -0 --separate-stderr edgectl --json schedule "$T/spec.json"
+	run --separate-stderr edgectl --json schedule "$T/spec.json"
 	echo "$output $stderr"
+	[ "$status" = 0 ]
 	inst=$(jq -r '.placements[0].instance' <<<"$output")
 	jq -e '.placements[0].started' <<<"$output"
 	for i in $(seq 1 50); do

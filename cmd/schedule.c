@@ -32,6 +32,7 @@ enum {
 	O_NOW,
 	O_TICK,
 	O_RUNTIME,
+	O_VIP,
 	O_REBALANCE,
 };
 
@@ -51,6 +52,8 @@ static const struct ec_opt opts[] = {
     {"near", 0, "LOC|LAT,LON[@W]", "users to be near (repeatable)", O_NEAR},
     {"location", 0, "LOC", "only these locations (repeatable)", O_LOCATION},
     {"runtime", 0, "NAME", "OCI runtime for the instances", O_RUNTIME},
+    {"vip", 0, "A[:PORT[/PROTO]]",
+     "the app's one address: its route, on every instance's loopback", O_VIP},
     {"no-start", 0, NULL, "place and commit, do not start", O_NO_START},
     {"dry-run", 0, NULL, "decide and print, commit nothing", O_DRY_RUN},
     {"explain", 0, NULL, "say why each location and host was (not) chosen",
@@ -72,7 +75,8 @@ static const struct ec_verb verbs[] = {
      "TIME] SPEC.json\n"
      "edgectl schedule --image REF [--name APP] [--replicas N] "
      "[--cpus N] [--memory SIZE] [--gpus N] [--gpu-mem SIZE] "
-     "[--policy P] [--near X]... [--location L]... [-- CMD ARG...]\n"
+     "[--policy P] [--near X]... [--location L]... [--vip A[:PORT]] "
+     "[-- CMD ARG...]\n"
      "edgectl schedule --rebalance LOC [--dry-run] [--no-start] "
      "SPEC.json|--image REF [--gpus N] [--gpu-mem SIZE]...\n"
      "edgectl schedule --tick",
@@ -156,11 +160,13 @@ static int one_opt(struct sargs *a, int c, const char *arg, struct ec_err *err)
 	case O_NAME:
 	case O_POLICY:
 	case O_RUNTIME:
+	case O_VIP:
 		json_object_set_new(a->spec,
-				    c == O_IMAGE    ? "image"
-				    : c == O_NAME   ? "name"
-				    : c == O_POLICY ? "policy"
-						    : "runtime",
+				    c == O_IMAGE     ? "image"
+				    : c == O_NAME    ? "name"
+				    : c == O_POLICY  ? "policy"
+				    : c == O_RUNTIME ? "runtime"
+						     : "vip",
 				    json_string(arg));
 		return 0;
 	case O_REPLICAS:
@@ -263,11 +269,11 @@ static json_t *result_to_json(const struct sc_spec *s,
 
 	for (i = 0; i < r->n; i++)
 		json_array_append_new(pl, sc_placed_json(&r->placed[i]));
-	return json_pack("{s:s,s:s,s:o,s:i,s:b,s:o,s:O?}", "app", s->name,
+	return json_pack("{s:s,s:s,s:o,s:i,s:b,s:o,s:O?,s:O?}", "app", s->name,
 			 "digest", r->digest, "placements", pl, "replicas",
 			 s->replicas, "dry_run", dry_run, "explain",
 			 explain ? sc_explain_json(&r->x) : json_array(),
-			 "moves", r->moves);
+			 "moves", r->moves, "route", r->route);
 }
 
 static void result_print(const struct sc_result *r, int explain)
@@ -283,6 +289,12 @@ static void result_print(const struct sc_result *r, int explain)
 		printf("%s -> %s (%s)%s\n", r->placed[i].instance,
 		       r->placed[i].host, r->placed[i].loc,
 		       r->placed[i].started == 0 ? " not started" : "");
+	if (r->route)
+		printf(
+		    "route %s:%d -> %zu backend(s) (route sync applies it)\n",
+		    ec_json_str(r->route, "vip"),
+		    (int)ec_json_int(r->route, "port"),
+		    json_array_size(json_object_get(r->route, "backends")));
 	for (i = 0; explain && i < r->x.n; i++)
 		printf("  %-12s %-10s %10.1f  %s\n", r->x.notes[i].loc,
 		       r->x.notes[i].host[0] ? r->x.notes[i].host : "-",

@@ -202,6 +202,28 @@ json_t *route_rm(struct store *s, const char *vip, struct ec_err *err)
 	return json_pack("{s:s,s:b}", "vip", addr, "removed", 1);
 }
 
+json_t *route_rm_app(struct store *s, const char *vip, const char *app,
+		     struct ec_err *err)
+{
+	char addr[INET_ADDRSTRLEN];
+	struct route_vip v;
+	_cleanup_json_ json_t *r = NULL;
+	const char *owner;
+
+	if (route_vip_parse(vip, &v, addr, err) < 0 ||
+	    !(r = route_get(s, addr, err)))
+		return NULL;
+	owner = ec_json_str(r, "app");
+	if (!owner || strcmp(owner, app)) {
+		ec_err_set(err, EC_CONFLICT,
+			   "route of VIP '%s' serves app '%s', not '%s': left "
+			   "alone",
+			   addr, owner ? owner : "?", app);
+		return NULL;
+	}
+	return route_rm(s, vip, err);
+}
+
 json_t *route_ls(struct store *s, struct ec_err *err)
 {
 	_cleanup_json_ json_t *routes = route_objects(s, err);

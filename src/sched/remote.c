@@ -12,7 +12,7 @@ const char **sc_run_argv(const char *store_url, const struct sc_spec *spec,
 			 const char *instance, const char *subnet,
 			 const char *image)
 {
-	size_t cap = 16 + 2 * (spec->nenv + spec->nports) + spec->ncommand;
+	size_t cap = 18 + 2 * (spec->nenv + spec->nports) + spec->ncommand;
 	const char **v = xcalloc(cap + 1, sizeof(*v));
 	size_t n = 0, i;
 
@@ -39,6 +39,10 @@ const char **sc_run_argv(const char *store_url, const struct sc_spec *spec,
 	for (i = 0; i < spec->nports; i++) {
 		v[n++] = "-p";
 		v[n++] = spec->ports[i];
+	}
+	if (spec->vip) {
+		v[n++] = "--vip";
+		v[n++] = spec->vip_addr;
 	}
 	v[n++] = image;
 	if (spec->ncommand) {

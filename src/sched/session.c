@@ -3,6 +3,7 @@
 #include "fleet/remote.h"
 #include "image/store_ref.h"
 #include "oci/ref.h"
+#include "route/control.h"
 #include "sched/app_impl.h"
 #include "sched/commit.h"
 #include "store/cas.h"
@@ -565,8 +566,31 @@ void sc_result_release(struct sc_result *r)
 	free(r->placed);
 	free(r->repo);
 	json_decref(r->moves);
+	json_decref(r->route);
 	sc_explain_release(&r->x);
 	memset(r, 0, sizeof(*r));
+}
+
+/* The route of an app with a vip: its backends become the app's running
+ * instances (route_add: created with the lowest free VIP id, or updated).
+ * Routers apply it at their next `route sync`. A failure is a warning:
+ * the placements stand. */
+static json_t *route_update(const struct sc_config *c,
+			    const struct sc_spec *spec)
+{
+	struct route_req q = {.app = spec->name,
+			      .check = spec->health_type,
+			      .path = spec->health_path};
+	struct ec_err err;
+	json_t *r;
+
+	if (!spec->vip || c->dry_run)
+		return NULL;
+	ec_err_clear(&err);
+	if (!(r = route_add(c->store, spec->vip, &q, &err)))
+		warnf(c, "route of '%s' (%s): %s", spec->name, spec->vip,
+		      err.msg);
+	return r;
 }
 
 /* Keep the new placements (from `have` on) in res. */
@@ -670,6 +694,8 @@ int sc_schedule(const struct sc_config *c, const struct sc_spec *spec,
 	if (!c->dry_run && !c->no_start && res->n && perr.cat != EC_INTR &&
 	    start_new(c, spec, res, err) < 0 && rc == 0)
 		rc = -1;
+	if (perr.cat != EC_INTR)
+		res->route = route_update(c, spec);
 	if (perr.cat != EC_OK)
 		*err = perr;
 out:
@@ -807,6 +833,8 @@ static void tick_app(const struct sc_config *c, const json_t *rec, json_t *ps,
 	}
 	find_dead(c, rec, &dead, ps, report);
 	start_all(c, &spec, image, dead.done, dead.ndone);
+	if (dead.ndone)
+		json_decref(route_update(c, &spec)); /* the new backends */
 	for (i = 0; i < dead.ndone; i++) {
 		json_t *j = sc_placed_json(&dead.done[i]);
 		json_object_del(j, "location");
@@ -842,6 +870,23 @@ json_t *sc_tick(const struct sc_config *c, struct ec_err *err)
 
 /* --- remove
  * ------------------------------------------------------------------- */
+
+/* The route of a removed app with a vip goes too (a warning when it
+ * cannot be removed; gone already is fine). */
+static void remove_route(const struct sc_config *c, const json_t *rec)
+{
+	const char *vip = ec_json_str(json_object_get(rec, "spec"), "vip");
+	struct ec_err err;
+	json_t *r;
+
+	ec_err_clear(&err);
+	if (!vip)
+		return;
+	r = route_rm_app(c->store, vip, ec_json_str(rec, "name") ?: "", &err);
+	if (!r && err.cat != EC_NOTFOUND)
+		warnf(c, "route %s: %s", vip, err.msg);
+	json_decref(r);
+}
 
 int sc_app_remove(const struct sc_config *c, const char *app,
 		  struct ec_err *err)
@@ -884,5 +929,6 @@ int sc_app_remove(const struct sc_config *c, const char *app,
 				  "app '%s': some capacity could not be "
 				  "released; run schedule rm again",
 				  app);
+	remove_route(c, a);
 	return store_delete(c->store, key, err);
 }

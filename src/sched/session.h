@@ -71,6 +71,7 @@ struct sc_result {
 	json_t *moves; /* rebalance: [{app, instance, replica, location,
 			  from, to, gpu_memory_bytes}], else NULL */
 	int queued;    /* off-peak, nowhere eligible: waits in queue/ */
+	json_t *route; /* the app's route as updated (spec with a vip) */
 	char reason[EC_ERR_MSG_MAX];
 	size_t start_failed;
 };

@@ -1,5 +1,6 @@
 /* spec.c - app spec validation (spec.h). */
 #include "sched/spec.h"
+#include "route/control.h"
 #include "fleet/fleet.h"
 #include "oci/ref.h"
 #include "util/json.h"
@@ -337,6 +338,30 @@ static int parse_lists(const json_t *spec, struct sc_spec *s,
 	return 0;
 }
 
+/* "vip" (route_vip_parse's form) and "health" (route_check_valid's). */
+static int parse_vip(const json_t *spec, struct sc_spec *s, struct ec_err *err)
+{
+	const json_t *h;
+	struct route_vip v;
+
+	if (get_str(spec, "vip", "vip", 64, &s->vip, err) < 0 ||
+	    get_obj(spec, "health", "health", &h, err) < 0)
+		return -1;
+	if (s->vip && route_vip_parse(s->vip, &v, s->vip_addr, err) < 0)
+		return ec_err_prefix(err, "spec: 'vip'");
+	if (!h)
+		return 0;
+	if (!s->vip)
+		return bad(err, "health",
+			   "needs a 'vip' (the route it checks)");
+	if (get_str(h, "type", "health.type", 8, &s->health_type, err) < 0 ||
+	    get_str(h, "path", "health.path", 1024, &s->health_path, err) < 0)
+		return -1;
+	if (route_check_valid(s->health_type, s->health_path, err) < 0)
+		return ec_err_prefix(err, "spec: 'health'");
+	return 0;
+}
+
 int sc_spec_parse(json_t *spec, struct sc_spec *s, struct ec_err *err)
 {
 	const json_t *v;
@@ -372,7 +397,7 @@ int sc_spec_parse(json_t *spec, struct sc_spec *s, struct ec_err *err)
 	    parse_resources(spec, &s->req, err) < 0 ||
 	    parse_near(spec, s, err) < 0 ||
 	    parse_constraints(spec, s, err) < 0 ||
-	    parse_lists(spec, s, err) < 0)
+	    parse_lists(spec, s, err) < 0 || parse_vip(spec, s, err) < 0)
 		return -1;
 	return 0;
 }

@@ -31,6 +31,12 @@ struct sc_spec {
 	const char **allow, **deny;	      /* NULL-terminated or NULL */
 	const char **env, **ports, **command; /* NULL-terminated */
 	size_t nenv, nports, ncommand;
+	/* "vip": the app's one address, "A[:PORT[/PROTO]]" as given (NULL:
+	 * none); vip_addr its address (what `run --vip` puts on each
+	 * instance's loopback); "health": {"type": "http"|"tcp", "path"} */
+	const char *vip;
+	char vip_addr[16];
+	const char *health_type, *health_path;
 };
 
 /* Validate spec and fill s (strings borrowed from spec, which s holds a

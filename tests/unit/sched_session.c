@@ -9,6 +9,7 @@
  * removal. */
 #include "tap.h"
 #include "sched/session.h"
+#include "route/control.h"
 #include "store/store.h"
 #include "util/fs.h"
 #include "util/json.h"
@@ -86,6 +87,14 @@ static void test_spec_invalid(void)
 	    {"{}", "'image'"},
 	    {"{\"image\": 5}", "'image'"},
 	    {"{\"image\": \"w:1\", \"replicas\": 0}", "'replicas'"},
+	    {"{\"image\": \"w:1\", \"vip\": \"nonsense\"}", "'vip'"},
+	    {"{\"image\": \"w:1\", \"vip\": \"198.18.0.1:0\"}", "'vip'"},
+	    {"{\"image\": \"w:1\", \"vip\": 5}", "'vip'"},
+	    {"{\"image\": \"w:1\", \"health\": {\"type\": \"tcp\"}}",
+	     "'health'"},
+	    {"{\"image\": \"w:1\", \"vip\": \"198.18.0.1\", \"health\": "
+	     "{\"type\": \"icmp\"}}",
+	     "'health'"},
 	    {"{\"image\": \"w:1\", \"replicas\": 100001}", "'replicas'"},
 	    {"{\"image\": \"w:1\", \"replicas\": 4294967297}", "'replicas'"},
 	    {"{\"image\": \"w:1\", \"replicas\": -9223372036854775808}",
@@ -305,6 +314,7 @@ struct fake {
 	json_t *ps;	 /* host -> ps array (missing: unreachable) */
 	char image[160];
 	volatile int *trip; /* set on the first start */
+	struct store *s;    /* set: started instances publish a record */
 };
 
 static int fake_start(void *arg, const struct sc_spec *spec, const char *image,
@@ -322,6 +332,20 @@ static int fake_start(void *arg, const struct sc_spec *spec, const char *image,
 		*f->trip = 1;
 	pthread_mutex_unlock(&f->mu);
 	snprintf(id, 64, "id-%.60s", p->instance);
+	if (f->s) {
+		/* what `run -d` publishes: the route's backends come from it */
+		char *key = xasprintf("instances/%s/%s.json", spec->name, id);
+		char *rec = xasprintf("{\"id\":\"%s\",\"name\":\"%s\","
+				      "\"app\":\"%s\",\"ip\":\"198.19.0.%d\","
+				      "\"host\":\"%s\",\"status\":\"running\"}",
+				      id, p->instance, spec->name,
+				      10 + p->replica, p->host);
+		struct ec_err e;
+		ec_err_clear(&e);
+		store_put_buf(f->s, key, rec, strlen(rec), NULL, NULL, &e);
+		free(key);
+		free(rec);
+	}
 	return 0;
 }
 
@@ -686,6 +710,64 @@ static void test_tick_dead(void)
 	world_release(&w);
 }
 
+/* An app with a vip: every instance gets it (run --vip), the route is
+ * created with the running instances as backends, and removing the app
+ * removes its route but not another app's. */
+static void test_session_vip(void)
+{
+	struct world w;
+	struct sc_result r;
+	struct ec_err err;
+	struct sc_spec s;
+	json_t *j;
+	const char **v;
+	size_t i;
+	int has_vip = 0;
+
+	world_init(&w, 2, 4);
+	w.f.s = w.s;
+	ok(schedule(&w,
+		    APP(", \"replicas\": 2, \"vip\": \"198.18.200.1:8080\", "
+			"\"health\": {\"type\": \"tcp\"}"),
+		    &r, &err) == 0 &&
+	       r.n == 2,
+	   "vip: 2 replicas placed");
+	ok(r.route && !strcmp(ec_json_str(r.route, "vip") ?: "", "198.18.200.1") &&
+	       ec_json_int(r.route, "port") == 8080 &&
+	       !strcmp(ec_json_str(r.route, "app") ?: "", "app") &&
+	       json_array_size(json_object_get(r.route, "backends")) == 2,
+	   "vip: the route holds the 2 running instances");
+	is_str(ec_json_str(json_object_get(r.route, "check"), "type"), "tcp",
+	       "vip: the health check type reaches the route");
+	ok(exists(&w, "routes/198.18.200.1.json"), "vip: route object stored");
+	sc_result_release(&r);
+
+	j = json_loads(APP(", \"vip\": \"198.18.200.1:8080\""), 0, NULL);
+	ec_err_clear(&err);
+	sc_spec_parse(j, &s, &err);
+	v = sc_run_argv("file:///s", &s, "app-0", NULL, "app@" DIGEST);
+	for (i = 0; v[i] && v[i + 1]; i++)
+		has_vip |= !strcmp(v[i], "--vip") &&
+			   !strcmp(v[i + 1], "198.18.200.1");
+	ok(has_vip, "vip: run -d gets --vip with the address only");
+	free(v);
+	sc_spec_release(&s);
+	json_decref(j);
+
+	/* another app's route on another VIP stays */
+	{
+		struct route_req q = {.app = "other"};
+		json_t *o = route_add(w.s, "198.18.200.2", &q, &err);
+		ok(o != NULL, "vip: another app's route");
+		json_decref(o);
+	}
+	ok(sc_app_remove(&w.c, "app", &err) == 0 &&
+	       !exists(&w, "routes/198.18.200.1.json") &&
+	       exists(&w, "routes/198.18.200.2.json"),
+	   "vip: schedule rm removes the app's route, not another's");
+	world_release(&w);
+}
+
 int main(void)
 {
 	test_spec_valid();
@@ -700,5 +782,6 @@ int main(void)
 	test_session_interrupt();
 	test_tick_queue();
 	test_tick_dead();
+	test_session_vip();
 	return done_testing();
 }

@@ -217,6 +217,10 @@ static int operands(struct sargs *a, int argc, char **argv, int ind,
 {
 	json_t *file, *cmdv;
 
+	/* getopt consumed a "--" that ended the options (`--image X -- sh
+	 * -c ...`): what follows is the command; keep the "--" in view */
+	if (ind > 1 && ind <= argc && !strcmp(argv[ind - 1], "--"))
+		ind--;
 	if (ind < argc && !json_object_get(a->spec, "image") &&
 	    strcmp(argv[ind], "--")) {
 		if (!(file = ec_json_load_file(argv[ind], err)))

@@ -4,6 +4,7 @@
  * every command acting on hosts uses. */
 #include "cmd.h"
 #include "fleet/fleet.h"
+#include "fleet/summary.h"
 #include "util/json.h"
 #include "util/xalloc.h"
 
@@ -26,6 +27,7 @@ enum {
 	O_UTC_OFFSET,
 	O_TZ,
 	O_OFF_PEAK,
+	O_ALL,
 };
 
 static int run_host(struct ec_ctx *ctx, int argc, char **argv);
@@ -66,6 +68,8 @@ static const struct ec_verb host_verbs[] = {
 static const int location_add_opts[] = {
     O_LAT, O_LON, O_UTC_OFFSET, O_TZ, O_OFF_PEAK, O_LABEL, 0};
 
+static const int location_refresh_opts[] = {O_ALL, 0};
+
 static const struct ec_verb location_verbs[] = {
     {"add",
      "edgectl location add NAME --lat DEG --lon DEG "
@@ -74,6 +78,8 @@ static const struct ec_verb location_verbs[] = {
      location_add_opts, 1, 1},
     {"ls", "edgectl location ls", NULL, 0, 0, "location ls"},
     {"rm", "edgectl location rm NAME", NULL, 1, 1},
+    {"refresh", "edgectl location refresh (NAME | --all)",
+     location_refresh_opts, 0, 1},
     {0},
 };
 
@@ -85,6 +91,7 @@ static const struct ec_opt location_opts[] = {
     {"off-peak", 0, "HH:MM-HH:MM", "add: the off-peak window (local time)",
      O_OFF_PEAK},
     {"label", 0, "K=V", "add: a label (repeatable)", O_LABEL},
+    {"all", 0, NULL, "refresh: every location", O_ALL},
     {0},
 };
 
@@ -98,7 +105,7 @@ const struct ec_cmd cmd_host_def = {
 
 const struct ec_cmd cmd_location_def = {
     .name = "location",
-    .summary = "the fleet's locations: add, ls, rm",
+    .summary = "the fleet's locations: add, ls, rm, refresh (summaries)",
     .opts = location_opts,
     .run = run_location,
     .verbs = location_verbs,
@@ -129,11 +136,13 @@ static const char *verb_name(struct ec_ctx *ctx, const struct ec_cmd *cmd,
 	*name = ind + 1 < argc ? argv[ind + 1] : NULL;
 	if (ind >= argc) {
 		*st = usage_error(ctx, cmd, "%s needs %s", cmd->name,
-				  cmd == &cmd_host_def ? "add, ls, rm or probe"
-						       : "add, ls or rm");
+				  cmd == &cmd_host_def
+				      ? "add, ls, rm or probe"
+				      : "add, ls, rm or refresh");
 		return NULL;
 	}
-	if (!strcmp(argv[ind], "ls") || !strcmp(argv[ind], "probe"))
+	if (!strcmp(argv[ind], "ls") || !strcmp(argv[ind], "probe") ||
+	    (!strcmp(argv[ind], "refresh") && !*name))
 		return argv[ind];
 	if (!*name) {
 		*st = usage_error(ctx, cmd, "%s %s needs a NAME", cmd->name,
@@ -204,8 +213,50 @@ static int location_opt(struct fleet_location_spec *l, json_t *labels, int c,
 	return 0;
 }
 
+static void summary_print(const json_t *all)
+{
+	const json_t *m;
+	size_t i;
+
+	printf("%-16s  %5s  %5s  %9s  %10s  %9s  %10s  %s\n", "NAME", "HOSTS",
+	       "UP", "CPU-FREE", "MEM-FREE", "CPU-MAX", "MEM-MAX", "GEN");
+	json_array_foreach (all, i, m)
+		printf(
+		    "%-16s  %5lld  %5lld  %9lld  %9lldM  %9lld  %9lldM  "
+		    "%lld\n",
+		    ec_json_str(m, "location") ?: "",
+		    (long long)ec_json_int(m, "hosts_total"),
+		    (long long)ec_json_int(m, "hosts_up"),
+		    (long long)ec_json_int(m, "cpu_free_m"),
+		    (long long)(ec_json_int(m, "memory_free_bytes") >> 20),
+		    (long long)ec_json_int(m, "cpu_free_max_m"),
+		    (long long)(ec_json_int(m, "memory_free_max_bytes") >> 20),
+		    (long long)ec_json_int(m, "generation"));
+}
+
+/* location refresh (NAME | --all): rebuild summaries from host objects. */
+static int location_refresh(struct ec_ctx *ctx, struct store *s,
+			    const char *name, int all)
+{
+	_cleanup_json_ json_t *j = NULL;
+	struct ec_err err;
+
+	ec_err_clear(&err);
+	if (!name == !all)
+		return usage_error(ctx, &cmd_location_def,
+				   "location refresh needs a NAME or --all "
+				   "(one of them)");
+	if (!(j = fleet_summary_refresh_all(s, name, 16, &err)))
+		return report_error(ctx, &err);
+	if (ctx->json)
+		json_out(json_incref(j));
+	else
+		summary_print(j);
+	return 0;
+}
+
 static int location_verb(struct ec_ctx *ctx, struct store *s, const char *sub,
-			 struct fleet_location_spec *l)
+			 struct fleet_location_spec *l, int all)
 {
 	_cleanup_json_ json_t *j = NULL;
 	struct ec_err err;
@@ -224,9 +275,12 @@ static int location_verb(struct ec_ctx *ctx, struct store *s, const char *sub,
 		return fleet_location_rm(s, l->name, &err) < 0
 			   ? report_error(ctx, &err)
 			   : 0;
+	if (!strcmp(sub, "refresh"))
+		return location_refresh(ctx, s, l->name, all);
 	if (strcmp(sub, "add"))
 		return usage_error(ctx, &cmd_location_def,
-				   "unknown subcommand '%s' (add, ls, rm)",
+				   "unknown subcommand '%s' (add, ls, rm, "
+				   "refresh)",
 				   sub);
 	if (!(j = fleet_location_record(l, &err)))
 		return usage_error(ctx, &cmd_location_def, "%s", err.msg);
@@ -245,7 +299,7 @@ static int run_location(struct ec_ctx *ctx, int argc, char **argv)
 	struct ec_err err;
 	const char *sub;
 	struct store *s;
-	int c, st = 0;
+	int c, st = 0, all = 0;
 
 	ec_err_clear(&err);
 	l.labels = labels;
@@ -253,7 +307,9 @@ static int run_location(struct ec_ctx *ctx, int argc, char **argv)
 	while ((c = opt_next(&op)) != OPT_END) {
 		if (c == OPT_EXIT)
 			return op.status;
-		if (location_opt(&l, labels, c, op.arg, &err) < 0)
+		if (c == O_ALL)
+			all = 1;
+		else if (location_opt(&l, labels, c, op.arg, &err) < 0)
 			return usage_error(ctx, &cmd_location_def, "%s",
 					   err.msg);
 	}
@@ -262,7 +318,7 @@ static int run_location(struct ec_ctx *ctx, int argc, char **argv)
 		return st;
 	if (!(s = ctx_store(ctx, &err)))
 		return report_error(ctx, &err);
-	return location_verb(ctx, s, sub, &l);
+	return location_verb(ctx, s, sub, &l, all);
 }
 
 /* --- host ------------------------------------------------------------------

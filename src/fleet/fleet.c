@@ -1,5 +1,6 @@
 /* fleet.c - inventory objects in the store (CAS) and SSH (fleet.h). */
 #include "fleet/fleet.h"
+#include "fleet/summary.h"
 #include "store/cas.h"
 #include "crypto/digest.h"
 #include "runtime/runtime.h"
@@ -157,6 +158,28 @@ json_t *fleet_host_get(struct store *s, const char *name, char *etag,
 	return h;
 }
 
+struct host_update {
+	int (*fn)(json_t *host, void *ctx);
+	void *ctx;
+	json_t *written; /* the object as the last try wrote it */
+};
+
+static int host_update_fn(json_t *host, void *ctx)
+{
+	struct host_update *u = ctx;
+
+	if (u->fn(host, u->ctx) < 0)
+		return -1;
+	json_decref(u->written);
+	u->written = json_deep_copy(host);
+	/* store_json_update bumps the generation after fn */
+	json_object_set_new(
+	    u->written, "generation",
+	    json_integer(
+		json_integer_value(json_object_get(host, "generation")) + 1));
+	return 0;
+}
+
 int fleet_host_update(struct store *s, const char *loc, const char *host,
 		      int create, int (*fn)(json_t *host, void *ctx), void *ctx,
 		      struct ec_err *err)
@@ -164,8 +187,18 @@ int fleet_host_update(struct store *s, const char *loc, const char *host,
 	_cleanup_free_ char *key = fleet_host_key(loc, host);
 	_cleanup_free_ char *what =
 	    xasprintf("host '%s' in location '%s'", host, loc);
+	struct host_update u = {fn, ctx, NULL};
+	struct ec_err e;
+	int rc;
 
-	return store_json_update(s, key, HOST_MAX, create, what, fn, ctx, err);
+	rc = store_json_update(s, key, HOST_MAX, create, what, host_update_fn,
+			       &u, err);
+	/* then the location's summary, best-effort: a stale summary only
+	 * misleads the global step; the host object stays the truth */
+	if (rc == 0 && u.written)
+		fleet_summary_note_host(s, loc, u.written, &e);
+	json_decref(u.written);
+	return rc;
 }
 
 /* --- ssh ------------------------------------------------------------------ */

@@ -2,6 +2,7 @@
  * add` write, checked and built from their options (pure, unit-tested),
  * and the store operations behind add and rm (fleet.h). */
 #include "fleet/fleet.h"
+#include "fleet/summary.h"
 #include "fleet/remote.h"
 #include "util/json.h"
 #include "util/parse.h"
@@ -114,8 +115,14 @@ int fleet_location_put(struct store *s, const json_t *loc, struct ec_err *err)
 	_cleanup_free_ char *key =
 	    fleet_location_key(ec_json_str(loc, "name") ?: "");
 	_cleanup_free_ char *text = ec_json_dump(loc);
+	struct ec_err e;
 
-	return store_put_buf(s, key, text, strlen(text), NULL, NULL, err);
+	if (store_put_buf(s, key, text, strlen(text), NULL, NULL, err) < 0)
+		return -1;
+	/* the summary carries the place and window: rebuild it
+	 * (best-effort; `location refresh` repairs) */
+	fleet_summary_refresh(s, ec_json_str(loc, "name") ?: "", NULL, &e);
+	return 0;
 }
 
 int fleet_location_rm(struct store *s, const char *name, struct ec_err *err)
@@ -132,6 +139,10 @@ int fleet_location_rm(struct store *s, const char *name, struct ec_err *err)
 				  "them first)",
 				  name, json_array_size(hosts));
 	key = fleet_location_key(name);
+	if (store_delete(s, key, err) < 0)
+		return -1;
+	free(key);
+	key = fleet_summary_key(name);
 	return store_delete(s, key, err);
 }
 
@@ -259,7 +270,14 @@ int fleet_host_rm(struct store *s, const char *name, struct ec_err *err)
 	    !(h = fleet_host_get(s, name, NULL, err)))
 		return -1;
 	key = fleet_host_key(ec_json_str(h, "location") ?: "", name);
-	return store_delete(s, key, err);
+	if (store_delete(s, key, err) < 0)
+		return -1;
+	{
+		struct ec_err e; /* best-effort, as after every host write */
+		fleet_summary_note_rm(s, ec_json_str(h, "location") ?: "", name,
+				      &e);
+	}
+	return 0;
 }
 
 void fleet_ssh_opts_config(struct ssh_opts *o, const json_t *ssh,

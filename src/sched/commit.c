@@ -8,10 +8,13 @@
  * gpu_memory_bytes}]. */
 #include "sched/commit.h"
 #include "fleet/fleet.h"
+#include "fleet/remote.h"
+#include "fleet/summary.h"
 #include "util/json.h"
 #include "util/xalloc.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,9 +59,8 @@ static int64_t sat_mul1000(int64_t v)
 	return r;
 }
 
-/* Fill h's numbers from host object j (capacity, allocations, GPUs). */
-static void host_from_json(struct sc_host *h, const json_t *j, const char *app,
-			   const char *digest)
+void sc_host_from_json(struct sc_host *h, const json_t *j, const char *app,
+		       const char *digest)
 {
 	const json_t *cap = json_object_get(j, "capacity");
 	const json_t *probe = json_object_get(j, "probe");
@@ -151,7 +153,8 @@ int sc_fleet_load(struct store *s, const char *app, const char *digest,
 			const char *hl = ec_json_str(h, "location");
 			if (!hl || strcmp(hl, sl->name))
 				continue;
-			host_from_json(&sl->hosts[sl->nhosts], h, app, digest);
+			sc_host_from_json(&sl->hosts[sl->nhosts], h, app,
+					  digest);
 			sl->app_count += sl->hosts[sl->nhosts].app_count;
 			sl->nhosts++;
 		}
@@ -181,7 +184,7 @@ static int add_allocs(json_t *host, void *ctx)
 		arr = json_array();
 		json_object_set_new(host, "allocations", arr);
 	}
-	host_from_json(&h, host, g->app, NULL);
+	sc_host_from_json(&h, host, g->app, NULL);
 	for (i = 0; i < g->n; i++) {
 		int gpus[SC_MAX_GPUS], ng;
 		json_t *ga = json_array();
@@ -348,4 +351,342 @@ void sc_fleet_apply_tz(struct sc_fleet *f, time_t now,
 		if (i < f->nlocs && tz && offset(tz, now, &m) == 0)
 			f->locs[i].utc_offset_min = m;
 	}
+}
+
+/* --- the fleet from summaries --------------------------------------------
+ * The global step over the summaries (fleet/<loc>/summary.json), then the
+ * hosts of the best candidate locations only, read in parallel; more
+ * candidates while a location not read could still beat a placement (its
+ * summary's bound is higher) or while replicas are left over. A location
+ * without a summary has its hosts read (and its summary written). */
+
+#define READ_PAR 16
+
+struct lazy {
+	struct store *s;
+	struct sc_fleet *f;
+	json_t **sums; /* per location: its summary, or NULL */
+	struct sc_host **room;
+	size_t *nroom;
+	double *bound;
+	int *fits;
+	json_t **hosts; /* per location: its host objects once read */
+	struct ec_err *errs;
+	size_t *todo; /* locations to read now */
+	const char *app, *digest;
+};
+
+/* Read location todo[i]'s host objects: LIST, then the GETs. */
+static void read_loc(size_t i, void *arg)
+{
+	struct lazy *z = arg;
+	size_t li = z->todo[i];
+
+	ec_err_clear(&z->errs[li]);
+	z->hosts[li] = fleet_hosts(z->s, z->f->locs[li].name, &z->errs[li]);
+}
+
+/* Turn the hosts read for location li into its sc_hosts. */
+static void loc_hosts(struct lazy *z, size_t li)
+{
+	struct sc_loc *l = &z->f->locs[li];
+	json_t *all = json_object_get(z->f->json, "hosts"), *h;
+	size_t k;
+
+	l->hosts =
+	    xcalloc(json_array_size(z->hosts[li]) + 1, sizeof(*l->hosts));
+	l->nhosts = 0;
+	l->app_count = 0;
+	json_array_foreach (z->hosts[li], k, h) {
+		sc_host_from_json(&l->hosts[l->nhosts], h, z->app, z->digest);
+		l->app_count += l->hosts[l->nhosts].app_count;
+		l->nhosts++;
+		json_array_append(all, h); /* keeps the order for tenants */
+	}
+	l->unread = 0;
+}
+
+/* Read the hosts of the n locations in todo, in parallel. */
+static int read_locs(struct lazy *z, size_t n, struct ec_err *err)
+{
+	size_t i;
+
+	fleet_fanout(n, READ_PAR, read_loc, z);
+	for (i = 0; i < n; i++)
+		if (!z->hosts[z->todo[i]]) {
+			*err = z->errs[z->todo[i]];
+			return -1;
+		}
+	for (i = 0; i < n; i++)
+		loc_hosts(z, z->todo[i]);
+	return 0;
+}
+
+/* Location li as its summary gives it (0), or -1 when it has none that
+ * this version reads. */
+static int loc_from_summary(struct lazy *z, size_t li)
+{
+	struct sc_loc *l = &z->f->locs[li];
+
+	if (!z->sums[li] ||
+	    fleet_summary_room(z->sums[li], l, &z->room[li], &z->nroom[li]) < 0)
+		return -1;
+	l->unread = 1;
+	return 0;
+}
+
+/* A location without a summary: its location.json (NULL when it has
+ * none: not a location). */
+static json_t *loc_object(struct store *s, const char *name, struct ec_err *err)
+{
+	_cleanup_free_ char *key = fleet_location_key(name);
+	_cleanup_free_ char *data = NULL;
+	size_t len;
+
+	if (store_get_buf(s, key, 64u << 10, &data, &len, NULL, err) < 0) {
+		if (err->cat == EC_NOTFOUND)
+			ec_err_clear(err);
+		return NULL;
+	}
+	return ec_json_parse(data, len, key, err);
+}
+
+static int sum_parse_hhmm(const json_t *l, struct sc_loc *sl)
+{
+	return parse_hhmm(ec_json_str(l, "off_peak"), &sl->offpeak_start,
+			  &sl->offpeak_end);
+}
+
+/* Fill f->locs from the summaries (and location objects where there is
+ * none); z->todo[0..*nread) gets the locations to read at once. */
+static int lazy_locs(struct lazy *z, json_t *sums, size_t *nread,
+		     struct ec_err *err)
+{
+	json_t *locs = json_object_get(z->f->json, "locations"), *v;
+	const char *name;
+	size_t li = 0;
+
+	*nread = 0;
+	json_object_foreach (sums, name, v) {
+		struct sc_loc *l = &z->f->locs[li];
+		json_t *lo;
+
+		z->sums[li] = json_is_object(v) ? v : NULL;
+		if (loc_from_summary(z, li) == 0) {
+			json_array_append(locs, v);
+			li++;
+			continue;
+		}
+		z->sums[li] = NULL;
+		if (!(lo = loc_object(z->s, name, err))) {
+			if (err->cat != EC_OK)
+				return -1;
+			continue; /* hosts without a location.json */
+		}
+		json_array_append_new(locs, lo);
+		memset(l, 0, sizeof(*l));
+		l->name = ec_json_str(lo, "name") ?: "";
+		l->lat = json_number_value(json_object_get(lo, "lat"));
+		l->lon = json_number_value(json_object_get(lo, "lon"));
+		l->utc_offset_min = (int)ec_json_int(lo, "utc_offset_min");
+		l->labels = json_object_get(lo, "labels");
+		if (sum_parse_hhmm(lo, l) < 0) {
+			l->offpeak_start = 0;
+			l->offpeak_end = 300;
+		}
+		z->todo[(*nread)++] = li;
+		li++;
+	}
+	z->f->nlocs = li;
+	return 0;
+}
+
+/* Write the summaries of the locations read without one (best-effort,
+ * put-if-absent: a concurrent writer's wins). */
+static void write_missing(struct lazy *z, const size_t *which, size_t n)
+{
+	json_t *locs = json_object_get(z->f->json, "locations");
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		size_t li = which[i];
+		_cleanup_json_ json_t *sum =
+		    fleet_summary_build(json_array_get(locs, li), z->hosts[li]);
+		_cleanup_free_ char *key =
+		    fleet_summary_key(z->f->locs[li].name);
+		_cleanup_free_ char *text = NULL;
+		struct store_put_opts po = {.if_absent = 1};
+		struct ec_err e;
+
+		json_object_set_new(sum, "generation", json_integer(1));
+		text = ec_json_dump(sum);
+		store_put_buf(z->s, key, text, strlen(text), &po, NULL, &e);
+	}
+}
+
+static struct lazy *cand_sort_z;
+
+static int by_bound_desc(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	const struct lazy *z = cand_sort_z;
+
+	if (z->fits[x] != z->fits[y])
+		return z->fits[x] ? -1 : 1;
+	if (z->bound[x] != z->bound[y])
+		return z->bound[x] < z->bound[y] ? 1 : -1;
+	return x < y ? -1 : x > y;
+}
+
+/* Unread locations in the order to read them: those whose summary fits
+ * by bound, then the others (a stale summary may understate room). */
+static size_t rank(struct lazy *z, const struct sc_req *r, time_t now,
+		   size_t *order)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < z->f->nlocs; i++) {
+		struct sc_loc l;
+		if (!z->f->locs[i].unread)
+			continue;
+		l = z->f->locs[i];
+		l.hosts = z->room[i];
+		l.nhosts = z->nroom[i];
+		z->bound[i] = sc_loc_bound(
+		    &l, z->f->locs, z->f->nlocs, r, now,
+		    fleet_summary_warm(z->sums[i], z->digest), &z->fits[i]);
+		if (z->bound[i] != -INFINITY)
+			order[n++] = i;
+	}
+	cand_sort_z = z;
+	qsort(order, n, sizeof(*order), by_bound_desc);
+	return n;
+}
+
+struct saved {
+	struct sc_host *hosts;
+	int app_count;
+};
+
+static void save(const struct sc_fleet *f, struct saved *sv)
+{
+	size_t i;
+
+	for (i = 0; i < f->nlocs; i++) {
+		free(sv[i].hosts);
+		sv[i].hosts = NULL;
+		sv[i].app_count = f->locs[i].app_count;
+		if (f->locs[i].nhosts) {
+			size_t sz = f->locs[i].nhosts * sizeof(struct sc_host);
+			sv[i].hosts = xmalloc(sz);
+			memcpy(sv[i].hosts, f->locs[i].hosts, sz);
+		}
+	}
+}
+
+static void restore(struct sc_fleet *f, const struct saved *sv)
+{
+	size_t i;
+
+	for (i = 0; i < f->nlocs; i++) {
+		f->locs[i].app_count = sv[i].app_count;
+		if (f->locs[i].nhosts)
+			memcpy(f->locs[i].hosts, sv[i].hosts,
+			       f->locs[i].nhosts * sizeof(struct sc_host));
+	}
+}
+
+/* Must more locations be read? Yes while replicas are left and locations
+ * are, or when an unread fitting location's bound beats a placement. */
+static int need_more(const struct lazy *z, const size_t *order, size_t next,
+		     size_t ncand, const struct sc_place *pl, size_t placed,
+		     size_t n)
+{
+	double worst = INFINITY;
+	size_t i;
+
+	if (next >= ncand)
+		return 0;
+	if (placed < n)
+		return 1;
+	for (i = 0; i < placed; i++)
+		if (pl[i].score < worst)
+			worst = pl[i].score;
+	return z->fits[order[next]] && z->bound[order[next]] > worst;
+}
+
+int sc_fleet_decide(struct store *s, const struct sc_decide *d,
+		    struct sc_fleet *f, struct sc_place *pl, size_t *placed,
+		    struct sc_explain *x, struct ec_err *err)
+{
+	_cleanup_json_ json_t *sums = NULL;
+	struct lazy z = {.s = s, .f = f, .app = d->app, .digest = d->digest};
+	struct saved *sv = NULL;
+	size_t n, i, nread, ncand, next = 0, batch, *order = NULL;
+	int rc = -1;
+
+	memset(f, 0, sizeof(*f));
+	*placed = 0;
+	if (!(sums = fleet_summaries(s, READ_PAR, err)))
+		return -1;
+	n = json_object_size(sums);
+	f->json = json_pack("{s:[],s:[]}", "locations", "hosts");
+	f->locs = xcalloc(n + 1, sizeof(*f->locs));
+	z.sums = xcalloc(n + 1, sizeof(*z.sums));
+	z.room = xcalloc(n + 1, sizeof(*z.room));
+	z.nroom = xcalloc(n + 1, sizeof(*z.nroom));
+	z.bound = xcalloc(n + 1, sizeof(*z.bound));
+	z.fits = xcalloc(n + 1, sizeof(*z.fits));
+	z.hosts = xcalloc(n + 1, sizeof(*z.hosts));
+	z.errs = xcalloc(n + 1, sizeof(*z.errs));
+	z.todo = xcalloc(n + 1, sizeof(*z.todo));
+	order = xcalloc(n + 1, sizeof(*order));
+	sv = xcalloc(n + 1, sizeof(*sv));
+	if (lazy_locs(&z, sums, &nread, err) < 0 ||
+	    read_locs(&z, nread, err) < 0)
+		goto out;
+	write_missing(&z, z.todo, nread);
+	if (d->offset)
+		sc_fleet_apply_tz(f, d->now, d->offset);
+	ncand = rank(&z, d->req, d->now, order);
+	batch = d->n + 1 < 2 ? 2 : d->n + 1;
+	for (;;) {
+		size_t k = 0;
+		while (next < ncand && k < batch)
+			z.todo[k++] = order[next++];
+		if (k && read_locs(&z, k, err) < 0)
+			goto out;
+		batch *= 2;
+		save(f, sv);
+		sc_place(f->locs, f->nlocs, d->req, d->n, d->now, pl, placed,
+			 NULL);
+		if (!need_more(&z, order, next, ncand, pl, *placed, d->n))
+			break;
+		restore(f, sv);
+	}
+	if (x) { /* again, noting why (the outcome is the same) */
+		restore(f, sv);
+		sc_place(f->locs, f->nlocs, d->req, d->n, d->now, pl, placed,
+			 x);
+	}
+	rc = 0;
+out:
+	for (i = 0; i < n; i++) {
+		free(z.room[i]);
+		free(sv[i].hosts);
+		json_decref(z.hosts[i]);
+	}
+	free(z.sums);
+	free(z.room);
+	free(z.nroom);
+	free(z.bound);
+	free(z.fits);
+	free(z.hosts);
+	free(z.errs);
+	free(z.todo);
+	free(order);
+	free(sv);
+	if (rc < 0)
+		sc_fleet_release(f);
+	return rc;
 }

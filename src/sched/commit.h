@@ -15,6 +15,15 @@ struct sc_fleet {
 	json_t *json; /* {"locations": [...], "hosts": [...]}: owns strings */
 };
 
+/* Fill h's numbers from host object j: capacity ("capacity" {cpus,
+ * memory_bytes}, else the probe's), the sum of its allocations, GPUs,
+ * down; app_count for `app` and warm for image `digest` (either may be
+ * NULL). Strings in h point into j. The one reading of a host object's
+ * capacity: the scheduler and the location summaries (fleet/summary.h)
+ * both use it. */
+void sc_host_from_json(struct sc_host *h, const json_t *j, const char *app,
+		       const char *digest);
+
 /* Read locations and hosts; app counts and warm flags for `app` and the
  * image `digest` (either may be NULL). */
 int sc_fleet_load(struct store *s, const char *app, const char *digest,
@@ -24,6 +33,32 @@ void sc_fleet_release(struct sc_fleet *f);
  * from `offset` (the caller's tz database lookup; 0 on success). */
 void sc_fleet_apply_tz(struct sc_fleet *f, time_t now,
 		       int (*offset)(const char *tz, time_t t, int *minutes));
+
+/* A decision from the location summaries (fleet/summary.h). */
+struct sc_decide {
+	const char *app, *digest; /* app counts, warm flags (may be NULL) */
+	const struct sc_req *req;
+	size_t n; /* replicas to place */
+	time_t now;
+	/* a location's UTC offset from its "tz" (sc_fleet_apply_tz), or
+	 * NULL */
+	int (*offset)(const char *tz, time_t t, int *minutes);
+};
+
+/* Place d->n replicas reading the summaries of every location (one LIST,
+ * GETs in parallel) and the hosts of the candidate locations only: the
+ * best by the summaries' bounds first (sc_loc_bound), more while a
+ * location not read could still do better than a placement or replicas
+ * are left over (at worst, the whole fleet). A location without a
+ * summary has its hosts read and its summary written. f gets every
+ * location (those not read have unread set and no hosts) and the host
+ * objects read; pl/placed/x as sc_place gives them (pl: room for d->n).
+ * The result is the one sc_place gives on the whole fleet when the
+ * summaries are current (up to ties); a stale summary costs reads, never
+ * a wrong commit (the commit checks the host object). */
+int sc_fleet_decide(struct store *s, const struct sc_decide *d,
+		    struct sc_fleet *f, struct sc_place *pl, size_t *placed,
+		    struct sc_explain *x, struct ec_err *err);
 
 /* One replica's allocation as committed. */
 struct sc_alloc {

@@ -295,6 +295,28 @@ static double loc_base(const struct sc_loc *l, const struct sc_req *r,
 	return s;
 }
 
+double sc_loc_bound(const struct sc_loc *l, const struct sc_loc *fleet,
+		    size_t nlocs, const struct sc_req *r, time_t now, int warm,
+		    int *fits)
+{
+	double offpeak_util = r->offpeak_util > 0 ? r->offpeak_util : 0.2;
+	double util = utilisation(l);
+	int g[SC_MAX_GPUS], ng;
+	size_t i;
+
+	*fits = 0;
+	if ((r->allow && !listed(r->allow, l->name)) ||
+	    listed(r->deny, l->name))
+		return -INFINITY;
+	for (i = 0; i < l->nhosts && !*fits; i++)
+		*fits = sc_fits(&l->hosts[i], r, g, &ng);
+	if (r->policy == SC_OFFPEAK && !sc_offpeak_now(l, now) &&
+	    util >= offpeak_util)
+		*fits = 0;
+	return loc_base(l, r, near_km(l, r, fleet, nlocs), util) +
+	       (warm ? WARM_KM : 0);
+}
+
 struct cand {
 	size_t loc;
 	double bound; /* no host of the location can score more */
@@ -340,6 +362,12 @@ int sc_place(struct sc_loc *fleet, size_t nlocs, const struct sc_req *r,
 			    listed(r->deny, l->name)) {
 				note(xx, l->name, NULL, 0,
 				     "excluded by the spec");
+				continue;
+			}
+			if (l->unread) {
+				note(xx, l->name, NULL, 0,
+				     "hosts not read: its summary ranks it "
+				     "below the chosen");
 				continue;
 			}
 			if (r->policy == SC_OFFPEAK &&

@@ -50,6 +50,8 @@ struct sc_loc {
 	struct sc_host *hosts;
 	size_t nhosts;
 	int app_count; /* replicas of this app already there */
+	int unread;    /* hosts not read (known from its summary only):
+			  sc_place passes it over */
 };
 
 struct sc_near {
@@ -108,6 +110,18 @@ int sc_offpeak_now(const struct sc_loc *l, time_t now);
 int sc_place(struct sc_loc *fleet, size_t nlocs, const struct sc_req *r,
 	     size_t n, time_t now, struct sc_place *out, size_t *placed,
 	     struct sc_explain *x);
+
+/* The global step on a location known from its summary (l->hosts: one
+ * per summary row, without labels, warm or app counts; warm: the
+ * summary lists the image): an upper bound of the score sc_place would
+ * give one replica of r there, as long as the summary is current (no
+ * replica of the app there, the best host warm when the location is).
+ * -INFINITY when the spec excludes the location (allow, deny). *fits:
+ * whether a row can take a replica (labels not checked) and, for
+ * off-peak, whether the location is eligible now. */
+double sc_loc_bound(const struct sc_loc *l, const struct sc_loc *fleet,
+		    size_t nlocs, const struct sc_req *r, time_t now, int warm,
+		    int *fits);
 
 /* Does a replica fit on h? (gpus: which GPUs it would take) */
 int sc_fits(const struct sc_host *h, const struct sc_req *r, int *gpus,

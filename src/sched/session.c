@@ -96,6 +96,18 @@ static int load_fleet(const struct sess *ss, struct sc_fleet *f,
 	return 0;
 }
 
+/* Place n replicas from the location summaries and the hosts of the
+ * candidate locations (sc_fleet_decide). */
+static int decide_lazy(const struct sess *ss, size_t n, struct sc_fleet *f,
+		       struct sc_place *pl, size_t *placed,
+		       struct sc_explain *x, struct ec_err *err)
+{
+	struct sc_decide d = {ss->app, ss->digest, &ss->spec->req,
+			      n,       ss->c->now, tz_offset_minutes};
+
+	return sc_fleet_decide(ss->c->store, &d, f, pl, placed, x, err);
+}
+
 static int no_capacity(const struct sess *ss, size_t nlocs, size_t want,
 		       size_t left, struct ec_err *err)
 {
@@ -170,11 +182,13 @@ static int place(struct sess *ss, size_t want, int commit, struct ec_err *err)
 					  "interrupted: %zu of %zu replicas of "
 					  "'%s' placed",
 					  want - left, want, ss->app);
-		if (load_fleet(ss, &f, err) < 0)
-			return -1;
 		pl = xcalloc(left, sizeof(*pl));
-		sc_place(f.locs, f.nlocs, &ss->spec->req, left, ss->c->now, pl,
-			 &n, rounds == 0 && ss->x->n == 0 ? ss->x : NULL);
+		if (decide_lazy(ss, left, &f, pl, &n,
+				rounds == 0 && ss->x->n == 0 ? ss->x : NULL,
+				err) < 0) {
+			free(pl);
+			return -1;
+		}
 		for (i = 0; i < n && rc == 0; i++) {
 			if (pl[i].loc == (size_t)-1)
 				continue; /* committed with an earlier one */

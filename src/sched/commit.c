@@ -538,10 +538,20 @@ static int by_bound_desc(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Replicas of the app in location `loc` by its record. */
+static int app_count(const struct sc_decide *d, const char *loc)
+{
+	size_t i;
+	int n = 0;
+
+	for (i = 0; i < d->napp_locs; i++)
+		n += !strcmp(d->app_locs[i], loc);
+	return n;
+}
+
 /* Unread locations in the order to read them: those whose summary fits
  * by bound, then the others (a stale summary may understate room). */
-static size_t rank(struct lazy *z, const struct sc_req *r, time_t now,
-		   size_t *order)
+static size_t rank(struct lazy *z, const struct sc_decide *d, size_t *order)
 {
 	size_t i, n = 0;
 
@@ -552,8 +562,9 @@ static size_t rank(struct lazy *z, const struct sc_req *r, time_t now,
 		l = z->f->locs[i];
 		l.hosts = z->room[i];
 		l.nhosts = z->nroom[i];
+		l.app_count = app_count(d, l.name);
 		z->bound[i] = sc_loc_bound(
-		    &l, z->f->locs, z->f->nlocs, r, now,
+		    &l, z->f->locs, z->f->nlocs, d->req, d->now,
 		    fleet_summary_warm(z->sums[i], z->digest), &z->fits[i]);
 		if (z->bound[i] != -INFINITY)
 			order[n++] = i;
@@ -648,7 +659,7 @@ int sc_fleet_decide(struct store *s, const struct sc_decide *d,
 	write_missing(&z, z.todo, nread);
 	if (d->offset)
 		sc_fleet_apply_tz(f, d->now, d->offset);
-	ncand = rank(&z, d->req, d->now, order);
+	ncand = rank(&z, d, order);
 	batch = d->n + 1 < 2 ? 2 : d->n + 1;
 	for (;;) {
 		size_t k = 0;

@@ -43,6 +43,10 @@ struct sc_decide {
 	/* a location's UTC offset from its "tz" (sc_fleet_apply_tz), or
 	 * NULL */
 	int (*offset)(const char *tz, time_t t, int *minutes);
+	/* the locations of the app's replicas so far (from its record), so
+	 * the bound of a location not read counts them */
+	const char *const *app_locs;
+	size_t napp_locs;
 };
 
 /* Place d->n replicas reading the summaries of every location (one LIST,

@@ -104,8 +104,17 @@ static int decide_lazy(const struct sess *ss, size_t n, struct sc_fleet *f,
 {
 	struct sc_decide d = {ss->app, ss->digest, &ss->spec->req,
 			      n,       ss->c->now, tz_offset_minutes};
+	const char **locs = xcalloc(ss->ndone + 1, sizeof(*locs));
+	size_t i;
+	int rc;
 
-	return sc_fleet_decide(ss->c->store, &d, f, pl, placed, x, err);
+	for (i = 0; i < ss->ndone; i++)
+		locs[i] = ss->done[i].loc;
+	d.app_locs = locs;
+	d.napp_locs = ss->ndone;
+	rc = sc_fleet_decide(ss->c->store, &d, f, pl, placed, x, err);
+	free(locs);
+	return rc;
 }
 
 static int no_capacity(const struct sess *ss, size_t nlocs, size_t want,

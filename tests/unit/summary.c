@@ -1,0 +1,429 @@
+/* summary.c - unit tests of location summaries (src/fleet/summary.c):
+ * totals and the largest single-host room from host objects, GPU models
+ * with their largest free memory, the capped warm list, rows with host
+ * generations (an older update never replaces a newer one), drop, the
+ * room the global step reads; sc_loc_bound (an upper bound of sc_place's
+ * score); and sc_fleet_decide on a file:// store against the full-fleet
+ * decision on random fleets (same scores, fewer hosts read), with stale
+ * summaries that overstate and understate room. */
+#include "tap.h"
+#include "fleet/summary.h"
+#include "sched/commit.h"
+#include "store/store.h"
+#include "util/json.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define GiB (1LL << 30)
+
+static json_t *host(const char *name, int cpus, long long mem_gib,
+		    long long gen)
+{
+	return json_pack("{s:s,s:s,s:{s:i,s:I},s:[],s:[],s:[],s:I}", "name",
+			 name, "location", "par", "capacity", "cpus", cpus,
+			 "memory_bytes", (json_int_t)(mem_gib * GiB), "gpus",
+			 "allocations", "warm", "generation", (json_int_t)gen);
+}
+
+static void alloc(json_t *h, int cpu_m, long long mem, int gpu,
+		  long long gpu_mem)
+{
+	json_t *a = json_pack("{s:s,s:i,s:I,s:I}", "app", "bg", "cpu_m", cpu_m,
+			      "memory_bytes", (json_int_t)mem,
+			      "gpu_memory_bytes", (json_int_t)gpu_mem);
+	if (gpu >= 0)
+		json_object_set_new(a, "gpus", json_pack("[i]", gpu));
+	json_array_append_new(json_object_get(h, "allocations"), a);
+}
+
+static void gpu(json_t *h, const char *model, long long gib)
+{
+	json_array_append_new(json_object_get(h, "gpus"),
+			      json_pack("{s:s,s:I}", "model", model,
+					"memory_bytes",
+					(json_int_t)(gib * GiB)));
+}
+
+static void test_build(void)
+{
+	json_t *loc = json_pack("{s:s,s:f,s:f,s:s,s:s}", "name", "par", "lat",
+				48.85, "lon", 2.35, "tz", "Europe/Paris",
+				"off_peak", "01:00-04:00");
+	json_t *hosts = json_array(), *a = host("b", 8, 32, 3),
+	       *b = host("a", 4, 64, 7), *c = host("c", 16, 16, 1), *s, *g;
+	char d[80];
+	int i;
+
+	alloc(a, 2000, 8 * GiB, -1, 0); /* a: 6 CPUs, 24 GiB free */
+	gpu(b, "L4", 24);
+	gpu(b, "L4", 24);
+	gpu(b, "H100", 80);
+	alloc(b, 1000, 4 * GiB, 0, 20 * GiB); /* GPU 0: 4 GiB free */
+	json_object_set_new(c, "down", json_true());
+	for (i = 0; i < FLEET_SUMMARY_WARM_MAX + 3; i++) {
+		snprintf(d, sizeof(d), "sha256:%064d", i);
+		json_array_append_new(json_object_get(i < 20 ? a : b, "warm"),
+				      json_string(d));
+	}
+	json_array_append_new(hosts, a);
+	json_array_append_new(hosts, b);
+	json_array_append_new(hosts, c);
+	s = fleet_summary_build(loc, hosts);
+	is_int(ec_json_int(s, "version"), 1, "build: version 1");
+	is_str(ec_json_str(s, "location"), "par", "build: location name");
+	is_str(ec_json_str(s, "tz"), "Europe/Paris", "build: tz copied");
+	is_str(ec_json_str(s, "off_peak"), "01:00-04:00",
+	       "build: off-peak window copied");
+	ok(!json_object_get(s, "generation"),
+	   "build: no generation (the CAS write adds it)");
+	is_int(ec_json_int(s, "hosts_total"), 3, "build: 3 hosts");
+	is_int(ec_json_int(s, "hosts_up"), 2, "build: 2 up (c is down)");
+	is_int(ec_json_int(s, "cpu_free_m"), 6000 + 3000,
+	       "build: free CPU sums the up hosts");
+	is_int(ec_json_int(s, "memory_free_bytes"), 24 * GiB + 60 * GiB,
+	       "build: free memory sums the up hosts");
+	is_int(ec_json_int(s, "cpu_free_max_m"), 6000,
+	       "build: largest CPU room on one host (down c's 16 not "
+	       "counted)");
+	is_int(ec_json_int(s, "memory_free_max_bytes"), 60 * GiB,
+	       "build: largest memory room on one host");
+	g = json_object_get(s, "gpus");
+	is_int(json_array_size(g), 2, "build: two GPU models");
+	is_str(ec_json_str(json_array_get(g, 0), "model"), "L4",
+	       "build: L4 first (as met)");
+	is_int(ec_json_int(json_array_get(g, 0), "count"), 2, "build: 2 L4");
+	is_int(ec_json_int(json_array_get(g, 0), "free_memory_max_bytes"),
+	       24 * GiB, "build: the largest free L4 memory is the idle one");
+	is_int(ec_json_int(json_array_get(g, 1), "free_memory_max_bytes"),
+	       80 * GiB, "build: H100 80 GiB free");
+	is_int(json_array_size(json_object_get(s, "warm")),
+	       FLEET_SUMMARY_WARM_MAX, "build: warm list capped");
+	ok(json_is_true(json_object_get(s, "warm_truncated")),
+	   "build: truncation is said");
+	ok(fleet_summary_warm(s, "sha256:none"),
+	   "warm: a truncated list may have any image");
+	is_str(json_string_value(json_array_get(
+		   json_array_get(json_object_get(s, "rows"), 0), 0)),
+	       "a", "build: rows sorted by host name");
+	is_int(json_integer_value(json_array_get(
+		   json_array_get(json_object_get(s, "rows"), 0), 1)),
+	       7, "build: a row keeps its host's generation");
+
+	/* incremental updates */
+	{
+		json_t *a2 = json_deep_copy(a), *old = json_deep_copy(a),
+		       *n = host("aa", 32, 128, 1);
+		json_object_set_new(a2, "generation", json_integer(4));
+		json_array_clear(json_object_get(a2, "allocations"));
+		is_int(fleet_summary_apply_host(s, a2), 1,
+		       "apply: a newer host object is taken");
+		is_int(ec_json_int(s, "cpu_free_max_m"), 8000,
+		       "apply: its room shows in the totals");
+		json_object_set_new(old, "generation", json_integer(3));
+		is_int(fleet_summary_apply_host(s, old), 0,
+		       "apply: an older generation never replaces a newer "
+		       "row");
+		is_int(ec_json_int(s, "cpu_free_max_m"), 8000,
+		       "apply: totals unchanged by the stale one");
+		is_int(fleet_summary_apply_host(s, n), 1,
+		       "apply: a new host is added");
+		is_int(ec_json_int(s, "hosts_total"), 4, "apply: 4 hosts");
+		is_str(json_string_value(json_array_get(
+			   json_array_get(json_object_get(s, "rows"), 1), 0)),
+		       "aa", "apply: rows stay sorted");
+		is_int(fleet_summary_drop_host(s, "aa"), 1, "drop: removed");
+		is_int(fleet_summary_drop_host(s, "aa"), 0,
+		       "drop: a missing host is no change");
+		is_int(ec_json_int(s, "hosts_total"), 3, "drop: 3 hosts");
+		json_decref(a2);
+		json_decref(old);
+		json_decref(n);
+	}
+
+	/* the room the global step reads, the same as the scheduler's */
+	{
+		struct sc_loc l;
+		struct sc_host *rh, ref;
+		size_t n;
+		int k;
+
+		ok(fleet_summary_room(s, &l, &rh, &n) == 0, "room: parses");
+		is_int(n, 3, "room: one host per row");
+		is_str(l.name, "par", "room: name");
+		is_int(l.offpeak_start, 60, "room: off-peak start");
+		is_int(l.offpeak_end, 240, "room: off-peak end");
+		sc_host_from_json(&ref, b, NULL, NULL);
+		ok(rh[0].cpu_total == ref.cpu_total &&
+		       rh[0].cpu_used == ref.cpu_used &&
+		       rh[0].mem_total == ref.mem_total &&
+		       rh[0].mem_used == ref.mem_used &&
+		       rh[0].ngpus == ref.ngpus,
+		   "room: row a is sc_host_from_json's reading");
+		for (k = 0; k < ref.ngpus; k++)
+			ok(rh[0].gpus[k].mem_used == ref.gpus[k].mem_used &&
+			       rh[0].gpus[k].used_by == ref.gpus[k].used_by &&
+			       !strcmp(rh[0].gpus[k].model, ref.gpus[k].model),
+			   "room: GPU %d as read", k);
+		ok(rh[2].down, "room: c is down");
+		free(rh);
+		json_object_set_new(s, "version", json_integer(99));
+		ok(fleet_summary_room(s, &l, &rh, &n) < 0,
+		   "room: a future version is not read");
+		free(rh);
+	}
+	json_decref(s);
+	json_decref(hosts);
+	json_decref(loc);
+}
+
+static void test_bound(void)
+{
+	struct sc_host hs[2];
+	struct sc_loc fleet[2];
+	struct sc_req r = {.cpu = 1000, .mem = GiB};
+	struct sc_near near = {.lat = 48.8, .lon = 2.3};
+	const char *deny[] = {"fra", NULL};
+	struct sc_place pl;
+	size_t placed;
+	double b;
+	int fits;
+
+	memset(hs, 0, sizeof(hs));
+	memset(fleet, 0, sizeof(fleet));
+	hs[0].name = "p1";
+	hs[0].cpu_total = 4000;
+	hs[0].mem_total = 8 * GiB;
+	hs[0].warm = 1;
+	hs[1] = hs[0];
+	hs[1].name = "f1";
+	fleet[0] = (struct sc_loc){.name = "par", .lat = 48.85, .lon = 2.35};
+	fleet[1] = (struct sc_loc){.name = "fra", .lat = 50.1, .lon = 8.7};
+	fleet[0].hosts = &hs[0];
+	fleet[0].nhosts = 1;
+	fleet[1].hosts = &hs[1];
+	fleet[1].nhosts = 1;
+	r.near = &near;
+	r.nnear = 1;
+	b = sc_loc_bound(&fleet[0], fleet, 2, &r, 0, 1, &fits);
+	ok(fits, "bound: a row with room fits");
+	sc_place(fleet, 2, &r, 1, 0, &pl, &placed, NULL);
+	is_int(placed, 1, "bound: sc_place places");
+	ok(pl.loc == 0 && b >= pl.score - 1e-9,
+	   "bound: at least the score sc_place gives (%.1f >= %.1f)", b,
+	   pl.score);
+	hs[1].cpu_used = 3500;
+	sc_loc_bound(&fleet[1], fleet, 2, &r, 0, 0, &fits);
+	ok(!fits, "bound: no row with room does not fit");
+	r.deny = deny;
+	ok(sc_loc_bound(&fleet[1], fleet, 2, &r, 0, 0, &fits) == -INFINITY,
+	   "bound: a denied location is excluded");
+	r.deny = NULL;
+	r.policy = SC_OFFPEAK;
+	fleet[0].offpeak_start = 60;
+	fleet[0].offpeak_end = 120;
+	hs[0].cpu_used = 3000; /* 75% busy */
+	sc_loc_bound(&fleet[0], fleet, 2, &r, 0 /* 00:00 UTC */, 0, &fits);
+	ok(!fits, "bound: off-peak outside the window and busy: not now");
+	sc_loc_bound(&fleet[0], fleet, 2, &r, 90 * 60, 0, &fits);
+	ok(fits, "bound: off-peak inside the window: eligible");
+}
+
+/* --- sc_fleet_decide on a file store ------------------------------------ */
+
+static unsigned long long rng = 88172645463325252ull;
+
+static unsigned rnd(unsigned n)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (unsigned)(rng % n);
+}
+
+static void put(struct store *s, const char *key, json_t *j)
+{
+	char *t = ec_json_dump(j);
+	struct ec_err e;
+
+	ec_err_clear(&e);
+	if (store_put_buf(s, key, t, strlen(t), NULL, NULL, &e) < 0)
+		printf("# put %s: %s\n", key, e.msg);
+	free(t);
+}
+
+/* Host k of location ln (4 CPUs, 16 GiB) with used_m millicores used
+ * by another app, written to the store as is. */
+static void put_host(struct store *s, const char *ln, int k, int used_m)
+{
+	char key[256], hn[128];
+	json_t *h;
+
+	snprintf(hn, sizeof(hn), "%s-h%d", ln, k);
+	snprintf(key, sizeof(key), "fleet/%s/hosts/%s.json", ln, hn);
+	h = json_pack("{s:s,s:s,s:{s:i,s:I},s:[],s:[],s:[],s:{}}", "name", hn,
+		      "location", ln, "capacity", "cpus", 4, "memory_bytes",
+		      (json_int_t)(16 * GiB), "gpus", "allocations", "warm",
+		      "labels");
+	for (; used_m > 0; used_m -= 1000)
+		alloc(h, 1000, GiB, -1, 0);
+	put(s, key, h);
+	json_decref(h);
+}
+
+/* A random fleet of nl locations x nh hosts, partly used. */
+static void make_fleet(struct store *s, int nl, int nh)
+{
+	char key[128], ln[16];
+	struct ec_err e;
+	int i, k;
+
+	for (i = 0; i < nl; i++) {
+		json_t *l;
+		snprintf(ln, sizeof(ln), "l%02d", i);
+		l = json_pack("{s:s,s:f,s:f,s:i}", "name", ln, "lat",
+			      (double)rnd(140) - 70, "lon",
+			      (double)rnd(360) - 180, "utc_offset_min", 0);
+		snprintf(key, sizeof(key), "fleet/%s/location.json", ln);
+		put(s, key, l);
+		json_decref(l);
+		for (k = 0; k < nh; k++)
+			put_host(s, ln, k, rnd(5) * 1000);
+		ec_err_clear(&e);
+		if (fleet_summary_refresh(s, ln, NULL, &e) < 0)
+			printf("# refresh %s: %s\n", ln, e.msg);
+	}
+}
+
+/* Decide with summaries and on the whole fleet; compare. */
+static void compare(struct store *s, const struct sc_req *r, size_t n,
+		    const char *what, size_t *read)
+{
+	struct sc_decide d = {"x", NULL, r, n, 0, NULL};
+	struct sc_fleet lazy, full;
+	struct sc_place *a = calloc(n, sizeof(*a)), *b = calloc(n, sizeof(*b));
+	size_t pa = 0, pb = 0, i;
+	struct ec_err e;
+	int same = 1;
+
+	ec_err_clear(&e);
+	ok(sc_fleet_decide(s, &d, &lazy, a, &pa, NULL, &e) == 0,
+	   "decide %s: ok %s", what, e.msg);
+	ok(sc_fleet_load(s, "x", NULL, &full, &e) == 0, "load %s", what);
+	sc_place(full.locs, full.nlocs, r, n, 0, b, &pb, NULL);
+	for (i = 0; i < pa && i < pb; i++)
+		if (fabs(a[i].score - b[i].score) > 1e-6)
+			same = 0;
+	ok(pa == pb && same,
+	   "decide %s: %zu placed with the scores of the full read (%zu)", what,
+	   pa, pb);
+	*read = json_array_size(json_object_get(lazy.json, "hosts"));
+	sc_fleet_release(&lazy);
+	sc_fleet_release(&full);
+	free(a);
+	free(b);
+}
+
+static void test_decide(void)
+{
+	char dir[] = "/tmp/edgectl-summary-XXXXXX", url[64], cmd[96];
+	struct store *s;
+	struct ec_err e;
+	struct sc_near near = {.lat = 48.8, .lon = 2.3};
+	struct sc_req r = {.cpu = 1000, .mem = GiB, .spread_locations = 1};
+	size_t rd, n;
+	int round;
+
+	ec_err_clear(&e);
+	if (!mkdtemp(dir)) {
+		ok(0, "mkdtemp");
+		return;
+	}
+	snprintf(url, sizeof(url), "file://%s", dir);
+	if (store_open(url, NULL, &s, &e) < 0) {
+		ok(0, "store_open: %s", e.msg);
+		return;
+	}
+	make_fleet(s, 30, 6);
+	r.near = &near;
+	r.nnear = 1;
+	for (round = 0; round < 4; round++) {
+		char what[64];
+		n = 1 + (size_t)round * 3;
+		snprintf(what, sizeof(what), "near Paris, %zu replicas", n);
+		compare(s, &r, n, what, &rd);
+		ok(rd < 30 * 6, "decide %s: read %zu of 180 hosts", what, rd);
+	}
+	r.nnear = 0;
+	compare(s, &r, 5, "no near points", &rd);
+	r.policy = SC_BINPACK;
+	compare(s, &r, 3, "binpack", &rd);
+	r.policy = SC_LATENCY;
+	r.nnear = 1;
+
+	/* stale: l's summary says empty, its hosts are full */
+	{
+		struct sc_decide d = {"x", NULL, &r, 1, 0, NULL};
+		struct sc_fleet f;
+		struct sc_place pl;
+		size_t placed;
+		char key[96];
+		json_t *sum;
+		int k;
+
+		/* the location the summaries put first */
+		ok(sc_fleet_decide(s, &d, &f, &pl, &placed, NULL, &e) == 0,
+		   "stale: first decision");
+		snprintf(key, sizeof(key), "%s", f.locs[pl.loc].name);
+		sc_fleet_release(&f);
+		/* full, written by hand: the summary does not know */
+		for (k = 0; k < 6; k++)
+			put_host(s, key, k, 4000);
+		compare(s, &r, 1, "stale summary overstating room", &rd);
+		ok(sc_fleet_decide(s, &d, &f, &pl, &placed, NULL, &e) == 0 &&
+		       placed == 1 && strcmp(f.locs[pl.loc].name, key),
+		   "stale: the full location is not chosen (%s)", key);
+		sc_fleet_release(&f);
+
+		/* understating: every summary says full */
+		for (k = 0; k < 30; k++) {
+			char sk[96], ln[16];
+			snprintf(ln, sizeof(ln), "l%02d", k);
+			snprintf(sk, sizeof(sk), "fleet/%s/summary.json", ln);
+			{
+				char *data = NULL;
+				size_t len;
+				store_get_buf(s, sk, 1 << 20, &data, &len, NULL,
+					      &e);
+				sum = ec_json_parse(data, len, sk, &e);
+				free(data);
+			}
+			json_array_clear(json_object_get(sum, "rows"));
+			put(s, sk, sum);
+			json_decref(sum);
+		}
+		{
+			struct sc_place p2[2];
+			struct sc_decide d2 = {"x", NULL, &r, 2, 0, NULL};
+			ok(sc_fleet_decide(s, &d2, &f, p2, &placed, NULL, &e) ==
+				   0 &&
+			       placed == 2,
+			   "stale: summaries that say 'full' everywhere: "
+			   "the hosts are read and both replicas placed");
+			sc_fleet_release(&f);
+		}
+	}
+	store_free(s);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		printf("# could not remove %s\n", dir);
+}
+
+int main(void)
+{
+	test_build();
+	test_bound();
+	test_decide();
+	return done_testing();
+}

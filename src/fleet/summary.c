@@ -226,7 +226,10 @@ static size_t find_row(const json_t *rows, const char *name)
 	return (size_t)-1;
 }
 
-int fleet_summary_apply_host(json_t *sum, const json_t *host)
+/* Put host into sum: a newer generation replaces its row; with
+ * same_gen, an equal generation with other numbers does too (a host
+ * object written by hand keeps its generation). */
+static int apply(json_t *sum, const json_t *host, int same_gen)
 {
 	json_t *rows = json_object_get(sum, "rows");
 	const char *name = ec_json_str(host, "name");
@@ -240,10 +243,16 @@ int fleet_summary_apply_host(json_t *sum, const json_t *host)
 	}
 	i = find_row(rows, name);
 	if (i != (size_t)-1) {
-		if (row_int(json_array_get(rows, i), 1) >=
-		    ec_json_int(host, "generation"))
+		json_t *row = host_row(host);
+		int64_t have = row_int(json_array_get(rows, i), 1),
+			gen = ec_json_int(host, "generation");
+		if (have > gen ||
+		    (have == gen &&
+		     (!same_gen || json_equal(row, json_array_get(rows, i))))) {
+			json_decref(row);
 			return 0; /* a newer update got there first */
-		json_array_set_new(rows, i, host_row(host));
+		}
+		json_array_set_new(rows, i, row);
 	} else {
 		json_array_append_new(rows, host_row(host));
 		sort_rows(rows);
@@ -251,6 +260,11 @@ int fleet_summary_apply_host(json_t *sum, const json_t *host)
 	add_warm(sum, host);
 	aggregate(sum);
 	return 1;
+}
+
+int fleet_summary_apply_host(json_t *sum, const json_t *host)
+{
+	return apply(sum, host, 0);
 }
 
 int fleet_summary_drop_host(json_t *sum, const char *name)
@@ -437,14 +451,23 @@ struct note {
 	const json_t *host;
 	const char *drop;
 	int changed;
+	const json_t *hosts; /* fix: all hosts read */
 };
 
 static int note_fn(json_t *obj, void *ctx)
 {
 	struct note *n = ctx;
+	const json_t *h;
+	size_t i;
 
-	n->changed = n->drop ? fleet_summary_drop_host(obj, n->drop)
-			     : fleet_summary_apply_host(obj, n->host);
+	if (n->hosts) {
+		n->changed = 0;
+		json_array_foreach (n->hosts, i, h)
+			n->changed |= apply(obj, h, 1);
+	} else {
+		n->changed = n->drop ? fleet_summary_drop_host(obj, n->drop)
+				     : fleet_summary_apply_host(obj, n->host);
+	}
 	/* nothing to write: abort the CAS (the caller clears this) */
 	return n->changed ? 0 : -1;
 }
@@ -469,10 +492,29 @@ static int note(struct store *s, const char *loc, struct note *n,
 	return -1;
 }
 
+int fleet_summary_fix(struct store *s, const json_t *sum, const json_t *hosts,
+		      struct ec_err *err)
+{
+	const char *loc = ec_json_str(sum, "location");
+	struct note n = {NULL, NULL, 0, hosts};
+	json_t *copy;
+	const json_t *h;
+	size_t i;
+	int stale = 0;
+
+	if (!loc)
+		return 0;
+	copy = json_deep_copy(sum); /* is there anything to write? */
+	json_array_foreach (hosts, i, h)
+		stale |= apply(copy, h, 1);
+	json_decref(copy);
+	return stale ? note(s, loc, &n, err) : 0;
+}
+
 int fleet_summary_note_host(struct store *s, const char *loc,
 			    const json_t *host, struct ec_err *err)
 {
-	struct note n = {host, NULL, 0};
+	struct note n = {host, NULL, 0, NULL};
 
 	return note(s, loc, &n, err);
 }
@@ -480,7 +522,7 @@ int fleet_summary_note_host(struct store *s, const char *loc,
 int fleet_summary_note_rm(struct store *s, const char *loc, const char *host,
 			  struct ec_err *err)
 {
-	struct note n = {NULL, host, 0};
+	struct note n = {NULL, host, 0, NULL};
 
 	return note(s, loc, &n, err);
 }

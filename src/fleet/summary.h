@@ -88,6 +88,13 @@ int fleet_summary_note_host(struct store *s, const char *loc,
 int fleet_summary_note_rm(struct store *s, const char *loc, const char *host,
 			  struct ec_err *err);
 
+/* After reading all host objects of sum's location: when a host's row is
+ * older than the object read or (same generation: written by hand)
+ * differs from it, put the hosts into the summary (CAS; rows only ever
+ * move to newer generations). 0 when nothing needed writing. */
+int fleet_summary_fix(struct store *s, const json_t *sum, const json_t *hosts,
+		      struct ec_err *err);
+
 /* The summaries of every location (a new object {LOC: summary|null}: null
  * for a location without a summary or with one that does not parse), read
  * in parallel (`par` requests at a time): one LIST of fleet/ by "/" and

@@ -417,8 +417,15 @@ static int read_locs(struct lazy *z, size_t n, struct ec_err *err)
 			*err = z->errs[z->todo[i]];
 			return -1;
 		}
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
+		struct ec_err e;
 		loc_hosts(z, z->todo[i]);
+		/* hosts changed by hand: set their summary right (best-effort)
+		 */
+		if (z->sums[z->todo[i]])
+			fleet_summary_fix(z->s, z->sums[z->todo[i]],
+					  z->hosts[z->todo[i]], &e);
+	}
 	return 0;
 }
 

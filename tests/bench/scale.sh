@@ -1,0 +1,182 @@
+#!/bin/bash
+# tests/bench/scale.sh - one scheduling decision on a fleet of Cloudflare's
+# size, with location summaries against the full read of every host object
+# (issue 13). Same run, same store, same fleet:
+#
+#   fleet     330 locations x 30 hosts (tests/lib/mkfleet.sh: real places
+#             and time zones from tzdata's zone1970.tab, GPUs on a tenth
+#             of the hosts, each location's summary.json), in a real Ceph
+#             RGW (tests/lib/start-rgw.sh) on loopback
+#   new       this tree's edgectl: `schedule --dry-run --near 48.8,2.3`
+#             reads the summaries (one LIST, GETs in parallel) and the
+#             hosts of the candidate locations only
+#   base      the full read as before: edgectl built from git `main`
+#             (BENCH_SCALE_BASE=PATH: use that binary instead; "none":
+#             skip), the same command
+#
+# For each: wall time (best and median of BENCH_RUNS calls), requests per
+# call and bytes the server sent per call, both counted from RGW's own
+# access log (beast lines at debug_rgw 1: method, key, status, bytes), and
+# the share of the fleet's objects read. Goals (issue 13): <= 0.5 s on
+# loopback and <= 2% of the fleet's objects per call. Also the time to
+# write the fleet and to rebuild every summary (`location refresh --all`).
+#
+# A benchmark reports: it fails only when something is broken (the server
+# did not start, a call failed, the two binaries placed differently).
+#
+# env: BENCH_SCALE_LOCS (330), BENCH_SCALE_HOSTS (30), BENCH_RUNS (5),
+#      BENCH_SCALE_BASE, BENCH_DIR (scratch parent; $TMPDIR or /tmp).
+# Output: progress on stderr; "bench scale: ..." lines on stdout.
+set -euo pipefail
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$TOP"
+O=${O:-build}
+EDGECTL=${EDGECTL:-$TOP/$O/edgectl}
+LOCS=${BENCH_SCALE_LOCS:-330}
+HOSTS=${BENCH_SCALE_HOSTS:-30}
+RUNS=${BENCH_RUNS:-5}
+NEAR=48.8,2.3
+
+say() { echo "scale.sh: $*" >&2; }
+die() {
+	say "$*"
+	exit 1
+}
+posint() { case $2 in '' | *[!0-9]* | 0*) die "$1: not a positive number: '$2'" ;; esac }
+posint BENCH_SCALE_LOCS "$LOCS"
+posint BENCH_SCALE_HOSTS "$HOSTS"
+posint BENCH_RUNS "$RUNS"
+command -v jq >/dev/null || die "needs jq (tests/lib/deps.sh)"
+
+dir=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/edgectl-bench-scale.XXXXXX")
+rgw=
+cleanup() {
+	if [ -n "$rgw" ] && [ -f "$rgw/pids" ]; then
+		"$TOP/tests/lib/stop-rgw.sh" "$rgw" 2>/dev/null || true
+	fi
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ms() { echo $((($(date +%s%N) - $1) / 1000000)); }
+
+# the baseline: edgectl from git main, built in the scratch dir
+base_binary() {
+	case ${BENCH_SCALE_BASE:-} in
+	none) return 1 ;;
+	'') ;;
+	*)
+		[ -x "$BENCH_SCALE_BASE" ] || die "BENCH_SCALE_BASE: not an executable: $BENCH_SCALE_BASE"
+		cp "$BENCH_SCALE_BASE" "$dir/bin/base"
+		return 0
+		;;
+	esac
+	say "building the baseline (git main) in $dir/base"
+	mkdir -p "$dir/base"
+	git archive main | tar -x -C "$dir/base"
+	nice make -s -C "$dir/base" -j2 build/edgectl >"$dir/base.log" 2>&1 ||
+		{ tail -20 "$dir/base.log" >&2; die "building main failed"; }
+	cp "$dir/base/build/edgectl" "$dir/bin/base"
+	rm -rf "$dir/base"
+}
+
+start_rgw() {
+	local tries=0 rc
+	rgw=$dir/rgw
+	while :; do
+		tries=$((tries + 1))
+		rc=0
+		OWNER_PID=$$ MEMSTORE_BYTES=${BENCH_MEMSTORE_BYTES:-2147483648} \
+			"$TOP/tests/lib/start-rgw.sh" auto "$rgw" bench >"$dir/rgw.env" 2>"$dir/rgw.log" || rc=$?
+		[ "$rc" = 0 ] && break
+		if [ "$rc" != 77 ] && [ "$tries" -lt 3 ] &&
+			grep -qiE 'already in use|address in use|bind' "$dir/rgw.log" "$rgw"/log/*.log 2>/dev/null; then
+			continue
+		fi
+		cat "$dir/rgw.log" >&2
+		die "RGW did not start (start-rgw.sh exit $rc)"
+	done
+	# shellcheck disable=SC1091
+	. "$dir/rgw.env"
+	export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
+	export AWS_REGION=$S3_REGION
+	unset AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3 AWS_SESSION_TOKEN AWS_PROFILE
+}
+
+# The RGW access log (beast lines): its size now, and the requests and
+# bytes sent after offset $1 (GET/HEAD/PUT/... lines of our bucket).
+rgw_log() { cat "$rgw"/log/client.rgw.log 2>/dev/null; }
+log_mark() { rgw_log | wc -c; }
+log_count() {
+	rgw_log | tail -c +"$(($1 + 1))" |
+		awk '/beast: .*"(GET|HEAD|PUT|POST|DELETE) / {
+			n++
+			for (i = 1; i <= NF; i++) if ($i ~ /^[0-9][0-9][0-9]$/ && $(i - 1) ~ /HTTP\/1/) { b += $(i + 1); break }
+			if ($0 ~ /"GET [^ ]*\?[^ ]*list-type|"GET [^ ]*\?(prefix|delimiter)/) l++
+		} END { printf "%d %d %d\n", n, b, l }'
+}
+
+# one BIN LABEL: RUNS calls; prints "LABEL best_ms median_ms requests bytes lists"
+one() {
+	local bin=$1 label=$2 i t0 mark times=() req bytes lists
+	for i in $(seq 1 "$RUNS"); do
+		mark=$(log_mark)
+		t0=$(date +%s%N)
+		"$bin" --store "$store" --json schedule --dry-run --image app:1 --name bench \
+			--near "$NEAR" --cpus 1 --memory 256M >"$dir/$label.json" 2>"$dir/$label.err" ||
+			{ cat "$dir/$label.err" >&2; die "$label: schedule failed"; }
+		times+=("$(ms "$t0")")
+		sleep 0.3 # the log is written asynchronously
+		read -r req bytes lists < <(log_count "$mark")
+	done
+	printf '%s\n' "${times[@]}" | sort -n >"$dir/$label.times"
+	echo "$label $(head -1 "$dir/$label.times") $(sed -n "$(((RUNS + 1) / 2))p" "$dir/$label.times") $req $bytes $lists"
+}
+
+mkdir -p "$dir/bin" "$dir/home"
+make -s "O=$O" "$O/edgectl" >&2
+cp "$EDGECTL" "$dir/bin/new"
+have_base=1
+base_binary || have_base=0
+export HOME=$dir/home EDGECTL_ROOT=$dir/root XDG_CONFIG_HOME=$dir/home/.config XDG_DATA_HOME=$dir/home/.local/share
+unset EDGECTL_STORE
+say "starting Ceph RGW"
+start_rgw
+store="s3://$S3_BUCKET/scale?endpoint=$S3_ENDPOINT"
+echo "bench scale: rgw: $(radosgw --version 2>/dev/null | grep -o 'ceph version [^ ]*' || echo 'Ceph RGW') on 127.0.0.1, memstore"
+
+mkdir -p "$dir/ctx"
+echo bench >"$dir/ctx/x"
+printf 'FROM scratch\nCOPY x /x\n' >"$dir/ctx/Dockerfile"
+"$dir/bin/new" -q build -t app:1 "$dir/ctx" >/dev/null || die "edgectl build failed"
+"$dir/bin/new" --store "$store" -q push app:1 >/dev/null || die "edgectl push failed"
+
+say "writing $LOCS x $HOSTS hosts (and summaries)"
+t0=$(date +%s%N)
+AWS_ENDPOINT_URL=$S3_ENDPOINT "$TOP/tests/lib/mkfleet.sh" -s "$store" "$LOCS" "$HOSTS" 2>"$dir/mkfleet.err" ||
+	{ cat "$dir/mkfleet.err" >&2; die "mkfleet failed"; }
+objects=$((LOCS * (HOSTS + 2)))
+echo "bench scale: fleet $LOCS locations x $HOSTS hosts = $((LOCS * HOSTS)) host objects ($objects objects with location.json and summary.json) written in $(ms "$t0") ms ($(cat "$dir/mkfleet.err"))"
+
+mark=$(log_mark)
+t0=$(date +%s%N)
+"$dir/bin/new" --store "$store" -q location refresh --all >/dev/null || die "location refresh --all failed"
+t=$(ms "$t0")
+sleep 0.3
+read -r req bytes lists < <(log_count "$mark")
+echo "bench scale: location refresh --all: $t ms, $req requests"
+
+say "new: $RUNS calls"
+read -r _ nbest nmed nreq nbytes nlists < <(one "$dir/bin/new" new)
+echo "bench scale: with summaries: best $nbest ms, median $nmed ms; $nreq requests per call ($nlists LIST), $((nbytes / 1024)) KiB read; $(awk -v r="$nreq" -v o="$objects" 'BEGIN { printf "%.1f%%", 100 * r / o }') of the fleet's objects"
+if [ "$have_base" = 1 ]; then
+	say "base: $RUNS calls"
+	read -r _ bbest bmed breq bbytes blists < <(one "$dir/bin/base" base)
+	echo "bench scale: full read (main): best $bbest ms, median $bmed ms; $breq requests per call ($blists LIST), $((bbytes / 1024)) KiB read"
+	jq -e -n --slurpfile a "$dir/new.json" --slurpfile b "$dir/base.json" \
+		'[$a[0].placements[] | .host] == [$b[0].placements[] | .host]' >/dev/null ||
+		die "the two binaries placed differently: $(jq -c '[.placements[].host]' "$dir/new.json") vs $(jq -c '[.placements[].host]' "$dir/base.json")"
+	echo "bench scale: ratio: wall $(awk -v a="$nmed" -v b="$bmed" 'BEGIN { printf "%.3f", a / b }') (median), requests $(awk -v a="$nreq" -v b="$breq" 'BEGIN { printf "%.3f", a / b }'), bytes $(awk -v a="$nbytes" -v b="$bbytes" 'BEGIN { printf "%.3f", (b ? a / b : 0) }'); same placement: $(jq -c '[.placements[].host]' "$dir/new.json")"
+fi
+echo "bench scale: goals (issue 13): <= 500 ms per call on loopback: $([ "$nmed" -le 500 ] && echo met || echo NOT met); <= 2% of the fleet's objects per call: $(awk -v r="$nreq" -v o="$objects" 'BEGIN { print (r <= 0.02 * o) ? "met" : "NOT met" }')"

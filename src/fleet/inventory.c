@@ -122,6 +122,7 @@ int fleet_location_put(struct store *s, const json_t *loc, struct ec_err *err)
 	/* the summary carries the place and window: rebuild it
 	 * (best-effort; `location refresh` repairs) */
 	fleet_summary_refresh(s, ec_json_str(loc, "name") ?: "", NULL, &e);
+	fleet_index_put(s, loc, &e);
 	return 0;
 }
 
@@ -143,7 +144,9 @@ int fleet_location_rm(struct store *s, const char *name, struct ec_err *err)
 		return -1;
 	free(key);
 	key = fleet_summary_key(name);
-	return store_delete(s, key, err);
+	if (store_delete(s, key, err) < 0)
+		return -1;
+	return fleet_index_drop(s, name, err);
 }
 
 /* --- hosts ----------------------------------------------------------------

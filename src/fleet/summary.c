@@ -13,7 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LOC_MAX (64u << 10)
+#define LOC_MAX	  (64u << 10)
+#define INDEX_KEY "fleet/index.json"
 
 char *fleet_summary_key(const char *loc)
 {
@@ -438,6 +439,16 @@ json_t *fleet_summary_refresh_all(struct store *s, const char *loc, int par,
 		json_object_del(r.out[i], "rows");
 		json_array_append(res, r.out[i]);
 	}
+	if (res && !loc) { /* every location: the index too */
+		struct replace ix = {fleet_index_build(res), 0};
+		if (store_json_update(s, INDEX_KEY, FLEET_SUMMARY_MAX, 1,
+				      "location index", replace_fn, &ix,
+				      err) < 0) {
+			json_decref(res);
+			res = NULL;
+		}
+		json_decref(ix.with);
+	}
 	for (i = 0; i < n; i++)
 		json_decref(r.out[i]);
 out:
@@ -543,6 +554,125 @@ static int name_fn(void *ctx, const struct store_entry *e, struct ec_err *err)
 	if (len < 2 || k[6 + len - 1] != '/')
 		return 0;
 	json_array_append_new(names, json_stringn(k + 6, len - 1));
+	return 0;
+}
+
+json_t *fleet_location_names(struct store *s, struct ec_err *err)
+{
+	json_t *names = json_array();
+	struct store_list_opts lo = {.prefix = "fleet/", .delimiter = "/"};
+
+	if (store_list(s, &lo, name_fn, names, err) < 0) {
+		json_decref(names);
+		return NULL;
+	}
+	return names;
+}
+
+json_t *fleet_summary_get(struct store *s, const char *loc, struct ec_err *err)
+{
+	_cleanup_free_ char *key = fleet_summary_key(loc);
+	_cleanup_free_ char *data = NULL;
+	size_t len;
+	json_t *j;
+
+	if (store_get_buf(s, key, FLEET_SUMMARY_MAX, &data, &len, NULL, err) <
+	    0)
+		return NULL;
+	if (!(j = ec_json_parse(data, len, key, err)))
+		ec_err_set(err, EC_NOTFOUND, "summary of '%s' does not parse",
+			   loc); /* unreadable: as if missing */
+	return j;
+}
+
+/* --- index -----------------------------------------------------------------
+ */
+
+json_t *fleet_index_get(struct store *s, struct ec_err *err)
+{
+	_cleanup_free_ char *data = NULL;
+	size_t len;
+	json_t *j;
+
+	if (store_get_buf(s, INDEX_KEY, FLEET_SUMMARY_MAX, &data, &len, NULL,
+			  err) < 0) {
+		if (err->cat == EC_NOTFOUND)
+			ec_err_clear(err);
+		return NULL;
+	}
+	j = ec_json_parse(data, len, INDEX_KEY, err);
+	ec_err_clear(err); /* unreadable: as if missing */
+	if (j && (ec_json_int(j, "version") != 1 ||
+		  !json_is_object(json_object_get(j, "locations")))) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+static json_t *index_entry(const json_t *loc)
+{
+	return json_pack("[f,f]",
+			 json_number_value(json_object_get(loc, "lat")),
+			 json_number_value(json_object_get(loc, "lon")));
+}
+
+json_t *fleet_index_build(const json_t *locs)
+{
+	json_t *ix = json_pack("{s:i,s:{}}", "version", 1, "locations"),
+	       *all = json_object_get(ix, "locations"), *l;
+	size_t i;
+
+	json_array_foreach (locs, i, l) {
+		const char *n =
+		    ec_json_str(l, "name") ?: ec_json_str(l, "location");
+		if (n)
+			json_object_set_new(all, n, index_entry(l));
+	}
+	return ix;
+}
+
+struct ixop {
+	const json_t *loc; /* put this, or */
+	const char *drop;  /* remove this */
+};
+
+static int index_fn(json_t *obj, void *ctx)
+{
+	struct ixop *o = ctx;
+	json_t *all = json_object_get(obj, "locations");
+
+	if (!json_is_object(all) || ec_json_int(obj, "version") != 1) {
+		json_object_set_new(obj, "version", json_integer(1));
+		all = json_object();
+		json_object_set_new(obj, "locations", all);
+	}
+	if (o->drop)
+		json_object_del(all, o->drop);
+	else
+		json_object_set_new(all, ec_json_str(o->loc, "name") ?: "",
+				    index_entry(o->loc));
+	return 0;
+}
+
+int fleet_index_put(struct store *s, const json_t *loc, struct ec_err *err)
+{
+	struct ixop o = {loc, NULL};
+
+	return store_json_update(s, INDEX_KEY, FLEET_SUMMARY_MAX, 1,
+				 "location index", index_fn, &o, err);
+}
+
+int fleet_index_drop(struct store *s, const char *name, struct ec_err *err)
+{
+	struct ixop o = {NULL, name};
+
+	if (store_json_update(s, INDEX_KEY, FLEET_SUMMARY_MAX, 0,
+			      "location index", index_fn, &o, err) == 0)
+		return 0;
+	if (err->cat != EC_NOTFOUND)
+		return -1;
+	ec_err_clear(err);
 	return 0;
 }
 

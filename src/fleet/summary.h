@@ -95,6 +95,34 @@ int fleet_summary_note_rm(struct store *s, const char *loc, const char *host,
 int fleet_summary_fix(struct store *s, const json_t *sum, const json_t *hosts,
 		      struct ec_err *err);
 
+/* The names of the locations in the store (one LIST of fleet/ by "/"):
+ * a new array of strings, sorted. */
+json_t *fleet_location_names(struct store *s, struct ec_err *err);
+
+/* The summary of location `loc` (a new reference), or NULL: EC_NOTFOUND
+ * when it has none (or one that does not parse: err cleared then, as if
+ * missing... see fleet_summaries). */
+json_t *fleet_summary_get(struct store *s, const char *loc,
+			  struct ec_err *err);
+
+/* --- the location index ------------------------------------------------------
+ * fleet/index.json {"version": 1, "locations": {NAME: [LAT, LON]...}}:
+ * where every location is, so a request near some users reads the
+ * summaries of the nearest locations first and none of those too far to
+ * matter. Kept by location add and rm (CAS), rebuilt by `location
+ * refresh --all`; a location missing from it is still found (the LIST of
+ * fleet/ is the truth) and its summary read. */
+
+/* The index (a new reference), or NULL with err clear when there is none
+ * (or none of this version), NULL with err set on a store error. */
+json_t *fleet_index_get(struct store *s, struct ec_err *err);
+/* Add or update location object loc in the index (CAS). */
+int fleet_index_put(struct store *s, const json_t *loc, struct ec_err *err);
+/* Remove location `name` from the index (CAS; no index: nothing). */
+int fleet_index_drop(struct store *s, const char *name, struct ec_err *err);
+/* An index of the location (or summary) objects in array locs (new). */
+json_t *fleet_index_build(const json_t *locs);
+
 /* The summaries of every location (a new object {LOC: summary|null}: null
  * for a location without a summary or with one that does not parse), read
  * in parallel (`par` requests at a time): one LIST of fleet/ by "/" and

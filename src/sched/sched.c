@@ -317,6 +317,20 @@ double sc_loc_bound(const struct sc_loc *l, const struct sc_loc *fleet,
 	       (warm ? WARM_KM : 0);
 }
 
+double sc_loc_bound_far(const struct sc_loc *l, const struct sc_loc *fleet,
+			size_t nlocs, const struct sc_req *r)
+{
+	double s =
+	    -near_km(l, r, fleet, nlocs) + fmax(FILL_KM, ROOM_KM) + WARM_KM;
+
+	if ((r->allow && !listed(r->allow, l->name)) ||
+	    listed(r->deny, l->name))
+		return -INFINITY;
+	if (r->spread_locations)
+		s -= SPREAD_KM * l->app_count;
+	return s;
+}
+
 struct cand {
 	size_t loc;
 	double bound; /* no host of the location can score more */

@@ -123,6 +123,11 @@ double sc_loc_bound(const struct sc_loc *l, const struct sc_loc *fleet,
 		    size_t nlocs, const struct sc_req *r, time_t now, int warm,
 		    int *fits);
 
+/* The same bound from l's place alone (its capacity unknown): at least
+ * sc_loc_bound's whatever the summary says. -INFINITY when excluded. */
+double sc_loc_bound_far(const struct sc_loc *l, const struct sc_loc *fleet,
+			size_t nlocs, const struct sc_req *r);
+
 /* Does a replica fit on h? (gpus: which GPUs it would take) */
 int sc_fits(const struct sc_host *h, const struct sc_req *r, int *gpus,
 	    int *ngpus);

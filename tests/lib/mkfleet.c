@@ -280,6 +280,24 @@ int main(int argc, char **argv)
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	fleet_fanout(g.nlocs, jobs, gen_loc, &g);
+	if (g.summaries) { /* and the location index */
+		json_t *locs = json_array(), *ix;
+		for (size_t i = 0; i < g.nlocs; i++) {
+			char name[80];
+			double lat, lon;
+			const char *tz;
+			loc_of(i, name, sizeof(name), &lat, &lon, &tz);
+			json_array_append_new(
+			    locs, json_pack("{s:s,s:f,s:f}", "name", name,
+					    "lat", lat, "lon", lon));
+		}
+		ix = fleet_index_build(locs);
+		json_object_set_new(ix, "generation", json_integer(1));
+		if (put_json(g.s, "fleet/index.json", ix) < 0)
+			g.failed = 1;
+		json_decref(ix);
+		json_decref(locs);
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	store_free(g.s);
 	fprintf(stderr, "mkfleet: %zu objects in %ld ms\n",

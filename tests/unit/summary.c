@@ -282,9 +282,11 @@ static void make_fleet(struct store *s, int nl, int nh)
 	for (i = 0; i < nl; i++) {
 		json_t *l;
 		snprintf(ln, sizeof(ln), "l%02d", i);
+		/* l00 in Paris, the others anywhere */
 		l = json_pack("{s:s,s:f,s:f,s:i}", "name", ln, "lat",
-			      (double)rnd(140) - 70, "lon",
-			      (double)rnd(360) - 180, "utc_offset_min", 0);
+			      i ? (double)rnd(140) - 70 : 48.85, "lon",
+			      i ? (double)rnd(360) - 180 : 2.35,
+			      "utc_offset_min", 0);
 		snprintf(key, sizeof(key), "fleet/%s/location.json", ln);
 		put(s, key, l);
 		json_decref(l);
@@ -295,6 +297,8 @@ static void make_fleet(struct store *s, int nl, int nh)
 			printf("# refresh %s: %s\n", ln, e.msg);
 	}
 }
+
+static size_t last_summaries; /* read by the last compare() */
 
 /* Decide with summaries and on the whole fleet; compare. */
 static void compare(struct store *s, const struct sc_req *r, size_t n,
@@ -319,6 +323,8 @@ static void compare(struct store *s, const struct sc_req *r, size_t n,
 	   "decide %s: %zu placed with the scores of the full read (%zu)", what,
 	   pa, pb);
 	*read = json_array_size(json_object_get(lazy.json, "hosts"));
+	last_summaries =
+	    json_array_size(json_object_get(lazy.json, "summaries"));
 	sc_fleet_release(&lazy);
 	sc_fleet_release(&full);
 	free(a);
@@ -354,6 +360,24 @@ static void test_decide(void)
 		snprintf(what, sizeof(what), "near Paris, %zu replicas", n);
 		compare(s, &r, n, what, &rd);
 		ok(rd < 30 * 6, "decide %s: read %zu of 180 hosts", what, rd);
+	}
+	ok(last_summaries == 30, "no index: every summary read (%zu)",
+	   last_summaries);
+	/* with the location index: the summaries of the nearest only */
+	{
+		json_t *all = fleet_summary_refresh_all(s, NULL, 4, &e);
+		ok(all && json_array_size(all) == 30, "refresh --all: 30");
+		json_decref(all);
+	}
+	for (round = 0; round < 3; round++) {
+		char what[64];
+		n = 1 + (size_t)round * 4;
+		snprintf(what, sizeof(what), "index, near Paris, %zu replicas",
+			 n);
+		compare(s, &r, n, what, &rd);
+		ok(rd < 30 * 6 && last_summaries < 30,
+		   "decide %s: read %zu hosts, %zu summaries", what, rd,
+		   last_summaries);
 	}
 	r.nnear = 0;
 	compare(s, &r, 5, "no near points", &rd);

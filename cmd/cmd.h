@@ -125,6 +125,9 @@ int report_error(struct ec_ctx *ctx, const struct ec_err *err);
 
 /* Open the configured store on first use. */
 struct store *ctx_store(struct ec_ctx *ctx, struct ec_err *err);
+/* CDI spec directories: EDGECTL_CDI_SPEC_DIRS (':'-separated), else
+ * "cdi_spec_dirs" in config.json, else NULL (/etc/cdi, /var/run/cdi). */
+const char *const *ctx_cdi_dirs(struct ec_ctx *ctx);
 
 /* Print one JSON value on stdout (steals the reference). */
 void json_out(json_t *v);

@@ -30,6 +30,9 @@ enum {
 	O_USER,
 	O_VIP,
 	O_TMPFS,
+	O_GPUS,
+	O_DEVICE,
+	O_MOUNT,
 };
 
 static int run_run(struct ec_ctx *ctx, int argc, char **argv);
@@ -71,6 +74,16 @@ static const struct ec_opt run_opts[] = {
      "container subnet of this host's bridge (default from config, "
      "else " INST_DEFAULT_SUBNET ")",
      O_SUBNET},
+    {"gpus", 0, "N|all|device=ID,...",
+     "NVIDIA GPUs through CDI: the first N, all, or these indices/UUIDs "
+     "(runsc: with nvproxy)",
+     O_GPUS},
+    {"device", 0, "VENDOR/CLASS=NAME",
+     "a CDI device (repeatable; NAME may be all)", O_DEVICE},
+    {"mount", 0, "store:KEY:/PATH[:ro|:rw]",
+     "a store object (file) or prefix (directory) from a shared cache, "
+     "read-only unless :rw (a private copy; repeatable)",
+     O_MOUNT},
     {0},
 };
 
@@ -98,7 +111,8 @@ const struct ec_cmd cmd_run_def = {
     .usage = "edgectl run [--host NAME] [--runtime R] [--name N] [-d] [--rm] "
 	     "[-e K=V]... "
 	     "[-p HOST:CPORT]... [-v SRC:DST[:ro]]... [--cpus N] "
-	     "[--memory SIZE] [--network M] IMAGE [-- CMD ARG...]",
+	     "[--memory SIZE] [--network M] [--gpus G] [--device D]... "
+	     "[--mount store:KEY:/PATH[:ro|:rw]]... IMAGE [-- CMD ARG...]",
     .opts = run_opts,
     .run = run_run,
     .json_probe = "ps",
@@ -265,6 +279,7 @@ static int run_run(struct ec_ctx *ctx, int argc, char **argv)
 	o.runtime = o.runtime ? o.runtime : config_str(ctx, "runtime");
 	o.subnet = o.subnet ? o.subnet : config_str(ctx, "subnet");
 	o.bridge = config_str(ctx, "bridge");
+	o.cdi_dirs = ctx_cdi_dirs(ctx);
 	env_init(ctx, &env);
 	if (inst_run(&env, &o, argv[ind], cmd, ncmd, out_fg, NULL, &res, &err) <
 	    0) {

@@ -412,6 +412,8 @@ int inst_exec(const char *root, const char *id, rt_output_fn out, void *ctx,
 		mounts[i].tmpfs = json_is_true(json_object_get(m, "tmpfs"));
 	}
 	s.mounts = mounts;
+	s.devices = json_object_get(spec, "cdi");
+	s.nvproxy = json_is_true(json_object_get(s.devices, "nvproxy"));
 	net = ec_json_str(spec, "network");
 	if (!net || !strcmp(net, "bridge")) {
 		if (net_up(root, id, spec, &n, &ip, err) < 0)

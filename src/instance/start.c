@@ -200,6 +200,7 @@ static int create(const struct inst_env *env, const struct inst_opts *opts,
 	struct inst_opts o = *opts;
 	_cleanup_free_ char *other = NULL;
 	_cleanup_json_ json_t *spec = NULL;
+	_cleanup_json_ json_t *attach = NULL;
 	struct oci_layout *l = NULL;
 	char digest[OCI_DIGEST_MAX];
 	int r = -1;
@@ -212,7 +213,10 @@ static int create(const struct inst_env *env, const struct inst_opts *opts,
 				  "an instance named '%s' exists (%s); remove "
 				  "it or pick another name",
 				  o.name, other);
-	if (oci_layout_open(env->root, 1, &l, err) < 0 ||
+	/* devices and store objects first: a missing one stops the run
+	 * before anything is pulled or created */
+	if (!(attach = inst_attach(env, &o, err)) ||
+	    oci_layout_open(env->root, 1, &l, err) < 0 ||
 	    resolve_image(env, l, image, digest, err) < 0)
 		goto out;
 	inst_new_id(res->id);
@@ -221,6 +225,8 @@ static int create(const struct inst_env *env, const struct inst_opts *opts,
 		goto out;
 	if (env->host)
 		json_object_set_new(spec, "host", json_string(env->host));
+	if (inst_attach_merge(env->root, res->id, spec, attach, err) < 0)
+		goto out;
 	r = inst_create(env->root, res->id, spec, err);
 out:
 	oci_layout_free(l);

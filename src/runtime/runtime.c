@@ -326,6 +326,7 @@ int rt_run(const char *runtime, const char *id, const char *state_dir,
 	if (check_spec(id, spec, err) < 0 ||
 	    rt_tool_init(&t, runtime, spec->network, err) < 0)
 		return -1;
+	t.nvproxy = spec->nvproxy;
 	if (geteuid() != 0)
 		return ec_err_set(err, EC_PERM,
 				  "running containers needs root");

@@ -41,6 +41,10 @@ struct rt_spec {
 	double cpus;	       /* 0 = no limit */
 	/* On cancel: SIGTERM, then SIGKILL after this long (0 = 10000). */
 	unsigned kill_grace_ms;
+	/* CDI edits (cdi/cdi.h: device nodes, env, mounts, hooks) applied to
+	 * the OCI config last; NULL = none. nvproxy: runsc --nvproxy. */
+	const struct json_t *devices;
+	int nvproxy;
 };
 
 /* Output callbacks (from the calling thread). stream 1 = stdout, 2 = stderr. */

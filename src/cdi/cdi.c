@@ -375,9 +375,11 @@ static int check_edits(const json_t *e, const char *file, const char *where,
 				 "'additionalGIDs' holds group ids", err) < 0)
 				return -1;
 	}
-	return check_list(e, "deviceNodes", check_node, file, where, err) ||
-	       check_list(e, "mounts", check_mount, file, where, err) ||
-	       check_list(e, "hooks", check_hook, file, where, err);
+	if (check_list(e, "deviceNodes", check_node, file, where, err) < 0 ||
+	    check_list(e, "mounts", check_mount, file, where, err) < 0 ||
+	    check_list(e, "hooks", check_hook, file, where, err) < 0)
+		return -1;
+	return 0;
 }
 
 /* "0.3.0" .. "0.8.0" */
@@ -912,7 +914,8 @@ static void apply_node(json_t *lnx, const json_t *n)
 	json_object_set(r, "type", json_object_get(n, "type"));
 	json_object_set(r, "major", json_object_get(n, "major"));
 	json_object_set(r, "minor", json_object_get(n, "minor"));
-	json_object_set(r, "access", json_object_get(n, "permissions"));
+	json_object_set_new(r, "access",
+			    json_string(ec_json_str(n, "permissions") ?: "rwm"));
 	json_array_append_new(child(child(lnx, "resources", 0), "devices", 1),
 			      r);
 }

@@ -9,6 +9,15 @@
 #include "util/xalloc.h"
 
 #include <string.h>
+#include <time.h>
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static int attach_mounts(const struct inst_env *env, const json_t *reqs,
 			 json_t *out, struct ec_err *err)
@@ -25,12 +34,13 @@ static int attach_mounts(const struct inst_env *env, const json_t *reqs,
 	json_array_foreach (reqs, i, m) {
 		struct smount_result r;
 		const char *key = ec_json_str(m, "key");
+		int64_t t0 = now_ms();
 		if (smount_fetch(s, env->root, key, &so, &r, err) < 0)
 			return ec_err_prefix(err, "--mount '%s'",
 					     ec_json_str(m, "source"));
 		json_array_append_new(
 		    out,
-		    json_pack("{s:O,s:s,s:O,s:O,s:s,s:b,s:I,s:I,s:I,s:I}",
+		    json_pack("{s:O,s:s,s:O,s:O,s:s,s:b,s:I,s:I,s:I,s:I,s:I}",
 			      "source", json_object_get(m, "source"), "key", key,
 			      "dst", json_object_get(m, "dst"), "rw",
 			      json_object_get(m, "rw"), "cache", r.src,
@@ -38,7 +48,8 @@ static int attach_mounts(const struct inst_env *env, const json_t *reqs,
 			      (json_int_t)r.objects, "bytes",
 			      (json_int_t)r.bytes, "fetched_objects",
 			      (json_int_t)r.fetched_objects, "fetched_bytes",
-			      (json_int_t)r.fetched_bytes));
+			      (json_int_t)r.fetched_bytes, "fetch_ms",
+			      (json_int_t)(now_ms() - t0)));
 		smount_result_release(&r);
 	}
 	return 0;

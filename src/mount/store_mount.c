@@ -154,6 +154,18 @@ static int etag_is_md5(const char *etag)
 	return strlen(etag) == 32 && strspn(etag, "0123456789abcdef") == 32;
 }
 
+struct progress_fwd {
+	const struct smount_opts *o;
+	const char *key;
+};
+
+static void progress_fwd(void *ctx, uint64_t done, uint64_t total)
+{
+	struct progress_fwd *p = ctx;
+
+	p->o->progress(p->o->progress_ctx, p->key, done, total);
+}
+
 /* Download one object at ETag ob->etag into the open temp file `fd`.
  * EC_CONFLICT when the object is no longer that version. */
 static int download(struct fetch *f, struct obj *ob, int fd,
@@ -166,9 +178,14 @@ static int download(struct fetch *f, struct obj *ob, int fd,
 	struct md5_sink k = {.fd = fd, .md5 = md5_new(), .cancel = f->o->cancel};
 	struct store_info info = {0};
 	uint64_t part = f->o->part_size ? f->o->part_size : XFER_PART_DEFAULT;
+	struct progress_fwd pf = {.o = f->o, .key = ob->key};
 	char hex[33];
 	int r;
 
+	if (f->o->progress) {
+		xo.progress = progress_fwd;
+		xo.progress_ctx = &pf;
+	}
 	if (ob->size > part) {
 		sha256_free(k.md5);
 		/* parallel ranges, each pinned with If-Match to the ETag its

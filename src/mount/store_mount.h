@@ -61,6 +61,11 @@ struct smount_opts {
 	unsigned xfer_jobs;  /* ranges of one large object (0 = default) */
 	uint64_t part_size;  /* 0 = the store default */
 	const volatile int *cancel;
+	/* Bytes of one large object so far (from a download thread, at
+	 * least once per range); NULL = none. */
+	void (*progress)(void *ctx, const char *key, uint64_t done,
+			 uint64_t total);
+	void *progress_ctx;
 };
 
 /* Fetch what `key` names (an object when one exists with that exact key,

@@ -196,9 +196,95 @@ static void test_cache(void)
 	free(root);
 }
 
+/* Overwrites the object being fetched from inside the download (the
+ * progress callback runs in a download thread): `times` overwrites, one
+ * per fetch attempt, alternating two contents. */
+struct changer {
+	struct store *s;
+	const char *v[2];
+	size_t len;
+	int times, done;
+	uint64_t last;
+};
+
+static void change_it(void *ctx, const char *key, uint64_t done,
+		      uint64_t total)
+{
+	struct changer *c = ctx;
+	struct ec_err err;
+
+	(void)total;
+	if (done <= c->last)
+		c->last = 0; /* a new attempt (done grows within one) */
+	if (c->last == 0 && done > 0 && c->done < c->times) {
+		c->done++;
+		if (store_put_buf(c->s, key, c->v[c->done % 2], c->len, NULL,
+				  NULL, &err) < 0)
+			printf("# overwrite: %s\n", err.msg);
+	}
+	c->last = done ? done : 1;
+}
+
+static void test_change(void)
+{
+	char *top = fs_mkdtemp("/tmp", "ec-mount-", NULL);
+	char *url = xasprintf("file://%s/store", top);
+	char *root = xasprintf("%s/root", top);
+	size_t len = 20u << 20; /* 4 ranges, 2 at a time: the 3rd starts
+				   after the overwrite */
+	char *v1 = xmalloc(len), *v2 = xmalloc(len), *got = NULL;
+	struct changer c = {.v = {v1, v2}, .len = len};
+	struct smount_opts o = {.part_size = 5u << 20,
+				.xfer_jobs = 2,
+				.progress = change_it,
+				.progress_ctx = &c};
+	struct smount_result r;
+	struct ec_err err;
+	size_t n = 0;
+	char *cmd;
+
+	memset(v1, 'a', len);
+	memset(v2, 'b', len);
+	ec_err_clear(&err);
+	store_open(url, NULL, &c.s, &err);
+	store_put_buf(c.s, "big", v1, len, NULL, NULL, &err);
+
+	c.times = 1;
+	ok(smount_fetch(c.s, root, "big", &o, &r, &err) == 0,
+	   "overwritten once during the ranged fetch: fetched again (%s)",
+	   err.msg);
+	ok(c.done == 1, "the object was overwritten during the download");
+	fs_read_file(r.src, len + 1, &got, &n, NULL);
+	ok(got && n == len && got[0] == 'b' && got[len - 1] == 'b' &&
+	       !memcmp(got, v2, len),
+	   "the mount has the new version whole, no mix");
+	free(got);
+	smount_result_release(&r);
+
+	c.done = 0;
+	c.last = 0;
+	c.times = 1000;
+	store_put_buf(c.s, "big", v1, len, NULL, NULL, &err); /* not cached */
+	ok(smount_fetch(c.s, root, "big", &o, &r, &err) < 0 &&
+	       err.cat == EC_CONFLICT && strstr(err.msg, "kept changing"),
+	   "overwritten on every attempt: exit 6 (%s)", err.msg);
+	cmd = xasprintf("test -z \"$(ls -A %s/cache/store-mounts/tmp)\"", root);
+	ok(system(cmd) == 0, "no partial download is left behind");
+	free(cmd);
+
+	store_free(c.s);
+	fs_rm_rf(top, NULL);
+	free(top);
+	free(url);
+	free(root);
+	free(v1);
+	free(v2);
+}
+
 int main(void)
 {
 	test_parse();
 	test_cache();
+	test_change();
 	return done_testing();
 }

@@ -89,8 +89,8 @@ int cdi_name_check(const char *q, struct ec_err *err)
 
 static void push_name(json_t *req, const char *kind, const char *name)
 {
-	json_array_append_new(req, json_pack("{s:s++}", "name", kind, "=",
-					     name));
+	json_array_append_new(req,
+			      json_pack("{s:s++}", "name", kind, "=", name));
 }
 
 static int gpu_ids(json_t *req, const char *list, struct ec_err *err)
@@ -102,10 +102,11 @@ static int gpu_ids(json_t *req, const char *list, struct ec_err *err)
 	for (id = strtok_r(dup, ",", &save); id;
 	     id = strtok_r(NULL, ",", &save)) {
 		if (!devname_ok(id))
-			return ec_err_set(err, EC_USAGE,
-					  "--gpus '%s': '%s' is not a GPU index "
-					  "or UUID",
-					  list, id);
+			return ec_err_set(
+			    err, EC_USAGE,
+			    "--gpus '%s': '%s' is not a GPU index "
+			    "or UUID",
+			    list, id);
 		push_name(req, CDI_GPU_KIND, id);
 		n++;
 	}
@@ -217,8 +218,8 @@ static int check_env(const json_t *env, const char *file, const char *w,
 	const json_t *v;
 	size_t i;
 
-	if (want(str_array_ok(env), file, w, "'env' must be an array of strings",
-		 err) < 0)
+	if (want(str_array_ok(env), file, w,
+		 "'env' must be an array of strings", err) < 0)
 		return -1;
 	json_array_foreach (env, i, v) {
 		const char *s = json_string_value(v);
@@ -233,9 +234,10 @@ static int check_node(const json_t *n, const char *file, const char *w,
 		      struct ec_err *err)
 {
 	static const char *const keys[] = {
-	    "path", "hostPath", "type", "major", "minor", "fileMode",
-	    "permissions", "uid", "gid", NULL};
-	const char *t = ec_json_str(n, "type"), *p = ec_json_str(n, "permissions");
+	    "path",	"hostPath",    "type", "major", "minor",
+	    "fileMode", "permissions", "uid",  "gid",	NULL};
+	const char *t = ec_json_str(n, "type"),
+		   *p = ec_json_str(n, "permissions");
 
 	if (want(json_is_object(n), file, w, "a device node is an object",
 		 err) < 0 ||
@@ -253,7 +255,8 @@ static int check_node(const json_t *n, const char *file, const char *w,
 		 file, w, "'major' and 'minor' are device numbers", err) < 0 ||
 	    want(opt_uint(n, "fileMode", 07777), file, w,
 		 "'fileMode' is a mode from 0 to 07777", err) < 0 ||
-	    want(opt_uint(n, "uid", 0xfffffffe) && opt_uint(n, "gid", 0xfffffffe),
+	    want(opt_uint(n, "uid", 0xfffffffe) &&
+		     opt_uint(n, "gid", 0xfffffffe),
 		 file, w, "'uid' and 'gid' are ids", err) < 0)
 		return -1;
 	if (json_object_get(n, "permissions") &&
@@ -261,7 +264,8 @@ static int check_node(const json_t *n, const char *file, const char *w,
 		 "'permissions' is made of r, w, m", err) < 0)
 		return -1;
 	/* a type other than p needs both numbers, or neither (from the host) */
-	return want(!json_object_get(n, "major") == !json_object_get(n, "minor"),
+	return want(!json_object_get(n, "major") ==
+			!json_object_get(n, "minor"),
 		    file, w, "give both 'major' and 'minor', or neither", err);
 }
 
@@ -290,12 +294,15 @@ static int check_mount(const json_t *m, const char *file, const char *w,
 static int check_hook(const json_t *h, const char *file, const char *w,
 		      struct ec_err *err)
 {
-	static const char *const keys[] = {"hookName", "path", "args", "env",
-					   "timeout", NULL};
-	static const char *const names[] = {
-	    "prestart",	      "createRuntime", "createContainer",
-	    "startContainer", "poststart",     "poststop",
-	    NULL};
+	static const char *const keys[] = {"hookName", "path",	  "args",
+					   "env",      "timeout", NULL};
+	static const char *const names[] = {"prestart",
+					    "createRuntime",
+					    "createContainer",
+					    "startContainer",
+					    "poststart",
+					    "poststop",
+					    NULL};
 	const char *n = ec_json_str(h, "hookName");
 	size_t i;
 
@@ -315,8 +322,8 @@ static int check_hook(const json_t *h, const char *file, const char *w,
 		 file, w, "'args' must be an array of strings", err) < 0 ||
 	    (json_object_get(h, "env") &&
 	     check_env(json_object_get(h, "env"), file, w, err) < 0) ||
-	    want(opt_uint(h, "timeout", 86400), file, w,
-		 "'timeout' is seconds", err) < 0)
+	    want(opt_uint(h, "timeout", 86400), file, w, "'timeout' is seconds",
+		 err) < 0)
 		return -1;
 	return 0;
 }
@@ -349,12 +356,13 @@ static int check_edits(const json_t *e, const char *file, const char *where,
 		       struct ec_err *err)
 {
 	static const char *const keys[] = {
-	    "env",	   "deviceNodes", "mounts", "hooks", "additionalGIDs",
+	    "env",	"deviceNodes", "mounts", "hooks", "additionalGIDs",
 	    "intelRdt", NULL};
 	const json_t *g, *v;
 	size_t i;
 
-	if (want(json_is_object(e), file, where, "must be an object", err) < 0 ||
+	if (want(json_is_object(e), file, where, "must be an object", err) <
+		0 ||
 	    keys_only(e, keys, file, where, err) < 0)
 		return -1;
 	if (want(!json_object_get(e, "intelRdt"), file, where,
@@ -418,8 +426,8 @@ int cdi_spec_check(const json_t *s, const char *file, struct ec_err *err)
 	if (kind_check(ec_json_str(s, "kind"), err) < 0)
 		return ec_err_prefix(err, "CDI spec '%s'", file);
 	if (json_object_get(s, "annotations") &&
-	    want(json_is_object(json_object_get(s, "annotations")), file,
-		 "top", "'annotations' must be an object", err) < 0)
+	    want(json_is_object(json_object_get(s, "annotations")), file, "top",
+		 "'annotations' must be an object", err) < 0)
 		return -1;
 	if (json_object_get(s, "containerEdits") &&
 	    check_edits(json_object_get(s, "containerEdits"), file,
@@ -491,18 +499,18 @@ static int add_spec(json_t *reg, json_t *spec, const char *file, int dirno,
 	json_array_foreach (json_object_get(spec, "devices"), i, d) {
 		const char *n = ec_json_str(d, "name");
 		json_t *old = json_object_get(devs, n);
-		if (old && json_integer_value(json_object_get(old, "dir")) ==
-			       dirno)
+		if (old &&
+		    json_integer_value(json_object_get(old, "dir")) == dirno)
 			return ec_err_set(
 			    err, EC_USAGE,
 			    "CDI device '%s=%s' is defined in both '%s' and "
 			    "'%s'; remove one",
 			    kind, n,
-			    ec_json_str(json_array_get(
-					    specs, (size_t)json_integer_value(
-						       json_object_get(
-							   old, "spec"))),
-					"file"),
+			    ec_json_str(
+				json_array_get(
+				    specs, (size_t)json_integer_value(
+					       json_object_get(old, "spec"))),
+				"file"),
 			    file);
 		if (!old)
 			json_array_append_new(order, json_string(n));
@@ -515,8 +523,7 @@ static int add_spec(json_t *reg, json_t *spec, const char *file, int dirno,
 	return 0;
 }
 
-static int load_dir(json_t *reg, const char *dir, int dirno,
-		    struct ec_err *err)
+static int load_dir(json_t *reg, const char *dir, int dirno, struct ec_err *err)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
@@ -622,8 +629,9 @@ static int not_found_kind(const json_t *reg, const char *kind,
 			  "no CDI spec for '%s' in %s%s%s%s (install the "
 			  "vendor's CDI spec, e.g. `nvidia-ctk cdi generate "
 			  "--format=json`)",
-			  kind, dirs, *yaml ? "; YAML specs are not read: " : "",
-			  yaml, *yaml ? "" : "");
+			  kind, dirs,
+			  *yaml ? "; YAML specs are not read: " : "", yaml,
+			  *yaml ? "" : "");
 }
 
 /* Add one device's edits (and its spec's, once) to out. */
@@ -659,7 +667,8 @@ static int add_device(json_t *out, json_t *used, const json_t *reg,
 	snprintf(key, sizeof(key), "%lld", (long long)si);
 	if (!json_object_get(used, key)) {
 		json_object_set_new(used, key, json_true());
-		spec = json_array_get(json_object_get(reg, "specs"), (size_t)si);
+		spec =
+		    json_array_get(json_object_get(reg, "specs"), (size_t)si);
 		merge_edits(out, json_object_get(spec, "edits"));
 	}
 	merge_edits(out, json_object_get(d, "edits"));
@@ -734,8 +743,8 @@ static int resolve_one(json_t *out, json_t *used, const json_t *reg,
 				  "no CDI device '%s' (%s has: %s)", q, kind,
 				  have);
 	}
-	want_n = name ? n
-		      : (size_t)json_integer_value(json_object_get(rq, "count"));
+	want_n =
+	    name ? n : (size_t)json_integer_value(json_object_get(rq, "count"));
 	if (want_n > n)
 		return ec_err_set(err, EC_NOTFOUND,
 				  "%zu GPUs of '%s' asked for, this host has "
@@ -792,7 +801,8 @@ static int complete_node(json_t *n, struct ec_err *err)
 
 	if (t && !strcmp(t, "p")) {
 		if (!json_object_get(n, "permissions"))
-			json_object_set_new(n, "permissions", json_string("rwm"));
+			json_object_set_new(n, "permissions",
+					    json_string("rwm"));
 		return 0;
 	}
 	if (!json_object_get(n, "major") || !t) {
@@ -847,15 +857,16 @@ json_t *cdi_edits_for(const char *const *dirs, const json_t *requests,
 	 * nvproxy (NVIDIA), others would silently be missing */
 	if (!strcmp(runtime, "runsc"))
 		json_array_foreach (json_object_get(e, "deviceNodes"), i, n)
-			if (strncmp(ec_json_str(n, "path"), "/dev/nvidia", 11)) {
-				ec_err_set(err, EC_USAGE,
-					   "runsc (gVisor) passes only NVIDIA "
-					   "GPU device nodes (nvproxy), not "
-					   "'%s'; use crun or runc for %s",
-					   ec_json_str(n, "path"),
-					   json_string_value(json_array_get(
-					       json_object_get(e, "devices"),
-					       0)));
+			if (strncmp(ec_json_str(n, "path"), "/dev/nvidia",
+				    11)) {
+				ec_err_set(
+				    err, EC_USAGE,
+				    "runsc (gVisor) passes only NVIDIA "
+				    "GPU device nodes (nvproxy), not "
+				    "'%s'; use crun or runc for %s",
+				    ec_json_str(n, "path"),
+				    json_string_value(json_array_get(
+					json_object_get(e, "devices"), 0)));
 				json_decref(e);
 				return NULL;
 			}
@@ -898,13 +909,14 @@ static void env_set(json_t *env, const char *kv)
 static void apply_node(json_t *lnx, const json_t *n)
 {
 	json_t *d = json_object(), *r = json_object();
-	static const char *const copy[] = {"path", "type", "major", "minor",
-					   "fileMode", "uid", "gid"};
+	static const char *const copy[] = {"path",     "type", "major", "minor",
+					   "fileMode", "uid",  "gid"};
 	size_t i;
 
 	for (i = 0; i < ARRAY_SIZE(copy); i++)
 		if (json_object_get(n, copy[i]))
-			json_object_set(d, copy[i], json_object_get(n, copy[i]));
+			json_object_set(d, copy[i],
+					json_object_get(n, copy[i]));
 	json_array_append_new(child(lnx, "devices", 1), d);
 	if (!strcmp(ec_json_str(n, "type") ?: "", "p")) {
 		json_decref(r);
@@ -914,8 +926,8 @@ static void apply_node(json_t *lnx, const json_t *n)
 	json_object_set(r, "type", json_object_get(n, "type"));
 	json_object_set(r, "major", json_object_get(n, "major"));
 	json_object_set(r, "minor", json_object_get(n, "minor"));
-	json_object_set_new(r, "access",
-			    json_string(ec_json_str(n, "permissions") ?: "rwm"));
+	json_object_set_new(
+	    r, "access", json_string(ec_json_str(n, "permissions") ?: "rwm"));
 	json_array_append_new(child(child(lnx, "resources", 0), "devices", 1),
 			      r);
 }
@@ -950,7 +962,8 @@ static void apply_hook(json_t *hooks, const json_t *h)
 
 	for (i = 0; i < ARRAY_SIZE(copy); i++)
 		if (json_object_get(h, copy[i]))
-			json_object_set(o, copy[i], json_object_get(h, copy[i]));
+			json_object_set(o, copy[i],
+					json_object_get(h, copy[i]));
 	json_array_append_new(child(hooks, ec_json_str(h, "hookName"), 1), o);
 }
 
@@ -993,15 +1006,14 @@ json_t *cdi_probe(const json_t *reg, json_t *gpus)
 	const json_t *k, *v;
 	size_t i;
 
-	json_object_foreach ((json_t *)json_object_get(reg, "kinds"), kind,
-			     k) {
+	json_object_foreach ((json_t *)json_object_get(reg, "kinds"), kind, k) {
 		_cleanup_free_ const char **units = NULL;
 		size_t n;
 
 		json_array_foreach (json_object_get(k, "order"), i, v)
 			json_array_append_new(
-			    all, json_sprintf("%s=%s", kind,
-					      json_string_value(v)));
+			    all,
+			    json_sprintf("%s=%s", kind, json_string_value(v)));
 		if (!class_is_gpu(kind))
 			continue;
 		units = kind_units(k, &n);
@@ -1012,9 +1024,9 @@ json_t *cdi_probe(const json_t *reg, json_t *gpus)
 				json_object_set_new(g, "cdi", q);
 			else
 				json_array_append_new(
-				    gpus, json_pack("{s:s,s:i,s:o}", "model",
-						    kind, "memory_bytes", 0,
-						    "cdi", q));
+				    gpus,
+				    json_pack("{s:s,s:i,s:o}", "model", kind,
+					      "memory_bytes", 0, "cdi", q));
 		}
 	}
 	return all;

@@ -531,13 +531,13 @@ json_t *fleet_probe_cdi(const char *root, const char *const *cdi_dirs)
 	}
 	uname(&u);
 	p = json_pack("{s:i,s:I,s:I,s:I,s:o,s:o,s:b,s:b,s:s,s:s}", "cpus",
-			 (int)cpus, "memory_bytes",
-			 (json_int_t)meminfo_kb("MemTotal") * 1024,
-			 "disk_bytes", disk, "disk_free_bytes", disk_free,
-			 "gpus", probe_gpus(), "runtimes", rts, "cni",
-			 access("/usr/lib/cni/bridge", X_OK) == 0, "xdp",
-			 access("/sys/fs/bpf", F_OK) == 0, "kernel", u.release,
-			 "arch", u.machine);
+		      (int)cpus, "memory_bytes",
+		      (json_int_t)meminfo_kb("MemTotal") * 1024, "disk_bytes",
+		      disk, "disk_free_bytes", disk_free, "gpus", probe_gpus(),
+		      "runtimes", rts, "cni",
+		      access("/usr/lib/cni/bridge", X_OK) == 0, "xdp",
+		      access("/sys/fs/bpf", F_OK) == 0, "kernel", u.release,
+		      "arch", u.machine);
 	probe_cdi(p, cdi_dirs);
 	return p;
 }

@@ -39,17 +39,16 @@ static int attach_mounts(const struct inst_env *env, const json_t *reqs,
 			return ec_err_prefix(err, "--mount '%s'",
 					     ec_json_str(m, "source"));
 		json_array_append_new(
-		    out,
-		    json_pack("{s:O,s:s,s:O,s:O,s:s,s:b,s:I,s:I,s:I,s:I,s:I}",
-			      "source", json_object_get(m, "source"), "key", key,
-			      "dst", json_object_get(m, "dst"), "rw",
-			      json_object_get(m, "rw"), "cache", r.src,
-			      "is_dir", r.is_dir, "objects",
-			      (json_int_t)r.objects, "bytes",
-			      (json_int_t)r.bytes, "fetched_objects",
-			      (json_int_t)r.fetched_objects, "fetched_bytes",
-			      (json_int_t)r.fetched_bytes, "fetch_ms",
-			      (json_int_t)(now_ms() - t0)));
+		    out, json_pack(
+			     "{s:O,s:s,s:O,s:O,s:s,s:b,s:I,s:I,s:I,s:I,s:I}",
+			     "source", json_object_get(m, "source"), "key", key,
+			     "dst", json_object_get(m, "dst"), "rw",
+			     json_object_get(m, "rw"), "cache", r.src, "is_dir",
+			     r.is_dir, "objects", (json_int_t)r.objects,
+			     "bytes", (json_int_t)r.bytes, "fetched_objects",
+			     (json_int_t)r.fetched_objects, "fetched_bytes",
+			     (json_int_t)r.fetched_bytes, "fetch_ms",
+			     (json_int_t)(now_ms() - t0)));
 		smount_result_release(&r);
 	}
 	return 0;
@@ -99,16 +98,14 @@ int inst_attach_merge(const char *root, const char *id, json_t *spec,
 		if (rw) {
 			copy = xasprintf("%s/store-mounts/%zu", dir, i);
 			if (smount_copy(src, copy, err) < 0)
-				return ec_err_prefix(
-				    err, "--mount '%s'",
-				    ec_json_str(m, "source"));
+				return ec_err_prefix(err, "--mount '%s'",
+						     ec_json_str(m, "source"));
 			json_object_set_new(m, "copy", json_string(copy));
 			src = copy;
 		}
-		json_array_append_new(mounts,
-				      json_pack("{s:s,s:O,s:b}", "src", src,
-						"dst", json_object_get(m, "dst"),
-						"ro", !rw));
+		json_array_append_new(
+		    mounts, json_pack("{s:s,s:O,s:b}", "src", src, "dst",
+				      json_object_get(m, "dst"), "ro", !rw));
 	}
 	return 0;
 }

@@ -102,8 +102,10 @@ struct inst_opts {
 	json_t *ports;	/* ["HOST:CPORT[/PROTO]"] */
 	json_t *mounts; /* [{src, dst, ro} | {src: "tmpfs", dst, tmpfs}] */
 	json_t *vips;	/* ["ADDR"] */
-	json_t *devices;      /* CDI requests of --gpus/--device (cdi.h) */
-	json_t *store_mounts; /* --mount: [{key, dst, rw}] (store_mount.h) */
+
+	/* devices and store mounts (attach.c) */
+	json_t *devices;	     /* CDI requests of --gpus/--device */
+	json_t *store_mounts;	     /* --mount: [{source, key, dst, rw}] */
 	const char *const *cdi_dirs; /* CDI spec dirs; NULL = the defaults */
 };
 

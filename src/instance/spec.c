@@ -156,8 +156,7 @@ static int opt_gpus(struct inst_opts *o, const char *arg, struct ec_err *err)
 	return cdi_request_add(o->devices, "gpus", arg, err);
 }
 
-static int opt_device(struct inst_opts *o, const char *arg,
-		      struct ec_err *err)
+static int opt_device(struct inst_opts *o, const char *arg, struct ec_err *err)
 {
 	return cdi_request_add(o->devices, "device", arg, err);
 }
@@ -168,9 +167,9 @@ static int opt_mount(struct inst_opts *o, const char *arg, struct ec_err *err)
 
 	if (smount_parse(arg, &m, err) < 0)
 		return -1;
-	json_array_append_new(o->store_mounts,
-			      json_pack("{s:s,s:s,s:s,s:b}", "source", arg,
-					"key", m.key, "dst", m.dst, "rw", m.rw));
+	json_array_append_new(
+	    o->store_mounts, json_pack("{s:s,s:s,s:s,s:b}", "source", arg,
+				       "key", m.key, "dst", m.dst, "rw", m.rw));
 	smount_release(&m);
 	return 0;
 }
@@ -182,8 +181,8 @@ static const struct {
     {"env", opt_env},	      {"publish", opt_publish}, {"volume", opt_volume},
     {"tmpfs", opt_tmpfs},     {"cpus", opt_cpus},	{"memory", opt_memory},
     {"pids-limit", opt_pids}, {"network", opt_network}, {"vip", opt_vip},
-    {"name", opt_name},
-    {"gpus", opt_gpus},	      {"device", opt_device},	{"mount", opt_mount},
+    {"name", opt_name},	      {"gpus", opt_gpus},	{"device", opt_device},
+    {"mount", opt_mount},
 };
 
 /* The string field of option `name`, or NULL. */

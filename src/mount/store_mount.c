@@ -71,9 +71,9 @@ int smount_parse(const char *arg, struct smount *m, struct ec_err *err)
 	m->dst = xstrdup(dst);
 	return 0;
 bad:
-	return ec_err_set(err, EC_USAGE,
-			  "--mount '%s': use store:KEY_OR_PREFIX:/PATH[:ro|:rw]",
-			  arg);
+	return ec_err_set(
+	    err, EC_USAGE,
+	    "--mount '%s': use store:KEY_OR_PREFIX:/PATH[:ro|:rw]", arg);
 }
 
 void smount_release(struct smount *m)
@@ -168,14 +168,14 @@ static void progress_fwd(void *ctx, uint64_t done, uint64_t total)
 
 /* Download one object at ETag ob->etag into the open temp file `fd`.
  * EC_CONFLICT when the object is no longer that version. */
-static int download(struct fetch *f, struct obj *ob, int fd,
-		    struct ec_err *err)
+static int download(struct fetch *f, struct obj *ob, int fd, struct ec_err *err)
 {
 	struct store_xfer_opts xo = {.jobs = f->o->xfer_jobs,
 				     .part_size = f->o->part_size,
 				     .cancel = f->o->cancel};
 	struct store_get_opts g = {.if_match = ob->etag};
-	struct md5_sink k = {.fd = fd, .md5 = md5_new(), .cancel = f->o->cancel};
+	struct md5_sink k = {
+	    .fd = fd, .md5 = md5_new(), .cancel = f->o->cancel};
 	struct store_info info = {0};
 	uint64_t part = f->o->part_size ? f->o->part_size : XFER_PART_DEFAULT;
 	struct progress_fwd pf = {.o = f->o, .key = ob->key};
@@ -205,10 +205,11 @@ static int download(struct fetch *f, struct obj *ob, int fd,
 		if (r < 0)
 			return -1;
 		if (etag_is_md5(ob->etag) && strcmp(hex, ob->etag))
-			return ec_err_set(err, EC_FAIL,
-					  "object '%s': content MD5 %s does not "
-					  "match its ETag %s",
-					  ob->key, hex, ob->etag);
+			return ec_err_set(
+			    err, EC_FAIL,
+			    "object '%s': content MD5 %s does not "
+			    "match its ETag %s",
+			    ob->key, hex, ob->etag);
 	}
 	if (info.size != ob->size)
 		return ec_err_set(err, EC_CONFLICT,
@@ -243,8 +244,8 @@ static int fetch_one(struct fetch *f, struct obj *ob, struct ec_err *err)
 		return 0; /* another run fetched it meanwhile */
 	tmp = xasprintf("%s/" CACHE "/tmp/%s.%d", f->root, ob->name,
 			(int)getpid());
-	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		  0600);
+	fd =
+	    open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return ec_err_errno(err, EC_FAIL, errno, "create '%s'", tmp);
 	r = download(f, ob, fd, err);
@@ -378,8 +379,7 @@ static void view_name(const char *url, const char *prefix,
 	sha256_update(c, prefix, strlen(prefix) + 1);
 	for (i = 0; i < l->n; i++) {
 		sha256_update(c, l->objs[i].key, strlen(l->objs[i].key) + 1);
-		sha256_update(c, l->objs[i].etag,
-			      strlen(l->objs[i].etag) + 1);
+		sha256_update(c, l->objs[i].etag, strlen(l->objs[i].etag) + 1);
 	}
 	sha256_final(c, d);
 	sha256_free(c);
@@ -407,8 +407,8 @@ static int build_view(const char *root, const char *prefix,
 		      struct ec_err *err)
 {
 	_cleanup_free_ char *final = cache_path(root, "views", name);
-	_cleanup_free_ char *tmp = xasprintf("%s/" CACHE "/tmp/view.%s.%d", root,
-					     name, (int)getpid());
+	_cleanup_free_ char *tmp =
+	    xasprintf("%s/" CACHE "/tmp/view.%s.%d", root, name, (int)getpid());
 	_cleanup_close_ int dfd = -1;
 	size_t i;
 
@@ -508,8 +508,8 @@ int smount_fetch(struct store *s, const char *root, const char *key,
 	if (!o)
 		o = &dflt;
 	for (i = 0; i < ARRAY_SIZE(subs); i++) {
-		_cleanup_free_ char *d = xasprintf("%s/" CACHE "/%s", root,
-						   subs[i]);
+		_cleanup_free_ char *d =
+		    xasprintf("%s/" CACHE "/%s", root, subs[i]);
 		if (fs_mkdir_p(d, err) < 0)
 			return -1;
 	}
@@ -521,7 +521,8 @@ int smount_fetch(struct store *s, const char *root, const char *key,
 		ec_err_clear(err); /* changed meanwhile: list again */
 	}
 	if (err->cat == EC_CONFLICT)
-		ec_err_prefix(err, "'%s' kept changing (%d attempts); try again",
+		ec_err_prefix(err,
+			      "'%s' kept changing (%d attempts); try again",
 			      key, attempt);
 	return -1;
 }
@@ -535,9 +536,14 @@ void smount_result_release(struct smount_result *r)
 int smount_copy(const char *src, const char *dst, struct ec_err *err)
 {
 	_cleanup_free_ char *parent = xstrdup(dst);
-	const char *argv[] = {"cp",  "-R",	     "--reflink=auto",
-			      "--no-preserve=mode,ownership", "--", src,
-			      dst,   NULL};
+	const char *argv[] = {"cp",
+			      "-R",
+			      "--reflink=auto",
+			      "--no-preserve=mode,ownership",
+			      "--",
+			      src,
+			      dst,
+			      NULL};
 	struct strbuf eo = STRBUF_INIT;
 	char *slash = strrchr(parent, '/');
 	int st = 0;
@@ -582,8 +588,8 @@ static json_t *referenced(const char *root)
 			continue;
 		json_array_foreach (json_object_get(sp, "store_mounts"), i, m)
 			if (ec_json_str(m, "cache"))
-				json_object_set_new(set, ec_json_str(m, "cache"),
-						    json_true());
+				json_object_set_new(
+				    set, ec_json_str(m, "cache"), json_true());
 	}
 	closedir(d);
 	return set;
@@ -623,7 +629,8 @@ static int sweep(const char *root, const char *sub, const json_t *refs,
 		if (objects) {
 			size_t n = strlen(de->d_name);
 			if (n > 5 && !strcmp(de->d_name + n - 5, ".lock")) {
-				_cleanup_free_ char *obj = xstrndup(p, strlen(p) - 5);
+				_cleanup_free_ char *obj =
+				    xstrndup(p, strlen(p) - 5);
 				if (access(obj, F_OK) < 0)
 					unlink(p);
 				continue;

@@ -57,9 +57,9 @@ struct smount_result {
 };
 
 struct smount_opts {
-	unsigned jobs;	     /* objects fetched at once (0 = 8) */
-	unsigned xfer_jobs;  /* ranges of one large object (0 = default) */
-	uint64_t part_size;  /* 0 = the store default */
+	unsigned jobs;	    /* objects fetched at once (0 = 8) */
+	unsigned xfer_jobs; /* ranges of one large object (0 = default) */
+	uint64_t part_size; /* 0 = the store default */
 	const volatile int *cancel;
 	/* Bytes of one large object so far (from a download thread, at
 	 * least once per range); NULL = none. */

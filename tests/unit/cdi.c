@@ -98,14 +98,14 @@ static void test_checks(void)
 {
 	ok(check(SPEC("x.com/y", DEV("a", "\"env\":[\"A=1\"]"))) == 0,
 	   "a minimal spec passes");
-	ok(check("{\"cdiVersion\":\"0.9.0\",\"kind\":\"x.com/y\",\"devices\":[" DEV(
-		 "a", "") "]}") == EC_USAGE,
+	ok(check("{\"cdiVersion\":\"0.9.0\",\"kind\":\"x.com/"
+		 "y\",\"devices\":[" DEV("a", "") "]}") == EC_USAGE,
 	   "cdiVersion 0.9.0 is refused");
 	ok(check("{\"kind\":\"x.com/y\",\"devices\":[" DEV("a", "") "]}") ==
 	       EC_USAGE,
 	   "cdiVersion is required");
 	ok(check("{\"cdiVersion\":\"0.6.0\",\"kind\":\"xy\",\"devices\":[" DEV(
-		 "a", "") "]}") == EC_USAGE,
+	       "a", "") "]}") == EC_USAGE,
 	   "a kind without '/'");
 	ok(check(SPEC("x.com/y", "")) == EC_USAGE, "no devices");
 	ok(check(SPEC("x.com/y", "{\"containerEdits\":{}}")) == EC_USAGE,
@@ -116,38 +116,44 @@ static void test_checks(void)
 	   "a name twice in one spec");
 	ok(check(SPEC("x.com/y", DEV("a", "\"env\":[\"NOEQ\"]"))) == EC_USAGE,
 	   "env without '='");
-	ok(check(SPEC("x.com/y", DEV("a", "\"deviceNodes\":[{\"path\":\"dev/x\"}]"))) ==
+	ok(check(SPEC("x.com/y",
+		      DEV("a", "\"deviceNodes\":[{\"path\":\"dev/x\"}]"))) ==
 	       EC_USAGE,
 	   "a relative device path");
-	ok(check(SPEC("x.com/y",
-		      DEV("a", "\"deviceNodes\":[{\"path\":\"/dev/x\",\"type\":\"z\"}]"))) ==
-	       EC_USAGE,
+	ok(check(SPEC("x.com/y", DEV("a", "\"deviceNodes\":[{\"path\":\"/dev/"
+					  "x\",\"type\":\"z\"}]"))) == EC_USAGE,
 	   "device type z");
-	ok(check(SPEC("x.com/y",
-		      DEV("a", "\"deviceNodes\":[{\"path\":\"/dev/x\",\"major\":1}]"))) ==
+	ok(check(SPEC(
+	       "x.com/y",
+	       DEV("a",
+		   "\"deviceNodes\":[{\"path\":\"/dev/x\",\"major\":1}]"))) ==
 	       EC_USAGE,
 	   "major without minor");
-	ok(check(SPEC("x.com/y",
-		      DEV("a", "\"deviceNodes\":[{\"path\":\"/dev/x\",\"permissions\":\"rx\"}]"))) ==
+	ok(check(SPEC("x.com/y", DEV("a", "\"deviceNodes\":[{\"path\":\"/dev/"
+					  "x\",\"permissions\":\"rx\"}]"))) ==
 	       EC_USAGE,
 	   "permissions 'rx'");
-	ok(check(SPEC("x.com/y",
-		      DEV("a", "\"deviceNodes\":[{\"path\":\"/dev/x\",\"bogus\":1}]"))) ==
+	ok(check(SPEC(
+	       "x.com/y",
+	       DEV("a",
+		   "\"deviceNodes\":[{\"path\":\"/dev/x\",\"bogus\":1}]"))) ==
 	       EC_USAGE,
 	   "an unknown key in a device node");
 	ok(check(SPEC("x.com/y",
-		      DEV("a", "\"mounts\":[{\"hostPath\":\"/a\"}]"))) == EC_USAGE,
+		      DEV("a", "\"mounts\":[{\"hostPath\":\"/a\"}]"))) ==
+	       EC_USAGE,
 	   "a mount without containerPath");
-	ok(check(SPEC("x.com/y",
-		      DEV("a", "\"hooks\":[{\"hookName\":\"later\",\"path\":\"/bin/true\"}]"))) ==
+	ok(check(SPEC("x.com/y", DEV("a", "\"hooks\":[{\"hookName\":\"later\","
+					  "\"path\":\"/bin/true\"}]"))) ==
 	       EC_USAGE,
 	   "an unknown hookName");
-	ok(check(SPEC("x.com/y",
-		      DEV("a", "\"hooks\":[{\"hookName\":\"createRuntime\",\"path\":\"/bin/true\",\"args\":[\"true\"]}]"))) ==
-	       0,
+	ok(check(SPEC(
+	       "x.com/y",
+	       DEV("a", "\"hooks\":[{\"hookName\":\"createRuntime\",\"path\":"
+			"\"/bin/true\",\"args\":[\"true\"]}]"))) == 0,
 	   "a createRuntime hook passes");
-	ok(check("{\"cdiVersion\":\"0.6.0\",\"kind\":\"x.com/y\",\"extra\":1,\"devices\":[" DEV(
-		 "a", "") "]}") == EC_USAGE,
+	ok(check("{\"cdiVersion\":\"0.6.0\",\"kind\":\"x.com/"
+		 "y\",\"extra\":1,\"devices\":[" DEV("a", "") "]}") == EC_USAGE,
 	   "an unknown top-level key");
 	ok(check(SPEC("x.com/y", DEV("a", "\"intelRdt\":{}"))) == EC_USAGE,
 	   "intelRdt is refused as unsupported");
@@ -168,13 +174,20 @@ static void test_load_resolve(void)
 	    "\"containerEdits\":{\"env\":[\"NVIDIA_SPEC=1\"],"
 	    "\"deviceNodes\":[{\"path\":\"/dev/nvidiactl\",\"type\":\"c\","
 	    "\"major\":195,\"minor\":255}]},"
-	    "\"devices\":[" DEV("1", "\"deviceNodes\":[{\"path\":\"/dev/nvidia1\","
-				     "\"type\":\"c\",\"major\":195,\"minor\":1}]") "," DEV("0", "\"deviceNodes\":[{\"path\":\"/dev/nvidia0\","
-																	 "\"type\":\"c\",\"major\":195,\"minor\":0}]") "," DEV("all", "\"env\":[\"ALL=1\"]") "]}");
+	    "\"devices\":[" DEV("1", "\"deviceNodes\":[{\"path\":\"/dev/"
+				     "nvidia1\","
+				     "\"type\":\"c\",\"major\":195,\"minor\":1}"
+				     "]") "," DEV("0",
+						  "\"deviceNodes\":[{\"path\":"
+						  "\"/dev/nvidia0\","
+						  "\"type\":\"c\",\"major\":"
+						  "195,\"minor\":0}]") "," DEV("all",
+									       "\"env\":[\"ALL=1\"]") "]}");
 	put(d1, "fake.json",
-	    SPEC("x.com/fake",
-		 DEV("a", "\"env\":[\"A=old\"]") "," DEV("b", "\"env\":[\"B=1\"]")));
-	put(d2, "fake.json", SPEC("x.com/fake", DEV("a", "\"env\":[\"A=new\"]")));
+	    SPEC("x.com/fake", DEV("a", "\"env\":[\"A=old\"]") "," DEV(
+				   "b", "\"env\":[\"B=1\"]")));
+	put(d2, "fake.json",
+	    SPEC("x.com/fake", DEV("a", "\"env\":[\"A=new\"]")));
 	put(d2, "notes.txt", "not a spec");
 	put(d2, "other.yaml", "cdiVersion: 0.6.0");
 
@@ -187,8 +200,9 @@ static void test_load_resolve(void)
 	e = cdi_resolve(reg, rq, &err);
 	ok(e && json_array_size(json_object_get(e, "devices")) == 1,
 	   "--gpus 1 resolves one device");
-	is_str(json_string_value(json_array_get(json_object_get(e, "devices"), 0)),
-	       "nvidia.com/gpu=0", "the first GPU by index, not spec order");
+	is_str(
+	    json_string_value(json_array_get(json_object_get(e, "devices"), 0)),
+	    "nvidia.com/gpu=0", "the first GPU by index, not spec order");
 	is_int(json_array_size(json_object_get(e, "deviceNodes")), 2,
 	       "its node plus the spec-wide nvidiactl");
 	json_decref(e);
@@ -253,8 +267,8 @@ static void test_load_resolve(void)
 	is_str(json_string_value(json_array_get(
 		   json_object_get(json_object_get(cfg, "process"), "env"), 1)),
 	       "NVIDIA_SPEC=1", "env replaces the same key in place");
-	is_int(json_array_size(json_object_get(
-		   json_object_get(cfg, "linux"), "devices")),
+	is_int(json_array_size(
+		   json_object_get(json_object_get(cfg, "linux"), "devices")),
 	       2, "linux.devices gets both nodes");
 	{
 		json_t *rules = json_object_get(
@@ -274,11 +288,12 @@ static void test_load_resolve(void)
 		is_str(json_string_value(
 			   json_array_get(json_object_get(m, "options"), 0)),
 		       "rbind", "rbind added in front of the spec's options");
-		is_str(ec_json_str(json_array_get(
-				       json_object_get(json_object_get(cfg, "hooks"),
-						       "createRuntime"),
-				       0),
-				   "path"),
+		is_str(ec_json_str(
+			   json_array_get(
+			       json_object_get(json_object_get(cfg, "hooks"),
+					       "createRuntime"),
+			       0),
+			   "path"),
 		       "/bin/hook", "a hook under its hookName");
 	}
 	json_decref(cfg);
@@ -288,7 +303,8 @@ static void test_load_resolve(void)
 	/* probe: GPUs in specs */
 	gpus = J("[{\"model\":\"L4\",\"memory_bytes\":1}]");
 	all = cdi_probe(reg, gpus);
-	is_int(json_array_size(gpus), 2, "nvidia-smi's one GPU plus one from CDI");
+	is_int(json_array_size(gpus), 2,
+	       "nvidia-smi's one GPU plus one from CDI");
 	is_str(ec_json_str(json_array_get(gpus, 0), "cdi"), "nvidia.com/gpu=0",
 	       "GPU 0 gets its CDI name");
 	is_str(ec_json_str(json_array_get(gpus, 1), "model"), "nvidia.com/gpu",
@@ -344,23 +360,35 @@ static void test_runtime(void)
 
 	put(top, "g.json",
 	    SPEC("nvidia.com/gpu",
-		 DEV("0", "\"deviceNodes\":[{\"path\":\"/dev/nvidia0\",\"hostPath\":\"/dev/null\"}]")));
+		 DEV("0", "\"deviceNodes\":[{\"path\":\"/dev/"
+			  "nvidia0\",\"hostPath\":\"/dev/null\"}]")));
 	put(top, "f.json",
-	    SPEC("x.com/fake",
-		 DEV("a", "\"deviceNodes\":[{\"path\":\"/dev/fake0\",\"hostPath\":\"/dev/null\"}]") "," DEV("gone", "\"deviceNodes\":[{\"path\":\"/dev/nonexistent-ec\"}]") "," DEV("file", "\"deviceNodes\":[{\"path\":\"/dev/f\",\"hostPath\":\"/etc/passwd\"}]")));
+	    SPEC(
+		"x.com/fake",
+		DEV("a", "\"deviceNodes\":[{\"path\":\"/dev/"
+			 "fake0\",\"hostPath\":\"/dev/null\"}]") "," DEV(
+		    "gone", "\"deviceNodes\":[{\"path\":\"/dev/"
+			    "nonexistent-ec\"}]") "," DEV("file",
+							  "\"deviceNodes\":[{"
+							  "\"path\":\"/dev/"
+							  "f\",\"hostPath\":\"/"
+							  "etc/passwd\"}]")));
 	cdi_request_add(rq, "gpus", "1", &err);
 	e = cdi_edits_for(dirs, rq, "runsc", &err);
 	ok(e && json_is_true(json_object_get(e, "nvproxy")),
 	   "runsc with a GPU: nvproxy (%s)", err.msg);
 	{
-		json_t *n = json_array_get(json_object_get(e, "deviceNodes"), 0);
-		ok(ec_json_int(n, "major") == 1 && ec_json_int(n, "minor") == 3 &&
+		json_t *n =
+		    json_array_get(json_object_get(e, "deviceNodes"), 0);
+		ok(ec_json_int(n, "major") == 1 &&
+		       ec_json_int(n, "minor") == 3 &&
 		       !strcmp(ec_json_str(n, "type"), "c"),
 		   "type/major/minor from the host node (/dev/null: c 1:3)");
 	}
 	json_decref(e);
 	e = cdi_edits_for(dirs, rq, "crun", &err);
-	ok(e && !json_is_true(json_object_get(e, "nvproxy")), "crun: no nvproxy");
+	ok(e && !json_is_true(json_object_get(e, "nvproxy")),
+	   "crun: no nvproxy");
 	json_decref(e);
 	json_decref(rq);
 
@@ -380,7 +408,8 @@ static void test_runtime(void)
 	ok(!cdi_edits_for(dirs, rq, "crun", &err) && err.cat == EC_USAGE,
 	   "a regular file as a node: usage (%s)", err.msg);
 	json_decref(rq);
-	ok(cdi_edits_for(dirs, NULL, "crun", &err) == NULL, "no requests: NULL");
+	ok(cdi_edits_for(dirs, NULL, "crun", &err) == NULL,
+	   "no requests: NULL");
 	fs_rm_rf(top, NULL);
 	free(top);
 }

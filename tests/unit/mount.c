@@ -95,7 +95,8 @@ static void test_cache(void)
 	ok(store_open(url, NULL, &s, &err) == 0, "open %s", url);
 	for (i = 0; i < 20; i++) {
 		char k[32], v[32];
-		snprintf(k, sizeof(k), "in/%s/o%02d", i % 2 ? "odd" : "even", i);
+		snprintf(k, sizeof(k), "in/%s/o%02d", i % 2 ? "odd" : "even",
+			 i);
 		snprintf(v, sizeof(v), "object %d\n", i);
 		put(s, k, v);
 	}
@@ -207,8 +208,7 @@ struct changer {
 	uint64_t last;
 };
 
-static void change_it(void *ctx, const char *key, uint64_t done,
-		      uint64_t total)
+static void change_it(void *ctx, const char *key, uint64_t done, uint64_t total)
 {
 	struct changer *c = ctx;
 	struct ec_err err;

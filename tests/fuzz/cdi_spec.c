@@ -93,8 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ec_err_clear(&err);
 	spec = ec_json_parse((const char *)data, size, "fuzz", &err);
 	if (spec && cdi_spec_check(spec, "fuzz", &err) == 0)
-		load_apply((const char *)data, size,
-			   ec_json_str(spec, "kind"));
+		load_apply((const char *)data, size, ec_json_str(spec, "kind"));
 	json_decref(spec);
 	return 0;
 }

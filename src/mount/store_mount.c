@@ -99,8 +99,16 @@ const char *smount_relpath(const char *prefix, const char *key,
 	if (strncmp(key, prefix, strlen(prefix)) || !*rel ||
 	    rel[strlen(rel) - 1] == '/') {
 		ec_err_set(err, EC_USAGE,
-			   "object '%s' cannot be a file under '%s' (a key "
-			   "ending in '/')",
+			   "object '%s' cannot be a file under '%s' (outside "
+			   "it, or a key ending in '/')",
+			   key, prefix);
+		return NULL;
+	}
+	/* keys come from the server's listing: never a path out of the view */
+	if (store_key_check(key, NULL) < 0 || strstr(rel, "//") ||
+	    rel[0] == '/') {
+		ec_err_set(err, EC_FAIL,
+			   "the store listed '%s' under '%s': not a valid key",
 			   key, prefix);
 		return NULL;
 	}
@@ -312,8 +320,10 @@ static void add_obj(struct listing *l, const char *key, uint64_t size,
 static int list_cb(void *ctx, const struct store_entry *e, struct ec_err *err)
 {
 	struct listing *l = ctx;
+	size_t kl = strlen(e->key);
 
-	if (e->is_prefix)
+	/* prefixes, and "directory" marker objects some tools write */
+	if (e->is_prefix || (kl && e->key[kl - 1] == '/'))
 		return 0;
 	if (l->n == OBJECTS_MAX)
 		return ec_err_set(err, EC_USAGE,

@@ -60,6 +60,10 @@ static void test_parse(void)
 	is_str(smount_relpath("p/", "p/a/b", &err), "a/b", "relpath below");
 	ok(!smount_relpath("p/", "p/a/", &err) && err.cat == EC_USAGE,
 	   "a key ending in '/' cannot be a file");
+	ok(!smount_relpath("p/", "p/../../etc/passwd", &err),
+	   "a listed key with '..' never becomes a path (%s)", err.msg);
+	ok(!smount_relpath("p/", "p//x", &err), "nor one with '//'");
+	ok(!smount_relpath("p/", "q/x", &err), "nor one outside the prefix");
 }
 
 static void put(struct store *s, const char *key, const char *text)

@@ -121,6 +121,8 @@ static void add_blob(struct copier *c, const struct oci_desc *d)
 	for (i = 0; i < c->nblobs; i++)
 		if (!strcmp(c->blobs[i].digest, d->digest))
 			return;
+	/* a manifest from a registry repository names blobs that are in it */
+	ep_blob_seen(c->src, d->digest);
 	c->blobs = xrealloc(c->blobs, (c->nblobs + 1) * sizeof(*c->blobs));
 	c->blobs[c->nblobs++] = *d;
 	c->meter.total += d->size;
@@ -198,6 +200,7 @@ static int fetch_verified_tmp(struct copier *c, const struct oci_desc *d,
 	return fd;
 }
 
+/* *copied: 1 moved, 2 mounted (registry), 0 already there. */
 static int move_blob(struct copier *c, const struct oci_desc *d, int *copied,
 		     struct ec_err *err)
 {
@@ -205,17 +208,19 @@ static int move_blob(struct copier *c, const struct oci_desc *d, int *copied,
 
 	*copied = 0;
 	r = ep_blob_has(c->dst, d, err);
+	if (r > 0)
+		ep_blob_seen(c->dst, d->digest);
 	if (r != 0)
 		return r < 0 ? ec_err_prefix(err, "%s", img_ep_name(c->dst))
 			     : 0;
 	*copied = 1;
 	if (c->dst->kind == EP_LAYOUT) {
-		/* from the store: a partial file a killed pull left is
-		 * continued, not fetched again */
+		/* from the store or a registry: a partial file a killed
+		 * pull left is continued, not fetched again */
 		_cleanup_free_ char *journal = NULL;
 		uint64_t resumed = 0;
 		struct oci_blob_writer *w =
-		    c->src->kind == EP_STORE
+		    c->src->kind != EP_LAYOUT
 			? oci_blob_writer_partial(c->dst->layout, d->digest,
 						  &journal, err)
 			: oci_blob_writer_new(c->dst->layout, err);
@@ -236,6 +241,14 @@ static int move_blob(struct copier *c, const struct oci_desc *d, int *copied,
 					     img_ep_name(c->src));
 		return 0;
 	}
+	r = ep_blob_mount(c->dst, c->src, d, err);
+	if (r < 0)
+		return ec_err_prefix(err, "%s", img_ep_name(c->dst));
+	if (r > 0) {
+		*copied = 2;
+		ep_blob_seen(c->dst, d->digest);
+		return 0;
+	}
 	fd = ep_blob_open(c->src, d);
 	if (fd < 0 && c->src->kind == EP_LAYOUT)
 		return ec_err_errno(err, EC_NOTFOUND, errno,
@@ -248,6 +261,7 @@ static int move_blob(struct copier *c, const struct oci_desc *d, int *copied,
 	if (r < 0)
 		return ec_err_prefix(err, "push blob %s to %s", d->digest,
 				     img_ep_name(c->dst));
+	ep_blob_seen(c->dst, d->digest);
 	return 0;
 }
 
@@ -279,6 +293,12 @@ static void *blob_worker(void *arg)
 			break;
 		}
 		pthread_mutex_lock(&c->mu);
+		if (copied == 2) {
+			c->res->blobs_mounted++;
+			pthread_mutex_unlock(&c->mu);
+			img_meter_add(&c->meter, c->blobs[i].size);
+			continue;
+		}
 		if (copied) {
 			c->res->blobs_copied++;
 			c->res->bytes += c->blobs[i].size;

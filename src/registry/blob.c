@@ -55,6 +55,7 @@ static int blob_head(struct reg_client *c, const char *digest,
 {
 	_cleanup_free_ char *url = NULL;
 	struct reg_req rq = {.method = "HEAD"};
+	const char *ar;
 
 	if (!reg_is_sha256(digest))
 		return ec_err_set(err, EC_USAGE, "bad blob digest '%s'",
@@ -69,6 +70,11 @@ static int blob_head(struct reg_client *c, const char *digest,
 		return 0;
 	if (resp->status != 200)
 		return reg_status_err(c, resp, what, err);
+	/* "Accept-Ranges: none": no ranged GET will be tried (a claim of
+	 * "bytes" is left to the first ranged GET to prove) */
+	ar = http_header_get(resp, "Accept-Ranges");
+	if (ar && !strcasecmp(ar, "none") && reg_ranges(c) < 0)
+		set_ranges(c, 0);
 	return 1;
 }
 
@@ -125,8 +131,6 @@ int reg_blob_stat(struct reg_client *c, const char *digest, uint64_t *size,
 		*ranges = reg_ranges(c);
 		if (*ranges < 0 && ar && strcasestr(ar, "bytes"))
 			*ranges = 1;
-		else if (*ranges < 0 && ar && !strcasecmp(ar, "none"))
-			*ranges = 0;
 	}
 	r = 1;
 out:
@@ -162,8 +166,12 @@ static int check_range(struct get_ctx *g, struct ec_err *err)
 
 	g->checked = 1;
 	g->skip = 0;
-	if (!g->ranged)
+	if (!g->ranged) {
+		const char *ar = http_header_get(g->resp, "Accept-Ranges");
+		if (ar && !strcasecmp(ar, "none") && reg_ranges(g->c) < 0)
+			set_ranges(g->c, 0);
 		return 0;
+	}
 	if (g->resp->status == 200 && g->whole_ok) {
 		set_ranges(g->c, 0);
 		g->g->whole = 1;

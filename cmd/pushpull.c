@@ -75,7 +75,7 @@ const struct ec_cmd cmd_push_def = {
     .summary = "send a local image to the store, a registry or a directory",
     .usage = "edgectl push [-j N] [--chunk-size SIZE] [--part-size SIZE] "
 	     "[--resume] [--tls-verify=false] [--creds USER:PASS] "
-	     "[--insecure-registry HOST] SRC [DST]",
+	     "[--insecure-registry HOST[:PORT]]... SRC [DST]",
     .opts = push_opts,
     .run = run_push,
 };
@@ -85,7 +85,7 @@ const struct ec_cmd cmd_pull_def = {
     .summary = "fetch an image into the local root and unpack its layers",
     .usage = "edgectl pull [-j N] [--platform OS/ARCH] [--unpack DIR] "
 	     "[-t NAME] [--tls-verify=false] [--creds USER:PASS] "
-	     "[--insecure-registry HOST] SRC",
+	     "[--insecure-registry HOST[:PORT]]... SRC",
     .opts = pull_opts,
     .run = run_pull,
 };

@@ -346,8 +346,9 @@ static void test_ranges(void)
 static void test_state(void)
 {
 	json_t *a = reg_state_new(), *b = reg_state_new();
-	const char *d1 = "sha256:"
-			 "1111111111111111111111111111111111111111111111111111111111111111";
+	const char *d1 =
+	    "sha256:"
+	    "1111111111111111111111111111111111111111111111111111111111111111";
 	char **repos = NULL;
 	size_t n, i;
 	char dg[80];
@@ -374,7 +375,8 @@ static void test_state(void)
 		free(repos[i]);
 	free(repos);
 	n = reg_state_blob_repos(a, "r:500", NULL, d1, &repos);
-	ok(n == 0 && !repos, "state: 'r:500' is not a prefix match of 'r:5000'");
+	ok(n == 0 && !repos,
+	   "state: 'r:500' is not a prefix match of 'r:5000'");
 	ok(!json_object_get(json_object_get(a, "blobs"), "sha256:short"),
 	   "state: a bad digest is not recorded");
 

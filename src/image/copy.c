@@ -158,19 +158,35 @@ static int scan_manifest(struct copier *c, const struct mfst *m,
 	return 0;
 }
 
+int img_fd_matches(int fd, const struct oci_desc *d, char hex[65],
+		   uint64_t *got)
+{
+	enum { CHUNK = 1 << 20 };
+	_cleanup_free_ char *buf = xmalloc(CHUNK);
+	struct sha256_ctx *sha = sha256_new();
+	uint8_t md[SHA256_LEN];
+	uint64_t off = 0;
+	ssize_t n;
+
+	while ((n = pread(fd, buf, CHUNK, (off_t)off)) > 0) {
+		sha256_update(sha, buf, (size_t)n);
+		off += (uint64_t)n;
+	}
+	sha256_final(sha, md);
+	sha256_free(sha);
+	hex_encode(md, sizeof(md), hex);
+	*got = off;
+	return n == 0 && off == d->size && !strcmp(hex, d->digest + 7);
+}
+
 /* Download into a temp file next to the cache, verify, return its fd. */
 static int fetch_verified_tmp(struct copier *c, const struct oci_desc *d,
 			      struct ec_err *err)
 {
 	const char *dir = c->src->o.cache_dir ? c->src->o.cache_dir : "/tmp";
 	int fd = open(dir, O_RDWR | O_TMPFILE | O_CLOEXEC, 0600);
-	enum { CHUNK = 1 << 20 };
-	_cleanup_free_ char *buf = NULL;
-	struct sha256_ctx *sha;
-	uint8_t md[SHA256_LEN];
 	char hex[SHA256_HEX_LEN + 1];
 	uint64_t off = 0;
-	ssize_t n;
 
 	if (fd < 0)
 		return ec_err_errno(err, EC_FAIL, errno, "temp file in '%s'",
@@ -179,16 +195,7 @@ static int fetch_verified_tmp(struct copier *c, const struct oci_desc *d,
 		close(fd);
 		return -1;
 	}
-	buf = xmalloc(CHUNK);
-	sha = sha256_new();
-	while ((n = pread(fd, buf, CHUNK, (off_t)off)) > 0) {
-		sha256_update(sha, buf, (size_t)n);
-		off += (uint64_t)n;
-	}
-	sha256_final(sha, md);
-	sha256_free(sha);
-	hex_encode(md, sizeof(md), hex);
-	if (n < 0 || off != d->size || strcmp(hex, d->digest + 7)) {
+	if (!img_fd_matches(fd, d, hex, &off)) {
 		close(fd);
 		return ec_err_set(err, EC_FAIL,
 				  "blob %s from %s: digest mismatch (got "

@@ -763,6 +763,8 @@ int ep_blob_push(struct img_ep *ep, const struct oci_desc *d, int fd,
 		_cleanup_free_ char *journal =
 		    ep->o.cache_dir ? xasprintf("%s/uploads", ep->o.cache_dir)
 				    : NULL;
+		char hex[SHA256_HEX_LEN + 1];
+		uint64_t got;
 		struct store_xfer_opts xo = {.jobs = ep_jobs(ep),
 					     .part_size = ep->o.part_size,
 					     .journal_dir = journal,
@@ -771,8 +773,20 @@ int ep_blob_push(struct img_ep *ep, const struct oci_desc *d, int fd,
 					     .cancel = ep->o.cancel};
 
 		struct store_xfer_result xr;
-		int r =
-		    store_upload_fd(ep->store, key, fd, &xo, NULL, &xr, err);
+		int r;
+
+		/* the store's parallel parts are not sent in order: hash the
+		 * file before it goes (registry uploads hash as they send) */
+		if (!img_fd_matches(fd, d, hex, &got))
+			return ec_err_set(
+			    err, EC_FAIL,
+			    "local blob %s is corrupt: its "
+			    "content hashes to sha256:%s (%" PRIu64
+			    " bytes); nothing was published under "
+			    "that digest (pull or build the image "
+			    "again)",
+			    d->digest, hex, got);
+		r = store_upload_fd(ep->store, key, fd, &xo, NULL, &xr, err);
 
 		if (r == 0 && m && xr.parts_resumed) {
 			pthread_mutex_lock(&m->mu);

@@ -221,6 +221,10 @@ blob_gets() {
 		run -0 curl -s -o /dev/null -w '%{http_code}' -I "http://$REGISTRY/v2/$r/blobs/$layer"
 		[ "$output" = 404 ]
 	done
+	# the same for a push to the object store
+	run -1 --separate-stderr edgectl --store "file://$T/store" push web:1
+	[[ $stderr == *"local blob $layer is corrupt"* ]] || { echo "$stderr"; false; }
+	[ ! -e "$T/store/blobs/sha256/${layer#sha256:}" ]
 }
 
 @test "push: an upload Location that is not http(s) is refused, not taken as a path" {

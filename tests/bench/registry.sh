@@ -1,4 +1,5 @@
 #!/bin/bash
+# shellcheck disable=SC2016 # best PREP: eval'd, single quotes on purpose
 # tests/bench/registry.sh - edgectl against registries as they behave out
 # there, with peers measured in the same run (docker-registry, i.e.
 # distribution 2.8, behind tests/lib/reg-proxy.pl on loopback):
@@ -40,7 +41,7 @@ for p in docker-registry skopeo jq perl; do
 done
 [ -x "$EDGECTL" ] || { echo "registry.sh: build edgectl first (make)" >&2; exit 1; }
 W=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/edgectl-bench-registry.XXXXXX")
-# shellcheck source=../lib/registry.bash
+# shellcheck source=../lib/registry.bash disable=SC1091
 . "$TOP/tests/lib/registry.bash"
 cleanup() {
 	reg_stop
@@ -59,11 +60,12 @@ mkdir -p "$XDG_CONFIG_HOME"
 
 now() { date +%s%N; }
 ms() { echo $((($2 - $1) / 1000000)); }
-# best RUNS: "best MS" of a command run RUNS times (each after PREP)
+# best PREP CMD...: the fastest ms of CMD run RUNS times, each after
+# eval PREP (single-quoted on purpose: expanded at each run)
 best() { # PREP CMD...
-	local prep=$1 b=999999999 t0 t1 i
+	local prep=$1 b=999999999 t0 t1
 	shift
-	for i in $(seq 1 "$RUNS"); do
+	for _ in $(seq 1 "$RUNS"); do
 		eval "$prep"
 		t0=$(now)
 		"$@" >/dev/null 2>"$W/last.err" || { cat "$W/last.err" >&2; return 1; }

@@ -73,6 +73,16 @@ blob_gets() {
 	run -0 skopeo inspect "oci:$T/r2:$PROXY/big:1"
 }
 
+@test "pull: Accept-Ranges: none is believed: no ranged GET is tried" {
+	reg_proxy_mode norange arnone
+	# -j 1: the config blob's answer comes before the layers are asked for
+	run -0 --separate-stderr edgectl -vv --json pull -j 1 --insecure-registry "$PROXY" "$PROXY/big:1"
+	jq -e --arg d "$BIG_DIGEST" '.digest == $d' <<<"$output"
+	[[ $stderr == *"< Accept-Ranges: none"* ]] || { echo "$stderr"; false; }
+	run -1 grep -c '> Range: bytes=' <<<"$stderr"
+	[ "$(blob_gets | wc -l)" = 3 ]
+}
+
 @test "pull: a registry that honours Range is read in parallel ranges" {
 	run -0 --separate-stderr edgectl -vv --json pull -j 4 --insecure-registry "$PROXY" "$PROXY/big:1"
 	jq -e --arg d "$BIG_DIGEST" '.digest == $d' <<<"$output"
@@ -177,8 +187,8 @@ blob_gets() {
 	# edgectl is killed once the journal records it
 	reg_proxy_mode slow=$((12 << 20))
 	edgectl pull -j 1 --insecure-registry "$PROXY" "$PROXY/big:1" 2>"$T/err1" &
-	local pid=$! i
-	for i in $(seq 1 300); do
+	local pid=$!
+	for _ in $(seq 1 300); do
 		compgen -G "$EDGECTL_ROOT/blobs/sha256/.partial-*.json" >/dev/null && break
 		sleep 0.05
 	done

@@ -13,6 +13,8 @@
 # DIR/proxy.mode at every request (missing = pass through), space-separated:
 #   norange    drop the Range header of requests and Accept-Ranges of
 #              answers: the registry ignores ranges (answers 200 whole)
+#   arnone     answers say "Accept-Ranges: none" (with norange: a
+#              registry that says it ignores ranges)
 #   slow=BPS   send answer bodies at BPS bytes per second
 #   badhead    HEAD on a blob answers a Content-Length one too big (a
 #              registry whose HEAD lies on a freshly mounted blob)
@@ -148,7 +150,7 @@ sub serve {
 		my ($k, $v) = split /:\s*/, $l, 2;
 		my $lk = lc $k;
 		next if $lk eq 'connection' || $lk eq 'keep-alive';
-		next if $lk eq 'accept-ranges' && $m->{norange};
+		next if $lk eq 'accept-ranges' && ($m->{norange} || $m->{arnone});
 		if ($lk eq 'content-length' && $m->{badhead} && $method eq 'HEAD'
 			&& $path =~ m{/blobs/sha256:})
 		{
@@ -158,6 +160,7 @@ sub serve {
 		  if $lk eq 'location' && $m->{badloc};
 		push @rout, $l;
 	}
+	push @rout, 'Accept-Ranges: none' if $m->{arnone};
 	push @rout, 'Connection: close';
 	write_all($c, join("\r\n", @rout) . "\r\n\r\n") or return;
 	my $bps = $m->{slow} || 0;

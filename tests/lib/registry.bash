@@ -137,8 +137,7 @@ reg_proxy_start() {
 	perl "$REGISTRY_LIB/reg-proxy.pl" "$REGISTRY_DIR" "$REGISTRY" \
 		</dev/null >"$REGISTRY_DIR/proxy.out" 2>&1 3>&- &
 	echo $! >>"$REGISTRY_DIR/pids"
-	local i
-	for i in $(seq 1 100); do
+	for _ in $(seq 1 100); do
 		[ -s "$REGISTRY_DIR/proxy.port" ] && break
 		sleep 0.05
 	done

@@ -460,13 +460,15 @@ static void remember_scheme(struct reg_client *c, const char *scheme)
 static int ping_insecure(struct reg_client *c, struct http_response *resp,
 			 struct ec_err *err)
 {
-	const char *was;
+	const char *s;
+	char was[8] = "";
 	int r, slow_tls;
 
 	pthread_mutex_lock(&c->mu);
-	was = c->state ? reg_state_scheme(c->state, c->registry) : NULL;
+	s = c->state ? reg_state_scheme(c->state, c->registry) : NULL;
+	snprintf(was, sizeof(was), "%s", s ? s : "");
 	pthread_mutex_unlock(&c->mu);
-	if (was && !strcmp(was, "http")) {
+	if (!strcmp(was, "http")) {
 		set_base(c, "http");
 		r = ping_once(c, 0, 0, resp, err);
 		if (r == 0 && registry_answer(resp))
@@ -476,8 +478,10 @@ static int ping_insecure(struct reg_client *c, struct http_response *resp,
 			"not now; probing again",
 			c->registry);
 	}
+	/* https answered last time: give it the whole connect timeout */
 	set_base(c, "https");
-	r = ping_once(c, 0, REG_TLS_PROBE_MS, resp, err);
+	r = ping_once(c, 0, !strcmp(was, "https") ? 0 : REG_TLS_PROBE_MS, resp,
+		      err);
 	if (r == 0 || resp->aborted || (err && err->cat != EC_REMOTE))
 		goto done;
 	/* a timeout before TLS finished: no TLS there (or a slow one) */

@@ -240,6 +240,7 @@ int reg_state_save(const char *path, const json_t *mine, struct ec_err *err)
 	reg_state_merge(st, mine);
 	s = ec_json_dump(st);
 	json_decref(st);
+	unlink(tmp); /* a killed run's, under our lock */
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
 		  0600);
 	if (fd < 0) {

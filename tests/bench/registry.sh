@@ -10,7 +10,9 @@
 #                  mode (the registry ignores Range: one streaming GET);
 #                  peer: `skopeo copy docker://... oci:DIR` of the same
 #                  image through the same proxy (one GET per blob, no
-#                  unpack)
+#                  unpack); and edgectl straight from docker-registry (the
+#                  proxy is a forking perl process per connection: with
+#                  parallel ranges on a small machine it is the bottleneck)
 #   no-op push     `edgectl push --tls-verify=false` of an image the
 #                  registry already has, to the proxy, which holds any TLS
 #                  hello without answering (a plain-http registry that
@@ -98,9 +100,15 @@ t_ranges=$(best 'rm -rf "$W/r"' pull "$EDGECTL" "$W/r")
 reg_proxy_mode norange
 t_norange=$(best 'rm -rf "$W/r"' pull "$EDGECTL" "$W/r")
 reg_proxy_mode ""
+pull_direct() { # ROOT: straight from docker-registry, no proxy
+	"$EDGECTL" --root "$1" --json pull -j 4 --insecure-registry "$REGISTRY" "$REGISTRY/big:1" >"$W/pull.json"
+	jq -e --arg d "$DIGEST" '.digest == $d' "$W/pull.json" >/dev/null
+}
+t_direct=$(best 'rm -rf "$W/r"' pull_direct "$W/r")
 t_skopeo=$(best 'rm -rf "$W/sk"' skopeo copy -q --src-tls-verify=false "docker://$PROXY/big:1" "oci:$W/sk:big")
 echo "bench registry: pull ${MB} MiB blob, registry with ranges: ${t_ranges} ms ($(mibs "$MB" "$t_ranges") MiB/s, parallel 32 MiB ranges)"
 echo "bench registry: pull ${MB} MiB blob, registry ignoring Range: ${t_norange} ms ($(mibs "$MB" "$t_norange") MiB/s, one streaming GET)"
+echo "bench registry: pull ${MB} MiB blob straight from docker-registry (ranges, no proxy): ${t_direct} ms ($(mibs "$MB" "$t_direct") MiB/s)"
 echo "bench registry: peer skopeo copy (one GET per blob, no unpack): ${t_skopeo} ms ($(mibs "$MB" "$t_skopeo") MiB/s)"
 if [ -n "$BEFORE" ]; then
 	reg_proxy_mode norange

@@ -97,4 +97,10 @@ int tar_unpack(tar_source_fn src, void *ctx, int dirfd,
 	       const struct tar_unpack_opts *o, uint64_t *entries,
 	       struct ec_err *err);
 
+/* Does `head` (the first len bytes of an uncompressed stream, or all of
+ * it) start a tar archive with at least one entry? As docker decides
+ * whether ADD unpacks a file: the tar reader must read a first header.
+ * An archive whose first headers do not fit in len is not recognised. */
+int tar_probe(const void *head, size_t len);
+
 #endif

@@ -867,6 +867,34 @@ static int from_root(struct builder *b, const char *from,
 	return 0;
 }
 
+/* The stage's layer dirs as fds for copy_into_layer (the image so far). */
+static int open_lowers(struct stage *st, struct copy_opts *co,
+		       struct ec_err *err)
+{
+	size_t i, n = json_array_size(st->dirs);
+	int *fds = xcalloc(n + 1, sizeof(int));
+
+	co->lowerfds = fds;
+	for (i = 0; i < n; i++) {
+		const char *d = json_string_value(json_array_get(st->dirs, i));
+		fds[i] = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fds[i] < 0)
+			return ec_err_errno(err, EC_FAIL, errno,
+					    "open layer '%s'", d);
+		co->nlowers = i + 1;
+	}
+	return 0;
+}
+
+static void close_lowers(struct copy_opts *co)
+{
+	for (size_t i = 0; i < co->nlowers; i++)
+		close(co->lowerfds[i]);
+	free((int *)co->lowerfds);
+	co->lowerfds = NULL;
+	co->nlowers = 0;
+}
+
 static int do_copy(struct builder *b, struct stage *st,
 		   const struct df_instr *in, const char *by,
 		   struct ec_err *err)
@@ -883,6 +911,7 @@ static int do_copy(struct builder *b, struct stage *st,
 	char **args = NULL;
 	size_t nargs = 0, i;
 	_cleanup_free_ char *dest = NULL, *layer = NULL, *src_root = NULL;
+	_cleanup_free_ char *src_name = NULL;
 	char hex[65], key_extra[200];
 	json_t *cached;
 	uint64_t bytes;
@@ -941,6 +970,7 @@ static int do_copy(struct builder *b, struct stage *st,
 		   : xasprintf("%s/%s", wd && *wd ? wd : "", args[nargs - 1]);
 	if (from) {
 		co.exclude = NULL;
+		co.src_name = src_name = xasprintf("stage '%s'", from);
 		if (from_root(b, from, in, &src_root, &mounted, err) < 0)
 			goto out;
 		srcfd = open(src_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -976,9 +1006,14 @@ static int do_copy(struct builder *b, struct stage *st,
 	{
 		_cleanup_close_ int lfd =
 		    open(layer, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (lfd < 0 ||
+		int cr =
+		    (lfd < 0 && ec_err_errno(err, EC_FAIL, errno, "open '%s'",
+					     layer) < 0) ||
+		    open_lowers(st, &co, err) < 0 ||
 		    copy_into_layer(srcfd, (const char *const *)args, nargs - 1,
-				    dest, lfd, &co, &bytes, err) < 0) {
+				    dest, lfd, &co, &bytes, err) < 0;
+		close_lowers(&co);
+		if (cr) {
 			ec_err_prefix(err, "%s:%d: %s", b->dfname, in->line,
 				      in->keyword);
 			goto out;

@@ -1,4 +1,12 @@
-/* copy.c - COPY/ADD: context files into a layer directory. */
+/* copy.c - COPY/ADD: context (or stage) files into a layer directory.
+ *
+ * Nothing outside the source root or the layer dir is ever touched: every
+ * source path is resolved by the kernel inside the source root (openat2
+ * RESOLVE_IN_ROOT: a symlink means that path inside the root, docker's rule
+ * for the context), every destination is reached from the layer dir one
+ * component at a time without following symlinks (or with openat2
+ * RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), and owner, mode and times are set
+ * through the fd just created (a parent fd and one name for symlinks). */
 #include "build/copy.h"
 #include "archive/tar.h"
 #include "compress/compress.h"
@@ -11,13 +19,20 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #define COPY_CHUNK (1u << 20)
+/* ADD: bytes looked at (read, and decompressed) to decide "is it a tar" */
+#define PROBE_MAX (256u << 10)
+/* in the cache key: layers made by older rules are not reused */
+#define COPY_RULES "edgectl copy rules 2\n"
 
 /* Clean a relative path: drop "." and empty components, resolve ".."
  * lexically; fails when it would leave the root. */
@@ -49,6 +64,44 @@ static char *clean_rel(const char *p, int *escapes)
 	return sb_detach(&sb, NULL);
 }
 
+/* openat2 with `resolve` (and never a magic link); "" is the dir itself. */
+static int open2(int dirfd, const char *path, int flags, uint64_t resolve)
+{
+	struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC),
+			       .resolve = resolve | RESOLVE_NO_MAGICLINKS};
+	int fd, tries = 0;
+
+	do
+		fd = (int)syscall(SYS_openat2, dirfd, *path ? path : ".", &how,
+				  sizeof(how));
+	while (fd < 0 && errno == EAGAIN && ++tries < 16);
+	return fd;
+}
+
+/* Open a source path inside the source root; the last component is
+ * followed only when `follow` is set (a source named directly). */
+static int src_open(int root, const char *rel, int follow, int flags)
+{
+	return open2(root, rel, flags | (follow ? 0 : O_NOFOLLOW),
+		     RESOLVE_IN_ROOT);
+}
+
+static int src_stat(int root, const char *rel, int follow, struct stat *st)
+{
+	_cleanup_close_ int fd = src_open(root, rel, follow, O_PATH);
+
+	return fd < 0 ? -1 : fstat(fd, st);
+}
+
+/* Split "a/b/c" into "a/b" (allocated) and "c" (into p). */
+static char *split_parent(const char *p, const char **base)
+{
+	const char *sl = strrchr(p, '/');
+
+	*base = sl ? sl + 1 : p;
+	return sl ? xstrndup(p, (size_t)(sl - p)) : xstrdup("");
+}
+
 struct src_list {
 	char **v;
 	size_t n, cap;
@@ -72,22 +125,48 @@ static int has_glob(const char *s)
 	return strpbrk(s, "*?[") != NULL;
 }
 
-/* Expand one glob pattern component by component under srcfd. */
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Names in directory `rel` of the source root (followed inside the root),
+ * sorted, without "." and "..". */
+static int list_dir(int root, const char *rel, struct src_list *out)
+{
+	int fd = src_open(root, rel, 1, O_RDONLY | O_DIRECTORY);
+	struct dirent *de;
+	DIR *d;
+
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		errno = e;
+		return -1;
+	}
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			src_add(out, xstrdup(de->d_name));
+	closedir(d);
+	qsort(out->v, out->n, sizeof(char *), cmp_str);
+	return 0;
+}
+
+/* Expand one glob pattern component by component inside the root. */
 static void glob_walk(int srcfd, const char *base, const char *rest,
 		      struct src_list *out)
 {
 	const char *slash = strchr(rest, '/');
 	_cleanup_free_ char *comp =
 	    slash ? xstrndup(rest, (size_t)(slash - rest)) : xstrdup(rest);
-	DIR *d;
-	struct dirent *de;
-	int fd;
+	struct src_list names = {0};
 
 	if (!has_glob(comp)) {
 		_cleanup_free_ char *p =
 		    *base ? xasprintf("%s/%s", base, comp) : xstrdup(comp);
 		struct stat st;
-		if (fstatat(srcfd, p, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		if (src_stat(srcfd, p, 0, &st) < 0)
 			return;
 		if (slash)
 			glob_walk(srcfd, p, slash + 1, out);
@@ -95,32 +174,25 @@ static void glob_walk(int srcfd, const char *base, const char *rest,
 			src_add(out, EC_STEAL(p));
 		return;
 	}
-	fd = openat(srcfd, *base ? base : ".",
-		    O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
+	if (list_dir(srcfd, base, &names) < 0)
 		return;
-	}
-	while ((de = readdir(d))) {
+	for (size_t i = 0; i < names.n; i++) {
 		_cleanup_free_ char *p = NULL;
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+		if (fnmatch(comp, names.v[i], FNM_PERIOD) != 0)
 			continue;
-		if (fnmatch(comp, de->d_name, FNM_PERIOD) != 0)
-			continue;
-		p = *base ? xasprintf("%s/%s", base, de->d_name)
-			  : xstrdup(de->d_name);
+		p = *base ? xasprintf("%s/%s", base, names.v[i])
+			  : xstrdup(names.v[i]);
 		if (slash)
 			glob_walk(srcfd, p, slash + 1, out);
 		else
 			src_add(out, EC_STEAL(p));
 	}
-	closedir(d);
+	src_free(&names);
 }
 
-static int cmp_str(const void *a, const void *b)
+static const char *src_name(const struct copy_opts *o)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	return o->src_name ? o->src_name : "the build context";
 }
 
 /* Resolve the source list: cleaned, confined, globs expanded, sorted. */
@@ -137,9 +209,8 @@ static int resolve_srcs(int srcfd, const char *const *srcs, size_t n,
 		size_t before = out->n;
 
 		if (esc)
-			return ec_err_set(err, EC_USAGE,
-					  "'%s' is outside the build context",
-					  srcs[i]);
+			return ec_err_set(err, EC_USAGE, "'%s' is outside %s",
+					  srcs[i], src_name(o));
 		if (has_glob(c)) {
 			*multi = 1;
 			glob_walk(srcfd, "", *c ? c : ".", out);
@@ -147,23 +218,16 @@ static int resolve_srcs(int srcfd, const char *const *srcs, size_t n,
 			      cmp_str);
 		} else {
 			struct stat st;
-			if (*c &&
-			    fstatat(srcfd, c, &st, AT_SYMLINK_NOFOLLOW) < 0)
-				return ec_err_set(
-				    err, EC_USAGE,
-				    "'%s' not found in the build context",
-				    srcs[i]);
-			src_add(out, EC_STEAL(c));
-			if (!*out->v[out->n - 1]) {
-				free(out->v[out->n - 1]);
-				out->v[out->n - 1] = xstrdup(".");
-			}
+			if (src_stat(srcfd, c, 1, &st) < 0)
+				return ec_err_set(err, EC_USAGE,
+						  "'%s' not found in %s",
+						  srcs[i], src_name(o));
+			src_add(out, *c ? EC_STEAL(c) : xstrdup("."));
 		}
 		if (out->n == before)
-			return ec_err_set(
-			    err, EC_USAGE,
-			    "'%s' matches no file in the build context",
-			    srcs[i]);
+			return ec_err_set(err, EC_USAGE,
+					  "'%s' matches no file in %s", srcs[i],
+					  src_name(o));
 		if (o->exclude) {
 			size_t k, kept = before;
 			for (k = before; k < out->n; k++) {
@@ -185,92 +249,70 @@ static int resolve_srcs(int srcfd, const char *const *srcs, size_t n,
 	return 0;
 }
 
-/* Create the directories of `path` (relative, inside layerfd). */
-static int mkdirs(int layerfd, const char *path, struct ec_err *err)
+/* --- the image so far --- */
+
+enum { LOOK_ABSENT, LOOK_FOUND, LOOK_HIDDEN };
+
+/* Look `path` up in one layer dir (overlay form): found, absent (look in
+ * the layers below) or hidden (a whiteout, a non-directory above it, or
+ * an opaque directory above it that does not have it). */
+static int layer_lookup(int layer, const char *path, struct stat *st)
 {
 	_cleanup_free_ char *p = xstrdup(path);
-	char *s = p;
+	char *comp, *next, *save = NULL;
+	int cur = layer, opaque = 0, r = LOOK_ABSENT;
 
-	if (!*p)
-		return 0;
-	for (;;) {
-		s = strchr(s, '/');
-		if (s)
-			*s = '\0';
-		if (mkdirat(layerfd, p, 0755) < 0 && errno != EEXIST)
-			return ec_err_errno(err, EC_FAIL, errno, "create '/%s'",
-					    p);
-		if (!s)
+	for (comp = strtok_r(p, "/", &save); comp; comp = next) {
+		char v = 0;
+		int fd;
+
+		next = strtok_r(NULL, "/", &save);
+		if (fstatat(cur, comp, st, AT_SYMLINK_NOFOLLOW) < 0) {
+			r = opaque ? LOOK_HIDDEN : LOOK_ABSENT;
 			break;
-		*s++ = '/';
-	}
-	return 0;
-}
-
-static int apply_meta(int layerfd, const char *dst, const struct stat *st,
-		      const struct copy_opts *o, struct ec_err *err)
-{
-	struct timespec ts[2] = {st->st_mtim, st->st_mtim};
-	uid_t uid = o->uid >= 0 ? (uid_t)o->uid : st->st_uid;
-	gid_t gid = o->gid >= 0 ? (gid_t)o->gid : st->st_gid;
-
-	if (fchownat(layerfd, dst, uid, gid, AT_SYMLINK_NOFOLLOW) < 0 &&
-	    errno != EPERM)
-		return ec_err_errno(err, EC_FAIL, errno, "chown '/%s'", dst);
-	if (!S_ISLNK(st->st_mode)) {
-		mode_t m =
-		    o->mode >= 0 ? (mode_t)o->mode : (st->st_mode & 07777);
-		if (fchmodat(layerfd, dst, m, 0) < 0)
-			return ec_err_errno(err, EC_FAIL, errno, "chmod '/%s'",
-					    dst);
-	}
-	utimensat(layerfd, dst, ts, AT_SYMLINK_NOFOLLOW);
-	return 0;
-}
-
-static int copy_file(int srcfd, const char *src, int layerfd, const char *dst,
-		     const struct stat *st, uint64_t *bytes, struct ec_err *err)
-{
-	_cleanup_close_ int in =
-	    openat(srcfd, src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	_cleanup_close_ int out = -1;
-	_cleanup_free_ char *buf = NULL;
-	ssize_t n;
-
-	if (in < 0)
-		return ec_err_errno(err, EC_FAIL, errno, "open '%s'", src);
-	unlinkat(layerfd, dst, 0);
-	out =
-	    openat(layerfd, dst,
-		   O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (out < 0)
-		return ec_err_errno(err, EC_FAIL, errno, "create '/%s'", dst);
-	for (;;) {
-		n = copy_file_range(in, NULL, out, NULL, COPY_CHUNK, 0);
-		if (n > 0) {
-			*bytes += (uint64_t)n;
-			continue;
 		}
-		if (n == 0)
+		if (!next) {
+			r = S_ISCHR(st->st_mode) && st->st_rdev == 0
+				? LOOK_HIDDEN
+				: LOOK_FOUND;
 			break;
-		if (errno == EINTR)
-			continue;
-		break; /* fall back to read/write */
-	}
-	if (n < 0) {
-		buf = xmalloc(COPY_CHUNK);
-		while ((n = read(in, buf, COPY_CHUNK)) > 0) {
-			if (io_write_all(out, buf, (size_t)n, -1, dst, err) < 0)
-				return -1;
-			*bytes += (uint64_t)n;
 		}
-		if (n < 0)
-			return ec_err_errno(err, EC_FAIL, errno, "read '%s'",
-					    src);
+		if (!S_ISDIR(st->st_mode)) {
+			r = LOOK_HIDDEN;
+			break;
+		}
+		fd = openat(cur, comp,
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0) {
+			r = LOOK_HIDDEN;
+			break;
+		}
+		if (cur != layer)
+			close(cur);
+		cur = fd;
+		opaque = fgetxattr(cur, "trusted.overlay.opaque", &v, 1) == 1 &&
+			 v == 'y';
 	}
-	(void)st;
+	if (cur != layer)
+		close(cur);
+	return r;
+}
+
+/* Does the image so far have `path` (relative)? *st = its lstat. */
+static int image_stat(const struct copy_opts *o, const char *path,
+		      struct stat *st)
+{
+	size_t i;
+
+	for (i = o->nlowers; i-- > 0;) {
+		int r = layer_lookup(o->lowerfds[i], path, st);
+		if (r != LOOK_ABSENT)
+			return r == LOOK_FOUND;
+	}
 	return 0;
 }
+
+/* --- the walk --- */
 
 /* A file with more than one link, first copied to `dst`: later names of
  * the same inode become hardlinks to it (as in the context). */
@@ -280,6 +322,12 @@ struct hlink {
 	char *dst;
 };
 
+/* An image directory recreated in the layer: its mtime is set last. */
+struct dir_time {
+	char *path;
+	struct timespec mtime;
+};
+
 struct walk_ctx {
 	int srcfd, layerfd;
 	const struct copy_opts *o;
@@ -287,6 +335,8 @@ struct walk_ctx {
 	struct sha256_ctx *hash; /* hashing mode when set */
 	struct hlink *links;
 	size_t nlinks;
+	struct dir_time *times;
+	size_t ntimes;
 };
 
 static const char *hlink_seen(struct walk_ctx *w, const struct stat *st,
@@ -313,33 +363,207 @@ static void walk_release(struct walk_ctx *w)
 	for (i = 0; i < w->nlinks; i++)
 		free(w->links[i].dst);
 	free(w->links);
+	for (i = 0; i < w->ntimes; i++)
+		free(w->times[i].path);
+	free(w->times);
 }
 
-static int copy_entry(struct walk_ctx *w, const char *src, const char *dst,
-		      struct ec_err *err);
+/* Why an existing entry `name` in pfd is not a directory we may enter. */
+static int not_a_dir(int pfd, const char *name, const char *dst,
+		     struct ec_err *err)
+{
+	struct stat st;
 
-static int copy_dir_contents(struct walk_ctx *w, const char *src,
+	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISLNK(st.st_mode))
+		return ec_err_set(err, EC_USAGE,
+				  "'/%s' is a symlink this instruction copied "
+				  "into the layer: edgectl does not copy "
+				  "through symlinks in the destination (name "
+				  "the link's target instead)",
+				  dst);
+	return ec_err_set(err, EC_USAGE,
+			  "'/%s' is a file this instruction copied into the "
+			  "layer: it cannot also be a directory",
+			  dst);
+}
+
+/* Open directory `name` of pfd, never through a symlink. */
+static int enter_dir(int pfd, const char *name, const char *dst,
+		     struct ec_err *err)
+{
+	int fd =
+	    openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd >= 0)
+		return fd;
+	if (errno == ENOTDIR || errno == ELOOP)
+		return not_a_dir(pfd, name, dst, err);
+	return ec_err_errno(err, EC_FAIL, errno, "open '/%s'", dst);
+}
+
+/* Owner, mode, times of a copied entry, through its fd. */
+static int meta_fd(int fd, const char *dst, const struct stat *st,
+		   const struct copy_opts *o, struct ec_err *err)
+{
+	struct timespec ts[2] = {st->st_mtim, st->st_mtim};
+	uid_t uid = o->uid >= 0 ? (uid_t)o->uid : st->st_uid;
+	gid_t gid = o->gid >= 0 ? (gid_t)o->gid : st->st_gid;
+	mode_t m = o->mode >= 0 ? (mode_t)o->mode : (st->st_mode & 07777);
+
+	if (fchown(fd, uid, gid) < 0 && errno != EPERM)
+		return ec_err_errno(err, EC_FAIL, errno, "chown '/%s'", dst);
+	if (fchmod(fd, m) < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "chmod '/%s'", dst);
+	if (futimens(fd, ts) < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "set times of '/%s'",
+				    dst);
+	return 0;
+}
+
+/* The directories of `path` (relative), created beneath the layer dir where
+ * missing: one the image has gets its mode, owner and (at the end) mtime,
+ * a new one 0755 owned by the --chown user. Returns an fd of the last. */
+static int mkdirs(struct walk_ctx *w, const char *path, struct ec_err *err)
+{
+	_cleanup_free_ char *p = xstrdup(path);
+	_cleanup_strbuf_ struct strbuf sofar = STRBUF_INIT;
+	char *comp, *save = NULL;
+	int cur = fcntl(w->layerfd, F_DUPFD_CLOEXEC, 0);
+
+	if (cur < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "open the layer");
+	for (comp = strtok_r(p, "/", &save); comp;
+	     comp = strtok_r(NULL, "/", &save)) {
+		int fd, made;
+		struct stat ist;
+
+		if (sofar.len)
+			sb_addc(&sofar, '/');
+		sb_adds(&sofar, comp);
+		made = mkdirat(cur, comp, 0700) == 0;
+		if (!made && errno != EEXIST) {
+			close(cur);
+			return ec_err_errno(err, EC_FAIL, errno, "create '/%s'",
+					    sofar.buf);
+		}
+		fd = enter_dir(cur, comp, sofar.buf, err);
+		close(cur);
+		if (fd < 0)
+			return -1;
+		cur = fd;
+		if (!made)
+			continue;
+		if (image_stat(w->o, sofar.buf, &ist) && S_ISDIR(ist.st_mode)) {
+			struct copy_opts keep = {
+			    .uid = -1, .gid = -1, .mode = -1};
+			if (meta_fd(cur, sofar.buf, &ist, &keep, err) < 0)
+				goto fail;
+			w->times = xrealloc(w->times, (w->ntimes + 1) *
+							  sizeof(*w->times));
+			w->times[w->ntimes++] =
+			    (struct dir_time){xstrdup(sofar.buf), ist.st_mtim};
+			continue;
+		}
+		if ((fchown(cur, w->o->uid >= 0 ? (uid_t)w->o->uid : 0,
+			    w->o->gid >= 0 ? (gid_t)w->o->gid : 0) < 0 &&
+		     errno != EPERM) ||
+		    fchmod(cur, 0755) < 0) {
+			ec_err_errno(err, EC_FAIL, errno, "set up '/%s'",
+				     sofar.buf);
+			goto fail;
+		}
+	}
+	return cur;
+fail:
+	close(cur);
+	return -1;
+}
+
+/* Set the mtimes of the image directories mkdirs recreated. */
+static int dir_times(struct walk_ctx *w, struct ec_err *err)
+{
+	size_t i;
+
+	for (i = w->ntimes; i-- > 0;) {
+		struct timespec ts[2] = {w->times[i].mtime, w->times[i].mtime};
+		_cleanup_close_ int fd =
+		    open2(w->layerfd, w->times[i].path, O_RDONLY | O_DIRECTORY,
+			  RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+		if (fd < 0 || futimens(fd, ts) < 0)
+			return ec_err_errno(err, EC_FAIL, errno,
+					    "set times of '/%s'",
+					    w->times[i].path);
+	}
+	return 0;
+}
+
+static int copy_data(int in, int out, const char *src, const char *dst,
+		     uint64_t *bytes, struct ec_err *err)
+{
+	_cleanup_free_ char *buf = NULL;
+	ssize_t n;
+
+	for (;;) {
+		n = copy_file_range(in, NULL, out, NULL, COPY_CHUNK, 0);
+		if (n > 0) {
+			*bytes += (uint64_t)n;
+			continue;
+		}
+		if (n == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		break; /* fall back to read/write */
+	}
+	buf = xmalloc(COPY_CHUNK);
+	while ((n = read(in, buf, COPY_CHUNK)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return ec_err_errno(err, EC_FAIL, errno, "read '%s'",
+					    src);
+		if (io_write_all(out, buf, (size_t)n, -1, dst, err) < 0)
+			return -1;
+		*bytes += (uint64_t)n;
+	}
+	return 0;
+}
+
+/* Open the regular file the walk stat'ed, checking it is still that one. */
+static int open_regular(struct walk_ctx *w, const char *src, int follow,
+			const struct stat *st, struct ec_err *err)
+{
+	int fd =
+	    src_open(w->srcfd, src, follow, O_RDONLY | O_NOCTTY | O_NONBLOCK);
+	struct stat now;
+
+	if (fd < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "open '%s'", src);
+	if (fstat(fd, &now) < 0 || !S_ISREG(now.st_mode) ||
+	    now.st_ino != st->st_ino || now.st_dev != st->st_dev) {
+		close(fd);
+		return ec_err_set(err, EC_FAIL,
+				  "'%s' changed while it was copied", src);
+	}
+	return fd;
+}
+
+static int copy_entry(struct walk_ctx *w, const char *src, int follow, int pfd,
+		      const char *name, const char *dst, struct ec_err *err);
+
+/* Copy the entries of source directory src into directory fd dfd (the
+ * layer's `dst`; -1 when hashing). */
+static int copy_dir_contents(struct walk_ctx *w, const char *src, int dfd,
 			     const char *dst, struct ec_err *err)
 {
-	int fd = openat(w->srcfd, src,
-			O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	struct src_list names = {0};
-	struct dirent *de;
-	DIR *d;
 	size_t i;
 	int r = 0;
 
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
+	if (list_dir(w->srcfd, src, &names) < 0)
 		return ec_err_errno(err, EC_FAIL, errno, "read directory '%s'",
 				    src);
-	}
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			src_add(&names, xstrdup(de->d_name));
-	closedir(d);
-	qsort(names.v, names.n, sizeof(char *), cmp_str);
 	for (i = 0; i < names.n && r == 0; i++) {
 		_cleanup_free_ char *s =
 		    strcmp(src, ".") ? xasprintf("%s/%s", src, names.v[i])
@@ -349,91 +573,187 @@ static int copy_dir_contents(struct walk_ctx *w, const char *src,
 			 : xstrdup(names.v[i]);
 		if (w->o->exclude && w->o->exclude(w->o->exclude_ctx, s))
 			continue;
-		r = copy_entry(w, s, t, err);
+		r = copy_entry(w, s, 0, dfd, names.v[i], t, err);
 	}
 	src_free(&names);
 	return r;
 }
 
-static int copy_entry(struct walk_ctx *w, const char *src, const char *dst,
-		      struct ec_err *err)
+static void hash_meta(struct walk_ctx *w, const char *dst,
+		      const struct stat *st)
 {
-	struct stat st;
-	const char *first;
+	char meta[128];
+	int n = snprintf(meta, sizeof(meta), "%o %lld\n", st->st_mode & 0177777,
+			 S_ISREG(st->st_mode) ? (long long)st->st_size : 0LL);
 
-	if (fstatat(w->srcfd, src, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return ec_err_errno(err, EC_FAIL, errno, "stat '%s'", src);
+	sha256_update(w->hash, dst, strlen(dst) + 1);
+	sha256_update(w->hash, meta, (size_t)n);
+}
+
+static int copy_dir(struct walk_ctx *w, const char *src, int pfd,
+		    const char *name, const char *dst, const struct stat *st,
+		    struct ec_err *err)
+{
+	_cleanup_close_ int dfd = -1;
+
+	if (w->hash)
+		return copy_dir_contents(w, src, -1, dst, err);
+	if (mkdirat(pfd, name, 0700) < 0 && errno != EEXIST)
+		return ec_err_errno(err, EC_FAIL, errno, "create '/%s'", dst);
+	if ((dfd = enter_dir(pfd, name, dst, err)) < 0 ||
+	    copy_dir_contents(w, src, dfd, dst, err) < 0)
+		return -1;
+	return meta_fd(dfd, dst, st, w->o, err);
+}
+
+static int copy_link(struct walk_ctx *w, const char *src, int pfd,
+		     const char *name, const char *dst, const struct stat *st,
+		     struct ec_err *err)
+{
+	_cleanup_close_ int fd = src_open(w->srcfd, src, 0, O_PATH);
+	struct timespec ts[2] = {st->st_mtim, st->st_mtim};
+	uid_t uid = w->o->uid >= 0 ? (uid_t)w->o->uid : st->st_uid;
+	gid_t gid = w->o->gid >= 0 ? (gid_t)w->o->gid : st->st_gid;
+	char target[4096];
+	ssize_t n;
+
+	if (fd < 0 || (n = readlinkat(fd, "", target, sizeof(target) - 1)) < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "readlink '%s'", src);
+	target[n] = '\0';
 	if (w->hash) {
-		char meta[128];
-		int n = snprintf(
-		    meta, sizeof(meta), "%o %lld\n", st.st_mode & 0177777,
-		    S_ISREG(st.st_mode) ? (long long)st.st_size : 0LL);
-		sha256_update(w->hash, dst, strlen(dst) + 1);
-		sha256_update(w->hash, meta, (size_t)n);
-	}
-	if (S_ISDIR(st.st_mode)) {
-		if (!w->hash) {
-			if (*dst && mkdirat(w->layerfd, dst, 0755) < 0 &&
-			    errno != EEXIST)
-				return ec_err_errno(err, EC_FAIL, errno,
-						    "create '/%s'", dst);
-		}
-		if (copy_dir_contents(w, src, dst, err) < 0)
-			return -1;
-		return w->hash || !*dst
-			   ? 0
-			   : apply_meta(w->layerfd, dst, &st, w->o, err);
-	}
-	if (S_ISLNK(st.st_mode)) {
-		char target[4096];
-		ssize_t n =
-		    readlinkat(w->srcfd, src, target, sizeof(target) - 1);
-		if (n < 0)
-			return ec_err_errno(err, EC_FAIL, errno,
-					    "readlink '%s'", src);
-		target[n] = '\0';
-		if (w->hash) {
-			sha256_update(w->hash, target, (size_t)n + 1);
-			return 0;
-		}
-		unlinkat(w->layerfd, dst, 0);
-		if (symlinkat(target, w->layerfd, dst) < 0)
-			return ec_err_errno(err, EC_FAIL, errno,
-					    "symlink '/%s'", dst);
-		return apply_meta(w->layerfd, dst, &st, w->o, err);
-	}
-	if (!S_ISREG(st.st_mode))
-		return ec_err_set(
-		    err, EC_USAGE,
-		    "'%s' is not a regular file, directory or symlink", src);
-	if ((first = hlink_seen(w, &st, dst))) {
-		if (w->hash) {
-			sha256_update(w->hash, first, strlen(first) + 1);
-			return 0;
-		}
-		unlinkat(w->layerfd, dst, 0);
-		if (linkat(w->layerfd, first, w->layerfd, dst, 0) < 0)
-			return ec_err_errno(err, EC_FAIL, errno,
-					    "hardlink '/%s'", dst);
+		sha256_update(w->hash, target, (size_t)n + 1);
 		return 0;
 	}
+	unlinkat(pfd, name, 0);
+	if (symlinkat(target, pfd, name) < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "symlink '/%s'", dst);
+	/* one component of a confined parent fd, never followed */
+	if (fchownat(pfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0 &&
+	    errno != EPERM)
+		return ec_err_errno(err, EC_FAIL, errno, "chown '/%s'", dst);
+	utimensat(pfd, name, ts, AT_SYMLINK_NOFOLLOW);
+	return 0;
+}
+
+static int copy_hardlink(struct walk_ctx *w, const char *first, int pfd,
+			 const char *name, const char *dst, struct ec_err *err)
+{
+	const char *fbase;
+	_cleanup_free_ char *fparent = split_parent(first, &fbase);
+	_cleanup_close_ int ffd = -1;
+
 	if (w->hash) {
-		_cleanup_close_ int fd =
-		    openat(w->srcfd, src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		sha256_update(w->hash, first, strlen(first) + 1);
+		return 0;
+	}
+	ffd = open2(w->layerfd, fparent, O_PATH | O_DIRECTORY,
+		    RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+	unlinkat(pfd, name, 0);
+	if (ffd < 0 || linkat(ffd, fbase, pfd, name, 0) < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "hardlink '/%s'", dst);
+	return 0;
+}
+
+static int copy_regular(struct walk_ctx *w, const char *src, int follow,
+			int pfd, const char *name, const char *dst,
+			const struct stat *st, struct ec_err *err)
+{
+	_cleanup_close_ int in = open_regular(w, src, follow, st, err);
+	_cleanup_close_ int out = -1;
+
+	if (in < 0)
+		return -1;
+	if (w->hash) {
 		_cleanup_free_ char *buf = xmalloc(COPY_CHUNK);
 		ssize_t n;
-		if (fd < 0)
-			return ec_err_errno(err, EC_FAIL, errno, "open '%s'",
-					    src);
-		while ((n = read(fd, buf, COPY_CHUNK)) > 0)
+		while ((n = read(in, buf, COPY_CHUNK)) > 0)
 			sha256_update(w->hash, buf, (size_t)n);
 		return n < 0
 			   ? ec_err_errno(err, EC_FAIL, errno, "read '%s'", src)
 			   : 0;
 	}
-	if (copy_file(w->srcfd, src, w->layerfd, dst, &st, w->bytes, err) < 0)
+	unlinkat(pfd, name, 0);
+	out =
+	    openat(pfd, name,
+		   O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (out < 0) {
+		if (errno == EEXIST)
+			return ec_err_set(err, EC_USAGE,
+					  "'/%s' is a directory this "
+					  "instruction copied: it cannot also "
+					  "be a file",
+					  dst);
+		return ec_err_errno(err, EC_FAIL, errno, "create '/%s'", dst);
+	}
+	if (copy_data(in, out, src, dst, w->bytes, err) < 0)
 		return -1;
-	return apply_meta(w->layerfd, dst, &st, w->o, err);
+	return meta_fd(out, dst, st, w->o, err);
+}
+
+/* Copy source `src` (followed when `follow`) to entry `name` of directory
+ * fd pfd, which is `dst` in the layer (pfd -1 when hashing). */
+static int copy_entry(struct walk_ctx *w, const char *src, int follow, int pfd,
+		      const char *name, const char *dst, struct ec_err *err)
+{
+	struct stat st;
+	const char *first;
+
+	if (src_stat(w->srcfd, src, follow, &st) < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "stat '%s'", src);
+	if (w->hash)
+		hash_meta(w, dst, &st);
+	if (S_ISDIR(st.st_mode))
+		return copy_dir(w, src, pfd, name, dst, &st, err);
+	if (S_ISLNK(st.st_mode))
+		return copy_link(w, src, pfd, name, dst, &st, err);
+	if (!S_ISREG(st.st_mode))
+		return ec_err_set(
+		    err, EC_USAGE,
+		    "'%s' is not a regular file, directory or symlink", src);
+	if ((first = hlink_seen(w, &st, dst)))
+		return copy_hardlink(w, first, pfd, name, dst, err);
+	return copy_regular(w, src, follow, pfd, name, dst, &st, err);
+}
+
+/* --- ADD of a local archive --- */
+
+static int probe_sink(void *ctx, const void *data, size_t len,
+		      struct ec_err *err)
+{
+	struct strbuf *sb = ctx;
+	size_t room = PROBE_MAX - sb->len;
+
+	(void)err;
+	sb_add(sb, data, len < room ? len : room);
+	return 0;
+}
+
+/* ADD: is `src` a tar, plain or compressed (as docker decides: the first
+ * header reads)? *kind gets its compression. */
+static int is_tar_archive(int srcfd, const char *src, enum comp_kind *kind)
+{
+	_cleanup_close_ int fd = src_open(srcfd, src, 1, O_RDONLY | O_NOCTTY);
+	_cleanup_strbuf_ struct strbuf head = STRBUF_INIT;
+	_cleanup_free_ char *in = NULL;
+	struct comp_reader *cr;
+	struct ec_err e;
+	ssize_t n;
+
+	if (fd < 0)
+		return 0;
+	in = xmalloc(PROBE_MAX);
+	n = io_read_full(fd, in, PROBE_MAX);
+	if (n < 4)
+		return 0;
+	*kind = comp_detect(in, (size_t)n);
+	if (*kind == COMP_NONE)
+		return tar_probe(in, (size_t)n);
+	/* a damaged or truncated stream simply is not an archive: the
+	 * decompressed head is what counts */
+	cr = comp_reader_new(*kind, 16 * PROBE_MAX, probe_sink, &head);
+	comp_reader_feed(cr, in, (size_t)n, &e);
+	comp_reader_free(cr);
+	return head.len > 0 && tar_probe(head.buf, head.len);
 }
 
 struct tar_src {
@@ -483,50 +803,62 @@ static long tar_src_read(void *ctx, void *buf, size_t len, struct ec_err *err)
 	return (long)len;
 }
 
-/* ADD of a local archive: is `src` a (compressed) tar? */
-static int is_tar_archive(int srcfd, const char *src, enum comp_kind *kind)
+/* Unpack archive `src` into the layer's `dst`, keeping its owners (as
+ * docker does; needs root, as every chown here). */
+static int extract_archive(struct walk_ctx *w, const char *src,
+			   enum comp_kind kind, const char *dst,
+			   struct ec_err *err)
 {
-	_cleanup_close_ int fd =
-	    openat(srcfd, src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	unsigned char head[512];
-	ssize_t n;
-
-	if (fd < 0)
-		return 0;
-	n = io_read_full(fd, head, sizeof(head));
-	if (n < 4)
-		return 0;
-	*kind = comp_detect(head, (size_t)n);
-	if (*kind != COMP_NONE)
-		return 1; /* a compressed stream: assume tar, tar_unpack
-			     verifies */
-	return n == 512 && !memcmp(head + 257, "ustar", 5);
-}
-
-static int extract_archive(int srcfd, const char *src, enum comp_kind kind,
-			   int layerfd, const char *dst, struct ec_err *err)
-{
-	struct tar_unpack_opts uo = {.whiteouts = 0};
+	struct tar_unpack_opts uo = {.whiteouts = 0, .keep_owner = 1};
 	struct tar_src t = {.out = STRBUF_INIT};
-	_cleanup_close_ int dfd = -1;
+	_cleanup_close_ int dfd = mkdirs(w, dst, err);
 	int r;
 
-	if (mkdirs(layerfd, dst, err) < 0)
+	if (dfd < 0)
 		return -1;
-	dfd = openat(layerfd, *dst ? dst : ".",
-		     O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	t.fd = openat(srcfd, src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (dfd < 0 || t.fd < 0) {
-		if (t.fd >= 0)
-			close(t.fd);
+	t.fd = src_open(w->srcfd, src, 1, O_RDONLY | O_NOCTTY);
+	if (t.fd < 0)
 		return ec_err_errno(err, EC_FAIL, errno, "ADD '%s'", src);
-	}
 	t.cr = comp_reader_new(kind, 64ull << 30, tar_src_sink, &t);
 	r = tar_unpack(tar_src_read, &t, dfd, &uo, NULL, err);
 	comp_reader_free(t.cr);
 	close(t.fd);
 	sb_release(&t.out);
 	return r < 0 ? ec_err_prefix(err, "ADD '%s'", src) : 0;
+}
+
+/* --- entry points --- */
+
+/* Copy one resolved source `s` to dest `d` (a directory when dest_dir). */
+static int copy_one(struct walk_ctx *w, const char *s, const char *d,
+		    int dest_dir, struct ec_err *err)
+{
+	struct stat st;
+	enum comp_kind kind;
+	_cleanup_free_ char *t = NULL, *parent = NULL;
+	_cleanup_close_ int pfd = -1;
+	const char *base;
+
+	if (src_stat(w->srcfd, s, 1, &st) < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "stat '%s'", s);
+	if (S_ISDIR(st.st_mode)) {
+		_cleanup_close_ int dfd = mkdirs(w, d, err);
+		return dfd < 0 ? -1 : copy_dir_contents(w, s, dfd, d, err);
+	}
+	if (w->o->extract_archives && S_ISREG(st.st_mode) &&
+	    is_tar_archive(w->srcfd, s, &kind))
+		return extract_archive(w, s, kind, d, err);
+	if (dest_dir) {
+		const char *sb = strrchr(s, '/');
+		sb = sb ? sb + 1 : s;
+		t = *d ? xasprintf("%s/%s", d, sb) : xstrdup(sb);
+	} else {
+		t = xstrdup(d);
+	}
+	parent = split_parent(t, &base);
+	if ((pfd = mkdirs(w, parent, err)) < 0)
+		return -1;
+	return copy_entry(w, s, 1, pfd, base, t, err);
 }
 
 int copy_into_layer(int srcfd, const char *const *srcs, size_t nsrcs,
@@ -538,10 +870,12 @@ int copy_into_layer(int srcfd, const char *const *srcs, size_t nsrcs,
 	    .srcfd = srcfd, .layerfd = layerfd, .o = o, .bytes = bytes};
 	int esc, multi, dest_dir, r = -1;
 	_cleanup_free_ char *d = clean_rel(dest, &esc);
+	struct stat ist;
 	size_t i;
 
 	*bytes = 0;
-	dest_dir = dest[strlen(dest) - 1] == '/' || !*d;
+	dest_dir = dest[strlen(dest) - 1] == '/' || !*d ||
+		   (image_stat(o, d, &ist) && S_ISDIR(ist.st_mode));
 	if (resolve_srcs(srcfd, srcs, nsrcs, o, &l, &multi, err) < 0)
 		goto out;
 	if (multi && !dest_dir) {
@@ -551,49 +885,10 @@ int copy_into_layer(int srcfd, const char *const *srcs, size_t nsrcs,
 			   dest);
 		goto out;
 	}
-	for (i = 0; i < l.n; i++) {
-		const char *s = l.v[i];
-		struct stat st;
-		_cleanup_free_ char *t = NULL;
-		enum comp_kind kind;
-
-		if (fstatat(srcfd, s, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			ec_err_errno(err, EC_FAIL, errno, "stat '%s'", s);
+	for (i = 0; i < l.n; i++)
+		if (copy_one(&w, l.v[i], d, dest_dir, err) < 0)
 			goto out;
-		}
-		if (S_ISDIR(st.st_mode)) {
-			if (mkdirs(layerfd, d, err) < 0 ||
-			    copy_dir_contents(&w, s, d, err) < 0)
-				goto out;
-			continue;
-		}
-		if (o->extract_archives && S_ISREG(st.st_mode) &&
-		    is_tar_archive(srcfd, s, &kind)) {
-			if (extract_archive(srcfd, s, kind, layerfd, d, err) <
-			    0)
-				goto out;
-			continue;
-		}
-		if (dest_dir) {
-			const char *base = strrchr(s, '/');
-			base = base ? base + 1 : s;
-			t = *d ? xasprintf("%s/%s", d, base) : xstrdup(base);
-		} else {
-			t = xstrdup(d);
-		}
-		{
-			_cleanup_free_ char *parent = xstrdup(t);
-			char *sl = strrchr(parent, '/');
-			if (sl) {
-				*sl = '\0';
-				if (mkdirs(layerfd, parent, err) < 0)
-					goto out;
-			}
-		}
-		if (copy_entry(&w, s, t, err) < 0)
-			goto out;
-	}
-	r = 0;
+	r = dir_times(&w, err);
 out:
 	walk_release(&w);
 	src_free(&l);
@@ -612,10 +907,11 @@ int copy_inputs_hash(int srcfd, const char *const *srcs, size_t nsrcs,
 	size_t i;
 
 	w.hash = sha256_new();
+	sha256_update(w.hash, COPY_RULES, strlen(COPY_RULES));
 	if (resolve_srcs(srcfd, srcs, nsrcs, o, &l, &multi, err) < 0)
 		goto out;
 	for (i = 0; i < l.n; i++)
-		if (copy_entry(&w, l.v[i], l.v[i], err) < 0)
+		if (copy_entry(&w, l.v[i], 1, -1, NULL, l.v[i], err) < 0)
 			goto out;
 	sha256_final(w.hash, dg);
 	hex_encode(dg, sizeof(dg), hex);

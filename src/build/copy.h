@@ -16,17 +16,38 @@ struct copy_opts {
 	copy_exclude_fn exclude; /* NULL = nothing excluded */
 	void *exclude_ctx;
 	int extract_archives; /* ADD: unpack local tar archives at dest */
+	/* The image so far: its layer dirs (overlay form: 0/0 character
+	 * devices are whiteouts, trusted.overlay.opaque marks opaque dirs),
+	 * bottom first. Decides whether dest is an existing directory and
+	 * gives the directories COPY must recreate in the layer their mode,
+	 * owner and mtime. Borrowed; none = an empty image. */
+	const int *lowerfds;
+	size_t nlowers;
+	const char *src_name; /* "stage 'x'"; NULL = "the build context" */
 };
 
 /* Copy `srcs` (paths relative to the source root srcfd, globs allowed) to
  * `dest` (absolute in the image, already joined with WORKDIR) inside the
  * layer directory layerfd, as Docker's COPY does: a directory source copies
- * its contents, several sources (or a glob) need a dest ending in '/',
- * a dest ending in '/' is a directory. Sources may not leave srcfd
- * (EC_USAGE "... is outside the build context"); a source matching nothing
- * or only excluded files is an error naming it. Missing parent directories
- * of dest are created (0755, root). Symlinks are copied as symlinks. *bytes
- * gets the bytes copied. */
+ * its contents, several sources (or a glob) need a dest ending in '/';
+ * a dest ending in '/' or naming a directory of the image so far is a
+ * directory the sources go into. A source named (or matched) directly is
+ * followed when it is a symlink; symlinks inside a copied directory are
+ * copied as symlinks. Missing parent directories of dest are created 0755,
+ * owned by o->uid/gid (root when -1); ones the image has keep the image's
+ * mode, owner and mtime. ADD (extract_archives) unpacks a file that is a
+ * tar (plain, gzip or zstd) into dest keeping the archive's owners, and
+ * copies any other file, compressed or not, as it is.
+ *
+ * Confinement: sources resolve with openat2 RESOLVE_IN_ROOT below srcfd
+ * (a symlink, absolute or relative, means that path inside the source
+ * root, as docker resolves it in the context); "../" climbing out of the
+ * root lexically is EC_USAGE "... is outside the build context".
+ * Destinations resolve beneath layerfd without following any symlink:
+ * a symlink this COPY put in the layer that a later entry would have to
+ * go through is EC_USAGE naming it. Metadata is applied through fds. A
+ * source matching nothing or only excluded files is an error naming it.
+ * *bytes gets the bytes copied. */
 int copy_into_layer(int srcfd, const char *const *srcs, size_t nsrcs,
 		    const char *dest, int layerfd, const struct copy_opts *o,
 		    uint64_t *bytes, struct ec_err *err);

@@ -1,0 +1,194 @@
+#!/usr/bin/env bats
+# edgectl build: COPY/ADD against hostile contexts (issue 12: nothing is read
+# or written outside the context, the stage roots and the layer dir) and
+# with docker's meaning (issue 20: directory destinations, symlink sources,
+# --chown on created dirs, ADD of tars and of compressed non-tars). Trees
+# are checked on the built image: umoci's unpack and GNU tar's listing of
+# the layer blob.
+bats_require_minimum_version 1.5.0
+
+setup() {
+	load ../lib/common
+	ec_isolate
+	export SOURCE_DATE_EPOCH=1700000000
+	CTX="$BATS_TEST_TMPDIR/ctx"
+	OUT="$BATS_TEST_TMPDIR/outside"
+	mkdir -p "$CTX" "$OUT/dir"
+	chmod 0755 "$OUT/dir"
+	echo host-secret >"$OUT/dir/secret"
+}
+
+# A base image "base:1" with /tmp (1777), /root (0700), /o, users and groups.
+base() {
+	local b="$BATS_TEST_TMPDIR/base"
+	mkdir -p "$b/rootfs/etc" "$b/rootfs/tmp" "$b/rootfs/root" "$b/rootfs/o"
+	chmod 1777 "$b/rootfs/tmp"
+	chmod 0700 "$b/rootfs/root"
+	printf 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n' >"$b/rootfs/etc/passwd"
+	printf 'root:x:0:\nstaff:x:50:\napp:x:1000:\n' >"$b/rootfs/etc/group"
+	printf 'FROM scratch\nCOPY rootfs/ /\n' >"$b/Dockerfile"
+	edgectl -q build -t base:1 "$b" >/dev/null
+}
+
+# Unpack image $2 from the root with umoci into $1 (via skopeo: gzip layers).
+umoci_unpack() {
+	local lay="$BATS_TEST_TMPDIR/gz-layout"
+	skopeo copy -q --dest-compress --dest-compress-format gzip "oci:$EDGECTL_ROOT:$2" "oci:$lay:x"
+	umoci unpack --image "$lay:x" "$1"
+}
+
+# "mode uid/gid path" of every entry of the last layer of image $1.
+last_layer() {
+	local d
+	d=$(skopeo inspect --raw "oci:$EDGECTL_ROOT:$1" | jq -r '.layers[-1].digest' | cut -d: -f2)
+	zstd -q -d -c "$EDGECTL_ROOT/blobs/sha256/$d" | tar --numeric-owner -tvf - | awk '{print $1, $2, $6}'
+}
+
+# Build $CTX as $1 and print file $2 of the image's tree.
+built_file() {
+	edgectl -q build -t "$1" "$CTX" >/dev/null
+	umoci_unpack "$BATS_TEST_TMPDIR/u-$1" "$1" >/dev/null
+	cat "$BATS_TEST_TMPDIR/u-$1/rootfs/$2"
+}
+
+# The outside tree is exactly as setup made it.
+outside_untouched() {
+	[ "$(cd "$OUT" && find . | sort | tr '\n' ' ')" = ". ./dir ./dir/secret " ]
+	[ "$(stat -c %a "$OUT/dir")" = 755 ]
+}
+
+# --- issue 12: hostile contexts ---
+
+@test "build: COPY never writes through a symlink an earlier source put in the layer" {
+	mkdir -p "$CTX/a" "$CTX/b/x"
+	ln -s "$OUT/dir" "$CTX/a/x"
+	echo owned >"$CTX/b/x/pwned"
+	chmod 0777 "$CTX/b/x"
+	printf 'FROM scratch\nCOPY a b /\n' >"$CTX/Dockerfile"
+	run -2 --separate-stderr edgectl build -t h1:1 "$CTX"
+	[[ $stderr == *"Dockerfile:2"*"'/x'"*"symlink"* ]]
+	outside_untouched
+	run -3 edgectl inspect h1:1
+}
+
+@test "build: a symlink in a source path resolves inside the context, never to the host" {
+	ln -s "$OUT/dir" "$CTX/lnk"
+	printf 'FROM scratch\nCOPY lnk/secret /s\n' >"$CTX/Dockerfile"
+	run -2 --separate-stderr edgectl build -t h2:1 "$CTX"
+	[[ $stderr == *"Dockerfile:2"*"'lnk/secret' not found in the build context"* ]]
+	run -3 edgectl inspect h2:1
+	# climbing out with a relative link is clamped at the context root too
+	rm "$CTX/lnk"
+	ln -s ../../../../../../../.. "$CTX/lnk"
+	printf 'FROM scratch\nCOPY lnk%s/dir/secret /s\n' "$OUT" >"$CTX/Dockerfile"
+	run -2 --separate-stderr edgectl build -t h2:1 "$CTX"
+	[[ $stderr == *"not found in the build context"* ]]
+	# docker's rule: an absolute link means the same path in the context
+	rm "$CTX/lnk"
+	mkdir -p "$CTX/$OUT/dir"
+	echo ctx-file >"$CTX/$OUT/dir/secret"
+	ln -s "$OUT/dir" "$CTX/lnk"
+	printf 'FROM scratch\nCOPY lnk/secret /s\n' >"$CTX/Dockerfile"
+	[ "$(built_file h2:1 s)" = ctx-file ]
+	outside_untouched
+}
+
+@test "build: a wildcard below a symlinked directory stays inside the context" {
+	ln -s "$OUT" "$CTX/lnk"
+	printf 'FROM scratch\nCOPY lnk/dir/* /g/\n' >"$CTX/Dockerfile"
+	run -2 --separate-stderr edgectl build -t h3:1 "$CTX"
+	[[ $stderr == *"'lnk/dir/*' matches no file in the build context"* ]]
+	run -3 edgectl inspect h3:1
+}
+
+@test "build: COPY --from resolves a stage's symlinks inside that stage's root" {
+	mkdir -p "$CTX/d"
+	ln -s / "$CTX/d/rootlink"
+	printf 'FROM scratch AS s0\nCOPY d/ /x/\nFROM scratch\nCOPY --from=s0 /x/rootlink%s/dir/secret /s\n' "$OUT" >"$CTX/Dockerfile"
+	run -2 --separate-stderr edgectl build -t h4:1 "$CTX"
+	[[ $stderr == *"Dockerfile:4"*"not found in stage 's0'"* ]]
+	run -3 edgectl inspect h4:1
+	# the link means the stage's own root: its file is taken
+	mkdir -p "$CTX/d/etc"
+	echo stage-file >"$CTX/d/etc/f"
+	printf 'FROM scratch AS s0\nCOPY d/ /x/\nFROM scratch\nCOPY --from=s0 /x/rootlink/x/etc/f /s\n' >"$CTX/Dockerfile"
+	[ "$(built_file h4:1 s)" = stage-file ]
+	outside_untouched
+}
+
+# --- issue 20: docker's meaning ---
+
+@test "build: COPY onto an existing directory of the image puts the file inside it" {
+	base
+	echo f >"$CTX/f.txt"
+	printf 'FROM base:1\nWORKDIR /tmp\nCOPY f.txt .\nCOPY f.txt /root\n' >"$CTX/Dockerfile"
+	edgectl -q build -t d1:1 "$CTX" >/dev/null
+	umoci_unpack "$BATS_TEST_TMPDIR/u" d1:1
+	r="$BATS_TEST_TMPDIR/u/rootfs"
+	[ -d "$r/tmp" ] && [ -d "$r/root" ]
+	[ "$(cat "$r/tmp/f.txt")" = f ]
+	[ "$(cat "$r/root/f.txt")" = f ]
+	# the existing directories keep their mode and owner in the new layers
+	[ "$(stat -c %a "$r/tmp")" = 1777 ]
+	[ "$(stat -c %a "$r/root")" = 700 ]
+	[ "$(last_layer d1:1)" = "drwx------ 0/0 root/
+-rw-r--r-- 0/0 root/f.txt" ]
+	# a new name is still a file
+	printf 'FROM base:1\nCOPY f.txt /o/g\n' >"$CTX/Dockerfile"
+	edgectl -q build -t d1:2 "$CTX" >/dev/null
+	[[ $(last_layer d1:2) == *"-rw-r--r-- 0/0 o/g" ]]
+}
+
+@test "build: a symlink named as a source is followed inside the context; links inside a directory stay links" {
+	mkdir -p "$CTX/d"
+	echo content >"$CTX/f.txt"
+	echo a >"$CTX/d/a"
+	ln -s a "$CTX/d/inner"
+	ln -s f.txt "$CTX/lnk"
+	ln -s d "$CTX/dlink"
+	ln -s /d "$CTX/alink"
+	printf 'FROM scratch\nCOPY lnk /toplink\nCOPY dlink /dl/\nCOPY alink /al/\nCOPY lnk /dir/\n' >"$CTX/Dockerfile"
+	edgectl -q build -t d6:1 "$CTX" >/dev/null
+	umoci_unpack "$BATS_TEST_TMPDIR/u" d6:1
+	r="$BATS_TEST_TMPDIR/u/rootfs"
+	[ -f "$r/toplink" ] && [ ! -L "$r/toplink" ]
+	[ "$(cat "$r/toplink")" = content ]
+	[ -f "$r/dl/a" ] && [ ! -L "$r/dl/a" ]
+	[ "$(readlink "$r/dl/inner")" = a ]
+	[ "$(cat "$r/al/a")" = a ]
+	[ "$(cat "$r/dir/lnk")" = content ] && [ ! -L "$r/dir/lnk" ]
+}
+
+@test "build: COPY --chown owns the directories it creates, not the ones that existed" {
+	base
+	echo f >"$CTX/f.txt"
+	printf 'FROM base:1\nCOPY --chown=app:staff f.txt /o/new/deep/file\n' >"$CTX/Dockerfile"
+	edgectl -q build -t d7:1 "$CTX" >/dev/null
+	[ "$(last_layer d7:1)" = "drwxr-xr-x 0/0 o/
+drwxr-xr-x 1000/50 o/new/
+drwxr-xr-x 1000/50 o/new/deep/
+-rw-r--r-- 1000/50 o/new/deep/file" ]
+}
+
+@test "build: ADD of a local tar keeps the archive's owners" {
+	ec_require_root
+	mkdir -p "$BATS_TEST_TMPDIR/t/inner"
+	echo in >"$BATS_TEST_TMPDIR/t/inner/f"
+	tar -C "$BATS_TEST_TMPDIR/t" --owner=1234 --group=5678 --numeric-owner -czf "$CTX/a.tar.gz" inner
+	printf 'FROM scratch\nADD a.tar.gz /opt/\n' >"$CTX/Dockerfile"
+	edgectl -q build -t d8:1 "$CTX" >/dev/null
+	run -0 last_layer d8:1
+	[[ $output == *" 1234/5678 opt/inner/"* ]]
+	[[ $output == *" 1234/5678 opt/inner/f"* ]]
+}
+
+@test "build: ADD of a compressed file that is not a tar copies it as is" {
+	echo plain >"$BATS_TEST_TMPDIR/notes.txt"
+	gzip -c "$BATS_TEST_TMPDIR/notes.txt" >"$CTX/notes.txt.gz"
+	zstd -q -c "$BATS_TEST_TMPDIR/notes.txt" >"$CTX/notes.txt.zst"
+	printf 'FROM scratch\nADD notes.txt.gz notes.txt.zst /n/\n' >"$CTX/Dockerfile"
+	edgectl -q build -t d9:1 "$CTX" >/dev/null
+	umoci_unpack "$BATS_TEST_TMPDIR/u" d9:1
+	cmp "$CTX/notes.txt.gz" "$BATS_TEST_TMPDIR/u/rootfs/n/notes.txt.gz"
+	cmp "$CTX/notes.txt.zst" "$BATS_TEST_TMPDIR/u/rootfs/n/notes.txt.zst"
+}

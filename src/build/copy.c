@@ -298,18 +298,90 @@ static int layer_lookup(int layer, const char *path, struct stat *st)
 	return r;
 }
 
-/* Does the image so far have `path` (relative)? *st = its lstat. */
+/* Does the image so far have `path` (relative)? *st = its lstat, *layer
+ * (optional) the index of the layer it comes from. */
 static int image_stat(const struct copy_opts *o, const char *path,
-		      struct stat *st)
+		      struct stat *st, size_t *layer)
 {
 	size_t i;
 
 	for (i = o->nlowers; i-- > 0;) {
 		int r = layer_lookup(o->lowerfds[i], path, st);
-		if (r != LOOK_ABSENT)
-			return r == LOOK_FOUND;
+		if (r == LOOK_ABSENT)
+			continue;
+		if (layer)
+			*layer = i;
+		return r == LOOK_FOUND;
 	}
 	return 0;
+}
+
+/* Target of the image's symlink `path` found in layer dir fd `layer`. */
+static int image_readlink(int layer, const char *path, char *buf, size_t n)
+{
+	_cleanup_close_ int fd = open2(layer, path, O_PATH | O_NOFOLLOW,
+				       RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+	ssize_t len;
+
+	if (fd < 0 || (len = readlinkat(fd, "", buf, n - 1)) < 0)
+		return -1;
+	buf[len] = '\0';
+	return 0;
+}
+
+/* Drop the last component of sb (nothing at the root). */
+static void pop_comp(struct strbuf *sb)
+{
+	char *sl = strrchr(sb->buf, '/');
+
+	sb->len = sl ? (size_t)(sl - sb->buf) : 0;
+	sb->buf[sb->len] = '\0';
+}
+
+/* The destination with the image's symlinks resolved, as docker resolves
+ * it inside the container's root: an absolute target starts again at the
+ * image root, ".." stops there. Purely a path in the image (the lower
+ * layers are only read), created later beneath the layer dir without
+ * following anything; links this instruction copies are not involved. */
+static char *image_resolve(const struct copy_opts *o, const char *path)
+{
+	_cleanup_strbuf_ struct strbuf done = STRBUF_INIT;
+	char *rest = xstrdup(path);
+	unsigned hops = 0;
+
+	while (*rest) {
+		char *sl = strchr(rest, '/');
+		_cleanup_free_ char *comp =
+		    sl ? xstrndup(rest, (size_t)(sl - rest)) : xstrdup(rest);
+		char *tail = xstrdup(sl ? sl + 1 : "");
+		size_t mark = done.len, layer;
+		char target[4096];
+		struct stat st;
+
+		free(rest);
+		rest = tail;
+		if (!*comp || !strcmp(comp, "."))
+			continue;
+		if (!strcmp(comp, "..")) {
+			pop_comp(&done);
+			continue;
+		}
+		if (done.len)
+			sb_addc(&done, '/');
+		sb_adds(&done, comp);
+		if (hops >= 255 || !image_stat(o, done.buf, &st, &layer) ||
+		    !S_ISLNK(st.st_mode) ||
+		    image_readlink(o->lowerfds[layer], done.buf, target,
+				   sizeof(target)) < 0)
+			continue;
+		hops++;
+		done.len = target[0] == '/' ? 0 : mark;
+		done.buf[done.len] = '\0';
+		rest = xasprintf("%s/%s", target, tail);
+		free(tail);
+	}
+	free(rest);
+	return sb_detach(&done, NULL);
 }
 
 /* --- the walk --- */
@@ -379,8 +451,8 @@ static int not_a_dir(int pfd, const char *name, const char *dst,
 		return ec_err_set(err, EC_USAGE,
 				  "'/%s' is a symlink this instruction copied "
 				  "into the layer: edgectl does not copy "
-				  "through symlinks in the destination (name "
-				  "the link's target instead)",
+				  "through symlinks in the destination (copy "
+				  "to the link's target path instead)",
 				  dst);
 	return ec_err_set(err, EC_USAGE,
 			  "'/%s' is a file this instruction copied into the "
@@ -454,7 +526,8 @@ static int mkdirs(struct walk_ctx *w, const char *path, struct ec_err *err)
 		cur = fd;
 		if (!made)
 			continue;
-		if (image_stat(w->o, sofar.buf, &ist) && S_ISDIR(ist.st_mode)) {
+		if (image_stat(w->o, sofar.buf, &ist, NULL) &&
+		    S_ISDIR(ist.st_mode)) {
 			struct copy_opts keep = {
 			    .uid = -1, .gid = -1, .mode = -1};
 			if (meta_fd(cur, sofar.buf, &ist, &keep, err) < 0)
@@ -869,13 +942,14 @@ int copy_into_layer(int srcfd, const char *const *srcs, size_t nsrcs,
 	struct walk_ctx w = {
 	    .srcfd = srcfd, .layerfd = layerfd, .o = o, .bytes = bytes};
 	int esc, multi, dest_dir, r = -1;
-	_cleanup_free_ char *d = clean_rel(dest, &esc);
+	_cleanup_free_ char *named = clean_rel(dest, &esc);
+	_cleanup_free_ char *d = image_resolve(o, named);
 	struct stat ist;
 	size_t i;
 
 	*bytes = 0;
 	dest_dir = dest[strlen(dest) - 1] == '/' || !*d ||
-		   (image_stat(o, d, &ist) && S_ISDIR(ist.st_mode));
+		   (image_stat(o, d, &ist, NULL) && S_ISDIR(ist.st_mode));
 	if (resolve_srcs(srcfd, srcs, nsrcs, o, &l, &multi, err) < 0)
 		goto out;
 	if (multi && !dest_dir) {

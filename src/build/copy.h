@@ -31,9 +31,11 @@ struct copy_opts {
  * layer directory layerfd, as Docker's COPY does: a directory source copies
  * its contents, several sources (or a glob) need a dest ending in '/';
  * a dest ending in '/' or naming a directory of the image so far is a
- * directory the sources go into. A source named (or matched) directly is
- * followed when it is a symlink; symlinks inside a copied directory are
- * copied as symlinks. Missing parent directories of dest are created 0755,
+ * directory the sources go into. The image's symlinks in dest are
+ * followed inside the image (as docker resolves dest in the container
+ * root): a path of the image, never of the host. A source named (or matched)
+ * directly is followed when it is a symlink; symlinks inside a copied directory
+ * are copied as symlinks. Missing parent directories of dest are created 0755,
  * owned by o->uid/gid (root when -1); ones the image has keep the image's
  * mode, owner and mtime. ADD (extract_archives) unpacks a file that is a
  * tar (plain, gzip or zstd) into dest keeping the archive's owners, and

@@ -192,3 +192,27 @@ drwxr-xr-x 1000/50 o/new/deep/
 	cmp "$CTX/notes.txt.gz" "$BATS_TEST_TMPDIR/u/rootfs/n/notes.txt.gz"
 	cmp "$CTX/notes.txt.zst" "$BATS_TEST_TMPDIR/u/rootfs/n/notes.txt.zst"
 }
+
+@test "build: a destination through the image's symlinks lands where docker puts it, inside the image" {
+	local b="$BATS_TEST_TMPDIR/lb"
+	mkdir -p "$b/rootfs/run" "$b/rootfs/var" "$b/rootfs/usr/bin"
+	ln -s ../run "$b/rootfs/var/run"
+	ln -s usr/bin "$b/rootfs/bin"
+	ln -s "$OUT/dir" "$b/rootfs/hostlink"
+	ln -s ../../../../../../.. "$b/rootfs/var/up"
+	printf 'FROM scratch\nCOPY rootfs/ /\n' >"$b/Dockerfile"
+	edgectl -q build -t lb:1 "$b" >/dev/null
+	echo f >"$CTX/f.txt"
+	printf 'FROM lb:1\nCOPY f.txt /var/run/\nCOPY f.txt /bin/tool\nCOPY f.txt /hostlink/\nCOPY f.txt /var/up/escaped\n' >"$CTX/Dockerfile"
+	edgectl -q build -t l:1 "$CTX" >/dev/null
+	umoci_unpack "$BATS_TEST_TMPDIR/u" l:1
+	r="$BATS_TEST_TMPDIR/u/rootfs"
+	[ "$(readlink "$r/var/run")" = ../run ]
+	[ "$(cat "$r/run/f.txt")" = f ]
+	[ "$(readlink "$r/bin")" = usr/bin ]
+	[ "$(cat "$r/usr/bin/tool")" = f ]
+	[ "$(cat "$r/escaped")" = f ]
+	# an absolute link is the image's path, never the host's
+	[ "$(cat "$r$OUT/dir/f.txt")" = f ]
+	outside_untouched
+}

@@ -759,58 +759,50 @@ static int exclude_cb(void *ctx, const char *rel)
 }
 
 /* Resolve --chown USER[:GROUP] to numbers (names via the stage's files). */
-static int lookup_id(struct stage *st, const char *file, const char *name,
-		     int64_t *out)
+static int lookup_id(const struct copy_opts *co, const char *file,
+		     const char *name, int64_t *out)
 {
-	size_t i;
 	char *end;
 	long v = strtol(name, &end, 10);
+	_cleanup_free_ char *data = NULL;
+	char *line, *save = NULL;
+	size_t n = strlen(name);
+	struct ec_err e;
 
 	if (*name && !*end && v >= 0) {
 		*out = v;
 		return 0;
 	}
-	for (i = json_array_size(st->dirs); i-- > 0;) {
-		_cleanup_free_ char *p = xasprintf(
-		    "%s/%s", json_string_value(json_array_get(st->dirs, i)),
-		    file);
-		_cleanup_free_ char *data = NULL;
-		char *line, *save = NULL;
-		size_t n = strlen(name);
-		struct ec_err e;
-
-		if (access(p, F_OK) < 0 ||
-		    fs_read_file(p, 1 << 20, &data, NULL, &e) < 0)
-			continue;
-		for (line = strtok_r(data, "\n", &save); line;
-		     line = strtok_r(NULL, "\n", &save)) {
-			char *f = strchr(line, ':');
-			if (!strncmp(line, name, n) && line[n] == ':' && f &&
-			    (f = strchr(f + 1, ':'))) {
-				*out = strtol(f + 1, NULL, 10);
-				return 0;
-			}
-		}
+	/* the image's file, read without leaving its layer dirs */
+	if (copy_image_read(co, file, 1 << 20, &data, &e) <= 0)
 		return -1;
+	for (line = strtok_r(data, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *f = strchr(line, ':');
+		if (!strncmp(line, name, n) && line[n] == ':' && f &&
+		    (f = strchr(f + 1, ':'))) {
+			*out = strtol(f + 1, NULL, 10);
+			return 0;
+		}
 	}
 	return -1;
 }
 
-static int parse_chown(struct builder *b, struct stage *st,
-		       const struct df_instr *in, const char *spec,
-		       struct copy_opts *co, struct ec_err *err)
+static int parse_chown(struct builder *b, const struct df_instr *in,
+		       const char *spec, struct copy_opts *co,
+		       struct ec_err *err)
 {
 	_cleanup_free_ char *s = xstrdup(spec);
 	char *colon = strchr(s, ':');
 
 	if (colon)
 		*colon++ = '\0';
-	if (lookup_id(st, "etc/passwd", s, &co->uid) < 0)
+	if (lookup_id(co, "etc/passwd", s, &co->uid) < 0)
 		return ec_err_set(err, EC_USAGE,
 				  "%s:%d: --chown: no user '%s' in the image",
 				  b->dfname, in->line, s);
 	co->gid = co->uid;
-	if (colon && lookup_id(st, "etc/group", colon, &co->gid) < 0)
+	if (colon && lookup_id(co, "etc/group", colon, &co->gid) < 0)
 		return ec_err_set(err, EC_USAGE,
 				  "%s:%d: --chown: no group '%s' in the image",
 				  b->dfname, in->line, colon);
@@ -951,7 +943,8 @@ static int do_copy(struct builder *b, struct stage *st,
 		    b->dfname, in->line, in->keyword);
 		goto out;
 	}
-	if (chown_s && parse_chown(b, st, in, chown_s, &co, err) < 0)
+	if (open_lowers(st, &co, err) < 0 ||
+	    (chown_s && parse_chown(b, in, chown_s, &co, err) < 0))
 		goto out;
 	if (chmod_s) {
 		char *end;
@@ -1006,14 +999,10 @@ static int do_copy(struct builder *b, struct stage *st,
 	{
 		_cleanup_close_ int lfd =
 		    open(layer, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		int cr =
-		    (lfd < 0 && ec_err_errno(err, EC_FAIL, errno, "open '%s'",
+		if ((lfd < 0 && ec_err_errno(err, EC_FAIL, errno, "open '%s'",
 					     layer) < 0) ||
-		    open_lowers(st, &co, err) < 0 ||
 		    copy_into_layer(srcfd, (const char *const *)args, nargs - 1,
-				    dest, lfd, &co, &bytes, err) < 0;
-		close_lowers(&co);
-		if (cr) {
+				    dest, lfd, &co, &bytes, err) < 0) {
 			ec_err_prefix(err, "%s:%d: %s", b->dfname, in->line,
 				      in->keyword);
 			goto out;
@@ -1023,6 +1012,7 @@ static int do_copy(struct builder *b, struct stage *st,
 		goto out;
 	r = 0;
 out:
+	close_lowers(&co);
 	if (srcfd != b->ctxfd && srcfd >= 0)
 		close(srcfd);
 	if (mounted)

@@ -384,6 +384,40 @@ static char *image_resolve(const struct copy_opts *o, const char *path)
 	return sb_detach(&done, NULL);
 }
 
+int copy_image_read(const struct copy_opts *o, const char *path, size_t max,
+		    char **data, struct ec_err *err)
+{
+	int esc;
+	_cleanup_free_ char *named = clean_rel(path, &esc);
+	_cleanup_free_ char *p = image_resolve(o, named);
+	_cleanup_close_ int fd = -1;
+	_cleanup_free_ char *buf = NULL;
+	struct stat st;
+	size_t layer;
+	ssize_t n;
+
+	*data = NULL;
+	if (!image_stat(o, p, &st, &layer) || !S_ISREG(st.st_mode))
+		return 0;
+	fd = open2(o->lowerfds[layer], p, O_RDONLY | O_NOFOLLOW | O_NOCTTY,
+		   RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+	if (fd < 0)
+		return ec_err_errno(err, EC_FAIL, errno,
+				    "open the image's '/%s'", p);
+	buf = xmalloc(max + 1);
+	n = io_read_full(fd, buf, max + 1);
+	if (n < 0)
+		return ec_err_errno(err, EC_FAIL, errno,
+				    "read the image's '/%s'", p);
+	if ((size_t)n > max)
+		return ec_err_set(err, EC_USAGE,
+				  "the image's '/%s' is larger than %zu bytes",
+				  p, max);
+	buf[n] = '\0';
+	*data = EC_STEAL(buf);
+	return 1;
+}
+
 /* --- the walk --- */
 
 /* A file with more than one link, first copied to `dst`: later names of

@@ -54,6 +54,15 @@ int copy_into_layer(int srcfd, const char *const *srcs, size_t nsrcs,
 		    const char *dest, int layerfd, const struct copy_opts *o,
 		    uint64_t *bytes, struct ec_err *err);
 
+/* Read file `path` (absolute or relative) of the image so far (o's lower
+ * layers; the image's symlinks followed inside the image, nothing outside
+ * its layer dirs read) into *data (allocated, NUL-terminated). Returns 1,
+ * 0 with *data NULL when the image has no such regular file, -1 with err
+ * set on a read error or a file over max bytes (EC_USAGE). For --chown's
+ * /etc/passwd and /etc/group. */
+int copy_image_read(const struct copy_opts *o, const char *path, size_t max,
+		    char **data, struct ec_err *err);
+
 /* Hash what copy_into_layer would copy (paths, modes, sizes, link targets
  * and contents) into hex[65], for the build cache. */
 int copy_inputs_hash(int srcfd, const char *const *srcs, size_t nsrcs,

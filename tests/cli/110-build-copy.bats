@@ -216,3 +216,24 @@ drwxr-xr-x 1000/50 o/new/deep/
 	[ "$(cat "$r$OUT/dir/f.txt")" = f ]
 	outside_untouched
 }
+
+@test "build: COPY --chown reads the image's passwd and group inside the image, never the host's" {
+	local b="$BATS_TEST_TMPDIR/pb"
+	echo 'evil:x:4242:4242::/:/bin/sh' >"$OUT/dir/secret"
+	mkdir -p "$b/rootfs/etc" "$b/rootfs/usr/share"
+	ln -s "$OUT/dir/secret" "$b/rootfs/etc/passwd"
+	printf 'FROM scratch\nCOPY rootfs/ /\n' >"$b/Dockerfile"
+	edgectl -q build -t pb:1 "$b" >/dev/null
+	echo f >"$CTX/f.txt"
+	printf 'FROM pb:1\nCOPY --chown=evil f.txt /f\n' >"$CTX/Dockerfile"
+	run -2 --separate-stderr edgectl build -t p:1 "$CTX"
+	[[ $stderr == *"Dockerfile:2"*"no user 'evil' in the image"* ]]
+	# a link inside the image is followed there, as docker does
+	rm "$b/rootfs/etc/passwd"
+	echo 'app:x:1000:1000::/:/bin/sh' >"$b/rootfs/usr/share/passwd"
+	ln -s ../usr/share/passwd "$b/rootfs/etc/passwd"
+	edgectl -q build -t pb:1 "$b" >/dev/null
+	printf 'FROM pb:1\nCOPY --chown=app f.txt /f\n' >"$CTX/Dockerfile"
+	edgectl -q build -t p:1 "$CTX" >/dev/null
+	[ "$(last_layer p:1)" = "-rw-r--r-- 1000/1000 f" ]
+}

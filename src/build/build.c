@@ -946,6 +946,7 @@ static int do_copy(struct builder *b, struct stage *st,
 	if (open_lowers(st, &co, err) < 0 ||
 	    (chown_s && parse_chown(b, in, chown_s, &co, err) < 0))
 		goto out;
+	co.chown = chown_s != NULL;
 	if (chmod_s) {
 		char *end;
 		long m = strtol(chmod_s, &end, 8);

@@ -910,8 +910,57 @@ static long tar_src_read(void *ctx, void *buf, size_t len, struct ec_err *err)
 	return (long)len;
 }
 
-/* Unpack archive `src` into the layer's `dst`, keeping its owners (as
- * docker does; needs root, as every chown here). */
+/* Own everything below directory dfd (not dfd itself) by uid:gid, never
+ * following a symlink; set-id bits the chown clears are put back. */
+static int chown_tree(int dfd, uid_t uid, gid_t gid, const char *dst,
+		      struct ec_err *err)
+{
+	int dup_fd = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+	DIR *d = dup_fd < 0 ? NULL : fdopendir(dup_fd);
+	struct dirent *de;
+	int r = 0;
+
+	if (!d) {
+		if (dup_fd >= 0)
+			close(dup_fd);
+		return ec_err_errno(err, EC_FAIL, errno, "read '/%s'", dst);
+	}
+	while (r == 0 && (de = readdir(d))) {
+		struct stat st;
+		_cleanup_close_ int fd = -1;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    (fchownat(dfd, de->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) <
+			 0 &&
+		     errno != EPERM)) {
+			r = ec_err_errno(err, EC_FAIL, errno, "chown '/%s/%s'",
+					 dst, de->d_name);
+			break;
+		}
+		if (S_ISREG(st.st_mode) && (st.st_mode & 06000)) {
+			fd = openat(dfd, de->d_name,
+				    O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+					O_CLOEXEC);
+			if (fd < 0 || fchmod(fd, st.st_mode & 07777) < 0)
+				r = ec_err_errno(err, EC_FAIL, errno,
+						 "chmod '/%s/%s'", dst,
+						 de->d_name);
+		} else if (S_ISDIR(st.st_mode)) {
+			_cleanup_free_ char *sub =
+			    xasprintf("%s/%s", dst, de->d_name);
+			fd = enter_dir(dfd, de->d_name, sub, err);
+			r = fd < 0 ? -1 : chown_tree(fd, uid, gid, sub, err);
+		}
+	}
+	closedir(d);
+	return r;
+}
+
+/* Unpack archive `src` into the layer's `dst`, keeping its owners, or
+ * giving its entries the --chown owner (BuildKit since v0.23; needs root,
+ * as every chown here). */
 static int extract_archive(struct walk_ctx *w, const char *src,
 			   enum comp_kind kind, const char *dst,
 			   struct ec_err *err)
@@ -931,6 +980,9 @@ static int extract_archive(struct walk_ctx *w, const char *src,
 	comp_reader_free(t.cr);
 	close(t.fd);
 	sb_release(&t.out);
+	if (r == 0 && w->o->chown)
+		r = chown_tree(dfd, (uid_t)w->o->uid, (gid_t)w->o->gid, dst,
+			       err);
 	return r < 0 ? ec_err_prefix(err, "ADD '%s'", src) : 0;
 }
 

@@ -16,6 +16,7 @@ struct copy_opts {
 	copy_exclude_fn exclude; /* NULL = nothing excluded */
 	void *exclude_ctx;
 	int extract_archives; /* ADD: unpack local tar archives at dest */
+	int chown; /* --chown given: uid/gid own ADD's unpacked entries too */
 	/* The image so far: its layer dirs (overlay form: 0/0 character
 	 * devices are whiteouts, trusted.overlay.opaque marks opaque dirs),
 	 * bottom first. Decides whether dest is an existing directory and
@@ -38,8 +39,9 @@ struct copy_opts {
  * are copied as symlinks. Missing parent directories of dest are created 0755,
  * owned by o->uid/gid (root when -1); ones the image has keep the image's
  * mode, owner and mtime. ADD (extract_archives) unpacks a file that is a
- * tar (plain, gzip or zstd) into dest keeping the archive's owners, and
- * copies any other file, compressed or not, as it is.
+ * tar (plain, gzip or zstd) into dest keeping the archive's owners (the
+ * --chown owner when o->chown), and copies any other file, compressed or
+ * not, as it is.
  *
  * Confinement: sources resolve with openat2 RESOLVE_IN_ROOT below srcfd
  * (a symlink, absolute or relative, means that path inside the source

@@ -170,7 +170,7 @@ drwxr-xr-x 1000/50 o/new/deep/
 -rw-r--r-- 1000/50 o/new/deep/file" ]
 }
 
-@test "build: ADD of a local tar keeps the archive's owners" {
+@test "build: ADD of a local tar keeps the archive's owners, or gives them the --chown owner" {
 	ec_require_root
 	mkdir -p "$BATS_TEST_TMPDIR/t/inner"
 	echo in >"$BATS_TEST_TMPDIR/t/inner/f"
@@ -180,6 +180,12 @@ drwxr-xr-x 1000/50 o/new/deep/
 	run -0 last_layer d8:1
 	[[ $output == *" 1234/5678 opt/inner/"* ]]
 	[[ $output == *" 1234/5678 opt/inner/f"* ]]
+	# with --chown its entries get that owner (BuildKit since v0.23)
+	printf 'FROM scratch\nADD --chown=1000:50 a.tar.gz /opt/\n' >"$CTX/Dockerfile"
+	edgectl -q build -t d8:2 "$CTX" >/dev/null
+	run -0 last_layer d8:2
+	[[ $output == *" 1000/50 opt/inner/"* ]]
+	[[ $output == *" 1000/50 opt/inner/f"* ]]
 }
 
 @test "build: ADD of a compressed file that is not a tar copies it as is" {

@@ -149,7 +149,8 @@ static int list_dir(int root, const char *rel, struct src_list *out)
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
 			src_add(out, xstrdup(de->d_name));
 	closedir(d);
-	qsort(out->v, out->n, sizeof(char *), cmp_str);
+	if (out->n)
+		qsort(out->v, out->n, sizeof(char *), cmp_str);
 	return 0;
 }
 
@@ -214,8 +215,9 @@ static int resolve_srcs(int srcfd, const char *const *srcs, size_t n,
 		if (has_glob(c)) {
 			*multi = 1;
 			glob_walk(srcfd, "", *c ? c : ".", out);
-			qsort(out->v + before, out->n - before, sizeof(char *),
-			      cmp_str);
+			if (out->n > before)
+				qsort(out->v + before, out->n - before,
+				      sizeof(char *), cmp_str);
 		} else {
 			struct stat st;
 			if (src_stat(srcfd, c, 1, &st) < 0)

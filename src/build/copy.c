@@ -430,9 +430,11 @@ struct hlink {
 	char *dst;
 };
 
-/* An image directory recreated in the layer: its mtime is set last. */
+/* An image directory recreated in the layer: its mode and mtime are set
+ * last (a 0555 directory must stay writable while COPY fills it). */
 struct dir_time {
 	char *path;
+	mode_t mode;
 	struct timespec mtime;
 };
 
@@ -564,14 +566,17 @@ static int mkdirs(struct walk_ctx *w, const char *path, struct ec_err *err)
 			continue;
 		if (image_stat(w->o, sofar.buf, &ist, NULL) &&
 		    S_ISDIR(ist.st_mode)) {
-			struct copy_opts keep = {
-			    .uid = -1, .gid = -1, .mode = -1};
-			if (meta_fd(cur, sofar.buf, &ist, &keep, err) < 0)
+			if (fchown(cur, ist.st_uid, ist.st_gid) < 0 &&
+			    errno != EPERM) {
+				ec_err_errno(err, EC_FAIL, errno, "chown '/%s'",
+					     sofar.buf);
 				goto fail;
+			}
 			w->times = xrealloc(w->times, (w->ntimes + 1) *
 							  sizeof(*w->times));
 			w->times[w->ntimes++] =
-			    (struct dir_time){xstrdup(sofar.buf), ist.st_mtim};
+			    (struct dir_time){xstrdup(sofar.buf),
+					      ist.st_mode & 07777, ist.st_mtim};
 			continue;
 		}
 		if ((fchown(cur, w->o->uid >= 0 ? (uid_t)w->o->uid : 0,
@@ -589,7 +594,8 @@ fail:
 	return -1;
 }
 
-/* Set the mtimes of the image directories mkdirs recreated. */
+/* Set the modes and mtimes of the image directories mkdirs recreated,
+ * deepest first. */
 static int dir_times(struct walk_ctx *w, struct ec_err *err)
 {
 	size_t i;
@@ -599,9 +605,10 @@ static int dir_times(struct walk_ctx *w, struct ec_err *err)
 		_cleanup_close_ int fd =
 		    open2(w->layerfd, w->times[i].path, O_RDONLY | O_DIRECTORY,
 			  RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
-		if (fd < 0 || futimens(fd, ts) < 0)
+		if (fd < 0 || fchmod(fd, w->times[i].mode) < 0 ||
+		    futimens(fd, ts) < 0)
 			return ec_err_errno(err, EC_FAIL, errno,
-					    "set times of '/%s'",
+					    "set mode and times of '/%s'",
 					    w->times[i].path);
 	}
 	return 0;

@@ -165,6 +165,11 @@ static void dest_rule(struct img *im, int root)
 	mkdirs("l0/a/b");
 	mkdirs("l0/real");
 	mkdirs("l0/tmp");
+	mkdirs("l0/ro");
+	{
+		_cleanup_free_ char *ro = at("l0/ro");
+		chmod(ro, 0555);
+	}
 	link_("/real", "l0/abs");
 	link_("../../../real", "l0/rel");
 	link_("loop", "l0/loop");
@@ -187,6 +192,15 @@ static void dest_rule(struct img *im, int root)
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		if (root || !cases[i].root)
 			lands(im, cases[i].dest, cases[i].path, cases[i].what);
+	fd = copy1(im, "f", "/ro", 0, 0, &e);
+	ok(fd >= 0 && !strcmp(kind(fd, "ro/f", NULL), "file") &&
+	       !strcmp(kind(fd, "ro", &st), "dir") &&
+	       (st.st_mode & 07777) == 0555,
+	   "a read-only image directory receives the file and stays 0555");
+	if (fd >= 0) {
+		fchmodat(fd, "ro", 0755, 0); /* removable without root */
+		close(fd);
+	}
 	fd = copy1(im, "f", "/new/dir/f", 5, 0, &e);
 	ok(!strcmp(kind(fd, "new/dir", &st), "dir") &&
 	       (st.st_mode & 07777) == 0755 && (!root || st.st_uid == 5),

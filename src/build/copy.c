@@ -487,10 +487,8 @@ static int not_a_dir(int pfd, const char *name, const char *dst,
 	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    S_ISLNK(st.st_mode))
 		return ec_err_set(err, EC_USAGE,
-				  "'/%s' is a symlink this instruction copied "
-				  "into the layer: edgectl does not copy "
-				  "through symlinks in the destination (copy "
-				  "to the link's target path instead)",
+				  "'/%s' is a symlink that does not resolve to "
+				  "a directory in the image (a loop?)",
 				  dst);
 	return ec_err_set(err, EC_USAGE,
 			  "'/%s' is a file this instruction copied into the "
@@ -602,9 +600,12 @@ static int dir_times(struct walk_ctx *w, struct ec_err *err)
 
 	for (i = w->ntimes; i-- > 0;) {
 		struct timespec ts[2] = {w->times[i].mtime, w->times[i].mtime};
-		_cleanup_close_ int fd =
-		    open2(w->layerfd, w->times[i].path, O_RDONLY | O_DIRECTORY,
-			  RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+		_cleanup_close_ int fd = -1;
+
+		if (!w->times[i].path[0])
+			continue; /* dropped by follow_layer_link */
+		fd = open2(w->layerfd, w->times[i].path, O_RDONLY | O_DIRECTORY,
+			   RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
 		if (fd < 0 || fchmod(fd, w->times[i].mode) < 0 ||
 		    futimens(fd, ts) < 0)
 			return ec_err_errno(err, EC_FAIL, errno,
@@ -706,18 +707,56 @@ static void hash_meta(struct walk_ctx *w, const char *dst,
 	sha256_update(w->hash, meta, (size_t)n);
 }
 
+/* A directory entry meets a symlink an earlier source of this instruction
+ * put in the layer: docker follows it inside the image. `dst` is resolved
+ * against the layer over the image (lexically; each link read beneath its
+ * own layer dir), then that path is created beneath the layer following
+ * nothing. *to gets it; returns its fd. */
+static int follow_layer_link(struct walk_ctx *w, const char *dst, char **to,
+			     struct ec_err *err)
+{
+	size_t i, n = w->o->nlowers;
+	int *fds = xcalloc(n + 1, sizeof(int));
+	struct copy_opts view = *w->o;
+	int fd;
+
+	memcpy(fds, w->o->lowerfds, n * sizeof(int));
+	fds[n] = w->layerfd;
+	view.lowerfds = fds;
+	view.nlowers = n + 1;
+	*to = image_resolve(&view, dst);
+	free(fds);
+	fd = mkdirs(w, *to, err);
+	/* the source directory's metadata wins over the image's there */
+	for (i = 0; fd >= 0 && i < w->ntimes; i++)
+		if (!strcmp(w->times[i].path, *to))
+			w->times[i].path[0] = '\0';
+	return fd;
+}
+
 static int copy_dir(struct walk_ctx *w, const char *src, int pfd,
 		    const char *name, const char *dst, const struct stat *st,
 		    struct ec_err *err)
 {
 	_cleanup_close_ int dfd = -1;
+	_cleanup_free_ char *to = NULL;
+	struct stat lst;
 
 	if (w->hash)
 		return copy_dir_contents(w, src, -1, dst, err);
-	if (mkdirat(pfd, name, 0700) < 0 && errno != EEXIST)
-		return ec_err_errno(err, EC_FAIL, errno, "create '/%s'", dst);
-	if ((dfd = enter_dir(pfd, name, dst, err)) < 0 ||
-	    copy_dir_contents(w, src, dfd, dst, err) < 0)
+	if (fstatat(pfd, name, &lst, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISLNK(lst.st_mode)) {
+		if ((dfd = follow_layer_link(w, dst, &to, err)) < 0)
+			return -1;
+		dst = to;
+	} else {
+		if (mkdirat(pfd, name, 0700) < 0 && errno != EEXIST)
+			return ec_err_errno(err, EC_FAIL, errno, "create '/%s'",
+					    dst);
+		if ((dfd = enter_dir(pfd, name, dst, err)) < 0)
+			return -1;
+	}
+	if (copy_dir_contents(w, src, dfd, dst, err) < 0)
 		return -1;
 	return meta_fd(dfd, dst, st, w->o, err);
 }

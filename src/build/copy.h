@@ -47,9 +47,12 @@ struct copy_opts {
  * (a symlink, absolute or relative, means that path inside the source
  * root, as docker resolves it in the context); "../" climbing out of the
  * root lexically is EC_USAGE "... is outside the build context".
- * Destinations resolve beneath layerfd without following any symlink:
- * a symlink this COPY put in the layer that a later entry would have to
- * go through is EC_USAGE naming it. Metadata is applied through fds. A
+ * Destinations are created beneath layerfd one component at a time
+ * without following any symlink; a directory entry meeting a symlink an
+ * earlier source put in the layer follows it as docker does, resolved
+ * lexically like dest (the layer over the image), and the resulting path
+ * is again created beneath layerfd (a link never reaching a directory, a
+ * loop, is EC_USAGE naming it). Metadata is applied through fds. A
  * source matching nothing or only excluded files is an error naming it.
  * *bytes gets the bytes copied. */
 int copy_into_layer(int srcfd, const char *const *srcs, size_t nsrcs,

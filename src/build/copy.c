@@ -196,12 +196,37 @@ static const char *src_name(const struct copy_opts *o)
 	return o->src_name ? o->src_name : "the build context";
 }
 
-/* Resolve the source list: cleaned, confined, globs expanded, sorted. */
+static char *image_resolve(const struct copy_opts *o, const char *path);
+
+/* The path a source names with its symlinks resolved inside the root, as
+ * the kernel resolves them with RESOLVE_IN_ROOT ("." for the root): what
+ * is really copied, for .dockerignore (a link must not be an alias that
+ * reaches an excluded file) and for the walk below a followed link. */
+static char *src_real(int srcfd, const char *named)
+{
+	struct copy_opts root = {.lowerfds = &srcfd, .nlowers = 1};
+	char *r = image_resolve(&root, named);
+
+	if (!*r) {
+		free(r);
+		r = xstrdup(".");
+	}
+	return r;
+}
+
+static int excluded(const struct copy_opts *o, const char *path)
+{
+	return o->exclude && strcmp(path, ".") &&
+	       o->exclude(o->exclude_ctx, path);
+}
+
+/* Resolve the source list: cleaned, confined, globs expanded, sorted;
+ * real[] gets each one's src_real(). */
 static int resolve_srcs(int srcfd, const char *const *srcs, size_t n,
 			const struct copy_opts *o, struct src_list *out,
-			int *multi, struct ec_err *err)
+			struct src_list *real, int *multi, struct ec_err *err)
 {
-	size_t i;
+	size_t i, k, kept;
 
 	*multi = n > 1;
 	for (i = 0; i < n; i++) {
@@ -230,23 +255,22 @@ static int resolve_srcs(int srcfd, const char *const *srcs, size_t n,
 			return ec_err_set(err, EC_USAGE,
 					  "'%s' matches no file in %s", srcs[i],
 					  src_name(o));
-		if (o->exclude) {
-			size_t k, kept = before;
-			for (k = before; k < out->n; k++) {
-				if (strcmp(out->v[k], ".") &&
-				    o->exclude(o->exclude_ctx, out->v[k])) {
-					free(out->v[k]);
-					continue;
-				}
-				out->v[kept++] = out->v[k];
+		for (k = before; k < out->n; k++)
+			src_add(real, src_real(srcfd, out->v[k]));
+		for (k = kept = before; k < out->n; k++) {
+			if (excluded(o, out->v[k]) || excluded(o, real->v[k])) {
+				free(out->v[k]);
+				free(real->v[k]);
+				continue;
 			}
-			out->n = kept;
-			if (out->n == before)
-				return ec_err_set(
-				    err, EC_USAGE,
-				    "'%s' is excluded by .dockerignore",
-				    srcs[i]);
+			out->v[kept] = out->v[k];
+			real->v[kept++] = real->v[k];
 		}
+		out->n = real->n = kept;
+		if (out->n == before)
+			return ec_err_set(err, EC_USAGE,
+					  "'%s' is excluded by .dockerignore",
+					  srcs[i]);
 	}
 	return 0;
 }
@@ -1036,9 +1060,10 @@ static int extract_archive(struct walk_ctx *w, const char *src,
 
 /* --- entry points --- */
 
-/* Copy one resolved source `s` to dest `d` (a directory when dest_dir). */
-static int copy_one(struct walk_ctx *w, const char *s, const char *d,
-		    int dest_dir, struct ec_err *err)
+/* Copy one source (`named`, really `s`) to dest `d` (a directory when
+ * dest_dir; then the file keeps the name it was named by). */
+static int copy_one(struct walk_ctx *w, const char *named, const char *s,
+		    const char *d, int dest_dir, struct ec_err *err)
 {
 	struct stat st;
 	enum comp_kind kind;
@@ -1056,8 +1081,8 @@ static int copy_one(struct walk_ctx *w, const char *s, const char *d,
 	    is_tar_archive(w->srcfd, s, &kind))
 		return extract_archive(w, s, kind, d, err);
 	if (dest_dir) {
-		const char *sb = strrchr(s, '/');
-		sb = sb ? sb + 1 : s;
+		const char *sb = strrchr(named, '/');
+		sb = sb ? sb + 1 : named;
 		t = *d ? xasprintf("%s/%s", d, sb) : xstrdup(sb);
 	} else {
 		t = xstrdup(d);
@@ -1072,7 +1097,7 @@ int copy_into_layer(int srcfd, const char *const *srcs, size_t nsrcs,
 		    const char *dest, int layerfd, const struct copy_opts *o,
 		    uint64_t *bytes, struct ec_err *err)
 {
-	struct src_list l = {0};
+	struct src_list l = {0}, real = {0};
 	struct walk_ctx w = {
 	    .srcfd = srcfd, .layerfd = layerfd, .o = o, .bytes = bytes};
 	int esc, multi, dest_dir, r = -1;
@@ -1084,7 +1109,7 @@ int copy_into_layer(int srcfd, const char *const *srcs, size_t nsrcs,
 	*bytes = 0;
 	dest_dir = dest[strlen(dest) - 1] == '/' || !*d ||
 		   (image_stat(o, d, &ist, NULL) && S_ISDIR(ist.st_mode));
-	if (resolve_srcs(srcfd, srcs, nsrcs, o, &l, &multi, err) < 0)
+	if (resolve_srcs(srcfd, srcs, nsrcs, o, &l, &real, &multi, err) < 0)
 		goto out;
 	if (multi && !dest_dir) {
 		ec_err_set(err, EC_USAGE,
@@ -1094,12 +1119,13 @@ int copy_into_layer(int srcfd, const char *const *srcs, size_t nsrcs,
 		goto out;
 	}
 	for (i = 0; i < l.n; i++)
-		if (copy_one(&w, l.v[i], d, dest_dir, err) < 0)
+		if (copy_one(&w, l.v[i], real.v[i], d, dest_dir, err) < 0)
 			goto out;
 	r = dir_times(&w, err);
 out:
 	walk_release(&w);
 	src_free(&l);
+	src_free(&real);
 	return r;
 }
 
@@ -1107,7 +1133,7 @@ int copy_inputs_hash(int srcfd, const char *const *srcs, size_t nsrcs,
 		     const struct copy_opts *o, char hex[65],
 		     struct ec_err *err)
 {
-	struct src_list l = {0};
+	struct src_list l = {0}, real = {0};
 	uint64_t bytes = 0;
 	struct walk_ctx w = {.srcfd = srcfd, .o = o, .bytes = &bytes};
 	uint8_t dg[SHA256_LEN];
@@ -1116,10 +1142,10 @@ int copy_inputs_hash(int srcfd, const char *const *srcs, size_t nsrcs,
 
 	w.hash = sha256_new();
 	sha256_update(w.hash, COPY_RULES, strlen(COPY_RULES));
-	if (resolve_srcs(srcfd, srcs, nsrcs, o, &l, &multi, err) < 0)
+	if (resolve_srcs(srcfd, srcs, nsrcs, o, &l, &real, &multi, err) < 0)
 		goto out;
 	for (i = 0; i < l.n; i++)
-		if (copy_entry(&w, l.v[i], 1, -1, NULL, l.v[i], err) < 0)
+		if (copy_entry(&w, real.v[i], 1, -1, NULL, l.v[i], err) < 0)
 			goto out;
 	sha256_final(w.hash, dg);
 	hex_encode(dg, sizeof(dg), hex);
@@ -1128,5 +1154,6 @@ out:
 	walk_release(&w);
 	sha256_free(w.hash);
 	src_free(&l);
+	src_free(&real);
 	return r;
 }

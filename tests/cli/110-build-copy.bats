@@ -259,3 +259,20 @@ drwxr-xr-x 1000/50 o/new/deep/
 	edgectl -q build -t p:1 "$CTX" >/dev/null
 	[ "$(last_layer p:1)" = "-rw-r--r-- 1000/1000 f" ]
 }
+
+@test "build: a symlink source is no alias around .dockerignore" {
+	mkdir -p "$CTX/keys"
+	echo secret >"$CTX/keys/id"
+	echo code >"$CTX/main.c"
+	ln -s keys "$CTX/k"
+	ln -s . "$CTX/all"
+	printf 'keys\n' >"$CTX/.dockerignore"
+	printf 'FROM scratch\nCOPY k/id /id\n' >"$CTX/Dockerfile"
+	run -2 --separate-stderr edgectl build -t di:1 "$CTX"
+	[[ $stderr == *"Dockerfile:2"*"'k/id' is excluded by .dockerignore"* ]]
+	printf 'FROM scratch\nCOPY all /x/\n' >"$CTX/Dockerfile"
+	edgectl -q build -t di:1 "$CTX" >/dev/null
+	run -0 last_layer di:1
+	[[ $output == *" x/main.c"* ]]
+	[[ $output != *"keys/"* ]]
+}

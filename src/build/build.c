@@ -758,6 +758,34 @@ static int exclude_cb(void *ctx, const char *rel)
 	return b->ignore && di_match(b->ignore, rel) == 1;
 }
 
+/* The stage's layer dirs as fds for copy_into_layer (the image so far). */
+static int open_lowers(struct stage *st, struct copy_opts *co,
+		       struct ec_err *err)
+{
+	size_t i, n = json_array_size(st->dirs);
+	int *fds = xcalloc(n + 1, sizeof(int));
+
+	co->lowerfds = fds;
+	for (i = 0; i < n; i++) {
+		const char *d = json_string_value(json_array_get(st->dirs, i));
+		fds[i] = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fds[i] < 0)
+			return ec_err_errno(err, EC_FAIL, errno,
+					    "open layer '%s'", d);
+		co->nlowers = i + 1;
+	}
+	return 0;
+}
+
+static void close_lowers(struct copy_opts *co)
+{
+	for (size_t i = 0; i < co->nlowers; i++)
+		close(co->lowerfds[i]);
+	free((int *)co->lowerfds);
+	co->lowerfds = NULL;
+	co->nlowers = 0;
+}
+
 /* Resolve --chown USER[:GROUP] to numbers (names via the stage's files). */
 static int lookup_id(const struct copy_opts *co, const char *file,
 		     const char *name, int64_t *out)
@@ -857,34 +885,6 @@ static int from_root(struct builder *b, const char *from,
 		    "mount stage '%s' for COPY --from (needs root)", from);
 	*mounted = 1;
 	return 0;
-}
-
-/* The stage's layer dirs as fds for copy_into_layer (the image so far). */
-static int open_lowers(struct stage *st, struct copy_opts *co,
-		       struct ec_err *err)
-{
-	size_t i, n = json_array_size(st->dirs);
-	int *fds = xcalloc(n + 1, sizeof(int));
-
-	co->lowerfds = fds;
-	for (i = 0; i < n; i++) {
-		const char *d = json_string_value(json_array_get(st->dirs, i));
-		fds[i] = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fds[i] < 0)
-			return ec_err_errno(err, EC_FAIL, errno,
-					    "open layer '%s'", d);
-		co->nlowers = i + 1;
-	}
-	return 0;
-}
-
-static void close_lowers(struct copy_opts *co)
-{
-	for (size_t i = 0; i < co->nlowers; i++)
-		close(co->lowerfds[i]);
-	free((int *)co->lowerfds);
-	co->lowerfds = NULL;
-	co->nlowers = 0;
 }
 
 static int do_copy(struct builder *b, struct stage *st,

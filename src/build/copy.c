@@ -9,7 +9,6 @@
  * through the fd just created (a parent fd and one name for symlinks). */
 #include "build/copy.h"
 #include "archive/tar.h"
-#include "compress/compress.h"
 #include "crypto/digest.h"
 #include "util/io.h"
 #include "util/strbuf.h"
@@ -896,90 +895,28 @@ static int copy_entry(struct walk_ctx *w, const char *src, int follow, int pfd,
 
 /* --- ADD of a local archive --- */
 
-static int probe_sink(void *ctx, const void *data, size_t len,
-		      struct ec_err *err)
-{
-	struct strbuf *sb = ctx;
-	size_t room = PROBE_MAX - sb->len;
-
-	(void)err;
-	sb_add(sb, data, len < room ? len : room);
-	return 0;
-}
-
-/* ADD: is `src` a tar, plain or compressed (as docker decides: the first
- * header reads)? *kind gets its compression. */
-static int is_tar_archive(int srcfd, const char *src, enum comp_kind *kind)
+/* ADD: is `src` a tar, plain or gzip/bzip2/xz/zstd (as docker decides: the
+ * first header of the decompressed stream reads)? */
+static int is_tar_archive(int srcfd, const char *src)
 {
 	_cleanup_close_ int fd = src_open(srcfd, src, 1, O_RDONLY | O_NOCTTY);
-	_cleanup_strbuf_ struct strbuf head = STRBUF_INIT;
-	_cleanup_free_ char *in = NULL;
-	struct comp_reader *cr;
+	_cleanup_free_ char *head = NULL;
+	struct tar_raw *raw;
 	struct ec_err e;
-	ssize_t n;
+	size_t len = 0;
+	int compressed;
+	long n;
 
-	if (fd < 0)
+	if (fd < 0 ||
+	    !(raw = tar_raw_open(fd, 16 * PROBE_MAX, &compressed, &e)))
 		return 0;
-	in = xmalloc(PROBE_MAX);
-	n = io_read_full(fd, in, PROBE_MAX);
-	if (n < 4)
-		return 0;
-	*kind = comp_detect(in, (size_t)n);
-	if (*kind == COMP_NONE)
-		return tar_probe(in, (size_t)n);
-	/* a damaged or truncated stream simply is not an archive: the
-	 * decompressed head is what counts */
-	cr = comp_reader_new(*kind, 16 * PROBE_MAX, probe_sink, &head);
-	comp_reader_feed(cr, in, (size_t)n, &e);
-	comp_reader_free(cr);
-	return head.len > 0 && tar_probe(head.buf, head.len);
-}
-
-struct tar_src {
-	int fd;
-	struct comp_reader *cr;
-	struct strbuf out;
-	size_t pos;
-	int eof;
-};
-
-static int tar_src_sink(void *ctx, const void *data, size_t len,
-			struct ec_err *err)
-{
-	(void)err;
-	sb_add(&((struct tar_src *)ctx)->out, data, len);
-	return 0;
-}
-
-/* Source callback for tar_unpack: decompress the archive on the fly. */
-static long tar_src_read(void *ctx, void *buf, size_t len, struct ec_err *err)
-{
-	struct tar_src *t = ctx;
-	char in[65536];
-
-	while (t->pos == t->out.len && !t->eof) {
-		ssize_t n = read(t->fd, in, sizeof(in));
-		sb_reset(&t->out);
-		t->pos = 0;
-		if (n < 0)
-			return ec_err_errno(err, EC_FAIL, errno,
-					    "read archive");
-		if (n == 0) {
-			t->eof = 1;
-			if (comp_reader_finish(t->cr, err) < 0)
-				return -1;
-			break;
-		}
-		if (comp_reader_feed(t->cr, in, (size_t)n, err) < 0)
-			return -1;
-	}
-	if (t->pos == t->out.len)
-		return 0;
-	if (len > t->out.len - t->pos)
-		len = t->out.len - t->pos;
-	memcpy(buf, t->out.buf + t->pos, len);
-	t->pos += len;
-	return (long)len;
+	head = xmalloc(PROBE_MAX);
+	/* a damaged stream is simply not an archive: the head counts */
+	while (len < PROBE_MAX &&
+	       (n = tar_raw_read(raw, head + len, PROBE_MAX - len, &e)) > 0)
+		len += (size_t)n;
+	tar_raw_free(raw);
+	return len > 0 && tar_probe(head, len);
 }
 
 /* Own everything below directory dfd (not dfd itself) by uid:gid, never
@@ -1033,25 +970,24 @@ static int chown_tree(int dfd, uid_t uid, gid_t gid, const char *dst,
 /* Unpack archive `src` into the layer's `dst`, keeping its owners, or
  * giving its entries the --chown owner (BuildKit since v0.23; needs root,
  * as every chown here). */
-static int extract_archive(struct walk_ctx *w, const char *src,
-			   enum comp_kind kind, const char *dst,
+static int extract_archive(struct walk_ctx *w, const char *src, const char *dst,
 			   struct ec_err *err)
 {
 	struct tar_unpack_opts uo = {.whiteouts = 0, .keep_owner = 1};
-	struct tar_src t = {.out = STRBUF_INIT};
 	_cleanup_close_ int dfd = mkdirs(w, dst, err);
-	int r;
+	_cleanup_close_ int fd = -1;
+	struct tar_raw *raw;
+	int r, compressed;
 
 	if (dfd < 0)
 		return -1;
-	t.fd = src_open(w->srcfd, src, 1, O_RDONLY | O_NOCTTY);
-	if (t.fd < 0)
+	fd = src_open(w->srcfd, src, 1, O_RDONLY | O_NOCTTY);
+	if (fd < 0)
 		return ec_err_errno(err, EC_FAIL, errno, "ADD '%s'", src);
-	t.cr = comp_reader_new(kind, 64ull << 30, tar_src_sink, &t);
-	r = tar_unpack(tar_src_read, &t, dfd, &uo, NULL, err);
-	comp_reader_free(t.cr);
-	close(t.fd);
-	sb_release(&t.out);
+	if (!(raw = tar_raw_open(fd, TAR_DEFAULT_MAX_BYTES, &compressed, err)))
+		return ec_err_prefix(err, "ADD '%s'", src);
+	r = tar_unpack(tar_raw_read, raw, dfd, &uo, NULL, err);
+	tar_raw_free(raw);
 	if (r == 0 && w->o->chown)
 		r = chown_tree(dfd, (uid_t)w->o->uid, (gid_t)w->o->gid, dst,
 			       err);
@@ -1066,7 +1002,6 @@ static int copy_one(struct walk_ctx *w, const char *named, const char *s,
 		    const char *d, int dest_dir, struct ec_err *err)
 {
 	struct stat st;
-	enum comp_kind kind;
 	_cleanup_free_ char *t = NULL, *parent = NULL;
 	_cleanup_close_ int pfd = -1;
 	const char *base;
@@ -1078,8 +1013,8 @@ static int copy_one(struct walk_ctx *w, const char *named, const char *s,
 		return dfd < 0 ? -1 : copy_dir_contents(w, s, dfd, d, err);
 	}
 	if (w->o->extract_archives && S_ISREG(st.st_mode) &&
-	    is_tar_archive(w->srcfd, s, &kind))
-		return extract_archive(w, s, kind, d, err);
+	    is_tar_archive(w->srcfd, s))
+		return extract_archive(w, s, d, err);
 	if (dest_dir) {
 		const char *sb = strrchr(named, '/');
 		sb = sb ? sb + 1 : named;

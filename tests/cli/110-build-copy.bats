@@ -204,15 +204,28 @@ drwxr-xr-x 1000/50 o/new/deep/
 	[[ $output == *" 1000/50 opt/inner/f"* ]]
 }
 
-@test "build: ADD of a compressed file that is not a tar copies it as is" {
+@test "build: ADD unpacks tars compressed as docker knows them and copies any other file as is" {
 	echo plain >"$BATS_TEST_TMPDIR/notes.txt"
 	gzip -c "$BATS_TEST_TMPDIR/notes.txt" >"$CTX/notes.txt.gz"
 	zstd -q -c "$BATS_TEST_TMPDIR/notes.txt" >"$CTX/notes.txt.zst"
-	printf 'FROM scratch\nADD notes.txt.gz notes.txt.zst /n/\n' >"$CTX/Dockerfile"
+	xz -c "$BATS_TEST_TMPDIR/notes.txt" >"$CTX/notes.txt.xz"
+	bzip2 -c "$BATS_TEST_TMPDIR/notes.txt" >"$CTX/notes.txt.bz2"
+	# docker does not decompress lz4, nor two layers of compression
+	lz4 -q -c "$BATS_TEST_TMPDIR/notes.txt" >"$CTX/notes.txt.lz4"
+	mkdir -p "$BATS_TEST_TMPDIR/t/in"
+	echo in >"$BATS_TEST_TMPDIR/t/in/f"
+	tar -C "$BATS_TEST_TMPDIR/t" -cJf "$CTX/a.tar.xz" in
+	tar -C "$BATS_TEST_TMPDIR/t" -cjf "$CTX/a.tar.bz2" in
+	tar -C "$BATS_TEST_TMPDIR/t" -cf - in | gzip | gzip >"$CTX/twice.tar.gz.gz"
+	printf 'FROM scratch\nADD notes.txt.gz notes.txt.zst notes.txt.xz notes.txt.bz2 notes.txt.lz4 twice.tar.gz.gz /n/\nADD a.tar.xz /xz/\nADD a.tar.bz2 /bz2/\n' >"$CTX/Dockerfile"
 	edgectl -q build -t d9:1 "$CTX" >/dev/null
 	umoci_unpack "$BATS_TEST_TMPDIR/u" d9:1
-	cmp "$CTX/notes.txt.gz" "$BATS_TEST_TMPDIR/u/rootfs/n/notes.txt.gz"
-	cmp "$CTX/notes.txt.zst" "$BATS_TEST_TMPDIR/u/rootfs/n/notes.txt.zst"
+	r="$BATS_TEST_TMPDIR/u/rootfs"
+	for f in notes.txt.gz notes.txt.zst notes.txt.xz notes.txt.bz2 notes.txt.lz4 twice.tar.gz.gz; do
+		cmp "$CTX/$f" "$r/n/$f"
+	done
+	[ "$(cat "$r/xz/in/f")" = in ]
+	[ "$(cat "$r/bz2/in/f")" = in ]
 }
 
 @test "build: a destination through the image's symlinks lands where docker puts it, inside the image" {

@@ -743,7 +743,8 @@ static int follow_layer_link(struct walk_ctx *w, const char *dst, char **to,
 	struct copy_opts view = *w->o;
 	int fd;
 
-	memcpy(fds, w->o->lowerfds, n * sizeof(int));
+	if (n)
+		memcpy(fds, w->o->lowerfds, n * sizeof(int));
 	fds[n] = w->layerfd;
 	view.lowerfds = fds;
 	view.nlowers = n + 1;

@@ -168,14 +168,7 @@ extern const struct ec_cmd cmd_route_def;
 struct ssh_opts;
 void ctx_ssh_opts(struct ec_ctx *ctx, struct ssh_opts *o);
 
-/* The digest of image REF in the store (a tag is resolved through
- * refs/REPO/TAG); *repo gets the repository (allocated). EC_NOTFOUND when
- * it is not there (schedule.c). */
-int cmd_image_digest(struct store *s, const char *image, char **repo,
-		     char digest[80], struct ec_err *err);
 extern const struct ec_cmd cmd_prewarm_def;
-/* UTC offset in minutes of time zone TZ at t (tz database); 0 or -1. */
-int cmd_tz_offset(const char *tz, time_t t, int *minutes);
 extern const struct ec_cmd *const ec_commands[];
 
 #endif

@@ -5,6 +5,7 @@
 #include "route/control.h"
 #include "route/internal.h"
 #include "fleet/remote.h"
+#include "instance/instance.h"
 #include "store/cas.h"
 #include "util/json.h"
 #include "util/xalloc.h"
@@ -97,7 +98,7 @@ struct loaded {
 static int load(struct store *s, const char *app, struct loaded *l,
 		struct ec_err *err)
 {
-	_cleanup_free_ char *pfx = xasprintf("instances/%s/", app);
+	_cleanup_free_ char *pfx = inst_record_prefix(app);
 	struct ec_err e;
 
 	if (!(l->insts = objects_under(s, pfx, ec_json_parse, err)) ||
@@ -199,6 +200,28 @@ json_t *route_rm(struct store *s, const char *vip, struct ec_err *err)
 	if (store_delete(s, key, err) < 0)
 		return NULL;
 	return json_pack("{s:s,s:b}", "vip", addr, "removed", 1);
+}
+
+json_t *route_rm_app(struct store *s, const char *vip, const char *app,
+		     struct ec_err *err)
+{
+	char addr[INET_ADDRSTRLEN];
+	struct route_vip v;
+	_cleanup_json_ json_t *r = NULL;
+	const char *owner;
+
+	if (route_vip_parse(vip, &v, addr, err) < 0 ||
+	    !(r = route_get(s, addr, err)))
+		return NULL;
+	owner = ec_json_str(r, "app");
+	if (!owner || strcmp(owner, app)) {
+		ec_err_set(err, EC_CONFLICT,
+			   "route of VIP '%s' serves app '%s', not '%s': left "
+			   "alone",
+			   addr, owner ? owner : "?", app);
+		return NULL;
+	}
+	return route_rm(s, vip, err);
 }
 
 json_t *route_ls(struct store *s, struct ec_err *err)

@@ -209,6 +209,11 @@ json_t *route_add(struct store *s, const char *vip, const struct route_req *q,
  * refuses); EC_NOTFOUND without one. Returns {vip, removed: true}. */
 json_t *route_rm(struct store *s, const char *vip, struct ec_err *err);
 
+/* The route of VIP removed only when it serves `app` (schedule rm of an
+ * app with a vip); EC_CONFLICT naming the other app, else as route_rm. */
+json_t *route_rm_app(struct store *s, const char *vip, const char *app,
+		     struct ec_err *err);
+
 /* route ls: one summary per route in key order {vip, port, proto, app, id,
  * backends, healthy, generation}. */
 json_t *route_ls(struct store *s, struct ec_err *err);

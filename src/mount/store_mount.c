@@ -243,7 +243,8 @@ static int fetch_one(struct fetch *f, struct obj *ob, struct ec_err *err)
 	_cleanup_close_ int lfd = -1;
 	int fd, r;
 
-	if (access(path, F_OK) == 0)
+	/* a hit is touched: the GC spares what was used recently */
+	if (utimensat(AT_FDCWD, path, NULL, 0) == 0)
 		return 0;
 	lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (lfd < 0 || flock(lfd, LOCK_EX) < 0)
@@ -422,7 +423,7 @@ static int build_view(const char *root, const char *prefix,
 	_cleanup_close_ int dfd = -1;
 	size_t i;
 
-	if (access(final, F_OK) == 0)
+	if (utimensat(AT_FDCWD, final, NULL, 0) == 0)
 		return 0;
 	fs_rm_rf(tmp, NULL);
 	if (mkdir(tmp, 0755) < 0 ||

@@ -148,36 +148,6 @@ static int common_opt(struct ec_ctx *ctx, const struct ec_cmd *cmd, int c,
 	return 0;
 }
 
-/* Append the config's "insecure_registries" (an array of "HOST[:PORT]")
- * to the --insecure-registry list. */
-static int config_insecure(struct ec_ctx *ctx, struct xargs *a,
-			   struct ec_err *err)
-{
-	json_t *l = ctx->config
-			? json_object_get(ctx->config, "insecure_registries")
-			: NULL,
-	       *v;
-	size_t i;
-
-	if (!l)
-		return 0;
-	if (!json_is_array(l))
-		return ec_err_set(err, EC_USAGE,
-				  "config: insecure_registries must be an "
-				  "array of \"HOST[:PORT]\" strings");
-	json_array_foreach (l, i, v) {
-		if (!json_is_string(v) || !*json_string_value(v) ||
-		    strchr(json_string_value(v), '/'))
-			return ec_err_set(err, EC_USAGE,
-					  "config: insecure_registries[%zu] "
-					  "must be a \"HOST[:PORT]\" string",
-					  i);
-		if (a->ninsecure < ARRAY_SIZE(a->insecure))
-			a->insecure[a->ninsecure++] = json_string_value(v);
-	}
-	return 0;
-}
-
 /* -v: one line per registry exchange and event; -vv: headers too. */
 static void xfer_log(void *c, int level, const char *msg)
 {
@@ -284,7 +254,8 @@ static int xargs_finish(struct ec_ctx *ctx, struct xargs *a, struct ec_err *err)
 {
 	a->eo.log = xfer_log;
 	a->eo.log_ctx = ctx;
-	return config_insecure(ctx, a, err);
+	return ctx_insecure_registries(ctx, a->insecure, &a->ninsecure,
+				       ARRAY_SIZE(a->insecure), err);
 }
 
 static int run_push(struct ec_ctx *ctx, int argc, char **argv)

@@ -870,6 +870,24 @@ json_t *cdi_edits_for(const char *const *dirs, const json_t *requests,
 				json_decref(e);
 				return NULL;
 			}
+	/* gVisor runs createRuntime, prestart, poststart and poststop hooks;
+	 * those inside the container (createContainer, startContainer) would
+	 * silently not run */
+	if (!strcmp(runtime, "runsc"))
+		json_array_foreach (json_object_get(e, "hooks"), i, n) {
+			const char *h = ec_json_str(n, "hookName");
+			if (strcmp(h, "createContainer") &&
+			    strcmp(h, "startContainer"))
+				continue;
+			ec_err_set(err, EC_USAGE,
+				   "runsc (gVisor) does not run %s hooks "
+				   "(needed by %s); use crun or runc",
+				   h,
+				   json_string_value(json_array_get(
+				       json_object_get(e, "devices"), 0)));
+			json_decref(e);
+			return NULL;
+		}
 	if (!strcmp(runtime, "runsc"))
 		json_array_foreach (json_object_get(e, "devices"), i, v)
 			if (!strncmp(json_string_value(v), CDI_GPU_KIND "=",

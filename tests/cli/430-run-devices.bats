@@ -99,9 +99,9 @@ see_with() {
 	[[ $stderr == *"runsc (gVisor) passes only NVIDIA GPU device nodes"*"/dev/ectest-a"* ]]
 }
 
-@test "run --device: a createRuntime hook of the spec runs (crun, runc)" {
+@test "run --device: a createRuntime hook of the spec runs (crun, runc, runsc)" {
 	local rt
-	for rt in crun runc; do
+	for rt in crun runc runsc; do
 		rm -f "$D/hook-ran"
 		run -0 edgectl run --rm --network none --runtime "$rt" --device edgectl.test/fake=hooked bb:dev true
 		[ "$(cat "$D/hook-ran")" = ran ] || { echo "$rt: hook did not run"; false; }

@@ -147,10 +147,10 @@ static void test_checks(void)
 					  "\"path\":\"/bin/true\"}]"))) ==
 	       EC_USAGE,
 	   "an unknown hookName");
-	ok(check(SPEC(
-	       "x.com/y",
-	       DEV("a", "\"hooks\":[{\"hookName\":\"createRuntime\",\"path\":"
-			"\"/bin/true\",\"args\":[\"true\"]}]"))) == 0,
+	ok(check(SPEC("x.com/y",
+		      DEV("a",
+			  "\"hooks\":[{\"hookName\":\"createRuntime\",\"path\":"
+			  "\"/bin/true\",\"args\":[\"true\"]}]"))) == 0,
 	   "a createRuntime hook passes");
 	ok(check("{\"cdiVersion\":\"0.6.0\",\"kind\":\"x.com/"
 		 "y\",\"extra\":1,\"devices\":[" DEV("a", "") "]}") == EC_USAGE,
@@ -174,15 +174,17 @@ static void test_load_resolve(void)
 	    "\"containerEdits\":{\"env\":[\"NVIDIA_SPEC=1\"],"
 	    "\"deviceNodes\":[{\"path\":\"/dev/nvidiactl\",\"type\":\"c\","
 	    "\"major\":195,\"minor\":255}]},"
-	    "\"devices\":[" DEV("1", "\"deviceNodes\":[{\"path\":\"/dev/"
-				     "nvidia1\","
-				     "\"type\":\"c\",\"major\":195,\"minor\":1}"
-				     "]") "," DEV("0",
-						  "\"deviceNodes\":[{\"path\":"
-						  "\"/dev/nvidia0\","
-						  "\"type\":\"c\",\"major\":"
-						  "195,\"minor\":0}]") "," DEV("all",
-									       "\"env\":[\"ALL=1\"]") "]}");
+	    "\"devices\":[" DEV(
+		"1",
+		"\"deviceNodes\":[{\"path\":\"/dev/"
+		"nvidia1\","
+		"\"type\":\"c\",\"major\":195,\"minor\":1}"
+		"]") "," DEV("0", "\"deviceNodes\":[{\"path\":"
+				  "\"/dev/nvidia0\","
+				  "\"type\":\"c\",\"major\":"
+				  "195,\"minor\":0}]") "," DEV("all",
+							       "\"env\":[\"ALL="
+							       "1\"]") "]}");
 	put(d1, "fake.json",
 	    SPEC("x.com/fake", DEV("a", "\"env\":[\"A=old\"]") "," DEV(
 				   "b", "\"env\":[\"B=1\"]")));
@@ -363,16 +365,21 @@ static void test_runtime(void)
 		 DEV("0", "\"deviceNodes\":[{\"path\":\"/dev/"
 			  "nvidia0\",\"hostPath\":\"/dev/null\"}]")));
 	put(top, "f.json",
-	    SPEC(
-		"x.com/fake",
-		DEV("a", "\"deviceNodes\":[{\"path\":\"/dev/"
-			 "fake0\",\"hostPath\":\"/dev/null\"}]") "," DEV(
-		    "gone", "\"deviceNodes\":[{\"path\":\"/dev/"
-			    "nonexistent-ec\"}]") "," DEV("file",
-							  "\"deviceNodes\":[{"
-							  "\"path\":\"/dev/"
-							  "f\",\"hostPath\":\"/"
-							  "etc/passwd\"}]")));
+	    SPEC("x.com/fake",
+		 DEV("a",
+		     "\"deviceNodes\":[{\"path\":\"/dev/"
+		     "fake0\",\"hostPath\":\"/dev/null\"}]") "," DEV("gone",
+								     "\"deviceN"
+								     "odes\":[{"
+								     "\"path\":"
+								     "\"/dev/"
+								     "nonexiste"
+								     "nt-ec\"}"
+								     "]") "," DEV("file",
+										  "\"deviceNodes\":[{"
+										  "\"path\":\"/dev/"
+										  "f\",\"hostPath\":\"/"
+										  "etc/passwd\"}]")));
 	cdi_request_add(rq, "gpus", "1", &err);
 	e = cdi_edits_for(dirs, rq, "runsc", &err);
 	ok(e && json_is_true(json_object_get(e, "nvproxy")),
@@ -410,6 +417,31 @@ static void test_runtime(void)
 	json_decref(rq);
 	ok(cdi_edits_for(dirs, NULL, "crun", &err) == NULL,
 	   "no requests: NULL");
+	put(top, "h.json",
+	    SPEC("x.com/hooks",
+		 DEV("cc",
+		     "\"hooks\":[{\"hookName\":\"createContainer\","
+		     "\"path\":\"/bin/true\"}]") "," DEV("cr",
+							 "\"hooks\":[{"
+							 "\"hookName\":"
+							 "\"createRuntime\","
+							 "\"path\":\"/bin/"
+							 "true\"}]")));
+	rq = json_array();
+	cdi_request_add(rq, "device", "x.com/hooks=cc", &err);
+	ok(!cdi_edits_for(dirs, rq, "runsc", &err) && err.cat == EC_USAGE &&
+	       strstr(err.msg, "createContainer"),
+	   "runsc refuses a createContainer hook (%s)", err.msg);
+	e = cdi_edits_for(dirs, rq, "runc", &err);
+	ok(e != NULL, "runc takes it");
+	json_decref(e);
+	json_decref(rq);
+	rq = json_array();
+	cdi_request_add(rq, "device", "x.com/hooks=cr", &err);
+	e = cdi_edits_for(dirs, rq, "runsc", &err);
+	ok(e != NULL, "runsc takes a createRuntime hook");
+	json_decref(e);
+	json_decref(rq);
 	fs_rm_rf(top, NULL);
 	free(top);
 }

@@ -167,6 +167,7 @@ json_t *route_add(struct store *s, const char *vip, const struct route_req *q,
 	struct refresh_cb cb = {.f = {.app = q->app,
 				      .check = q->check,
 				      .path = q->path,
+				      .load = q->load,
 				      .weights = q->weights}};
 	char addr[INET_ADDRSTRLEN];
 	json_t *r = NULL;

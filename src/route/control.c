@@ -37,6 +37,11 @@ static json_t *route_get(struct store *s, const char *addr, struct ec_err *err)
 	return route_obj_parse(data, len, key, err);
 }
 
+json_t *route_object(struct store *s, const char *addr, struct ec_err *err)
+{
+	return route_get(s, addr, err);
+}
+
 static int collect_key(void *c, const struct store_entry *e, struct ec_err *err)
 {
 	size_t n = strlen(e->key);

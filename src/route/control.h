@@ -263,6 +263,10 @@ struct route_req {
 json_t *route_add(struct store *s, const char *vip, const struct route_req *q,
 		  struct ec_err *err);
 
+/* The stored route object of VIP address addr (new ref); EC_NOTFOUND
+ * without one. */
+json_t *route_object(struct store *s, const char *addr, struct ec_err *err);
+
 /* route rm: delete the route of a VIP (also one that route_obj_parse
  * refuses); EC_NOTFOUND without one. Returns {vip, removed: true}. */
 json_t *route_rm(struct store *s, const char *vip, struct ec_err *err);

@@ -6,7 +6,10 @@
 # killed (its containers and its sshd), and `route check` + `schedule
 # --tick` + `route sync` move the VIP's traffic to the survivors and a
 # replacement: the failover time and the requests that failed meanwhile
-# are measured and bounded. Run time: about 30-40 s (3 hosts).
+# are measured and bounded; then a second app's load (its established
+# connections, from its own endpoint) under a bounded wrk run scales it up
+# to max_replicas, and back down when the run ends. Run time: about 35 s
+# (3 hosts). The second test uses the fleet the first one set up.
 bats_require_minimum_version 1.5.0
 
 VIP=198.19.250.2
@@ -25,7 +28,15 @@ setup_file() {
 	mkdir -p "$BATS_FILE_TMPDIR/ctx"
 	fleet_edgectl_config "$FV_CFG"
 	busybox_rootfs "$BATS_FILE_TMPDIR/ctx/rootfs"
-	mkdir -p "$BATS_FILE_TMPDIR/ctx/rootfs/www"
+	# the app's load endpoint (CGI): its established connections on
+	# port 80 (/proc/net/tcp and tcp6 - httpd listens on :: - of its
+	# own namespace); a slow page holds a connection for a second
+	mkdir -p "$BATS_FILE_TMPDIR/ctx/rootfs/www/cgi-bin"
+	printf '#!/bin/sh\necho "Content-Type: text/plain"\necho\ncat /proc/net/tcp /proc/net/tcp6 | grep -c ":0050 [0-9A-F]*:[0-9A-F]* 01 "\n' \
+		>"$BATS_FILE_TMPDIR/ctx/rootfs/www/cgi-bin/load"
+	printf '#!/bin/sh\necho "Content-Type: text/plain"\necho\nsleep 1\nhostname\n' \
+		>"$BATS_FILE_TMPDIR/ctx/rootfs/www/cgi-bin/slow"
+	chmod +x "$BATS_FILE_TMPDIR/ctx/rootfs/www/cgi-bin/load" "$BATS_FILE_TMPDIR/ctx/rootfs/www/cgi-bin/slow"
 	printf 'FROM scratch\nCOPY rootfs/ /\nCMD ["httpd", "-f", "-p", "80", "-h", "/www"]\n' \
 		>"$BATS_FILE_TMPDIR/ctx/Dockerfile"
 	XDG_CONFIG_HOME=$FV_CFG EDGECTL_STORE=$FV_STORE EDGECTL_ROOT="$BATS_FILE_TMPDIR/root" \
@@ -206,4 +217,71 @@ fleet_rm_instances_of() {
 	jq -e --arg v "$victim" '.[] | select(.name == $v) | .down == true and .down_by == "tick"' <<<"$output"
 	run -0 --separate-stderr edgectl --json schedule --tick
 	jq -e 'map(select(.action == "placed" or .action == "lost" or .action == "scale")) | length == 0' <<<"$output"
+}
+
+@test "vip flow: wrk load above target scales up (near the load), below it scales down" {
+	local out t0 t1 wpid h live=()
+	[ -n "$(edgectl --json host ls | jq -r '.[] | select(.router != null) | .name' | head -1)" ] ||
+		skip "needs the fleet of the test before"
+	for h in $FLEET_HOSTS; do
+		[ "$(edgectl --json host ls | jq -r --arg h "$h" '.[] | select(.name == $h) | .down')" = true ] ||
+			live+=("$h")
+	done
+	jq -n '{name: "api", image: "bb:web", replicas: 1, min_replicas: 1, max_replicas: 2,
+		near: [{location: "edge1"}], vip: "198.19.250.3", health: {type: "http", path: "/"},
+		load: {metric: "connections", target: 5, path: "/cgi-bin/load",
+			up_after: 0, down_after: 0, cooldown: 0},
+		command: ["sh", "-c", "hostname >/www/index.html; exec httpd -f -p 80 -h /www"]}' \
+		>"$BATS_TEST_TMPDIR/api.json"
+	ip netns exec "$FV_CLIENT" ip route add 198.19.250.3/32 via "$(fleet_addr h1)"
+	run -0 --separate-stderr edgectl --json schedule "$BATS_TEST_TMPDIR/api.json"
+	jq -e '(.placements | length == 1) and .route.load.target == 5' <<<"$output"
+	txoff "${live[@]}"
+	# idle: the endpoint reports the probe's own connection
+	run -4 --separate-stderr edgectl --json route check --all --timeout 500
+	echo "check: $output"
+	run -4 --separate-stderr edgectl --json route sync --all
+	run -0 --separate-stderr edgectl --json route show 198.19.250.3
+	echo "show: $output"
+	jq -e '.backends[0].load >= 1 and .backends[0].load < 3' <<<"$output"
+	run -0 --separate-stderr edgectl --json schedule --tick
+	jq -e 'map(select(.app == "api" and .action == "steady")) | length == 1' <<<"$output"
+	# load: 20 connections held 1 s each, for 8 s
+	t0=$(($(date +%s%N) / 1000000))
+	ip netns exec "$FV_CLIENT" wrk -t2 -c20 -d8s --timeout 3s http://198.19.250.3/cgi-bin/slow \
+		>"$BATS_TEST_TMPDIR/wrk.out" 2>&1 &
+	wpid=$!
+	sleep 2
+	run -4 --separate-stderr edgectl --json route check --all --timeout 1000
+	run -0 --separate-stderr edgectl --json route show 198.19.250.3
+	echo "$output"
+	jq -e '.backends[0].load >= 10' <<<"$output"
+	run -0 --separate-stderr edgectl --json schedule --tick --explain
+	echo "$output"
+	jq -e '(map(select(.app == "api" and .action == "scale")) | .[0].from == 1 and .[0].to == 2
+			and (.[0].why | test("above target")))
+		and (map(select(.app == "api" and .action == "placed")) | .[0].placements | length == 1)' \
+		<<<"$output"
+	txoff "${live[@]}"
+	run -4 --separate-stderr edgectl --json route sync --all
+	jq -e '[.[] | select(.ok)] | all(.[]; .result.vips[] | select(.vip | startswith("198.19.250.3")) | .backends == 2)' \
+		<<<"$output"
+	out=$(for i in $(seq 12); do ip netns exec "$FV_CLIENT" curl -fsS -m 3 http://198.19.250.3/ || echo FAIL; done)
+	echo "$out"
+	[ "$(grep -v FAIL <<<"$out" | sort -u | wc -l)" = 2 ]
+	t1=$(($(date +%s%N) / 1000000))
+	echo "# scale-up: load on at +0, new replica serving through the VIP at +$((t1 - t0)) ms" >&3
+	wait "$wpid"
+	cat "$BATS_TEST_TMPDIR/wrk.out"
+	echo "# wrk: $(grep -E 'requests in|Non-2xx|Socket errors' "$BATS_TEST_TMPDIR/wrk.out" | tr -s ' ' | tr '\n' ';')" >&3
+	# idle again: back down to min_replicas
+	run -4 --separate-stderr edgectl --json route check --all --timeout 500
+	run -0 --separate-stderr edgectl --json schedule --tick
+	echo "$output"
+	jq -e 'map(select(.app == "api" and .action == "scale")) | .[0].from == 2 and .[0].to == 1' <<<"$output"
+	jq -e 'map(select(.app == "api" and .action == "removed")) | length == 1' <<<"$output"
+	run -0 --separate-stderr edgectl --json schedule ls
+	jq -e '.[] | select(.name == "api") | .placements | length == 1' <<<"$output"
+	run -0 --separate-stderr edgectl --json route show 198.19.250.3
+	jq -e '.backends | length == 1' <<<"$output"
 }

@@ -122,8 +122,8 @@ int route_probe_number(const char *ip, uint16_t port, const char *path,
 	buf[got] = '\0';
 	if (sscanf(buf, "HTTP/%*d.%*d %d", &code) != 1 || code != 200 ||
 	    !((body = strstr(buf, "\r\n\r\n")) ? (body += 4)
-	      : (body = strstr(buf, "\n\n"))	   ? (body += 2)
-						   : NULL)) {
+	      : (body = strstr(buf, "\n\n"))   ? (body += 2)
+					       : NULL)) {
 		snprintf(why, wn, "load %s: no HTTP 200 answer", path);
 		return -1;
 	}

@@ -863,10 +863,10 @@ static int placed_on(const json_t *apps, const char *host)
 	return 0;
 }
 
-/* Ask every host that runs instances of an app whether it answers,
- * record it, and fill down {host: true} with the hosts that are down. A
- * row goes to report when a host goes down or comes back (a single miss
- * is reported by find_dead, per instance). */
+/* Ask every host that runs instances of an app (or that a tick marked
+ * down) whether it answers, record it, and fill down {host: true} with the
+ * hosts that are down. A row goes to report when a host goes down or comes back
+ * (a single miss is reported by find_dead, per instance). */
 static void tick_hosts(const struct sc_config *c, const json_t *apps,
 		       json_t *ps, json_t *down, json_t *report)
 {
@@ -885,16 +885,16 @@ static void tick_hosts(const struct sc_config *c, const json_t *apps,
 		const char *why = NULL;
 		struct host_mark m = {.misses = (int)ec_json_int(h, "misses")};
 		int was = json_is_true(json_object_get(h, "down"));
+		int by_tick = !strcmp(ec_json_str(h, "down_by") ?: "", "tick");
 
-		if (!placed_on(apps, name)) {
+		if (!placed_on(apps, name) && !by_tick) {
 			if (was)
 				json_object_set_new(down, name, json_true());
 			continue;
 		}
 		m.answered = host_ps(c, ps, name, &why) != NULL;
 		m.down = was;
-		if (m.answered && !m.misses &&
-		    strcmp(ec_json_str(h, "down_by") ?: "", "tick")) {
+		if (m.answered && !m.misses && !by_tick) {
 			if (was)
 				json_object_set_new(down, name, json_true());
 			continue; /* nothing new to record */

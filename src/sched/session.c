@@ -1084,7 +1084,7 @@ static int tick_scale(const struct sc_config *c, const json_t *rec,
 	struct as_policy pol = {spec->min_replicas, spec->max_replicas,
 				spec->load_target,  spec->up_after,
 				spec->down_after,   spec->cooldown};
-	struct as_state st;
+	struct as_state st, st0;
 	_cleanup_json_ json_t *drop = json_object(), *state = NULL;
 	struct rec_edit e = {drop, NULL};
 	size_t nload, have;
@@ -1095,6 +1095,7 @@ static int tick_scale(const struct sc_config *c, const json_t *rec,
 	struct ec_err err;
 
 	as_state_get(json_object_get(rec, "autoscale"), &st);
+	st0 = st;
 	want =
 	    as_decide(&pol, n, load, nload > 0, c->now, &st, why, sizeof(why));
 	scaled = want != n;
@@ -1107,8 +1108,9 @@ static int tick_scale(const struct sc_config *c, const json_t *rec,
 			      (int)nload, "why", why));
 	pick_drops(c, rec, down, want, drop, report);
 	have = (size_t)n - json_object_size(drop);
-	if (c->dry_run)
-		return 0;
+	if (c->dry_run || (!json_object_size(drop) && (size_t)want <= have &&
+			   !memcmp(&st, &st0, sizeof(st))))
+		return 0; /* nothing to record */
 	if (json_object_size(drop))
 		release_drops(c, rec, drop);
 	e.state = state = as_state_json(&st);

@@ -95,6 +95,18 @@ static void test_spec_invalid(void)
 	    {"{\"image\": \"w:1\", \"vip\": \"198.18.0.1\", \"health\": "
 	     "{\"type\": \"icmp\"}}",
 	     "'health'"},
+	    {"{\"image\": \"w:1\", \"replicas\": 3, \"max_replicas\": 2}",
+	     "'replicas'"},
+	    {"{\"image\": \"w:1\", \"min_replicas\": 0}", "'min_replicas'"},
+	    {"{\"image\": \"w:1\", \"load\": {\"target\": 5}}", "'load'"},
+	    {"{\"image\": \"w:1\", \"vip\": \"198.18.0.1\", \"load\": {}}",
+	     "'load.target'"},
+	    {"{\"image\": \"w:1\", \"vip\": \"198.18.0.1\", \"load\": "
+	     "{\"target\": 5, \"metric\": \"cpu\"}}",
+	     "'load.metric'"},
+	    {"{\"image\": \"w:1\", \"vip\": \"198.18.0.1\", \"load\": "
+	     "{\"target\": 5, \"cooldown\": -1}}",
+	     "'load.cooldown'"},
 	    {"{\"image\": \"w:1\", \"replicas\": 100001}", "'replicas'"},
 	    {"{\"image\": \"w:1\", \"replicas\": 4294967297}", "'replicas'"},
 	    {"{\"image\": \"w:1\", \"replicas\": -9223372036854775808}",

@@ -267,6 +267,13 @@ json_t *route_add(struct store *s, const char *vip, const struct route_req *q,
  * without one. */
 json_t *route_object(struct store *s, const char *addr, struct ec_err *err);
 
+/* Mark the records of app's instances on host (instances/<app>/ID.json
+ * with that "host" and status "running") "lost" by CAS: a host that
+ * schedule --tick declared down took them, and when it answers again they
+ * must not come back as backends. How many were marked, or -1 with err. */
+int route_instances_lost(struct store *s, const char *app, const char *host,
+			 struct ec_err *err);
+
 /* route rm: delete the route of a VIP (also one that route_obj_parse
  * refuses); EC_NOTFOUND without one. Returns {vip, removed: true}. */
 json_t *route_rm(struct store *s, const char *vip, struct ec_err *err);

@@ -1021,9 +1021,10 @@ static void pick_drops(const struct sc_config *c, const json_t *rec,
 	free(v);
 }
 
-/* Free the allocations of the dropped placements. */
+/* Free the allocations of the dropped placements; the instance records
+ * on down hosts are marked lost (route_instances_lost). */
 static void release_drops(const struct sc_config *c, const json_t *rec,
-			  const json_t *drop)
+			  const json_t *drop, const json_t *down)
 {
 	const char *app = ec_json_str(rec, "name") ?: "";
 	const json_t *p;
@@ -1039,6 +1040,11 @@ static void release_drops(const struct sc_config *c, const json_t *rec,
 			ec_json_str(p, "host") ?: "", app,
 			(int)ec_json_int(p, "replica"), NULL, &err) < 0 &&
 		    err.cat != EC_NOTFOUND)
+			warnf(c, "%s: %s", ec_json_str(p, "instance"), err.msg);
+		ec_err_clear(&err);
+		if (json_object_get(down, ec_json_str(p, "host") ?: "") &&
+		    route_instances_lost(c->store, app, ec_json_str(p, "host"),
+					 &err) < 0)
 			warnf(c, "%s: %s", ec_json_str(p, "instance"), err.msg);
 	}
 }
@@ -1112,7 +1118,7 @@ static int tick_scale(const struct sc_config *c, const json_t *rec,
 			   !memcmp(&st, &st0, sizeof(st))))
 		return 0; /* nothing to record */
 	if (json_object_size(drop))
-		release_drops(c, rec, drop);
+		release_drops(c, rec, drop, down);
 	e.state = state = as_state_json(&st);
 	ec_err_clear(&err);
 	if (rec_edit(c, spec->name, &e, &err) < 0) {

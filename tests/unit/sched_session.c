@@ -892,6 +892,21 @@ static void test_tick_host_down(void)
 		      victim) &&
 	       strcmp(ec_json_str(json_array_get(x, 1), "host") ?: "", victim),
 	   "host down: the route's backends are the 2 live instances");
+	{
+		char *k = xasprintf("instances/app/id-%s.json",
+				    r.placed[0].instance),
+		     *buf = NULL;
+		size_t bn;
+		json_t *ir;
+		ec_err_clear(&err);
+		store_get_buf(w.s, k, 1 << 20, &buf, &bn, NULL, &err);
+		ir = buf ? ec_json_parse(buf, bn, k, &err) : NULL;
+		is_str(ec_json_str(ir, "status"), "lost",
+		       "host down: its instance's record is marked lost");
+		json_decref(ir);
+		free(buf);
+		free(k);
+	}
 	json_decref(route);
 	json_decref(rep);
 	json_object_set_new(w.f.ps, victim, json_array());

@@ -123,6 +123,12 @@ int verb_usage_error(struct ec_ctx *ctx, const struct ec_cmd *cmd,
 /* Print err once (text or JSON on stderr) and return its exit status. */
 int report_error(struct ec_ctx *ctx, const struct ec_err *err);
 
+/* Append the config's "insecure_registries" (an array of "HOST[:PORT]":
+ * registries reached over plain http) to list[*n..max). EC_USAGE for a
+ * malformed entry. */
+int ctx_insecure_registries(struct ec_ctx *ctx, const char **list, size_t *n,
+			    size_t max, struct ec_err *err);
+
 /* Open the configured store on first use. */
 struct store *ctx_store(struct ec_ctx *ctx, struct ec_err *err);
 

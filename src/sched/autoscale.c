@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 static int clamp(int v, int lo, int hi)
 {
@@ -99,6 +100,37 @@ double as_route_load(const json_t *route, size_t *n)
 		(*n)++;
 	}
 	return sum;
+}
+
+const char *as_busiest_location(const json_t *route)
+{
+	const json_t *b, *o;
+	const char *best = NULL;
+	double best_v = -1;
+	size_t i, k;
+
+	json_array_foreach (json_object_get(route, "backends"), i, b) {
+		const char *loc = ec_json_str(b, "location");
+		double sum = 0;
+		size_t n = 0;
+		if (!loc || !json_is_true(json_object_get(b, "healthy")) ||
+		    !json_is_number(json_object_get(b, "load")))
+			continue;
+		json_array_foreach (json_object_get(route, "backends"), k, o)
+			if (json_is_true(json_object_get(o, "healthy")) &&
+			    json_is_number(json_object_get(o, "load")) &&
+			    !strcmp(ec_json_str(o, "location") ?: "", loc)) {
+				sum += json_number_value(
+				    json_object_get(o, "load"));
+				n++;
+			}
+		if (sum / n > best_v ||
+		    (sum / n == best_v && strcmp(loc, best) < 0)) {
+			best_v = sum / n;
+			best = loc;
+		}
+	}
+	return best;
 }
 
 void as_state_get(const json_t *o, struct as_state *st)

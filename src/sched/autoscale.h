@@ -53,6 +53,13 @@ int as_host_down(int answered, int *misses);
  * backends that have one; *n how many had one. */
 double as_route_load(const json_t *route, size_t *n);
 
+/* Where the load comes from: the location whose healthy backends report
+ * the most load per backend (clients reach the router of their nearest
+ * location, which prefers its local backends), ties to the first name in
+ * order; NULL when no backend with a location reported load. Borrowed
+ * from route. */
+const char *as_busiest_location(const json_t *route);
+
 /* as_state from/to the app record's "autoscale" object. */
 void as_state_get(const json_t *o, struct as_state *st);
 json_t *as_state_json(const struct as_state *st);

@@ -923,17 +923,20 @@ static void tick_hosts(const struct sc_config *c, const json_t *apps,
 }
 
 /* The app's load as its route recorded it (route check), *n backends
- * that reported one. */
+ * that reported one, and where it comes from into near ("" when
+ * unknown). */
 static double app_load(const struct sc_config *c, const struct sc_spec *spec,
-		       size_t *n)
+		       size_t *n, char near[64])
 {
 	_cleanup_json_ json_t *r = NULL;
 	struct ec_err err;
 
 	*n = 0;
+	near[0] = '\0';
 	ec_err_clear(&err);
 	if (!spec->vip || !(r = route_object(c->store, spec->vip_addr, &err)))
 		return 0;
+	snprintf(near, 64, "%s", as_busiest_location(r) ?: "");
 	return as_route_load(r, n);
 }
 
@@ -1049,13 +1052,15 @@ static void release_drops(const struct sc_config *c, const json_t *rec,
 	}
 }
 
-/* Place (and start) replicas up to `want` with the app's constraints;
- * a row {app, action: "placed", placements} goes to report. */
+/* Place (and start) replicas up to `want` with the app's constraints,
+ * near `near` when set (a location: where the load comes from); a row
+ * {app, action: "placed", placements, near} goes to report. */
 static void tick_place(const struct sc_config *c, const struct sc_spec *spec,
-		       int want, json_t *report)
+		       int want, const char *near, json_t *report)
 {
 	struct sc_config qc = *c;
 	struct sc_spec s2 = *spec;
+	struct sc_near n = {.weight = 1, .loc = near};
 	struct sc_result res;
 	struct ec_err err;
 	json_t *pl = json_array();
@@ -1063,6 +1068,10 @@ static void tick_place(const struct sc_config *c, const struct sc_spec *spec,
 
 	qc.rebalance = NULL;
 	s2.replicas = want;
+	if (near) {
+		s2.req.near = &n;
+		s2.req.nnear = 1;
+	}
 	ec_err_clear(&err);
 	if (sc_schedule(&qc, &s2, &res, &err) < 0 && !res.n) {
 		json_array_append_new(
@@ -1075,9 +1084,10 @@ static void tick_place(const struct sc_config *c, const struct sc_spec *spec,
 	for (i = 0; i < res.n; i++)
 		json_array_append_new(pl, sc_placed_json(&res.placed[i]));
 	json_array_append_new(
-	    report, json_pack("{s:s,s:s,s:o,s:o*}", "app", spec->name, "action",
-			      "placed", "placements", pl, "explain",
-			      c->explain ? sc_explain_json(&res.x) : NULL));
+	    report,
+	    json_pack("{s:s,s:s,s:o,s:s?,s:o*}", "app", spec->name, "action",
+		      "placed", "placements", pl, "near", near, "explain",
+		      c->explain ? sc_explain_json(&res.x) : NULL));
 	sc_result_release(&res);
 }
 
@@ -1094,7 +1104,8 @@ static int tick_scale(const struct sc_config *c, const json_t *rec,
 	_cleanup_json_ json_t *drop = json_object(), *state = NULL;
 	struct rec_edit e = {drop, NULL};
 	size_t nload, have;
-	double load = app_load(c, spec, &nload);
+	char near[64];
+	double load = app_load(c, spec, &nload, near);
 	int n = (int)json_array_size(json_object_get(rec, "placements"));
 	int want, scaled;
 	char why[200];
@@ -1126,7 +1137,9 @@ static int tick_scale(const struct sc_config *c, const json_t *rec,
 		return 0;
 	}
 	if ((size_t)want > have) {
-		tick_place(c, spec, want, report);
+		/* scaling up: near the load; replacing: as placed first */
+		tick_place(c, spec, want, want > n && near[0] ? near : NULL,
+			   report);
 		json_object_clear(drop);
 		ec_err_clear(&err);
 		if (rec_edit(c, spec->name, &e, &err) < 0) /* the state again */

@@ -266,7 +266,8 @@ fleet_rm_instances_of() {
 	echo "$output"
 	jq -e '(map(select(.app == "api" and .action == "scale")) | .[0].from == 1 and .[0].to == 2
 			and (.[0].why | test("above target")))
-		and (map(select(.app == "api" and .action == "placed")) | .[0].placements | length == 1)' \
+		and (map(select(.app == "api" and .action == "placed")) | .[0]
+			| (.placements | length == 1) and .near == "edge1" and (.explain | length >= 1))' \
 		<<<"$output"
 	txoff "${live[@]}"
 	run -4 --separate-stderr edgectl --json route sync --all
@@ -288,6 +289,9 @@ fleet_rm_instances_of() {
 	jq -e 'map(select(.app == "api" and .action == "removed")) | length == 1' <<<"$output"
 	run -0 --separate-stderr edgectl --json schedule ls
 	jq -e '.[] | select(.name == "api") | .placements | length == 1' <<<"$output"
+	# text: every decision with --explain
+	run -0 --separate-stderr edgectl schedule --tick --explain
+	[[ $output == *"api: load "*"steady"* ]]
 	run -0 --separate-stderr edgectl --json route show 198.19.250.3
 	jq -e '.backends | length == 1' <<<"$output"
 }

@@ -136,6 +136,30 @@ static void test_route_load(void)
 	json_decref(r);
 }
 
+static void test_busiest(void)
+{
+	json_error_t e;
+	json_t *r =
+	    json_loads("{\"backends\":["
+		       "{\"location\":\"fra\",\"healthy\":true,\"load\":3},"
+		       "{\"location\":\"fra\",\"healthy\":true,\"load\":5},"
+		       "{\"location\":\"ams\",\"healthy\":true,\"load\":6},"
+		       "{\"location\":\"par\",\"healthy\":false,\"load\":50},"
+		       "{\"location\":\"lon\",\"healthy\":true}]}",
+		       0, &e);
+	json_t *none = json_loads("{\"backends\":[{\"healthy\":true}]}", 0, &e);
+
+	is_str(as_busiest_location(r), "ams",
+	       "the load comes from ams (6 per backend; fra 4, par unhealthy)");
+	json_object_set_new(json_array_get(json_object_get(r, "backends"), 0),
+			    "load", json_real(7));
+	is_str(as_busiest_location(r), "ams",
+	       "a tie (6 and 6) goes to the first name");
+	ok(as_busiest_location(none) == NULL, "no load reported: nowhere");
+	json_decref(r);
+	json_decref(none);
+}
+
 int main(void)
 {
 	test_bounds();
@@ -144,5 +168,6 @@ int main(void)
 	test_no_flap();
 	test_host_down();
 	test_route_load();
+	test_busiest();
 	return done_testing();
 }

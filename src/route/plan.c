@@ -503,30 +503,34 @@ static double num_or(const json_t *o, const char *k, double def)
 	return json_is_number(v) ? json_number_value(v) : def;
 }
 
+/* A backend's RTT as weighed: a local one counts the margin closer (not
+ * below 0); < 0 when unknown. */
+static double eff_rtt(const struct route_wt *w)
+{
+	if (w->rtt_ms < 0)
+		return -1;
+	return fmax(0, w->rtt_ms - (w->local ? ROUTE_LOCAL_MARGIN_MS : 0));
+}
+
 void route_weigh(const struct route_wt *in, size_t n, double target,
 		 uint32_t *out)
 {
 	double best = INFINITY;
 	size_t i;
 
+	for (i = 0; i < n; i++)
+		if (in[i].gate && in[i].base && eff_rtt(&in[i]) >= 0 &&
+		    eff_rtt(&in[i]) < best)
+			best = eff_rtt(&in[i]);
 	for (i = 0; i < n; i++) {
-		double r =
-		    in[i].rtt_ms - (in[i].local ? ROUTE_LOCAL_MARGIN_MS : 0);
-		if (in[i].gate && in[i].base && in[i].rtt_ms >= 0 && r < best)
-			best = r;
-	}
-	for (i = 0; i < n; i++) {
-		double f = 1, r, w;
+		double f = 1, r = eff_rtt(&in[i]), w;
 		if (!in[i].gate || !in[i].base) {
 			out[i] = 0;
 			continue;
 		}
-		r = in[i].rtt_ms - (in[i].local ? ROUTE_LOCAL_MARGIN_MS : 0);
-		if (in[i].rtt_ms >= 0 && isfinite(best))
+		if (r >= 0 && isfinite(best)) /* unknown: as good as the best */
 			f = (best + ROUTE_RTT_FLOOR_MS) /
 			    (r + ROUTE_RTT_FLOOR_MS);
-		if (in[i].rtt_ms < 0 || f > 1)
-			f = 1; /* unknown: as good as the best */
 		if (f < ROUTE_MIN_FACTOR)
 			f = ROUTE_MIN_FACTOR;
 		w = (double)in[i].base * f;

@@ -664,7 +664,17 @@ static void test_weigh(void)
 	ok(w[1] < w[0],
 	   "beyond the margin the closer remote one wins (%u < %u)", w[1],
 	   w[0]);
-	in[1].local = 0;
+	/* two local backends on a fast network: the margin does not
+	 * turn the farther one into the best */
+	in[0].local = 1;
+	in[0].rtt_ms = 0.1;
+	in[1].rtt_ms = 9;
+	route_weigh(in, 4, 0, w);
+	ok(w[0] == 100 && w[1] == 20,
+	   "two local backends, 0.1 and 9 ms: the closer keeps it all, the "
+	   "other (0+1)/(4+1) (%u, %u)",
+	   w[0], w[1]);
+	in[0].local = in[1].local = 0;
 	in[0].rtt_ms = in[1].rtt_ms = 1;
 	/* load against its target */
 	in[0].load = 50;

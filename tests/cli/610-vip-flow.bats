@@ -226,7 +226,7 @@ fleet_rm_instances_of() {
 }
 
 @test "vip flow: wrk load above target scales up, below it scales down" {
-	local out t0 t1 wpid h live=()
+	local out t0 t1 wpid h new i live=()
 	[ -n "$(edgectl --json host ls | jq -r '.[] | select(.router != null) | .name' | head -1)" ] ||
 		skip "needs the fleet of the test before"
 	for h in $FLEET_HOSTS; do
@@ -269,17 +269,25 @@ fleet_rm_instances_of() {
 		and (map(select(.app == "api" and .action == "placed")) | .[0]
 			| (.placements | length == 1) and .near == "edge1" and (.explain | length >= 1))' \
 		<<<"$output"
+	new=$(jq -r 'map(select(.app == "api" and .action == "placed")) | .[0].placements[0].id' <<<"$output")
 	txoff "${live[@]}"
 	run -4 --separate-stderr edgectl --json route sync --all
 	jq -e '[.[] | select(.ok)] | all(.[]; .result.vips[] | select(.vip | startswith("198.19.250.3")) | .backends == 2)' \
 		<<<"$output"
+	# the first answer from the new replica (it serves its id) through
+	# the VIP
+	[ -n "$new" ] && [ "$new" != null ]
+	for i in $(seq 50); do
+		[ "$(ip netns exec "$FV_CLIENT" curl -fsS -m 3 http://198.19.250.3/ 2>/dev/null)" = "$new" ] && break
+	done
+	t1=$(($(date +%s%N) / 1000000))
+	echo "# scale-up: load on at +0 (checked at +2 s), the new replica answers through the VIP at +$((t1 - t0)) ms" >&3
 	# (30 connections: the loaded replica's weight is cut to target/load,
 	# so most go to the new one; both must answer)
 	out=$(for i in $(seq 30); do ip netns exec "$FV_CLIENT" curl -fsS -m 3 http://198.19.250.3/ || echo FAIL; done)
 	echo "$out"
 	[ "$(grep -v FAIL <<<"$out" | sort -u | wc -l)" = 2 ]
-	t1=$(($(date +%s%N) / 1000000))
-	echo "# scale-up: load on at +0, new replica serving through the VIP at +$((t1 - t0)) ms" >&3
+	grep -qx "$new" <<<"$out"
 	wait "$wpid"
 	cat "$BATS_TEST_TMPDIR/wrk.out"
 	echo "# wrk: $(grep -E 'requests in|Non-2xx|Socket errors' "$BATS_TEST_TMPDIR/wrk.out" | tr -s ' ' | tr '\n' ';')" >&3

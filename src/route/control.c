@@ -207,6 +207,7 @@ json_t *route_add(struct store *s, const char *vip, const struct route_req *q,
 				      .check = q->check,
 				      .path = q->path,
 				      .load = q->load,
+				      .ready = q->ready,
 				      .weights = q->weights}};
 	char addr[INET_ADDRSTRLEN];
 	json_t *r = NULL;

@@ -95,6 +95,7 @@ struct route_refresh {
 	const char *check; /* with app: "http" (NULL) or "tcp" */
 	const char *path;  /* with app: HTTP path (NULL: "/") */
 	const json_t *load;    /* with app: {metric, target, path} or NULL */
+	const char *ready;     /* with app: readiness path, or NULL (none) */
 	const json_t *weights; /* {instance: weight} to apply, or NULL */
 	const json_t *insts;   /* the app's instance records */
 	const json_t *hosts;   /* the fleet's host objects */
@@ -189,8 +190,10 @@ struct route_plan_be {
  * routes and backends, not on their order. *n entries; caller frees. */
 struct route_plan_be *route_plan_backends(const json_t *routes, size_t *n);
 
-/* Whether a backend goes into a table: healthy and with a host address
- * (weight 0 is in the plan but gets no slot). */
+/* Whether a backend goes into a table: healthy, not unready ("ready":
+ * false: a route whose check has a readiness path starts new backends
+ * so, and check sets it from each healthy backend's GET of that path),
+ * and with a host address (weight 0 is in the plan but gets no slot). */
 int route_in_table(const json_t *b);
 
 /* The Maglev table of VIP id `vip_id` from plan p[0..n-1]: *table
@@ -239,6 +242,7 @@ struct route_req {
 	const char *app;       /* add: the app */
 	const char *check;     /* add: "http" (NULL) or "tcp" */
 	const char *path;      /* add: HTTP path (NULL: "/") */
+	const char *ready;     /* add: readiness path (NULL: none) */
 	const json_t *load;    /* add: {metric, target, path} (the app's
 				* load endpoint, probed by check) or NULL */
 	const json_t *weights; /* add: {instance: weight}, or NULL */

@@ -128,6 +128,9 @@ static const char *route_shape(const json_t *r)
 		return "app, id, check or backends has the wrong type";
 	if (route_check_valid(ec_json_str(json_object_get(r, "check"), "type"),
 			      ec_json_str(json_object_get(r, "check"), "path"),
+			      &e) < 0 ||
+	    route_check_valid(NULL,
+			      ec_json_str(json_object_get(r, "check"), "ready"),
 			      &e) < 0)
 		return "check has a bad type or path";
 	json_array_foreach (json_object_get(r, "backends"), i, b)
@@ -260,6 +263,7 @@ void route_merge_backends(json_t *r, const char *addr, const json_t *insts,
 	unsigned char used[ROUTE_MAX_BACKENDS] = {0};
 	json_t *old = json_object_get(r, "backends"), *now = json_array();
 	const json_t *in, *o, *b;
+	const char *ready = ec_json_str(json_object_get(r, "check"), "ready");
 	size_t i, k;
 
 	json_array_foreach (routes, i, o) {
@@ -285,11 +289,11 @@ void route_merge_backends(json_t *r, const char *addr, const json_t *insts,
 		if ((b = find_backend(old, id)))
 			nb = json_deep_copy(b);
 		else
-			nb = json_pack("{s:s,s:i,s:b,s:i,s:i,s:n,s:I}",
-				       "instance", id, "weight",
-				       ROUTE_DEFAULT_WEIGHT, "healthy", 1,
-				       "fails", 0, "oks", 0, "rtt_ms", "index",
-				       (json_int_t)index_alloc(used));
+			nb = json_pack(
+			    "{s:s,s:i,s:b,s:b,s:i,s:i,s:n,s:I}", "instance", id,
+			    "weight", ROUTE_DEFAULT_WEIGHT, "healthy", 1,
+			    "ready", !ready, "fails", 0, "oks", 0, "rtt_ms",
+			    "index", (json_int_t)index_alloc(used));
 		json_object_set_new(nb, "ip", json_string(ip));
 		json_object_set_new(
 		    nb, "host",
@@ -363,6 +367,9 @@ void route_hysteresis(json_t *r, const json_t *probes)
 			    ec_json_int(b, "fails") >= ROUTE_FAILS_TO_DOWN)
 				json_object_set_new(b, "healthy", json_false());
 		}
+		if (json_is_boolean(json_object_get(p, "ready")))
+			json_object_set(b, "ready",
+					json_object_get(p, "ready"));
 		record(b, p, "rtt_ms", ROUTE_RTT_HYST_MS);
 		record(b, p, "load", ROUTE_LOAD_HYST);
 	}
@@ -392,10 +399,10 @@ int route_refresh_apply(json_t *r, const struct route_refresh *f,
 	}
 	if (f->app) {
 		json_object_set_new(r, "app", json_string(f->app));
-		json_object_set_new(r, "check",
-				    json_pack("{s:s,s:s}", "type",
-					      f->check ?: "http", "path",
-					      f->path ?: "/"));
+		json_object_set_new(
+		    r, "check",
+		    json_pack("{s:s,s:s,s:s*}", "type", f->check ?: "http",
+			      "path", f->path ?: "/", "ready", f->ready));
 		if (f->load)
 			json_object_set(r, "load", (json_t *)f->load);
 		else
@@ -493,6 +500,7 @@ struct route_plan_be *route_plan_backends(const json_t *routes, size_t *n)
 int route_in_table(const json_t *b)
 {
 	return json_is_true(json_object_get(b, "healthy")) &&
+	       !json_is_false(json_object_get(b, "ready")) &&
 	       ec_json_str(b, "host_ip");
 }
 

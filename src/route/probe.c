@@ -154,6 +154,7 @@ json_t *route_probe_route(const json_t *r, const char *host, int timeout_ms)
 {
 	const json_t *chk = json_object_get(r, "check"), *b;
 	const char *lp = ec_json_str(json_object_get(r, "load"), "path");
+	const char *rp = ec_json_str(chk, "ready");
 	json_t *out = json_object();
 	size_t i;
 
@@ -175,6 +176,18 @@ json_t *route_probe_route(const json_t *r, const char *host, int timeout_ms)
 				     (double)(long)(rtt * 1000) / 1000)
 			 : json_pack("{s:b,s:n,s:s}", "ok", 0, "rtt_ms",
 				     "error", why);
+		if (ok && rp) {
+			double r2;
+			char w2[128];
+			json_object_set_new(
+			    res, "ready",
+			    json_boolean(
+				route_probe(
+				    ec_json_str(b, "ip"),
+				    (uint16_t)ec_json_int(r, "port"), "http",
+				    rp, ec_json_str(r, "vip") ?: "", timeout_ms,
+				    &r2, w2, sizeof(w2)) == 0));
+		}
 		if (ok && lp &&
 		    route_probe_number(ec_json_str(b, "ip"),
 				       (uint16_t)ec_json_int(r, "port"), lp,

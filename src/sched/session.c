@@ -582,6 +582,7 @@ static json_t *route_update(const struct sc_config *c,
 	struct route_req q = {.app = spec->name,
 			      .check = spec->health_type,
 			      .path = spec->health_path,
+			      .ready = spec->health_ready,
 			      .load = json_object_get(spec->json, "load")};
 	struct ec_err err;
 	json_t *r;

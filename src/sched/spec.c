@@ -355,9 +355,12 @@ static int parse_vip(const json_t *spec, struct sc_spec *s, struct ec_err *err)
 		return bad(err, "health",
 			   "needs a 'vip' (the route it checks)");
 	if (get_str(h, "type", "health.type", 8, &s->health_type, err) < 0 ||
-	    get_str(h, "path", "health.path", 1024, &s->health_path, err) < 0)
+	    get_str(h, "path", "health.path", 1024, &s->health_path, err) < 0 ||
+	    get_str(h, "ready", "health.ready", 1024, &s->health_ready, err) <
+		0)
 		return -1;
-	if (route_check_valid(s->health_type, s->health_path, err) < 0)
+	if (route_check_valid(s->health_type, s->health_path, err) < 0 ||
+	    route_check_valid(NULL, s->health_ready, err) < 0)
 		return ec_err_prefix(err, "spec: 'health'");
 	return 0;
 }

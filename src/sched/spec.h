@@ -37,6 +37,7 @@ struct sc_spec {
 	const char *vip;
 	char vip_addr[16];
 	const char *health_type, *health_path;
+	const char *health_ready; /* "health.ready": readiness path or NULL */
 	/* "min_replicas"/"max_replicas" (default: replicas; min <= replicas
 	 * <= max); "load": {"metric": "connections"|"requests", "target": N
 	 * per replica, "path": the app's HTTP endpoint that reports it (a

@@ -429,6 +429,50 @@ static void test_refresh(void)
 	json_decref(routes);
 }
 
+/* Readiness: with a ready path, a new backend stays out of the tables
+ * until a check finds it ready; it goes out again when it says it is not;
+ * an old backend (no "ready") stays in. */
+static void test_ready(void)
+{
+	json_t *insts = json_array(), *hosts = json_array();
+	json_t *routes = json_array(), *r = json_object();
+	json_t *up = J("{\"a\":{\"ok\":true,\"rtt_ms\":1,\"ready\":true}}");
+	json_t *busy = J("{\"a\":{\"ok\":true,\"rtt_ms\":1,\"ready\":false}}");
+	struct route_refresh f = {.addr = "198.18.1.5",
+				  .vip = {0, 80, ROUTE_TCP},
+				  .id = 3,
+				  .app = "web",
+				  .ready = "/ready",
+				  .insts = insts,
+				  .hosts = hosts,
+				  .routes = routes};
+	struct ec_err err;
+	json_t *a;
+
+	json_array_append_new(insts, inst("a", "198.19.1.10", "h", "running"));
+	ok(route_refresh_apply(r, &f, &err) == 0, "ready: a new route");
+	is_str(ec_json_str(json_object_get(r, "check"), "ready"), "/ready",
+	       "ready: the path is in the check");
+	a = backend(r, "a");
+	json_object_set_new(a, "host_ip", json_string("198.18.0.1"));
+	ok(json_is_false(json_object_get(a, "ready")) && !route_in_table(a),
+	   "ready: a new backend waits for its readiness");
+	route_hysteresis(r, up);
+	ok(json_is_true(json_object_get(a, "ready")) && route_in_table(a),
+	   "ready: a check finds it ready: in the table");
+	route_hysteresis(r, busy);
+	ok(!route_in_table(a) && json_is_true(json_object_get(a, "healthy")),
+	   "ready: not ready any more: out of the table, still healthy");
+	json_object_del(a, "ready");
+	ok(route_in_table(a), "ready: no readiness recorded: in");
+	json_decref(r);
+	json_decref(insts);
+	json_decref(hosts);
+	json_decref(routes);
+	json_decref(up);
+	json_decref(busy);
+}
+
 /* ---- the plan ----------------------------------------------------------- */
 
 /* Three routes; 198.18.1.2's backend "a" and 198.18.1.1's "b" both claim
@@ -779,6 +823,7 @@ int main(void)
 	test_vip_ids();
 	test_merge();
 	test_refresh();
+	test_ready();
 	test_plan();
 	test_resolve();
 	test_disruption();

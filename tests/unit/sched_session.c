@@ -98,6 +98,9 @@ static void test_spec_invalid(void)
 	    {"{\"image\": \"w:1\", \"replicas\": 3, \"max_replicas\": 2}",
 	     "'replicas'"},
 	    {"{\"image\": \"w:1\", \"min_replicas\": 0}", "'min_replicas'"},
+	    {"{\"image\": \"w:1\", \"vip\": \"198.18.0.1\", \"health\": "
+	     "{\"ready\": \"ready\"}}",
+	     "'health'"},
 	    {"{\"image\": \"w:1\", \"load\": {\"target\": 5}}", "'load'"},
 	    {"{\"image\": \"w:1\", \"vip\": \"198.18.0.1\", \"load\": {}}",
 	     "'load.target'"},

@@ -795,6 +795,52 @@ static void test_weigh_hysteresis(void)
 	json_decref(jump);
 }
 
+/* How many slots a weight change moves: 3 backends, one goes from
+ * weight 100 to 50 (what an RTT or load factor does); only slots it gives
+ * up should change hands, not a reshuffle. */
+static void test_weight_moves(void)
+{
+	json_t *routes = J("[{\"vip\":\"198.18.250.1\",\"id\":1,\"backends\":["
+			   "{\"instance\":\"a\",\"index\":1,\"weight\":100,"
+			   "\"healthy\":true,\"host_ip\":\"198.18.0.1\"},"
+			   "{\"instance\":\"b\",\"index\":2,\"weight\":100,"
+			   "\"healthy\":true,\"host_ip\":\"198.18.0.2\"},"
+			   "{\"instance\":\"c\",\"index\":3,\"weight\":100,"
+			   "\"healthy\":true,\"host_ip\":\"198.18.0.3\"}]}]");
+	struct route_plan_be *p;
+	uint32_t *t1 = NULL, *t2 = NULL, m1 = 0, m2 = 0, k, moved = 0,
+		 from_b = 0;
+	size_t n, nb;
+	struct ec_err err;
+
+	ec_err_clear(&err);
+	p = route_plan_backends(routes, &n);
+	route_build_table(p, n, 1, &t1, &m1, &nb, &err);
+	free(p);
+	json_object_set_new(backend(json_array_get(routes, 0), "b"), "rtt_ms",
+			    json_real(3));
+	json_object_set_new(backend(json_array_get(routes, 0), "a"), "rtt_ms",
+			    json_real(1));
+	json_object_set_new(backend(json_array_get(routes, 0), "c"), "rtt_ms",
+			    json_real(1));
+	p = route_plan_backends(routes, &n);
+	route_build_table(p, n, 1, &t2, &m2, &nb, &err);
+	free(p);
+	for (k = 0; t1 && t2 && m1 == m2 && k < m1; k++)
+		if (t1[k] != t2[k]) {
+			moved++;
+			from_b += t1[k] == 2;
+		}
+	/* b: (1+1)/(3+1) = half its weight: its share 1/3 -> 1/5 */
+	ok(moved && moved * 100 <= m1 * 20 && from_b * 100 >= moved * 90,
+	   "b's weight halved: %u of %u slots (%.1f%%) move, %u of them "
+	   "b's own",
+	   moved, m1, 100.0 * moved / (m1 ? m1 : 1), from_b);
+	free(t1);
+	free(t2);
+	json_decref(routes);
+}
+
 static void test_resolve(void)
 {
 	json_t *routes = J("[{\"backends\":[{\"instance\":\"a\",\"host\":"
@@ -829,5 +875,6 @@ int main(void)
 	test_disruption();
 	test_weigh();
 	test_weigh_hysteresis();
+	test_weight_moves();
 	return done_testing();
 }

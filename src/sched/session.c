@@ -865,9 +865,9 @@ static int placed_on(const json_t *apps, const char *host)
 }
 
 /* Ask every host that runs instances of an app (or that a tick marked
- * down) whether it answers, record it, and fill down {host: true} with the
- * hosts that are down. A row goes to report when a host goes down or comes back
- * (a single miss is reported by find_dead, per instance). */
+ * down) whether it answers, record it, and fill down {host: true} with
+ * the hosts that are down. A row goes to report when a host goes down or
+ * comes back (a single miss is reported by find_dead, per instance). */
 static void tick_hosts(const struct sc_config *c, const json_t *apps,
 		       json_t *ps, json_t *down, json_t *report)
 {
@@ -902,8 +902,8 @@ static void tick_hosts(const struct sc_config *c, const json_t *apps,
 		}
 		ec_err_clear(&err);
 		if (c->dry_run) {
-			int mm = m.misses;
-			m.down = was || as_host_down(m.answered, &mm);
+			int mm = m.misses, dn = as_host_down(m.answered, &mm);
+			m.down = m.answered && by_tick ? 0 : was || dn;
 			m.misses = mm;
 		} else if (fleet_host_update(
 			       c->store, ec_json_str(h, "location") ?: "", name,

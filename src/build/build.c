@@ -12,6 +12,7 @@
 #include "runtime/runtime.h"
 #include "util/fs.h"
 #include "util/json.h"
+#include "util/parse.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
 
@@ -649,6 +650,55 @@ static int do_arg(struct builder *b, struct stage *st,
 	return 0;
 }
 
+/* HEALTHCHECK NONE | [flags] CMD command: argv[0] is the type, then the
+ * command (exec form: its words; shell form: the text). */
+static int do_healthcheck(struct builder *b, json_t *cfg,
+			  const struct df_instr *in, struct ec_err *err)
+{
+	static const char *const names[] = {"interval", "timeout",
+					    "start-period", "start-interval"};
+	static const char *const keys[] = {"Interval", "Timeout", "StartPeriod",
+					   "StartInterval"};
+	json_t *hc, *t;
+	const char *val;
+	int64_t v;
+	size_t k;
+
+	if (!strcasecmp(in->argv[0], "NONE")) {
+		json_object_set_new(cfg, "Healthcheck",
+				    json_pack("{s:[s]}", "Test", "NONE"));
+		return 0;
+	}
+	if (in->json) {
+		t = strv_json(in->argv + 1, in->argc - 1);
+		json_array_insert_new(t, 0, json_string("CMD"));
+	} else {
+		t = json_pack("[s,s]", "CMD-SHELL",
+			      in->argc > 1 ? in->argv[1] : "");
+	}
+	hc = json_pack("{s:o}", "Test", t);
+	for (k = 0; k < ARRAY_SIZE(names); k++) {
+		if (!(val = flag_value(in, names[k])))
+			continue;
+		if (df_parse_duration(val, &v, err) < 0) {
+			json_decref(hc);
+			return ec_err_prefix(err, "%s:%d: HEALTHCHECK --%s",
+					     b->dfname, in->line, names[k]);
+		}
+		json_object_set_new(hc, keys[k], json_integer(v));
+	}
+	if ((val = flag_value(in, "retries"))) {
+		if (parse_i64(val, 0, INT32_MAX, &v, "--retries", err) < 0) {
+			json_decref(hc);
+			return ec_err_prefix(err, "%s:%d: HEALTHCHECK",
+					     b->dfname, in->line);
+		}
+		json_object_set_new(hc, "Retries", json_integer(v));
+	}
+	json_object_set_new(cfg, "Healthcheck", hc);
+	return 0;
+}
+
 static int do_meta(struct builder *b, struct stage *st,
 		   const struct df_instr *in, struct ec_err *err)
 {
@@ -699,51 +749,8 @@ static int do_meta(struct builder *b, struct stage *st,
 				    strv_json(in->argv, in->argc));
 		return 0;
 	}
-	if (!strcmp(kw, "HEALTHCHECK")) {
-		json_t *hc;
-		if (!in->json && in->raw && !strcasecmp(in->raw, "NONE")) {
-			json_object_set_new(
-			    cfg, "Healthcheck",
-			    json_pack("{s:[s]}", "Test", "NONE"));
-			return 0;
-		}
-		hc = json_object();
-		if (in->json) {
-			json_t *t = strv_json(in->argv, in->argc);
-			json_array_insert_new(t, 0, json_string("CMD"));
-			json_object_set_new(hc, "Test", t);
-		} else {
-			const char *c = in->raw ? in->raw : "";
-			if (!strncasecmp(c, "CMD ", 4))
-				c += 4;
-			json_object_set_new(hc, "Test",
-					    json_pack("[s,s]", "CMD-SHELL", c));
-		}
-		for (size_t k = 0; k < 4; k++) {
-			static const char *const names[] = {
-			    "interval", "timeout", "start-period", "retries"};
-			static const char *const keys[] = {
-			    "Interval", "Timeout", "StartPeriod", "Retries"};
-			const char *val = flag_value(in, names[k]);
-			char *end;
-			double n;
-
-			if (!val)
-				continue;
-			n = strtod(val, &end);
-			if (k < 3) { /* durations: 30s, 1m, 1h, 500ms */
-				double mul = !strcmp(end, "ms")	 ? 1e6
-					     : !strcmp(end, "m") ? 60e9
-					     : !strcmp(end, "h") ? 3600e9
-								 : 1e9;
-				n *= mul;
-			}
-			json_object_set_new(hc, keys[k],
-					    json_integer((json_int_t)n));
-		}
-		json_object_set_new(cfg, "Healthcheck", hc);
-		return 0;
-	}
+	if (!strcmp(kw, "HEALTHCHECK"))
+		return do_healthcheck(b, cfg, in, err);
 	/* single-word values, expanded */
 	if (!in->raw && !in->json)
 		return ec_err_set(err, EC_USAGE, "%s:%d: %s needs an argument",
@@ -1202,6 +1209,11 @@ static int do_workdir(struct builder *b, struct stage *st,
 		return -1;
 	wd = df_workdir(ec_json_str(cfg, "WorkingDir"), v);
 	json_object_set_new(cfg, "WorkingDir", json_string(wd));
+	{ /* Docker keeps an absolute WORKDIR as written; mkdir cleans it */
+		char *c = di_path_clean(wd, strlen(wd));
+		free(wd);
+		wd = c;
+	}
 	if (!strcmp(wd, "/"))
 		goto no_layer;
 	if (stage_root(b, st, "the stage for WORKDIR", &root, &mounted, err) <

@@ -1494,7 +1494,7 @@ char *df_workdir(const char *cur, const char *req)
 	_cleanup_free_ char *j = NULL;
 
 	if (req[0] == '/')
-		return di_path_clean(req, strlen(req));
+		return xstrdup(req);
 	j = xasprintf("/%s/%s", cur ? cur : "", req);
 	return di_path_clean(j, strlen(j));
 }

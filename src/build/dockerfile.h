@@ -144,9 +144,10 @@ int df_expose_ports(const char *spec, char ***ports, size_t *nports,
 		    struct ec_err *err);
 
 /* The WORKDIR that `req` gives after `cur` (NULL or "" for none), as both
- * of Docker's builders compute it: an absolute `req` cleaned, a relative
- * one joined under "/" + cur and cleaned ("/" + "x/y" is "/x/y", "/a" +
- * "../c/./d" is "/c/d"). Returns an allocated string. */
+ * of Docker's builders compute it: an absolute `req` as written (Docker
+ * records "/a/../b/" so), a relative one joined under "/" + cur and
+ * cleaned ("/" + "x/y" is "/x/y", "/a/b" + "../c/./d" is "/a/c/d").
+ * Returns an allocated string. */
 char *df_workdir(const char *cur, const char *req);
 
 /* Free a parsed file; NULL is a no-op. */

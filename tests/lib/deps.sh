@@ -13,6 +13,10 @@ pkgs=(
 	util-linux iproute2 ethtool skopeo umoci crun runc busybox-static runsc
 	# registry peer (push/pull), Basic auth
 	docker-registry apache2-utils openssl
+	# Docker's own builders for the conformance suite (120-build-docker):
+	# dockerd and /usr/bin/docker (tests call it by path, so another docker
+	# client earlier on PATH does not matter)
+	docker.io
 	# the fleet: hosts are network namespaces running sshd; CNI networking
 	openssh-server openssh-client containernetworking-plugins
 )

@@ -650,3 +650,38 @@ conform_fail() {
 	EOF
 	conform_fail "Dockerfile:2: FROM isn't allowed as an ONBUILD trigger"
 }
+
+# --- where Docker's two builders disagree -----------------------------------
+
+@test "docker: RUN under a VOLUME keeps its changes (BuildKit's rule)" {
+	df <<-'EOF'
+		FROM bb:1
+		VOLUME /data
+		RUN mkdir -p /data && echo x >/data/f
+	EOF
+	# the legacy builder drops what RUN writes below a declared volume
+	TREE=bk conform
+}
+
+@test "docker: a later ARG does not override an earlier ENV of the same name" {
+	df <<-'EOF'
+		FROM bb:1
+		ENV X=env
+		ARG X=arg
+		RUN echo "$X" >/x
+		LABEL x=$X
+	EOF
+	# BuildKit's RUN sees the ARG (cli); the Dockerfile reference ("ENV
+	# always overrides an ARG of the same name") and the legacy builder: env
+	TREE=legacy conform --build-arg X=cli
+}
+
+@test "docker: ONBUILD triggers of an earlier stage fire in a stage built FROM it" {
+	df <<-'EOF'
+		FROM bb:1 AS base
+		ONBUILD RUN echo fired >/fired
+		FROM base
+		RUN echo child >/child
+	EOF
+	conform
+}

@@ -1109,6 +1109,63 @@ out:
 
 /* --- WORKDIR --- */
 
+/* lstat `rel` in the merged view of the stage's layers without mounting
+ * them: the topmost layer that has it decides, an overlay whiteout (a 0/0
+ * character device) means it is not there. Opaque directories are not
+ * looked at. 0, or -1 with errno ENOENT. */
+static int layers_lstat(const struct stage *st, const char *rel,
+			struct stat *sb)
+{
+	size_t i = json_array_size(st->dirs);
+
+	while (i-- > 0) {
+		_cleanup_free_ char *p = xasprintf(
+		    "%s/%s", json_string_value(json_array_get(st->dirs, i)),
+		    rel);
+		if (lstat(p, sb) == 0) {
+			if (S_ISCHR(sb->st_mode) && sb->st_rdev == 0)
+				break;
+			return 0;
+		}
+	}
+	errno = ENOENT;
+	return -1;
+}
+
+/* Where WORKDIR looks: the mounted merged root, or (when mounting is not
+ * allowed: not root) the layers themselves. */
+struct merged {
+	int rootfd; /* -1: look through st's layers */
+	const struct stage *st;
+};
+
+static int merged_lstat(const struct merged *m, const char *rel,
+			struct stat *sb)
+{
+	if (m->rootfd >= 0)
+		return fstatat(m->rootfd, rel, sb, AT_SYMLINK_NOFOLLOW);
+	return layers_lstat(m->st, rel, sb);
+}
+
+/* A root to resolve the USER in: the merged root, else the topmost layer
+ * with an etc/passwd (else the top layer). -1 when the stage has none. */
+static int user_rootfd(const struct merged *m)
+{
+	size_t n = json_array_size(m->st->dirs), i = n;
+	struct stat sb;
+
+	if (m->rootfd >= 0)
+		return dup(m->rootfd);
+	while (i-- > 0) {
+		const char *d =
+		    json_string_value(json_array_get(m->st->dirs, i));
+		_cleanup_free_ char *p = xasprintf("%s/etc/passwd", d);
+		if (lstat(p, &sb) == 0 || i == 0)
+			return open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	return -1;
+}
+
 /* Copy the metadata of directory `rel` in the merged root to the same
  * path in the layer (a parent that exists must not change in the diff). */
 static int keep_dir(int lfd, const char *rel, const struct stat *sb,
@@ -1117,8 +1174,9 @@ static int keep_dir(int lfd, const char *rel, const struct stat *sb,
 	struct timespec ts[2] = {sb->st_atim, sb->st_mtim};
 
 	if (mkdirat(lfd, rel, 0700) < 0 ||
-	    fchownat(lfd, rel, sb->st_uid, sb->st_gid, AT_SYMLINK_NOFOLLOW) <
-		0 ||
+	    (fchownat(lfd, rel, sb->st_uid, sb->st_gid, AT_SYMLINK_NOFOLLOW) <
+		 0 &&
+	     errno != EPERM) ||
 	    fchmodat(lfd, rel, sb->st_mode & 07777, 0) < 0 ||
 	    utimensat(lfd, rel, ts, AT_SYMLINK_NOFOLLOW) < 0)
 		return ec_err_errno(err, EC_FAIL, errno, "WORKDIR: '/%s'", rel);
@@ -1132,7 +1190,8 @@ static int keep_dir(int lfd, const char *rel, const struct stat *sb,
  * exists; WD_LEAVE when a component is something else (a symlink Docker
  * would follow, a file it would fail on): then nothing is created; -1 on
  * failure. */
-static long existing_prefix(int rootfd, const char *wd, struct ec_err *err)
+static long existing_prefix(const struct merged *m, const char *wd,
+			    struct ec_err *err)
 {
 	size_t n = strlen(wd), end = 1;
 	_cleanup_free_ char *rel = NULL;
@@ -1144,7 +1203,7 @@ static long existing_prefix(int rootfd, const char *wd, struct ec_err *err)
 			next++;
 		free(rel);
 		rel = xstrndup(wd + 1, next - 1);
-		if (fstatat(rootfd, rel, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (merged_lstat(m, rel, &sb) < 0) {
 			if (errno == ENOENT)
 				return (long)end - 1;
 			return ec_err_errno(err, EC_FAIL, errno,
@@ -1159,8 +1218,9 @@ static long existing_prefix(int rootfd, const char *wd, struct ec_err *err)
 
 /* Make `wd` in layer dir lfd: the parts below `have` keep the merged root's
  * metadata, the rest are new 0755 directories owned by u. */
-static int make_workdir(int rootfd, int lfd, const char *wd, size_t have,
-			const struct rt_user *u, struct ec_err *err)
+static int make_workdir(const struct merged *m, int lfd, const char *wd,
+			size_t have, const struct rt_user *u,
+			struct ec_err *err)
 {
 	size_t n = strlen(wd), end = 1;
 	struct stat sb;
@@ -1172,14 +1232,15 @@ static int make_workdir(int rootfd, int lfd, const char *wd, size_t have,
 			next++;
 		rel = xstrndup(wd + 1, next - 1);
 		if (next <= have) {
-			if (fstatat(rootfd, rel, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+			if (merged_lstat(m, rel, &sb) < 0)
 				return ec_err_errno(err, EC_FAIL, errno,
 						    "WORKDIR: stat '/%s'", rel);
 			if (keep_dir(lfd, rel, &sb, err) < 0)
 				return -1;
 		} else if (mkdirat(lfd, rel, 0700) < 0 ||
-			   fchownat(lfd, rel, u->uid, u->gid,
-				    AT_SYMLINK_NOFOLLOW) < 0 ||
+			   (fchownat(lfd, rel, u->uid, u->gid,
+				     AT_SYMLINK_NOFOLLOW) < 0 &&
+			    errno != EPERM) ||
 			   fchmodat(lfd, rel, 0755, 0) < 0) {
 			return ec_err_errno(err, EC_FAIL, errno,
 					    "WORKDIR: create '/%s'", rel);
@@ -1199,9 +1260,10 @@ static int do_workdir(struct builder *b, struct stage *st,
 {
 	_cleanup_free_ char *v = NULL, *wd = NULL, *root = NULL, *layer = NULL,
 			    *extra = NULL;
-	_cleanup_close_ int rootfd = -1, lfd = -1;
+	_cleanup_close_ int rootfd = -1, lfd = -1, ufd = -1;
 	json_t *cfg = config_obj(st);
 	struct rt_user u = {0};
+	struct merged m = {.rootfd = -1, .st = st};
 	int mounted = 0, r = -1;
 	long have;
 
@@ -1216,20 +1278,29 @@ static int do_workdir(struct builder *b, struct stage *st,
 	}
 	if (!strcmp(wd, "/"))
 		goto no_layer;
-	if (stage_root(b, st, "the stage for WORKDIR", &root, &mounted, err) <
-	    0)
+	if (stage_root(b, st, "the stage for WORKDIR", &root, &mounted, err) ==
+	    0) {
+		rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (rootfd < 0) {
+			ec_err_errno(err, EC_FAIL, errno, "open '%s'", root);
+			goto out;
+		}
+	} else if (err->cat != EC_PERM) {
 		goto out;
-	rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (rootfd < 0) {
-		ec_err_errno(err, EC_FAIL, errno, "open '%s'", root);
-		goto out;
+	} else {
+		ec_err_clear(err); /* not root: look through the layers */
 	}
-	have = existing_prefix(rootfd, wd, err);
+	m.rootfd = rootfd;
+	have = existing_prefix(&m, wd, err);
 	if (have == -1)
 		goto out;
 	if (have < 0 || (size_t)have == strlen(wd))
 		goto no_layer;
-	if (rt_user_resolve(rootfd, ec_json_str(cfg, "User"), &u, err) < 0) {
+	ufd = user_rootfd(&m);
+	if (ufd < 0) {
+		ufd = open(b->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (rt_user_resolve(ufd, ec_json_str(cfg, "User"), &u, err) < 0) {
 		ec_err_prefix(err, "%s:%d: WORKDIR", b->dfname, in->line);
 		goto out;
 	}
@@ -1247,7 +1318,7 @@ static int do_workdir(struct builder *b, struct stage *st,
 		ec_err_errno(err, EC_FAIL, errno, "open '%s'", layer);
 		goto out;
 	}
-	if (make_workdir(rootfd, lfd, wd, (size_t)have, &u, err) < 0 ||
+	if (make_workdir(&m, lfd, wd, (size_t)have, &u, err) < 0 ||
 	    commit_layer(b, st, layer, 0, st->chain, by, err) < 0) {
 		ec_err_prefix(err, "%s:%d", b->dfname, in->line);
 		goto out;
@@ -1304,21 +1375,12 @@ static void run_output(void *ctx, int stream, const char *data, size_t len)
 /* The mount points a runtime creates in the root for RUN. */
 static const char *const run_mounts[] = {"dev", "proc", "sys"};
 
-/* 1 when top-level entry `name` exists in the stage's layers (the topmost
- * layer that has it decides; an overlay whiteout means it does not). */
+/* 1 when top-level entry `name` exists in the stage's layers. */
 static int in_lowers(struct stage *st, const char *name)
 {
-	size_t i = json_array_size(st->dirs);
 	struct stat sb;
 
-	while (i-- > 0) {
-		_cleanup_free_ char *p = xasprintf(
-		    "%s/%s", json_string_value(json_array_get(st->dirs, i)),
-		    name);
-		if (lstat(p, &sb) == 0)
-			return !(S_ISCHR(sb.st_mode) && sb.st_rdev == 0);
-	}
-	return 0;
+	return layers_lstat(st, name, &sb) == 0;
 }
 
 /* Drop from RUN's upper dir the empty mount points the runtime made

@@ -1021,6 +1021,29 @@ static int parse_onbuild(struct parser *p, struct df_instr *in, struct vec *a)
 	return 0;
 }
 
+/* STOPSIGNAL and EXPOSE values that expansion cannot change (no '$',
+ * quote or escape) are checked while parsing, so that a bad one fails the
+ * build before any step runs (as BuildKit, which checks them while making
+ * its graph); the others are checked by the builder after expansion. */
+static int literal_check(struct parser *p, struct df_instr *in, const char *w)
+{
+	struct ec_err e;
+	char **ports;
+	size_t n;
+
+	if (strpbrk(w, "$'\"") || strchr(w, p->f->escape))
+		return 0;
+	if (in->kind == DF_STOPSIGNAL) {
+		if (df_check_signal(w, &e) < 0)
+			return perr(p, in->line, "STOPSIGNAL: %s", e.msg);
+		return 0;
+	}
+	if (df_expose_ports(w, &ports, &n, &e) < 0)
+		return perr(p, in->line, "%s", e.msg);
+	df_words_free(ports);
+	return 0;
+}
+
 /* Split the arguments the way the instruction wants them and check their
  * number. `rest` is the trimmed text after the flags. */
 static int parse_args(struct parser *p, struct df_instr *in, struct vec *a)
@@ -1048,13 +1071,16 @@ static int parse_args(struct parser *p, struct df_instr *in, struct vec *a)
 				    "%s requires exactly one argument",
 				    in->keyword);
 		vec_push(a, xstrdup(r));
-		return 0;
+		return in->kind == DF_STOPSIGNAL ? literal_check(p, in, r) : 0;
 	case DF_EXPOSE:
 		split_blanks(r, a);
 		if (!a->n)
 			return perr(p, in->line,
 				    "EXPOSE requires at least one argument (a "
 				    "port such as 8080 or 53/udp)");
+		for (i = 0; i < a->n; i++)
+			if (literal_check(p, in, a->v[i]) < 0)
+				return -1;
 		return 0;
 	case DF_VOLUME:
 		if (maybe_json(p, in, r, 1, a) < 0)

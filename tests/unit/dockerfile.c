@@ -342,6 +342,13 @@ int main(void)
 	bad("FROM x\nHEALTHCHECK --interval=5 CMD true\n",
 	    "Dockerfile:2: HEALTHCHECK --interval: missing unit in duration '5' (use e.g. 30s, 1m30s, "
 	    "500ms)");
+	bad("FROM x\nRUN a\nSTOPSIGNAL NOPE\n",
+	    "Dockerfile:3: STOPSIGNAL: invalid signal 'NOPE' (use a name such as SIGTERM or a number)");
+	bad("FROM x\nEXPOSE 80 90-70/udp\n",
+	    "Dockerfile:2: EXPOSE '90-70/udp': the range ends before it starts");
+	f = parse("FROM x\nSTOPSIGNAL $S\nEXPOSE ${P}-81 \"80\"\n");
+	ok(f && f->ninstrs == 3, "STOPSIGNAL and EXPOSE with variables or quotes wait for expansion");
+	df_file_free(f);
 	bad("# only a comment\n\n", "Dockerfile: no instructions");
 	bad("ARG a\n", "Dockerfile: no FROM instruction (a build needs at least one stage)");
 	ok(df_parse("FROM x\nRUN a\0b\n", 14, "Containerfile", &f, &err) < 0 &&

@@ -587,6 +587,19 @@ static json_t *command_json(struct stage *st, const struct df_instr *in)
 /* ENV and LABEL. Every key and value is expanded with the variables as
  * they were before the instruction (Docker's rule: "ENV A=2 B=$A" gives B
  * the old A), then all are set. */
+/* Set Cmd or Entrypoint (takes `cmd`); an empty one ("CMD []") clears the
+ * field, as BuildKit's images show it (the legacy builder keeps "Cmd":
+ * []). */
+static void set_command(json_t *cfg, const char *key, json_t *cmd)
+{
+	if (json_array_size(cmd) == 0) {
+		json_object_del(cfg, key);
+		json_decref(cmd);
+		return;
+	}
+	json_object_set_new(cfg, key, cmd);
+}
+
 static int do_kv(struct builder *b, struct stage *st, const struct df_instr *in,
 		 struct ec_err *err)
 {
@@ -718,7 +731,7 @@ static int do_meta(struct builder *b, struct stage *st,
 		return 0;
 	}
 	if (!strcmp(kw, "ENTRYPOINT")) {
-		json_object_set_new(cfg, "Entrypoint", command_json(st, in));
+		set_command(cfg, "Entrypoint", command_json(st, in));
 		/* as Docker: ENTRYPOINT resets a CMD inherited from the base,
 		 * not one set in this stage */
 		if (!st->cmd_set)
@@ -726,7 +739,7 @@ static int do_meta(struct builder *b, struct stage *st,
 		return 0;
 	}
 	if (!strcmp(kw, "CMD")) {
-		json_object_set_new(cfg, "Cmd", command_json(st, in));
+		set_command(cfg, "Cmd", command_json(st, in));
 		st->cmd_set = 1;
 		return 0;
 	}

@@ -686,3 +686,68 @@ conform_fail() {
 	EOF
 	conform
 }
+
+# --- more edges -----------------------------------------------------------
+
+@test "docker: COPY keeps modes, setuid and sticky bits, and empty directories" {
+	mkdir -p "$CTX/modes/empty" "$CTX/modes/sticky"
+	echo s >"$CTX/modes/suid"
+	echo p >"$CTX/modes/private"
+	chmod 4755 "$CTX/modes/suid"
+	chmod 600 "$CTX/modes/private"
+	chmod 1777 "$CTX/modes/sticky"
+	chmod 700 "$CTX/modes/empty"
+	df <<-'EOF'
+		FROM bb:1
+		COPY modes /modes/
+	EOF
+	# the legacy builder drops the setuid bit; BuildKit keeps it
+	TREE=bk conform
+}
+
+@test "docker: WORKDIR as a numeric USER that is not in /etc/passwd" {
+	df <<-'EOF'
+		FROM bb:1
+		USER 4242:4343
+		WORKDIR /numeric/dir
+	EOF
+	# the legacy builder makes it root's
+	TREE=bk conform
+}
+
+@test "docker: ENTRYPOINT [] and CMD [] clear what the base set" {
+	df <<-'EOF'
+		FROM bb:1 AS base
+		ENTRYPOINT ["/bin/echo"]
+		CMD ["hi"]
+		FROM base
+		ENTRYPOINT []
+		CMD []
+	EOF
+	# BuildKit's image has neither; the legacy builder's has "Cmd": []
+	CONFIG=bk conform
+}
+
+@test "docker: ADD extracts xz and bzip2 tar archives" {
+	local t="$BATS_TEST_TMPDIR/tarsrc/arch"
+	tar --owner=7 --group=8 --numeric-owner -C "$t" -cJf "$CTX/a.tar.xz" in top.txt
+	tar --owner=7 --group=8 --numeric-owner -C "$t" -cjf "$CTX/a.tar.bz2" in top.txt
+	df <<-'EOF'
+		FROM bb:1
+		ADD a.tar.xz /xz/
+		ADD a.tar.bz2 /bz2/
+	EOF
+	conform
+}
+
+@test "docker: ARG in FROM names a stage; .dockerignore with **" {
+	printf '**/b.txt\n' >"$CTX/.dockerignore"
+	df <<-'EOF'
+		ARG STAGE=one
+		FROM bb:1 AS one
+		COPY dir /d/
+		FROM $STAGE
+		LABEL from=$STAGE
+	EOF
+	conform
+}

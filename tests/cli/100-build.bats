@@ -243,7 +243,12 @@ umoci_unpack() {
 	! grep -q "$EDGECTL_ROOT" /proc/self/mountinfo
 	[ -z "$(ls -A "$EDGECTL_ROOT/tmp" 2>/dev/null)" ]
 	[ -z "$(find "$EDGECTL_ROOT/blobs" -name '.tmp-*')" ]
-	! crun list 2>/dev/null | grep -q edgectl-build
+	# this build's container is gone (crun's list is machine-wide: other
+	# builds running at the same time have theirs); and none of this root
+	local id
+	id=$(grep -o "edgectl-build-[0-9a-f]*" "$BATS_TEST_TMPDIR/out" | head -1)
+	[ -n "$id" ]
+	! crun list 2>/dev/null | grep -q -e "$id" -e "$EDGECTL_ROOT/"
 }
 
 @test "build: a FIFO as the Dockerfile is refused at once, not read forever" {

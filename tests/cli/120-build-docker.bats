@@ -594,6 +594,18 @@ conform_fail() {
 	conform
 }
 
+@test "docker: HEALTHCHECK NONE over a base's healthcheck, flags kept apart" {
+	df <<-'EOF'
+		FROM bb:1 AS base
+		HEALTHCHECK --interval=5s --retries=2 CMD true
+		FROM base
+		HEALTHCHECK NONE
+	EOF
+	# the legacy builder keeps the base's Interval and Retries beside
+	# Test ["NONE"]; BuildKit replaces the whole healthcheck
+	CONFIG=bk conform
+}
+
 @test "docker: VOLUME in JSON and plain form" {
 	df <<-'EOF'
 		FROM bb:1

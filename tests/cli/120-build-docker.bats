@@ -740,6 +740,18 @@ conform_fail() {
 	CONFIG=bk conform
 }
 
+@test "docker: ADD extracts xz and bzip2 tar archives" {
+	local t="$BATS_TEST_TMPDIR/tarsrc/arch"
+	tar --owner=7 --group=8 --numeric-owner -C "$t" -cJf "$CTX/a.tar.xz" in top.txt
+	tar --owner=7 --group=8 --numeric-owner -C "$t" -cjf "$CTX/a.tar.bz2" in top.txt
+	df <<-'EOF'
+		FROM bb:1
+		ADD a.tar.xz /xz/
+		ADD a.tar.bz2 /bz2/
+	EOF
+	conform
+}
+
 @test "docker: ARG in FROM names a stage; .dockerignore with **" {
 	printf '**/b.txt\n' >"$CTX/.dockerignore"
 	df <<-'EOF'

@@ -1,5 +1,6 @@
 /* build.c - the build executor: stages, instructions, cache, image. */
 #include "build/build.h"
+#include "registry/registry.h"
 #include "build/copy.h"
 #include "build/dockerfile.h"
 #include "build/dockerignore.h"
@@ -298,6 +299,10 @@ static int pull_base(struct builder *b, const struct img_ref *r,
 			return -1;
 	}
 	po.eo.insecure = b->o->insecure;
+	po.eo.plain_http =
+	    r->kind == REF_REGISTRY &&
+	    reg_host_listed(b->o->insecure_registries, b->o->ninsecure,
+			    r->registry);
 	po.eo.creds = b->o->creds;
 	po.eo.cache_dir = cache;
 	po.eo.cancel = b->o->cancel;

@@ -81,6 +81,8 @@ static int subdir_private(int dfd, const char *dir, const char *sub,
 
 	if (mkdirat(dfd, sub, 0700) == 0)
 		return 0;
+	if (errno == EACCES || errno == EPERM || errno == EROFS)
+		return 0; /* not ours to create: whoever owns it does */
 	if (errno != EEXIST || fstatat(dfd, sub, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return ec_err_errno(err, EC_FAIL, errno, "create '%s/%s'", dir,
 				    sub);

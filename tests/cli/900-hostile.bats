@@ -66,6 +66,25 @@ as_nobody() {
 	run ! as_nobody ls "$R/layers"
 }
 
+@test "run: with the private root, containers as a non-root user still run (crun, runc, runsc)" {
+	ec_require_root
+	load ../lib/busybox
+	busybox_rootfs "$T/ctx/rootfs"
+	echo "image file" >"$T/ctx/rootfs/etc/motd"
+	chmod 0644 "$T/ctx/rootfs/etc/motd"
+	# the image's USER (run -u is ignored today: cmd/run.c never reads it)
+	printf 'FROM scratch\nCOPY rootfs/ /\nUSER 65534:65534\n' >"$T/ctx/Dockerfile"
+	run -0 --separate-stderr edgectl -q build -t bb:1 "$T/ctx"
+	run ! as_nobody ls "$R/layers"
+	local rt
+	for rt in crun runc runsc; do
+		run -0 --separate-stderr edgectl run --rm --runtime "$rt" --network none bb:1 -- sh -c 'id -u; cat /etc/motd'
+		[ "$output" = "65534"$'\n'"image file" ] || { echo "$rt: $output $stderr"; false; }
+	done
+	run ! as_nobody ls "$R/instances"
+	[ "$(stat -c %a "$R/layers")" = 700 ]
+}
+
 @test "pull: a root made before (layers/ 0755) is made private by the next command" {
 	ec_require_root
 	mkdir -p "$R/layers/x" "$R/instances"

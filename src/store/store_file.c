@@ -517,7 +517,8 @@ static int fs_list(struct store *s, const struct store_list_opts *o,
 		r = -1;
 		goto out;
 	}
-	qsort(w.v, w.n, sizeof(*w.v), fent_cmp);
+	if (w.n) /* qsort(NULL, 0, ...) is undefined (UBSan) */
+		qsort(w.v, w.n, sizeof(*w.v), fent_cmp);
 	for (i = 0; i < w.n && r == 0; i++) {
 		const char *k = w.v[i].key;
 		struct store_entry e = {0};

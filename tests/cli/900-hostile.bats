@@ -239,6 +239,20 @@ PY
 	[ -z "$(find "$R/layers" -mindepth 1 -maxdepth 1 2>/dev/null)" ]
 }
 
+@test "images import: a ref whose descriptor size differs from its manifest is refused" {
+	hostile_tar "$T/l.tar" "f a"
+	evil "$T/evil" "$T/l.tar"
+	# index.json claims one byte more for the manifest than it has
+	jq -c '.manifests[0].size += 1' "$T/evil/index.json" >"$T/idx"
+	mv "$T/idx" "$T/evil/index.json"
+	local size
+	size=$(jq '.manifests[0].size' "$T/evil/index.json")
+	run -1 --separate-stderr edgectl images import < <(tar -cf - -C "$T/evil" .)
+	[[ $stderr == *"is $((size - 1)) bytes but its descriptor says $size"* ]] || { echo "$stderr"; false; }
+	run -0 --separate-stderr edgectl --json images
+	jq -e 'length == 0' <<<"$output"
+}
+
 # --- passed before; must stay so ------------------------------------------
 
 # Pull oci:$T/evil:x, expect exit 2 naming $1, nothing outside, no layer.

@@ -7,6 +7,7 @@
 #include "net/net.h"
 #include "oci/layout.h"
 #include "oci/ref.h"
+#include "runtime/qemu.h"
 #include "runtime/runtime.h"
 #include "util/fs.h"
 #include "util/json.h"
@@ -58,7 +59,7 @@ static int run_monitor(struct ec_ctx *ctx, int argc, char **argv);
 static const struct ec_opt run_opts[] = {
     {"host", 0, "NAME", "run on this host of the fleet (over SSH)", O_HOST},
     {"runtime", 0, "NAME",
-     "crun, runc or runsc (default: config, else "
+     "crun, runc, runsc or qemu (a microVM) (default: config, else "
      "the first installed)",
      O_RUNTIME},
     {"name", 0, "NAME", "instance name (default: its id)", O_NAME},
@@ -331,6 +332,23 @@ static void spec_bridge(struct ec_ctx *ctx, json_t *spec)
 
 	if (b)
 		json_object_set_new(spec, "bridge", json_string(b));
+}
+
+/* VM runtimes: the config's "vm" object (kernel, cmdline, boot_timeout_ms)
+ * into the spec. */
+static void spec_vm(struct ec_ctx *ctx, json_t *spec)
+{
+	json_t *vm = ctx->config ? json_object_get(ctx->config, "vm") : NULL;
+	const char *k = vm ? ec_json_str(vm, "kernel") : NULL;
+	const char *c = vm ? ec_json_str(vm, "cmdline") : NULL;
+	json_t *t = vm ? json_object_get(vm, "boot_timeout_ms") : NULL;
+
+	if (k)
+		json_object_set_new(spec, "vm_kernel", json_string(k));
+	if (c)
+		json_object_set_new(spec, "vm_cmdline", json_string(c));
+	if (json_is_integer(t))
+		json_object_set(spec, "vm_boot_timeout_ms", t);
 }
 
 /* --- the store's record of instances (best effort) ----------------------- */
@@ -650,6 +668,7 @@ static int run_run(struct ec_ctx *ctx, int argc, char **argv)
 	struct ec_err err;
 	struct oci_layout *l = NULL;
 	_cleanup_json_ json_t *spec = NULL;
+	_cleanup_free_ char *vmdir = NULL;
 	char digest[OCI_DIGEST_MAX], id[13];
 	const char *image;
 	const char *const *avail;
@@ -865,6 +884,9 @@ static int run_run(struct ec_ctx *ctx, int argc, char **argv)
 			   "or runsc)");
 		goto fail;
 	}
+	/* a VM has no network yet (qemu.h): none unless asked, then refused */
+	if (!strcmp(a.runtime, "qemu") && !a.network)
+		a.network = "none";
 	if (!a.subnet)
 		a.subnet = ctx->config && ec_json_str(ctx->config, "subnet")
 			       ? ec_json_str(ctx->config, "subnet")
@@ -886,7 +908,8 @@ static int run_run(struct ec_ctx *ctx, int argc, char **argv)
 	inst_new_id(id);
 	if (!(spec =
 		  make_spec(ctx, l, id, image, digest, &a, cmd, ncmd, &err)) ||
-	    (spec_bridge(ctx, spec), json_object_set(spec, "vips", a.vips),
+	    (spec_bridge(ctx, spec), spec_vm(ctx, spec),
+	     json_object_set(spec, "vips", a.vips),
 	     inst_create(ctx->root, id, spec, &err)) < 0)
 		goto fail;
 	if (a.detach) {
@@ -906,13 +929,20 @@ static int run_run(struct ec_ctx *ctx, int argc, char **argv)
 		      &exit_status, &err) < 0 &&
 	    exit_status < 0)
 		goto fail;
+	if (!strcmp(a.runtime, "qemu"))
+		vmdir = xasprintf("%s/vm", ctx->root);
+	if (vmdir && ctx->verbose)
+		fprintf(stderr, "edgectl: run %s: qemu microvm with %s\n", id,
+			rt_qemu_accel(vmdir));
 	if (!a.rm)
 		record_instance(ctx, id);
 	/* the container's status is ours; 128+N when killed by signal N */
 	st = exit_status;
 	if (ctx->json)
-		json_out(json_pack("{s:s,s:i}", "id", id, "exit_status",
-				   exit_status));
+		json_out(json_pack("{s:s,s:i,s:s,s:s?}", "id", id,
+				   "exit_status", exit_status, "runtime",
+				   a.runtime, "accel",
+				   vmdir ? rt_qemu_accel(vmdir) : NULL));
 	goto out;
 fail:
 	st = report_error(ctx, &err);

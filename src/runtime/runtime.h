@@ -41,6 +41,12 @@ struct rt_spec {
 	double cpus;	       /* 0 = no limit */
 	/* On cancel: SIGTERM, then SIGKILL after this long (0 = 10000). */
 	unsigned kill_grace_ms;
+	/* VM runtimes (qemu; see runtime/qemu.h), ignored by the others: */
+	const char *image_digest;    /* cache key of the image's rootfs disk */
+	const char *vm_dir;	     /* its cache (ROOT/vm); NULL = state_dir */
+	const char *vm_kernel;	     /* NULL = the newest /boot/vmlinuz-* */
+	const char *vm_cmdline;	     /* appended to the kernel command line */
+	unsigned vm_boot_timeout_ms; /* 0 = 60000 */
 };
 
 /* Output callbacks (from the calling thread). stream 1 = stdout, 2 = stderr. */
@@ -48,7 +54,8 @@ typedef void (*rt_output_fn)(void *ctx, int stream, const char *data,
 			     size_t len);
 
 /* Names of runtimes found on this machine, in preference order
- * (crun, runc, runsc); returns a NULL-terminated static array. Looks in
+ * (crun, runc, runsc, then qemu when qemu-system-x86_64 and a guest kernel
+ * in /boot are there); returns a NULL-terminated static array. Looks in
  * $PATH, then in the standard system directories (/usr/local/sbin ... /bin),
  * once per process. */
 const char *const *rt_available(void);

@@ -820,10 +820,10 @@ static int run_run(struct ec_ctx *ctx, int argc, char **argv)
 		case O_ENTRYPOINT:
 			a.entrypoint = op.arg;
 			break;
-		case 'w':
+		case O_WORKDIR:
 			a.workdir = op.arg;
 			break;
-		case 'u':
+		case O_USER:
 			a.user = op.arg;
 			break;
 		case O_VIP: {

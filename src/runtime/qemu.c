@@ -78,12 +78,16 @@ static char *log_tail(const char *path)
 		data[--len] = '\0';
 	if (!len)
 		return NULL;
-	if ((p = strstr(data, "Kernel panic")))
-		start = p;
-	else
+	if ((p = strstr(data, "Kernel panic"))) {
+		start = p; /* from the start of its line */
+		while (start > data && start[-1] != '\n')
+			start--;
+	} else {
 		start = len > TAIL_MAX ? data + len - TAIL_MAX : data;
-	if (start != data && start[-1] != '\n' && (p = strchr(start, '\n')))
-		start = p + 1;
+		if (start != data && start[-1] != '\n' &&
+		    (p = strchr(start, '\n')))
+			start = p + 1;
+	}
 	start = xstrndup(start, TAIL_MAX);
 	for (q = start; *q; q++)
 		if (*q == '\n')

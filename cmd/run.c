@@ -334,8 +334,8 @@ static void spec_bridge(struct ec_ctx *ctx, json_t *spec)
 		json_object_set_new(spec, "bridge", json_string(b));
 }
 
-/* VM runtimes: the config's "vm" object (kernel, cmdline, boot_timeout_ms)
- * into the spec. */
+/* VM runtimes: the config's "vm" object (kernel, cmdline, boot_timeout_ms,
+ * accel) into the spec. */
 static void spec_vm(struct ec_ctx *ctx, json_t *spec)
 {
 	json_t *vm = ctx->config ? json_object_get(ctx->config, "vm") : NULL;
@@ -349,6 +349,21 @@ static void spec_vm(struct ec_ctx *ctx, json_t *spec)
 		json_object_set_new(spec, "vm_cmdline", json_string(c));
 	if (json_is_integer(t))
 		json_object_set(spec, "vm_boot_timeout_ms", t);
+	if (vm && ec_json_str(vm, "accel"))
+		json_object_set_new(spec, "vm_accel",
+				    json_string(ec_json_str(vm, "accel")));
+}
+
+/* The accelerator a qemu run used: the config's vm.accel when it forces
+ * one, else the runtime's probe. */
+static const char *vm_accel_used(struct ec_ctx *ctx, const char *vmdir)
+{
+	json_t *vm = ctx->config ? json_object_get(ctx->config, "vm") : NULL;
+	const char *a = vm ? ec_json_str(vm, "accel") : NULL;
+
+	if (a && (!strcmp(a, "kvm") || !strcmp(a, "tcg")))
+		return a;
+	return rt_qemu_accel(vmdir);
 }
 
 /* --- the store's record of instances (best effort) ----------------------- */
@@ -669,6 +684,7 @@ static int run_run(struct ec_ctx *ctx, int argc, char **argv)
 	struct oci_layout *l = NULL;
 	_cleanup_json_ json_t *spec = NULL;
 	_cleanup_free_ char *vmdir = NULL;
+	const char *accel = NULL;
 	char digest[OCI_DIGEST_MAX], id[13];
 	const char *image;
 	const char *const *avail;
@@ -931,9 +947,11 @@ static int run_run(struct ec_ctx *ctx, int argc, char **argv)
 		goto fail;
 	if (!strcmp(a.runtime, "qemu"))
 		vmdir = xasprintf("%s/vm", ctx->root);
+	if (vmdir)
+		accel = vm_accel_used(ctx, vmdir);
 	if (vmdir && ctx->verbose)
 		fprintf(stderr, "edgectl: run %s: qemu microvm with %s\n", id,
-			rt_qemu_accel(vmdir));
+			accel);
 	if (!a.rm)
 		record_instance(ctx, id);
 	/* the container's status is ours; 128+N when killed by signal N */
@@ -941,8 +959,7 @@ static int run_run(struct ec_ctx *ctx, int argc, char **argv)
 	if (ctx->json)
 		json_out(json_pack("{s:s,s:i,s:s,s:s?}", "id", id,
 				   "exit_status", exit_status, "runtime",
-				   a.runtime, "accel",
-				   vmdir ? rt_qemu_accel(vmdir) : NULL));
+				   a.runtime, "accel", accel));
 	goto out;
 fail:
 	st = report_error(ctx, &err);

@@ -5,7 +5,7 @@
  * ("HOST:CONTAINER/proto"), subnet (bridge), lowerdirs[] (top first),
  * mounts[] {src, dst, ro}, memory, cpus, pids, read_only, rm,
  * stop_grace_ms, vips[] (addresses put on the container's loopback);
- * for VM runtimes vm_kernel, vm_cmdline, vm_boot_timeout_ms (from the
+ * for VM runtimes vm_kernel, vm_cmdline, vm_boot_timeout_ms, vm_accel (from the
  * config's "vm" object). */
 #include "instance/instance.h"
 #include "crypto/digest.h"
@@ -406,6 +406,7 @@ int inst_exec(const char *root, const char *id, rt_output_fn out, void *ctx,
 	s.vm_dir = vmdir;
 	s.vm_kernel = ec_json_str(spec, "vm_kernel");
 	s.vm_cmdline = ec_json_str(spec, "vm_cmdline");
+	s.vm_accel = ec_json_str(spec, "vm_accel");
 	s.vm_boot_timeout_ms = (unsigned)json_integer_value(
 	    json_object_get(spec, "vm_boot_timeout_ms"));
 	mounts = xcalloc(json_array_size(json_object_get(spec, "mounts")) + 1,

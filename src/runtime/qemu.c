@@ -521,7 +521,16 @@ static int boot(struct vmrun *v, const char *qemu, const char *state_dir,
 	qo.kernel = img;
 	qo.initrd = initrd;
 	qo.tsc_khz = vm_host_tsc_khz();
-	v->kvm = probe_kvm(v, qo, vmdir);
+	if (s->vm_accel && !strcmp(s->vm_accel, "tcg"))
+		v->kvm = 0;
+	else if (s->vm_accel && !strcmp(s->vm_accel, "kvm"))
+		v->kvm = 1; /* as told, even where the probe would say no */
+	else if (s->vm_accel && *s->vm_accel && strcmp(s->vm_accel, "auto"))
+		return ec_err_set(err, EC_USAGE,
+				  "vm accel '%s': kvm, tcg or auto",
+				  s->vm_accel);
+	else
+		v->kvm = probe_kvm(v, qo, vmdir);
 	qo.kvm = v->kvm;
 	qo.rootfs = rootfs;
 	qo.cmdline_extra = s->vm_cmdline;

@@ -47,6 +47,7 @@ struct rt_spec {
 	const char *vm_kernel;	     /* NULL = the newest /boot/vmlinuz-* */
 	const char *vm_cmdline;	     /* appended to the kernel command line */
 	unsigned vm_boot_timeout_ms; /* 0 = 60000 */
+	const char *vm_accel;	     /* "kvm", "tcg"; NULL/"auto" = probe */
 };
 
 /* Output callbacks (from the calling thread). stream 1 = stdout, 2 = stderr. */

@@ -44,7 +44,7 @@ static const char *const names[] = {"crun", "runc", "runsc"};
 static const char *std_dirs =
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 static char *paths[ARRAY_SIZE(names)];
-static const char *avail[ARRAY_SIZE(names) + 2];
+static const char *avail[ARRAY_SIZE(names) + 1];
 static char *qemu_path; /* qemu-system-x86_64, when a guest kernel is there */
 static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
 
@@ -88,8 +88,10 @@ static void probe(void)
 		qemu_path = search(std_dirs, "qemu-system-x86_64");
 	if (qemu_path) {
 		char *k = NULL, *rel = NULL;
-		if (vm_kernel_find(NULL, &k, &rel, NULL) == 0)
-			avail[n++] = "qemu";
+		if (vm_kernel_find(NULL, &k, &rel, NULL) < 0) {
+			free(qemu_path); /* no guest kernel: no VM runtime */
+			qemu_path = NULL;
+		}
 		free(k);
 		free(rel);
 	}

@@ -54,15 +54,17 @@ struct rt_spec {
 typedef void (*rt_output_fn)(void *ctx, int stream, const char *data,
 			     size_t len);
 
-/* Names of runtimes found on this machine, in preference order
- * (crun, runc, runsc, then qemu when qemu-system-x86_64 and a guest kernel
- * in /boot are there); returns a NULL-terminated static array. Looks in
+/* Names of OCI runtimes found on this machine, in preference order
+ * (crun, runc, runsc); returns a NULL-terminated static array. The VM
+ * runtime "qemu" is not among them: rt_path("qemu") says whether it is
+ * here (qemu-system-x86_64 and a guest kernel in /boot). Looks in
  * $PATH, then in the standard system directories (/usr/local/sbin ... /bin),
  * once per process. */
 const char *const *rt_available(void);
 
 /* Absolute path of runtime `name` ("crun", "runc", "runsc") found by
- * rt_available(), or NULL when it is not installed here. Static storage. */
+ * rt_available(), or of qemu-system-x86_64 for "qemu" when a guest kernel
+ * is there too; NULL when it is not installed here. Static storage. */
 const char *rt_path(const char *name);
 
 /* Check a container id: 1..64 characters of [A-Za-z0-9_.-], starting with a

@@ -2,11 +2,13 @@
  *
  * spec.json fields: id, name, app, image, digest, runtime, args[], env[],
  * cwd, user, hostname, network ("bridge", "none", "host"), ports[]
- * ("HOST:CONTAINER/proto"), subnet (bridge), lowerdirs[] (top first),
+ * ("HOST:CONTAINER/proto"), subnet and bridge (of the bridge network),
+ * lowerdirs[] (top first),
  * mounts[] {src, dst, ro}, memory, cpus, pids, read_only, rm,
- * stop_grace_ms, vips[] (addresses put on the container's loopback);
- * for VM runtimes vm_kernel, vm_cmdline, vm_boot_timeout_ms, vm_accel (from the
- * config's "vm" object). */
+ * stop_grace_ms, vips[] (addresses put on the container's loopback), host
+ * (the configured name of this host, for its records); for VM runtimes
+ * vm_kernel, vm_cmdline, vm_boot_timeout_ms, vm_accel (from the config's
+ * "vm" object). */
 #include "instance/instance.h"
 #include "crypto/digest.h"
 #include "net/net.h"
@@ -176,6 +178,12 @@ int inst_monitor_alive(const json_t *state)
 	return !start || inst_proc_start_ticks(pid) == start;
 }
 
+int inst_running(const json_t *state)
+{
+	return inst_status_active(ec_json_str(state, "status")) &&
+	       inst_monitor_alive(state);
+}
+
 json_t *inst_list(const char *root, struct ec_err *err)
 {
 	_cleanup_free_ char *dir = xasprintf("%s/instances", root);
@@ -250,13 +258,10 @@ int inst_remove(const char *root, const char *id, struct ec_err *err)
 {
 	_cleanup_json_ json_t *st = inst_state(root, id, err);
 	_cleanup_free_ char *dir = inst_dir(root, id);
-	const char *s;
 
 	if (!st)
 		return -1;
-	s = ec_json_str(st, "status");
-	if (s && (!strcmp(s, "running") || !strcmp(s, "created")) &&
-	    inst_monitor_alive(st))
+	if (inst_running(st))
 		return ec_err_set(err, EC_CONFLICT,
 				  "instance %s is running (stop it first, or "
 				  "rm -f)",

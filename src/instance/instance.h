@@ -14,8 +14,14 @@
  * namespace), runtime, teardown of everything it set up, also on failure.
  * A foreground `run` calls it directly; a detached one runs it in a
  * monitor process (`edgectl __monitor ID`, a new session) whose PID is in
- * state.json, so stop is a signal to the monitor and the exit status is
- * recorded when the container ends. */
+ * state.json; stop signals the container through the runtime and waits
+ * for the monitor, which records the exit status when the container ends.
+ *
+ * Files: instance.c (the directory, state, inst_exec), spec.c (what
+ * decides, pure: options -> spec, records, start/stop/log decisions),
+ * start.c (inst_run: image, spec, create, foreground or detached),
+ * control.c (records in the store, stop, rm, logs, ps here and over the
+ * fleet). */
 #ifndef EC_INSTANCE_H
 #define EC_INSTANCE_H
 
@@ -23,8 +29,14 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "fleet/fleet.h"
 #include "runtime/runtime.h"
+#include "store/store.h"
 #include "util/err.h"
+
+/* Container subnet of a host's bridge when neither the options nor the
+ * host's configuration name one. */
+#define INST_DEFAULT_SUBNET "198.19.0.0/24"
 
 /* A fresh instance id: 12 lower-case hex digits. */
 void inst_new_id(char id[13]);
@@ -70,5 +82,201 @@ int inst_monitor_alive(const json_t *state);
 /* Remove an instance that is not running (its directory); EC_CONFLICT when
  * it still runs. */
 int inst_remove(const char *root, const char *id, struct ec_err *err);
+
+/* Is this state status one of a live instance ("created", "running")? */
+int inst_status_active(const char *status);
+/* Active status and its monitor alive (inst_monitor_alive). */
+int inst_running(const json_t *state);
+
+/* --- what to run: options -> spec (spec.c, pure) -------------------------- */
+
+/* The options of `edgectl run` that say what to run. Strings are borrowed
+ * (they must outlive the struct); the arrays are owned. */
+struct inst_opts {
+	const char *runtime, *name, *network, *app, *subnet, *bridge,
+	    *entrypoint, *workdir, *user;
+	int detach, rm, read_only;
+	double cpus;
+	uint64_t memory, pids;
+	json_t *env;	/* ["K=V"] */
+	json_t *ports;	/* ["HOST:CPORT[/PROTO]"] */
+	json_t *mounts; /* [{src, dst, ro} | {src: "tmpfs", dst, tmpfs}] */
+	json_t *vips;	/* ["ADDR"] */
+};
+
+void inst_opts_init(struct inst_opts *o);
+void inst_opts_release(struct inst_opts *o);
+
+/* Apply option `name` of `edgectl run` (its long name: "runtime", "name",
+ * "detach", "rm", "env", "publish", "volume", "tmpfs", "cpus", "memory",
+ * "pids-limit", "network", "read-only", "entrypoint", "workdir", "user",
+ * "vip", "app", "subnet") with its argument (NULL for a flag; borrowed).
+ * EC_USAGE naming the option and the value when the value is not valid.
+ * An unknown name is a bug. */
+int inst_opt_set(struct inst_opts *o, const char *name, const char *arg,
+		 struct ec_err *err);
+
+/* Checks across options (-p needs the bridge network). EC_USAGE. */
+int inst_opts_check(const struct inst_opts *o, struct ec_err *err);
+
+/* The spec (spec.json, see instance.c) of instance `id` from the options
+ * (o->runtime already chosen), the image (its reference and manifest
+ * digest), the "config" object of its image config (Entrypoint, Cmd, Env,
+ * WorkingDir, User; may be NULL), its layer dirs (array, top first) and
+ * the command given after IMAGE (may be empty). A new object.
+ *   args: --entrypoint or the image's Entrypoint, then the command given,
+ *         else (without --entrypoint) the image's Cmd
+ *   env:  the image's Env (PATH alone when it has none), each -e K=V
+ *         replacing K
+ *   name defaults to the id, app to the name, network to "bridge", subnet
+ *   to INST_DEFAULT_SUBNET, cwd and user to the image's. */
+json_t *inst_spec_build(const struct inst_opts *o, const char *id,
+			const char *image, const char *digest,
+			const json_t *image_config, const json_t *lowerdirs,
+			char *const *cmd, int ncmd);
+
+/* --- records in the store ------------------------------------------------- */
+
+/* Store key of an instance's record: instances/<app>/<id>.json, and the
+ * prefix of an app's records: instances/<app>/ (allocated). */
+char *inst_record_key(const char *app, const char *id);
+char *inst_record_prefix(const char *app);
+
+/* The record of an instance: its state plus "host", and "app" and "digest"
+ * from its spec. Pure; a new object. */
+json_t *inst_record(const json_t *state, const json_t *spec, const char *host);
+
+/* --- decisions of the lifecycle (spec.c, pure) ---------------------------- */
+
+/* While a detached instance starts: its state (may be NULL), whether its
+ * monitor has exited, and (when its state is "running") the runtime's view
+ * of the container. 1 started (or already ended), 0 not yet, -1 failed to
+ * start (EC_FAIL with the instance's error). */
+int inst_start_check(const json_t *state, int monitor_exited,
+		     const char *rt_status, struct ec_err *err);
+
+/* How long a stop waits after SIGKILL before `delete --force`, and before
+ * giving up on the monitor. */
+#define INST_STOP_FORCE_MS  3000
+#define INST_STOP_GIVEUP_MS 30000
+
+enum inst_stop_act {
+	INST_STOP_WAIT,	   /* poll again */
+	INST_STOP_KILL,	   /* grace is over: SIGKILL */
+	INST_STOP_FORCE,   /* the runtime hangs: delete --force */
+	INST_STOP_GIVE_UP, /* the monitor does not finish: fail */
+};
+
+/* The escalation of a stop, `elapsed_ms` after SIGTERM with `grace_ms`
+ * before SIGKILL, while the monitor is still alive. *stage starts at 0
+ * and remembers what was done: every act but WAIT and GIVE_UP is returned
+ * once. */
+enum inst_stop_act inst_stop_next(int64_t grace_ms, int64_t elapsed_ms,
+				  int *stage);
+
+enum inst_log_act {
+	INST_LOG_READ,	 /* bytes between offset and size */
+	INST_LOG_REWIND, /* the log shrank (replaced): read from 0 */
+	INST_LOG_WAIT,	 /* nothing new yet, the instance still runs */
+	INST_LOG_END,
+};
+
+/* Reading a log at `offset` whose size is now `size`: with follow, until
+ * the instance stops running and everything it wrote is read. `running`
+ * must be sampled before `size`, so output written before the end is not
+ * lost. */
+enum inst_log_act inst_log_next(int64_t offset, int64_t size, int follow,
+				int running);
+
+/* Does `ps` show an instance in this state (all: also ended ones)? */
+int inst_visible(const json_t *state, int all);
+
+/* Arguments for `edgectl ARGS` running `run` on another host: --store URL,
+ * --json when json, "run", --subnet S when the host has one, then
+ * argv[1..argc) without --host NAME or --host=NAME among the options
+ * (before argv[image]). A new NULL-terminated array of borrowed strings. */
+const char **inst_remote_run_args(const char *store_url, int json,
+				  const char *subnet, int argc,
+				  char *const *argv, int image);
+
+/* --- the lifecycle (start.c, control.c) ----------------------------------- */
+
+/* Where instances live and what they reach, from cmd/. */
+struct inst_env {
+	const char *root;
+	const char *store_url; /* handed to the monitor */
+	const char *host;      /* this host's name in records; NULL: hostname */
+	/* the store, opened on first use (pulling from it, records) */
+	struct store *(*store)(void *arg, struct ec_err *err);
+	void *store_arg;
+	const volatile int *cancel;
+	/* VM runtimes: the config's "vm" object (kernel, cmdline, accel,
+	 * boot_timeout_ms; borrowed, may be NULL), copied into the spec */
+	const json_t *vm;
+};
+
+struct inst_run_result {
+	char id[13];
+	int exit_status; /* foreground: the container's (128+N: signal N) */
+	json_t *state;	 /* detached: the state once it runs (new ref) */
+};
+
+/* `edgectl run`: choose the runtime (rt_choose), check the name is free
+ * (EC_CONFLICT), get the image (pulled when it is not in the root), create
+ * the instance, then either start it detached (its monitor is `edgectl
+ * --root R --store S __monitor ID`; returns once the container runs or
+ * fails to start) or run it in the foreground with output to `out`. Its
+ * record is published in the store (best effort; not for a foreground
+ * --rm). A foreground container that ran returns 0 with its exit status
+ * even when it was interrupted. */
+int inst_run(const struct inst_env *env, const struct inst_opts *o,
+	     const char *image, char *const *cmd, int ncmd, rt_output_fn out,
+	     void *out_ctx, struct inst_run_result *res, struct ec_err *err);
+
+/* The monitor of a detached instance: inst_exec() with output to `out`,
+ * then the record. Returns inst_exec's. */
+int inst_monitor(const struct inst_env *env, const char *id, rt_output_fn out,
+		 void *out_ctx, struct ec_err *err);
+
+/* Publish the instance's record (inst_record) under inst_record_key; its
+ * host is the spec's "host" (env->host when it was created), else
+ * env->host, else this machine's hostname. */
+int inst_publish(const struct inst_env *env, const char *id,
+		 struct ec_err *err);
+
+/* `edgectl stop`: find `what` (inst_find), SIGTERM, SIGKILL after grace_ms,
+ * delete --force when the runtime hangs (inst_stop_next), then publish.
+ * *state gets its state afterwards (new ref). An instance that does not
+ * run is left as it is. */
+int inst_stop(const struct inst_env *env, const char *what, int64_t grace_ms,
+	      json_t **state, struct ec_err *err);
+
+/* `edgectl rm`: find `what`, stop it first with force (no grace), remove
+ * it (EC_CONFLICT when it runs and not force). *id gets its id. */
+int inst_rm(const struct inst_env *env, const char *what, int force, char **id,
+	    struct ec_err *err);
+
+/* `edgectl logs`: the log of `what` from its start to `out` (stream 1),
+ * with follow until the instance ends (or *cancel). EC_NOTFOUND when it has
+ * no log (it ran in the foreground). */
+int inst_logs(const char *root, const char *what, int follow, rt_output_fn out,
+	      void *out_ctx, const volatile int *cancel, struct ec_err *err);
+
+/* `edgectl ps`: the states of this host's instances that inst_visible()
+ * shows (a new array). */
+json_t *inst_ps(const char *root, int all, struct ec_err *err);
+
+/* `ps --all-hosts`: the instances of each host of `hosts` (host objects),
+ * asked in parallel over SSH (fleet_fanout, fleet_remote_json; a host
+ * without "ssh" is this machine, `root`). A new array of states with
+ * "host", in host order; *errors gets a new array of {"host", "error"}
+ * for hosts that did not answer. */
+json_t *inst_ps_hosts(const struct ssh_opts *so, const char *root,
+		      const json_t *hosts, int all, json_t **errors);
+/* inst_ps_hosts() of host `one`, or of every host of the fleet when NULL
+ * (from the store s). NULL with err when the hosts cannot be read. */
+json_t *inst_ps_fleet(struct store *s, const struct ssh_opts *so,
+		      const char *root, const char *one, int all,
+		      json_t **errors, struct ec_err *err);
 
 #endif

@@ -26,6 +26,7 @@
 #include "util/fs.h"
 #include "util/io.h"
 #include "util/json.h"
+#include "util/strbuf.h"
 #include "util/xalloc.h"
 #include "vm/vm.h"
 
@@ -115,6 +116,50 @@ const char *rt_path(const char *name)
 		if (!strcmp(name, names[i]))
 			return paths[i];
 	return NULL;
+}
+
+int rt_pick(const char *want, const char *const *have, const char **out,
+	    struct ec_err *err)
+{
+	_cleanup_strbuf_ struct strbuf list = STRBUF_INIT;
+	const char *const *p;
+
+	*out = NULL;
+	if (!want) {
+		if (!have[0])
+			return ec_err_set(err, EC_NOTFOUND,
+					  "no OCI runtime on this host "
+					  "(install crun, runc or runsc)");
+		*out = have[0];
+		return 0;
+	}
+	for (p = have; *p; p++) {
+		if (!strcmp(*p, want)) {
+			*out = want;
+			return 0;
+		}
+		sb_addf(&list, "%s%s", list.len ? ", " : "", *p);
+	}
+	return ec_err_set(err, EC_USAGE,
+			  "runtime '%s' is not installed on this host (it has: "
+			  "%s)",
+			  want, list.len ? list.buf : "none");
+}
+
+int rt_choose(const char *want, const char **out, struct ec_err *err)
+{
+	if (want && !strcmp(want, "qemu")) {
+		*out = want;
+		if (rt_path("qemu"))
+			return 0;
+		*out = NULL;
+		return ec_err_set(
+		    err, EC_USAGE,
+		    "runtime 'qemu' needs qemu-system-x86_64 and a "
+		    "guest kernel in /boot (install qemu-system-x86 "
+		    "and linux-image-amd64)");
+	}
+	return rt_pick(want, rt_available(), out, err);
 }
 
 int rt_check_id(const char *id, struct ec_err *err)

@@ -67,6 +67,16 @@ const char *const *rt_available(void);
  * is there too; NULL when it is not installed here. Static storage. */
 const char *rt_path(const char *name);
 
+/* The runtime to use: `want` (NULL: no preference), else the first of
+ * `have` (names in preference order, NULL-terminated). EC_USAGE listing
+ * `have` when `want` is not among them, EC_NOTFOUND when there is none.
+ * Pure; *out points into the inputs. */
+int rt_pick(const char *want, const char *const *have, const char **out,
+	    struct ec_err *err);
+/* rt_pick() among the runtimes installed here (rt_available); "qemu" when
+ * rt_path("qemu") finds QEMU and a guest kernel. */
+int rt_choose(const char *want, const char **out, struct ec_err *err);
+
 /* Check a container id: 1..64 characters of [A-Za-z0-9_.-], starting with a
  * letter or digit (what every runtime accepts). EC_USAGE otherwise. */
 int rt_check_id(const char *id, struct ec_err *err);

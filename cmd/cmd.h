@@ -123,6 +123,12 @@ int verb_usage_error(struct ec_ctx *ctx, const struct ec_cmd *cmd,
 /* Print err once (text or JSON on stderr) and return its exit status. */
 int report_error(struct ec_ctx *ctx, const struct ec_err *err);
 
+/* Append the config's "insecure_registries" (an array of "HOST[:PORT]":
+ * registries reached over plain http) to list[*n..max). EC_USAGE for a
+ * malformed entry. */
+int ctx_insecure_registries(struct ec_ctx *ctx, const char **list, size_t *n,
+			    size_t max, struct ec_err *err);
+
 /* Open the configured store on first use. */
 struct store *ctx_store(struct ec_ctx *ctx, struct ec_err *err);
 
@@ -165,14 +171,7 @@ extern const struct ec_cmd cmd_route_def;
 struct ssh_opts;
 void ctx_ssh_opts(struct ec_ctx *ctx, struct ssh_opts *o);
 
-/* The digest of image REF in the store (a tag is resolved through
- * refs/REPO/TAG); *repo gets the repository (allocated). EC_NOTFOUND when
- * it is not there (schedule.c). */
-int cmd_image_digest(struct store *s, const char *image, char **repo,
-		     char digest[80], struct ec_err *err);
 extern const struct ec_cmd cmd_prewarm_def;
-/* UTC offset in minutes of time zone TZ at t (tz database); 0 or -1. */
-int cmd_tz_offset(const char *tz, time_t t, int *minutes);
 extern const struct ec_cmd *const ec_commands[];
 
 #endif

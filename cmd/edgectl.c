@@ -324,8 +324,7 @@ int main(int argc, char **argv)
 		list_opts(cmd, NULL, stdout);
 		goto out;
 	}
-	if (i + 2 < argc && !strcmp(argv[i + 2], "--list-opts") &&
-	    cmd->verbs) {
+	if (i + 2 < argc && !strcmp(argv[i + 2], "--list-opts") && cmd->verbs) {
 		const struct ec_verb *v = verb_find(cmd, argv[i + 1]);
 		if (!v || !v->name) {
 			fprintf(stderr, "edgectl: %s: no subcommand '%s'\n",

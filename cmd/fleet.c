@@ -47,7 +47,7 @@ static const struct ec_opt host_opts[] = {
     {0},
 };
 
-static const int host_add_opts[] = {O_LOCATION, O_SSH,   O_ROOT_DIR, O_EDGECTL,
+static const int host_add_opts[] = {O_LOCATION, O_SSH,	 O_ROOT_DIR, O_EDGECTL,
 				    O_SUBNET,	O_LABEL, O_GPU,	     0};
 static const int host_ls_opts[] = {O_LOCATION, 0};
 
@@ -63,9 +63,8 @@ static const struct ec_verb host_verbs[] = {
     {0},
 };
 
-static const int location_add_opts[] = {O_LAT, O_LON,	   O_UTC_OFFSET,
-					O_TZ,  O_OFF_PEAK, O_LABEL,
-					0};
+static const int location_add_opts[] = {
+    O_LAT, O_LON, O_UTC_OFFSET, O_TZ, O_OFF_PEAK, O_LABEL, 0};
 
 static const struct ec_verb location_verbs[] = {
     {"add",

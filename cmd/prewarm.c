@@ -4,6 +4,8 @@
  * `prewarm ls`. The work is src/prewarm (prewarm.h); this file parses,
  * calls and renders. */
 #include "cmd.h"
+#include "image/store_ref.h"
+#include "util/tz.h"
 #include "fleet/fleet.h"
 #include "prewarm/prewarm.h"
 #include "util/json.h"
@@ -58,10 +60,9 @@ static const struct ec_opt opts[] = {
     {0},
 };
 
-static const int warm_opts[] = {O_LOCATION, O_HOST,  O_ALL,  O_POLICY,
-				O_COUNT,    O_PERCENT, O_UNPACK, 'j',
-				O_NOW,	    O_PEER,    O_EVICT,  O_BUDGET,
-				0};
+static const int warm_opts[] = {O_LOCATION, O_HOST,   O_ALL, O_POLICY, O_COUNT,
+				O_PERCENT,  O_UNPACK, 'j',   O_NOW,    O_PEER,
+				O_EVICT,    O_BUDGET, 0};
 static const int ls_opts[] = {O_IMAGE, 0};
 
 static const struct ec_verb verbs[] = {
@@ -102,7 +103,7 @@ static int prewarm_ls(struct ec_ctx *ctx, struct store *s, const char *image)
 	size_t i;
 
 	ec_err_clear(&err);
-	if (image && cmd_image_digest(s, image, &repo, digest, &err) < 0)
+	if (image && image_store_digest(s, image, &repo, digest, &err) < 0)
 		return report_error(ctx, &err);
 	if (!(out = pw_list(s, image ? digest : NULL, &err)))
 		return report_error(ctx, &err);
@@ -160,7 +161,14 @@ static void host_print(const struct pw_host *h, const struct pw_opts *o)
 	const char *hn = ec_json_str(h->host, "name") ?: "?";
 
 	if (!h->ok) {
-		fprintf(stderr, "edgectl: error: %s: %s\n", hn, h->err.msg);
+		/* errors from the host already name it ("host h1: ...") */
+		if (!strncmp(h->err.msg, "host ", 5) &&
+		    !strncmp(h->err.msg + 5, hn, strlen(hn)) &&
+		    h->err.msg[5 + strlen(hn)] == ':')
+			fprintf(stderr, "edgectl: error: %s\n", h->err.msg);
+		else
+			fprintf(stderr, "edgectl: error: %s: %s\n", hn,
+				h->err.msg);
 		return;
 	}
 	if (o->image) {
@@ -315,12 +323,12 @@ static int prewarm(struct ec_ctx *ctx, struct store *s, struct args *a,
 	ec_err_clear(&err);
 	/* the image first: nothing touches a host when it is missing */
 	if (name) {
-		if (cmd_image_digest(s, name, &repo, digest, &err) < 0)
+		if (image_store_digest(s, name, &repo, digest, &err) < 0)
 			return report_error(ctx, &err);
 		o.image = image = xasprintf("%s@%s", repo, digest);
 	}
 	if (!(targets = pw_targets(s, &a->sel, a->offpeak, a->now,
-				   cmd_tz_offset, &err)))
+				   tz_offset_minutes, &err)))
 		return report_error(ctx, &err);
 	ctx_ssh_opts(ctx, &so);
 	n = json_array_size(targets);

@@ -31,6 +31,7 @@ const struct ec_cmd cmd_ps_def = {
     .usage = "edgectl ps [-a] [--host NAME | --all-hosts]",
     .opts = ps_opts,
     .run = run_ps,
+    .json_probe = "ps",
 };
 
 /* "repo@sha256:<64 hex>" shown as "repo@sha256:<12 hex>". */

@@ -44,8 +44,8 @@ static const struct ec_opt opts[] = {
 static const int ls_opts[] = {'r', 0};
 static const int get_opts[] = {O_RANGE, O_IF_NONE_MATCH, O_JOBS, O_PART_SIZE,
 			       0};
-static const int put_opts[] = {O_IF_MATCH, O_IF_ABSENT, O_PART_SIZE, O_JOBS,
-			       O_CONTENT_TYPE, 0};
+static const int put_opts[] = {O_IF_MATCH, O_IF_ABSENT,	   O_PART_SIZE,
+			       O_JOBS,	   O_CONTENT_TYPE, 0};
 
 static const struct ec_verb verbs[] = {
     {"ls", "edgectl store ls [-r] [PREFIX]", ls_opts, 0, 1, "store ls"},

@@ -2,8 +2,10 @@
 # tests/demo.sh - the main job on the embedded default: the local directory
 # store and this machine as the only host ("local"). Build an image, push
 # it to the store, register this machine as a host, prewarm it, schedule an
-# app of two replicas, reach them, let --tick replace a dead one, remove
-# the app. Needs root (containers, CNI). Leaves nothing running.
+# app of two replicas with one address (a VIP), reach them directly and
+# through the VIP (an XDP router on a client namespace's link), let --tick
+# replace a dead one (the route follows), remove the app. Needs root
+# (containers, CNI, XDP). Leaves nothing running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/build:$PATH"
@@ -11,8 +13,16 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 [ "$(id -u)" = 0 ] || { echo "demo: run as root (containers need it)" >&2; exit 1; }
 
 tmp=$(mktemp -d)
+VIP=198.18.255.10
+CL=ec-demo-cl$$   # the client's network namespace
+RT=ecdemo$$       # its link into this machine, where the router sits
+PINS=/sys/fs/bpf/edgectl-demo-$$
 cleanup() {
 	edgectl -q schedule rm demo-web >/dev/null 2>&1 || true
+	edgectl -q route detach --dev "$RT" --pin-dir "$PINS" >/dev/null 2>&1 || true
+	ip link del "$RT" >/dev/null 2>&1 || true
+	ip netns del "$CL" >/dev/null 2>&1 || true
+	rm -rf "$PINS" "$PINS-cl"
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -53,8 +63,9 @@ edgectl host ls
 step "prewarm: the image pulled by digest, layers unpacked, recorded in the host object"
 edgectl prewarm --host local demo-web:1
 
-step "schedule two replicas (placement committed by CAS, then started)"
-edgectl schedule --image demo-web:1 --name demo-web --replicas 2 --near here --explain
+step "schedule two replicas with one address, the VIP $VIP (placed by CAS, started, routed)"
+edgectl schedule --image demo-web:1 --name demo-web --replicas 2 --near here --vip "$VIP" --explain \
+	-- sh -c 'echo "hello from $(hostname)" >/www/index.html; exec httpd -f -p 80 -h /www'
 edgectl ps
 
 step "each replica answers on its container address"
@@ -63,11 +74,46 @@ for ip in $(edgectl --json ps | jq -r '.[] | select(.image | startswith("demo-we
 	curl -fsS -m 5 "http://$ip/"
 done
 
+step "the VIP: an XDP router on the client's link sends each connection to a replica"
+ip netns add "$CL"
+ip link add "$RT" type veth peer name eth0 netns "$CL"
+ip addr add 198.18.254.1/30 dev "$RT"
+ip link set "$RT" up
+ip -n "$CL" link set lo up
+ip -n "$CL" addr add 198.18.254.2/30 dev eth0
+ip -n "$CL" link set eth0 up
+ip -n "$CL" route add "$VIP/32" via 198.18.254.1
+# local senders over veth: full checksums before XDP sees them (xdp-notes)
+ip netns exec "$CL" ethtool -K eth0 tx off >/dev/null
+txoff() {
+	for id in $(edgectl --json ps | jq -r '.[] | select(.app == "demo-web") | .id'); do
+		nsenter --net="/run/netns/ec-$id" ethtool -K eth0 tx off >/dev/null
+	done
+}
+txoff
+edgectl route attach --dev "$RT" --host local --pin-dir "$PINS"
+nsenter --net="/run/netns/$CL" edgectl -q route attach --dev eth0 --pass --pin-dir "$PINS-cl"
+edgectl route sync --local --host local --pin-dir "$PINS"
+edgectl route show "$VIP" --pin-dir "$PINS"
+for i in 1 2 3 4; do
+	printf 'client -> %s: ' "$VIP"
+	ip netns exec "$CL" curl -fsS -m 5 "http://$VIP/"
+done
+
 step "a replica dies; schedule --tick notices and replaces it"
 victim=$(edgectl --json ps | jq -r '[.[] | select(.name == "demo-web-0")][0].id')
 edgectl -q stop -t 0 "$victim"
 edgectl schedule --tick
 edgectl ps
+
+step "the route follows: the new replica replaces the dead one behind the VIP"
+txoff
+edgectl route sync --local --host local --pin-dir "$PINS"
+edgectl route show "$VIP" --pin-dir "$PINS"
+for i in 1 2 3 4 5 6; do
+	printf 'client -> %s: ' "$VIP"
+	ip netns exec "$CL" curl -fsS -m 5 "http://$VIP/"
+done
 
 step "schedule rm: instances stopped, capacity freed"
 edgectl schedule rm demo-web

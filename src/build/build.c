@@ -758,59 +758,79 @@ static int exclude_cb(void *ctx, const char *rel)
 	return b->ignore && di_match(b->ignore, rel) == 1;
 }
 
-/* Resolve --chown USER[:GROUP] to numbers (names via the stage's files). */
-static int lookup_id(struct stage *st, const char *file, const char *name,
-		     int64_t *out)
+/* The stage's layer dirs as fds for copy_into_layer (the image so far). */
+static int open_lowers(struct stage *st, struct copy_opts *co,
+		       struct ec_err *err)
 {
-	size_t i;
+	size_t i, n = json_array_size(st->dirs);
+	int *fds = xcalloc(n + 1, sizeof(int));
+
+	co->lowerfds = fds;
+	for (i = 0; i < n; i++) {
+		const char *d = json_string_value(json_array_get(st->dirs, i));
+		fds[i] = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fds[i] < 0)
+			return ec_err_errno(err, EC_FAIL, errno,
+					    "open layer '%s'", d);
+		co->nlowers = i + 1;
+	}
+	return 0;
+}
+
+static void close_lowers(struct copy_opts *co)
+{
+	for (size_t i = 0; i < co->nlowers; i++)
+		close(co->lowerfds[i]);
+	free((int *)co->lowerfds);
+	co->lowerfds = NULL;
+	co->nlowers = 0;
+}
+
+/* Resolve --chown USER[:GROUP] to numbers (names via the stage's files). */
+static int lookup_id(const struct copy_opts *co, const char *file,
+		     const char *name, int64_t *out)
+{
 	char *end;
 	long v = strtol(name, &end, 10);
+	_cleanup_free_ char *data = NULL;
+	char *line, *save = NULL;
+	size_t n = strlen(name);
+	struct ec_err e;
 
 	if (*name && !*end && v >= 0) {
 		*out = v;
 		return 0;
 	}
-	for (i = json_array_size(st->dirs); i-- > 0;) {
-		_cleanup_free_ char *p = xasprintf(
-		    "%s/%s", json_string_value(json_array_get(st->dirs, i)),
-		    file);
-		_cleanup_free_ char *data = NULL;
-		char *line, *save = NULL;
-		size_t n = strlen(name);
-		struct ec_err e;
-
-		if (access(p, F_OK) < 0 ||
-		    fs_read_file(p, 1 << 20, &data, NULL, &e) < 0)
-			continue;
-		for (line = strtok_r(data, "\n", &save); line;
-		     line = strtok_r(NULL, "\n", &save)) {
-			char *f = strchr(line, ':');
-			if (!strncmp(line, name, n) && line[n] == ':' && f &&
-			    (f = strchr(f + 1, ':'))) {
-				*out = strtol(f + 1, NULL, 10);
-				return 0;
-			}
-		}
+	/* the image's file, read without leaving its layer dirs */
+	if (copy_image_read(co, file, 1 << 20, &data, &e) <= 0)
 		return -1;
+	for (line = strtok_r(data, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *f = strchr(line, ':');
+		if (!strncmp(line, name, n) && line[n] == ':' && f &&
+		    (f = strchr(f + 1, ':'))) {
+			*out = strtol(f + 1, NULL, 10);
+			return 0;
+		}
 	}
 	return -1;
 }
 
-static int parse_chown(struct builder *b, struct stage *st,
-		       const struct df_instr *in, const char *spec,
-		       struct copy_opts *co, struct ec_err *err)
+static int parse_chown(struct builder *b, const struct df_instr *in,
+		       const char *spec, struct copy_opts *co,
+		       struct ec_err *err)
 {
 	_cleanup_free_ char *s = xstrdup(spec);
 	char *colon = strchr(s, ':');
 
 	if (colon)
 		*colon++ = '\0';
-	if (lookup_id(st, "etc/passwd", s, &co->uid) < 0)
+	if (lookup_id(co, "etc/passwd", s, &co->uid) < 0)
 		return ec_err_set(err, EC_USAGE,
 				  "%s:%d: --chown: no user '%s' in the image",
 				  b->dfname, in->line, s);
 	co->gid = co->uid;
-	if (colon && lookup_id(st, "etc/group", colon, &co->gid) < 0)
+	if (colon && lookup_id(co, "etc/group", colon, &co->gid) < 0)
 		return ec_err_set(err, EC_USAGE,
 				  "%s:%d: --chown: no group '%s' in the image",
 				  b->dfname, in->line, colon);
@@ -883,6 +903,7 @@ static int do_copy(struct builder *b, struct stage *st,
 	char **args = NULL;
 	size_t nargs = 0, i;
 	_cleanup_free_ char *dest = NULL, *layer = NULL, *src_root = NULL;
+	_cleanup_free_ char *src_name = NULL;
 	char hex[65], key_extra[200];
 	json_t *cached;
 	uint64_t bytes;
@@ -922,8 +943,10 @@ static int do_copy(struct builder *b, struct stage *st,
 		    b->dfname, in->line, in->keyword);
 		goto out;
 	}
-	if (chown_s && parse_chown(b, st, in, chown_s, &co, err) < 0)
+	if (open_lowers(st, &co, err) < 0 ||
+	    (chown_s && parse_chown(b, in, chown_s, &co, err) < 0))
 		goto out;
+	co.chown = chown_s != NULL;
 	if (chmod_s) {
 		char *end;
 		long m = strtol(chmod_s, &end, 8);
@@ -941,6 +964,7 @@ static int do_copy(struct builder *b, struct stage *st,
 		   : xasprintf("%s/%s", wd && *wd ? wd : "", args[nargs - 1]);
 	if (from) {
 		co.exclude = NULL;
+		co.src_name = src_name = xasprintf("stage '%s'", from);
 		if (from_root(b, from, in, &src_root, &mounted, err) < 0)
 			goto out;
 		srcfd = open(src_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -976,7 +1000,8 @@ static int do_copy(struct builder *b, struct stage *st,
 	{
 		_cleanup_close_ int lfd =
 		    open(layer, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (lfd < 0 ||
+		if ((lfd < 0 && ec_err_errno(err, EC_FAIL, errno, "open '%s'",
+					     layer) < 0) ||
 		    copy_into_layer(srcfd, (const char *const *)args, nargs - 1,
 				    dest, lfd, &co, &bytes, err) < 0) {
 			ec_err_prefix(err, "%s:%d: %s", b->dfname, in->line,
@@ -988,6 +1013,7 @@ static int do_copy(struct builder *b, struct stage *st,
 		goto out;
 	r = 0;
 out:
+	close_lowers(&co);
 	if (srcfd != b->ctxfd && srcfd >= 0)
 		close(srcfd);
 	if (mounted)

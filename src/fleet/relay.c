@@ -1,5 +1,6 @@
 /* relay.c - one host's edgectl piped into another's (relay.h). */
 #include "fleet/relay.h"
+#include "util/proc.h"
 #include "fleet/remote.h"
 #include "util/json.h"
 #include "util/strbuf.h"
@@ -8,13 +9,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-extern char **environ;
 
 /* what is kept of a side's stdout (JSON) or stderr (its error) */
 #define RELAY_KEEP_MAX (1u << 20)
@@ -23,31 +22,12 @@ extern char **environ;
  * errfd, signals at their defaults; -1 when it cannot be started. */
 static pid_t spawn_fds(char **argv, int in, int out, int errfd)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	sigset_t all, none;
 	pid_t pid;
-	int r;
 
-	sigfillset(&all);
-	sigemptyset(&none);
-	posix_spawnattr_init(&at);
-	posix_spawnattr_setsigdefault(&at, &all);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF |
-					  POSIX_SPAWN_SETSIGMASK);
-	posix_spawn_file_actions_init(&fa);
-	if (in < 0)
-		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY,
-						 0);
-	else
-		posix_spawn_file_actions_adddup2(&fa, in, 0);
-	posix_spawn_file_actions_adddup2(&fa, out, 1);
-	posix_spawn_file_actions_adddup2(&fa, errfd, 2);
-	r = posix_spawnp(&pid, argv[0], &fa, &at, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
-	return r ? -1 : pid;
+	return proc_spawn_fds((const char *const *)argv, NULL, in, out, errfd,
+			      &pid)
+		   ? -1
+		   : pid;
 }
 
 /* The exit status of pid (128+N when killed by signal N). */

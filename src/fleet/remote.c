@@ -113,8 +113,7 @@ static void *fanout_worker(void *p)
 	return NULL;
 }
 
-void fleet_fanout(size_t n, int par, void (*fn)(size_t i, void *arg),
-		  void *arg)
+void fleet_fanout(size_t n, int par, void (*fn)(size_t i, void *arg), void *arg)
 {
 	struct fanout f = {.n = n, .fn = fn, .arg = arg};
 	pthread_t th[64];

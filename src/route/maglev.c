@@ -34,6 +34,13 @@ uint32_t maglev_size_for(size_t n)
 	return mg_sizes[ARRAY_SIZE(mg_sizes) - 1];
 }
 
+uint32_t maglev_table_size(size_t n)
+{
+	uint32_t m = maglev_size_for(n);
+
+	return m > MAGLEV_TABLE_SIZE ? m : MAGLEV_TABLE_SIZE;
+}
+
 static int mg_size_listed(uint32_t m)
 {
 	size_t i;

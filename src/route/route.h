@@ -40,6 +40,15 @@ struct mg_backend {
  * largest one when n exceeds the list. Every host gets the same answer. */
 uint32_t maglev_size_for(size_t n);
 
+/* The table size a VIP uses for n backends: MAGLEV_TABLE_SIZE, fixed (as
+ * Katran does), so that a backend leaving or turning unhealthy moves only
+ * its own flows - a size that followed the count rebuilt every slot at
+ * each step (3 -> 2 backends: 509 -> 251 slots, half the surviving flows
+ * moved). Larger (maglev_size_for) only past MAGLEV_TABLE_SIZE /
+ * MAGLEV_RATIO = 655 backends. 256 KiB of kernel memory per VIP. */
+#define MAGLEV_TABLE_SIZE 65537
+uint32_t maglev_table_size(size_t n);
+
 /* Fill table[0..m-1] with the ids of the backends b[0..n-1]: each slot
  * holds an id, or 0 when no backend has a weight. m must be a prime of the
  * maglev_size_for() list. Heavier backends take proportionally more turns;

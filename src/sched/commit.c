@@ -28,6 +28,34 @@ static int parse_hhmm(const char *s, int *start, int *end)
 	return 0;
 }
 
+/* Checked arithmetic on numbers from the store: a negative amount (an
+ * allocation written by hand or by an old version that took negative
+ * specs) counts as nothing, never as room; sums saturate instead of
+ * wrapping. So what is allocated is at least the sum of the real
+ * allocations and no host is overcommitted because of a bad one. */
+static int64_t nonneg(int64_t v)
+{
+	return v < 0 ? 0 : v;
+}
+
+static int64_t sat_add(int64_t a, int64_t b)
+{
+	int64_t r;
+
+	if (__builtin_add_overflow(nonneg(a), nonneg(b), &r))
+		return INT64_MAX;
+	return r;
+}
+
+static int64_t sat_mul1000(int64_t v)
+{
+	int64_t r;
+
+	if (__builtin_mul_overflow(nonneg(v), (int64_t)1000, &r))
+		return INT64_MAX;
+	return r;
+}
+
 /* Fill h's numbers from host object j (capacity, allocations, GPUs). */
 static void host_from_json(struct sc_host *h, const json_t *j, const char *app,
 			   const char *digest)
@@ -41,26 +69,29 @@ static void host_from_json(struct sc_host *h, const json_t *j, const char *app,
 	h->name = ec_json_str(j, "name");
 	h->loc = ec_json_str(j, "location");
 	h->labels = json_object_get(j, "labels");
-	h->cpu_total = 1000 * (cap ? ec_json_int(cap, "cpus")
-				   : ec_json_int(probe, "cpus"));
-	h->mem_total = cap ? ec_json_int(cap, "memory_bytes")
-			   : ec_json_int(probe, "memory_bytes");
+	h->cpu_total = sat_mul1000(cap ? ec_json_int(cap, "cpus")
+				       : ec_json_int(probe, "cpus"));
+	h->mem_total = nonneg(cap ? ec_json_int(cap, "memory_bytes")
+				  : ec_json_int(probe, "memory_bytes"));
 	json_array_foreach (json_object_get(j, "gpus"), i, g) {
 		if (h->ngpus == SC_MAX_GPUS)
 			break;
 		snprintf(h->gpus[h->ngpus].model, sizeof(h->gpus[0].model),
 			 "%s", ec_json_str(g, "model") ?: "");
-		h->gpus[h->ngpus].mem_total = ec_json_int(g, "memory_bytes");
+		h->gpus[h->ngpus].mem_total =
+		    nonneg(ec_json_int(g, "memory_bytes"));
 		h->ngpus++;
 	}
 	json_array_foreach (json_object_get(j, "allocations"), i, a) {
-		h->cpu_used += ec_json_int(a, "cpu_m");
-		h->mem_used += ec_json_int(a, "memory_bytes");
+		h->cpu_used = sat_add(h->cpu_used, ec_json_int(a, "cpu_m"));
+		h->mem_used =
+		    sat_add(h->mem_used, ec_json_int(a, "memory_bytes"));
 		json_array_foreach (json_object_get(a, "gpus"), k, g) {
 			int gi = (int)json_integer_value(g);
 			if (gi >= 0 && gi < h->ngpus) {
-				h->gpus[gi].mem_used +=
-				    ec_json_int(a, "gpu_memory_bytes");
+				h->gpus[gi].mem_used =
+				    sat_add(h->gpus[gi].mem_used,
+					    ec_json_int(a, "gpu_memory_bytes"));
 				h->gpus[gi].used_by++;
 			}
 		}
@@ -161,10 +192,11 @@ static int add_allocs(json_t *host, void *ctx)
 			g->full = 1;
 			return -1;
 		}
-		h.cpu_used += g->req->cpu;
-		h.mem_used += g->req->mem;
+		h.cpu_used = sat_add(h.cpu_used, g->req->cpu);
+		h.mem_used = sat_add(h.mem_used, g->req->mem);
 		for (j = 0; j < ng; j++) {
-			h.gpus[gpus[j]].mem_used += g->req->gpu_mem;
+			h.gpus[gpus[j]].mem_used =
+			    sat_add(h.gpus[gpus[j]].mem_used, g->req->gpu_mem);
 			json_array_append_new(ga, json_integer(gpus[j]));
 		}
 		g->allocs[i].ngpus = ng;

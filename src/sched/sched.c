@@ -118,7 +118,10 @@ int sc_fits(const struct sc_host *h, const struct sc_req *r, int *gpus,
 	int taken[SC_MAX_GPUS] = {0}, i, k;
 
 	*ngpus = 0;
-	if (h->down || h->cpu_total - h->cpu_used < r->cpu ||
+	/* a negative request or used amount never makes room */
+	if (h->down || r->cpu < 0 || r->mem < 0 || r->gpu_mem < 0 ||
+	    h->cpu_used < 0 || h->mem_used < 0 ||
+	    h->cpu_total - h->cpu_used < r->cpu ||
 	    h->mem_total - h->mem_used < r->mem)
 		return 0;
 	/* GPUs: best fit, the tightest GPU that still holds gpu_mem */
@@ -126,7 +129,11 @@ int sc_fits(const struct sc_host *h, const struct sc_req *r, int *gpus,
 		int best = -1;
 		for (i = 0; i < h->ngpus; i++) {
 			const struct sc_gpu *g = &h->gpus[i];
-			int64_t left = g->mem_total - g->mem_used - r->gpu_mem;
+			int64_t left;
+			if (g->mem_used < 0 ||
+			    g->mem_total - g->mem_used < r->gpu_mem)
+				continue; /* (checked: no wrap below) */
+			left = g->mem_total - g->mem_used - r->gpu_mem;
 			if (taken[i] || left < 0 ||
 			    (r->gpu_model &&
 			     strcasecmp(g->model, r->gpu_model)))

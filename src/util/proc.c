@@ -27,14 +27,43 @@ static void set_nonblock(int fd)
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
+int proc_spawn_fds(const char *const *argv, const char *const *env, int in,
+		   int out, int errfd, pid_t *pid)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t all, empty;
+	int r;
+
+	posix_spawn_file_actions_init(&fa);
+	if (in < 0)
+		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY,
+						 0);
+	else
+		posix_spawn_file_actions_adddup2(&fa, in, 0);
+	if (out >= 0)
+		posix_spawn_file_actions_adddup2(&fa, out, 1);
+	if (errfd >= 0)
+		posix_spawn_file_actions_adddup2(&fa, errfd, 2);
+	posix_spawnattr_init(&at);
+	sigfillset(&all);
+	sigemptyset(&empty);
+	posix_spawnattr_setsigdefault(&at, &all);
+	posix_spawnattr_setsigmask(&at, &empty);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF |
+					  POSIX_SPAWN_SETSIGMASK);
+	r = posix_spawnp(pid, argv[0], &fa, &at, (char *const *)argv,
+			 env ? (char *const *)env : environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	return r;
+}
+
 int proc_run(const char *const *argv, const struct proc_opts *o,
 	     struct strbuf *out, struct strbuf *errout, int *status,
 	     struct ec_err *err)
 {
 	static const struct proc_opts none;
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	sigset_t all, empty;
 	int in[2] = {-1, -1}, po[2] = {-1, -1}, pe[2] = {-1, -1};
 	size_t max, sent = 0;
 	long long deadline;
@@ -52,23 +81,8 @@ int proc_run(const char *const *argv, const struct proc_opts *o,
 		r = ec_err_errno(err, EC_FAIL, errno, "create pipe");
 		goto close_all;
 	}
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-	if (!o->pass_stdout)
-		posix_spawn_file_actions_adddup2(&fa, po[1], 1);
-	if (!o->pass_stderr)
-		posix_spawn_file_actions_adddup2(&fa, pe[1], 2);
-	posix_spawnattr_init(&at);
-	sigfillset(&all);
-	sigemptyset(&empty);
-	posix_spawnattr_setsigdefault(&at, &all);
-	posix_spawnattr_setsigmask(&at, &empty);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF |
-					  POSIX_SPAWN_SETSIGMASK);
-	r = posix_spawnp(&pid, argv[0], &fa, &at, (char *const *)argv,
-			 o->env ? (char *const *)o->env : environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
+	r = proc_spawn_fds(argv, o->env, in[0], o->pass_stdout ? -1 : po[1],
+			   o->pass_stderr ? -1 : pe[1], &pid);
 	if (r != 0) {
 		r = ec_err_errno(err, r == ENOENT ? EC_NOTFOUND : EC_FAIL, r,
 				 "run '%s'", argv[0]);

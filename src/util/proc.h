@@ -5,6 +5,7 @@
 #define EC_PROC_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "util/err.h"
 #include "util/strbuf.h"
@@ -26,5 +27,12 @@ struct proc_opts {
 int proc_run(const char *const *argv, const struct proc_opts *o,
 	     struct strbuf *out, struct strbuf *errout, int *status,
 	     struct ec_err *err);
+
+/* Start argv[0] (searched in PATH) with stdin from `in` (-1: /dev/null),
+ * stdout to `out` and stderr to `errfd` (-1: inherited), every signal at
+ * its default and none blocked, environment env (NULL: ours). 0 with *pid,
+ * or the posix_spawn error number. The caller waits for it. */
+int proc_spawn_fds(const char *const *argv, const char *const *env, int in,
+		   int out, int errfd, pid_t *pid);
 
 #endif

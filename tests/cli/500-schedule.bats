@@ -150,6 +150,22 @@ audit() {
 	run -2 edgectl schedule --image app:1 --near 100,0
 }
 
+@test "schedule: --image X -- CMD ARG... becomes the spec's command; --vip its route" {
+	make_fleet 1 1 4
+	run -0 --separate-stderr edgectl --json schedule --no-start --image app:1 --name cmdapp \
+		--vip 198.18.250.9:8080 -- sh -c 'echo a b'
+	run -0 --separate-stderr edgectl --json schedule ls
+	jq -e '.[] | select(.name == "cmdapp") | .spec.command == ["sh", "-c", "echo a b"]
+		and .spec.vip == "198.18.250.9:8080"' <<<"$output"
+	# a route for the VIP (no backends: nothing started)
+	run -0 --separate-stderr edgectl --json route show 198.18.250.9
+	jq -e '.app == "cmdapp" and .port == 8080 and (.backends | length) == 0' <<<"$output"
+	run -0 edgectl -q schedule rm cmdapp
+	run -3 --separate-stderr edgectl route show 198.18.250.9
+	run -2 --separate-stderr edgectl schedule --no-start --image app:1 --vip nonsense
+	[[ $stderr == *"'vip'"* ]]
+}
+
 # gpu_host NAME: a host of location frag with one 80 GiB A100.
 gpu_host() {
 	jq -n --arg n "$1" '{name: $n, location: "frag", capacity: {cpus: 16, memory_bytes: 68719476736},

@@ -98,6 +98,23 @@ free_port() {
 	jq -e 'length == 1' <<<"$output"
 }
 
+@test "route: a malformed route object in the store is refused, naming its key" {
+	put_inst web aaa 198.19.9.2
+	run -0 edgectl -q route add 198.19.250.30 --app web
+	jq -n '{vip: "198.19.250.31", port: 0, id: 2, backends: []}' >"$BATS_TEST_TMPDIR/r.json"
+	edgectl store put routes/198.19.250.31.json "$BATS_TEST_TMPDIR/r.json" >/dev/null
+	run -2 --separate-stderr edgectl route ls
+	[[ $stderr == *"'routes/198.19.250.31.json': port is not 1-65535"* ]]
+	jq -n '{vip: "198.19.250.31", port: 80, id: 2, check: {type: "http", path: "/\r\nX: y"}}' \
+		>"$BATS_TEST_TMPDIR/r.json"
+	edgectl store put routes/198.19.250.31.json "$BATS_TEST_TMPDIR/r.json" >/dev/null
+	run -2 --separate-stderr edgectl route check 198.19.250.31
+	[[ $stderr == *"check has a bad type or path"* ]]
+	run -0 edgectl route rm 198.19.250.31
+	run -0 --separate-stderr edgectl --json route ls
+	jq -e 'length == 1 and .[0].vip == "198.19.250.30"' <<<"$output"
+}
+
 @test "route: check probes a real HTTP server, health changes only after 2 in a row" {
 	local port pid
 	port=$(free_port)
@@ -158,7 +175,41 @@ free_port() {
 	jq -e '.host == "x1" and (.vips | length == 2) and (.warnings | length >= 1)' <<<"$r1"
 	[ "$(jq -c '[.vips[] | [.vip, .id, .table_size, .table_fnv]]' <<<"$r1")" = \
 		"$(jq -c '[.vips[] | [.vip, .id, .table_size, .table_fnv]]' <<<"$r2")" ]
-	jq -e '.vips[0].table_size == 1021 and .vips[0].backends == 7' <<<"$r1"
+	jq -e '.vips[0].table_size == 65537 and .vips[0].backends == 7' <<<"$r1"
+}
+
+@test "route: sync fans out to every host with a router, names a failing host, does the others" {
+	ec_require_root
+	local d="/sys/fs/bpf/edgectl-t600-$$-f"
+	edgectl location add l1 --lat 0 --lon 0 --utc-offset 0
+	# f1: a router with an address; f2: a router record without one;
+	# f3: no router (not a target). No "ssh": the host is this machine.
+	jq -n --arg d "$d" '{name: "f1", location: "l1",
+		router: {dev: "eth0", ip: "198.18.254.21", mac: "02:00:00:00:00:21", pin_dir: $d}}' \
+		>"$BATS_TEST_TMPDIR/h.json"
+	edgectl store put fleet/l1/hosts/f1.json "$BATS_TEST_TMPDIR/h.json" >/dev/null
+	jq -n '{name: "f2", location: "l1", router: {dev: "eth0"}}' >"$BATS_TEST_TMPDIR/h.json"
+	edgectl store put fleet/l1/hosts/f2.json "$BATS_TEST_TMPDIR/h.json" >/dev/null
+	jq -n '{name: "f3", location: "l1"}' >"$BATS_TEST_TMPDIR/h.json"
+	edgectl store put fleet/l1/hosts/f3.json "$BATS_TEST_TMPDIR/h.json" >/dev/null
+	put_inst api b1 198.19.250.11
+	run -0 edgectl -q route add 198.19.250.20 --app api
+	run -4 --separate-stderr edgectl --json route sync --all
+	rm -rf "$d"
+	jq -e 'length == 2
+		and .[0].host == "f1" and .[0].ok and .[0].result.host == "f1"
+		and (.[0].result.vips | length == 1)
+		and .[1].host == "f2" and (.[1].ok | not)
+		and (.[1].error | test("^host f2: host .f2. has no router address"))' <<<"$output"
+	[[ $stderr == *"edgectl: host f2: host 'f2' has no router address"* ]]
+	# one host: the same, and text output names the good ones
+	run -4 --separate-stderr edgectl route sync --host f2
+	[ -z "$output" ]
+	[[ $stderr == *"host f2: "* ]]
+	run -0 --separate-stderr edgectl route sync --host f1
+	rm -rf "$d"
+	[ "$output" = "f1: ok" ]
+	run -3 --separate-stderr edgectl route sync --host nosuch
 }
 
 # --- end to end on the fleet ---------------------------------------------

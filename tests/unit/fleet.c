@@ -91,8 +91,7 @@ static void test_local_exec(void)
 	ec_err_clear(&err);
 	r = fleet_remote_json(&o, host, args, &err);
 	ok(r == NULL && err.cat == EC_USAGE,
-	   "an ssh target that looks like an option is refused (%s)",
-	   err.msg);
+	   "an ssh target that looks like an option is refused (%s)", err.msg);
 	json_decref(r);
 	json_decref(host);
 }
@@ -111,9 +110,23 @@ static void test_targets(void)
 	    {"::1", "", "::1", 0},
 	};
 	static const char *bad[] = {
-	    "-oProxyCommand=sh", "root@-oProxyCommand=sh", "-l@h", "h 1",
-	    "h;rm", "h:0", "h:65536", "h:22x", "h:", "@h", "[]", "[::1",
-	    "h\n", "a'b@h", "", "h:-1", ".h",
+	    "-oProxyCommand=sh",
+	    "root@-oProxyCommand=sh",
+	    "-l@h",
+	    "h 1",
+	    "h;rm",
+	    "h:0",
+	    "h:65536",
+	    "h:22x",
+	    "h:",
+	    "@h",
+	    "[]",
+	    "[::1",
+	    "h\n",
+	    "a'b@h",
+	    "",
+	    "h:-1",
+	    ".h",
 	};
 	struct ssh_target t;
 	struct ec_err err;
@@ -124,8 +137,8 @@ static void test_targets(void)
 		ok(fleet_ssh_target_parse(good[i].in, &t, &err) == 0 &&
 		       !strcmp(t.user, good[i].user) &&
 		       !strcmp(t.host, good[i].host) && t.port == good[i].port,
-		   "ssh target '%s' -> user '%s' host '%s' port %d",
-		   good[i].in, t.user, t.host, t.port);
+		   "ssh target '%s' -> user '%s' host '%s' port %d", good[i].in,
+		   t.user, t.host, t.port);
 	}
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		ec_err_clear(&err);

@@ -1,0 +1,505 @@
+/* plan.c - the pure part of the route control plane (control.h): VIP
+ * specs and route objects parsed, backends merged from instances, health
+ * hysteresis, VIP id and backend index allocation, table inputs. */
+#include "route/control.h"
+#include "fleet/fleet.h"
+#include "util/json.h"
+#include "util/parse.h"
+#include "util/xalloc.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- parsers ------------------------------------------------------------ */
+
+int route_vip_parse(const char *s, struct route_vip *v,
+		    char addr[INET_ADDRSTRLEN], struct ec_err *err)
+{
+	const char *colon = strchr(s, ':'), *slash;
+	_cleanup_free_ char *a =
+	    xstrndup(s, colon ? (size_t)(colon - s) : strlen(s));
+	struct in_addr in;
+	uint64_t port = 80;
+
+	v->proto = ROUTE_TCP;
+	if (inet_pton(AF_INET, a, &in) != 1)
+		return ec_err_set(err, EC_USAGE,
+				  "VIP '%s': an IPv4 address[:PORT[/tcp|udp]]",
+				  s);
+	v->addr = in.s_addr;
+	inet_ntop(AF_INET, &in, addr, INET_ADDRSTRLEN);
+	if (colon) {
+		_cleanup_free_ char *p = NULL;
+		slash = strchr(colon, '/');
+		p = xstrndup(colon + 1, slash ? (size_t)(slash - colon - 1)
+					      : strlen(colon + 1));
+		if (parse_u64(p, 65535, &port, "VIP port", err) < 0 || !port)
+			return ec_err_set(err, EC_USAGE,
+					  "VIP '%s': port 1-65535", s);
+		if (slash && !strcmp(slash + 1, "udp"))
+			v->proto = ROUTE_UDP;
+		else if (slash && strcmp(slash + 1, "tcp"))
+			return ec_err_set(err, EC_USAGE,
+					  "VIP '%s': protocol tcp or udp", s);
+	}
+	v->port = (uint16_t)port;
+	return 0;
+}
+
+char *route_vip_str(const struct route_vip *v)
+{
+	char a[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &v->addr, a, sizeof(a));
+	return xasprintf("%s:%u/%s", a, v->port,
+			 v->proto == ROUTE_UDP ? "udp" : "tcp");
+}
+
+uint32_t route_ip4(const char *s)
+{
+	struct in_addr a;
+
+	return s && inet_pton(AF_INET, s, &a) == 1 ? a.s_addr : 0;
+}
+
+int route_weight_parse(const char *spec, json_t *weights, struct ec_err *err)
+{
+	const char *eq = strchr(spec, '=');
+	_cleanup_free_ char *k = NULL;
+	uint64_t v;
+
+	if (!eq || eq == spec ||
+	    parse_u64(eq + 1, 1000000, &v, "--weight", err) < 0)
+		return ec_err_set(err, EC_USAGE,
+				  "--weight '%s': use INSTANCE=N (0-1000000)",
+				  spec);
+	k = xstrndup(spec, (size_t)(eq - spec));
+	json_object_set_new(weights, k, json_integer((json_int_t)v));
+	return 0;
+}
+
+int route_check_valid(const char *type, const char *path, struct ec_err *err)
+{
+	if (type && strcmp(type, "http") && strcmp(type, "tcp"))
+		return ec_err_set(err, EC_USAGE, "--check '%s': http or tcp",
+				  type);
+	if (path && (path[0] != '/' || strpbrk(path, " \r\n")))
+		return ec_err_set(err, EC_USAGE,
+				  "--path '%s': an absolute path without "
+				  "spaces",
+				  path);
+	return 0;
+}
+
+/* member k of o is absent, or of JSON type t */
+static int absent_or(const json_t *o, const char *k, json_type t)
+{
+	const json_t *v = json_object_get(o, k);
+
+	return !v || json_typeof(v) == t;
+}
+
+static const char *route_shape(const json_t *r)
+{
+	const json_t *p = json_object_get(r, "port"), *b;
+	const char *proto = ec_json_str(r, "proto"),
+		   *vip = ec_json_str(r, "vip");
+	struct ec_err e;
+	size_t i;
+
+	if (!json_is_object(r))
+		return "not an object";
+	if (!absent_or(r, "vip", JSON_STRING) || (vip && !route_ip4(vip)))
+		return "vip is not an IPv4 address";
+	if (p && (!json_is_integer(p) || json_integer_value(p) < 1 ||
+		  json_integer_value(p) > 65535))
+		return "port is not 1-65535";
+	if (!absent_or(r, "proto", JSON_STRING) ||
+	    (proto && strcmp(proto, "tcp") && strcmp(proto, "udp")))
+		return "proto is not tcp or udp";
+	if (!absent_or(r, "app", JSON_STRING) ||
+	    !absent_or(r, "id", JSON_INTEGER) ||
+	    !absent_or(r, "check", JSON_OBJECT) ||
+	    !absent_or(r, "backends", JSON_ARRAY))
+		return "app, id, check or backends has the wrong type";
+	if (route_check_valid(ec_json_str(json_object_get(r, "check"), "type"),
+			      ec_json_str(json_object_get(r, "check"), "path"),
+			      &e) < 0)
+		return "check has a bad type or path";
+	json_array_foreach (json_object_get(r, "backends"), i, b)
+		if (!json_is_object(b) || !ec_json_str(b, "instance"))
+			return "a backend is not an object with an instance";
+	return NULL;
+}
+
+json_t *route_obj_parse(const char *data, size_t len, const char *what,
+			struct ec_err *err)
+{
+	json_t *r = ec_json_parse(data, len, what, err);
+	const char *bad;
+
+	if (r && (bad = route_shape(r))) {
+		ec_err_set(err, EC_USAGE, "'%s': %s", what, bad);
+		json_decref(r);
+		return NULL;
+	}
+	return r;
+}
+
+/* ---- hosts -------------------------------------------------------------- */
+
+static int in_subnet(const char *ip, const char *cidr)
+{
+	char net[64];
+	const char *slash = cidr ? strchr(cidr, '/') : NULL;
+	uint64_t bits;
+	uint32_t a, n, mask;
+	struct ec_err e;
+
+	if (!slash || (size_t)(slash - cidr) >= sizeof(net))
+		return 0;
+	memcpy(net, cidr, (size_t)(slash - cidr));
+	net[slash - cidr] = '\0';
+	if (parse_u64(slash + 1, 32, &bits, "prefix", &e) < 0 ||
+	    !(a = route_ip4(ip)) || !(n = route_ip4(net)))
+		return 0;
+	mask = bits ? htonl(~0U << (32 - bits)) : 0;
+	return (a & mask) == (n & mask);
+}
+
+const json_t *route_host_of(const json_t *hosts, const json_t *inst)
+{
+	const char *name = ec_json_str(inst, "host");
+	const json_t *h;
+	size_t i;
+
+	json_array_foreach (hosts, i, h)
+		if (name && !strcmp(ec_json_str(h, "name") ?: "", name))
+			return h;
+	json_array_foreach (hosts, i, h)
+		if (in_subnet(ec_json_str(inst, "ip"),
+			      ec_json_str(h, "subnet")))
+			return h;
+	return NULL;
+}
+
+const char *route_host_ip(const json_t *h, char buf[INET_ADDRSTRLEN])
+{
+	const char *ip = ec_json_str(json_object_get(h, "router"), "ip");
+	const char *ssh = ec_json_str(h, "ssh");
+	struct ssh_target t;
+	struct in_addr a;
+	struct ec_err e;
+
+	if (ip)
+		return ip;
+	if (!ssh || fleet_ssh_target_parse(ssh, &t, &e) < 0 ||
+	    inet_pton(AF_INET, t.host, &a) != 1)
+		return NULL;
+	return inet_ntop(AF_INET, &a, buf, INET_ADDRSTRLEN);
+}
+
+void route_resolve_hosts(json_t *routes, const json_t *hosts)
+{
+	json_t *r, *b;
+	const json_t *h;
+	size_t i, k, j;
+
+	json_array_foreach (routes, i, r)
+		json_array_foreach (json_object_get(r, "backends"), k, b)
+			json_array_foreach (hosts, j, h) {
+				char buf[INET_ADDRSTRLEN];
+				const char *ip = route_host_ip(h, buf);
+				if (ip && !strcmp(ec_json_str(h, "name") ?: "",
+						  ec_json_str(b, "host") ?: ""))
+					json_object_set_new(b, "host_ip",
+							    json_string(ip));
+			}
+}
+
+/* ---- backends ----------------------------------------------------------- */
+
+static json_t *find_backend(const json_t *backends, const char *inst)
+{
+	json_t *b;
+	size_t i;
+
+	json_array_foreach (backends, i, b)
+		if (!strcmp(ec_json_str(b, "instance") ?: "", inst))
+			return b;
+	return NULL;
+}
+
+static void mark_index(const json_t *b, unsigned char *used)
+{
+	int64_t x = ec_json_int(b, "index");
+
+	if (x > 0 && x < ROUTE_MAX_BACKENDS)
+		used[x] = 1;
+}
+
+static uint32_t index_alloc(unsigned char *used)
+{
+	uint32_t x;
+
+	for (x = 1; x < ROUTE_MAX_BACKENDS; x++)
+		if (!used[x]) {
+			used[x] = 1;
+			return x;
+		}
+	return 0;
+}
+
+void route_merge_backends(json_t *r, const char *addr, const json_t *insts,
+			  const json_t *hosts, const json_t *routes)
+{
+	unsigned char used[ROUTE_MAX_BACKENDS] = {0};
+	json_t *old = json_object_get(r, "backends"), *now = json_array();
+	const json_t *in, *o, *b;
+	size_t i, k;
+
+	json_array_foreach (routes, i, o) {
+		if (addr && !strcmp(ec_json_str(o, "vip") ?: "", addr))
+			continue;
+		json_array_foreach (json_object_get(o, "backends"), k, b)
+			mark_index(b, used);
+	}
+	json_array_foreach (old, i, b)
+		mark_index(b, used);
+	json_array_foreach (insts, i, in) {
+		const char *id = ec_json_str(in, "id"),
+			   *ip = ec_json_str(in, "ip");
+		const json_t *h = route_host_of(hosts, in);
+		char buf[INET_ADDRSTRLEN];
+		const char *hip = h ? route_host_ip(h, buf) : NULL;
+		json_t *nb;
+
+		if (!id || !ip ||
+		    strcmp(ec_json_str(in, "status") ?: "", "running"))
+			continue;
+		if ((b = find_backend(old, id)))
+			nb = json_deep_copy(b);
+		else
+			nb = json_pack("{s:s,s:i,s:b,s:i,s:i,s:n,s:I}",
+				       "instance", id, "weight",
+				       ROUTE_DEFAULT_WEIGHT, "healthy", 1,
+				       "fails", 0, "oks", 0, "rtt_ms", "index",
+				       (json_int_t)index_alloc(used));
+		json_object_set_new(nb, "ip", json_string(ip));
+		json_object_set_new(
+		    nb, "host",
+		    h ? json_string(ec_json_str(h, "name"))
+		      : json_string(ec_json_str(in, "host") ?: "local"));
+		json_object_set_new(nb, "host_ip",
+				    hip ? json_string(hip) : json_null());
+		json_array_append_new(now, nb);
+	}
+	json_object_set_new(r, "backends", now);
+}
+
+int route_apply_weights(json_t *r, const json_t *weights, struct ec_err *err)
+{
+	const char *k;
+	json_t *w;
+
+	json_object_foreach ((json_t *)weights, k, w) {
+		json_t *b = find_backend(json_object_get(r, "backends"), k);
+		if (!b)
+			return ec_err_set(err, EC_NOTFOUND,
+					  "--weight: '%s' is not a running "
+					  "instance of app '%s'",
+					  k, ec_json_str(r, "app"));
+		json_object_set(b, "weight", w);
+	}
+	return 0;
+}
+
+static void count_up(json_t *b, const char *k, const char *reset)
+{
+	json_object_set_new(b, reset, json_integer(0));
+	json_object_set_new(b, k, json_integer(ec_json_int(b, k) + 1));
+}
+
+void route_hysteresis(json_t *r, const json_t *probes)
+{
+	json_t *b;
+	size_t i;
+
+	json_array_foreach (json_object_get(r, "backends"), i, b) {
+		json_t *p = json_object_get(probes, ec_json_str(b, "instance"));
+		int healthy = json_is_true(json_object_get(b, "healthy"));
+		if (!p)
+			continue;
+		if (json_is_true(json_object_get(p, "ok"))) {
+			count_up(b, "oks", "fails");
+			if (!healthy &&
+			    ec_json_int(b, "oks") >= ROUTE_OKS_TO_UP)
+				json_object_set_new(b, "healthy", json_true());
+		} else {
+			count_up(b, "fails", "oks");
+			if (healthy &&
+			    ec_json_int(b, "fails") >= ROUTE_FAILS_TO_DOWN)
+				json_object_set_new(b, "healthy", json_false());
+		}
+		json_object_set(b, "rtt_ms", json_object_get(p, "rtt_ms"));
+	}
+}
+
+static void set_port_proto(json_t *r, const struct route_vip *v)
+{
+	json_object_set_new(r, "port", json_integer(v->port));
+	json_object_set_new(r, "proto",
+			    json_string(v->proto == ROUTE_UDP ? "udp" : "tcp"));
+}
+
+int route_refresh_apply(json_t *r, const struct route_refresh *f,
+			struct ec_err *err)
+{
+	if (!json_object_get(r, "vip")) { /* new */
+		json_object_set_new(r, "vip", json_string(f->addr));
+		set_port_proto(r, &f->vip);
+		json_object_set_new(r, "id", json_integer(f->id));
+	}
+	if (f->app) {
+		json_object_set_new(r, "app", json_string(f->app));
+		json_object_set_new(r, "check",
+				    json_pack("{s:s,s:s}", "type",
+					      f->check ?: "http", "path",
+					      f->path ?: "/"));
+		set_port_proto(r, &f->vip);
+	}
+	route_merge_backends(r, f->addr, f->insts, f->hosts, f->routes);
+	if (f->weights && route_apply_weights(r, f->weights, err) < 0)
+		return -1;
+	if (f->probes)
+		route_hysteresis(r, f->probes);
+	return 0;
+}
+
+/* ---- VIP ids ------------------------------------------------------------ */
+
+uint32_t route_vip_id_alloc(const json_t *routes)
+{
+	unsigned char used[ROUTE_MAX_VIPS] = {0};
+	const json_t *o;
+	uint32_t id;
+	size_t i;
+
+	json_array_foreach (routes, i, o) {
+		int64_t x = ec_json_int(o, "id");
+		if (x > 0 && x < ROUTE_MAX_VIPS)
+			used[x] = 1;
+	}
+	for (id = 1; id < ROUTE_MAX_VIPS; id++)
+		if (!used[id])
+			return id;
+	return 0;
+}
+
+int route_ids_check(const json_t *routes, struct ec_err *err)
+{
+	unsigned char seen[ROUTE_MAX_VIPS] = {0};
+	const json_t *r;
+	size_t i;
+
+	json_array_foreach (routes, i, r) {
+		int64_t id = ec_json_int(r, "id");
+		if (id < 1 || id >= ROUTE_MAX_VIPS || seen[id])
+			return ec_err_set(err, EC_CONFLICT,
+					  "route '%s': VIP id %lld is invalid "
+					  "or taken (route rm and add it "
+					  "again)",
+					  ec_json_str(r, "vip"), (long long)id);
+		seen[id] = 1;
+	}
+	return 0;
+}
+
+/* ---- the plan and the tables -------------------------------------------- */
+
+static int be_cmp(const void *x, const void *y)
+{
+	const struct route_plan_be *a = x, *b = y;
+
+	if (a->vip_id != b->vip_id)
+		return a->vip_id < b->vip_id ? -1 : 1;
+	return strcmp(ec_json_str(a->b, "instance") ?: "",
+		      ec_json_str(b->b, "instance") ?: "");
+}
+
+struct route_plan_be *route_plan_backends(const json_t *routes, size_t *n)
+{
+	unsigned char used[ROUTE_MAX_BACKENDS] = {0};
+	struct route_plan_be *v;
+	const json_t *r, *b;
+	size_t i, k, cap = 0;
+
+	*n = 0;
+	json_array_foreach (routes, i, r)
+		cap += json_array_size(json_object_get(r, "backends"));
+	v = xcalloc(cap + 1, sizeof(*v));
+	json_array_foreach (routes, i, r)
+		json_array_foreach (json_object_get(r, "backends"), k, b)
+			v[(*n)++] = (struct route_plan_be){
+			    b, r, (uint32_t)ec_json_int(r, "id"), 0};
+	qsort(v, *n, sizeof(*v), be_cmp);
+	for (i = 0; i < *n; i++) {
+		int64_t x = ec_json_int(v[i].b, "index");
+		if (x > 0 && x < ROUTE_MAX_BACKENDS && !used[x]) {
+			used[x] = 1;
+			v[i].idx = (uint32_t)x;
+		}
+	}
+	for (i = 0; i < *n; i++)
+		if (!v[i].idx)
+			v[i].idx = index_alloc(used);
+	return v;
+}
+
+int route_in_table(const json_t *b)
+{
+	return json_is_true(json_object_get(b, "healthy")) &&
+	       ec_json_str(b, "host_ip");
+}
+
+int route_build_table(const struct route_plan_be *p, size_t n, uint32_t vip_id,
+		      uint32_t **table, uint32_t *m, size_t *nb,
+		      struct ec_err *err)
+{
+	_cleanup_free_ struct mg_backend *mb = xcalloc(n + 1, sizeof(*mb));
+	size_t i, k = 0;
+
+	for (i = 0; i < n; i++) {
+		int64_t w = ec_json_int(p[i].b, "weight");
+		if (p[i].vip_id != vip_id || !p[i].idx ||
+		    !route_in_table(p[i].b))
+			continue;
+		mb[k].key = ec_json_str(p[i].b, "instance");
+		mb[k].weight = w < 0		? 0
+			       : w > UINT32_MAX ? UINT32_MAX
+						: (uint32_t)w;
+		mb[k].id = p[i].idx;
+		k++;
+	}
+	*nb = k;
+	*table = NULL;
+	*m = 0;
+	if (!k)
+		return 0;
+	*m = maglev_table_size(k);
+	*table = xcalloc(*m, sizeof(**table));
+	return maglev_build(mb, k, *m, *table, err);
+}
+
+const char *route_table_fnv(const uint32_t *t, uint32_t m, char hx[17])
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	uint32_t i;
+
+	for (i = 0; i < m; i++)
+		h = (h ^ t[i]) * 0x100000001b3ULL;
+	snprintf(hx, 17, "%016llx", (unsigned long long)h);
+	return hx;
+}

@@ -1,0 +1,53 @@
+/* spec.h - the app spec: parsed and validated into a placement request.
+ *
+ * An app spec is the JSON an operator writes (`schedule SPEC.json`) or the
+ * command line builds; it is kept in the app record and the off-peak
+ * queue and read again by `schedule --tick`. Every field is checked for
+ * type and range here, once, before anything is decided: numbers where
+ * integers belong must be JSON integers, sizes are integers or strings
+ * like "64M", and every quantity is 0 < x <= its cap, so no later
+ * arithmetic sees a negative or wrapped value. */
+#ifndef EC_SCHED_SPEC_H
+#define EC_SCHED_SPEC_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "sched/sched.h"
+#include "util/err.h"
+
+#define SC_MAX_REPLICAS 100000	    /* as --replicas on the CLI */
+#define SC_MAX_CPUS	4096	    /* per replica */
+#define SC_MAX_BYTES	(1LL << 50) /* memory, GPU memory: 1 PiB */
+#define SC_MAX_LIST	1024	    /* env, ports, command, near... */
+#define SC_MAX_STR	4096	    /* one string of those lists */
+
+struct sc_spec {
+	json_t *json; /* the spec (a reference held; name filled in) */
+	const char *name, *image, *runtime;
+	int replicas;
+	struct sc_req req; /* its pointers point into this struct/json */
+	struct sc_near *near;
+	const char **allow, **deny;	      /* NULL-terminated or NULL */
+	const char **env, **ports, **command; /* NULL-terminated */
+	size_t nenv, nports, ncommand;
+	/* "vip": the app's one address, "A[:PORT[/PROTO]]" as given (NULL:
+	 * none); vip_addr its address (what `run --vip` puts on each
+	 * instance's loopback); "health": {"type": "http"|"tcp", "path"} */
+	const char *vip;
+	char vip_addr[16];
+	const char *health_type, *health_path;
+};
+
+/* Validate spec and fill s (strings borrowed from spec, which s holds a
+ * reference to). A missing "name" is derived from the image's repository
+ * ("team/web" -> "team-web") and set in spec. EC_USAGE naming the field
+ * ("spec: 'resources.memory' ...") on any bad value. */
+int sc_spec_parse(json_t *spec, struct sc_spec *s, struct ec_err *err);
+void sc_spec_release(struct sc_spec *s);
+
+/* A --near value: "LOC" or "LAT,LON", with an optional "@WEIGHT"; a new
+ * object for the spec's "near" array, or NULL with EC_USAGE. */
+json_t *sc_near_parse(const char *s, struct ec_err *err);
+
+#endif

@@ -1,0 +1,202 @@
+/* route_probe.c - health probes (src/route/probe.c) against real sockets
+ * on loopback: a listener thread that answers one connection with a
+ * canned reply (or never), so TCP, HTTP status, garbage, refusal and the
+ * timeout are all exercised without mocks. */
+#include "route/control.h"
+#include "util/json.h"
+#include "util/xalloc.h"
+
+#include "tap.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+struct server {
+	int fd;		   /* listening */
+	uint16_t port;	   /* host order */
+	const char *reply; /* NULL: accept, read, never answer */
+	int hold_ms;	   /* with reply NULL: how long to stay silent */
+	char req[512];	   /* what the client sent */
+	pthread_t th;
+};
+
+static void *serve(void *p)
+{
+	struct server *s = p;
+	int c = accept(s->fd, NULL, NULL);
+	ssize_t n;
+
+	if (c < 0)
+		return NULL;
+	n = recv(c, s->req, sizeof(s->req) - 1, 0);
+	s->req[n > 0 ? n : 0] = '\0';
+	if (s->reply)
+		(void)!send(c, s->reply, strlen(s->reply), MSG_NOSIGNAL);
+	else
+		usleep((useconds_t)s->hold_ms * 1000);
+	close(c);
+	return NULL;
+}
+
+static void server_start(struct server *s, const char *reply, int hold_ms)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t al = sizeof(a);
+
+	memset(s, 0, sizeof(*s));
+	s->reply = reply;
+	s->hold_ms = hold_ms;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	s->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s->fd < 0 || bind(s->fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    listen(s->fd, 4) < 0 ||
+	    getsockname(s->fd, (struct sockaddr *)&a, &al) < 0) {
+		perror("listener");
+		exit(1);
+	}
+	s->port = ntohs(a.sin_port);
+	pthread_create(&s->th, NULL, serve, s);
+}
+
+static void server_stop(struct server *s)
+{
+	pthread_join(s->th, NULL);
+	close(s->fd);
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* A port nothing listens on: bound, then closed. */
+static uint16_t dead_port(void)
+{
+	struct server s;
+
+	server_start(&s, "", 0);
+	close(s.fd);
+	pthread_cancel(s.th);
+	pthread_join(s.th, NULL);
+	return s.port;
+}
+
+static int probe(struct server *s, const char *type, const char *path,
+		 int timeout_ms, double *rtt, char *why)
+{
+	*rtt = -1;
+	why[0] = '\0';
+	return route_probe("127.0.0.1", s->port, type, path, "198.18.250.1",
+			   timeout_ms, rtt, why, 128);
+}
+
+static void test_probes(void)
+{
+	struct server s;
+	char why[128];
+	double rtt, t0;
+
+	server_start(&s, "", 0);
+	ok(probe(&s, "tcp", "/", 1000, &rtt, why) == 0 && rtt >= 0,
+	   "tcp: a connection is enough (rtt %.3f ms)", rtt);
+	close(s.fd); /* the server thread may wait for a request: unblock */
+	pthread_cancel(s.th);
+	pthread_join(s.th, NULL);
+
+	server_start(&s, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 0);
+	ok(probe(&s, "http", "/healthz", 1000, &rtt, why) == 0,
+	   "http: 200 is healthy");
+	server_stop(&s);
+	ok(!strncmp(s.req, "GET /healthz HTTP/1.0\r\n", 23) &&
+	       strstr(s.req, "\r\nHost: 198.18.250.1\r\n") &&
+	       strstr(s.req, "\r\n\r\n"),
+	   "the request: GET of the path, Host is the VIP");
+
+	server_start(&s, "HTTP/1.0 302 Found\r\n\r\n", 0);
+	ok(probe(&s, "http", "/", 1000, &rtt, why) == 0, "http: 3xx is ok");
+	server_stop(&s);
+
+	server_start(&s, "HTTP/1.0 404 Not Found\r\n\r\n", 0);
+	ok(probe(&s, "http", "/missing", 1000, &rtt, why) < 0 &&
+	       !strcmp(why, "HTTP 404"),
+	   "http: 404 fails (%s)", why);
+	server_stop(&s);
+
+	server_start(&s, "HTTP/1.0 503 Busy\r\n\r\n", 0);
+	ok(probe(&s, "http", "/", 1000, &rtt, why) < 0 &&
+	       !strcmp(why, "HTTP 503"),
+	   "http: 503 fails");
+	server_stop(&s);
+
+	server_start(&s, "SSH-2.0-OpenSSH\r\n", 0);
+	ok(probe(&s, "http", "/", 1000, &rtt, why) < 0 &&
+	       !strcmp(why, "no HTTP status line"),
+	   "http: something else answering fails (%s)", why);
+	server_stop(&s);
+
+	server_start(&s, NULL, 600);
+	t0 = now_ms();
+	ok(probe(&s, "http", "/", 300, &rtt, why) < 0 &&
+	       !strcmp(why, "no HTTP status line"),
+	   "http: silence fails");
+	ok(now_ms() - t0 < 1000, "within the timeout (%.0f ms for 300)",
+	   now_ms() - t0);
+	server_stop(&s);
+
+	s.port = dead_port();
+	ok(probe(&s, "tcp", "/", 1000, &rtt, why) < 0 &&
+	       !strncmp(why, "connect: ", 9),
+	   "refused: fails (%s)", why);
+	ok(route_probe("nonsense", 80, "tcp", "/", "v", 100, &rtt, why,
+		       sizeof(why)) < 0,
+	   "not an address: fails");
+}
+
+static void test_probe_route(void)
+{
+	struct server s;
+	json_t *r, *out, *a, *b;
+
+	server_start(&s, "HTTP/1.0 200 OK\r\n\r\n", 0);
+	r = json_pack("{s:s,s:i,s:{s:s,s:s},s:[{s:s,s:s,s:s},{s:s,s:s,s:s},"
+		      "{s:s,s:s,s:s}]}",
+		      "vip", "198.18.250.1", "port", (int)s.port, "check",
+		      "type", "http", "path", "/", "backends", "instance", "a",
+		      "ip", "127.0.0.1", "host", "h1", "instance", "b", "ip",
+		      "127.0.0.2", "host", "h1", "instance", "c", "ip",
+		      "127.0.0.1", "host", "h2");
+	/* only h1's backends: a answers (the one-shot server), b is refused */
+	out = route_probe_route(r, "h1", 500);
+	server_stop(&s);
+	a = json_object_get(out, "a");
+	b = json_object_get(out, "b");
+	ok(json_object_size(out) == 2 && !json_object_get(out, "c"),
+	   "host filter: h1's backends only");
+	ok(json_is_true(json_object_get(a, "ok")) &&
+	       json_is_real(json_object_get(a, "rtt_ms")) &&
+	       !json_object_get(a, "error"),
+	   "a: ok with rtt_ms");
+	ok(json_is_false(json_object_get(b, "ok")) &&
+	       json_is_null(json_object_get(b, "rtt_ms")) &&
+	       ec_json_str(b, "error"),
+	   "b: failed, rtt_ms null, an error (%s)", ec_json_str(b, "error"));
+	json_decref(out);
+	json_decref(r);
+}
+
+int main(void)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	test_probes();
+	test_probe_route();
+	return done_testing();
+}

@@ -103,6 +103,7 @@ const struct ec_cmd cmd_run_def = {
 	     "[--memory SIZE] [--network M] IMAGE [-- CMD ARG...]",
     .opts = run_opts,
     .run = run_run,
+    .json_probe = "ps",
     .operands_last = 1,
 };
 
@@ -112,6 +113,7 @@ const struct ec_cmd cmd_logs_def = {
     .usage = "edgectl logs [-f] ID",
     .opts = logs_opts,
     .run = run_logs,
+    .json_probe = "ps",
 };
 
 const struct ec_cmd cmd_stop_def = {
@@ -120,6 +122,7 @@ const struct ec_cmd cmd_stop_def = {
     .usage = "edgectl stop [-t SECS] ID",
     .opts = stop_opts,
     .run = run_stop,
+    .json_probe = "ps",
 };
 
 const struct ec_cmd cmd_rm_def = {
@@ -128,6 +131,7 @@ const struct ec_cmd cmd_rm_def = {
     .usage = "edgectl rm [-f] ID...",
     .opts = rm_opts,
     .run = run_rm,
+    .json_probe = "ps",
 };
 
 const struct ec_cmd cmd_monitor_def = {

@@ -90,11 +90,15 @@ leftovers() {
 	say_accel
 }
 
-@test "run --runtime qemu: -e, -w, -u and --json (runtime, accel, exit status)" {
-	run -0 --separate-stderr edgectl --json run --rm --runtime qemu -e FOO=bar -e GREETING=hi -w /www -u nobody bbvm:1 -- \
-		sh -c 'echo "{\"foo\":\"$FOO\",\"greeting\":\"$GREETING\",\"pwd\":\"$(pwd)\",\"uid\":$(id -u),\"gid\":$(id -g)}"'
+@test "run --runtime qemu: -e, -w, -u, --cpus, --memory and --json (runtime, accel, exit status)" {
+	run -0 --separate-stderr edgectl --json run --rm --runtime qemu -e FOO=bar -e GREETING=hi -w /www -u nobody \
+		--cpus 1.5 --memory 160M bbvm:1 -- \
+		sh -c 'echo "{\"foo\":\"$FOO\",\"greeting\":\"$GREETING\",\"pwd\":\"$(pwd)\",\"uid\":$(id -u),\"gid\":$(id -g),\"cpus\":$(grep -c ^processor /proc/cpuinfo),\"mem_kb\":$(grep MemTotal /proc/meminfo | tr -dc 0-9)}"'
 	local guest=${lines[0]} result=${lines[1]}
 	jq -e '.foo == "bar" and .greeting == "hi" and .pwd == "/www" and .uid == 65534 and .gid == 65534' <<<"$guest"
+	# --cpus 1.5 is two vCPUs; --memory 160M is the guest's RAM (the kernel
+	# keeps some of it)
+	jq -e '.cpus == 2 and .mem_kb > 100000 and .mem_kb <= 163840' <<<"$guest" || { echo "$guest"; false; }
 	jq -e '.exit_status == 0 and .runtime == "qemu" and (.accel == "kvm" or .accel == "tcg")' <<<"$result"
 	echo "# accel reported by --json: $(jq -r .accel <<<"$result")" >&3
 	# -u with a name not in the image's /etc/passwd: a start failure

@@ -86,6 +86,19 @@ $(O)/src/route/loader.o: $(O)/bpf/router.skel.h
 $(O)/src/route/loader.o: private ALL_CFLAGS += -Ibpf -I$(O)/bpf
 $(O)/tests/unit/route.t: private ALL_CFLAGS += -Ibpf
 
+# The microVM guest init (guest/init.c): static, no sanitizers, linked into
+# edgectl by src/vm/blob.c (.incbin), so the initramfs it writes needs no
+# file installed beside the binary.
+GUEST_CFLAGS = -std=gnu11 $(WARN) -Os -D_GNU_SOURCE -Isrc
+ifdef DEVELOPER
+GUEST_CFLAGS += -Werror
+endif
+$(O)/guest/init: guest/init.c src/vm/proto.h
+	@mkdir -p $(@D)
+	$(CC) $(GUEST_CFLAGS) -static -s -o $@ $<
+$(O)/src/vm/blob.o: $(O)/guest/init
+$(O)/src/vm/blob.o: private ALL_CFLAGS += -DVM_GUEST_INIT='"$(O)/guest/init"'
+
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^

@@ -21,6 +21,10 @@ pkgs=(
 	docker.io
 	# the fleet: hosts are network namespaces running sshd; CNI networking
 	openssh-server openssh-client containernetworking-plugins
+	# microVMs (run --runtime qemu): QEMU, Debian's guest kernel (~70 MB
+	# download, ~400 MB in /boot and /lib/modules), the rootfs disk
+	# builder, cpio to check the initramfs; xz unpacks the kernel's vmlinux
+	qemu-system-x86 linux-image-amd64 erofs-utils cpio xz-utils
 )
 if [ "${1:-}" = bench ]; then
 	pkgs+=(awscli time debootstrap podman)

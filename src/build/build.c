@@ -299,10 +299,9 @@ static int pull_base(struct builder *b, const struct img_ref *r,
 			return -1;
 	}
 	po.eo.insecure = b->o->insecure;
-	po.eo.plain_http =
-	    r->kind == REF_REGISTRY &&
-	    reg_host_listed(b->o->insecure_registries, b->o->ninsecure,
-			    r->registry);
+	po.eo.plain_http = r->kind == REF_REGISTRY &&
+			   reg_host_listed(b->o->insecure_registries,
+					   b->o->ninsecure, r->registry);
 	po.eo.creds = b->o->creds;
 	po.eo.cache_dir = cache;
 	po.eo.cancel = b->o->cancel;

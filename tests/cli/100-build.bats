@@ -162,8 +162,8 @@ umoci_unpack() {
 	entries=$(zstd -q -d -c "$EDGECTL_ROOT/blobs/sha256/$layer" | tar -tf -)
 	grep -qx 'ctx/src/main.c' <<<"$entries"
 	grep -qx 'ctx/src/public.pem' <<<"$entries"
-	! grep -q 'key.pem' <<<"$entries"
-	! grep -q 'logs' <<<"$entries"
+	! grep -q 'key.pem' <<<"$entries" || false
+	! grep -q 'logs' <<<"$entries" || false
 	printf 'FROM scratch\nCOPY src/key.pem /k\n' >"$CTX/Dockerfile"
 	run -2 --separate-stderr edgectl build "$CTX"
 	[[ $stderr == *"key.pem"*"excluded by .dockerignore"* ]]
@@ -202,9 +202,9 @@ umoci_unpack() {
 	[[ $stderr == *"Dockerfile:2"*"status 7"*"about to fail"* ]]
 	run -3 edgectl inspect bad:1
 	# nothing left behind: no mounts, no temp dirs, no containers
-	! grep -q "$EDGECTL_ROOT" /proc/self/mountinfo
+	! grep -q "$EDGECTL_ROOT" /proc/self/mountinfo || false
 	[ -z "$(ls -A "$EDGECTL_ROOT/tmp")" ]
-	! crun list 2>/dev/null | grep -q edgectl-build
+	! crun list 2>/dev/null | grep -q edgectl-build || false
 }
 
 @test "build: a missing context is a usage error" {
@@ -240,7 +240,7 @@ umoci_unpack() {
 	cat "$BATS_TEST_TMPDIR/out"
 	[ "$st" = 130 ] || { echo "exit $st, want 130"; false; }
 	run -3 edgectl inspect int:1
-	! grep -q "$EDGECTL_ROOT" /proc/self/mountinfo
+	! grep -q "$EDGECTL_ROOT" /proc/self/mountinfo || false
 	[ -z "$(ls -A "$EDGECTL_ROOT/tmp" 2>/dev/null)" ]
 	[ -z "$(find "$EDGECTL_ROOT/blobs" -name '.tmp-*')" ]
 	# this build's container is gone (crun's list is machine-wide: other
@@ -248,7 +248,7 @@ umoci_unpack() {
 	local id
 	id=$(grep -o "edgectl-build-[0-9a-f]*" "$BATS_TEST_TMPDIR/out" | head -1)
 	[ -n "$id" ]
-	! crun list 2>/dev/null | grep -q -e "$id" -e "$EDGECTL_ROOT/"
+	! crun list 2>/dev/null | grep -q -e "$id" -e "$EDGECTL_ROOT/" || false
 }
 
 @test "build: a FIFO as the Dockerfile is refused at once, not read forever" {

@@ -22,6 +22,7 @@ struct ec_ctx {
 	struct store_opts store_opts;
 	struct store *store; /* opened on first use by ctx_store() */
 	volatile int *interrupted;
+	char *owned[3]; /* defaults resolved at start (freed at exit) */
 };
 
 /* One option: long name, optional short letter, argument placeholder

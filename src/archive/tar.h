@@ -64,15 +64,18 @@ struct tar_unpack_opts {
 	int whiteouts;
 	uint64_t max_bytes;   /* total file bytes; 0 = TAR_DEFAULT_MAX_BYTES */
 	uint64_t max_entries; /* 0 = TAR_DEFAULT_MAX_ENTRIES */
-	int allow_devices;    /* device nodes (only honoured as root) */
-	int keep_owner;	      /* chown to the tar's uid/gid (root) */
+	/* device nodes other than the 0:0 character device of an overlayfs
+	 * whiteout (always allowed as root); only honoured as root */
+	int allow_devices;
+	int keep_owner; /* chown to the tar's uid/gid (root) */
 };
 
 /* Unpack an uncompressed tar stream into dirfd, safely: absolute paths,
  * "..", symlink or hardlink escapes, entries past the caps and (unless
  * allowed) device nodes are refused with EC_USAGE naming the entry; nothing
  * is ever written outside dirfd (paths resolved with openat2
- * RESOLVE_BENEATH or an equivalent component walk).
+ * RESOLVE_BENEATH or an equivalent component walk). A 0:0 character device
+ * (overlayfs whiteout) is accepted as root without allow_devices.
  *
  * More precisely: parents resolve with RESOLVE_BENEATH |
  * RESOLVE_NO_MAGICLINKS (a relative symlink staying inside is followed,

@@ -525,6 +525,8 @@ json_t *fleet_probe_cdi(const char *root, const char *const *cdi_dirs)
 
 	for (r = rt_available(); *r; r++)
 		json_array_append_new(rts, json_string(*r));
+	if (rt_path("qemu")) /* microVMs: QEMU and a guest kernel */
+		json_array_append_new(rts, json_string("qemu"));
 	if (statvfs(root, &sv) == 0) {
 		disk = (json_int_t)sv.f_blocks * (json_int_t)sv.f_frsize;
 		disk_free = (json_int_t)sv.f_bavail * (json_int_t)sv.f_frsize;

@@ -215,6 +215,9 @@ struct inst_env {
 	struct store *(*store)(void *arg, struct ec_err *err);
 	void *store_arg;
 	const volatile int *cancel;
+	/* VM runtimes: the config's "vm" object (kernel, cmdline, accel,
+	 * boot_timeout_ms; borrowed, may be NULL), copied into the spec */
+	const json_t *vm;
 };
 
 struct inst_run_result {

@@ -124,6 +124,13 @@ blob_gets() {
 	rm "$XDG_CONFIG_HOME/edgectl/config.json"
 	run -0 --separate-stderr edgectl --root "$T/r3" --json pull --insecure-registry "$PROXY" "$PROXY/web:2"
 	run -1 grep -q tls-hello "$PROXY_LOG"
+	# build's FROM follows the config's list too
+	printf '{"insecure_registries": ["%s"]}\n' "$PROXY" >"$XDG_CONFIG_HOME/edgectl/config.json"
+	mkdir -p "$T/fromctx"
+	printf 'FROM %s/web:2\nENV FROM_REGISTRY=1\n' "$PROXY" >"$T/fromctx/Dockerfile"
+	run -0 --separate-stderr edgectl --root "$T/r5" -q build -t derived:1 "$T/fromctx"
+	run -1 grep -q tls-hello "$PROXY_LOG"
+	rm "$XDG_CONFIG_HOME/edgectl/config.json"
 	# malformed list: usage error
 	printf '{"insecure_registries": "%s"}\n' "$PROXY" >"$XDG_CONFIG_HOME/edgectl/config.json"
 	run -2 --separate-stderr edgectl pull "$PROXY/web:2"

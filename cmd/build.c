@@ -113,6 +113,7 @@ static void push(const char ***v, size_t *n, const char *s)
 static int run(struct ec_ctx *ctx, int argc, char **argv)
 {
 	struct build_opts bo = {.comp = COMP_ZSTD, .source_date_epoch = -1};
+	const char *insecure[32];
 	struct build_result res;
 	struct ui ui = {.ctx = ctx};
 	_cleanup_free_ const char **tags = NULL, **bargs = NULL;
@@ -218,6 +219,11 @@ static int run(struct ec_ctx *ctx, int argc, char **argv)
 	bo.bytes = on_bytes;
 	bo.open_store = open_store;
 	bo.cb_ctx = &ui;
+	if (ctx_insecure_registries(ctx, insecure, &bo.ninsecure,
+				    sizeof(insecure) / sizeof(*insecure),
+				    &err) < 0)
+		return report_error(ctx, &err);
+	bo.insecure_registries = insecure;
 	if (build_run(&bo, &res, &err) < 0)
 		return report_error(ctx, &err);
 	progress_done(&ui.pr);

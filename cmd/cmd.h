@@ -22,6 +22,7 @@ struct ec_ctx {
 	struct store_opts store_opts;
 	struct store *store; /* opened on first use by ctx_store() */
 	volatile int *interrupted;
+	char *owned[3]; /* defaults resolved at start (freed at exit) */
 };
 
 /* One option: long name, optional short letter, argument placeholder
@@ -123,8 +124,17 @@ int verb_usage_error(struct ec_ctx *ctx, const struct ec_cmd *cmd,
 /* Print err once (text or JSON on stderr) and return its exit status. */
 int report_error(struct ec_ctx *ctx, const struct ec_err *err);
 
+/* Append the config's "insecure_registries" (an array of "HOST[:PORT]":
+ * registries reached over plain http) to list[*n..max). EC_USAGE for a
+ * malformed entry. */
+int ctx_insecure_registries(struct ec_ctx *ctx, const char **list, size_t *n,
+			    size_t max, struct ec_err *err);
+
 /* Open the configured store on first use. */
 struct store *ctx_store(struct ec_ctx *ctx, struct ec_err *err);
+/* CDI spec directories: EDGECTL_CDI_SPEC_DIRS (':'-separated), else
+ * "cdi_spec_dirs" in config.json, else NULL (/etc/cdi, /var/run/cdi). */
+const char *const *ctx_cdi_dirs(struct ec_ctx *ctx);
 
 /* Print one JSON value on stdout (steals the reference). */
 void json_out(json_t *v);

@@ -443,3 +443,29 @@ int verb_usage_error(struct ec_ctx *ctx, const struct ec_cmd *cmd,
 	va_end(ap);
 	return r;
 }
+
+const char *const *ctx_cdi_dirs(struct ec_ctx *ctx)
+{
+	static const char **dirs;
+	const char *env = getenv("EDGECTL_CDI_SPEC_DIRS");
+	const json_t *cfg =
+	    ctx->config ? json_object_get(ctx->config, "cdi_spec_dirs") : NULL;
+	const json_t *v;
+	size_t i, n = 0;
+
+	if (dirs)
+		return dirs;
+	if (env && *env) {
+		char *dup = xstrdup(env), *save = NULL, *d;
+		dirs = xcalloc(strlen(env) + 2, sizeof(*dirs));
+		for (d = strtok_r(dup, ":", &save); d;
+		     d = strtok_r(NULL, ":", &save))
+			dirs[n++] = d; /* kept for the process's life */
+	} else if (json_is_array(cfg)) {
+		dirs = xcalloc(json_array_size(cfg) + 1, sizeof(*dirs));
+		json_array_foreach (cfg, i, v)
+			if (json_is_string(v))
+				dirs[n++] = json_string_value(v);
+	}
+	return dirs;
+}

@@ -108,7 +108,6 @@ static int load_config(struct ec_ctx *ctx, struct ec_err *err)
 /* Precedence: flag > environment > config file > default. */
 static void resolve_settings(struct ec_ctx *ctx)
 {
-	static char *store_default, *root_default;
 	const char *c;
 
 	if (!ctx->store_url)
@@ -118,8 +117,8 @@ static void resolve_settings(struct ec_ctx *ctx)
 	if (!ctx->store_url) {
 		_cleanup_free_ char *d =
 		    xdg_dir("XDG_DATA_HOME", ".local/share");
-		store_default = xasprintf("file://%s/edgectl/store", d);
-		ctx->store_url = store_default;
+		ctx->owned[0] = xasprintf("file://%s/edgectl/store", d);
+		ctx->store_url = ctx->owned[0];
 	}
 	if (!ctx->root)
 		ctx->root = env("EDGECTL_ROOT");
@@ -131,17 +130,16 @@ static void resolve_settings(struct ec_ctx *ctx)
 		} else {
 			_cleanup_free_ char *d =
 			    xdg_dir("XDG_DATA_HOME", ".local/share");
-			root_default = xasprintf("%s/edgectl/root", d);
-			ctx->root = root_default;
+			ctx->owned[1] = xasprintf("%s/edgectl/root", d);
+			ctx->root = ctx->owned[1];
 		}
 	}
 	/* absolute: runtimes and monitors work from other directories */
 	if (ctx->root[0] != '/') {
-		static char *abs_root;
 		char cwd[4096];
 		if (getcwd(cwd, sizeof(cwd))) {
-			abs_root = xasprintf("%s/%s", cwd, ctx->root);
-			ctx->root = abs_root;
+			ctx->owned[2] = xasprintf("%s/%s", cwd, ctx->root);
+			ctx->root = ctx->owned[2];
 		}
 	}
 	/* S3 settings follow the AWS conventions. */
@@ -340,6 +338,8 @@ int main(int argc, char **argv)
 	r = cmd->run(&ctx, argc - i, argv + i);
 	store_free(ctx.store);
 	json_decref(ctx.config);
+	for (i = 0; i < (int)ARRAY_SIZE(ctx.owned); i++)
+		free(ctx.owned[i]);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		if (errno != EPIPE)
 			fprintf(stderr, "edgectl: error: write to stdout: %s\n",

@@ -358,7 +358,7 @@ static int host_verb(struct ec_ctx *ctx, const char *sub,
 
 	ec_err_clear(&err);
 	if (!strcmp(sub, "probe")) {
-		j = fleet_probe(ctx->root);
+		j = fleet_probe_cdi(ctx->root, ctx_cdi_dirs(ctx));
 		if (ctx->json)
 			json_out(json_incref(j));
 		else {

@@ -4,6 +4,8 @@
 #include "image/image.h"
 #include "oci/layout.h"
 #include "oci/ref.h"
+#include "registry/registry.h"
+#include "util/json.h"
 #include "util/fs.h"
 #include "util/parse.h"
 #include "util/xalloc.h"
@@ -20,6 +22,7 @@ enum {
 	O_PLATFORM,
 	O_UNPACK,
 	O_ALL_PLATFORMS,
+	O_INSECURE_REGISTRY,
 };
 
 static int run_push(struct ec_ctx *ctx, int argc, char **argv);
@@ -40,6 +43,10 @@ static const struct ec_opt push_opts[] = {
      O_TLS_VERIFY},
     {"creds", 0, "USER:PASS",
      "registry credentials (default: ~/.docker/config.json)", O_CREDS},
+    {"insecure-registry", 0, "HOST[:PORT]",
+     "talk plain http to this registry (repeatable; adds to the "
+     "insecure_registries config list)",
+     O_INSECURE_REGISTRY},
     {0},
 };
 
@@ -56,6 +63,10 @@ static const struct ec_opt pull_opts[] = {
      O_TLS_VERIFY},
     {"creds", 0, "USER:PASS",
      "registry credentials (default: ~/.docker/config.json)", O_CREDS},
+    {"insecure-registry", 0, "HOST[:PORT]",
+     "talk plain http to this registry (repeatable; adds to the "
+     "insecure_registries config list)",
+     O_INSECURE_REGISTRY},
     {0},
 };
 
@@ -63,7 +74,8 @@ const struct ec_cmd cmd_push_def = {
     .name = "push",
     .summary = "send a local image to the store, a registry or a directory",
     .usage = "edgectl push [-j N] [--chunk-size SIZE] [--part-size SIZE] "
-	     "[--resume] [--tls-verify=false] [--creds USER:PASS] SRC [DST]",
+	     "[--resume] [--tls-verify=false] [--creds USER:PASS] "
+	     "[--insecure-registry HOST[:PORT]]... SRC [DST]",
     .opts = push_opts,
     .run = run_push,
     .json_probe = "images",
@@ -73,7 +85,8 @@ const struct ec_cmd cmd_pull_def = {
     .name = "pull",
     .summary = "fetch an image into the local root and unpack its layers",
     .usage = "edgectl pull [-j N] [--platform OS/ARCH] [--unpack DIR] "
-	     "[-t NAME] [--tls-verify=false] [--creds USER:PASS] SRC",
+	     "[-t NAME] [--tls-verify=false] [--creds USER:PASS] "
+	     "[--insecure-registry HOST[:PORT]]... SRC",
     .opts = pull_opts,
     .run = run_pull,
     .json_probe = "images",
@@ -84,6 +97,8 @@ struct xargs {
 	struct img_copy_opts co;
 	const char *unpack;
 	const char *tag;
+	const char *insecure[32]; /* --insecure-registry, then the config's */
+	size_t ninsecure;
 };
 
 /* Options both commands share; 1 when handled, -1 on a usage error. */
@@ -118,8 +133,41 @@ static int common_opt(struct ec_ctx *ctx, const struct ec_cmd *cmd, int c,
 		}
 		a->eo.creds = arg;
 		return 1;
+	case O_INSECURE_REGISTRY:
+		if (!*arg || strpbrk(arg, "/ \t") ||
+		    a->ninsecure >= ARRAY_SIZE(a->insecure)) {
+			*st = usage_error(ctx, cmd,
+					  "--insecure-registry '%s': one "
+					  "HOST[:PORT] each time (at most %zu)",
+					  arg, ARRAY_SIZE(a->insecure));
+			return -1;
+		}
+		a->insecure[a->ninsecure++] = arg;
+		return 1;
 	}
 	return 0;
+}
+
+/* -v: one line per registry exchange and event; -vv: headers too. */
+static void xfer_log(void *c, int level, const char *msg)
+{
+	struct ec_ctx *ctx = c;
+
+	if (ctx->verbose >= level)
+		fprintf(stderr, "edgectl: %s\n", msg);
+}
+
+/* Endpoint options for one reference: plain http when it is listed. */
+static struct img_ep_opts ref_opts(const struct xargs *a,
+				   const struct img_ep_opts *eo,
+				   const struct img_ref *r)
+{
+	struct img_ep_opts o = *eo;
+
+	if (r->kind == REF_REGISTRY)
+		o.plain_http =
+		    reg_host_listed(a->insecure, a->ninsecure, r->registry);
+	return o;
 }
 
 struct ui {
@@ -151,9 +199,12 @@ static void report(struct ec_ctx *ctx, const char *verb, const char *src,
 		if (strcmp(r->image.digest, r->top.digest))
 			json_object_set_new(j, "image_digest",
 					    json_string(r->image.digest));
-		if (!strcmp(verb, "pushed"))
+		if (!strcmp(verb, "pushed")) {
 			json_object_set_new(j, "parts_resumed",
 					    json_integer(r->parts_resumed));
+			json_object_set_new(j, "blobs_mounted",
+					    json_integer(r->blobs_mounted));
+		}
 		if (!strcmp(verb, "pulled"))
 			json_object_set_new(
 			    j, "bytes_resumed",
@@ -166,9 +217,10 @@ static void report(struct ec_ctx *ctx, const char *verb, const char *src,
 	}
 	if (!ctx->quiet)
 		fprintf(stderr,
-			"%s %s -> %s: %u of %u blobs, %.1f MB in %.2f s "
+			"%s %s -> %s: %u of %u blobs%s, %.1f MB in %.2f s "
 			"(%.0f MB/s)\n",
 			verb, src, dst, r->blobs_copied, r->blobs,
+			r->blobs_mounted ? " (others mounted)" : "",
 			(double)r->bytes / 1e6, secs,
 			secs > 0 ? (double)r->bytes / 1e6 / secs : 0.0);
 	printf("%s\n", r->top.digest);
@@ -195,6 +247,15 @@ static int open_remote(struct ec_ctx *ctx, const struct img_ref *r,
 	if (r->kind == REF_STORE && !(s = ctx_store(ctx, err)))
 		return -1;
 	return img_ep_open(r, s, for_write, eo, ep, err);
+}
+
+/* What both commands set up after parsing: logging, the insecure list. */
+static int xargs_finish(struct ec_ctx *ctx, struct xargs *a, struct ec_err *err)
+{
+	a->eo.log = xfer_log;
+	a->eo.log_ctx = ctx;
+	return ctx_insecure_registries(ctx, a->insecure, &a->ninsecure,
+				       ARRAY_SIZE(a->insecure), err);
 }
 
 static int run_push(struct ec_ctx *ctx, int argc, char **argv)
@@ -263,6 +324,8 @@ static int run_push(struct ec_ctx *ctx, int argc, char **argv)
 		img_ref_release(&src);
 		return report_error(ctx, &err);
 	}
+	if (xargs_finish(ctx, &a, &err) < 0)
+		goto fail;
 	local = img_ref_local_name(&src);
 	srcs = xstrdup(argv[op.ind]);
 	dsts = img_ref_str(&dst);
@@ -281,18 +344,32 @@ static int run_push(struct ec_ctx *ctx, int argc, char **argv)
 		    oci_ref_get(l, argv[op.ind], &d, NULL) == 0) {
 			free(local);
 			local = xstrdup(argv[op.ind]);
+		} else if (oci_ref_get(l, local, &d, NULL) < 0 &&
+			   src.kind == REF_REGISTRY &&
+			   strncmp(argv[op.ind], "docker://", 9) == 0) {
+			/* docker://R/a docker://R/b: straight from the
+			 * registry (blobs mounted within one registry) */
+			struct img_ep_opts so = ref_opts(&a, &a.eo, &src);
+			if (open_remote(ctx, &src, 0, &so, &from, &err) < 0)
+				goto fail;
+			free(local);
+			local = NULL;
 		}
 	}
-	from = img_ep_local(l, &a.eo);
-	if (open_remote(ctx, &dst, 1, &a.eo, &to, &err) < 0)
-		goto fail;
+	if (!from)
+		from = img_ep_local(l, &a.eo);
+	{
+		struct img_ep_opts to_o = ref_opts(&a, &a.eo, &dst);
+		if (open_remote(ctx, &dst, 1, &to_o, &to, &err) < 0)
+			goto fail;
+	}
 	progress_init(&ui.pr, ctx, "push", 0);
 	a.co.progress = on_progress;
 	a.co.progress_ctx = &ui;
 	t0 = now_seconds();
 	if (img_copy(from, local, to, tag, &a.co, &res, &err) < 0) {
 		progress_done(&ui.pr);
-		if (err.cat == EC_NOTFOUND && !strstr(err.msg, "blob"))
+		if (local && err.cat == EC_NOTFOUND && !strstr(err.msg, "blob"))
 			ec_err_set(&err, EC_NOTFOUND,
 				   "image '%s' is not in the local root "
 				   "(edgectl images lists them; build or "
@@ -374,9 +451,11 @@ static int run_pull(struct ec_ctx *ctx, int argc, char **argv)
 	} else {
 		local = img_pull_name(&src);
 	}
+	if (xargs_finish(ctx, &a, &err) < 0)
+		goto fail;
 	if (!(cache = cache_dir(ctx, &err)))
 		goto fail;
-	po.eo = a.eo;
+	po.eo = ref_opts(&a, &a.eo, &src);
 	po.eo.cache_dir = cache;
 	po.eo.cancel = ctx->interrupted;
 	po.co = a.co;

@@ -5,6 +5,7 @@
 #include "cmd.h"
 #include "fleet/fleet.h"
 #include "instance/instance.h"
+#include "runtime/qemu.h"
 #include "util/io.h"
 #include "util/json.h"
 #include "util/parse.h"
@@ -30,6 +31,9 @@ enum {
 	O_USER,
 	O_VIP,
 	O_TMPFS,
+	O_GPUS,
+	O_DEVICE,
+	O_MOUNT,
 };
 
 static int run_run(struct ec_ctx *ctx, int argc, char **argv);
@@ -41,7 +45,8 @@ static int run_monitor(struct ec_ctx *ctx, int argc, char **argv);
 static const struct ec_opt run_opts[] = {
     {"host", 0, "NAME", "run on this host of the fleet (over SSH)", O_HOST},
     {"runtime", 0, "NAME",
-     "crun, runc or runsc (default: config, else the first installed)",
+     "crun, runc, runsc or qemu (a microVM) (default: config, else the "
+     "first installed)",
      O_RUNTIME},
     {"name", 0, "NAME", "instance name (default: its id)", O_NAME},
     {"detach", 'd', NULL, "start in the background, print the id", 'd'},
@@ -71,6 +76,16 @@ static const struct ec_opt run_opts[] = {
      "container subnet of this host's bridge (default from config, "
      "else " INST_DEFAULT_SUBNET ")",
      O_SUBNET},
+    {"gpus", 0, "N|all|device=ID,...",
+     "NVIDIA GPUs through CDI: the first N, all, or these indices/UUIDs "
+     "(runsc: with nvproxy)",
+     O_GPUS},
+    {"device", 0, "VENDOR/CLASS=NAME",
+     "a CDI device (repeatable; NAME may be all)", O_DEVICE},
+    {"mount", 0, "store:KEY:/PATH[:ro|:rw]",
+     "a store object (file) or prefix (directory) from a shared cache, "
+     "read-only unless :rw (a private copy; repeatable)",
+     O_MOUNT},
     {0},
 };
 
@@ -98,7 +113,8 @@ const struct ec_cmd cmd_run_def = {
     .usage = "edgectl run [--host NAME] [--runtime R] [--name N] [-d] [--rm] "
 	     "[-e K=V]... "
 	     "[-p HOST:CPORT]... [-v SRC:DST[:ro]]... [--cpus N] "
-	     "[--memory SIZE] [--network M] IMAGE [-- CMD ARG...]",
+	     "[--memory SIZE] [--network M] [--gpus G] [--device D]... "
+	     "[--mount store:KEY:/PATH[:ro|:rw]]... IMAGE [-- CMD ARG...]",
     .opts = run_opts,
     .run = run_run,
     .json_probe = "ps",
@@ -162,7 +178,20 @@ static void env_init(struct ec_ctx *ctx, struct inst_env *e)
 	    .store = env_store,
 	    .store_arg = ctx,
 	    .cancel = ctx->interrupted,
+	    .vm = ctx->config ? json_object_get(ctx->config, "vm") : NULL,
 	};
+}
+
+/* The accelerator a qemu run used: the config's vm.accel when it forces
+ * one, else what the runtime's probe found. */
+static const char *vm_accel_used(struct ec_ctx *ctx, const char *vmdir)
+{
+	json_t *vm = ctx->config ? json_object_get(ctx->config, "vm") : NULL;
+	const char *a = vm ? ec_json_str(vm, "accel") : NULL;
+
+	if (a && (!strcmp(a, "kvm") || !strcmp(a, "tcg")))
+		return a;
+	return rt_qemu_accel(vmdir);
 }
 
 static void out_fg(void *c, int stream, const char *data, size_t len)
@@ -239,7 +268,8 @@ static int run_run(struct ec_ctx *ctx, int argc, char **argv)
 	struct inst_env env;
 	struct inst_run_result res;
 	struct ec_err err;
-	const char *host = NULL;
+	const char *host = NULL, *accel = NULL;
+	_cleanup_free_ char *vmdir = NULL;
 	char **cmd;
 	int st, ind = 0, ncmd;
 
@@ -265,6 +295,7 @@ static int run_run(struct ec_ctx *ctx, int argc, char **argv)
 	o.runtime = o.runtime ? o.runtime : config_str(ctx, "runtime");
 	o.subnet = o.subnet ? o.subnet : config_str(ctx, "subnet");
 	o.bridge = config_str(ctx, "bridge");
+	o.cdi_dirs = ctx_cdi_dirs(ctx);
 	env_init(ctx, &env);
 	if (inst_run(&env, &o, argv[ind], cmd, ncmd, out_fg, NULL, &res, &err) <
 	    0) {
@@ -279,9 +310,20 @@ static int run_run(struct ec_ctx *ctx, int argc, char **argv)
 		/* the container's status is ours; 128+N when killed by
 		 * signal N */
 		st = res.exit_status;
+		if (o.runtime && !strcmp(o.runtime, "qemu")) {
+			vmdir = xasprintf("%s/vm", ctx->root);
+			accel = vm_accel_used(ctx, vmdir);
+			if (ctx->verbose)
+				fprintf(stderr,
+					"edgectl: run %s: qemu microvm with "
+					"%s\n",
+					res.id, accel);
+		}
 		if (ctx->json)
-			json_out(json_pack("{s:s,s:i}", "id", res.id,
-					   "exit_status", res.exit_status));
+			json_out(json_pack("{s:s,s:i,s:s?,s:s?}", "id", res.id,
+					   "exit_status", res.exit_status,
+					   "runtime", o.runtime, "accel",
+					   accel));
 	}
 out:
 	inst_opts_release(&o);

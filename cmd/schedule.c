@@ -305,16 +305,36 @@ static void result_print(const struct sc_result *r, int explain)
 		       r->x.notes[i].score, r->x.notes[i].why);
 }
 
-static void tick_print(const json_t *report)
+static void tick_print(const json_t *report, int explain)
 {
 	const json_t *e;
+	const char *act;
 	size_t i;
 
-	json_array_foreach (report, i, e)
-		if (!strcmp(ec_json_str(e, "action") ?: "", "placed"))
-			printf("%s: placed from the queue\n",
-			       ec_json_str(e, "app"));
-		else if (ec_json_str(e, "action"))
+	json_array_foreach (report, i, e) {
+		act = ec_json_str(e, "action");
+		if (!act)
+			continue;
+		if (!strcmp(act, "placed") && ec_json_str(e, "error"))
+			printf("%s: not placed: %s\n", ec_json_str(e, "app"),
+			       ec_json_str(e, "error"));
+		else if (!strcmp(act, "placed"))
+			printf(
+			    "%s: placed %zu\n", ec_json_str(e, "app"),
+			    json_array_size(json_object_get(e, "placements")));
+		else if (!strncmp(act, "host-", 5))
+			printf("host %s: %s (%d missed)\n",
+			       ec_json_str(e, "host"), act + 5,
+			       (int)ec_json_int(e, "misses"));
+		else if (!strcmp(act, "scale") ||
+			 (!strcmp(act, "steady") && explain))
+			printf("%s: %s\n", ec_json_str(e, "app"),
+			       ec_json_str(e, "why"));
+		else if (!strcmp(act, "lost") || !strcmp(act, "removed"))
+			printf("%s: %s %s on %s\n", ec_json_str(e, "app"), act,
+			       ec_json_str(e, "instance"),
+			       ec_json_str(e, "host"));
+		else if (!strcmp(act, "replaced"))
 			printf("%s: replaced %s on %s (%s)\n",
 			       ec_json_str(e, "app"),
 			       ec_json_str(e, "instance"),
@@ -322,6 +342,7 @@ static void tick_print(const json_t *report)
 			       json_is_true(json_object_get(e, "started"))
 				   ? "started"
 				   : "failed");
+	}
 }
 
 static void ls_print(const json_t *apps)
@@ -393,7 +414,7 @@ static int do_verb(struct ec_ctx *ctx, struct sargs *a, char **argv, int ind,
 		if (!(out = sc_tick(&a->c, err)))
 			return -1;
 		if (!ctx->json)
-			tick_print(out);
+			tick_print(out, a->c.explain);
 	} else if (!strcmp(argv[ind], "ls")) {
 		if (!(out = sc_app_list(a->c.store, err)))
 			return -1;

@@ -3,6 +3,7 @@
 #include "store/transfer.h"
 #include "util/io.h"
 #include "util/parse.h"
+#include "util/tmpfile.h"
 #include "util/xalloc.h"
 
 #include <errno.h>
@@ -265,10 +266,9 @@ static int do_get(struct ec_ctx *ctx, struct store *s, struct args *a,
 		r = store_get(s, key, &g, fd_sink, &fs, &info, err);
 		return r < 0 ? -1 : 0;
 	}
-	tmp = xasprintf("%s.edgectl-part", file);
-	fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = tmpfile_beside(file, ".edgectl-part-", 0644, &tmp, err);
 	if (fd < 0)
-		return ec_err_errno(err, EC_FAIL, errno, "create '%s'", tmp);
+		return -1;
 	progress_init(&pr, ctx, key, 0);
 	xo.progress_ctx = &pr;
 	fs = (struct fd_sink){.fd = fd, .pr = &pr};

@@ -64,15 +64,18 @@ struct tar_unpack_opts {
 	int whiteouts;
 	uint64_t max_bytes;   /* total file bytes; 0 = TAR_DEFAULT_MAX_BYTES */
 	uint64_t max_entries; /* 0 = TAR_DEFAULT_MAX_ENTRIES */
-	int allow_devices;    /* device nodes (only honoured as root) */
-	int keep_owner;	      /* chown to the tar's uid/gid (root) */
+	/* device nodes other than the 0:0 character device of an overlayfs
+	 * whiteout (always allowed as root); only honoured as root */
+	int allow_devices;
+	int keep_owner; /* chown to the tar's uid/gid (root) */
 };
 
 /* Unpack an uncompressed tar stream into dirfd, safely: absolute paths,
  * "..", symlink or hardlink escapes, entries past the caps and (unless
  * allowed) device nodes are refused with EC_USAGE naming the entry; nothing
  * is ever written outside dirfd (paths resolved with openat2
- * RESOLVE_BENEATH or an equivalent component walk).
+ * RESOLVE_BENEATH or an equivalent component walk). A 0:0 character device
+ * (overlayfs whiteout) is accepted as root without allow_devices.
  *
  * More precisely: parents resolve with RESOLVE_BENEATH |
  * RESOLVE_NO_MAGICLINKS (a relative symlink staying inside is followed,
@@ -96,5 +99,24 @@ struct tar_unpack_opts {
 int tar_unpack(tar_source_fn src, void *ctx, int dirfd,
 	       const struct tar_unpack_opts *o, uint64_t *entries,
 	       struct ec_err *err);
+
+/* Does `head` (the first len bytes of an uncompressed stream, or all of
+ * it) start a tar archive with at least one entry? As docker decides
+ * whether ADD unpacks a file: the tar reader must read a first header.
+ * An archive whose first headers do not fit in len is not recognised. */
+int tar_probe(const void *head, size_t len);
+
+/* A file's bytes decompressed as docker's ADD decompresses them: one layer
+ * of gzip, bzip2, xz or zstd (libarchive's built-in filters, never an
+ * external program), or none. fd is borrowed and read from its offset.
+ * *compressed says whether a filter was found. Another compression (or
+ * two stacked) fails with EC_USAGE, as does output over max_out bytes (a
+ * bomb) or damaged data while reading. tar_raw_read is a tar_source_fn
+ * (ctx = the tar_raw). */
+struct tar_raw;
+struct tar_raw *tar_raw_open(int fd, uint64_t max_out, int *compressed,
+			     struct ec_err *err);
+long tar_raw_read(void *ctx, void *buf, size_t len, struct ec_err *err);
+void tar_raw_free(struct tar_raw *r);
 
 #endif

@@ -520,16 +520,24 @@ static int do_node(struct unpack *u, int pfd, const char *base,
 		   struct archive_entry *ae, struct ec_err *err)
 {
 	mode_t type = archive_entry_filetype(ae);
+	dev_t rdev = archive_entry_rdev(ae);
+	/* a 0/0 character device is an overlayfs whiteout: it opens nothing */
+	int whiteout = type == AE_IFCHR && rdev == makedev(0, 0);
 
-	if (type != AE_IFIFO && !(u->o->allow_devices && u->is_root))
+	if (type != AE_IFIFO &&
+	    !(u->is_root && (whiteout || u->o->allow_devices)))
 		return ec_err_set(
 		    err, EC_USAGE,
-		    "layer entry '%s': device nodes are not allowed%s", u->name,
-		    u->is_root ? "" : " (they need root)");
+		    "layer entry '%s': %s device node %u:%u: device nodes are "
+		    "not allowed in images%s",
+		    u->name, type == AE_IFBLK ? "block" : "character",
+		    major(rdev), minor(rdev),
+		    u->is_root ? " (the runtime gives containers their /dev; "
+				 "only the 0:0 overlay whiteout is accepted)"
+			       : " (they need root)");
 	if (make_room(u, pfd, base, 0, err) < 0)
 		return -1;
-	if (mknodat(pfd, base, type | 0600,
-		    type == AE_IFIFO ? 0 : archive_entry_rdev(ae)) < 0)
+	if (mknodat(pfd, base, type | 0600, type == AE_IFIFO ? 0 : rdev) < 0)
 		return ec_err_errno(err, EC_FAIL, errno,
 				    "layer entry '%s': create node", u->name);
 	return meta_at(u, pfd, base, ae, 0, err);

@@ -1,5 +1,6 @@
 /* build.c - the build executor: stages, instructions, cache, image. */
 #include "build/build.h"
+#include "registry/registry.h"
 #include "build/copy.h"
 #include "build/dockerfile.h"
 #include "build/dockerignore.h"
@@ -8,9 +9,11 @@
 #include "image/image.h"
 #include "oci/layout.h"
 #include "oci/ref.h"
+#include "runtime/rt_impl.h"
 #include "runtime/runtime.h"
 #include "util/fs.h"
 #include "util/json.h"
+#include "util/parse.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
 
@@ -37,6 +40,7 @@ struct stage {
 	json_t *dirs;	/* array of layer dir paths, bottom first */
 	json_t *args;	/* ARG values in scope {name: value} */
 	char chain[65]; /* cache chain key */
+	int cmd_set;	/* a CMD ran in this stage (ENTRYPOINT keeps it) */
 };
 
 struct builder {
@@ -295,22 +299,43 @@ static int pull_base(struct builder *b, const struct img_ref *r,
 			return -1;
 	}
 	po.eo.insecure = b->o->insecure;
+	po.eo.plain_http = r->kind == REF_REGISTRY &&
+			   reg_host_listed(b->o->insecure_registries,
+					   b->o->ninsecure, r->registry);
 	po.eo.creds = b->o->creds;
 	po.eo.cache_dir = cache;
 	po.eo.cancel = b->o->cancel;
 	return img_pull(b->layout, r, name, &po, &res, NULL, err);
 }
 
+#define DEFAULT_PATH                                                           \
+	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+/* A FROM scratch stage starts as BuildKit's emptyImage: WorkingDir "/"
+ * (the legacy builder leaves it empty). */
 static void scratch_image(struct builder *b, struct stage *st)
 {
 	json_decref(st->image);
 	st->image =
-	    json_pack("{s:s,s:s,s:{},s:{s:s,s:[]},s:[]}", "architecture",
-		      host_arch(), "os", "linux", "config", "rootfs", "type",
-		      "layers", "diff_ids", "history");
+	    json_pack("{s:s,s:s,s:{s:s},s:{s:s,s:[]},s:[]}", "architecture",
+		      host_arch(), "os", "linux", "config", "WorkingDir", "/",
+		      "rootfs", "type", "layers", "diff_ids", "history");
 	(void)b;
 	memset(st->chain, '0', 64);
 	st->chain[64] = '\0';
+}
+
+static void env_set(json_t *cfg, const char *k, const char *v);
+static void stage_init(struct stage *st);
+
+/* Both of Docker's builders give every stage a PATH when its base has
+ * none. */
+static void default_path(struct stage *st)
+{
+	json_t *cfg = config_obj(st);
+
+	if (!env_get(json_object_get(cfg, "Env"), "PATH"))
+		env_set(cfg, "PATH", DEFAULT_PATH);
 }
 
 static int do_from(struct builder *b, const struct df_instr *in,
@@ -335,16 +360,14 @@ static int do_from(struct builder *b, const struct df_instr *in,
 		return ec_err_prefix(err, "%s:%d", b->dfname, in->line);
 	b->stages = xrealloc(b->stages, (b->nstages + 1) * sizeof(*b->stages));
 	st = &b->stages[b->nstages++];
-	memset(st, 0, sizeof(*st));
+	stage_init(st);
 	st->name = in->stage ? xstrdup(in->stage) : NULL;
 	if (st->name)
 		for (char *p = st->name; *p; p++)
 			*p = (char)tolower((unsigned char)*p);
-	st->layers = json_array();
-	st->dirs = json_array();
-	st->args = json_object();
 	if (!strcasecmp(image, "scratch")) {
 		scratch_image(b, st);
+		default_path(st);
 		return 0;
 	}
 	for (i = 0; i + 1 < b->nstages; i++) {
@@ -377,6 +400,7 @@ static int do_from(struct builder *b, const struct df_instr *in,
 		if (rc < 0)
 			return ec_err_prefix(err, "%s:%d", b->dfname, in->line);
 	}
+	default_path(st);
 	return 0;
 }
 
@@ -448,6 +472,19 @@ static void add_layer(struct builder *b, struct stage *st, json_t *entry,
 	    json_object_get(json_object_get(st->image, "rootfs"), "diff_ids"),
 	    json_string(diff));
 	history_add(b, st, by, 0);
+}
+
+/* Add the cached layer of the stage's current chain key, if there is one.
+ * Returns 1 when it did. */
+static int reuse_cached(struct builder *b, struct stage *st, const char *by)
+{
+	json_t *cached = cache_get(b, st->chain);
+
+	if (!cached)
+		return 0;
+	add_layer(b, st, cached, by);
+	json_decref(cached);
+	return 1;
 }
 
 static void layer_progress(void *ctx, uint64_t n)
@@ -551,10 +588,28 @@ static json_t *command_json(struct stage *st, const struct df_instr *in)
 	return a;
 }
 
+/* ENV and LABEL. Every key and value is expanded with the variables as
+ * they were before the instruction (Docker's rule: "ENV A=2 B=$A" gives B
+ * the old A), then all are set. */
+/* Set Cmd or Entrypoint (takes `cmd`); an empty one ("CMD []") clears the
+ * field, as BuildKit's images show it (the legacy builder keeps "Cmd":
+ * []). */
+static void set_command(json_t *cfg, const char *key, json_t *cmd)
+{
+	if (json_array_size(cmd) == 0) {
+		json_object_del(cfg, key);
+		json_decref(cmd);
+		return;
+	}
+	json_object_set_new(cfg, key, cmd);
+}
+
 static int do_kv(struct builder *b, struct stage *st, const struct df_instr *in,
 		 struct ec_err *err)
 {
 	json_t *cfg = config_obj(st);
+	_cleanup_json_ json_t *set = json_array();
+	json_t *kv;
 	size_t i;
 
 	for (i = 0; i < in->nkv; i++) {
@@ -564,6 +619,11 @@ static int do_kv(struct builder *b, struct stage *st, const struct df_instr *in,
 		    !(v = expand(b, st, in->kv[i].value ? in->kv[i].value : "",
 				 in, err)))
 			return -1;
+		json_array_append_new(set, json_pack("[s,s]", k, v));
+	}
+	json_array_foreach (set, i, kv) {
+		const char *k = json_string_value(json_array_get(kv, 0));
+		const char *v = json_string_value(json_array_get(kv, 1));
 		if (!strcmp(in->keyword, "ENV")) {
 			env_set(cfg, k, v);
 		} else {
@@ -607,6 +667,55 @@ static int do_arg(struct builder *b, struct stage *st,
 	return 0;
 }
 
+/* HEALTHCHECK NONE | [flags] CMD command: argv[0] is the type, then the
+ * command (exec form: its words; shell form: the text). */
+static int do_healthcheck(struct builder *b, json_t *cfg,
+			  const struct df_instr *in, struct ec_err *err)
+{
+	static const char *const names[] = {"interval", "timeout",
+					    "start-period", "start-interval"};
+	static const char *const keys[] = {"Interval", "Timeout", "StartPeriod",
+					   "StartInterval"};
+	json_t *hc, *t;
+	const char *val;
+	int64_t v;
+	size_t k;
+
+	if (!strcasecmp(in->argv[0], "NONE")) {
+		json_object_set_new(cfg, "Healthcheck",
+				    json_pack("{s:[s]}", "Test", "NONE"));
+		return 0;
+	}
+	if (in->json) {
+		t = strv_json(in->argv + 1, in->argc - 1);
+		json_array_insert_new(t, 0, json_string("CMD"));
+	} else {
+		t = json_pack("[s,s]", "CMD-SHELL",
+			      in->argc > 1 ? in->argv[1] : "");
+	}
+	hc = json_pack("{s:o}", "Test", t);
+	for (k = 0; k < ARRAY_SIZE(names); k++) {
+		if (!(val = flag_value(in, names[k])))
+			continue;
+		if (df_parse_duration(val, &v, err) < 0) {
+			json_decref(hc);
+			return ec_err_prefix(err, "%s:%d: HEALTHCHECK --%s",
+					     b->dfname, in->line, names[k]);
+		}
+		json_object_set_new(hc, keys[k], json_integer(v));
+	}
+	if ((val = flag_value(in, "retries"))) {
+		if (parse_i64(val, 0, INT32_MAX, &v, "--retries", err) < 0) {
+			json_decref(hc);
+			return ec_err_prefix(err, "%s:%d: HEALTHCHECK",
+					     b->dfname, in->line);
+		}
+		json_object_set_new(hc, "Retries", json_integer(v));
+	}
+	json_object_set_new(cfg, "Healthcheck", hc);
+	return 0;
+}
+
 static int do_meta(struct builder *b, struct stage *st,
 		   const struct df_instr *in, struct ec_err *err)
 {
@@ -626,13 +735,25 @@ static int do_meta(struct builder *b, struct stage *st,
 		return 0;
 	}
 	if (!strcmp(kw, "ENTRYPOINT")) {
-		json_object_set_new(cfg, "Entrypoint", command_json(st, in));
-		json_object_del(
-		    cfg, "Cmd"); /* as Docker: a new ENTRYPOINT resets CMD */
+		set_command(cfg, "Entrypoint", command_json(st, in));
+		/* as Docker: ENTRYPOINT resets a CMD inherited from the base,
+		 * not one set in this stage */
+		if (!st->cmd_set)
+			json_object_del(cfg, "Cmd");
 		return 0;
 	}
 	if (!strcmp(kw, "CMD")) {
-		json_object_set_new(cfg, "Cmd", command_json(st, in));
+		set_command(cfg, "Cmd", command_json(st, in));
+		st->cmd_set = 1;
+		return 0;
+	}
+	if (!strcmp(kw, "ONBUILD")) {
+		json_t *ob = json_object_get(cfg, "OnBuild");
+		if (!json_is_array(ob)) {
+			ob = json_array();
+			json_object_set_new(cfg, "OnBuild", ob);
+		}
+		json_array_append_new(ob, json_string(in->argv[0]));
 		return 0;
 	}
 	if (!strcmp(kw, "SHELL")) {
@@ -645,51 +766,8 @@ static int do_meta(struct builder *b, struct stage *st,
 				    strv_json(in->argv, in->argc));
 		return 0;
 	}
-	if (!strcmp(kw, "HEALTHCHECK")) {
-		json_t *hc;
-		if (!in->json && in->raw && !strcasecmp(in->raw, "NONE")) {
-			json_object_set_new(
-			    cfg, "Healthcheck",
-			    json_pack("{s:[s]}", "Test", "NONE"));
-			return 0;
-		}
-		hc = json_object();
-		if (in->json) {
-			json_t *t = strv_json(in->argv, in->argc);
-			json_array_insert_new(t, 0, json_string("CMD"));
-			json_object_set_new(hc, "Test", t);
-		} else {
-			const char *c = in->raw ? in->raw : "";
-			if (!strncasecmp(c, "CMD ", 4))
-				c += 4;
-			json_object_set_new(hc, "Test",
-					    json_pack("[s,s]", "CMD-SHELL", c));
-		}
-		for (size_t k = 0; k < 4; k++) {
-			static const char *const names[] = {
-			    "interval", "timeout", "start-period", "retries"};
-			static const char *const keys[] = {
-			    "Interval", "Timeout", "StartPeriod", "Retries"};
-			const char *val = flag_value(in, names[k]);
-			char *end;
-			double n;
-
-			if (!val)
-				continue;
-			n = strtod(val, &end);
-			if (k < 3) { /* durations: 30s, 1m, 1h, 500ms */
-				double mul = !strcmp(end, "ms")	 ? 1e6
-					     : !strcmp(end, "m") ? 60e9
-					     : !strcmp(end, "h") ? 3600e9
-								 : 1e9;
-				n *= mul;
-			}
-			json_object_set_new(hc, keys[k],
-					    json_integer((json_int_t)n));
-		}
-		json_object_set_new(cfg, "Healthcheck", hc);
-		return 0;
-	}
+	if (!strcmp(kw, "HEALTHCHECK"))
+		return do_healthcheck(b, cfg, in, err);
 	/* single-word values, expanded */
 	if (!in->raw && !in->json)
 		return ec_err_set(err, EC_USAGE, "%s:%d: %s needs an argument",
@@ -706,15 +784,12 @@ static int do_meta(struct builder *b, struct stage *st,
 	}
 	if (!(v = expand(b, st, in->raw, in, err)))
 		return -1;
-	if (!strcmp(kw, "WORKDIR")) {
-		const char *cur = ec_json_str(cfg, "WorkingDir");
-		_cleanup_free_ char *w =
-		    v[0] == '/' ? xstrdup(v)
-				: xasprintf("%s/%s", cur && *cur ? cur : "", v);
-		json_object_set_new(cfg, "WorkingDir", json_string(w));
-	} else if (!strcmp(kw, "USER")) {
+	if (!strcmp(kw, "USER")) {
 		json_object_set_new(cfg, "User", json_string(v));
 	} else if (!strcmp(kw, "STOPSIGNAL")) {
+		if (df_check_signal(v, err) < 0)
+			return ec_err_prefix(err, "%s:%d: STOPSIGNAL",
+					     b->dfname, in->line);
 		json_object_set_new(cfg, "StopSignal", json_string(v));
 	} else if (!strcmp(kw, "EXPOSE") || !strcmp(kw, "VOLUME")) {
 		const char *key = kw[0] == 'E' ? "ExposedPorts" : "Volumes";
@@ -726,24 +801,18 @@ static int do_meta(struct builder *b, struct stage *st,
 		}
 		for (tok = strtok_r(v, " \t", &save); tok;
 		     tok = strtok_r(NULL, " \t", &save)) {
-			_cleanup_free_ char *port = NULL;
-			if (kw[0] == 'E') {
-				char *end;
-				long p = strtol(tok, &end, 10);
-				if (p < 1 || p > 65535 ||
-				    (*end && strcmp(end, "/tcp") &&
-				     strcmp(end, "/udp") &&
-				     strcmp(end, "/sctp")))
-					return ec_err_set(
-					    err, EC_USAGE,
-					    "%s:%d: EXPOSE '%s': expected "
-					    "PORT[/tcp|udp|sctp]",
-					    b->dfname, in->line, tok);
-				port = *end ? xstrdup(tok)
-					    : xasprintf("%s/tcp", tok);
+			char **ports;
+			size_t np, k;
+			if (kw[0] != 'E') {
+				json_object_set_new(o, tok, json_object());
+				continue;
 			}
-			json_object_set_new(o, port ? port : tok,
-					    json_object());
+			if (df_expose_ports(tok, &ports, &np, err) < 0)
+				return ec_err_prefix(err, "%s:%d", b->dfname,
+						     in->line);
+			for (k = 0; k < np; k++)
+				json_object_set_new(o, ports[k], json_object());
+			df_words_free(ports);
 		}
 	}
 	return 0;
@@ -758,89 +827,96 @@ static int exclude_cb(void *ctx, const char *rel)
 	return b->ignore && di_match(b->ignore, rel) == 1;
 }
 
-/* Resolve --chown USER[:GROUP] to numbers (names via the stage's files). */
-static int lookup_id(struct stage *st, const char *file, const char *name,
-		     int64_t *out)
+/* The stage's layer dirs as fds for copy_into_layer (the image so far). */
+static int open_lowers(struct stage *st, struct copy_opts *co,
+		       struct ec_err *err)
 {
-	size_t i;
+	size_t i, n = json_array_size(st->dirs);
+	int *fds = xcalloc(n + 1, sizeof(int));
+
+	co->lowerfds = fds;
+	for (i = 0; i < n; i++) {
+		const char *d = json_string_value(json_array_get(st->dirs, i));
+		fds[i] = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fds[i] < 0)
+			return ec_err_errno(err, EC_FAIL, errno,
+					    "open layer '%s'", d);
+		co->nlowers = i + 1;
+	}
+	return 0;
+}
+
+static void close_lowers(struct copy_opts *co)
+{
+	for (size_t i = 0; i < co->nlowers; i++)
+		close(co->lowerfds[i]);
+	free((int *)co->lowerfds);
+	co->lowerfds = NULL;
+	co->nlowers = 0;
+}
+
+/* Resolve --chown USER[:GROUP] to numbers (names via the stage's files). */
+static int lookup_id(const struct copy_opts *co, const char *file,
+		     const char *name, int64_t *out)
+{
 	char *end;
 	long v = strtol(name, &end, 10);
+	_cleanup_free_ char *data = NULL;
+	char *line, *save = NULL;
+	size_t n = strlen(name);
+	struct ec_err e;
 
 	if (*name && !*end && v >= 0) {
 		*out = v;
 		return 0;
 	}
-	for (i = json_array_size(st->dirs); i-- > 0;) {
-		_cleanup_free_ char *p = xasprintf(
-		    "%s/%s", json_string_value(json_array_get(st->dirs, i)),
-		    file);
-		_cleanup_free_ char *data = NULL;
-		char *line, *save = NULL;
-		size_t n = strlen(name);
-		struct ec_err e;
-
-		if (access(p, F_OK) < 0 ||
-		    fs_read_file(p, 1 << 20, &data, NULL, &e) < 0)
-			continue;
-		for (line = strtok_r(data, "\n", &save); line;
-		     line = strtok_r(NULL, "\n", &save)) {
-			char *f = strchr(line, ':');
-			if (!strncmp(line, name, n) && line[n] == ':' && f &&
-			    (f = strchr(f + 1, ':'))) {
-				*out = strtol(f + 1, NULL, 10);
-				return 0;
-			}
-		}
+	/* the image's file, read without leaving its layer dirs */
+	if (copy_image_read(co, file, 1 << 20, &data, &e) <= 0)
 		return -1;
+	for (line = strtok_r(data, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *f = strchr(line, ':');
+		if (!strncmp(line, name, n) && line[n] == ':' && f &&
+		    (f = strchr(f + 1, ':'))) {
+			*out = strtol(f + 1, NULL, 10);
+			return 0;
+		}
 	}
 	return -1;
 }
 
-static int parse_chown(struct builder *b, struct stage *st,
-		       const struct df_instr *in, const char *spec,
-		       struct copy_opts *co, struct ec_err *err)
+static int parse_chown(struct builder *b, const struct df_instr *in,
+		       const char *spec, struct copy_opts *co,
+		       struct ec_err *err)
 {
 	_cleanup_free_ char *s = xstrdup(spec);
 	char *colon = strchr(s, ':');
 
 	if (colon)
 		*colon++ = '\0';
-	if (lookup_id(st, "etc/passwd", s, &co->uid) < 0)
+	if (lookup_id(co, "etc/passwd", s, &co->uid) < 0)
 		return ec_err_set(err, EC_USAGE,
 				  "%s:%d: --chown: no user '%s' in the image",
 				  b->dfname, in->line, s);
 	co->gid = co->uid;
-	if (colon && lookup_id(st, "etc/group", colon, &co->gid) < 0)
+	if (colon && lookup_id(co, "etc/group", colon, &co->gid) < 0)
 		return ec_err_set(err, EC_USAGE,
 				  "%s:%d: --chown: no group '%s' in the image",
 				  b->dfname, in->line, colon);
 	return 0;
 }
 
-/* Source root for COPY --from: an earlier stage (one layer dir, or an
- * overlay of its layers mounted read-only under tmp). */
-static int from_root(struct builder *b, const char *from,
-		     const struct df_instr *in, char **root, int *mounted,
-		     struct ec_err *err)
+/* The merged root of a stage's layers: an empty dir, its one layer dir, or
+ * an overlay of its layers mounted read-only under tmp (*mounted is then
+ * 1: umount2(*root, MNT_DETACH) when done). `what` names it in messages. */
+static int stage_root(struct builder *b, const struct stage *src,
+		      const char *what, char **root, int *mounted,
+		      struct ec_err *err)
 {
-	struct stage *src = NULL;
 	_cleanup_strbuf_ struct strbuf opt = STRBUF_INIT;
-	size_t i, n;
+	size_t i, n = json_array_size(src->dirs);
 
 	*mounted = 0;
-	for (i = 0; i + 1 < b->nstages; i++)
-		if ((b->stages[i].name &&
-		     !strcasecmp(b->stages[i].name, from)) ||
-		    (from[0] >= '0' && from[0] <= '9' &&
-		     (size_t)strtoul(from, NULL, 10) == i))
-			src = &b->stages[i];
-	if (!src)
-		return ec_err_set(err, EC_USAGE,
-				  "%s:%d: COPY --from='%s': no earlier stage "
-				  "of that name (COPY --from an image: pull "
-				  "and name it in a FROM ... AS stage)",
-				  b->dfname, in->line, from);
-	n = json_array_size(src->dirs);
 	if (n == 0) {
 		*root = fs_mkdtemp(b->tmp, "empty-", err);
 		return *root ? 0 : -1;
@@ -860,11 +936,77 @@ static int from_root(struct builder *b, const char *from,
 	if (!*root)
 		return -1;
 	if (mount("overlay", *root, "overlay", MS_RDONLY, opt.buf) < 0)
-		return ec_err_errno(
-		    err, errno == EPERM ? EC_PERM : EC_FAIL, errno,
-		    "mount stage '%s' for COPY --from (needs root)", from);
+		return ec_err_errno(err, errno == EPERM ? EC_PERM : EC_FAIL,
+				    errno, "mount %s (needs root)", what);
 	*mounted = 1;
 	return 0;
+}
+
+static void stage_init(struct stage *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->layers = json_array();
+	st->dirs = json_array();
+	st->args = json_object();
+}
+
+/* A stage for image `name` (pulled like a FROM base when it is not in the
+ * local root yet). */
+static int image_stage(struct builder *b, const char *name, struct stage *st,
+		       struct ec_err *err)
+{
+	_cleanup_free_ char *local = NULL;
+	struct img_ref r;
+	int rc;
+
+	if (img_ref_parse(name, &r, err) < 0)
+		return -1;
+	local = img_pull_name(&r);
+	rc = pull_base(b, &r, local, err);
+	img_ref_release(&r);
+	if (rc < 0)
+		return -1;
+	scratch_image(b, st);
+	return base_from_layout(b, st, local, err);
+}
+
+/* Source root for COPY --from: an earlier stage (by name or index) or else
+ * an image, pulled like FROM (BuildKit's rule). */
+static int from_root(struct builder *b, const char *from,
+		     const struct df_instr *in, char **root, int *mounted,
+		     struct ec_err *err)
+{
+	const struct stage *src = NULL;
+	_cleanup_free_ char *what = NULL;
+	struct stage img;
+	size_t i;
+	int rc, numeric = from[0] && strspn(from, "0123456789") == strlen(from);
+
+	*mounted = 0;
+	for (i = 0; i + 1 < b->nstages; i++)
+		if ((b->stages[i].name &&
+		     !strcasecmp(b->stages[i].name, from)) ||
+		    (numeric && (size_t)strtoul(from, NULL, 10) == i))
+			src = &b->stages[i];
+	if (!src && numeric)
+		return ec_err_set(err, EC_USAGE,
+				  "%s:%d: COPY --from=%s: there is no earlier "
+				  "stage %s",
+				  b->dfname, in->line, from, from);
+	if (src) {
+		what = xasprintf("stage '%s' for COPY --from", from);
+		return stage_root(b, src, what, root, mounted, err);
+	}
+	stage_init(&img);
+	if (image_stage(b, from, &img, err) < 0) {
+		stage_release(&img);
+		return ec_err_prefix(err, "%s:%d: COPY --from=%s", b->dfname,
+				     in->line, from);
+	}
+	what = xasprintf("image '%s' for COPY --from", from);
+	rc = stage_root(b, &img, what, root, mounted, err);
+	stage_release(&img);
+	return rc;
 }
 
 static int do_copy(struct builder *b, struct stage *st,
@@ -883,6 +1025,7 @@ static int do_copy(struct builder *b, struct stage *st,
 	char **args = NULL;
 	size_t nargs = 0, i;
 	_cleanup_free_ char *dest = NULL, *layer = NULL, *src_root = NULL;
+	_cleanup_free_ char *src_name = NULL;
 	char hex[65], key_extra[200];
 	json_t *cached;
 	uint64_t bytes;
@@ -922,8 +1065,10 @@ static int do_copy(struct builder *b, struct stage *st,
 		    b->dfname, in->line, in->keyword);
 		goto out;
 	}
-	if (chown_s && parse_chown(b, st, in, chown_s, &co, err) < 0)
+	if (open_lowers(st, &co, err) < 0 ||
+	    (chown_s && parse_chown(b, in, chown_s, &co, err) < 0))
 		goto out;
+	co.chown = chown_s != NULL;
 	if (chmod_s) {
 		char *end;
 		long m = strtol(chmod_s, &end, 8);
@@ -941,6 +1086,7 @@ static int do_copy(struct builder *b, struct stage *st,
 		   : xasprintf("%s/%s", wd && *wd ? wd : "", args[nargs - 1]);
 	if (from) {
 		co.exclude = NULL;
+		co.src_name = src_name = xasprintf("stage '%s'", from);
 		if (from_root(b, from, in, &src_root, &mounted, err) < 0)
 			goto out;
 		srcfd = open(src_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -976,7 +1122,8 @@ static int do_copy(struct builder *b, struct stage *st,
 	{
 		_cleanup_close_ int lfd =
 		    open(layer, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (lfd < 0 ||
+		if ((lfd < 0 && ec_err_errno(err, EC_FAIL, errno, "open '%s'",
+					     layer) < 0) ||
 		    copy_into_layer(srcfd, (const char *const *)args, nargs - 1,
 				    dest, lfd, &co, &bytes, err) < 0) {
 			ec_err_prefix(err, "%s:%d: %s", b->dfname, in->line,
@@ -988,6 +1135,7 @@ static int do_copy(struct builder *b, struct stage *st,
 		goto out;
 	r = 0;
 out:
+	close_lowers(&co);
 	if (srcfd != b->ctxfd && srcfd >= 0)
 		close(srcfd);
 	if (mounted)
@@ -999,6 +1147,243 @@ out:
 	for (i = 0; i < nargs; i++)
 		free(args[i]);
 	free(args);
+	return r;
+}
+
+/* --- WORKDIR --- */
+
+/* lstat `rel` in the merged view of the stage's layers without mounting
+ * them: the topmost layer that has it decides, an overlay whiteout (a 0/0
+ * character device) means it is not there. Opaque directories are not
+ * looked at. 0, or -1 with errno ENOENT. */
+static int layers_lstat(const struct stage *st, const char *rel,
+			struct stat *sb)
+{
+	size_t i = json_array_size(st->dirs);
+
+	while (i-- > 0) {
+		_cleanup_free_ char *p = xasprintf(
+		    "%s/%s", json_string_value(json_array_get(st->dirs, i)),
+		    rel);
+		if (lstat(p, sb) == 0) {
+			if (S_ISCHR(sb->st_mode) && sb->st_rdev == 0)
+				break;
+			return 0;
+		}
+	}
+	errno = ENOENT;
+	return -1;
+}
+
+/* Where WORKDIR looks: the mounted merged root, or (when mounting is not
+ * allowed: not root) the layers themselves. */
+struct merged {
+	int rootfd; /* -1: look through st's layers */
+	const struct stage *st;
+};
+
+static int merged_lstat(const struct merged *m, const char *rel,
+			struct stat *sb)
+{
+	if (m->rootfd >= 0)
+		return fstatat(m->rootfd, rel, sb, AT_SYMLINK_NOFOLLOW);
+	return layers_lstat(m->st, rel, sb);
+}
+
+/* A root to resolve the USER in: the merged root, else the topmost layer
+ * with an etc/passwd (else the top layer). -1 when the stage has none. */
+static int user_rootfd(const struct merged *m)
+{
+	size_t n = json_array_size(m->st->dirs), i = n;
+	struct stat sb;
+
+	if (m->rootfd >= 0)
+		return dup(m->rootfd);
+	while (i-- > 0) {
+		const char *d =
+		    json_string_value(json_array_get(m->st->dirs, i));
+		_cleanup_free_ char *p = xasprintf("%s/etc/passwd", d);
+		if (lstat(p, &sb) == 0 || i == 0)
+			return open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	return -1;
+}
+
+/* Copy the metadata of directory `rel` in the merged root to the same
+ * path in the layer (a parent that exists must not change in the diff). */
+static int keep_dir(int lfd, const char *rel, const struct stat *sb,
+		    struct ec_err *err)
+{
+	struct timespec ts[2] = {sb->st_atim, sb->st_mtim};
+
+	if (mkdirat(lfd, rel, 0700) < 0 ||
+	    (fchownat(lfd, rel, sb->st_uid, sb->st_gid, AT_SYMLINK_NOFOLLOW) <
+		 0 &&
+	     errno != EPERM) ||
+	    fchmodat(lfd, rel, sb->st_mode & 07777, 0) < 0 ||
+	    utimensat(lfd, rel, ts, AT_SYMLINK_NOFOLLOW) < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "WORKDIR: '/%s'", rel);
+	return 0;
+}
+
+#define WD_LEAVE (-2)
+
+/* Length of the longest prefix of `wd` (absolute, clean, not "/") that
+ * exists in the merged root as directories; strlen(wd) when all of it
+ * exists; WD_LEAVE when a component is something else (a symlink Docker
+ * would follow, a file it would fail on): then nothing is created; -1 on
+ * failure. */
+static long existing_prefix(const struct merged *m, const char *wd,
+			    struct ec_err *err)
+{
+	size_t n = strlen(wd), end = 1;
+	_cleanup_free_ char *rel = NULL;
+	struct stat sb;
+
+	while (end <= n) {
+		size_t next = end;
+		while (next < n && wd[next] != '/')
+			next++;
+		free(rel);
+		rel = xstrndup(wd + 1, next - 1);
+		if (merged_lstat(m, rel, &sb) < 0) {
+			if (errno == ENOENT)
+				return (long)end - 1;
+			return ec_err_errno(err, EC_FAIL, errno,
+					    "WORKDIR: stat '%s'", wd);
+		}
+		if (!S_ISDIR(sb.st_mode))
+			return WD_LEAVE;
+		end = next + 1;
+	}
+	return (long)n;
+}
+
+/* Make `wd` in layer dir lfd: the parts below `have` keep the merged root's
+ * metadata, the rest are new 0755 directories owned by u. */
+static int make_workdir(const struct merged *m, int lfd, const char *wd,
+			size_t have, const struct rt_user *u,
+			struct ec_err *err)
+{
+	size_t n = strlen(wd), end = 1;
+	struct stat sb;
+
+	while (end <= n) {
+		size_t next = end;
+		_cleanup_free_ char *rel = NULL;
+		while (next < n && wd[next] != '/')
+			next++;
+		rel = xstrndup(wd + 1, next - 1);
+		if (next <= have) {
+			if (merged_lstat(m, rel, &sb) < 0)
+				return ec_err_errno(err, EC_FAIL, errno,
+						    "WORKDIR: stat '/%s'", rel);
+			if (keep_dir(lfd, rel, &sb, err) < 0)
+				return -1;
+		} else if (mkdirat(lfd, rel, 0700) < 0 ||
+			   (fchownat(lfd, rel, u->uid, u->gid,
+				     AT_SYMLINK_NOFOLLOW) < 0 &&
+			    errno != EPERM) ||
+			   fchmodat(lfd, rel, 0755, 0) < 0) {
+			return ec_err_errno(err, EC_FAIL, errno,
+					    "WORKDIR: create '/%s'", rel);
+		}
+		end = next + 1;
+	}
+	return 0;
+}
+
+/* WORKDIR sets the config and creates the directory when the image has
+ * none there, as BuildKit does (mkdir -p, 0755, owned by the current USER;
+ * the legacy builder makes it root's). Returns 0, 1 when the layer came
+ * from the cache, -1 on failure. */
+static int do_workdir(struct builder *b, struct stage *st,
+		      const struct df_instr *in, const char *by,
+		      struct ec_err *err)
+{
+	_cleanup_free_ char *v = NULL, *wd = NULL, *root = NULL, *layer = NULL,
+			    *extra = NULL;
+	_cleanup_close_ int rootfd = -1, lfd = -1, ufd = -1;
+	json_t *cfg = config_obj(st);
+	struct rt_user u = {0};
+	struct merged m = {.rootfd = -1, .st = st};
+	int mounted = 0, r = -1;
+	long have;
+
+	if (!(v = expand(b, st, in->raw, in, err)))
+		return -1;
+	wd = df_workdir(ec_json_str(cfg, "WorkingDir"), v);
+	json_object_set_new(cfg, "WorkingDir", json_string(wd));
+	{ /* Docker keeps an absolute WORKDIR as written; mkdir cleans it */
+		char *c = di_path_clean(wd, strlen(wd));
+		free(wd);
+		wd = c;
+	}
+	if (!strcmp(wd, "/"))
+		goto no_layer;
+	if (stage_root(b, st, "the stage for WORKDIR", &root, &mounted, err) ==
+	    0) {
+		rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (rootfd < 0) {
+			ec_err_errno(err, EC_FAIL, errno, "open '%s'", root);
+			goto out;
+		}
+	} else if (err->cat != EC_PERM) {
+		goto out;
+	} else {
+		ec_err_clear(err); /* not root: look through the layers */
+	}
+	m.rootfd = rootfd;
+	have = existing_prefix(&m, wd, err);
+	if (have == -1)
+		goto out;
+	if (have < 0 || (size_t)have == strlen(wd))
+		goto no_layer;
+	ufd = user_rootfd(&m);
+	if (ufd < 0) {
+		ufd = open(b->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
+	if (rt_user_resolve(ufd, ec_json_str(cfg, "User"), &u, err) < 0) {
+		ec_err_prefix(err, "%s:%d: WORKDIR", b->dfname, in->line);
+		goto out;
+	}
+	extra = xasprintf("mkdir %ld %u:%u", have, (unsigned)u.uid,
+			  (unsigned)u.gid);
+	chain_update(st, by, extra);
+	if (reuse_cached(b, st, by)) {
+		r = 1;
+		goto out;
+	}
+	if (!(layer = fs_mkdtemp(b->tmp, "layer-", err)))
+		goto out;
+	lfd = open(layer, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (lfd < 0) {
+		ec_err_errno(err, EC_FAIL, errno, "open '%s'", layer);
+		goto out;
+	}
+	if (make_workdir(&m, lfd, wd, (size_t)have, &u, err) < 0 ||
+	    commit_layer(b, st, layer, 0, st->chain, by, err) < 0) {
+		ec_err_prefix(err, "%s:%d", b->dfname, in->line);
+		goto out;
+	}
+	r = 0;
+	goto out;
+no_layer:
+	chain_update(st, by, wd);
+	history_add(b, st, by, 1);
+	r = 0;
+out:
+	if (rootfd >= 0) {
+		close(rootfd);
+		rootfd = -1;
+	}
+	if (mounted)
+		umount2(root, MNT_DETACH);
+	if (layer) {
+		struct ec_err e;
+		fs_rm_rf(layer, &e);
+	}
+	rt_user_release(&u);
 	return r;
 }
 
@@ -1030,6 +1415,33 @@ static void run_output(void *ctx, int stream, const char *data, size_t len)
 	ro->tail[ro->len] = '\0';
 }
 
+/* The mount points a runtime creates in the root for RUN. */
+static const char *const run_mounts[] = {"dev", "proc", "sys"};
+
+/* 1 when top-level entry `name` exists in the stage's layers. */
+static int in_lowers(struct stage *st, const char *name)
+{
+	struct stat sb;
+
+	return layers_lstat(st, name, &sb) == 0;
+}
+
+/* Drop from RUN's upper dir the empty mount points the runtime made
+ * (`had` says which the image had before): Docker's legacy builder leaves
+ * none in the layer. */
+static void drop_mount_points(const char *upper, const int *had)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(run_mounts); i++) {
+		_cleanup_free_ char *p = NULL;
+		if (had[i])
+			continue;
+		p = xasprintf("%s/%s", upper, run_mounts[i]);
+		(void)rmdir(p); /* only when empty: RUN may have used it */
+	}
+}
+
 /* The last `lines` lines of s. */
 static const char *last_lines(const char *s, int lines)
 {
@@ -1056,7 +1468,7 @@ static int do_run(struct builder *b, struct stage *st,
 	_cleanup_free_ char *extra = NULL;
 	struct rt_spec spec = {0};
 	struct run_out ro = {.b = b};
-	json_t *cached;
+	int had[ARRAY_SIZE(run_mounts)];
 	const char *k;
 	size_t i, n;
 	int status = 0, r = -1;
@@ -1100,9 +1512,7 @@ static int do_run(struct builder *b, struct stage *st,
 		json_decref(key);
 	}
 	chain_update(st, by, extra);
-	if ((cached = cache_get(b, st->chain))) {
-		add_layer(b, st, cached, by);
-		json_decref(cached);
+	if (reuse_cached(b, st, by)) {
 		json_decref(cmd);
 		json_decref(env);
 		return 1;
@@ -1113,6 +1523,8 @@ static int do_run(struct builder *b, struct stage *st,
 	envp = xcalloc(json_array_size(env) + 1, sizeof(char *));
 	json_array_foreach (env, i, v)
 		envp[i] = json_string_value(v);
+	for (i = 0; i < ARRAY_SIZE(run_mounts); i++)
+		had[i] = in_lowers(st, run_mounts[i]);
 	n = json_array_size(st->dirs);
 	lowers = xcalloc(n + 1, sizeof(char *));
 	for (i = 0; i < n; i++)
@@ -1160,6 +1572,7 @@ static int do_run(struct builder *b, struct stage *st,
 			   last_lines(ro.tail, 5));
 		goto out;
 	}
+	drop_mount_points(upper, had);
 	if (commit_layer(b, st, upper, 1, st->chain, by, err) < 0)
 		goto out;
 	r = 0;
@@ -1182,6 +1595,47 @@ out : {
 
 /* --- driver --- */
 
+/* Read a Dockerfile or .dockerignore: a regular file (after symlinks) of
+ * at most DOCKERFILE_MAX bytes. Opened non-blocking so that a FIFO is
+ * refused instead of hanging the build. */
+static int read_regular(const char *path, char **text, size_t *len,
+			struct ec_err *err)
+{
+	_cleanup_close_ int fd =
+	    open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	struct strbuf sb = STRBUF_INIT;
+	struct stat st;
+	char buf[16384];
+	ssize_t n;
+
+	if (fd < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "open '%s'", path);
+	if (fstat(fd, &st) < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "stat '%s'", path);
+	if (!S_ISREG(st.st_mode))
+		return ec_err_set(err, EC_USAGE,
+				  "'%s' is not a regular file (a Dockerfile "
+				  "must be one)",
+				  path);
+	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || sb.len + (size_t)n > DOCKERFILE_MAX) {
+			sb_release(&sb);
+			if (n < 0)
+				return ec_err_errno(err, EC_FAIL, errno,
+						    "read '%s'", path);
+			return ec_err_set(err, EC_USAGE,
+					  "'%s' is larger than %u bytes", path,
+					  DOCKERFILE_MAX);
+		}
+		sb_add(&sb, buf, (size_t)n);
+	}
+	*len = sb.len;
+	*text = sb_detach(&sb, NULL);
+	return 0;
+}
+
 static int read_dockerfile(struct builder *b, struct ec_err *err)
 {
 	const struct build_opts *o = b->o;
@@ -1203,7 +1657,7 @@ static int read_dockerfile(struct builder *b, struct ec_err *err)
 		    err, EC_USAGE,
 		    "no Dockerfile or Containerfile in '%s' (use -f FILE)",
 		    o->context);
-	if (fs_read_file(path, DOCKERFILE_MAX, &text, &len, err) < 0)
+	if (read_regular(path, &text, &len, err) < 0)
 		return -1;
 	b->dfname =
 	    xstrdup(o->dockerfile ? o->dockerfile : (strrchr(path, '/') + 1));
@@ -1211,7 +1665,7 @@ static int read_dockerfile(struct builder *b, struct ec_err *err)
 		return -1;
 	ign = xasprintf("%s/.dockerignore", o->context);
 	if (access(ign, F_OK) == 0) {
-		if (fs_read_file(ign, DOCKERFILE_MAX, &itext, &len, err) < 0 ||
+		if (read_regular(ign, &itext, &len, err) < 0 ||
 		    di_parse(itext, len, &b->ignore, err) < 0)
 			return ec_err_prefix(err, ".dockerignore");
 	}
@@ -1268,6 +1722,85 @@ static int target_end(struct builder *b, struct ec_err *err)
 	return end;
 }
 
+/* Run one instruction of stage st (NULL before the first FROM). Returns 0,
+ * 1 when its layer came from the cache, -1 on failure. */
+static int exec_instr(struct builder *b, struct stage *st,
+		      const struct df_instr *in, const char *by,
+		      struct ec_err *err)
+{
+	int r;
+
+	if (in->kind == DF_FROM)
+		return do_from(b, in, err);
+	if (!st) {
+		if (in->kind != DF_ARG)
+			return ec_err_set(err, EC_USAGE,
+					  "%s:%d: %s before the first FROM",
+					  b->dfname, in->line, in->keyword);
+		return do_arg(b, NULL, in, err);
+	}
+	if (in->kind == DF_COPY || in->kind == DF_ADD)
+		return do_copy(b, st, in, by, err);
+	if (in->kind == DF_RUN)
+		return do_run(b, st, in, by, err);
+	if (in->kind == DF_WORKDIR)
+		return do_workdir(b, st, in, by, err);
+	r = do_meta(b, st, in, err);
+	if (r == 0) {
+		chain_update(st, by, NULL);
+		history_add(b, st, by, 1);
+	}
+	return r;
+}
+
+/* After a FROM: run the base image's ONBUILD triggers in this stage, in
+ * order, then drop them from its config (Docker: triggers fire once, in
+ * the direct child). */
+static int run_triggers(struct builder *b, const struct df_instr *from,
+			struct ec_err *err)
+{
+	struct stage *st = &b->stages[b->nstages - 1];
+	json_t *cfg = config_obj(st), *ob = json_object_get(cfg, "OnBuild"), *v;
+	_cleanup_free_ const char **exprs = NULL;
+	struct df_file *trig = NULL;
+	size_t i, n = json_array_size(ob);
+	int r = 0;
+
+	if (!n) {
+		json_object_del(cfg, "OnBuild");
+		return 0;
+	}
+	exprs = xcalloc(n, sizeof(*exprs));
+	json_array_foreach (ob, i, v) {
+		if (!json_is_string(v))
+			return ec_err_set(err, EC_USAGE,
+					  "%s:%d: the base image's OnBuild "
+					  "holds something other than strings",
+					  b->dfname, from->line);
+		exprs[i] = json_string_value(v);
+	}
+	if (df_parse_triggers(exprs, n, b->df->escape, b->dfname, from->line,
+			      &trig, err) < 0)
+		return ec_err_prefix(err, "ONBUILD trigger of the base image");
+	json_object_del(cfg, "OnBuild");
+	for (i = 0; i < trig->ninstrs && r >= 0; i++) {
+		const struct df_instr *in = &trig->instrs[i];
+		_cleanup_free_ char *by = df_instr_str(in);
+		double t0 = mono();
+
+		if (b->o->step)
+			b->o->step(b->o->cb_ctx, b->step_no, b->step_total, by,
+				   0);
+		r = exec_instr(b, st, in, by, err);
+		if (r < 0)
+			ec_err_prefix(err, "ONBUILD trigger '%s'", by);
+		else
+			step_report(b, by, r == 1, t0);
+	}
+	df_file_free(trig);
+	return r < 0 ? -1 : 0;
+}
+
 static int run_instructions(struct builder *b, struct ec_err *err)
 {
 	int end = target_end(b, err), i;
@@ -1281,37 +1814,19 @@ static int run_instructions(struct builder *b, struct ec_err *err)
 		    b->nstages ? &b->stages[b->nstages - 1] : NULL;
 		_cleanup_free_ char *by = df_instr_str(in);
 		double t0 = mono();
-		int r, cached = 0;
+		int r;
 
 		if (b->o->cancel && *b->o->cancel)
 			return ec_err_set(err, EC_INTR, "interrupted");
+		b->step_no = i + 1;
 		if (b->o->step)
 			b->o->step(b->o->cb_ctx, i + 1, end, by, 0);
-		if (!strcmp(in->keyword, "FROM")) {
-			r = do_from(b, in, err);
-		} else if (!st) {
-			if (strcmp(in->keyword, "ARG"))
-				return ec_err_set(
-				    err, EC_USAGE,
-				    "%s:%d: %s before the first FROM",
-				    b->dfname, in->line, in->keyword);
-			r = do_arg(b, NULL, in, err);
-		} else if (!strcmp(in->keyword, "COPY") ||
-			   !strcmp(in->keyword, "ADD")) {
-			r = do_copy(b, st, in, by, err);
-		} else if (!strcmp(in->keyword, "RUN")) {
-			r = do_run(b, st, in, by, err);
-		} else {
-			r = do_meta(b, st, in, err);
-			if (r == 0) {
-				chain_update(st, by, NULL);
-				history_add(b, st, by, 1);
-			}
-		}
+		r = exec_instr(b, st, in, by, err);
 		if (r < 0)
 			return -1;
-		cached = r == 1;
-		step_report(b, by, cached, t0);
+		step_report(b, by, r == 1, t0);
+		if (in->kind == DF_FROM && run_triggers(b, in, err) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -1365,6 +1880,31 @@ static int write_image(struct builder *b, struct build_result *res,
 	return 0;
 }
 
+/* Every -t name must be a valid local image name: checked before the
+ * build starts, not after it. */
+static int check_tags(const char *const *tags, struct ec_err *err)
+{
+	const char *const *t;
+
+	for (t = tags; t && *t; t++) {
+		struct img_ref r;
+		int digest;
+
+		if (img_ref_parse(*t, &r, err) < 0) {
+			err->cat = EC_USAGE;
+			return ec_err_prefix(err, "-t '%s'", *t);
+		}
+		digest = r.digest != NULL || r.kind == REF_OCI;
+		img_ref_release(&r);
+		if (digest)
+			return ec_err_set(err, EC_USAGE,
+					  "-t '%s': a tag is NAME[:TAG], not a "
+					  "digest or an oci: directory",
+					  *t);
+	}
+	return 0;
+}
+
 static int parse_build_args(struct builder *b, struct ec_err *err)
 {
 	const char *const *a;
@@ -1403,6 +1943,8 @@ int build_run(const struct build_opts *o, struct build_result *res,
 
 	memset(res, 0, sizeof(*res));
 	ec_err_clear(err);
+	if (check_tags(o->tags, err) < 0)
+		return -1;
 	if (stat(o->context, &st) < 0 || !S_ISDIR(st.st_mode))
 		return ec_err_set(err, EC_USAGE,
 				  "build context '%s' is not a directory",

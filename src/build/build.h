@@ -31,6 +31,10 @@ struct build_opts {
 	struct store *(*open_store)(void *ctx, struct ec_err *err);
 	int insecure;	   /* registries: --tls-verify=false */
 	const char *creds; /* registries: USER:PASSWORD */
+	/* registries reached over plain http ("HOST[:PORT]", the config's
+	 * insecure_registries) */
+	const char *const *insecure_registries;
+	size_t ninsecure;
 	/* callbacks (may be NULL) */
 	void (*step)(void *ctx, int n, int total, const char *instr,
 		     int cached);

@@ -1,7 +1,14 @@
-/* copy.c - COPY/ADD: context files into a layer directory. */
+/* copy.c - COPY/ADD: context (or stage) files into a layer directory.
+ *
+ * Nothing outside the source root or the layer dir is ever touched: every
+ * source path is resolved by the kernel inside the source root (openat2
+ * RESOLVE_IN_ROOT: a symlink means that path inside the root, docker's rule
+ * for the context), every destination is reached from the layer dir one
+ * component at a time without following symlinks (or with openat2
+ * RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), and owner, mode and times are set
+ * through the fd just created (a parent fd and one name for symlinks). */
 #include "build/copy.h"
 #include "archive/tar.h"
-#include "compress/compress.h"
 #include "crypto/digest.h"
 #include "util/io.h"
 #include "util/strbuf.h"
@@ -11,13 +18,20 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #define COPY_CHUNK (1u << 20)
+/* ADD: bytes looked at (read, and decompressed) to decide "is it a tar" */
+#define PROBE_MAX (256u << 10)
+/* in the cache key: layers made by older rules are not reused */
+#define COPY_RULES "edgectl copy rules 2\n"
 
 /* Clean a relative path: drop "." and empty components, resolve ".."
  * lexically; fails when it would leave the root. */
@@ -49,6 +63,44 @@ static char *clean_rel(const char *p, int *escapes)
 	return sb_detach(&sb, NULL);
 }
 
+/* openat2 with `resolve` (and never a magic link); "" is the dir itself. */
+static int open2(int dirfd, const char *path, int flags, uint64_t resolve)
+{
+	struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC),
+			       .resolve = resolve | RESOLVE_NO_MAGICLINKS};
+	int fd, tries = 0;
+
+	do
+		fd = (int)syscall(SYS_openat2, dirfd, *path ? path : ".", &how,
+				  sizeof(how));
+	while (fd < 0 && errno == EAGAIN && ++tries < 16);
+	return fd;
+}
+
+/* Open a source path inside the source root; the last component is
+ * followed only when `follow` is set (a source named directly). */
+static int src_open(int root, const char *rel, int follow, int flags)
+{
+	return open2(root, rel, flags | (follow ? 0 : O_NOFOLLOW),
+		     RESOLVE_IN_ROOT);
+}
+
+static int src_stat(int root, const char *rel, int follow, struct stat *st)
+{
+	_cleanup_close_ int fd = src_open(root, rel, follow, O_PATH);
+
+	return fd < 0 ? -1 : fstat(fd, st);
+}
+
+/* Split "a/b/c" into "a/b" (allocated) and "c" (into p). */
+static char *split_parent(const char *p, const char **base)
+{
+	const char *sl = strrchr(p, '/');
+
+	*base = sl ? sl + 1 : p;
+	return sl ? xstrndup(p, (size_t)(sl - p)) : xstrdup("");
+}
+
 struct src_list {
 	char **v;
 	size_t n, cap;
@@ -72,22 +124,49 @@ static int has_glob(const char *s)
 	return strpbrk(s, "*?[") != NULL;
 }
 
-/* Expand one glob pattern component by component under srcfd. */
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Names in directory `rel` of the source root (followed inside the root),
+ * sorted, without "." and "..". */
+static int list_dir(int root, const char *rel, struct src_list *out)
+{
+	int fd = src_open(root, rel, 1, O_RDONLY | O_DIRECTORY);
+	struct dirent *de;
+	DIR *d;
+
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		errno = e;
+		return -1;
+	}
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			src_add(out, xstrdup(de->d_name));
+	closedir(d);
+	if (out->n)
+		qsort(out->v, out->n, sizeof(char *), cmp_str);
+	return 0;
+}
+
+/* Expand one glob pattern component by component inside the root. */
 static void glob_walk(int srcfd, const char *base, const char *rest,
 		      struct src_list *out)
 {
 	const char *slash = strchr(rest, '/');
 	_cleanup_free_ char *comp =
 	    slash ? xstrndup(rest, (size_t)(slash - rest)) : xstrdup(rest);
-	DIR *d;
-	struct dirent *de;
-	int fd;
+	struct src_list names = {0};
 
 	if (!has_glob(comp)) {
 		_cleanup_free_ char *p =
 		    *base ? xasprintf("%s/%s", base, comp) : xstrdup(comp);
 		struct stat st;
-		if (fstatat(srcfd, p, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		if (src_stat(srcfd, p, 0, &st) < 0)
 			return;
 		if (slash)
 			glob_walk(srcfd, p, slash + 1, out);
@@ -95,40 +174,58 @@ static void glob_walk(int srcfd, const char *base, const char *rest,
 			src_add(out, EC_STEAL(p));
 		return;
 	}
-	fd = openat(srcfd, *base ? base : ".",
-		    O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
+	if (list_dir(srcfd, base, &names) < 0)
 		return;
-	}
-	while ((de = readdir(d))) {
+	for (size_t i = 0; i < names.n; i++) {
 		_cleanup_free_ char *p = NULL;
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+		if (fnmatch(comp, names.v[i], FNM_PERIOD) != 0)
 			continue;
-		if (fnmatch(comp, de->d_name, FNM_PERIOD) != 0)
-			continue;
-		p = *base ? xasprintf("%s/%s", base, de->d_name)
-			  : xstrdup(de->d_name);
+		p = *base ? xasprintf("%s/%s", base, names.v[i])
+			  : xstrdup(names.v[i]);
 		if (slash)
 			glob_walk(srcfd, p, slash + 1, out);
 		else
 			src_add(out, EC_STEAL(p));
 	}
-	closedir(d);
+	src_free(&names);
 }
 
-static int cmp_str(const void *a, const void *b)
+static const char *src_name(const struct copy_opts *o)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	return o->src_name ? o->src_name : "the build context";
 }
 
-/* Resolve the source list: cleaned, confined, globs expanded, sorted. */
+static char *image_resolve(const struct copy_opts *o, const char *path);
+
+/* The path a source names with its symlinks resolved inside the root, as
+ * the kernel resolves them with RESOLVE_IN_ROOT ("." for the root): what
+ * is really copied, for .dockerignore (a link must not be an alias that
+ * reaches an excluded file) and for the walk below a followed link. */
+static char *src_real(int srcfd, const char *named)
+{
+	struct copy_opts root = {.lowerfds = &srcfd, .nlowers = 1};
+	char *r = image_resolve(&root, named);
+
+	if (!*r) {
+		free(r);
+		r = xstrdup(".");
+	}
+	return r;
+}
+
+static int excluded(const struct copy_opts *o, const char *path)
+{
+	return o->exclude && strcmp(path, ".") &&
+	       o->exclude(o->exclude_ctx, path);
+}
+
+/* Resolve the source list: cleaned, confined, globs expanded, sorted;
+ * real[] gets each one's src_real(). */
 static int resolve_srcs(int srcfd, const char *const *srcs, size_t n,
 			const struct copy_opts *o, struct src_list *out,
-			int *multi, struct ec_err *err)
+			struct src_list *real, int *multi, struct ec_err *err)
 {
-	size_t i;
+	size_t i, k, kept;
 
 	*multi = n > 1;
 	for (i = 0; i < n; i++) {
@@ -137,140 +234,216 @@ static int resolve_srcs(int srcfd, const char *const *srcs, size_t n,
 		size_t before = out->n;
 
 		if (esc)
-			return ec_err_set(err, EC_USAGE,
-					  "'%s' is outside the build context",
-					  srcs[i]);
+			return ec_err_set(err, EC_USAGE, "'%s' is outside %s",
+					  srcs[i], src_name(o));
 		if (has_glob(c)) {
 			*multi = 1;
 			glob_walk(srcfd, "", *c ? c : ".", out);
-			qsort(out->v + before, out->n - before, sizeof(char *),
-			      cmp_str);
+			if (out->n > before)
+				qsort(out->v + before, out->n - before,
+				      sizeof(char *), cmp_str);
 		} else {
 			struct stat st;
-			if (*c &&
-			    fstatat(srcfd, c, &st, AT_SYMLINK_NOFOLLOW) < 0)
-				return ec_err_set(
-				    err, EC_USAGE,
-				    "'%s' not found in the build context",
-				    srcs[i]);
-			src_add(out, EC_STEAL(c));
-			if (!*out->v[out->n - 1]) {
-				free(out->v[out->n - 1]);
-				out->v[out->n - 1] = xstrdup(".");
-			}
+			if (src_stat(srcfd, c, 1, &st) < 0)
+				return ec_err_set(err, EC_USAGE,
+						  "'%s' not found in %s",
+						  srcs[i], src_name(o));
+			src_add(out, *c ? EC_STEAL(c) : xstrdup("."));
 		}
 		if (out->n == before)
-			return ec_err_set(
-			    err, EC_USAGE,
-			    "'%s' matches no file in the build context",
-			    srcs[i]);
-		if (o->exclude) {
-			size_t k, kept = before;
-			for (k = before; k < out->n; k++) {
-				if (strcmp(out->v[k], ".") &&
-				    o->exclude(o->exclude_ctx, out->v[k])) {
-					free(out->v[k]);
-					continue;
-				}
-				out->v[kept++] = out->v[k];
+			return ec_err_set(err, EC_USAGE,
+					  "'%s' matches no file in %s", srcs[i],
+					  src_name(o));
+		for (k = before; k < out->n; k++)
+			src_add(real, src_real(srcfd, out->v[k]));
+		for (k = kept = before; k < out->n; k++) {
+			if (excluded(o, out->v[k]) || excluded(o, real->v[k])) {
+				free(out->v[k]);
+				free(real->v[k]);
+				continue;
 			}
-			out->n = kept;
-			if (out->n == before)
-				return ec_err_set(
-				    err, EC_USAGE,
-				    "'%s' is excluded by .dockerignore",
-				    srcs[i]);
+			out->v[kept] = out->v[k];
+			real->v[kept++] = real->v[k];
 		}
+		out->n = real->n = kept;
+		if (out->n == before)
+			return ec_err_set(err, EC_USAGE,
+					  "'%s' is excluded by .dockerignore",
+					  srcs[i]);
 	}
 	return 0;
 }
 
-/* Create the directories of `path` (relative, inside layerfd). */
-static int mkdirs(int layerfd, const char *path, struct ec_err *err)
+/* --- the image so far --- */
+
+enum { LOOK_ABSENT, LOOK_FOUND, LOOK_HIDDEN };
+
+/* Look `path` up in one layer dir (overlay form): found, absent (look in
+ * the layers below) or hidden (a whiteout, a non-directory above it, or
+ * an opaque directory above it that does not have it). */
+static int layer_lookup(int layer, const char *path, struct stat *st)
 {
 	_cleanup_free_ char *p = xstrdup(path);
-	char *s = p;
+	char *comp, *next, *save = NULL;
+	int cur = layer, opaque = 0, r = LOOK_ABSENT;
 
-	if (!*p)
-		return 0;
-	for (;;) {
-		s = strchr(s, '/');
-		if (s)
-			*s = '\0';
-		if (mkdirat(layerfd, p, 0755) < 0 && errno != EEXIST)
-			return ec_err_errno(err, EC_FAIL, errno, "create '/%s'",
-					    p);
-		if (!s)
+	for (comp = strtok_r(p, "/", &save); comp; comp = next) {
+		char v = 0;
+		int fd;
+
+		next = strtok_r(NULL, "/", &save);
+		if (fstatat(cur, comp, st, AT_SYMLINK_NOFOLLOW) < 0) {
+			r = opaque ? LOOK_HIDDEN : LOOK_ABSENT;
 			break;
-		*s++ = '/';
+		}
+		if (!next) {
+			r = S_ISCHR(st->st_mode) && st->st_rdev == 0
+				? LOOK_HIDDEN
+				: LOOK_FOUND;
+			break;
+		}
+		if (!S_ISDIR(st->st_mode)) {
+			r = LOOK_HIDDEN;
+			break;
+		}
+		fd = openat(cur, comp,
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0) {
+			r = LOOK_HIDDEN;
+			break;
+		}
+		if (cur != layer)
+			close(cur);
+		cur = fd;
+		opaque = fgetxattr(cur, "trusted.overlay.opaque", &v, 1) == 1 &&
+			 v == 'y';
+	}
+	if (cur != layer)
+		close(cur);
+	return r;
+}
+
+/* Does the image so far have `path` (relative)? *st = its lstat, *layer
+ * (optional) the index of the layer it comes from. */
+static int image_stat(const struct copy_opts *o, const char *path,
+		      struct stat *st, size_t *layer)
+{
+	size_t i;
+
+	for (i = o->nlowers; i-- > 0;) {
+		int r = layer_lookup(o->lowerfds[i], path, st);
+		if (r == LOOK_ABSENT)
+			continue;
+		if (layer)
+			*layer = i;
+		return r == LOOK_FOUND;
 	}
 	return 0;
 }
 
-static int apply_meta(int layerfd, const char *dst, const struct stat *st,
-		      const struct copy_opts *o, struct ec_err *err)
+/* Target of the image's symlink `path` found in layer dir fd `layer`. */
+static int image_readlink(int layer, const char *path, char *buf, size_t n)
 {
-	struct timespec ts[2] = {st->st_mtim, st->st_mtim};
-	uid_t uid = o->uid >= 0 ? (uid_t)o->uid : st->st_uid;
-	gid_t gid = o->gid >= 0 ? (gid_t)o->gid : st->st_gid;
+	_cleanup_close_ int fd = open2(layer, path, O_PATH | O_NOFOLLOW,
+				       RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+	ssize_t len;
 
-	if (fchownat(layerfd, dst, uid, gid, AT_SYMLINK_NOFOLLOW) < 0 &&
-	    errno != EPERM)
-		return ec_err_errno(err, EC_FAIL, errno, "chown '/%s'", dst);
-	if (!S_ISLNK(st->st_mode)) {
-		mode_t m =
-		    o->mode >= 0 ? (mode_t)o->mode : (st->st_mode & 07777);
-		if (fchmodat(layerfd, dst, m, 0) < 0)
-			return ec_err_errno(err, EC_FAIL, errno, "chmod '/%s'",
-					    dst);
-	}
-	utimensat(layerfd, dst, ts, AT_SYMLINK_NOFOLLOW);
+	if (fd < 0 || (len = readlinkat(fd, "", buf, n - 1)) < 0)
+		return -1;
+	buf[len] = '\0';
 	return 0;
 }
 
-static int copy_file(int srcfd, const char *src, int layerfd, const char *dst,
-		     const struct stat *st, uint64_t *bytes, struct ec_err *err)
+/* Drop the last component of sb (nothing at the root). */
+static void pop_comp(struct strbuf *sb)
 {
-	_cleanup_close_ int in =
-	    openat(srcfd, src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	_cleanup_close_ int out = -1;
+	char *sl = strrchr(sb->buf, '/');
+
+	sb->len = sl ? (size_t)(sl - sb->buf) : 0;
+	sb->buf[sb->len] = '\0';
+}
+
+/* The destination with the image's symlinks resolved, as docker resolves
+ * it inside the container's root: an absolute target starts again at the
+ * image root, ".." stops there. Purely a path in the image (the lower
+ * layers are only read), created later beneath the layer dir without
+ * following anything; links this instruction copies are not involved. */
+static char *image_resolve(const struct copy_opts *o, const char *path)
+{
+	_cleanup_strbuf_ struct strbuf done = STRBUF_INIT;
+	char *rest = xstrdup(path);
+	unsigned hops = 0;
+
+	while (*rest) {
+		char *sl = strchr(rest, '/');
+		_cleanup_free_ char *comp =
+		    sl ? xstrndup(rest, (size_t)(sl - rest)) : xstrdup(rest);
+		char *tail = xstrdup(sl ? sl + 1 : "");
+		size_t mark = done.len, layer;
+		char target[4096];
+		struct stat st;
+
+		free(rest);
+		rest = tail;
+		if (!*comp || !strcmp(comp, "."))
+			continue;
+		if (!strcmp(comp, "..")) {
+			pop_comp(&done);
+			continue;
+		}
+		if (done.len)
+			sb_addc(&done, '/');
+		sb_adds(&done, comp);
+		if (hops >= 255 || !image_stat(o, done.buf, &st, &layer) ||
+		    !S_ISLNK(st.st_mode) ||
+		    image_readlink(o->lowerfds[layer], done.buf, target,
+				   sizeof(target)) < 0)
+			continue;
+		hops++;
+		done.len = target[0] == '/' ? 0 : mark;
+		done.buf[done.len] = '\0';
+		rest = xasprintf("%s/%s", target, tail);
+		free(tail);
+	}
+	free(rest);
+	return sb_detach(&done, NULL);
+}
+
+int copy_image_read(const struct copy_opts *o, const char *path, size_t max,
+		    char **data, struct ec_err *err)
+{
+	int esc;
+	_cleanup_free_ char *named = clean_rel(path, &esc);
+	_cleanup_free_ char *p = image_resolve(o, named);
+	_cleanup_close_ int fd = -1;
 	_cleanup_free_ char *buf = NULL;
+	struct stat st;
+	size_t layer;
 	ssize_t n;
 
-	if (in < 0)
-		return ec_err_errno(err, EC_FAIL, errno, "open '%s'", src);
-	unlinkat(layerfd, dst, 0);
-	out =
-	    openat(layerfd, dst,
-		   O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (out < 0)
-		return ec_err_errno(err, EC_FAIL, errno, "create '/%s'", dst);
-	for (;;) {
-		n = copy_file_range(in, NULL, out, NULL, COPY_CHUNK, 0);
-		if (n > 0) {
-			*bytes += (uint64_t)n;
-			continue;
-		}
-		if (n == 0)
-			break;
-		if (errno == EINTR)
-			continue;
-		break; /* fall back to read/write */
-	}
-	if (n < 0) {
-		buf = xmalloc(COPY_CHUNK);
-		while ((n = read(in, buf, COPY_CHUNK)) > 0) {
-			if (io_write_all(out, buf, (size_t)n, -1, dst, err) < 0)
-				return -1;
-			*bytes += (uint64_t)n;
-		}
-		if (n < 0)
-			return ec_err_errno(err, EC_FAIL, errno, "read '%s'",
-					    src);
-	}
-	(void)st;
-	return 0;
+	*data = NULL;
+	if (!image_stat(o, p, &st, &layer) || !S_ISREG(st.st_mode))
+		return 0;
+	fd = open2(o->lowerfds[layer], p, O_RDONLY | O_NOFOLLOW | O_NOCTTY,
+		   RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+	if (fd < 0)
+		return ec_err_errno(err, EC_FAIL, errno,
+				    "open the image's '/%s'", p);
+	buf = xmalloc(max + 1);
+	n = io_read_full(fd, buf, max + 1);
+	if (n < 0)
+		return ec_err_errno(err, EC_FAIL, errno,
+				    "read the image's '/%s'", p);
+	if ((size_t)n > max)
+		return ec_err_set(err, EC_USAGE,
+				  "the image's '/%s' is larger than %zu bytes",
+				  p, max);
+	buf[n] = '\0';
+	*data = EC_STEAL(buf);
+	return 1;
 }
+
+/* --- the walk --- */
 
 /* A file with more than one link, first copied to `dst`: later names of
  * the same inode become hardlinks to it (as in the context). */
@@ -280,6 +453,14 @@ struct hlink {
 	char *dst;
 };
 
+/* An image directory recreated in the layer: its mode and mtime are set
+ * last (a 0555 directory must stay writable while COPY fills it). */
+struct dir_time {
+	char *path;
+	mode_t mode;
+	struct timespec mtime;
+};
+
 struct walk_ctx {
 	int srcfd, layerfd;
 	const struct copy_opts *o;
@@ -287,6 +468,8 @@ struct walk_ctx {
 	struct sha256_ctx *hash; /* hashing mode when set */
 	struct hlink *links;
 	size_t nlinks;
+	struct dir_time *times;
+	size_t ntimes;
 };
 
 static const char *hlink_seen(struct walk_ctx *w, const struct stat *st,
@@ -313,33 +496,214 @@ static void walk_release(struct walk_ctx *w)
 	for (i = 0; i < w->nlinks; i++)
 		free(w->links[i].dst);
 	free(w->links);
+	for (i = 0; i < w->ntimes; i++)
+		free(w->times[i].path);
+	free(w->times);
 }
 
-static int copy_entry(struct walk_ctx *w, const char *src, const char *dst,
-		      struct ec_err *err);
+/* Why an existing entry `name` in pfd is not a directory we may enter. */
+static int not_a_dir(int pfd, const char *name, const char *dst,
+		     struct ec_err *err)
+{
+	struct stat st;
 
-static int copy_dir_contents(struct walk_ctx *w, const char *src,
+	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISLNK(st.st_mode))
+		return ec_err_set(err, EC_USAGE,
+				  "'/%s' is a symlink that does not resolve to "
+				  "a directory in the image (a loop?)",
+				  dst);
+	return ec_err_set(err, EC_USAGE,
+			  "'/%s' is a file this instruction copied into the "
+			  "layer: it cannot also be a directory",
+			  dst);
+}
+
+/* Open directory `name` of pfd, never through a symlink. */
+static int enter_dir(int pfd, const char *name, const char *dst,
+		     struct ec_err *err)
+{
+	int fd =
+	    openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd >= 0)
+		return fd;
+	if (errno == ENOTDIR || errno == ELOOP)
+		return not_a_dir(pfd, name, dst, err);
+	return ec_err_errno(err, EC_FAIL, errno, "open '/%s'", dst);
+}
+
+/* Owner, mode, times of a copied entry, through its fd. */
+static int meta_fd(int fd, const char *dst, const struct stat *st,
+		   const struct copy_opts *o, struct ec_err *err)
+{
+	struct timespec ts[2] = {st->st_mtim, st->st_mtim};
+	uid_t uid = o->uid >= 0 ? (uid_t)o->uid : st->st_uid;
+	gid_t gid = o->gid >= 0 ? (gid_t)o->gid : st->st_gid;
+	mode_t m = o->mode >= 0 ? (mode_t)o->mode : (st->st_mode & 07777);
+
+	if (fchown(fd, uid, gid) < 0 && errno != EPERM)
+		return ec_err_errno(err, EC_FAIL, errno, "chown '/%s'", dst);
+	if (fchmod(fd, m) < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "chmod '/%s'", dst);
+	if (futimens(fd, ts) < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "set times of '/%s'",
+				    dst);
+	return 0;
+}
+
+/* The directories of `path` (relative), created beneath the layer dir where
+ * missing: one the image has gets its mode, owner and (at the end) mtime,
+ * a new one 0755 owned by the --chown user. Returns an fd of the last. */
+static int mkdirs(struct walk_ctx *w, const char *path, struct ec_err *err)
+{
+	_cleanup_free_ char *p = xstrdup(path);
+	_cleanup_strbuf_ struct strbuf sofar = STRBUF_INIT;
+	char *comp, *save = NULL;
+	int cur = fcntl(w->layerfd, F_DUPFD_CLOEXEC, 0);
+
+	if (cur < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "open the layer");
+	for (comp = strtok_r(p, "/", &save); comp;
+	     comp = strtok_r(NULL, "/", &save)) {
+		int fd, made;
+		struct stat ist;
+
+		if (sofar.len)
+			sb_addc(&sofar, '/');
+		sb_adds(&sofar, comp);
+		made = mkdirat(cur, comp, 0700) == 0;
+		if (!made && errno != EEXIST) {
+			close(cur);
+			return ec_err_errno(err, EC_FAIL, errno, "create '/%s'",
+					    sofar.buf);
+		}
+		fd = enter_dir(cur, comp, sofar.buf, err);
+		close(cur);
+		if (fd < 0)
+			return -1;
+		cur = fd;
+		if (!made)
+			continue;
+		if (image_stat(w->o, sofar.buf, &ist, NULL) &&
+		    S_ISDIR(ist.st_mode)) {
+			if (fchown(cur, ist.st_uid, ist.st_gid) < 0 &&
+			    errno != EPERM) {
+				ec_err_errno(err, EC_FAIL, errno, "chown '/%s'",
+					     sofar.buf);
+				goto fail;
+			}
+			w->times = xrealloc(w->times, (w->ntimes + 1) *
+							  sizeof(*w->times));
+			w->times[w->ntimes++] =
+			    (struct dir_time){xstrdup(sofar.buf),
+					      ist.st_mode & 07777, ist.st_mtim};
+			continue;
+		}
+		if ((fchown(cur, w->o->uid >= 0 ? (uid_t)w->o->uid : 0,
+			    w->o->gid >= 0 ? (gid_t)w->o->gid : 0) < 0 &&
+		     errno != EPERM) ||
+		    fchmod(cur, 0755) < 0) {
+			ec_err_errno(err, EC_FAIL, errno, "set up '/%s'",
+				     sofar.buf);
+			goto fail;
+		}
+	}
+	return cur;
+fail:
+	close(cur);
+	return -1;
+}
+
+/* Set the modes and mtimes of the image directories mkdirs recreated,
+ * deepest first. */
+static int dir_times(struct walk_ctx *w, struct ec_err *err)
+{
+	size_t i;
+
+	for (i = w->ntimes; i-- > 0;) {
+		struct timespec ts[2] = {w->times[i].mtime, w->times[i].mtime};
+		_cleanup_close_ int fd = -1;
+
+		if (!w->times[i].path[0])
+			continue; /* dropped by follow_layer_link */
+		fd = open2(w->layerfd, w->times[i].path, O_RDONLY | O_DIRECTORY,
+			   RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+		if (fd < 0 || fchmod(fd, w->times[i].mode) < 0 ||
+		    futimens(fd, ts) < 0)
+			return ec_err_errno(err, EC_FAIL, errno,
+					    "set mode and times of '/%s'",
+					    w->times[i].path);
+	}
+	return 0;
+}
+
+static int copy_data(int in, int out, const char *src, const char *dst,
+		     uint64_t *bytes, struct ec_err *err)
+{
+	_cleanup_free_ char *buf = NULL;
+	ssize_t n;
+
+	for (;;) {
+		n = copy_file_range(in, NULL, out, NULL, COPY_CHUNK, 0);
+		if (n > 0) {
+			*bytes += (uint64_t)n;
+			continue;
+		}
+		if (n == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		break; /* fall back to read/write */
+	}
+	buf = xmalloc(COPY_CHUNK);
+	while ((n = read(in, buf, COPY_CHUNK)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return ec_err_errno(err, EC_FAIL, errno, "read '%s'",
+					    src);
+		if (io_write_all(out, buf, (size_t)n, -1, dst, err) < 0)
+			return -1;
+		*bytes += (uint64_t)n;
+	}
+	return 0;
+}
+
+/* Open the regular file the walk stat'ed, checking it is still that one. */
+static int open_regular(struct walk_ctx *w, const char *src, int follow,
+			const struct stat *st, struct ec_err *err)
+{
+	int fd =
+	    src_open(w->srcfd, src, follow, O_RDONLY | O_NOCTTY | O_NONBLOCK);
+	struct stat now;
+
+	if (fd < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "open '%s'", src);
+	if (fstat(fd, &now) < 0 || !S_ISREG(now.st_mode) ||
+	    now.st_ino != st->st_ino || now.st_dev != st->st_dev) {
+		close(fd);
+		return ec_err_set(err, EC_FAIL,
+				  "'%s' changed while it was copied", src);
+	}
+	return fd;
+}
+
+static int copy_entry(struct walk_ctx *w, const char *src, int follow, int pfd,
+		      const char *name, const char *dst, struct ec_err *err);
+
+/* Copy the entries of source directory src into directory fd dfd (the
+ * layer's `dst`; -1 when hashing). */
+static int copy_dir_contents(struct walk_ctx *w, const char *src, int dfd,
 			     const char *dst, struct ec_err *err)
 {
-	int fd = openat(w->srcfd, src,
-			O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	struct src_list names = {0};
-	struct dirent *de;
-	DIR *d;
 	size_t i;
 	int r = 0;
 
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
+	if (list_dir(w->srcfd, src, &names) < 0)
 		return ec_err_errno(err, EC_FAIL, errno, "read directory '%s'",
 				    src);
-	}
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			src_add(&names, xstrdup(de->d_name));
-	closedir(d);
-	qsort(names.v, names.n, sizeof(char *), cmp_str);
 	for (i = 0; i < names.n && r == 0; i++) {
 		_cleanup_free_ char *s =
 		    strcmp(src, ".") ? xasprintf("%s/%s", src, names.v[i])
@@ -349,200 +713,339 @@ static int copy_dir_contents(struct walk_ctx *w, const char *src,
 			 : xstrdup(names.v[i]);
 		if (w->o->exclude && w->o->exclude(w->o->exclude_ctx, s))
 			continue;
-		r = copy_entry(w, s, t, err);
+		r = copy_entry(w, s, 0, dfd, names.v[i], t, err);
 	}
 	src_free(&names);
 	return r;
 }
 
-static int copy_entry(struct walk_ctx *w, const char *src, const char *dst,
-		      struct ec_err *err)
+static void hash_meta(struct walk_ctx *w, const char *dst,
+		      const struct stat *st)
 {
-	struct stat st;
-	const char *first;
+	char meta[128];
+	int n = snprintf(meta, sizeof(meta), "%o %lld\n", st->st_mode & 0177777,
+			 S_ISREG(st->st_mode) ? (long long)st->st_size : 0LL);
 
-	if (fstatat(w->srcfd, src, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return ec_err_errno(err, EC_FAIL, errno, "stat '%s'", src);
-	if (w->hash) {
-		char meta[128];
-		int n = snprintf(
-		    meta, sizeof(meta), "%o %lld\n", st.st_mode & 0177777,
-		    S_ISREG(st.st_mode) ? (long long)st.st_size : 0LL);
-		sha256_update(w->hash, dst, strlen(dst) + 1);
-		sha256_update(w->hash, meta, (size_t)n);
-	}
-	if (S_ISDIR(st.st_mode)) {
-		if (!w->hash) {
-			if (*dst && mkdirat(w->layerfd, dst, 0755) < 0 &&
-			    errno != EEXIST)
-				return ec_err_errno(err, EC_FAIL, errno,
-						    "create '/%s'", dst);
-		}
-		if (copy_dir_contents(w, src, dst, err) < 0)
+	sha256_update(w->hash, dst, strlen(dst) + 1);
+	sha256_update(w->hash, meta, (size_t)n);
+}
+
+/* A directory entry meets a symlink an earlier source of this instruction
+ * put in the layer: docker follows it inside the image. `dst` is resolved
+ * against the layer over the image (lexically; each link read beneath its
+ * own layer dir), then that path is created beneath the layer following
+ * nothing. *to gets it; returns its fd. */
+static int follow_layer_link(struct walk_ctx *w, const char *dst, char **to,
+			     struct ec_err *err)
+{
+	size_t i, n = w->o->nlowers;
+	int *fds = xcalloc(n + 1, sizeof(int));
+	struct copy_opts view = *w->o;
+	int fd;
+
+	if (n)
+		memcpy(fds, w->o->lowerfds, n * sizeof(int));
+	fds[n] = w->layerfd;
+	view.lowerfds = fds;
+	view.nlowers = n + 1;
+	*to = image_resolve(&view, dst);
+	free(fds);
+	fd = mkdirs(w, *to, err);
+	/* the source directory's metadata wins over the image's there */
+	for (i = 0; fd >= 0 && i < w->ntimes; i++)
+		if (!strcmp(w->times[i].path, *to))
+			w->times[i].path[0] = '\0';
+	return fd;
+}
+
+static int copy_dir(struct walk_ctx *w, const char *src, int pfd,
+		    const char *name, const char *dst, const struct stat *st,
+		    struct ec_err *err)
+{
+	_cleanup_close_ int dfd = -1;
+	_cleanup_free_ char *to = NULL;
+	struct stat lst;
+
+	if (w->hash)
+		return copy_dir_contents(w, src, -1, dst, err);
+	if (fstatat(pfd, name, &lst, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISLNK(lst.st_mode)) {
+		if ((dfd = follow_layer_link(w, dst, &to, err)) < 0)
 			return -1;
-		return w->hash || !*dst
-			   ? 0
-			   : apply_meta(w->layerfd, dst, &st, w->o, err);
+		dst = to;
+	} else {
+		if (mkdirat(pfd, name, 0700) < 0 && errno != EEXIST)
+			return ec_err_errno(err, EC_FAIL, errno, "create '/%s'",
+					    dst);
+		if ((dfd = enter_dir(pfd, name, dst, err)) < 0)
+			return -1;
 	}
-	if (S_ISLNK(st.st_mode)) {
-		char target[4096];
-		ssize_t n =
-		    readlinkat(w->srcfd, src, target, sizeof(target) - 1);
-		if (n < 0)
-			return ec_err_errno(err, EC_FAIL, errno,
-					    "readlink '%s'", src);
-		target[n] = '\0';
-		if (w->hash) {
-			sha256_update(w->hash, target, (size_t)n + 1);
-			return 0;
-		}
-		unlinkat(w->layerfd, dst, 0);
-		if (symlinkat(target, w->layerfd, dst) < 0)
-			return ec_err_errno(err, EC_FAIL, errno,
-					    "symlink '/%s'", dst);
-		return apply_meta(w->layerfd, dst, &st, w->o, err);
-	}
-	if (!S_ISREG(st.st_mode))
-		return ec_err_set(
-		    err, EC_USAGE,
-		    "'%s' is not a regular file, directory or symlink", src);
-	if ((first = hlink_seen(w, &st, dst))) {
-		if (w->hash) {
-			sha256_update(w->hash, first, strlen(first) + 1);
-			return 0;
-		}
-		unlinkat(w->layerfd, dst, 0);
-		if (linkat(w->layerfd, first, w->layerfd, dst, 0) < 0)
-			return ec_err_errno(err, EC_FAIL, errno,
-					    "hardlink '/%s'", dst);
+	if (copy_dir_contents(w, src, dfd, dst, err) < 0)
+		return -1;
+	return meta_fd(dfd, dst, st, w->o, err);
+}
+
+static int copy_link(struct walk_ctx *w, const char *src, int pfd,
+		     const char *name, const char *dst, const struct stat *st,
+		     struct ec_err *err)
+{
+	_cleanup_close_ int fd = src_open(w->srcfd, src, 0, O_PATH);
+	struct timespec ts[2] = {st->st_mtim, st->st_mtim};
+	uid_t uid = w->o->uid >= 0 ? (uid_t)w->o->uid : st->st_uid;
+	gid_t gid = w->o->gid >= 0 ? (gid_t)w->o->gid : st->st_gid;
+	char target[4096];
+	ssize_t n;
+
+	if (fd < 0 || (n = readlinkat(fd, "", target, sizeof(target) - 1)) < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "readlink '%s'", src);
+	target[n] = '\0';
+	if (w->hash) {
+		sha256_update(w->hash, target, (size_t)n + 1);
 		return 0;
 	}
+	unlinkat(pfd, name, 0);
+	if (symlinkat(target, pfd, name) < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "symlink '/%s'", dst);
+	/* one component of a confined parent fd, never followed */
+	if (fchownat(pfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0 &&
+	    errno != EPERM)
+		return ec_err_errno(err, EC_FAIL, errno, "chown '/%s'", dst);
+	utimensat(pfd, name, ts, AT_SYMLINK_NOFOLLOW);
+	return 0;
+}
+
+static int copy_hardlink(struct walk_ctx *w, const char *first, int pfd,
+			 const char *name, const char *dst, struct ec_err *err)
+{
+	const char *fbase;
+	_cleanup_free_ char *fparent = split_parent(first, &fbase);
+	_cleanup_close_ int ffd = -1;
+
 	if (w->hash) {
-		_cleanup_close_ int fd =
-		    openat(w->srcfd, src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		sha256_update(w->hash, first, strlen(first) + 1);
+		return 0;
+	}
+	ffd = open2(w->layerfd, fparent, O_PATH | O_DIRECTORY,
+		    RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+	unlinkat(pfd, name, 0);
+	if (ffd < 0 || linkat(ffd, fbase, pfd, name, 0) < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "hardlink '/%s'", dst);
+	return 0;
+}
+
+static int copy_regular(struct walk_ctx *w, const char *src, int follow,
+			int pfd, const char *name, const char *dst,
+			const struct stat *st, struct ec_err *err)
+{
+	_cleanup_close_ int in = open_regular(w, src, follow, st, err);
+	_cleanup_close_ int out = -1;
+
+	if (in < 0)
+		return -1;
+	if (w->hash) {
 		_cleanup_free_ char *buf = xmalloc(COPY_CHUNK);
 		ssize_t n;
-		if (fd < 0)
-			return ec_err_errno(err, EC_FAIL, errno, "open '%s'",
-					    src);
-		while ((n = read(fd, buf, COPY_CHUNK)) > 0)
+		while ((n = read(in, buf, COPY_CHUNK)) > 0)
 			sha256_update(w->hash, buf, (size_t)n);
 		return n < 0
 			   ? ec_err_errno(err, EC_FAIL, errno, "read '%s'", src)
 			   : 0;
 	}
-	if (copy_file(w->srcfd, src, w->layerfd, dst, &st, w->bytes, err) < 0)
+	unlinkat(pfd, name, 0);
+	out =
+	    openat(pfd, name,
+		   O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (out < 0) {
+		if (errno == EEXIST)
+			return ec_err_set(err, EC_USAGE,
+					  "'/%s' is a directory this "
+					  "instruction copied: it cannot also "
+					  "be a file",
+					  dst);
+		return ec_err_errno(err, EC_FAIL, errno, "create '/%s'", dst);
+	}
+	if (copy_data(in, out, src, dst, w->bytes, err) < 0)
 		return -1;
-	return apply_meta(w->layerfd, dst, &st, w->o, err);
+	return meta_fd(out, dst, st, w->o, err);
 }
 
-struct tar_src {
-	int fd;
-	struct comp_reader *cr;
-	struct strbuf out;
-	size_t pos;
-	int eof;
-};
-
-static int tar_src_sink(void *ctx, const void *data, size_t len,
-			struct ec_err *err)
+/* Copy source `src` (followed when `follow`) to entry `name` of directory
+ * fd pfd, which is `dst` in the layer (pfd -1 when hashing). */
+static int copy_entry(struct walk_ctx *w, const char *src, int follow, int pfd,
+		      const char *name, const char *dst, struct ec_err *err)
 {
-	(void)err;
-	sb_add(&((struct tar_src *)ctx)->out, data, len);
-	return 0;
+	struct stat st;
+	const char *first;
+
+	if (src_stat(w->srcfd, src, follow, &st) < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "stat '%s'", src);
+	if (w->hash)
+		hash_meta(w, dst, &st);
+	if (S_ISDIR(st.st_mode))
+		return copy_dir(w, src, pfd, name, dst, &st, err);
+	if (S_ISLNK(st.st_mode))
+		return copy_link(w, src, pfd, name, dst, &st, err);
+	if (!S_ISREG(st.st_mode))
+		return ec_err_set(
+		    err, EC_USAGE,
+		    "'%s' is not a regular file, directory or symlink", src);
+	if ((first = hlink_seen(w, &st, dst)))
+		return copy_hardlink(w, first, pfd, name, dst, err);
+	return copy_regular(w, src, follow, pfd, name, dst, &st, err);
 }
 
-/* Source callback for tar_unpack: decompress the archive on the fly. */
-static long tar_src_read(void *ctx, void *buf, size_t len, struct ec_err *err)
-{
-	struct tar_src *t = ctx;
-	char in[65536];
+/* --- ADD of a local archive --- */
 
-	while (t->pos == t->out.len && !t->eof) {
-		ssize_t n = read(t->fd, in, sizeof(in));
-		sb_reset(&t->out);
-		t->pos = 0;
-		if (n < 0)
-			return ec_err_errno(err, EC_FAIL, errno,
-					    "read archive");
-		if (n == 0) {
-			t->eof = 1;
-			if (comp_reader_finish(t->cr, err) < 0)
-				return -1;
+/* ADD: is `src` a tar, plain or gzip/bzip2/xz/zstd (as docker decides: the
+ * first header of the decompressed stream reads)? */
+static int is_tar_archive(int srcfd, const char *src)
+{
+	_cleanup_close_ int fd = src_open(srcfd, src, 1, O_RDONLY | O_NOCTTY);
+	_cleanup_free_ char *head = NULL;
+	struct tar_raw *raw;
+	struct ec_err e;
+	size_t len = 0;
+	int compressed;
+	long n;
+
+	if (fd < 0 ||
+	    !(raw = tar_raw_open(fd, 16 * PROBE_MAX, &compressed, &e)))
+		return 0;
+	head = xmalloc(PROBE_MAX);
+	/* a damaged stream is simply not an archive: the head counts */
+	while (len < PROBE_MAX &&
+	       (n = tar_raw_read(raw, head + len, PROBE_MAX - len, &e)) > 0)
+		len += (size_t)n;
+	tar_raw_free(raw);
+	return len > 0 && tar_probe(head, len);
+}
+
+/* Own everything below directory dfd (not dfd itself) by uid:gid, never
+ * following a symlink; set-id bits the chown clears are put back. */
+static int chown_tree(int dfd, uid_t uid, gid_t gid, const char *dst,
+		      struct ec_err *err)
+{
+	int dup_fd = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+	DIR *d = dup_fd < 0 ? NULL : fdopendir(dup_fd);
+	struct dirent *de;
+	int r = 0;
+
+	if (!d) {
+		if (dup_fd >= 0)
+			close(dup_fd);
+		return ec_err_errno(err, EC_FAIL, errno, "read '/%s'", dst);
+	}
+	while (r == 0 && (de = readdir(d))) {
+		struct stat st;
+		_cleanup_close_ int fd = -1;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    (fchownat(dfd, de->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) <
+			 0 &&
+		     errno != EPERM)) {
+			r = ec_err_errno(err, EC_FAIL, errno, "chown '/%s/%s'",
+					 dst, de->d_name);
 			break;
 		}
-		if (comp_reader_feed(t->cr, in, (size_t)n, err) < 0)
-			return -1;
+		if (S_ISREG(st.st_mode) && (st.st_mode & 06000)) {
+			fd = openat(dfd, de->d_name,
+				    O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+					O_CLOEXEC);
+			if (fd < 0 || fchmod(fd, st.st_mode & 07777) < 0)
+				r = ec_err_errno(err, EC_FAIL, errno,
+						 "chmod '/%s/%s'", dst,
+						 de->d_name);
+		} else if (S_ISDIR(st.st_mode)) {
+			_cleanup_free_ char *sub =
+			    xasprintf("%s/%s", dst, de->d_name);
+			fd = enter_dir(dfd, de->d_name, sub, err);
+			r = fd < 0 ? -1 : chown_tree(fd, uid, gid, sub, err);
+		}
 	}
-	if (t->pos == t->out.len)
-		return 0;
-	if (len > t->out.len - t->pos)
-		len = t->out.len - t->pos;
-	memcpy(buf, t->out.buf + t->pos, len);
-	t->pos += len;
-	return (long)len;
+	closedir(d);
+	return r;
 }
 
-/* ADD of a local archive: is `src` a (compressed) tar? */
-static int is_tar_archive(int srcfd, const char *src, enum comp_kind *kind)
+/* Unpack archive `src` into the layer's `dst`, keeping its owners, or
+ * giving its entries the --chown owner (BuildKit since v0.23; needs root,
+ * as every chown here). */
+static int extract_archive(struct walk_ctx *w, const char *src, const char *dst,
+			   struct ec_err *err)
 {
-	_cleanup_close_ int fd =
-	    openat(srcfd, src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	unsigned char head[512];
-	ssize_t n;
+	struct tar_unpack_opts uo = {.whiteouts = 0, .keep_owner = 1};
+	_cleanup_close_ int dfd = mkdirs(w, dst, err);
+	_cleanup_close_ int fd = -1;
+	struct tar_raw *raw;
+	int r, compressed;
 
-	if (fd < 0)
-		return 0;
-	n = io_read_full(fd, head, sizeof(head));
-	if (n < 4)
-		return 0;
-	*kind = comp_detect(head, (size_t)n);
-	if (*kind != COMP_NONE)
-		return 1; /* a compressed stream: assume tar, tar_unpack
-			     verifies */
-	return n == 512 && !memcmp(head + 257, "ustar", 5);
-}
-
-static int extract_archive(int srcfd, const char *src, enum comp_kind kind,
-			   int layerfd, const char *dst, struct ec_err *err)
-{
-	struct tar_unpack_opts uo = {.whiteouts = 0};
-	struct tar_src t = {.out = STRBUF_INIT};
-	_cleanup_close_ int dfd = -1;
-	int r;
-
-	if (mkdirs(layerfd, dst, err) < 0)
+	if (dfd < 0)
 		return -1;
-	dfd = openat(layerfd, *dst ? dst : ".",
-		     O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	t.fd = openat(srcfd, src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (dfd < 0 || t.fd < 0) {
-		if (t.fd >= 0)
-			close(t.fd);
+	fd = src_open(w->srcfd, src, 1, O_RDONLY | O_NOCTTY);
+	if (fd < 0)
 		return ec_err_errno(err, EC_FAIL, errno, "ADD '%s'", src);
-	}
-	t.cr = comp_reader_new(kind, 64ull << 30, tar_src_sink, &t);
-	r = tar_unpack(tar_src_read, &t, dfd, &uo, NULL, err);
-	comp_reader_free(t.cr);
-	close(t.fd);
-	sb_release(&t.out);
+	if (!(raw = tar_raw_open(fd, TAR_DEFAULT_MAX_BYTES, &compressed, err)))
+		return ec_err_prefix(err, "ADD '%s'", src);
+	r = tar_unpack(tar_raw_read, raw, dfd, &uo, NULL, err);
+	tar_raw_free(raw);
+	if (r == 0 && w->o->chown)
+		r = chown_tree(dfd, (uid_t)w->o->uid, (gid_t)w->o->gid, dst,
+			       err);
 	return r < 0 ? ec_err_prefix(err, "ADD '%s'", src) : 0;
+}
+
+/* --- entry points --- */
+
+/* Copy one source (`named`, really `s`) to dest `d` (a directory when
+ * dest_dir; then the file keeps the name it was named by). */
+static int copy_one(struct walk_ctx *w, const char *named, const char *s,
+		    const char *d, int dest_dir, struct ec_err *err)
+{
+	struct stat st;
+	_cleanup_free_ char *t = NULL, *parent = NULL;
+	_cleanup_close_ int pfd = -1;
+	const char *base;
+
+	if (src_stat(w->srcfd, s, 1, &st) < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "stat '%s'", s);
+	if (S_ISDIR(st.st_mode)) {
+		_cleanup_close_ int dfd = mkdirs(w, d, err);
+		return dfd < 0 ? -1 : copy_dir_contents(w, s, dfd, d, err);
+	}
+	if (w->o->extract_archives && S_ISREG(st.st_mode) &&
+	    is_tar_archive(w->srcfd, s))
+		return extract_archive(w, s, d, err);
+	if (dest_dir) {
+		const char *sb = strrchr(named, '/');
+		sb = sb ? sb + 1 : named;
+		t = *d ? xasprintf("%s/%s", d, sb) : xstrdup(sb);
+	} else {
+		t = xstrdup(d);
+	}
+	parent = split_parent(t, &base);
+	if ((pfd = mkdirs(w, parent, err)) < 0)
+		return -1;
+	return copy_entry(w, s, 1, pfd, base, t, err);
 }
 
 int copy_into_layer(int srcfd, const char *const *srcs, size_t nsrcs,
 		    const char *dest, int layerfd, const struct copy_opts *o,
 		    uint64_t *bytes, struct ec_err *err)
 {
-	struct src_list l = {0};
+	struct src_list l = {0}, real = {0};
 	struct walk_ctx w = {
 	    .srcfd = srcfd, .layerfd = layerfd, .o = o, .bytes = bytes};
 	int esc, multi, dest_dir, r = -1;
-	_cleanup_free_ char *d = clean_rel(dest, &esc);
+	_cleanup_free_ char *named = clean_rel(dest, &esc);
+	_cleanup_free_ char *d = image_resolve(o, named);
+	struct stat ist;
 	size_t i;
 
 	*bytes = 0;
-	dest_dir = dest[strlen(dest) - 1] == '/' || !*d;
-	if (resolve_srcs(srcfd, srcs, nsrcs, o, &l, &multi, err) < 0)
+	dest_dir = dest[strlen(dest) - 1] == '/' || !*d ||
+		   (image_stat(o, d, &ist, NULL) && S_ISDIR(ist.st_mode));
+	if (resolve_srcs(srcfd, srcs, nsrcs, o, &l, &real, &multi, err) < 0)
 		goto out;
 	if (multi && !dest_dir) {
 		ec_err_set(err, EC_USAGE,
@@ -551,52 +1054,14 @@ int copy_into_layer(int srcfd, const char *const *srcs, size_t nsrcs,
 			   dest);
 		goto out;
 	}
-	for (i = 0; i < l.n; i++) {
-		const char *s = l.v[i];
-		struct stat st;
-		_cleanup_free_ char *t = NULL;
-		enum comp_kind kind;
-
-		if (fstatat(srcfd, s, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			ec_err_errno(err, EC_FAIL, errno, "stat '%s'", s);
+	for (i = 0; i < l.n; i++)
+		if (copy_one(&w, l.v[i], real.v[i], d, dest_dir, err) < 0)
 			goto out;
-		}
-		if (S_ISDIR(st.st_mode)) {
-			if (mkdirs(layerfd, d, err) < 0 ||
-			    copy_dir_contents(&w, s, d, err) < 0)
-				goto out;
-			continue;
-		}
-		if (o->extract_archives && S_ISREG(st.st_mode) &&
-		    is_tar_archive(srcfd, s, &kind)) {
-			if (extract_archive(srcfd, s, kind, layerfd, d, err) <
-			    0)
-				goto out;
-			continue;
-		}
-		if (dest_dir) {
-			const char *base = strrchr(s, '/');
-			base = base ? base + 1 : s;
-			t = *d ? xasprintf("%s/%s", d, base) : xstrdup(base);
-		} else {
-			t = xstrdup(d);
-		}
-		{
-			_cleanup_free_ char *parent = xstrdup(t);
-			char *sl = strrchr(parent, '/');
-			if (sl) {
-				*sl = '\0';
-				if (mkdirs(layerfd, parent, err) < 0)
-					goto out;
-			}
-		}
-		if (copy_entry(&w, s, t, err) < 0)
-			goto out;
-	}
-	r = 0;
+	r = dir_times(&w, err);
 out:
 	walk_release(&w);
 	src_free(&l);
+	src_free(&real);
 	return r;
 }
 
@@ -604,7 +1069,7 @@ int copy_inputs_hash(int srcfd, const char *const *srcs, size_t nsrcs,
 		     const struct copy_opts *o, char hex[65],
 		     struct ec_err *err)
 {
-	struct src_list l = {0};
+	struct src_list l = {0}, real = {0};
 	uint64_t bytes = 0;
 	struct walk_ctx w = {.srcfd = srcfd, .o = o, .bytes = &bytes};
 	uint8_t dg[SHA256_LEN];
@@ -612,10 +1077,11 @@ int copy_inputs_hash(int srcfd, const char *const *srcs, size_t nsrcs,
 	size_t i;
 
 	w.hash = sha256_new();
-	if (resolve_srcs(srcfd, srcs, nsrcs, o, &l, &multi, err) < 0)
+	sha256_update(w.hash, COPY_RULES, strlen(COPY_RULES));
+	if (resolve_srcs(srcfd, srcs, nsrcs, o, &l, &real, &multi, err) < 0)
 		goto out;
 	for (i = 0; i < l.n; i++)
-		if (copy_entry(&w, l.v[i], l.v[i], err) < 0)
+		if (copy_entry(&w, real.v[i], 1, -1, NULL, l.v[i], err) < 0)
 			goto out;
 	sha256_final(w.hash, dg);
 	hex_encode(dg, sizeof(dg), hex);
@@ -624,5 +1090,6 @@ out:
 	walk_release(&w);
 	sha256_free(w.hash);
 	src_free(&l);
+	src_free(&real);
 	return r;
 }

@@ -9,11 +9,13 @@
  * indentation, COPY splits at blanks even inside quotes, a '[' that is not
  * JSON is shell form) it is kept. */
 #include "build/dockerfile.h"
+#include "build/dockerignore.h"
 #include "util/parse.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -125,6 +127,7 @@ static const struct kwdef {
     {"STOPSIGNAL", DF_STOPSIGNAL, no_flags},
     {"HEALTHCHECK", DF_HEALTHCHECK, health_flags},
     {"SHELL", DF_SHELL, no_flags},
+    {"ONBUILD", DF_ONBUILD, no_flags},
 };
 
 int df_kind_expands(enum df_kind kind)
@@ -968,11 +971,6 @@ static int unknown_instr(struct parser *p, int line, const char *cmd)
 	const char *names[ARRAY_SIZE(keywords)], *hint;
 	size_t i;
 
-	if (!strcasecmp(cmd, "ONBUILD"))
-		return perr(p, line,
-			    "ONBUILD is not supported by edgectl build; run "
-			    "the triggered instructions in the child "
-			    "Dockerfile instead");
 	for (i = 0; i < ARRAY_SIZE(keywords); i++)
 		names[i] = keywords[i].name;
 	hint = suggest(cmd, names, ARRAY_SIZE(names));
@@ -981,6 +979,69 @@ static int unknown_instr(struct parser *p, int line, const char *cmd)
 			    "unknown instruction '%.64s' (did you mean %s?)",
 			    cmd, hint);
 	return perr(p, line, "unknown instruction '%.64s'", cmd);
+}
+
+static int build_instr(struct parser *p, const char *line, int start, int end,
+		       struct df_instr *out);
+
+/* The trigger's keyword may not be ONBUILD, FROM or MAINTAINER (BuildKit's
+ * parseOnBuild). */
+static int check_trigger(struct parser *p, int line, const char *expr)
+{
+	size_t k = 0;
+
+	while (expr[k] && !is_space(expr[k]))
+		k++;
+	if (k == 7 && !strncasecmp(expr, "ONBUILD", 7))
+		return perr(p, line,
+			    "chaining ONBUILD via 'ONBUILD ONBUILD' isn't "
+			    "allowed");
+	if ((k == 4 && !strncasecmp(expr, "FROM", 4)) ||
+	    (k == 10 && !strncasecmp(expr, "MAINTAINER", 10)))
+		return perr(p, line, "%.*s isn't allowed as an ONBUILD trigger",
+			    (int)k, expr);
+	return 0;
+}
+
+/* ONBUILD INSTRUCTION: the trigger is kept as written (Docker records the
+ * text after "ONBUILD", keyword case included) and parsed here only to
+ * refuse at once what would fail in the child build. */
+static int parse_onbuild(struct parser *p, struct df_instr *in, struct vec *a)
+{
+	struct df_instr trig;
+
+	if (!*in->raw)
+		return perr(p, in->line,
+			    "ONBUILD requires at least one argument");
+	if (check_trigger(p, in->line, in->raw) < 0 ||
+	    build_instr(p, in->raw, in->line, in->end_line, &trig) < 0)
+		return -1;
+	instr_release(&trig);
+	vec_push(a, xstrdup(in->raw));
+	return 0;
+}
+
+/* STOPSIGNAL and EXPOSE values that expansion cannot change (no '$',
+ * quote or escape) are checked while parsing, so that a bad one fails the
+ * build before any step runs (as BuildKit, which checks them while making
+ * its graph); the others are checked by the builder after expansion. */
+static int literal_check(struct parser *p, struct df_instr *in, const char *w)
+{
+	struct ec_err e;
+	char **ports;
+	size_t n;
+
+	if (strpbrk(w, "$'\"") || strchr(w, p->f->escape))
+		return 0;
+	if (in->kind == DF_STOPSIGNAL) {
+		if (df_check_signal(w, &e) < 0)
+			return perr(p, in->line, "STOPSIGNAL: %s", e.msg);
+		return 0;
+	}
+	if (df_expose_ports(w, &ports, &n, &e) < 0)
+		return perr(p, in->line, "%s", e.msg);
+	df_words_free(ports);
+	return 0;
 }
 
 /* Split the arguments the way the instruction wants them and check their
@@ -1010,13 +1071,16 @@ static int parse_args(struct parser *p, struct df_instr *in, struct vec *a)
 				    "%s requires exactly one argument",
 				    in->keyword);
 		vec_push(a, xstrdup(r));
-		return 0;
+		return in->kind == DF_STOPSIGNAL ? literal_check(p, in, r) : 0;
 	case DF_EXPOSE:
 		split_blanks(r, a);
 		if (!a->n)
 			return perr(p, in->line,
 				    "EXPOSE requires at least one argument (a "
 				    "port such as 8080 or 53/udp)");
+		for (i = 0; i < a->n; i++)
+			if (literal_check(p, in, a->v[i]) < 0)
+				return -1;
 		return 0;
 	case DF_VOLUME:
 		if (maybe_json(p, in, r, 1, a) < 0)
@@ -1051,6 +1115,8 @@ static int parse_args(struct parser *p, struct df_instr *in, struct vec *a)
 		if (parse_health(p, in, a) < 0)
 			return -1;
 		return check_health_flags(p, in);
+	case DF_ONBUILD:
+		return parse_onbuild(p, in, a);
 	}
 
 	/* the commands that may carry heredocs in BuildKit */
@@ -1097,7 +1163,9 @@ static int parse_args(struct parser *p, struct df_instr *in, struct vec *a)
 	}
 }
 
-static int handle_instr(struct parser *p, const char *line, int start, int end)
+/* Parse one logical line into *out (released on failure). */
+static int build_instr(struct parser *p, const char *line, int start, int end,
+		       struct df_instr *out)
 {
 	_cleanup_free_ char *cmd = NULL, *rest = NULL;
 	struct vec flagw = {0}, args = {0};
@@ -1143,15 +1211,12 @@ static int handle_instr(struct parser *p, const char *line, int start, int end)
 	in.argv = args.v ? args.v : xcalloc(1, sizeof(char *));
 	in.argc = args.n;
 	memset(&args, 0, sizeof(args));
-	f->instrs = xgrow(f->instrs, &p->cap_instrs, f->ninstrs + 1,
-			  sizeof(*f->instrs));
-	f->instrs[f->ninstrs++] = in;
-	if (in.kind == DF_FROM)
-		p->seen_from = 1;
 	if (in.kind == DF_MAINTAINER)
 		pwarn(p, start,
 		      "MAINTAINER is deprecated; use LABEL "
 		      "org.opencontainers.image.authors=\"...\" instead");
+	(void)f;
+	*out = in;
 	ret = 0;
 out:
 	if (ret < 0)
@@ -1159,6 +1224,21 @@ out:
 	vec_release(&args);
 	vec_release(&flagw);
 	return ret;
+}
+
+static int handle_instr(struct parser *p, const char *line, int start, int end)
+{
+	struct df_file *f = p->f;
+	struct df_instr in;
+
+	if (build_instr(p, line, start, end, &in) < 0)
+		return -1;
+	f->instrs = xgrow(f->instrs, &p->cap_instrs, f->ninstrs + 1,
+			  sizeof(*f->instrs));
+	f->instrs[f->ninstrs++] = in;
+	if (in.kind == DF_FROM)
+		p->seen_from = 1;
+	return 0;
 }
 
 static int check_line(struct parser *p, const struct cursor *c, const char *s,
@@ -1247,6 +1327,202 @@ fail:
 	sb_release(&buf);
 	df_file_free(p.f);
 	return -1;
+}
+
+int df_parse_triggers(const char *const *exprs, size_t n, char escape,
+		      const char *filename, int line, struct df_file **out,
+		      struct ec_err *err)
+{
+	struct parser p = {0};
+	size_t i, total = 0;
+
+	*out = NULL;
+	p.name = filename ? filename : "Dockerfile";
+	p.err = err;
+	p.dir_done = p.seen_from = 1;
+	p.f = xcalloc(1, sizeof(*p.f));
+	p.f->escape = escape;
+	for (i = 0; i < n; i++) {
+		const char *e = exprs[i];
+
+		total += strlen(e);
+		if (total > DF_MAX_BYTES || i >= DF_MAX_LINES) {
+			perr(&p, line, "ONBUILD triggers larger than %u bytes",
+			     DF_MAX_BYTES);
+			goto fail;
+		}
+		if (strchr(e, '\n') || strchr(e, '\r')) {
+			perr(&p, line,
+			     "ONBUILD trigger '%.60s' spans several lines "
+			     "(heredocs are not supported yet)",
+			     e);
+			goto fail;
+		}
+		if (check_trigger(&p, line, e) < 0 ||
+		    handle_instr(&p, e, line, line) < 0)
+			goto fail;
+	}
+	*out = p.f;
+	return 0;
+fail:
+	df_file_free(p.f);
+	return -1;
+}
+
+/* ---- signals, ports, paths ----------------------------------------------- */
+
+/* moby/sys/signal's SignalMap for Linux, without the real-time names
+ * (handled in df_check_signal). */
+static const char *const signal_names[] = {
+    "ABRT", "ALRM",   "BUS",  "CHLD",	"CLD",	 "CONT", "FPE",	 "HUP",	 "ILL",
+    "INT",  "IO",     "IOT",  "KILL",	"PIPE",	 "POLL", "PROF", "PWR",	 "QUIT",
+    "SEGV", "STKFLT", "STOP", "SYS",	"TERM",	 "TRAP", "TSTP", "TTIN", "TTOU",
+    "URG",  "USR1",   "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ",
+};
+
+/* "RTMIN", "RTMIN+1".."RTMIN+15", "RTMAX-14".."RTMAX-1", "RTMAX" */
+static int rt_signal_name(const char *s)
+{
+	const char *t;
+	char *end;
+	long v;
+
+	if (strncmp(s, "RTMIN", 5) && strncmp(s, "RTMAX", 5))
+		return 0;
+	t = s + 5;
+	if (!*t)
+		return 1;
+	if (*t != (s[4] == 'N' ? '+' : '-') || !isdigit((unsigned char)t[1]))
+		return 0;
+	v = strtol(t + 1, &end, 10);
+	return !*end && t[1] != '0' && v >= 1 && v <= (s[4] == 'N' ? 15 : 14);
+}
+
+int df_check_signal(const char *sig, struct ec_err *err)
+{
+	char name[16];
+	const char *s = sig;
+	size_t i, n;
+	long long v;
+
+	/* Go's strconv.Atoi: optional sign, decimal digits; 0 is refused */
+	i = *s == '+' || *s == '-';
+	n = strlen(s);
+	if (n > i && strspn(s + i, "0123456789") == n - i) {
+		errno = 0;
+		v = strtoll(s, NULL, 10);
+		if (errno == 0 && v != 0)
+			return 0;
+		goto bad;
+	}
+	if (!strncasecmp(s, "SIG", 3))
+		s += 3;
+	n = strlen(s);
+	if (n == 0 || n >= sizeof(name))
+		goto bad;
+	for (i = 0; i <= n; i++)
+		name[i] = (char)toupper((unsigned char)s[i]);
+	for (i = 0; i < ARRAY_SIZE(signal_names); i++)
+		if (!strcmp(name, signal_names[i]))
+			return 0;
+	if (rt_signal_name(name))
+		return 0;
+bad:
+	return ec_err_set(err, EC_USAGE,
+			  "invalid signal '%.64s' (use a name such as SIGTERM "
+			  "or a number)",
+			  sig);
+}
+
+/* A decimal port 0-65535 (Go's ParseUint(s, 10, 16)). */
+static int port_num(const char *s, size_t n, unsigned *out)
+{
+	unsigned long v = 0;
+	size_t i;
+
+	if (n == 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return -1;
+		v = v * 10 + (unsigned long)(s[i] - '0');
+		if (v > 65535)
+			return -1;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
+
+int df_expose_ports(const char *spec, char ***ports, size_t *nports,
+		    struct ec_err *err)
+{
+	struct vec out = {0};
+	const char *slash = strchr(spec, '/'), *dash;
+	char proto[8];
+	size_t plen = slash ? (size_t)(slash - spec) : strlen(spec), i;
+	unsigned lo, hi, p;
+
+	*ports = NULL;
+	*nports = 0;
+	if (!slash || !slash[1]) {
+		memcpy(proto, "tcp", 4);
+	} else {
+		if (strlen(slash + 1) >= sizeof(proto))
+			goto bad_proto;
+		for (i = 0; slash[1 + i]; i++)
+			proto[i] = (char)tolower((unsigned char)slash[1 + i]);
+		proto[i] = '\0';
+		if (strcmp(proto, "tcp") && strcmp(proto, "udp") &&
+		    strcmp(proto, "sctp"))
+			goto bad_proto;
+	}
+	if (memchr(spec, ':', plen))
+		return ec_err_set(err, EC_USAGE,
+				  "EXPOSE '%.64s': a host port or address "
+				  "has no meaning in a Dockerfile (use "
+				  "PORT[-END][/tcp|udp|sctp])",
+				  spec);
+	dash = memchr(spec, '-', plen);
+	if (dash) {
+		if (port_num(spec, (size_t)(dash - spec), &lo) < 0 ||
+		    port_num(dash + 1, plen - (size_t)(dash - spec) - 1, &hi) <
+			0)
+			goto bad_port;
+		if (hi < lo)
+			return ec_err_set(err, EC_USAGE,
+					  "EXPOSE '%.64s': the range ends "
+					  "before it starts",
+					  spec);
+	} else {
+		if (port_num(spec, plen, &lo) < 0)
+			goto bad_port;
+		hi = lo;
+	}
+	for (p = lo; p <= hi; p++)
+		vec_push(&out, xasprintf("%u/%s", p, proto));
+	*ports = out.v;
+	*nports = out.n;
+	return 0;
+bad_proto:
+	return ec_err_set(err, EC_USAGE,
+			  "EXPOSE '%.64s': unknown protocol (use tcp, udp or "
+			  "sctp)",
+			  spec);
+bad_port:
+	return ec_err_set(err, EC_USAGE,
+			  "EXPOSE '%.64s': expected PORT[-END][/tcp|udp|sctp] "
+			  "with ports from 0 to 65535",
+			  spec);
+}
+
+char *df_workdir(const char *cur, const char *req)
+{
+	_cleanup_free_ char *j = NULL;
+
+	if (req[0] == '/')
+		return xstrdup(req);
+	j = xasprintf("/%s/%s", cur ? cur : "", req);
+	return di_path_clean(j, strlen(j));
 }
 
 /* ---- printing -------------------------------------------------------- */

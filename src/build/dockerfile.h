@@ -42,6 +42,7 @@ enum df_kind {
 	DF_VOLUME,
 	DF_SHELL,
 	DF_MAINTAINER, /* accepted, with a deprecation warning */
+	DF_ONBUILD,    /* argv[0]: the trigger as written (after ONBUILD) */
 };
 
 /* A "--name=value" given before the arguments. Only the flags Docker knows
@@ -107,15 +108,47 @@ struct df_file {
  * `filename` names the file in messages (NULL: "Dockerfile"). On success
  * *out is a new df_file the caller frees with df_file_free(). Fails with
  * EC_USAGE and a message starting "FILE:LINE: " for: an unknown
- * instruction (with "did you mean X?" when one is close), ONBUILD (not
- * supported), heredocs (not supported yet), missing or extra arguments,
- * an unknown, duplicate or valueless flag, a JSON array holding something
- * other than strings, SHELL not in JSON form, a bad stage name, a bad or
- * repeated parser directive, anything but ARG before the first FROM, no
- * FROM at all, a NUL byte, or input over DF_MAX_BYTES/DF_MAX_LINES; *out
- * is then NULL. A '[' that is not valid JSON is shell form, as in Docker. */
+ * instruction (with "did you mean X?" when one is close), an ONBUILD
+ * trigger that is ONBUILD, FROM or MAINTAINER or would not parse, heredocs (not
+ * supported yet), missing or extra arguments, an unknown, duplicate or
+ * valueless flag, a JSON array holding something other than strings, SHELL not
+ * in JSON form, a bad stage name, a bad or repeated parser directive, anything
+ * but ARG before the first FROM, no FROM at all, a NUL byte, or input over
+ * DF_MAX_BYTES/DF_MAX_LINES; *out is then NULL. A '[' that is not valid JSON is
+ * shell form, as in Docker. */
 int df_parse(const char *text, size_t len, const char *filename,
 	     struct df_file **out, struct ec_err *err);
+
+/* Parse the ONBUILD triggers of a base image (config OnBuild, one
+ * instruction each, as Docker records them) into *out, as instructions of
+ * a stage that has begun: `line` is the FROM's line, used for every
+ * message. Fails with EC_USAGE as df_parse() does, and for a trigger that
+ * is ONBUILD, FROM or MAINTAINER or spans several lines (a heredoc). */
+int df_parse_triggers(const char *const *exprs, size_t n, char escape,
+		      const char *filename, int line, struct df_file **out,
+		      struct ec_err *err);
+
+/* Check a STOPSIGNAL value (after expansion) as moby's signal.ParseSignal
+ * does: a non-zero decimal number, or a Linux signal name in any case with
+ * or without "SIG" (RTMIN+N and RTMAX-N too). Docker records the value as
+ * written. Fails with EC_USAGE ("invalid signal 'X'"). */
+int df_check_signal(const char *sig, struct ec_err *err);
+
+/* The ports of one EXPOSE word (after expansion), as Docker's
+ * nat.ParsePortSpecs records them: "80" -> "80/tcp", "53/UDP" ->
+ * "53/udp", "8080-8081" -> "8080/tcp" "8081/tcp"; ports 0-65535,
+ * protocols tcp, udp, sctp. On success *ports is a new NULL-terminated
+ * array (df_words_free()) of *nports entries. Fails with EC_USAGE on a bad
+ * port, range or protocol, or a host part ("1.2.3.4:80:80"). */
+int df_expose_ports(const char *spec, char ***ports, size_t *nports,
+		    struct ec_err *err);
+
+/* The WORKDIR that `req` gives after `cur` (NULL or "" for none), as both
+ * of Docker's builders compute it: an absolute `req` as written (Docker
+ * records "/a/../b/" so), a relative one joined under "/" + cur and
+ * cleaned ("/" + "x/y" is "/x/y", "/a/b" + "../c/./d" is "/a/c/d").
+ * Returns an allocated string. */
+char *df_workdir(const char *cur, const char *req);
 
 /* Free a parsed file; NULL is a no-op. */
 void df_file_free(struct df_file *f);

@@ -97,8 +97,7 @@ static int is_space(char c)
 	       c == '\r';
 }
 
-/* Go's path.Clean of s[0..n): an allocated string, "." when empty. */
-static char *clean_path(const char *s, size_t n)
+char *di_path_clean(const char *s, size_t n)
 {
 	char *out = xmalloc(n + 2);
 	size_t r, w = 0, dotdot;
@@ -442,7 +441,7 @@ static int add_line(struct di_rules *r, size_t *cap, const char *s, size_t n,
 		trim(&s, &n);
 	}
 	if (n > 0) {
-		clean = clean_path(s, n);
+		clean = di_path_clean(s, n);
 		body = clean[0] == '/' && clean[1] ? clean + 1 : clean;
 	} else {
 		body = "";
@@ -456,7 +455,7 @@ static int add_line(struct di_rules *r, size_t *cap, const char *s, size_t n,
 	if (n == 0)
 		return 0;
 	free(clean);
-	clean = clean_path(s, n);
+	clean = di_path_clean(s, n);
 	if (clean[0] == '!') {
 		if (!clean[1])
 			return ec_err_set(err, EC_USAGE,
@@ -537,7 +536,7 @@ fail:
 /* A path as Docker sees it: cleaned, relative. NULL for the root. */
 static char *rel_clean(const char *path)
 {
-	char *c = clean_path(path, strlen(path));
+	char *c = di_path_clean(path, strlen(path));
 	size_t skip = 0;
 
 	while (c[skip] == '/')

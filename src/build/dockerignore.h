@@ -60,4 +60,9 @@ size_t di_rules_count(const struct di_rules *r);
 /* 1 if any pattern is an exception ('!'). */
 int di_has_exceptions(const struct di_rules *r);
 
+/* Go's path.Clean of s[0..n): one slash between elements, no "."
+ * elements, ".." resolved lexically ("/.." is "/"); "" is ".". Returns an
+ * allocated string. */
+char *di_path_clean(const char *s, size_t n);
+
 #endif

@@ -26,6 +26,26 @@ void sha256_reset(struct sha256_ctx *c)
 		BUG("EVP_DigestInit_ex(sha256) failed");
 }
 
+struct sha256_ctx *md5_new(void)
+{
+	struct sha256_ctx *c = malloc(sizeof(*c));
+
+	if (!c || !(c->md = EVP_MD_CTX_new()) ||
+	    EVP_DigestInit_ex(c->md, EVP_md5(), NULL) != 1)
+		BUG("md5 context");
+	return c;
+}
+
+void md5_final_hex(struct sha256_ctx *c, char hex[33])
+{
+	uint8_t d[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+
+	if (EVP_DigestFinal_ex(c->md, d, &n) != 1 || n != 16)
+		BUG("EVP_DigestFinal_ex(md5) failed");
+	hex_encode(d, 16, hex);
+}
+
 void sha256_update(struct sha256_ctx *c, const void *data, size_t len)
 {
 	if (len && EVP_DigestUpdate(c->md, data, len) != 1)

@@ -26,6 +26,10 @@ void hmac_sha256(const void *key, size_t klen, const void *data, size_t len,
 		 uint8_t out[SHA256_LEN]);
 /* MD5 as base64 (Content-MD5) into b64[25]. */
 void md5_base64(const void *data, size_t len, char b64[25]);
+/* Streaming MD5 (the ETag of a single-part S3 object), as lower-case hex
+ * into hex[33]; the context is the sha256 one run with MD5. */
+struct sha256_ctx *md5_new(void);
+void md5_final_hex(struct sha256_ctx *c, char hex[33]);
 
 void hex_encode(const uint8_t *in, size_t len, char *out /* 2*len+1 */);
 

@@ -1,6 +1,7 @@
 /* fleet.c - inventory objects in the store (CAS) and SSH (fleet.h). */
 #include "fleet/fleet.h"
 #include "fleet/summary.h"
+#include "cdi/cdi.h"
 #include "store/cas.h"
 #include "crypto/digest.h"
 #include "runtime/runtime.h"
@@ -522,8 +523,32 @@ static json_t *probe_gpus(void)
 	return a;
 }
 
+/* GPUs and devices from the CDI specs in `dirs`: "cdi" names on the
+ * GPUs nvidia-smi found (by index), GPUs only CDI knows, "cdi_devices",
+ * and "cdi_error" when a spec is malformed (the probe still succeeds). */
+static void probe_cdi(json_t *p, const char *const *dirs)
+{
+	struct ec_err err;
+	json_t *reg;
+
+	ec_err_clear(&err);
+	if (!(reg = cdi_load(dirs, &err))) {
+		json_object_set_new(p, "cdi_error", json_string(err.msg));
+		return;
+	}
+	json_object_set_new(p, "cdi_devices",
+			    cdi_probe(reg, json_object_get(p, "gpus")));
+	json_decref(reg);
+}
+
 json_t *fleet_probe(const char *root)
 {
+	return fleet_probe_cdi(root, NULL);
+}
+
+json_t *fleet_probe_cdi(const char *root, const char *const *cdi_dirs)
+{
+	json_t *p;
 	struct statvfs sv;
 	struct utsname u;
 	json_t *rts = json_array();
@@ -533,17 +558,21 @@ json_t *fleet_probe(const char *root)
 
 	for (r = rt_available(); *r; r++)
 		json_array_append_new(rts, json_string(*r));
+	if (rt_path("qemu")) /* microVMs: QEMU and a guest kernel */
+		json_array_append_new(rts, json_string("qemu"));
 	if (statvfs(root, &sv) == 0) {
 		disk = (json_int_t)sv.f_blocks * (json_int_t)sv.f_frsize;
 		disk_free = (json_int_t)sv.f_bavail * (json_int_t)sv.f_frsize;
 	}
 	uname(&u);
-	return json_pack("{s:i,s:I,s:I,s:I,s:o,s:o,s:b,s:b,s:s,s:s}", "cpus",
-			 (int)cpus, "memory_bytes",
-			 (json_int_t)meminfo_kb("MemTotal") * 1024,
-			 "disk_bytes", disk, "disk_free_bytes", disk_free,
-			 "gpus", probe_gpus(), "runtimes", rts, "cni",
-			 access("/usr/lib/cni/bridge", X_OK) == 0, "xdp",
-			 access("/sys/fs/bpf", F_OK) == 0, "kernel", u.release,
-			 "arch", u.machine);
+	p = json_pack("{s:i,s:I,s:I,s:I,s:o,s:o,s:b,s:b,s:s,s:s}", "cpus",
+		      (int)cpus, "memory_bytes",
+		      (json_int_t)meminfo_kb("MemTotal") * 1024, "disk_bytes",
+		      disk, "disk_free_bytes", disk_free, "gpus", probe_gpus(),
+		      "runtimes", rts, "cni",
+		      access("/usr/lib/cni/bridge", X_OK) == 0, "xdp",
+		      access("/sys/fs/bpf", F_OK) == 0, "kernel", u.release,
+		      "arch", u.machine);
+	probe_cdi(p, cdi_dirs);
+	return p;
 }

@@ -107,6 +107,10 @@ int fleet_ssh_control_dir(const char *runtime_dir, unsigned uid, char *buf,
 /* This machine as a host: CPUs, memory, disk of `root`, GPUs
  * (nvidia-smi), runtimes, CNI, XDP support, kernel. New object. */
 json_t *fleet_probe(const char *root);
+/* The same with the CDI specs of `cdi_dirs` (NULL = /etc/cdi,
+ * /var/run/cdi): GPUs they name join "gpus" (with "cdi": KIND=NAME), every
+ * device is in "cdi_devices". */
+json_t *fleet_probe_cdi(const char *root, const char *const *cdi_dirs);
 
 /* --- records: what `location add` and `host add` write (inventory.c) --- */
 

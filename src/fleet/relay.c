@@ -14,7 +14,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-
 /* what is kept of a side's stdout (JSON) or stderr (its error) */
 #define RELAY_KEEP_MAX (1u << 20)
 

@@ -189,6 +189,7 @@ void http_response_reset(struct http_response *resp)
 	resp->sent = 0;
 	resp->aborted = 0;
 	resp->timed_out = 0;
+	resp->tls_stalled = 0;
 	resp->fatal = 0;
 }
 
@@ -316,6 +317,8 @@ static size_t read_cb(char *buf, size_t size, size_t n, void *ud)
 		}
 		want = (size_t)got;
 	}
+	if (b->tap)
+		b->tap(b->tap_ctx, x->up_pos, buf, want);
 	x->up_pos += want;
 	return want;
 }
@@ -424,6 +427,8 @@ static void setup_common(struct http_client *c, CURL *h,
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, c->user_agent);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->o.connect_timeout_ms);
+	if (req->timeout_ms > 0)
+		curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, req->timeout_ms);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, c->o.low_speed_bytes);
 	curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, c->o.low_speed_secs);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, c->o.insecure ? 0L : 1L);
@@ -522,6 +527,12 @@ int http_perform(struct http_client *c, const struct http_request *req,
 		curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &reqsize);
 		resp->sent = reqsize > 0;
 		resp->timed_out = rc == CURLE_OPERATION_TIMEDOUT;
+		if (!strncasecmp(req->url, "https:", 6)) {
+			curl_off_t tcp = 0, tls = 0;
+			curl_easy_getinfo(h, CURLINFO_CONNECT_TIME_T, &tcp);
+			curl_easy_getinfo(h, CURLINFO_APPCONNECT_TIME_T, &tls);
+			resp->tls_stalled = tcp > 0 && tls == 0;
+		}
 		resp->fatal = fatal_code(rc);
 		if (resp->aborted) {
 			if (err)

@@ -49,6 +49,11 @@ struct http_body {
 	int fd;
 	uint64_t off;
 	uint64_t len;
+	/* Optional: called with every piece read for the wire, `at` being
+	 * its offset in the body (pieces may repeat after a rewind). For
+	 * hashing what is sent while it is sent. */
+	void (*tap)(void *ctx, uint64_t at, const void *data, size_t len);
+	void *tap_ctx;
 };
 
 /* Consumer of a 2xx response body, called with successive pieces. Return
@@ -70,6 +75,9 @@ struct http_request {
 	http_sink_fn sink;
 	void *sink_ctx;
 	size_t max_body;
+	/* Give up on the whole exchange after this many ms (0 = no limit
+	 * beyond the client's connect and low-speed limits). For probes. */
+	long timeout_ms;
 };
 
 struct http_header {
@@ -92,6 +100,9 @@ struct http_response {
 	/* 1 when the transfer failed for the connect timeout or the
 	 * low-speed limit (the server accepted but stalled). */
 	int timed_out;
+	/* 1 when TCP connected but the TLS handshake did not finish (a
+	 * server that does not speak TLS and never answers the hello). */
+	int tls_stalled;
 	/* 1 when retrying cannot help: TLS verification failed, bad URL. */
 	int fatal;
 };

@@ -121,6 +121,8 @@ static void add_blob(struct copier *c, const struct oci_desc *d)
 	for (i = 0; i < c->nblobs; i++)
 		if (!strcmp(c->blobs[i].digest, d->digest))
 			return;
+	/* a manifest from a registry repository names blobs that are in it */
+	ep_blob_seen(c->src, d->digest);
 	c->blobs = xrealloc(c->blobs, (c->nblobs + 1) * sizeof(*c->blobs));
 	c->blobs[c->nblobs++] = *d;
 	c->meter.total += d->size;
@@ -156,19 +158,35 @@ static int scan_manifest(struct copier *c, const struct mfst *m,
 	return 0;
 }
 
+int img_fd_matches(int fd, const struct oci_desc *d, char hex[65],
+		   uint64_t *got)
+{
+	enum { CHUNK = 1 << 20 };
+	_cleanup_free_ char *buf = xmalloc(CHUNK);
+	struct sha256_ctx *sha = sha256_new();
+	uint8_t md[SHA256_LEN];
+	uint64_t off = 0;
+	ssize_t n;
+
+	while ((n = pread(fd, buf, CHUNK, (off_t)off)) > 0) {
+		sha256_update(sha, buf, (size_t)n);
+		off += (uint64_t)n;
+	}
+	sha256_final(sha, md);
+	sha256_free(sha);
+	hex_encode(md, sizeof(md), hex);
+	*got = off;
+	return n == 0 && off == d->size && !strcmp(hex, d->digest + 7);
+}
+
 /* Download into a temp file next to the cache, verify, return its fd. */
 static int fetch_verified_tmp(struct copier *c, const struct oci_desc *d,
 			      struct ec_err *err)
 {
 	const char *dir = c->src->o.cache_dir ? c->src->o.cache_dir : "/tmp";
 	int fd = open(dir, O_RDWR | O_TMPFILE | O_CLOEXEC, 0600);
-	enum { CHUNK = 1 << 20 };
-	_cleanup_free_ char *buf = NULL;
-	struct sha256_ctx *sha;
-	uint8_t md[SHA256_LEN];
 	char hex[SHA256_HEX_LEN + 1];
 	uint64_t off = 0;
-	ssize_t n;
 
 	if (fd < 0)
 		return ec_err_errno(err, EC_FAIL, errno, "temp file in '%s'",
@@ -177,16 +195,7 @@ static int fetch_verified_tmp(struct copier *c, const struct oci_desc *d,
 		close(fd);
 		return -1;
 	}
-	buf = xmalloc(CHUNK);
-	sha = sha256_new();
-	while ((n = pread(fd, buf, CHUNK, (off_t)off)) > 0) {
-		sha256_update(sha, buf, (size_t)n);
-		off += (uint64_t)n;
-	}
-	sha256_final(sha, md);
-	sha256_free(sha);
-	hex_encode(md, sizeof(md), hex);
-	if (n < 0 || off != d->size || strcmp(hex, d->digest + 7)) {
+	if (!img_fd_matches(fd, d, hex, &off)) {
 		close(fd);
 		return ec_err_set(err, EC_FAIL,
 				  "blob %s from %s: digest mismatch (got "
@@ -198,6 +207,7 @@ static int fetch_verified_tmp(struct copier *c, const struct oci_desc *d,
 	return fd;
 }
 
+/* *copied: 1 moved, 2 mounted (registry), 0 already there. */
 static int move_blob(struct copier *c, const struct oci_desc *d, int *copied,
 		     struct ec_err *err)
 {
@@ -205,17 +215,19 @@ static int move_blob(struct copier *c, const struct oci_desc *d, int *copied,
 
 	*copied = 0;
 	r = ep_blob_has(c->dst, d, err);
+	if (r > 0)
+		ep_blob_seen(c->dst, d->digest);
 	if (r != 0)
 		return r < 0 ? ec_err_prefix(err, "%s", img_ep_name(c->dst))
 			     : 0;
 	*copied = 1;
 	if (c->dst->kind == EP_LAYOUT) {
-		/* from the store: a partial file a killed pull left is
-		 * continued, not fetched again */
+		/* from the store or a registry: a partial file a killed
+		 * pull left is continued, not fetched again */
 		_cleanup_free_ char *journal = NULL;
 		uint64_t resumed = 0;
 		struct oci_blob_writer *w =
-		    c->src->kind == EP_STORE
+		    c->src->kind != EP_LAYOUT
 			? oci_blob_writer_partial(c->dst->layout, d->digest,
 						  &journal, err)
 			: oci_blob_writer_new(c->dst->layout, err);
@@ -236,6 +248,14 @@ static int move_blob(struct copier *c, const struct oci_desc *d, int *copied,
 					     img_ep_name(c->src));
 		return 0;
 	}
+	r = ep_blob_mount(c->dst, c->src, d, err);
+	if (r < 0)
+		return ec_err_prefix(err, "%s", img_ep_name(c->dst));
+	if (r > 0) {
+		*copied = 2;
+		ep_blob_seen(c->dst, d->digest);
+		return 0;
+	}
 	fd = ep_blob_open(c->src, d);
 	if (fd < 0 && c->src->kind == EP_LAYOUT)
 		return ec_err_errno(err, EC_NOTFOUND, errno,
@@ -248,6 +268,7 @@ static int move_blob(struct copier *c, const struct oci_desc *d, int *copied,
 	if (r < 0)
 		return ec_err_prefix(err, "push blob %s to %s", d->digest,
 				     img_ep_name(c->dst));
+	ep_blob_seen(c->dst, d->digest);
 	return 0;
 }
 
@@ -279,6 +300,12 @@ static void *blob_worker(void *arg)
 			break;
 		}
 		pthread_mutex_lock(&c->mu);
+		if (copied == 2) {
+			c->res->blobs_mounted++;
+			pthread_mutex_unlock(&c->mu);
+			img_meter_add(&c->meter, c->blobs[i].size);
+			continue;
+		}
 		if (copied) {
 			c->res->blobs_copied++;
 			c->res->bytes += c->blobs[i].size;

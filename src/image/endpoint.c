@@ -97,11 +97,12 @@ int img_ep_open(const struct img_ref *r, struct store *store, int create,
 		break;
 	case REF_REGISTRY: {
 		struct reg_opts ro = {.insecure = ep->o.insecure,
+				      .plain_http = ep->o.plain_http,
 				      .push = create,
 				      .chunk_size = ep->o.chunk_size,
 				      .log = ep->o.log,
 				      .log_ctx = ep->o.log_ctx};
-		_cleanup_free_ char *user = NULL, *pass = NULL;
+		_cleanup_free_ char *user = NULL, *pass = NULL, *state = NULL;
 
 		ep->kind = EP_REGISTRY;
 		ep->repo = xstrdup(r->repo);
@@ -113,6 +114,11 @@ int img_ep_open(const struct img_ref *r, struct store *store, int create,
 		}
 		ro.username = user;
 		ro.password = pass;
+		if (ep->o.cache_dir) {
+			state =
+			    xasprintf("%s/registries.json", ep->o.cache_dir);
+			ro.state_file = state;
+		}
 		if (reg_open(r->registry, r->repo, &ro, &ep->reg, err) < 0) {
 			img_ep_free(ep);
 			return -1;
@@ -387,13 +393,20 @@ static void store_progress(void *ctx, uint64_t done, uint64_t total)
 
 /* --- registry ranged downloads ----------------------------------------- */
 
+/* Ranged pulls keep a journal beside the partial file (the one
+ * oci_blob_writer_partial names), in the shape of the store's download
+ * journal: {"etag": DIGEST, "size": N, "part_size": RANGE_PART,
+ * "done": [part numbers whose bytes are on disk]}. A registry blob is
+ * content-addressed, so its digest is the version a journal belongs to. */
 struct rpart_job {
 	struct img_ep *ep;
 	const struct oci_desc *d;
 	int fd;
 	struct img_meter *m;
 	pthread_mutex_t mu;
-	uint64_t next; /* next range offset to hand out */
+	unsigned nparts, next; /* next part to look at */
+	unsigned char *done;   /* per part */
+	const char *journal;   /* NULL = none */
 	int failed;
 	struct ec_err err;
 };
@@ -402,6 +415,74 @@ struct rpart_sink {
 	struct rpart_job *j;
 	uint64_t pos;
 };
+
+static uint64_t rpart_len(const struct rpart_job *j, unsigned i)
+{
+	uint64_t off = (uint64_t)i * RANGE_PART;
+
+	return j->d->size - off < RANGE_PART ? j->d->size - off : RANGE_PART;
+}
+
+/* Write the journal (caller holds mu, the parts' bytes are synced).
+ * Failing costs only resumability. */
+static void rpart_journal_save(struct rpart_job *j)
+{
+	_cleanup_json_ json_t *doc = NULL;
+	_cleanup_free_ char *s = NULL, *tmp = NULL;
+	json_t *done;
+	unsigned i;
+	int fd;
+
+	if (!j->journal)
+		return;
+	doc = json_pack("{s:s,s:I,s:I,s:[]}", "etag", j->d->digest, "size",
+			(json_int_t)j->d->size, "part_size",
+			(json_int_t)RANGE_PART, "done");
+	done = json_object_get(doc, "done");
+	for (i = 0; i < j->nparts; i++)
+		if (j->done[i])
+			json_array_append_new(done, json_integer(i));
+	s = ec_json_dump(doc);
+	tmp = xasprintf("%s.tmp%d", j->journal, (int)gettid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+		  0600);
+	if (fd < 0)
+		return;
+	if (io_write_all(fd, s, strlen(s), -1, "journal", NULL) == 0 &&
+	    close(fd) == 0) {
+		if (rename(tmp, j->journal) < 0)
+			unlink(tmp);
+		return;
+	}
+	close(fd);
+	unlink(tmp);
+}
+
+/* Parts a journal of this blob records as on disk; their bytes count as
+ * resumed. */
+static uint64_t rpart_journal_load(struct rpart_job *j)
+{
+	_cleanup_json_ json_t *doc = NULL;
+	uint64_t bytes = 0;
+	json_t *v;
+	size_t k;
+
+	if (!j->journal || !(doc = ec_json_load_file(j->journal, NULL)))
+		return 0;
+	if (strcmp(ec_json_str(doc, "etag") ?: "", j->d->digest) ||
+	    (uint64_t)ec_json_int(doc, "size") != j->d->size ||
+	    ec_json_int(doc, "part_size") != (int64_t)RANGE_PART)
+		return 0;
+	json_array_foreach (json_object_get(doc, "done"), k, v) {
+		json_int_t i = json_integer_value(v);
+		if (!json_is_integer(v) || i < 0 || i >= j->nparts ||
+		    j->done[i])
+			continue;
+		j->done[i] = 1;
+		bytes += rpart_len(j, (unsigned)i);
+	}
+	return bytes;
+}
 
 static int rpart_write(void *ctx, const void *data, size_t len,
 		       struct ec_err *err)
@@ -417,33 +498,59 @@ static int rpart_write(void *ctx, const void *data, size_t len,
 	return 0;
 }
 
+/* Part i is on disk: record it. */
+static void rpart_done(struct rpart_job *j, unsigned i)
+{
+	if (j->journal)
+		fdatasync(j->fd); /* bytes on disk before the journal says so */
+	pthread_mutex_lock(&j->mu);
+	j->done[i] = 1;
+	rpart_journal_save(j);
+	pthread_mutex_unlock(&j->mu);
+}
+
+/* Fetch part i (whole_ok: a 200 streams the rest of the blob). */
+static int rpart_get(struct rpart_job *j, unsigned i, int whole_ok, int *whole,
+		     struct ec_err *e)
+{
+	struct reg_get g = {.off = (uint64_t)i * RANGE_PART,
+			    .len = rpart_len(j, i),
+			    .whole_ok = whole_ok};
+	struct rpart_sink s = {.j = j, .pos = g.off};
+
+	*whole = 0;
+	if (reg_blob_fetch(j->ep->reg, j->d->digest, &g, rpart_write, &s, e) <
+	    0)
+		return -1;
+	*whole = g.whole;
+	if (s.pos != (g.whole ? j->d->size : g.off + g.len))
+		return ec_err_set(e, EC_REMOTE,
+				  "blob %s: range at %" PRIu64 " came back "
+				  "short",
+				  j->d->digest, g.off);
+	return 0;
+}
+
 static void *rpart_worker(void *arg)
 {
 	struct rpart_job *j = arg;
 
 	for (;;) {
-		struct rpart_sink s = {.j = j};
 		struct ec_err e;
-		uint64_t off, len;
+		unsigned i;
+		int whole;
 
 		pthread_mutex_lock(&j->mu);
-		if (j->failed || j->next >= j->d->size) {
+		while (j->next < j->nparts && j->done[j->next])
+			j->next++;
+		if (j->failed || j->next >= j->nparts) {
 			pthread_mutex_unlock(&j->mu);
 			break;
 		}
-		off = j->next;
-		len = j->d->size - off < RANGE_PART ? j->d->size - off
-						    : RANGE_PART;
-		j->next += len;
+		i = j->next++;
 		pthread_mutex_unlock(&j->mu);
-		s.pos = off;
 		ec_err_clear(&e);
-		if (reg_blob_get(j->ep->reg, j->d->digest, off, len,
-				 rpart_write, &s, &e) < 0 ||
-		    (s.pos != off + len &&
-		     ec_err_set(&e, EC_REMOTE,
-				"blob %s: range at %" PRIu64 " came back short",
-				j->d->digest, off) < 0)) {
+		if (rpart_get(j, i, 0, &whole, &e) < 0) {
 			pthread_mutex_lock(&j->mu);
 			if (!j->failed) {
 				j->failed = 1;
@@ -452,46 +559,104 @@ static void *rpart_worker(void *arg)
 			pthread_mutex_unlock(&j->mu);
 			break;
 		}
+		rpart_done(j, i);
 	}
 	return NULL;
 }
 
+/* One GET of the whole blob into fd from byte 0. */
+static int reg_fetch_whole(struct rpart_job *j, struct ec_err *err)
+{
+	struct rpart_sink s = {.j = j};
+
+	if (ftruncate(j->fd, 0) < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "truncate blob file");
+	if (reg_blob_get(j->ep->reg, j->d->digest, 0, 0, rpart_write, &s, err) <
+	    0)
+		return -1;
+	return 0;
+}
+
+/* A registry blob into fd: small blobs and registries that ignore Range
+ * in one GET; larger ones in RANGE_PART ranges, `jobs` at a time, with a
+ * journal (when given) so a re-run fetches only the missing ranges. The
+ * first range request doubles as the probe: a registry that answers it
+ * with 200 is streaming the whole blob, which is then taken as it comes
+ * (and remembered for the rest of the run). */
 static int reg_fetch(struct img_ep *ep, const struct oci_desc *d, int fd,
+		     const char *journal, uint64_t *resumed,
 		     struct img_meter *m, struct ec_err *err)
 {
 	struct rpart_job j = {.ep = ep, .d = d, .fd = fd, .m = m};
 	pthread_t th[64];
-	unsigned n = ep_jobs(ep), i, started = 0;
-	int ranges = 0;
-	uint64_t size = 0;
+	unsigned n = ep_jobs(ep), i, first, started = 0;
+	int whole = 0, r = -1;
+	uint64_t have;
 
-	if (d->size > RANGE_PART && n > 1 &&
-	    reg_blob_stat(ep->reg, d->digest, &size, &ranges, err) < 0)
-		return -1;
-	if (!ranges || d->size <= RANGE_PART || n < 2) {
-		struct rpart_sink s = {.j = &j};
-		if (reg_blob_get(ep->reg, d->digest, 0, 0, rpart_write, &s,
-				 err) < 0)
-			return -1;
-		return 0;
+	if (d->size <= RANGE_PART || reg_ranges(ep->reg) == 0) {
+		if (journal)
+			unlink(journal);
+		return reg_fetch_whole(&j, err);
 	}
+	j.nparts = (unsigned)((d->size + RANGE_PART - 1) / RANGE_PART);
+	j.done = xcalloc(j.nparts, 1);
+	j.journal = journal;
+	pthread_mutex_init(&j.mu, NULL);
+	have = rpart_journal_load(&j);
+	if (have) {
+		if (resumed)
+			*resumed = have;
+		img_meter_add(m, have);
+		reg_log(ep->reg, 1,
+			"registry: blob %s: %" PRIu64
+			" bytes kept from an interrupted pull",
+			d->digest, have);
+	}
+	if (ftruncate(fd, (off_t)d->size) < 0) {
+		ec_err_errno(err, EC_FAIL, errno, "size blob file");
+		goto out;
+	}
+	for (first = 0; first < j.nparts && j.done[first]; first++)
+		;
+	if (first < j.nparts) {
+		if (rpart_get(&j, first, 1, &whole, err) < 0)
+			goto out;
+		if (whole) {
+			/* the rest came in one stream; a hole before it
+			 * (journal) needs the whole blob once more */
+			for (i = 0; i < first; i++)
+				if (!j.done[i]) {
+					if (reg_fetch_whole(&j, err) < 0)
+						goto out;
+					break;
+				}
+			r = 0;
+			goto out;
+		}
+		rpart_done(&j, first);
+	}
+	j.next = first;
 	if (n > 64)
 		n = 64;
-	if (n > (d->size + RANGE_PART - 1) / RANGE_PART)
-		n = (unsigned)((d->size + RANGE_PART - 1) / RANGE_PART);
-	pthread_mutex_init(&j.mu, NULL);
+	if (n > j.nparts)
+		n = j.nparts;
 	for (i = 1; i < n; i++)
 		if (pthread_create(&th[started], NULL, rpart_worker, &j) == 0)
 			started++;
 	rpart_worker(&j);
 	for (i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
-	pthread_mutex_destroy(&j.mu);
 	if (j.failed) {
 		*err = j.err;
-		return -1;
+		goto out;
 	}
-	return 0;
+	r = 0;
+out:
+	if (r == 0 && journal)
+		unlink(journal);
+	pthread_mutex_destroy(&j.mu);
+	free(j.done);
+	return r;
 }
 
 int ep_blob_fetch(struct img_ep *ep, const struct oci_desc *d, int fd,
@@ -549,7 +714,7 @@ int ep_blob_fetch(struct img_ep *ep, const struct oci_desc *d, int fd,
 		return 0;
 	}
 	case EP_REGISTRY:
-		return reg_fetch(ep, d, fd, m, err);
+		return reg_fetch(ep, d, fd, resume_journal, resumed, m, err);
 	}
 	return -1;
 }
@@ -598,6 +763,8 @@ int ep_blob_push(struct img_ep *ep, const struct oci_desc *d, int fd,
 		_cleanup_free_ char *journal =
 		    ep->o.cache_dir ? xasprintf("%s/uploads", ep->o.cache_dir)
 				    : NULL;
+		char hex[SHA256_HEX_LEN + 1];
+		uint64_t got;
 		struct store_xfer_opts xo = {.jobs = ep_jobs(ep),
 					     .part_size = ep->o.part_size,
 					     .journal_dir = journal,
@@ -606,8 +773,20 @@ int ep_blob_push(struct img_ep *ep, const struct oci_desc *d, int fd,
 					     .cancel = ep->o.cancel};
 
 		struct store_xfer_result xr;
-		int r =
-		    store_upload_fd(ep->store, key, fd, &xo, NULL, &xr, err);
+		int r;
+
+		/* the store's parallel parts are not sent in order: hash the
+		 * file before it goes (registry uploads hash as they send) */
+		if (!img_fd_matches(fd, d, hex, &got))
+			return ec_err_set(
+			    err, EC_FAIL,
+			    "local blob %s is corrupt: its "
+			    "content hashes to sha256:%s (%" PRIu64
+			    " bytes); nothing was published under "
+			    "that digest (pull or build the image "
+			    "again)",
+			    d->digest, hex, got);
+		r = store_upload_fd(ep->store, key, fd, &xo, NULL, &xr, err);
 
 		if (r == 0 && m && xr.parts_resumed) {
 			pthread_mutex_lock(&m->mu);
@@ -621,4 +800,76 @@ int ep_blob_push(struct img_ep *ep, const struct oci_desc *d, int fd,
 				     reg_progress, &pc, err);
 	}
 	return -1;
+}
+
+/* --- registry blob memory and mounts ------------------------------------ */
+
+void ep_blob_seen(struct img_ep *ep, const char *digest)
+{
+	if (ep->kind == EP_REGISTRY)
+		reg_blob_seen(ep->reg, digest);
+}
+
+int ep_blob_mount(struct img_ep *ep, const struct img_ep *src,
+		  const struct oci_desc *d, struct ec_err *err)
+{
+	char **repos = NULL;
+	size_t n = 0, i, tries = 0;
+	int r = 0;
+
+	if (ep->kind != EP_REGISTRY)
+		return 0;
+	/* a registry source in the same registry first, then where this
+	 * root saw the blob before */
+	if (src && src->kind == EP_REGISTRY &&
+	    !strcmp(src->registry, ep->registry) &&
+	    strcmp(src->repo, ep->repo)) {
+		repos = xcalloc(1, sizeof(*repos));
+		repos[n++] = xstrdup(src->repo);
+	}
+	{
+		char **more = NULL;
+		size_t k, nm = reg_blob_sources(ep->reg, d->digest, &more);
+		for (k = 0; k < nm; k++) {
+			if (n && !strcmp(more[k], repos[0])) {
+				free(more[k]);
+				continue;
+			}
+			repos = xrealloc(repos, (n + 1) * sizeof(*repos));
+			repos[n++] = more[k];
+		}
+		free(more);
+	}
+	for (i = 0; i < n && !r && tries < 3; i++, tries++) {
+		struct ec_err e;
+		int m = reg_blob_mount(ep->reg, d->digest, repos[i], &e);
+
+		if (m < 0) {
+			reg_log(ep->reg, 1, "registry: %s", e.msg);
+			continue;
+		}
+		if (!m)
+			continue;
+		/* some registries answer a HEAD on a fresh mount wrongly:
+		 * trust it only when it matches, else upload */
+		m = reg_blob_verify(ep->reg, d->digest, d->size, err);
+		if (m < 0) {
+			r = -1;
+			break;
+		}
+		if (m)
+			r = 1;
+		else
+			reg_log(ep->reg, 1,
+				"registry: blob %s mounted from '%s' but "
+				"a HEAD does not match it; uploading",
+				d->digest, repos[i]);
+	}
+	if (r > 0)
+		reg_log(ep->reg, 1, "registry: blob %s mounted from '%s'",
+			d->digest, repos[i - 1]);
+	for (i = 0; i < n; i++)
+		free(repos[i]);
+	free(repos);
+	return r;
 }

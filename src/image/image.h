@@ -13,7 +13,10 @@
  *     never sees a tag whose blobs are missing.
  * Uploads to the store keep a journal of finished parts under
  * ROOT/cache/uploads, so an interrupted push re-run sends only what is
- * missing. */
+ * missing; pulls (from the store or a registry that honours Range) keep
+ * a partial file and a journal of its finished ranges beside it. Pushes
+ * to a registry mount a blob from another repository of it when the
+ * source is there or ROOT/cache/registries.json saw it there. */
 #ifndef EC_IMAGE_H
 #define EC_IMAGE_H
 
@@ -32,6 +35,7 @@ struct img_ep_opts {
 	uint64_t part_size;    /* store part size; 0 = default */
 	uint64_t chunk_size;   /* registry PATCH chunk size; 0 = default */
 	int insecure;	       /* registries: no TLS verification / http */
+	int plain_http;	       /* registries: http only (listed insecure) */
 	const char *creds;     /* registries: "user:password" or NULL */
 	const char *cache_dir; /* journals and temp files (ROOT/cache) */
 	const volatile int *cancel;
@@ -72,6 +76,8 @@ struct img_copy_result {
 	uint64_t bytes;		/* bytes moved this run */
 	uint64_t total_bytes;	/* size of all blobs */
 	unsigned parts_resumed; /* upload parts an earlier run had sent */
+	unsigned blobs_mounted; /* registry pushes: blobs mounted from
+				   another repository (not uploaded) */
 	uint64_t bytes_resumed; /* pulls: bytes an interrupted run had
 				   fetched and this one kept */
 };

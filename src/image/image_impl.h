@@ -67,4 +67,19 @@ int ep_blob_fetch(struct img_ep *ep, const struct oci_desc *d, int fd,
 int ep_blob_push(struct img_ep *ep, const struct oci_desc *d, int fd,
 		 struct img_meter *m, struct ec_err *err);
 
+/* Does fd (read with pread from 0) hash to d's digest and size? hex gets
+ * the sha256 it has, *got its length. */
+int img_fd_matches(int fd, const struct oci_desc *d, char hex[65],
+		   uint64_t *got);
+
+/* Registries: remember that digest is in ep's repository (for mounts
+ * by later pushes); no-op for other endpoints. */
+void ep_blob_seen(struct img_ep *ep, const char *digest);
+/* Registries: try to mount the blob from another repository of the same
+ * registry (src's when src is a registry there, else where this root saw
+ * it); 1 only when mounted and a HEAD matches its size and digest, 0 when
+ * it must be uploaded, -1 on error. */
+int ep_blob_mount(struct img_ep *ep, const struct img_ep *src,
+		  const struct oci_desc *d, struct ec_err *err);
+
 #endif

@@ -16,13 +16,18 @@
 #include "util/json.h"
 #include "util/xalloc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Image configs bigger than this are refused. */
+#define CONFIG_MAX (4u << 20)
 /* Decompressed layers bigger than this are refused (a bomb). */
 #define LAYER_MAX_OUT (256ull << 30)
 
@@ -31,16 +36,24 @@ int img_layers(struct oci_layout *l, const char *manifest_digest,
 {
 	_cleanup_json_ json_t *man = oci_blob_json(l, manifest_digest, err);
 	_cleanup_json_ json_t *cfg = NULL;
-	const char *cd;
+	_cleanup_free_ char *data = NULL;
+	struct oci_desc cd;
 	json_t *layers, *diffs, *v;
-	size_t i;
+	size_t i, len;
 
 	*out = NULL;
 	*n = 0;
 	if (!man)
 		return -1;
-	cd = ec_json_str(json_object_get(man, "config"), "digest");
-	if (!cd || !(cfg = oci_blob_json(l, cd, err)))
+	if (oci_desc_from_json(json_object_get(man, "config"), &cd, err) < 0 ||
+	    oci_blob_get(l, cd.digest, CONFIG_MAX, &data, &len, err) < 0)
+		return ec_err_prefix(err, "image %s: config", manifest_digest);
+	if (len != cd.size)
+		return ec_err_set(err, EC_FAIL,
+				  "image %s: config %s is %zu bytes but the "
+				  "manifest says %" PRIu64 " (corrupt image)",
+				  manifest_digest, cd.digest, len, cd.size);
+	if (!(cfg = ec_json_parse(data, len, cd.digest, err)))
 		return ec_err_prefix(err, "image %s: config", manifest_digest);
 	layers = json_object_get(man, "layers");
 	diffs = json_object_get(json_object_get(cfg, "rootfs"), "diff_ids");
@@ -176,9 +189,11 @@ static int unpack_one(struct oci_layout *l, const struct img_layer *ly,
 {
 	_cleanup_free_ char *path = oci_blob_path(l, ly->blob.digest);
 	struct producer p = {.blob_fd = -1, .pipe_w = -1};
+	/* no device nodes: in a layer dir they would be usable by anyone who
+	 * reaches the root, and the runtime gives containers their /dev */
 	struct tar_unpack_opts uo = {.whiteouts = whiteouts,
 				     .keep_owner = geteuid() == 0,
-				     .allow_devices = 1};
+				     .allow_devices = 0};
 	int pfd[2] = {-1, -1}, r;
 	struct pipe_src ps = {.fd = -1};
 	uint8_t md[SHA256_LEN];
@@ -194,6 +209,13 @@ static int unpack_one(struct oci_layout *l, const struct img_layer *ly,
 		goto out;
 	}
 	p.size = (uint64_t)st.st_size;
+	if (p.size != ly->blob.size) {
+		r = ec_err_set(err, EC_FAIL,
+			       "the blob is %" PRIu64 " bytes but the manifest "
+			       "says %" PRIu64 " (corrupt image)",
+			       p.size, ly->blob.size);
+		goto out;
+	}
 	p.kind = blob_kind(&ly->blob, p.blob_fd);
 	if (pipe2(pfd, O_CLOEXEC) < 0) {
 		r = ec_err_errno(err, EC_FAIL, errno, "pipe");
@@ -274,6 +296,7 @@ static int unpack_layer_dir(struct unpacker *u, const struct img_layer *ly,
 	if (dfd < 0) {
 		r = ec_err_errno(err, EC_FAIL, errno, "open '%s'", tmp);
 	} else {
+		flock(dfd, LOCK_EX); /* in flight: oci_sweep_temps keeps it */
 		/* layers are shared read-only lowerdirs: root owns the top */
 		r = unpack_one(u->l, ly, dfd, 1, err);
 		if (r == 0)
@@ -327,6 +350,21 @@ static void *unpack_worker(void *arg)
 	return NULL;
 }
 
+/* The layers dir is private (0700): layers hold whatever setuid files and
+ * modes images have; only root (the runtimes, overlayfs) reads them. */
+static int mkdir_layers(const char *dir, struct ec_err *err)
+{
+	if (mkdir(dir, 0700) == 0 || errno == EEXIST)
+		return 0;
+	if (errno != ENOENT)
+		return ec_err_errno(err, EC_FAIL, errno, "create '%s'", dir);
+	if (fs_mkdir_p(dir, err) < 0)
+		return -1;
+	if (chmod(dir, 0700) < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "chmod '%s'", dir);
+	return 0;
+}
+
 int img_unpack_layers(struct oci_layout *l, const char *manifest_digest,
 		      const char *layers_dir, unsigned jobs, unsigned *unpacked,
 		      struct ec_err *err)
@@ -339,7 +377,7 @@ int img_unpack_layers(struct oci_layout *l, const char *manifest_digest,
 		*unpacked = 0;
 	if (img_layers(l, manifest_digest, &u.layers, &u.n, err) < 0)
 		return -1;
-	if (fs_mkdir_p(layers_dir, err) < 0) {
+	if (mkdir_layers(layers_dir, err) < 0) {
 		free(u.layers);
 		return -1;
 	}
@@ -367,6 +405,46 @@ int img_unpack_layers(struct oci_layout *l, const char *manifest_digest,
 	return 0;
 }
 
+/* Create dir, or open it when it exists and is empty: the first layer's
+ * whiteouts would otherwise delete what was there. */
+static int open_empty_dir(const char *dir, struct ec_err *err)
+{
+	_cleanup_close_ int dfd = -1;
+	int created = mkdir(dir, 0755) == 0, fd, full = 0;
+	struct dirent *de;
+	DIR *d;
+
+	if (!created && errno != EEXIST)
+		return ec_err_errno(err, EC_FAIL, errno, "create '%s'", dir);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return errno == ENOTDIR
+			   ? ec_err_set(err, EC_USAGE,
+					"'%s' is not a directory: unpack "
+					"needs a new or empty directory",
+					dir)
+			   : ec_err_errno(err, EC_FAIL, errno, "open '%s'",
+					  dir);
+	if (created)
+		return EC_STEAL_FD(dfd);
+	fd = dup(dfd);
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return ec_err_errno(err, EC_FAIL, errno, "read '%s'", dir);
+	}
+	while (!full && (de = readdir(d)))
+		full = strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+	closedir(d);
+	if (full)
+		return ec_err_set(err, EC_USAGE,
+				  "'%s' is not empty: unpack needs a new or "
+				  "empty directory (the image's whiteouts "
+				  "would delete what is there)",
+				  dir);
+	return EC_STEAL_FD(dfd);
+}
+
 int img_unpack_flat(struct oci_layout *l, const char *manifest_digest,
 		    const char *dir, struct ec_err *err)
 {
@@ -377,14 +455,9 @@ int img_unpack_flat(struct oci_layout *l, const char *manifest_digest,
 
 	if (img_layers(l, manifest_digest, &layers, &n, err) < 0)
 		return -1;
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+	if ((dfd = open_empty_dir(dir, err)) < 0) {
 		free(layers);
-		return ec_err_errno(err, EC_FAIL, errno, "create '%s'", dir);
-	}
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0) {
-		free(layers);
-		return ec_err_errno(err, EC_FAIL, errno, "open '%s'", dir);
+		return -1;
 	}
 	for (i = 0; i < n && r == 0; i++)
 		r = unpack_one(l, &layers[i], dfd, 2, err);

@@ -6,7 +6,9 @@
  * lowerdirs[] (top first),
  * mounts[] {src, dst, ro}, memory, cpus, pids, read_only, rm,
  * stop_grace_ms, vips[] (addresses put on the container's loopback), host
- * (the configured name of this host, for its records). */
+ * (the configured name of this host, for its records); for VM runtimes
+ * vm_kernel, vm_cmdline, vm_boot_timeout_ms, vm_accel (from the config's
+ * "vm" object). */
 #include "instance/instance.h"
 #include "crypto/digest.h"
 #include "net/net.h"
@@ -363,6 +365,7 @@ int inst_exec(const char *root, const char *id, rt_output_fn out, void *ctx,
 	_cleanup_free_ char *upper = inst_file(root, id, "upper");
 	_cleanup_free_ char *work = inst_file(root, id, "work");
 	_cleanup_free_ char *rtdir = inst_file(root, id, "rt");
+	_cleanup_free_ char *vmdir = xasprintf("%s/vm", root);
 	_cleanup_free_ const char **args = NULL, **env = NULL, **lowers = NULL;
 	_cleanup_free_ struct rt_mount *mounts = NULL;
 	_cleanup_free_ char *ip = NULL;
@@ -403,6 +406,14 @@ int inst_exec(const char *root, const char *id, rt_output_fn out, void *ctx,
 	s.cpus = json_number_value(json_object_get(spec, "cpus"));
 	s.kill_grace_ms = (unsigned)json_integer_value(
 	    json_object_get(spec, "stop_grace_ms"));
+	/* VM runtimes: the rootfs disk cache and the guest kernel */
+	s.image_digest = ec_json_str(spec, "digest");
+	s.vm_dir = vmdir;
+	s.vm_kernel = ec_json_str(spec, "vm_kernel");
+	s.vm_cmdline = ec_json_str(spec, "vm_cmdline");
+	s.vm_accel = ec_json_str(spec, "vm_accel");
+	s.vm_boot_timeout_ms = (unsigned)json_integer_value(
+	    json_object_get(spec, "vm_boot_timeout_ms"));
 	mounts = xcalloc(json_array_size(json_object_get(spec, "mounts")) + 1,
 			 sizeof(*mounts));
 	json_array_foreach (json_object_get(spec, "mounts"), i, m) {
@@ -412,6 +423,8 @@ int inst_exec(const char *root, const char *id, rt_output_fn out, void *ctx,
 		mounts[i].tmpfs = json_is_true(json_object_get(m, "tmpfs"));
 	}
 	s.mounts = mounts;
+	s.devices = json_object_get(spec, "cdi");
+	s.nvproxy = json_is_true(json_object_get(s.devices, "nvproxy"));
 	net = ec_json_str(spec, "network");
 	if (!net || !strcmp(net, "bridge")) {
 		if (net_up(root, id, spec, &n, &ip, err) < 0)

@@ -102,6 +102,11 @@ struct inst_opts {
 	json_t *ports;	/* ["HOST:CPORT[/PROTO]"] */
 	json_t *mounts; /* [{src, dst, ro} | {src: "tmpfs", dst, tmpfs}] */
 	json_t *vips;	/* ["ADDR"] */
+
+	/* devices and store mounts (attach.c) */
+	json_t *devices;	     /* CDI requests of --gpus/--device */
+	json_t *store_mounts;	     /* --mount: [{source, key, dst, rw}] */
+	const char *const *cdi_dirs; /* CDI spec dirs; NULL = the defaults */
 };
 
 void inst_opts_init(struct inst_opts *o);
@@ -210,6 +215,9 @@ struct inst_env {
 	struct store *(*store)(void *arg, struct ec_err *err);
 	void *store_arg;
 	const volatile int *cancel;
+	/* VM runtimes: the config's "vm" object (kernel, cmdline, accel,
+	 * boot_timeout_ms; borrowed, may be NULL), copied into the spec */
+	const json_t *vm;
 };
 
 struct inst_run_result {
@@ -275,5 +283,21 @@ json_t *inst_ps_hosts(const struct ssh_opts *so, const char *root,
 json_t *inst_ps_fleet(struct store *s, const struct ssh_opts *so,
 		      const char *root, const char *one, int all,
 		      json_t **errors, struct ec_err *err);
+
+/* --- devices and store mounts (attach.c) ---------------------------------- */
+
+/* What --gpus/--device and --mount need before the instance is created,
+ * for o->runtime on this host: the CDI edits (cdi_edits_for: unknown
+ * devices EC_NOTFOUND, malformed specs EC_USAGE) and the store objects
+ * fetched into the cache (smount_fetch: a missing key EC_NOTFOUND). A new
+ * object {cdi?, store_mounts: [...]}, for inst_attach_merge. */
+json_t *inst_attach(const struct inst_env *env, const struct inst_opts *o,
+		    struct ec_err *err);
+
+/* Put `attach` into the spec of instance `id`: "cdi", "store_mounts", and
+ * a bind mount per store mount (a private copy in the instance directory
+ * for :rw). */
+int inst_attach_merge(const char *root, const char *id, json_t *spec,
+		      const json_t *attach, struct ec_err *err);
 
 #endif

@@ -4,6 +4,8 @@
  * follow, which instances ps shows, run's argv for another host). No I/O
  * here: tests/unit/instance.c covers it. */
 #include "instance/instance.h"
+#include "cdi/cdi.h"
+#include "mount/store_mount.h"
 #include "net/net.h"
 #include "util/json.h"
 #include "util/parse.h"
@@ -24,6 +26,8 @@ void inst_opts_init(struct inst_opts *o)
 	o->ports = json_array();
 	o->mounts = json_array();
 	o->vips = json_array();
+	o->devices = json_array();
+	o->store_mounts = json_array();
 }
 
 void inst_opts_release(struct inst_opts *o)
@@ -32,7 +36,10 @@ void inst_opts_release(struct inst_opts *o)
 	json_decref(o->ports);
 	json_decref(o->mounts);
 	json_decref(o->vips);
+	json_decref(o->devices);
+	json_decref(o->store_mounts);
 	o->env = o->ports = o->mounts = o->vips = NULL;
+	o->devices = o->store_mounts = NULL;
 }
 
 /* One setter per option that takes a value: check it (EC_USAGE naming the
@@ -144,6 +151,29 @@ static int opt_name(struct inst_opts *o, const char *arg, struct ec_err *err)
 	return 0;
 }
 
+static int opt_gpus(struct inst_opts *o, const char *arg, struct ec_err *err)
+{
+	return cdi_request_add(o->devices, "gpus", arg, err);
+}
+
+static int opt_device(struct inst_opts *o, const char *arg, struct ec_err *err)
+{
+	return cdi_request_add(o->devices, "device", arg, err);
+}
+
+static int opt_mount(struct inst_opts *o, const char *arg, struct ec_err *err)
+{
+	struct smount m;
+
+	if (smount_parse(arg, &m, err) < 0)
+		return -1;
+	json_array_append_new(
+	    o->store_mounts, json_pack("{s:s,s:s,s:s,s:b}", "source", arg,
+				       "key", m.key, "dst", m.dst, "rw", m.rw));
+	smount_release(&m);
+	return 0;
+}
+
 static const struct {
 	const char *name;
 	int (*set)(struct inst_opts *o, const char *arg, struct ec_err *err);
@@ -151,7 +181,8 @@ static const struct {
     {"env", opt_env},	      {"publish", opt_publish}, {"volume", opt_volume},
     {"tmpfs", opt_tmpfs},     {"cpus", opt_cpus},	{"memory", opt_memory},
     {"pids-limit", opt_pids}, {"network", opt_network}, {"vip", opt_vip},
-    {"name", opt_name},
+    {"name", opt_name},	      {"gpus", opt_gpus},	{"device", opt_device},
+    {"mount", opt_mount},
 };
 
 /* The string field of option `name`, or NULL. */
@@ -212,6 +243,9 @@ int inst_opts_check(const struct inst_opts *o, struct ec_err *err)
 	if (json_array_size(o->ports) && o->network &&
 	    strcmp(o->network, "bridge"))
 		return ec_err_set(err, EC_USAGE, "-p needs --network bridge");
+	if (json_array_size(o->devices) && o->runtime &&
+	    cdi_runtime_check(o->runtime, err) < 0)
+		return -1;
 	return 0;
 }
 
@@ -278,9 +312,15 @@ json_t *inst_spec_build(const struct inst_opts *o, const char *id,
 	    spec_env(json_object_get(cfg, "Env"), o->env), "cwd",
 	    o->workdir ? o->workdir : ec_json_str(cfg, "WorkingDir"), "user",
 	    o->user ? o->user : ec_json_str(cfg, "User"), "hostname", id,
-	    "network", o->network ? o->network : "bridge", "ports", o->ports,
-	    "subnet", o->subnet ? o->subnet : INST_DEFAULT_SUBNET, "bridge",
-	    o->bridge, "lowerdirs", lowerdirs, "mounts", o->mounts, "memory",
+	    "network",
+	    o->network ? o->network
+	    /* a VM has no network yet (runtime/qemu.h): none unless asked,
+	     * then refused */
+	    : o->runtime && !strcmp(o->runtime, "qemu") ? "none"
+							: "bridge",
+	    "ports", o->ports, "subnet",
+	    o->subnet ? o->subnet : INST_DEFAULT_SUBNET, "bridge", o->bridge,
+	    "lowerdirs", lowerdirs, "mounts", o->mounts, "memory",
 	    (json_int_t)o->memory, "cpus", o->cpus, "pids", (json_int_t)o->pids,
 	    "read_only", o->read_only, "rm", o->rm, "stop_grace_ms",
 	    STOP_GRACE_MS, "vips", o->vips);

@@ -191,6 +191,27 @@ static int start_detached(const struct inst_env *env, const char *id,
 			  id, START_TIMEOUT_MS / 1000, id);
 }
 
+/* The config's "vm" object into the spec as vm_kernel, vm_cmdline,
+ * vm_accel, vm_boot_timeout_ms (read by inst_exec for VM runtimes). */
+static void spec_vm(json_t *spec, const json_t *vm)
+{
+	static const char *const keys[] = {"kernel", "cmdline", "accel"};
+	const json_t *t = json_object_get(vm, "boot_timeout_ms");
+	size_t i;
+
+	for (i = 0; vm && i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (ec_json_str(vm, keys[i]))
+			json_object_set_new(
+			    spec,
+			    keys[i][0] == 'k'	? "vm_kernel"
+			    : keys[i][0] == 'c' ? "vm_cmdline"
+						: "vm_accel",
+			    json_string(ec_json_str(vm, keys[i])));
+	if (json_is_integer(t))
+		json_object_set_new(spec, "vm_boot_timeout_ms",
+				    json_integer(json_integer_value(t)));
+}
+
 /* Choose the runtime, check the name is free, get the image, create the
  * instance (res->id). */
 static int create(const struct inst_env *env, const struct inst_opts *opts,
@@ -200,6 +221,7 @@ static int create(const struct inst_env *env, const struct inst_opts *opts,
 	struct inst_opts o = *opts;
 	_cleanup_free_ char *other = NULL;
 	_cleanup_json_ json_t *spec = NULL;
+	_cleanup_json_ json_t *attach = NULL;
 	struct oci_layout *l = NULL;
 	char digest[OCI_DIGEST_MAX];
 	int r = -1;
@@ -212,7 +234,10 @@ static int create(const struct inst_env *env, const struct inst_opts *opts,
 				  "an instance named '%s' exists (%s); remove "
 				  "it or pick another name",
 				  o.name, other);
-	if (oci_layout_open(env->root, 1, &l, err) < 0 ||
+	/* devices and store objects first: a missing one stops the run
+	 * before anything is pulled or created */
+	if (!(attach = inst_attach(env, &o, err)) ||
+	    oci_layout_open(env->root, 1, &l, err) < 0 ||
 	    resolve_image(env, l, image, digest, err) < 0)
 		goto out;
 	inst_new_id(res->id);
@@ -221,6 +246,9 @@ static int create(const struct inst_env *env, const struct inst_opts *opts,
 		goto out;
 	if (env->host)
 		json_object_set_new(spec, "host", json_string(env->host));
+	if (inst_attach_merge(env->root, res->id, spec, attach, err) < 0)
+		goto out;
+	spec_vm(spec, env->vm);
 	r = inst_create(env->root, res->id, spec, err);
 out:
 	oci_layout_free(l);

@@ -2,6 +2,7 @@
 #include "oci/gc.h"
 #include "util/fs.h"
 #include "util/json.h"
+#include "util/tmpfile.h"
 #include "util/xalloc.h"
 
 #include <dirent.h>
@@ -9,6 +10,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static int is_hex64(const char *s)
@@ -242,9 +244,52 @@ int oci_gc(struct oci_layout *l, struct oci_gc_stats *st, struct ec_err *err)
 	if (sweep(bd, m.blobs, 1, st, err) < 0 ||
 	    sweep(ld, m.diffs, 0, st, err) < 0)
 		goto out;
+	oci_sweep_temps(l, time(NULL), &st->temps);
 	rc = 0;
 out:
 	json_decref(m.blobs);
 	json_decref(m.diffs);
 	return rc;
+}
+
+/* --- temps of killed transfers ------------------------------------------ */
+
+static unsigned sweep_dir(const char *dir, time_t now)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	unsigned n = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		const char *nm = e->d_name;
+		size_t len = strlen(nm);
+
+		if (!strncmp(nm, ".tmp-", 5)) {
+			n += (unsigned)tmpfile_sweep_at(dirfd(d), nm, now,
+							OCI_TEMP_AGE);
+		} else if (!strncmp(nm, ".partial-", 9) &&
+			   (len < 5 || strcmp(nm + len - 5, ".json"))) {
+			_cleanup_free_ char *j = xasprintf("%s.json", nm);
+			if (tmpfile_sweep_at(dirfd(d), nm, now,
+					     OCI_PARTIAL_AGE)) {
+				unlinkat(dirfd(d), j, 0);
+				n++;
+			}
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+void oci_sweep_temps(struct oci_layout *l, time_t now, unsigned *removed)
+{
+	_cleanup_free_ char *bd =
+	    xasprintf("%s/blobs/sha256", oci_layout_dir(l));
+	_cleanup_free_ char *ld = xasprintf("%s/layers", oci_layout_dir(l));
+	unsigned n = sweep_dir(bd, now) + sweep_dir(ld, now);
+
+	if (removed)
+		*removed = n;
 }

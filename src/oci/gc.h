@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "oci/layout.h"
 #include "util/err.h"
@@ -31,12 +32,26 @@ struct oci_gc_stats {
 	unsigned blobs;	 /* blobs removed */
 	unsigned layers; /* layer dirs removed */
 	uint64_t bytes;	 /* bytes of the blobs removed */
+	unsigned temps;	 /* temps of killed transfers removed */
 };
 
 /* Remove every blob and layer dir that no ref and no instance uses, under
- * the index lock (no ref appears meanwhile). Temp files (".tmp-*") and
- * names that are not 64 hex digits are left alone. Not safe against a
+ * the index lock (no ref appears meanwhile), then the temps of killed
+ * transfers (oci_sweep_temps). Names that are not 64 hex digits are left
+ * alone by the mark & sweep. Not safe against a
  * pull into the same root that has stored blobs but not yet its ref. */
 int oci_gc(struct oci_layout *l, struct oci_gc_stats *st, struct ec_err *err);
+
+/* Temps of transfers that were killed: blobs/sha256/.tmp-* and
+ * layers/.tmp-* older than OCI_TEMP_AGE, blobs/sha256/.partial-* (kept for
+ * a resumed pull) older than OCI_PARTIAL_AGE, with their journals. A temp
+ * whose writer is alive is never removed, whatever its age: writers hold
+ * an flock on it (blob writers, partial files, layer dirs being unpacked)
+ * and a temp younger than the age may not be locked yet. Best effort:
+ * what cannot be removed stays. *removed (may be NULL) gets the count.
+ * Run when the local root is opened for writing and by oci_gc. */
+#define OCI_TEMP_AGE	(60 * 60)
+#define OCI_PARTIAL_AGE (24 * 60 * 60)
+void oci_sweep_temps(struct oci_layout *l, time_t now, unsigned *removed);
 
 #endif

@@ -1,9 +1,11 @@
 /* layout.c - OCI image layout on disk. */
 #include "oci/layout.h"
+#include "oci/gc.h"
 #include "crypto/digest.h"
 #include "util/fs.h"
 #include "util/io.h"
 #include "util/json.h"
+#include "util/tmpfile.h"
 #include "util/xalloc.h"
 
 #include <errno.h>
@@ -12,6 +14,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define BLOB_JSON_MAX (4u << 20)
@@ -33,11 +36,11 @@ struct oci_blob_writer {
 static int write_atomic(const char *path, const void *data, size_t len,
 			struct ec_err *err)
 {
-	_cleanup_free_ char *tmp = xasprintf("%s.tmp%d", path, (int)getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	_cleanup_free_ char *tmp = NULL;
+	int fd = tmpfile_beside(path, ".tmp-", 0644, &tmp, err);
 
 	if (fd < 0)
-		return ec_err_errno(err, EC_FAIL, errno, "create '%s'", tmp);
+		return -1;
 	if (io_write_all(fd, data, len, -1, path, err) < 0 || fsync(fd) < 0) {
 		if (err->cat == EC_OK)
 			ec_err_errno(err, EC_FAIL, errno, "fsync '%s'", tmp);
@@ -51,6 +54,70 @@ static int write_atomic(const char *path, const void *data, size_t len,
 		return ec_err_errno(err, EC_FAIL, errno, "rename to '%s'",
 				    path);
 	}
+	return 0;
+}
+
+/* A new layout directory is created 0700 (its parents as fs_mkdir_p). */
+static int mkdir_private(const char *dir, struct ec_err *err)
+{
+	_cleanup_free_ char *parent = xstrdup(dir);
+	char *slash = strrchr(parent, '/');
+
+	if (slash && slash != parent) {
+		*slash = '\0';
+		if (fs_mkdir_p(parent, err) < 0)
+			return -1;
+	}
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return ec_err_errno(err, EC_FAIL, errno, "create '%s'", dir);
+	return 0;
+}
+
+/* `sub` of dir is made 0700 (created, or tightened when it is ours). */
+static int subdir_private(int dfd, const char *dir, const char *sub,
+			  struct ec_err *err)
+{
+	struct stat st;
+
+	if (mkdirat(dfd, sub, 0700) == 0)
+		return 0;
+	if (errno == EACCES || errno == EPERM || errno == EROFS)
+		return 0; /* not ours to create: whoever owns it does */
+	if (errno != EEXIST || fstatat(dfd, sub, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "create '%s/%s'", dir,
+				    sub);
+	if (S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+	    (st.st_mode & 077) && fchmodat(dfd, sub, 0700, 0) < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "chmod '%s/%s'", dir,
+				    sub);
+	return 0;
+}
+
+/* The local root (a layout with cache/, layers/ or instances/ beside it)
+ * holds unpacked layers, with whatever setuid files an image has, and the
+ * upper dirs of instances: other users must not reach them. layers/ and
+ * instances/ are 0700; the root itself loses group/other read and write
+ * (0711 from 0755: runtimes and other users never need to list it). A
+ * plain OCI directory (oci:DIR) is left as it is. */
+static int local_root_private(const char *dir, struct ec_err *err)
+{
+	static const char *const subs[] = {"layers", "instances"};
+	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct stat st;
+	size_t i;
+
+	if (dfd < 0 || fstat(dfd, &st) < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "open '%s'", dir);
+	if (faccessat(dfd, "cache", F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
+	    faccessat(dfd, "layers", F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
+	    faccessat(dfd, "instances", F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	for (i = 0; i < ARRAY_SIZE(subs); i++)
+		if (subdir_private(dfd, dir, subs[i], err) < 0)
+			return -1;
+	if (st.st_uid == geteuid() && (st.st_mode & 066) &&
+	    fchmod(dfd, st.st_mode & 07711) < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "chmod '%s'", dir);
 	return 0;
 }
 
@@ -74,7 +141,7 @@ int oci_layout_open(const char *dir, int create, struct oci_layout **out,
 					  "'%s' is not an OCI image layout (no "
 					  "oci-layout file)",
 					  dir);
-		if (fs_mkdir_p(blobs, err) < 0)
+		if (mkdir_private(dir, err) < 0 || fs_mkdir_p(blobs, err) < 0)
 			return -1;
 		if (access(idx, F_OK) < 0 &&
 		    write_atomic(idx, index, sizeof(index) - 1, err) < 0)
@@ -84,8 +151,12 @@ int oci_layout_open(const char *dir, int create, struct oci_layout **out,
 	} else if (create && fs_mkdir_p(blobs, err) < 0) {
 		return -1;
 	}
+	if (create && local_root_private(dir, err) < 0)
+		return -1;
 	l = xcalloc(1, sizeof(*l));
 	l->dir = xstrdup(dir);
+	if (create)
+		oci_sweep_temps(l, time(NULL), NULL);
 	*out = l;
 	return 0;
 }
@@ -149,13 +220,15 @@ struct oci_blob_writer *oci_blob_writer_new(struct oci_layout *l,
 	hex_encode(rnd, sizeof(rnd), hex);
 	w->l = l;
 	w->tmp = xasprintf("%s/blobs/sha256/.tmp-%s", l->dir, hex);
-	w->fd = open(w->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	w->fd = open(w->tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		     0644);
 	if (w->fd < 0) {
 		ec_err_errno(err, EC_FAIL, errno, "create '%s'", w->tmp);
 		free(w->tmp);
 		free(w);
 		return NULL;
 	}
+	flock(w->fd, LOCK_EX); /* in flight: oci_sweep_temps keeps it */
 	w->sha = sha256_new();
 	return w;
 }
@@ -247,7 +320,7 @@ struct oci_blob_writer *oci_blob_writer_partial(struct oci_layout *l,
 	if (oci_digest_check(digest, err) < 0)
 		return NULL;
 	p = xasprintf("%s/blobs/sha256/.partial-%s", l->dir, digest + 7);
-	fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	fd = open(p, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
 	/* another process is on it: a private temp file instead */
 	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		if (fd >= 0)
@@ -391,7 +464,7 @@ static json_t *index_load(struct oci_layout *l, struct ec_err *err)
 static int index_lock(struct oci_layout *l, struct ec_err *err)
 {
 	_cleanup_free_ char *p = xasprintf("%s/.index.lock", l->dir);
-	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	int fd = open(p, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
 
 	if (fd < 0)
 		return ec_err_errno(err, EC_FAIL, errno, "lock '%s'", p);
@@ -412,7 +485,7 @@ int oci_layout_lock(struct oci_layout *l, struct ec_err *err)
 int oci_layout_gc_lock(struct oci_layout *l, int exclusive, struct ec_err *err)
 {
 	_cleanup_free_ char *p = xasprintf("%s/.gc.lock", l->dir);
-	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	int fd = open(p, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
 
 	if (fd < 0)
 		return ec_err_errno(err, EC_FAIL, errno, "lock '%s'", p);

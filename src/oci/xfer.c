@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -216,6 +217,9 @@ static int get_body(int fd, uint64_t size, struct body *b, char *tmp,
 {
 	uint64_t left = size + (BLK - size % BLK) % BLK, data = size;
 
+	if (size > BLOB_MAX)
+		BUG("get_body: size %" PRIu64 " not checked", size);
+
 	while (left) {
 		size_t want = left < XFER_BUF ? (size_t)left : XFER_BUF;
 		ssize_t n = io_read_full(fd, tmp, want);
@@ -241,6 +245,49 @@ static int get_body(int fd, uint64_t size, struct body *b, char *tmp,
 		data -= use;
 		left -= (uint64_t)n;
 	}
+	return 0;
+}
+
+/* The sizes the manifest (or index) gives its blobs must be theirs. */
+static int desc_size_ok(struct oci_layout *l, const struct oci_desc *d,
+			struct ec_err *err)
+{
+	_cleanup_free_ char *p = oci_blob_path(l, d->digest);
+	struct stat st;
+
+	if (stat(p, &st) < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "blob %s", d->digest);
+	if ((uint64_t)st.st_size != d->size)
+		return ec_err_set(err, EC_FAIL,
+				  "blob %s is %" PRIu64 " bytes but its "
+				  "descriptor says %" PRIu64 " (corrupt image)",
+				  d->digest, (uint64_t)st.st_size, d->size);
+	return 0;
+}
+
+static int check_sizes(struct oci_layout *l, const struct oci_desc *top,
+		       struct ec_err *err)
+{
+	_cleanup_json_ json_t *man = NULL;
+	struct oci_desc d;
+	const json_t *v;
+	size_t i;
+
+	if (desc_size_ok(l, top, err) < 0 ||
+	    !(man = oci_blob_json(l, top->digest, err)))
+		return -1;
+	json_array_foreach (json_object_get(man, "manifests"), i, v)
+		if (oci_desc_from_json(v, &d, err) < 0 ||
+		    check_sizes(l, &d, err) < 0)
+			return -1;
+	if (json_object_get(man, "config") &&
+	    (oci_desc_from_json(json_object_get(man, "config"), &d, err) < 0 ||
+	     desc_size_ok(l, &d, err) < 0))
+		return -1;
+	json_array_foreach (json_object_get(man, "layers"), i, v)
+		if (oci_desc_from_json(v, &d, err) < 0 ||
+		    desc_size_ok(l, &d, err) < 0)
+			return -1;
 	return 0;
 }
 
@@ -272,6 +319,8 @@ static int set_refs(struct oci_layout *l, const char *buf, size_t len,
 					  "image '%s': %u blobs are neither "
 					  "in the stream nor here",
 					  name, missing);
+		if (check_sizes(l, &d, err) < 0)
+			return ec_err_prefix(err, "image '%s'", name);
 		if (oci_ref_set(l, name, &d, err) < 0)
 			return -1;
 		json_array_append_new(names, json_string(name));
@@ -353,6 +402,15 @@ int oci_xfer_import(struct oci_layout *l, int fd, json_t **refs,
 				 (char *)h + 345, (char *)h);
 		else
 			snprintf(name, sizeof(name), "%.100s", (char *)h);
+		/* before any arithmetic on it (size + padding would wrap) */
+		if (size > BLOB_MAX) {
+			ec_err_set(
+			    err, EC_FAIL,
+			    "the stream's entry '%s' has a size of %" PRIu64
+			    " bytes (more than %llu: damaged or hostile)",
+			    name, size, BLOB_MAX);
+			goto fail;
+		}
 		if (h[156] == '0' || h[156] == '\0') {
 			if (import_entry(l, fd, name, size, &index, st, tmp,
 					 err) < 0)

@@ -349,8 +349,14 @@ char *reg_resolve_url(const char *req_url, const char *loc)
 	const char *s, *path, *q;
 	size_t olen;
 
+	size_t sl = strspn(loc, "abcdefghijklmnopqrstuvwxyz"
+				"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-");
+
 	if (!strncasecmp(loc, "http://", 7) || !strncasecmp(loc, "https://", 8))
 		return xstrdup(loc);
+	/* "scheme:..." (RFC 3986: a letter, then letters, digits, +.-) */
+	if (sl && loc[sl] == ':' && isalpha((unsigned char)loc[0]))
+		return NULL;
 	s = strstr(req_url, "://");
 	if (!s)
 		return xstrdup(loc);

@@ -17,47 +17,88 @@
  * stored part of a chunk - distribution then cancels the upload), a new
  * upload starts from byte 0. Both are bounded by opts.retries. */
 #include "registry/registry_impl.h"
+#include "crypto/digest.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #define SMALL_BODY_MAX (64u << 10)
 #define RESUMES_MAX    64 /* GETs resumed after progress, per blob_get */
 
 /* --- stat --- */
 
-static int accepts_ranges(const struct http_response *resp)
+int reg_ranges(const struct reg_client *c)
 {
-	const char *v = http_header_get(resp, "Accept-Ranges");
-
-	return v && strcasestr(v, "bytes") != NULL;
+	return __atomic_load_n(&c->ranges, __ATOMIC_SEQ_CST);
 }
 
-/* GET bytes=0-0: does the blob's final URL honour ranges? */
-static int probe_ranges(struct reg_client *c, const char *url, const char *what,
-			int *ranges, struct ec_err *err)
+static void set_ranges(struct reg_client *c, int v)
 {
-	struct http_response resp = HTTP_RESPONSE_INIT;
-	struct reg_req rq = {.method = "GET", .url = url};
-	int r;
+	if (__atomic_exchange_n(&c->ranges, v, __ATOMIC_SEQ_CST) != v && !v)
+		reg_log(c, 1,
+			"registry: '%s' ignores Range (HTTP 200 to a ranged "
+			"GET): whole-blob GETs from now on",
+			c->registry);
+}
 
-	rq.headers[rq.nheaders++] = "Range: bytes=0-0";
-	rq.max_body = 16;
+/* HEAD a blob: 1 when there (resp holds the 200), 0 when not, -1 on
+ * error. */
+static int blob_head(struct reg_client *c, const char *digest,
+		     struct http_response *resp, const char *what,
+		     struct ec_err *err)
+{
+	_cleanup_free_ char *url = NULL;
+	struct reg_req rq = {.method = "HEAD"};
+	const char *ar;
+
+	if (!reg_is_sha256(digest))
+		return ec_err_set(err, EC_USAGE, "bad blob digest '%s'",
+				  digest);
+	url = reg_url(c, "blobs", digest);
+	rq.url = url;
 	rq.retry = 1;
 	rq.follow = 1;
-	r = reg_do(c, &rq, &resp, NULL, what, err);
-	if (r == 0) {
-		if (resp.status == 206)
-			*ranges = 1;
-		else if (resp.status == 200)
-			*ranges = 0;
-		else
-			r = reg_status_err(c, &resp, what, err);
-	}
+	if (reg_do(c, &rq, resp, NULL, what, err) < 0)
+		return -1;
+	if (resp->status == 404)
+		return 0;
+	if (resp->status != 200)
+		return reg_status_err(c, resp, what, err);
+	/* "Accept-Ranges: none": no ranged GET will be tried (a claim of
+	 * "bytes" is left to the first ranged GET to prove) */
+	ar = http_header_get(resp, "Accept-Ranges");
+	if (ar && !strcasecmp(ar, "none") && reg_ranges(c) < 0)
+		set_ranges(c, 0);
+	return 1;
+}
+
+int reg_blob_verify(struct reg_client *c, const char *digest, uint64_t size,
+		    struct ec_err *err)
+{
+	struct http_response resp = HTTP_RESPONSE_INIT;
+	_cleanup_free_ char *what =
+	    xasprintf("check blob %s in '%s'", digest, c->name);
+	const char *dg;
+	int64_t cl;
+	int r = -1;
+
+	if ((r = blob_head(c, digest, &resp, what, err)) <= 0)
+		goto out;
+	cl = http_content_length(&resp);
+	dg = http_header_get(&resp, "Docker-Content-Digest");
+	r = cl >= 0 && (uint64_t)cl == size && (!dg || !strcmp(dg, digest));
+	if (!r)
+		reg_log(c, 1,
+			"registry: %s: HEAD says %" PRId64 " bytes%s%s, not "
+			"%" PRIu64,
+			what, cl, dg ? ", digest " : "", dg ? dg : "", size);
+out:
 	http_response_release(&resp);
 	return r;
 }
@@ -66,29 +107,15 @@ int reg_blob_stat(struct reg_client *c, const char *digest, uint64_t *size,
 		  int *ranges, struct ec_err *err)
 {
 	struct http_response resp = HTTP_RESPONSE_INIT;
-	_cleanup_free_ char *url = NULL, *what = NULL;
-	struct reg_req rq = {.method = "HEAD"};
+	_cleanup_free_ char *what =
+	    xasprintf("stat blob %s in '%s'", digest, c->name);
+	const char *ar;
 	int64_t cl;
 	int r = -1;
 
-	if (!reg_is_sha256(digest))
-		return ec_err_set(err, EC_USAGE, "bad blob digest '%s'",
-				  digest);
-	url = reg_url(c, "blobs", digest);
-	what = xasprintf("stat blob %s in '%s'", digest, c->name);
-	rq.url = url;
-	rq.retry = 1;
-	rq.follow = 1;
-	if (reg_do(c, &rq, &resp, NULL, what, err) < 0)
+	if ((r = blob_head(c, digest, &resp, what, err)) <= 0)
 		goto out;
-	if (resp.status == 404) {
-		r = 0;
-		goto out;
-	}
-	if (resp.status != 200) {
-		reg_status_err(c, &resp, what, err);
-		goto out;
-	}
+	r = -1;
 	cl = http_content_length(&resp);
 	if (cl < 0) {
 		ec_err_set(err, EC_REMOTE,
@@ -99,10 +126,11 @@ int reg_blob_stat(struct reg_client *c, const char *digest, uint64_t *size,
 	}
 	*size = (uint64_t)cl;
 	if (ranges) {
-		*ranges = accepts_ranges(&resp);
-		if (!*ranges && cl > 0 &&
-		    probe_ranges(c, url, what, ranges, err) < 0)
-			goto out;
+		/* what a GET showed beats what a HEAD claims */
+		ar = http_header_get(&resp, "Accept-Ranges");
+		*ranges = reg_ranges(c);
+		if (*ranges < 0 && ar && strcasestr(ar, "bytes"))
+			*ranges = 1;
 	}
 	r = 1;
 out:
@@ -113,26 +141,43 @@ out:
 /* --- GET --- */
 
 struct get_ctx {
+	struct reg_client *c;
 	http_sink_fn sink;
 	void *ctx;
 	const struct http_response *resp; /* of the current attempt */
-	uint64_t want_first;		  /* first byte of this attempt */
-	int ranged;			  /* a Range header was sent */
-	int checked;			  /* this attempt's headers verified */
-	uint64_t got; /* bytes given to sink, all attempts */
+	struct reg_get *g;
+	uint64_t want_first; /* first byte of this attempt */
+	int ranged;	     /* a Range header was sent */
+	int whole_ok;	     /* a 200 to a ranged GET is taken (skipping) */
+	int checked;	     /* this attempt's headers verified */
+	uint64_t skip;	     /* bytes of a 200 answer still to drop */
+	uint64_t got;	     /* bytes given to sink, all attempts */
 	const char *what;
 };
 
 /* Check a 2xx answer before its first byte reaches the caller's sink:
- * a ranged request must get 206 starting at the byte asked for. */
+ * a ranged request must get 206 starting at the byte asked for, or (when
+ * that is allowed) a 200 with the whole blob, whose first bytes are
+ * dropped. */
 static int check_range(struct get_ctx *g, struct ec_err *err)
 {
 	uint64_t first, last;
 	int64_t total;
 
 	g->checked = 1;
-	if (!g->ranged)
+	g->skip = 0;
+	if (!g->ranged) {
+		const char *ar = http_header_get(g->resp, "Accept-Ranges");
+		if (ar && !strcasecmp(ar, "none") && reg_ranges(g->c) < 0)
+			set_ranges(g->c, 0);
 		return 0;
+	}
+	if (g->resp->status == 200 && g->whole_ok) {
+		set_ranges(g->c, 0);
+		g->g->whole = 1;
+		g->skip = g->want_first;
+		return 0;
+	}
 	if (g->resp->status != 206)
 		return ec_err_set(err, EC_REMOTE,
 				  "%s: the registry ignored the Range request "
@@ -148,6 +193,7 @@ static int check_range(struct get_ctx *g, struct ec_err *err)
 				  http_content_range(g->resp)
 				      ? http_content_range(g->resp)
 				      : "none");
+	set_ranges(g->c, 1);
 	return 0;
 }
 
@@ -157,21 +203,32 @@ static int get_sink(void *ctx, const void *data, size_t len, struct ec_err *err)
 
 	if (!g->checked && check_range(g, err) < 0)
 		return -1;
+	if (g->skip) {
+		size_t n = g->skip < len ? (size_t)g->skip : len;
+		g->skip -= n;
+		data = (const char *)data + n;
+		len -= n;
+		if (!len)
+			return 0;
+	}
 	if (g->sink(g->ctx, data, len, err) < 0)
 		return -1;
 	g->got += len;
 	return 0;
 }
 
-int reg_blob_get(struct reg_client *c, const char *digest, uint64_t off,
-		 uint64_t len, http_sink_fn sink, void *ctx, struct ec_err *err)
+int reg_blob_fetch(struct reg_client *c, const char *digest, struct reg_get *gr,
+		   http_sink_fn sink, void *ctx, struct ec_err *err)
 {
 	struct http_response resp = HTTP_RESPONSE_INIT;
 	_cleanup_free_ char *url = NULL, *what = NULL;
-	struct get_ctx g = {.sink = sink, .ctx = ctx, .resp = &resp};
+	struct get_ctx g = {.c = c, .sink = sink, .ctx = ctx, .resp = &resp};
+	uint64_t off = gr->off, len = gr->len;
 	unsigned resumes = 0;
 	int r = -1;
 
+	gr->whole = 0;
+	g.g = gr;
 	if (!reg_is_sha256(digest))
 		return ec_err_set(err, EC_USAGE, "bad blob digest '%s'",
 				  digest);
@@ -193,23 +250,35 @@ int reg_blob_get(struct reg_client *c, const char *digest, uint64_t off,
 		uint64_t first = off + g.got;
 
 		g.want_first = first;
-		g.ranged = off || len || g.got;
 		g.checked = 0;
-		if (g.ranged) {
-			if (len)
-				snprintf(range, sizeof(range),
-					 "Range: bytes=%" PRIu64 "-%" PRIu64,
-					 first, off + len - 1);
-			else
-				snprintf(range, sizeof(range),
-					 "Range: bytes=%" PRIu64 "-", first);
-			rq.headers[rq.nheaders++] = range;
+		/* a cut whole-blob GET is resumed with a range; a registry
+		 * that ignores it sends everything again: drop the start */
+		g.whole_ok = gr->whole_ok || (!off && !len);
+		if (gr->whole && g.got) {
+			/* the registry ignores Range: ask for all, skip */
+			g.ranged = 1;
+		} else {
+			g.ranged = off || len || g.got;
+			if (g.ranged) {
+				if (len)
+					snprintf(range, sizeof(range),
+						 "Range: bytes=%" PRIu64
+						 "-%" PRIu64,
+						 first, off + len - 1);
+				else
+					snprintf(range, sizeof(range),
+						 "Range: bytes=%" PRIu64 "-",
+						 first);
+				rq.headers[rq.nheaders++] = range;
+			}
 		}
 		rq.sink = get_sink;
 		rq.sink_ctx = &g;
 		rq.retry = 1;
 		rq.follow = 1;
 		if (reg_do(c, &rq, &resp, NULL, what, err) < 0) {
+			if (gr->whole)
+				len = 0; /* the rest of the blob, not a range */
 			/* cut off after some bytes: ask for the rest */
 			if (!resp.aborted && resp.body_bytes &&
 			    ++resumes <= RESUMES_MAX && (!len || g.got < len)) {
@@ -244,7 +313,7 @@ int reg_blob_get(struct reg_client *c, const char *digest, uint64_t off,
 	}
 	if (!g.checked && check_range(&g, err) < 0)
 		goto out;
-	if (len && g.got != len) {
+	if (len && !gr->whole && g.got != len) {
 		ec_err_set(err, EC_REMOTE,
 			   "%s: got %" PRIu64 " bytes, not %" PRIu64
 			   " (is the blob shorter?)",
@@ -255,6 +324,14 @@ int reg_blob_get(struct reg_client *c, const char *digest, uint64_t off,
 out:
 	http_response_release(&resp);
 	return r;
+}
+
+int reg_blob_get(struct reg_client *c, const char *digest, uint64_t off,
+		 uint64_t len, http_sink_fn sink, void *ctx, struct ec_err *err)
+{
+	struct reg_get g = {.off = off, .len = len};
+
+	return reg_blob_fetch(c, digest, &g, sink, ctx, err);
 }
 
 /* --- uploads --- */
@@ -304,7 +381,8 @@ int reg_blob_mount(struct reg_client *c, const char *digest, const char *from,
 		const char *loc = http_location(&resp);
 		if (loc) {
 			_cleanup_free_ char *abs = reg_resolve_url(final, loc);
-			upload_cancel(c, abs);
+			if (abs)
+				upload_cancel(c, abs);
 		}
 		reg_log(c, 1, "registry: %s: not mounted (HTTP 202)", what);
 		r = 0;
@@ -325,18 +403,86 @@ struct upload {
 	uint64_t cs;
 	const char *what;
 	int resumed; /* the offset came from a status GET at least once */
+	/* the blob is hashed as it is sent: bytes [0, hashed) so far */
+	struct sha256_ctx *sha;
+	uint64_t hashed;
+	uint64_t tap_base; /* file offset of the current request body */
+	int verified;	   /* hashed to the digest (the hash is final) */
 };
 
-static void set_loc(struct upload *u, const char *req_url,
-		    const struct http_response *resp)
+/* Refuses a Location that is not an http(s) URL (file:, ftp:...). */
+static int set_loc(struct upload *u, const char *req_url,
+		   const struct http_response *resp, struct ec_err *err)
 {
 	const char *loc = http_location(resp);
+	char *t;
 
-	if (loc && *loc) {
-		char *t = reg_resolve_url(req_url, loc);
-		free(u->loc);
-		u->loc = t;
+	if (!loc || !*loc)
+		return 0;
+	t = reg_resolve_url(req_url, loc);
+	if (!t)
+		return ec_err_set(err, EC_REMOTE,
+				  "%s: the registry sent the upload location "
+				  "'%.200s', which is not an http(s) URL",
+				  u->what, loc);
+	free(u->loc);
+	u->loc = t;
+	return 0;
+}
+
+/* http body tap: hash the bytes that go on the wire, in order (a resent
+ * piece is not hashed twice). */
+static void upload_tap(void *ctx, uint64_t at, const void *data, size_t len)
+{
+	struct upload *u = ctx;
+	uint64_t pos = u->tap_base + at;
+
+	if (u->verified || pos > u->hashed || pos + len <= u->hashed)
+		return;
+	sha256_update(u->sha, (const char *)data + (u->hashed - pos),
+		      (size_t)(pos + len - u->hashed));
+	u->hashed = pos + len;
+}
+
+/* Hash what the tap did not see, then compare with the digest: the last
+ * check before a PUT makes the blob visible. */
+static int upload_verify(struct upload *u, struct ec_err *err)
+{
+	enum { CHUNK = 1 << 20 };
+	_cleanup_free_ char *buf = xmalloc(CHUNK);
+	uint8_t md[SHA256_LEN];
+	char hex[SHA256_HEX_LEN + 1];
+
+	while (!u->verified && u->hashed < u->size) {
+		size_t want = u->size - u->hashed < CHUNK
+				  ? (size_t)(u->size - u->hashed)
+				  : CHUNK;
+		ssize_t n = pread(u->fd, buf, want, (off_t)u->hashed);
+		if (n < 0)
+			return ec_err_errno(err, EC_FAIL, errno,
+					    "%s: read local blob", u->what);
+		if (n == 0)
+			return ec_err_set(err, EC_FAIL,
+					  "%s: the local blob is shorter than "
+					  "its %" PRIu64 " bytes; nothing was "
+					  "published",
+					  u->what, u->size);
+		sha256_update(u->sha, buf, (size_t)n);
+		u->hashed += (uint64_t)n;
 	}
+	if (u->verified)
+		return 0;
+	sha256_final(u->sha, md);
+	hex_encode(md, sizeof(md), hex);
+	if (strcmp(hex, u->digest + 7))
+		return ec_err_set(err, EC_FAIL,
+				  "local blob %s is corrupt: its content "
+				  "hashes to sha256:%s; nothing was published "
+				  "under that digest (pull or build the image "
+				  "again)",
+				  u->digest, hex);
+	u->verified = 1;
+	return 0;
 }
 
 /* A header's value as a number; 0 when absent or malformed. */
@@ -379,7 +525,8 @@ static int upload_start(struct upload *u, struct ec_err *err)
 	}
 	free(u->loc);
 	u->loc = NULL;
-	set_loc(u, url, &resp);
+	if (set_loc(u, url, &resp, err) < 0)
+		goto out;
 	min = header_u64(&resp, "OCI-Chunk-Min-Length");
 	max = header_u64(&resp, "OCI-Chunk-Max-Length");
 	u->cs = reg_chunk_size(u->c->chunk_size, min, max);
@@ -429,7 +576,8 @@ static int upload_status(struct upload *u, uint64_t *have, struct ec_err *err)
 			   u->what, range);
 		goto out;
 	}
-	set_loc(u, url, &resp);
+	if (set_loc(u, url, &resp, err) < 0)
+		goto out;
 	u->resumed = 1;
 	r = 0;
 out:
@@ -454,7 +602,8 @@ static int upload_patch(struct upload *u, uint64_t off, uint64_t n,
 	struct reg_client *c = u->c;
 	struct http_response resp = HTTP_RESPONSE_INIT;
 	_cleanup_free_ char *url = xstrdup(u->loc), *what = NULL;
-	struct http_body body = {.fd = u->fd, .off = off, .len = n};
+	struct http_body body = {
+	    .fd = u->fd, .off = off, .len = n, .tap = upload_tap, .tap_ctx = u};
 	struct reg_req rq = {.method = "PATCH", .url = url};
 	char cr[64];
 	unsigned no = __atomic_add_fetch(&c->patches, 1, __ATOMIC_SEQ_CST);
@@ -479,6 +628,7 @@ static int upload_patch(struct upload *u, uint64_t off, uint64_t n,
 	rq.max_body = SMALL_BODY_MAX;
 	if (fault)
 		reg_log(c, 1, "registry: test fault %d in PATCH %u", fault, no);
+	u->tap_base = off;
 	if (reg_do(c, &rq, &resp, NULL, what, err) < 0) {
 		r = resp.aborted ? STEP_FAIL : STEP_RETRY;
 		goto out;
@@ -493,7 +643,8 @@ static int upload_patch(struct upload *u, uint64_t off, uint64_t n,
 		const char *range = http_header_get(&resp, "Range");
 		uint64_t have;
 
-		set_loc(u, url, &resp);
+		if (set_loc(u, url, &resp, err) < 0)
+			goto out;
 		*next = off + n;
 		if (range && reg_parse_upload_range(range, &have) == 0 &&
 		    have != off + n) {
@@ -592,6 +743,7 @@ int reg_blob_push(struct reg_client *c, const char *digest, uint64_t size,
 				  digest);
 	what = xasprintf("push blob %s to '%s'", digest, c->name);
 	u.what = what;
+	u.sha = sha256_new();
 restart:
 	if (upload_start(&u, err) < 0)
 		goto out;
@@ -600,6 +752,9 @@ restart:
 	if (size <= u.cs) { /* monolithic: POST + PUT with the body */
 		struct http_body body = {.fd = fd, .off = 0, .len = size};
 
+		/* one request sends and commits: hash first */
+		if (upload_verify(&u, err) < 0)
+			goto cancel;
 		st = upload_put(&u, &body, err);
 		if (st == STEP_OK)
 			goto done;
@@ -651,6 +806,8 @@ chunks:
 		if (progress)
 			progress(pctx, off);
 	}
+	if (upload_verify(&u, err) < 0)
+		goto cancel;
 	st = upload_put(&u, NULL, err);
 	if (st == STEP_OK)
 		goto done;
@@ -694,5 +851,6 @@ cancel:
 		upload_cancel(c, u.loc);
 out:
 	free(u.loc);
+	sha256_free(u.sha);
 	return r;
 }

@@ -292,6 +292,7 @@ int reg_do(struct reg_client *c, const struct reg_req *rq,
 		hr.sink = rq->sink;
 		hr.sink_ctx = rq->sink_ctx;
 		hr.max_body = rq->max_body;
+		hr.timeout_ms = rq->timeout_ms;
 		r = http_perform(c->http, &hr, resp, err);
 		/* An error answer whose body was cut still is an answer:
 		 * distribution 2.8 sends 416 with the blob's Content-Length
@@ -355,6 +356,12 @@ int reg_do(struct reg_client *c, const struct reg_req *rq,
 						  "%s: more than %d redirects",
 						  what, REG_REDIRECTS_MAX);
 			t = reg_resolve_url(url, http_location(resp));
+			if (!t)
+				return ec_err_set(err, EC_REMOTE,
+						  "%s: the registry redirected "
+						  "to '%.200s', which is not "
+						  "an http(s) URL",
+						  what, http_location(resp));
 			free(url);
 			url = t;
 			attempt = 0;
@@ -410,7 +417,7 @@ static void set_base(struct reg_client *c, const char *scheme)
 }
 
 /* GET /v2/ on the current base. */
-static int ping_once(struct reg_client *c, int retry,
+static int ping_once(struct reg_client *c, int retry, long timeout_ms,
 		     struct http_response *resp, struct ec_err *err)
 {
 	_cleanup_free_ char *url = xasprintf("%s/v2/", c->base);
@@ -420,30 +427,108 @@ static int ping_once(struct reg_client *c, int retry,
 
 	rq.max_body = PING_BODY_MAX;
 	rq.retry = retry;
+	rq.timeout_ms = timeout_ms;
 	return reg_do(c, &rq, resp, NULL, what, err);
 }
 
-static int ping(struct reg_client *c, int insecure, struct ec_err *err)
+/* An answer only a registry gives to GET /v2/ (not the 400 a TLS port
+ * gives to plain http). */
+static int registry_answer(const struct http_response *r)
+{
+	return r->status == 200 || r->status == 401 || r->status == 403 ||
+	       http_header_get(r, "Docker-Distribution-API-Version");
+}
+
+static void remember_scheme(struct reg_client *c, const char *scheme)
+{
+	pthread_mutex_lock(&c->mu);
+	if (c->state) {
+		const char *was = reg_state_scheme(c->state, c->registry);
+		if (!was || strcmp(was, scheme)) {
+			reg_state_set_scheme(c->state, c->registry, scheme,
+					     reg_state_now());
+			c->state_dirty = 1;
+		}
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* --tls-verify=false: https (unverified) or plain http, whichever
+ * answers, without waiting out the connect timeout on a server that
+ * takes TCP but never answers the TLS hello. The scheme that worked last
+ * time goes first. */
+static int ping_insecure(struct reg_client *c, struct http_response *resp,
+			 struct ec_err *err)
+{
+	const char *s;
+	char was[8] = "";
+	int r, slow_tls;
+
+	pthread_mutex_lock(&c->mu);
+	s = c->state ? reg_state_scheme(c->state, c->registry) : NULL;
+	snprintf(was, sizeof(was), "%s", s ? s : "");
+	pthread_mutex_unlock(&c->mu);
+	if (!strcmp(was, "http")) {
+		set_base(c, "http");
+		r = ping_once(c, 0, 0, resp, err);
+		if (r == 0 && registry_answer(resp))
+			return 0;
+		reg_log(c, 1,
+			"registry: '%s' answered on plain http last time, "
+			"not now; probing again",
+			c->registry);
+	}
+	/* https answered last time: give it the whole connect timeout */
+	set_base(c, "https");
+	r = ping_once(c, 0, !strcmp(was, "https") ? 0 : REG_TLS_PROBE_MS, resp,
+		      err);
+	if (r == 0 || resp->aborted || (err && err->cat != EC_REMOTE))
+		goto done;
+	/* a timeout before TLS finished: no TLS there (or a slow one) */
+	slow_tls = resp->timed_out;
+	reg_log(c, 1, "registry: %s%s; trying plain http",
+		err ? err->msg : "https failed",
+		resp->tls_stalled ? " (TCP connected, no TLS answer)" : "");
+	set_base(c, "http");
+	r = ping_once(c, 1, 0, resp, err);
+	if (r == 0 && registry_answer(resp))
+		goto done;
+	if (slow_tls) {
+		reg_log(c, 1,
+			"registry: no registry on plain http either; giving "
+			"https the whole connect timeout");
+		set_base(c, "https");
+		r = ping_once(c, 1, 0, resp, err);
+	}
+done:
+	if (r == 0 && registry_answer(resp))
+		remember_scheme(c, c->base[4] == 's' ? "https" : "http");
+	return r;
+}
+
+static int ping(struct reg_client *c, const struct reg_opts *o,
+		struct ec_err *err)
 {
 	struct http_response resp = HTTP_RESPONSE_INIT;
 	char hint[512];
 	int r;
 
-	set_base(c, "https");
-	r = ping_once(c, !insecure, &resp, err);
-	if (r < 0 && insecure && !resp.aborted &&
-	    (!err || err->cat == EC_REMOTE)) {
-		reg_log(c, 1, "registry: %s; trying plain http",
-			err ? err->msg : "https failed");
+	if (o->plain_http) {
 		set_base(c, "http");
-		r = ping_once(c, 1, &resp, err);
-	} else if (r < 0 && !insecure && !resp.fatal && err &&
-		   err->cat == EC_REMOTE &&
-		   !strstr(err->msg, "Couldn't connect")) {
-		size_t n = strlen(err->msg);
-		snprintf(err->msg + n, sizeof(err->msg) - n,
-			 "; if the registry does not speak TLS, use "
-			 "--tls-verify=false");
+		r = ping_once(c, 1, 0, &resp, err);
+	} else if (o->insecure) {
+		r = ping_insecure(c, &resp, err);
+	} else {
+		set_base(c, "https");
+		r = ping_once(c, 1, 0, &resp, err);
+		if (r < 0 && !resp.fatal && err && err->cat == EC_REMOTE &&
+		    !strstr(err->msg, "Couldn't connect")) {
+			size_t n = strlen(err->msg);
+			snprintf(err->msg + n, sizeof(err->msg) - n,
+				 "; if the registry does not speak TLS, use "
+				 "--tls-verify=false or list it in "
+				 "insecure_registries");
+		}
 	}
 	if (r < 0)
 		goto out;
@@ -476,6 +561,30 @@ out:
 	return r;
 }
 
+void reg_blob_seen(struct reg_client *c, const char *digest)
+{
+	pthread_mutex_lock(&c->mu);
+	if (c->state) {
+		reg_state_add_blob(c->state, c->registry, c->repo, digest,
+				   reg_state_now());
+		c->state_dirty = 1;
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+size_t reg_blob_sources(struct reg_client *c, const char *digest, char ***repos)
+{
+	size_t n = 0;
+
+	*repos = NULL;
+	pthread_mutex_lock(&c->mu);
+	if (c->state)
+		n = reg_state_blob_repos(c->state, c->registry, c->repo, digest,
+					 repos);
+	pthread_mutex_unlock(&c->mu);
+	return n;
+}
+
 int reg_open(const char *registry, const char *repo, const struct reg_opts *o,
 	     struct reg_client **out, struct ec_err *err)
 {
@@ -497,13 +606,18 @@ int reg_open(const char *registry, const char *repo, const struct reg_opts *o,
 	c->push = o->push;
 	c->log = o->log;
 	c->log_ctx = o->log_ctx;
+	c->ranges = -1;
 	pthread_mutex_init(&c->mu, NULL);
+	if (o->state_file) {
+		c->state_file = xstrdup(o->state_file);
+		c->state = reg_state_load(o->state_file);
+	}
 	ho.insecure = o->insecure;
 	ho.log = o->log;
 	ho.log_ctx = o->log_ctx;
 	c->http = http_client_new(&ho);
 	reg_creds_load(c, o);
-	if (ping(c, o->insecure, err) < 0) {
+	if (ping(c, o, err) < 0) {
 		reg_close(c);
 		return -1;
 	}
@@ -515,6 +629,13 @@ void reg_close(struct reg_client *c)
 {
 	if (!c)
 		return;
+	if (c->state && c->state_dirty) {
+		struct ec_err e;
+		if (reg_state_save(c->state_file, c->state, &e) < 0)
+			reg_log(c, 1, "registry: remember state: %s", e.msg);
+	}
+	json_decref(c->state);
+	free(c->state_file);
 	http_client_free(c->http);
 	pthread_mutex_destroy(&c->mu);
 	free(c->registry);

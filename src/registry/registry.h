@@ -14,8 +14,12 @@
  *
  * Transport: https; with opts.insecure the TLS peer is not verified and,
  * when https cannot connect (no TLS there), plain http is used instead
- * (what `--tls-verify=false` means for skopeo). HTTPS_PROXY/NO_PROXY are
- * honoured (libcurl reads them). */
+ * (what `--tls-verify=false` means for skopeo). That probe gives https
+ * REG_TLS_PROBE_MS for the first answer (not the 5 s connect timeout: a
+ * plain-http server may hold a TLS hello forever), and the scheme that
+ * answered is remembered in opts.state_file for the next run.
+ * opts.plain_http (the `insecure_registries` list) goes to http directly.
+ * HTTPS_PROXY/NO_PROXY are honoured (libcurl reads them). */
 #ifndef EC_REGISTRY_H
 #define EC_REGISTRY_H
 
@@ -35,6 +39,10 @@ struct reg_opts {
 	int push;	       /* ask for push scope too */
 	uint64_t chunk_size;   /* PATCH chunk size wanted; 0 = 64 MiB */
 	unsigned retries;      /* per request on 5xx/transport; 0 = 3 */
+	int plain_http;	       /* http only, never TLS (listed insecure) */
+	/* What to remember between runs (scheme, where blobs were seen),
+	 * e.g. ROOT/cache/registries.json; NULL = nothing. */
+	const char *state_file;
 	void (*log)(void *ctx, int level, const char *msg);
 	void *log_ctx;
 };
@@ -68,21 +76,46 @@ int reg_manifest_get(struct reg_client *c, const char *ref, char **data,
 int reg_manifest_put(struct reg_client *c, const char *ref, const void *data,
 		     size_t len, const char *media_type, struct ec_err *err);
 
+/* Time the https probe of a --tls-verify=false registry gets. */
+#define REG_TLS_PROBE_MS 1000
+
 /* HEAD a blob (following redirects, without Authorization to other
  * hosts): 1 and *size when it exists, 0 when not, -1 on error.
- * *ranges (optional) = 1 when the registry answered with Accept-Ranges:
- * bytes (or a redirect target supports ranges; probe with a 1-byte GET
- * when unsure). */
+ * *ranges (optional): 1 when the answer had Accept-Ranges: bytes or an
+ * earlier GET of this client got a 206, 0 when Accept-Ranges: none or a
+ * 200 answered a ranged GET, -1 when unknown (no request is made to find
+ * out: the first ranged GET tells, see reg_blob_fetch). */
 int reg_blob_stat(struct reg_client *c, const char *digest, uint64_t *size,
 		  int *ranges, struct ec_err *err);
 
-/* GET bytes [off, off+len) of a blob (len 0 = to the end) into sink,
- * following redirects (without Authorization to other hosts). The caller
- * verifies the digest. With off/len the server must honour the range
- * (206), else EC_REMOTE. */
+/* Does the blob answer a HEAD with exactly this size (and digest, when
+ * the registry names one)? 1 yes, 0 no or missing, -1 on error. For
+ * trusting a mount. */
+int reg_blob_verify(struct reg_client *c, const char *digest, uint64_t size,
+		    struct ec_err *err);
+
+struct reg_get {
+	uint64_t off, len; /* bytes [off, off+len); len 0 = to the end */
+	/* Take a 200 (the whole blob) to a ranged request: the sink then
+	 * gets everything from `off` to the end of the blob (len ignored;
+	 * the bytes before `off` are dropped), .whole is set, and the
+	 * client remembers that the registry ignores Range. Otherwise such
+	 * an answer is EC_REMOTE. */
+	int whole_ok;
+	int whole; /* out */
+};
+
+/* GET a blob or a range of it into sink, following redirects (without
+ * Authorization to other hosts), resuming a cut transfer with a ranged
+ * GET. The caller verifies the digest. */
+int reg_blob_fetch(struct reg_client *c, const char *digest, struct reg_get *g,
+		   http_sink_fn sink, void *ctx, struct ec_err *err);
+/* reg_blob_fetch of [off, off+len) without whole_ok. */
 int reg_blob_get(struct reg_client *c, const char *digest, uint64_t off,
 		 uint64_t len, http_sink_fn sink, void *ctx,
 		 struct ec_err *err);
+/* What this client learnt of range support (see reg_blob_stat). */
+int reg_ranges(const struct reg_client *c);
 
 /* Try a cross-repository mount of digest from repository `from` (same
  * registry): 1 when mounted (201), 0 when the registry started an upload
@@ -97,7 +130,9 @@ int reg_blob_mount(struct reg_client *c, const char *digest, const char *from,
 typedef void (*reg_progress_fn)(void *ctx, uint64_t done);
 
 /* Upload a blob of `size` bytes read from fd (pread from offset 0) with
- * digest `digest`: POST, PATCH chunks with Content-Range, each of
+ * digest `digest`, hashing it as it goes: a file that does not hash to
+ * `digest` is never committed (EC_FAIL "local blob ... is corrupt", the
+ * upload cancelled). POST, PATCH chunks with Content-Range, each of
  * reg_chunk_size() bytes except the last, then PUT ?digest=. A failed chunk
  * (transport error, 5xx, 416) asks the upload URL for its offset (GET,
  * Range header) and continues from there. A registry that accepts the
@@ -111,6 +146,22 @@ int reg_blob_push(struct reg_client *c, const char *digest, uint64_t size,
  * OCI-Chunk-Max-Length (0 = none) and raised to OCI-Chunk-Min-Length (0 =
  * none); when min > max the registry is inconsistent: min wins. Pure. */
 uint64_t reg_chunk_size(uint64_t want, uint64_t min, uint64_t max);
+
+/* Remember (in the state file, at close) that digest is in this
+ * repository; and list other repositories of this registry known to hold
+ * it, newest first (*repos allocated: free each and the array). */
+void reg_blob_seen(struct reg_client *c, const char *digest);
+size_t reg_blob_sources(struct reg_client *c, const char *digest,
+			char ***repos);
+
+/* Is `registry` (host[:port]) in a list of insecure registries? An
+ * entry matches exactly, or is a host without a port matching it on any
+ * port. Pure. */
+int reg_host_listed(const char *const *list, size_t n, const char *registry);
+
+/* A message to the client's log callback (opts.log), if any. */
+void reg_log(struct reg_client *c, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* The registry and repository, for messages. */
 const char *reg_name(const struct reg_client *c);

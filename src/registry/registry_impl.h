@@ -5,6 +5,7 @@
 #ifndef EC_REGISTRY_IMPL_H
 #define EC_REGISTRY_IMPL_H
 
+#include <jansson.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -49,8 +50,10 @@ int reg_config_creds(const char *json, size_t len, const char *registry,
 		     struct ec_err *err);
 
 /* Resolve a Location header value against the URL of the request that
- * got it: absolute URLs are kept, "//host/p" takes the scheme, "/p" the
- * origin, anything else is merged with the request path's directory. */
+ * got it: absolute http(s) URLs are kept, "//host/p" takes the scheme,
+ * "/p" the origin, anything else is merged with the request path's
+ * directory. NULL for an absolute URL of another scheme ("file:",
+ * "ftp:"...): it is refused, never taken as a relative path. */
 char *reg_resolve_url(const char *req_url, const char *loc);
 
 /* "scheme://host[:port]" of an absolute URL, lower-cased, into buf; 0, or
@@ -73,6 +76,31 @@ int reg_parse_upload_range(const char *s, uint64_t *have);
  * NUL-terminated buffer and its length, or NULL when malformed. */
 char *reg_base64_encode(const void *data, size_t len);
 char *reg_base64_decode(const char *s, size_t *len);
+
+/* --- state kept between runs (state.c) --- */
+
+/* An empty state document. */
+json_t *reg_state_new(void);
+/* The state in `path` (an empty one when missing or malformed). */
+json_t *reg_state_load(const char *path);
+/* Merge `mine` into the file under flock (newest timestamp wins). */
+int reg_state_save(const char *path, const json_t *mine, struct ec_err *err);
+/* Merge `from` into `into`, newest timestamps winning; caps applied. */
+void reg_state_merge(json_t *into, const json_t *from);
+/* The scheme ("http"/"https") last seen working for a registry, or NULL. */
+const char *reg_state_scheme(const json_t *st, const char *registry);
+void reg_state_set_scheme(json_t *st, const char *registry, const char *scheme,
+			  int64_t now);
+/* Record that `digest` is in registry/repo at time `now`. */
+void reg_state_add_blob(json_t *st, const char *registry, const char *repo,
+			const char *digest, int64_t now);
+/* Repositories of `registry` (other than except_repo) known to hold
+ * digest, newest first; *out allocated (free each and the array). */
+size_t reg_state_blob_repos(const json_t *st, const char *registry,
+			    const char *except_repo, const char *digest,
+			    char ***out);
+/* Milliseconds since the epoch. */
+int64_t reg_state_now(void);
 
 /* --- the client --- */
 
@@ -118,6 +146,15 @@ struct reg_client {
 	char *basic;  /* "Basic base64(user:pass)" */
 	unsigned gen; /* bumped at every auth change */
 
+	/* range support learnt this run: -1 unknown, 0 the registry
+	   ignores Range (answers 200), 1 it honours it (atomic) */
+	int ranges;
+
+	/* state kept between runs (under mu; NULL = none) */
+	json_t *state;
+	char *state_file;
+	int state_dirty;
+
 	/* test hooks */
 	enum reg_fault fault;
 	unsigned fault_patch;
@@ -139,6 +176,7 @@ struct reg_req {
 	int no_auth; /* never send registry credentials (token requests) */
 	/* extra token scope for this request ("repository:R:pull") */
 	const char *extra_scope;
+	long timeout_ms; /* whole exchange (probes); 0 = none */
 };
 
 /* Perform a request with credentials (only to the registry's origin), one
@@ -163,9 +201,6 @@ int reg_retryable(long status);
 void reg_backoff(struct reg_client *c, unsigned attempt,
 		 const struct http_response *resp, const char *what,
 		 const char *why);
-
-void reg_log(struct reg_client *c, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 /* "https://host/v2/REPO/<kind>/<rest>" */
 char *reg_url(const struct reg_client *c, const char *kind, const char *rest);

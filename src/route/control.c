@@ -37,6 +37,11 @@ static json_t *route_get(struct store *s, const char *addr, struct ec_err *err)
 	return route_obj_parse(data, len, key, err);
 }
 
+json_t *route_object(struct store *s, const char *addr, struct ec_err *err)
+{
+	return route_get(s, addr, err);
+}
+
 static int collect_key(void *c, const struct store_entry *e, struct ec_err *err)
 {
 	size_t n = strlen(e->key);
@@ -82,6 +87,40 @@ static json_t *objects_under(struct store *s, const char *prefix,
 fail:
 	json_decref(out);
 	return NULL;
+}
+
+static int mark_lost(json_t *rec, void *ctx)
+{
+	(void)ctx;
+	json_object_set_new(rec, "status", json_string("lost"));
+	return 0;
+}
+
+int route_instances_lost(struct store *s, const char *app, const char *host,
+			 struct ec_err *err)
+{
+	_cleanup_free_ char *pfx = inst_record_prefix(app);
+	_cleanup_json_ json_t *recs = objects_under(s, pfx, ec_json_parse, err);
+	const json_t *r;
+	size_t i;
+	int n = 0;
+
+	if (!recs)
+		return -1;
+	json_array_foreach (recs, i, r) {
+		_cleanup_free_ char *key = NULL, *what = NULL;
+		const char *id = ec_json_str(r, "id");
+		if (!id || strcmp(ec_json_str(r, "host") ?: "", host) ||
+		    strcmp(ec_json_str(r, "status") ?: "", "running"))
+			continue;
+		key = inst_record_key(app, id);
+		what = xasprintf("record of instance '%s'", id);
+		if (store_json_update(s, key, ROUTE_OBJ_MAX, 0, what, mark_lost,
+				      NULL, err) < 0)
+			return -1;
+		n++;
+	}
+	return n;
 }
 
 json_t *route_objects(struct store *s, struct ec_err *err)
@@ -167,6 +206,8 @@ json_t *route_add(struct store *s, const char *vip, const struct route_req *q,
 	struct refresh_cb cb = {.f = {.app = q->app,
 				      .check = q->check,
 				      .path = q->path,
+				      .load = q->load,
+				      .ready = q->ready,
 				      .weights = q->weights}};
 	char addr[INET_ADDRSTRLEN];
 	json_t *r = NULL;

@@ -39,6 +39,19 @@
 #define ROUTE_PUSH_PARALLEL   8 /* hosts synced/checked at a time */
 #define ROUTE_PUSH_TIMEOUT_MS 120000
 
+/* Weights (route_weigh): a measured input (rtt_ms, load) is recorded only
+ * when it moved by more than ROUTE_HYST_PCT percent and more than its
+ * absolute floor, so probe jitter rebuilds no table; RTTs count from
+ * ROUTE_RTT_FLOOR_MS (sub-millisecond differences are noise), a local
+ * backend counts ROUTE_LOCAL_MARGIN_MS closer, and no factor takes a
+ * healthy backend below ROUTE_MIN_FACTOR of its weight. */
+#define ROUTE_HYST_PCT	      25
+#define ROUTE_RTT_HYST_MS     1.0
+#define ROUTE_LOAD_HYST	      1.0
+#define ROUTE_RTT_FLOOR_MS    1.0
+#define ROUTE_LOCAL_MARGIN_MS 5.0
+#define ROUTE_MIN_FACTOR      0.1
+
 /* ---- parsers (pure; fuzzed by tests/fuzz/route_spec.c) ----------------- */
 
 /* Parse a VIP spec "A[:PORT[/tcp|udp]]" (default port 80, tcp) into v and
@@ -81,6 +94,8 @@ struct route_refresh {
 	const char *app;   /* non-NULL: (re)set app, check and port/proto */
 	const char *check; /* with app: "http" (NULL) or "tcp" */
 	const char *path;  /* with app: HTTP path (NULL: "/") */
+	const json_t *load;    /* with app: {metric, target, path} or NULL */
+	const char *ready;     /* with app: readiness path, or NULL (none) */
 	const json_t *weights; /* {instance: weight} to apply, or NULL */
 	const json_t *insts;   /* the app's instance records */
 	const json_t *hosts;   /* the fleet's host objects */
@@ -108,11 +123,39 @@ void route_merge_backends(json_t *r, const char *addr, const json_t *insts,
  * instance that is not one. */
 int route_apply_weights(json_t *r, const json_t *weights, struct ec_err *err);
 
-/* Health hysteresis: probes is {instance: {ok, rtt_ms}}; a backend with a
- * probe result counts consecutive fails/oks, and turns unhealthy after
- * ROUTE_FAILS_TO_DOWN failures in a row, healthy after ROUTE_OKS_TO_UP
- * successes in a row; a single blip changes nothing. rtt_ms is copied. */
+/* Health hysteresis: probes is {instance: {ok, rtt_ms, load}}; a backend
+ * with a probe result counts consecutive fails/oks, and turns unhealthy
+ * after ROUTE_FAILS_TO_DOWN failures in a row, healthy after
+ * ROUTE_OKS_TO_UP successes in a row; a single blip changes nothing. A
+ * successful probe's rtt_ms and load are recorded when route_moved says
+ * they moved (the first one always). */
 void route_hysteresis(json_t *r, const json_t *probes);
+
+/* Whether a measurement moved from old to now beyond hysteresis: by more
+ * than ROUTE_HYST_PCT percent of old and more than floor. */
+int route_moved(double old, double now, double floor);
+
+/* The inputs of one backend's weight. */
+struct route_wt {
+	uint32_t base; /* the operator's weight (0: drained) */
+	int gate;      /* healthy (and ready) with a host address */
+	double rtt_ms; /* from the checking host; < 0 unknown */
+	double load;   /* the app's load metric; < 0 unknown */
+	int local;     /* in the router's location */
+};
+
+/* Effective weights out[0..n-1] (pure, deterministic): 0 when gated out
+ * or drained; else base x rtt factor x load factor, at least 1. The rtt
+ * factor is (best + F) / (rtt' + F) with F = ROUTE_RTT_FLOOR_MS, rtt' the
+ * backend's RTT less ROUTE_LOCAL_MARGIN_MS when it is local (a local
+ * backend is preferred while it is within the margin of the best), best
+ * the lowest rtt' of the gated-in backends; unknown RTTs count as the
+ * best. The load factor, with target > 0 and a known load, is target /
+ * load when load exceeds target, else 1. Both factors are at least
+ * ROUTE_MIN_FACTOR: latency and load shift shares, only health and
+ * draining remove a backend. */
+void route_weigh(const struct route_wt *in, size_t n, double target,
+		 uint32_t *out);
 
 /* The lowest VIP id (1..ROUTE_MAX_VIPS-1) no route of `routes` has; 0 when
  * all are taken. */
@@ -147,13 +190,22 @@ struct route_plan_be {
  * routes and backends, not on their order. *n entries; caller frees. */
 struct route_plan_be *route_plan_backends(const json_t *routes, size_t *n);
 
-/* Whether a backend goes into a table: healthy and with a host address
- * (weight 0 is in the plan but gets no slot). */
+/* Whether a backend goes into a table: healthy, not unready ("ready":
+ * false: a route whose check has a readiness path starts new backends
+ * so, and check sets it from each healthy backend's GET of that path),
+ * and with a host address (weight 0 is in the plan but gets no slot). */
 int route_in_table(const json_t *b);
 
 /* The Maglev table of VIP id `vip_id` from plan p[0..n-1]: *table
  * (allocated, *m slots; NULL and 0 when no backend qualifies) and *nb
- * backends in it. Fails as maglev_build does. */
+ * backends in it. Fails as maglev_build does. Weights: route_weigh of the
+ * backends' weight, health, recorded rtt_ms and load (against the route's
+ * load.target), local when the backend's location is loc (NULL: none is
+ * local); every router of a location builds the same table. */
+int route_build_table_at(const struct route_plan_be *p, size_t n,
+			 uint32_t vip_id, const char *loc, uint32_t **table,
+			 uint32_t *m, size_t *nb, struct ec_err *err);
+/* route_build_table_at with no location. */
 int route_build_table(const struct route_plan_be *p, size_t n, uint32_t vip_id,
 		      uint32_t **table, uint32_t *m, size_t *nb,
 		      struct ec_err *err);
@@ -171,8 +223,15 @@ int route_probe(const char *ip, uint16_t port, const char *type,
 		const char *path, const char *vip, int timeout_ms, double *rtt,
 		char *why, size_t wn);
 
+/* GET path from ip:port within timeout_ms: the number the body starts
+ * with (a load endpoint's answer) into *v. 0, or -1 with why. */
+int route_probe_number(const char *ip, uint16_t port, const char *path,
+		       const char *vip, int timeout_ms, double *v, char *why,
+		       size_t wn);
+
 /* Probe the backends of route r (only those on `host` when not NULL): a
- * new object {instance: {ok, rtt_ms, error}}. */
+ * new object {instance: {ok, rtt_ms, error, load}}; load (a healthy
+ * backend's, when r has load.path) from route_probe_number. */
 json_t *route_probe_route(const json_t *r, const char *host, int timeout_ms);
 
 /* ---- verbs (control.c, local.c) ---------------------------------------- */
@@ -183,6 +242,9 @@ struct route_req {
 	const char *app;       /* add: the app */
 	const char *check;     /* add: "http" (NULL) or "tcp" */
 	const char *path;      /* add: HTTP path (NULL: "/") */
+	const char *ready;     /* add: readiness path (NULL: none) */
+	const json_t *load;    /* add: {metric, target, path} (the app's
+				* load endpoint, probed by check) or NULL */
 	const json_t *weights; /* add: {instance: weight}, or NULL */
 	const char *host;      /* check/sync: that host only; attach: record
 				* the router in this host's object */
@@ -204,6 +266,17 @@ struct route_req {
  * running instances as backends. Returns the stored object (new ref). */
 json_t *route_add(struct store *s, const char *vip, const struct route_req *q,
 		  struct ec_err *err);
+
+/* The stored route object of VIP address addr (new ref); EC_NOTFOUND
+ * without one. */
+json_t *route_object(struct store *s, const char *addr, struct ec_err *err);
+
+/* Mark the records of app's instances on host (instances/<app>/ID.json
+ * with that "host" and status "running") "lost" by CAS: a host that
+ * schedule --tick declared down took them, and when it answers again they
+ * must not come back as backends. How many were marked, or -1 with err. */
+int route_instances_lost(struct store *s, const char *app, const char *host,
+			 struct ec_err *err);
 
 /* route rm: delete the route of a VIP (also one that route_obj_parse
  * refuses); EC_NOTFOUND without one. Returns {vip, removed: true}. */

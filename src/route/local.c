@@ -139,7 +139,7 @@ static const json_t *host_named(const json_t *hosts, const char *name)
 struct sync {
 	struct route *rt;
 	struct route_config cfg;
-	const char *me;
+	const char *me, *loc; /* this host and its location */
 	const json_t *hosts;
 	json_t *rep;
 	json_t *vkeep, *bkeep; /* {"A:P/proto": true} / {"index": true} */
@@ -195,7 +195,7 @@ static int sync_vip(struct sync *y, const json_t *r,
 	size_t nb;
 
 	if (route_vip_parse(spec, &v, addr, err) < 0 ||
-	    route_build_table(p, n, id, &t, &m, &nb, err) < 0 ||
+	    route_build_table_at(p, n, id, y->loc, &t, &m, &nb, err) < 0 ||
 	    route_vip_set(y->rt, &v, id, 0, err) < 0 ||
 	    route_table_swap(y->rt, id, t, m, err) < 0)
 		return ec_err_prefix(err, "VIP '%s'", spec);
@@ -270,8 +270,10 @@ static json_t *sync_apply(struct route *rt, json_t *routes, const json_t *hosts,
 			  const json_t *self, struct ec_err *err)
 {
 	const json_t *router = json_object_get(self, "router");
-	struct sync y = {
-	    .rt = rt, .me = ec_json_str(self, "name") ?: "", .hosts = hosts};
+	struct sync y = {.rt = rt,
+			 .me = ec_json_str(self, "name") ?: "",
+			 .loc = ec_json_str(self, "location"),
+			 .hosts = hosts};
 	_cleanup_free_ struct route_plan_be *p = NULL;
 	size_t n, i, nb = 0;
 	json_t *r;

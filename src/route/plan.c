@@ -8,6 +8,7 @@
 #include "util/xalloc.h"
 
 #include <arpa/inet.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,10 +123,14 @@ static const char *route_shape(const json_t *r)
 	if (!absent_or(r, "app", JSON_STRING) ||
 	    !absent_or(r, "id", JSON_INTEGER) ||
 	    !absent_or(r, "check", JSON_OBJECT) ||
+	    !absent_or(r, "load", JSON_OBJECT) ||
 	    !absent_or(r, "backends", JSON_ARRAY))
 		return "app, id, check or backends has the wrong type";
 	if (route_check_valid(ec_json_str(json_object_get(r, "check"), "type"),
 			      ec_json_str(json_object_get(r, "check"), "path"),
+			      &e) < 0 ||
+	    route_check_valid(NULL,
+			      ec_json_str(json_object_get(r, "check"), "ready"),
 			      &e) < 0)
 		return "check has a bad type or path";
 	json_array_foreach (json_object_get(r, "backends"), i, b)
@@ -258,6 +263,7 @@ void route_merge_backends(json_t *r, const char *addr, const json_t *insts,
 	unsigned char used[ROUTE_MAX_BACKENDS] = {0};
 	json_t *old = json_object_get(r, "backends"), *now = json_array();
 	const json_t *in, *o, *b;
+	const char *ready = ec_json_str(json_object_get(r, "check"), "ready");
 	size_t i, k;
 
 	json_array_foreach (routes, i, o) {
@@ -277,16 +283,17 @@ void route_merge_backends(json_t *r, const char *addr, const json_t *insts,
 		json_t *nb;
 
 		if (!id || !ip ||
-		    strcmp(ec_json_str(in, "status") ?: "", "running"))
+		    strcmp(ec_json_str(in, "status") ?: "", "running") ||
+		    json_is_true(json_object_get(h, "down")))
 			continue;
 		if ((b = find_backend(old, id)))
 			nb = json_deep_copy(b);
 		else
-			nb = json_pack("{s:s,s:i,s:b,s:i,s:i,s:n,s:I}",
-				       "instance", id, "weight",
-				       ROUTE_DEFAULT_WEIGHT, "healthy", 1,
-				       "fails", 0, "oks", 0, "rtt_ms", "index",
-				       (json_int_t)index_alloc(used));
+			nb = json_pack(
+			    "{s:s,s:i,s:b,s:b,s:i,s:i,s:n,s:I}", "instance", id,
+			    "weight", ROUTE_DEFAULT_WEIGHT, "healthy", 1,
+			    "ready", !ready, "fails", 0, "oks", 0, "rtt_ms",
+			    "index", (json_int_t)index_alloc(used));
 		json_object_set_new(nb, "ip", json_string(ip));
 		json_object_set_new(
 		    nb, "host",
@@ -294,6 +301,10 @@ void route_merge_backends(json_t *r, const char *addr, const json_t *insts,
 		      : json_string(ec_json_str(in, "host") ?: "local"));
 		json_object_set_new(nb, "host_ip",
 				    hip ? json_string(hip) : json_null());
+		if (ec_json_str(h, "location"))
+			json_object_set_new(
+			    nb, "location",
+			    json_string(ec_json_str(h, "location")));
 		json_array_append_new(now, nb);
 	}
 	json_object_set_new(r, "backends", now);
@@ -322,6 +333,19 @@ static void count_up(json_t *b, const char *k, const char *reset)
 	json_object_set_new(b, k, json_integer(ec_json_int(b, k) + 1));
 }
 
+/* Record probe p's measurement k in backend b when it moved (a failed
+ * probe measures nothing: the last value stays). */
+static void record(json_t *b, const json_t *p, const char *k, double floor)
+{
+	const json_t *now = json_object_get(p, k), *old = json_object_get(b, k);
+
+	if (!json_is_number(now))
+		return;
+	if (!json_is_number(old) ||
+	    route_moved(json_number_value(old), json_number_value(now), floor))
+		json_object_set(b, k, (json_t *)now);
+}
+
 void route_hysteresis(json_t *r, const json_t *probes)
 {
 	json_t *b;
@@ -343,8 +367,19 @@ void route_hysteresis(json_t *r, const json_t *probes)
 			    ec_json_int(b, "fails") >= ROUTE_FAILS_TO_DOWN)
 				json_object_set_new(b, "healthy", json_false());
 		}
-		json_object_set(b, "rtt_ms", json_object_get(p, "rtt_ms"));
+		if (json_is_boolean(json_object_get(p, "ready")))
+			json_object_set(b, "ready",
+					json_object_get(p, "ready"));
+		record(b, p, "rtt_ms", ROUTE_RTT_HYST_MS);
+		record(b, p, "load", ROUTE_LOAD_HYST);
 	}
+}
+
+int route_moved(double old, double now, double floor)
+{
+	double d = fabs(now - old);
+
+	return d > floor && d * 100 > ROUTE_HYST_PCT * fabs(old);
 }
 
 static void set_port_proto(json_t *r, const struct route_vip *v)
@@ -364,10 +399,14 @@ int route_refresh_apply(json_t *r, const struct route_refresh *f,
 	}
 	if (f->app) {
 		json_object_set_new(r, "app", json_string(f->app));
-		json_object_set_new(r, "check",
-				    json_pack("{s:s,s:s}", "type",
-					      f->check ?: "http", "path",
-					      f->path ?: "/"));
+		json_object_set_new(
+		    r, "check",
+		    json_pack("{s:s,s:s,s:s*}", "type", f->check ?: "http",
+			      "path", f->path ?: "/", "ready", f->ready));
+		if (f->load)
+			json_object_set(r, "load", (json_t *)f->load);
+		else
+			json_object_del(r, "load");
 		set_port_proto(r, &f->vip);
 	}
 	route_merge_backends(r, f->addr, f->insts, f->hosts, f->routes);
@@ -461,28 +500,86 @@ struct route_plan_be *route_plan_backends(const json_t *routes, size_t *n)
 int route_in_table(const json_t *b)
 {
 	return json_is_true(json_object_get(b, "healthy")) &&
+	       !json_is_false(json_object_get(b, "ready")) &&
 	       ec_json_str(b, "host_ip");
 }
 
-int route_build_table(const struct route_plan_be *p, size_t n, uint32_t vip_id,
-		      uint32_t **table, uint32_t *m, size_t *nb,
-		      struct ec_err *err)
+static double num_or(const json_t *o, const char *k, double def)
+{
+	const json_t *v = json_object_get(o, k);
+
+	return json_is_number(v) ? json_number_value(v) : def;
+}
+
+/* A backend's RTT as weighed: a local one counts the margin closer (not
+ * below 0); < 0 when unknown. */
+static double eff_rtt(const struct route_wt *w)
+{
+	if (w->rtt_ms < 0)
+		return -1;
+	return fmax(0, w->rtt_ms - (w->local ? ROUTE_LOCAL_MARGIN_MS : 0));
+}
+
+void route_weigh(const struct route_wt *in, size_t n, double target,
+		 uint32_t *out)
+{
+	double best = INFINITY;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (in[i].gate && in[i].base && eff_rtt(&in[i]) >= 0 &&
+		    eff_rtt(&in[i]) < best)
+			best = eff_rtt(&in[i]);
+	for (i = 0; i < n; i++) {
+		double f = 1, r = eff_rtt(&in[i]), w;
+		if (!in[i].gate || !in[i].base) {
+			out[i] = 0;
+			continue;
+		}
+		if (r >= 0 && isfinite(best)) /* unknown: as good as the best */
+			f = (best + ROUTE_RTT_FLOOR_MS) /
+			    (r + ROUTE_RTT_FLOOR_MS);
+		if (f < ROUTE_MIN_FACTOR)
+			f = ROUTE_MIN_FACTOR;
+		w = (double)in[i].base * f;
+		if (target > 0 && in[i].load > target)
+			w *= fmax(target / in[i].load, ROUTE_MIN_FACTOR);
+		w = round(w);
+		out[i] = w < 1 ? 1 : w > UINT32_MAX ? UINT32_MAX : (uint32_t)w;
+	}
+}
+
+int route_build_table_at(const struct route_plan_be *p, size_t n,
+			 uint32_t vip_id, const char *loc, uint32_t **table,
+			 uint32_t *m, size_t *nb, struct ec_err *err)
 {
 	_cleanup_free_ struct mg_backend *mb = xcalloc(n + 1, sizeof(*mb));
-	size_t i, k = 0;
+	_cleanup_free_ struct route_wt *in = xcalloc(n + 1, sizeof(*in));
+	_cleanup_free_ uint32_t *w = xcalloc(n + 1, sizeof(*w));
+	double target = 0;
+	size_t i, k = 0, j;
 
 	for (i = 0; i < n; i++) {
-		int64_t w = ec_json_int(p[i].b, "weight");
-		if (p[i].vip_id != vip_id || !p[i].idx ||
-		    !route_in_table(p[i].b))
+		const json_t *b = p[i].b;
+		int64_t bw = ec_json_int(b, "weight");
+		if (p[i].vip_id != vip_id || !p[i].idx || !route_in_table(b))
 			continue;
-		mb[k].key = ec_json_str(p[i].b, "instance");
-		mb[k].weight = w < 0		? 0
-			       : w > UINT32_MAX ? UINT32_MAX
-						: (uint32_t)w;
+		target = num_or(json_object_get(p[i].r, "load"), "target", 0);
+		in[k].base = bw < 0	       ? 0
+			     : bw > UINT32_MAX ? UINT32_MAX
+					       : (uint32_t)bw;
+		in[k].gate = 1;
+		in[k].rtt_ms = num_or(b, "rtt_ms", -1);
+		in[k].load = num_or(b, "load", -1);
+		in[k].local =
+		    loc && !strcmp(ec_json_str(b, "location") ?: "", loc);
+		mb[k].key = ec_json_str(b, "instance");
 		mb[k].id = p[i].idx;
 		k++;
 	}
+	route_weigh(in, k, target, w);
+	for (j = 0; j < k; j++)
+		mb[j].weight = w[j];
 	*nb = k;
 	*table = NULL;
 	*m = 0;
@@ -491,6 +588,13 @@ int route_build_table(const struct route_plan_be *p, size_t n, uint32_t vip_id,
 	*m = maglev_table_size(k);
 	*table = xcalloc(*m, sizeof(**table));
 	return maglev_build(mb, k, *m, *table, err);
+}
+
+int route_build_table(const struct route_plan_be *p, size_t n, uint32_t vip_id,
+		      uint32_t **table, uint32_t *m, size_t *nb,
+		      struct ec_err *err)
+{
+	return route_build_table_at(p, n, vip_id, NULL, table, m, nb, err);
 }
 
 const char *route_table_fnv(const uint32_t *t, uint32_t m, char hx[17])

@@ -3,6 +3,7 @@
  * read-only paths and device rules, plus the limits of the rt_spec. No
  * seccomp profile (see the module's notes in runtime.c). */
 #include "runtime/rt_impl.h"
+#include "cdi/cdi.h"
 #include "util/xalloc.h"
 
 #include <string.h>
@@ -312,5 +313,6 @@ json_t *rt_config_new(const char *id, const struct rt_spec *spec,
 							   : id));
 	jset(c, "mounts", mounts(spec));
 	jset(c, "linux", linux_section(id, spec));
+	cdi_apply(c, spec->devices);
 	return c;
 }

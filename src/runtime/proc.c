@@ -414,6 +414,8 @@ static int run_argv(const struct rt_tool *t, const char *id, const char *bundle,
 		argv[n++] = t->network == RT_NET_HOST || t->enter_netns
 				? "--network=host"
 				: "--network=none";
+	if (t->kind == RT_RUNSC && t->nvproxy)
+		argv[n++] = "--nvproxy";
 	argv[n++] = owned[0] = xasprintf("--log=%s", log);
 	argv[n++] = "--log-format=json";
 	argv[n++] = "run";

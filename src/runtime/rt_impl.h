@@ -29,6 +29,7 @@ struct rt_tool {
 	 * on kernels where net.core.rmem_default is visible in every network
 	 * namespace (its "root namespace" test), which Linux >= 6.x does. */
 	const char *enter_netns;
+	int nvproxy; /* runsc --nvproxy (GPUs from CDI) */
 };
 
 /* --- rootfs.c --- */

@@ -41,20 +41,34 @@ struct rt_spec {
 	double cpus;	       /* 0 = no limit */
 	/* On cancel: SIGTERM, then SIGKILL after this long (0 = 10000). */
 	unsigned kill_grace_ms;
+	/* CDI edits (cdi/cdi.h: device nodes, env, mounts, hooks) applied to
+	 * the OCI config last; NULL = none. nvproxy: runsc --nvproxy. */
+	const struct json_t *devices;
+	int nvproxy;
+	/* VM runtimes (qemu; see runtime/qemu.h), ignored by the others: */
+	const char *image_digest;    /* cache key of the image's rootfs disk */
+	const char *vm_dir;	     /* its cache (ROOT/vm); NULL = state_dir */
+	const char *vm_kernel;	     /* NULL = the newest /boot/vmlinuz-* */
+	const char *vm_cmdline;	     /* appended to the kernel command line */
+	unsigned vm_boot_timeout_ms; /* 0 = 60000 */
+	const char *vm_accel;	     /* "kvm", "tcg"; NULL/"auto" = probe */
 };
 
 /* Output callbacks (from the calling thread). stream 1 = stdout, 2 = stderr. */
 typedef void (*rt_output_fn)(void *ctx, int stream, const char *data,
 			     size_t len);
 
-/* Names of runtimes found on this machine, in preference order
- * (crun, runc, runsc); returns a NULL-terminated static array. Looks in
+/* Names of OCI runtimes found on this machine, in preference order
+ * (crun, runc, runsc); returns a NULL-terminated static array. The VM
+ * runtime "qemu" is not among them: rt_path("qemu") says whether it is
+ * here (qemu-system-x86_64 and a guest kernel in /boot). Looks in
  * $PATH, then in the standard system directories (/usr/local/sbin ... /bin),
  * once per process. */
 const char *const *rt_available(void);
 
 /* Absolute path of runtime `name` ("crun", "runc", "runsc") found by
- * rt_available(), or NULL when it is not installed here. Static storage. */
+ * rt_available(), or of qemu-system-x86_64 for "qemu" when a guest kernel
+ * is there too; NULL when it is not installed here. Static storage. */
 const char *rt_path(const char *name);
 
 /* The runtime to use: `want` (NULL: no preference), else the first of
@@ -63,7 +77,8 @@ const char *rt_path(const char *name);
  * Pure; *out points into the inputs. */
 int rt_pick(const char *want, const char *const *have, const char **out,
 	    struct ec_err *err);
-/* rt_pick() among the runtimes installed here (rt_available). */
+/* rt_pick() among the runtimes installed here (rt_available); "qemu" when
+ * rt_path("qemu") finds QEMU and a guest kernel. */
 int rt_choose(const char *want, const char **out, struct ec_err *err);
 
 /* Check a container id: 1..64 characters of [A-Za-z0-9_.-], starting with a

@@ -5,6 +5,7 @@
 #include "oci/ref.h"
 #include "route/control.h"
 #include "sched/app_impl.h"
+#include "sched/autoscale.h"
 #include "sched/commit.h"
 #include "store/cas.h"
 #include "util/json.h"
@@ -603,7 +604,9 @@ static json_t *route_update(const struct sc_config *c,
 {
 	struct route_req q = {.app = spec->name,
 			      .check = spec->health_type,
-			      .path = spec->health_path};
+			      .path = spec->health_path,
+			      .ready = spec->health_ready,
+			      .load = json_object_get(spec->json, "load")};
 	struct ec_err err;
 	json_t *r;
 
@@ -806,9 +809,11 @@ static const json_t *host_ps(const struct sc_config *c, json_t *ps,
 }
 
 /* The placements of rec whose instance is not running; unreachable
- * hosts are reported. */
+ * hosts are reported, hosts that are down (tick_hosts) skipped: their
+ * replicas are re-placed elsewhere (tick_app). */
 static void find_dead(const struct sc_config *c, const json_t *rec,
-		      struct sess *dead, json_t *ps, json_t *report)
+		      const json_t *down, struct sess *dead, json_t *ps,
+		      json_t *report)
 {
 	const char *app = ec_json_str(rec, "name");
 	const json_t *p;
@@ -821,7 +826,7 @@ static void find_dead(const struct sc_config *c, const json_t *rec,
 		const json_t *list;
 		struct ec_err err;
 
-		if (!host || !inst)
+		if (!host || !inst || json_object_get(down, host))
 			continue;
 		if (!(list = host_ps(c, ps, host, &why))) {
 			json_array_append_new(
@@ -837,14 +842,346 @@ static void find_dead(const struct sc_config *c, const json_t *rec,
 	}
 }
 
+/* --- tick: hosts that stop answering, scaling (autoscale.h) --------------
+ * A host that does not answer `ps` for AS_HOST_MISSES_TO_DOWN ticks in a
+ * row is marked down in its object (CAS): placement skips it, routes drop
+ * the instances on it, and the tick re-places its replicas elsewhere
+ * under the app's constraints. The replica count follows the load the
+ * app's route recorded (as_decide); the state of that decision lives in
+ * the app record's "autoscale". */
+
+struct host_mark {
+	int answered, down, misses;
+};
+
+static int host_mark_cb(json_t *h, void *ctx)
+{
+	struct host_mark *m = ctx;
+	int misses = (int)ec_json_int(h, "misses");
+	int by_tick = !strcmp(ec_json_str(h, "down_by") ?: "", "tick");
+
+	if (as_host_down(m->answered, &misses) &&
+	    !json_is_true(json_object_get(h, "down"))) {
+		json_object_set_new(h, "down", json_true());
+		json_object_set_new(h, "down_by", json_string("tick"));
+	} else if (m->answered && by_tick) {
+		json_object_del(h, "down");
+		json_object_del(h, "down_by");
+	}
+	json_object_set_new(h, "misses", json_integer(misses));
+	m->misses = misses;
+	m->down = json_is_true(json_object_get(h, "down"));
+	return 0;
+}
+
+static int placed_on(const json_t *apps, const char *host)
+{
+	const json_t *a, *p;
+	size_t i, k;
+
+	json_array_foreach (apps, i, a)
+		json_array_foreach (json_object_get(a, "placements"), k, p)
+			if (!json_is_true(json_object_get(a, "no_start")) &&
+			    !strcmp(ec_json_str(p, "host") ?: "", host))
+				return 1;
+	return 0;
+}
+
+/* Ask every host that runs instances of an app (or that a tick marked
+ * down) whether it answers, record it, and fill down {host: true} with
+ * the hosts that are down. A row goes to report when a host goes down or
+ * comes back (a single miss is reported by find_dead, per instance). */
+static void tick_hosts(const struct sc_config *c, const json_t *apps,
+		       json_t *ps, json_t *down, json_t *report)
+{
+	_cleanup_json_ json_t *hosts = NULL;
+	const json_t *h;
+	struct ec_err err;
+	size_t i;
+
+	ec_err_clear(&err);
+	if (!(hosts = fleet_hosts(c->store, NULL, &err))) {
+		warnf(c, "tick: hosts: %s", err.msg);
+		return;
+	}
+	json_array_foreach (hosts, i, h) {
+		const char *name = ec_json_str(h, "name") ?: "";
+		const char *why = NULL;
+		struct host_mark m = {.misses = (int)ec_json_int(h, "misses")};
+		int was = json_is_true(json_object_get(h, "down"));
+		int by_tick = !strcmp(ec_json_str(h, "down_by") ?: "", "tick");
+
+		if (!placed_on(apps, name) && !by_tick) {
+			if (was)
+				json_object_set_new(down, name, json_true());
+			continue;
+		}
+		m.answered = host_ps(c, ps, name, &why) != NULL;
+		m.down = was;
+		if (m.answered && !m.misses && !by_tick) {
+			if (was)
+				json_object_set_new(down, name, json_true());
+			continue; /* nothing new to record */
+		}
+		ec_err_clear(&err);
+		if (c->dry_run) {
+			int mm = m.misses, dn = as_host_down(m.answered, &mm);
+			m.down = m.answered && by_tick ? 0 : was || dn;
+			m.misses = mm;
+		} else if (fleet_host_update(
+			       c->store, ec_json_str(h, "location") ?: "", name,
+			       0, host_mark_cb, &m, &err) < 0) {
+			warnf(c, "tick: host %s: %s", name, err.msg);
+			m.down = was;
+		}
+		if (m.down)
+			json_object_set_new(down, name, json_true());
+		if (m.down == was)
+			continue;
+		json_array_append_new(
+		    report,
+		    json_pack("{s:s,s:s,s:i,s:s?}", "host", name, "action",
+			      m.down ? "host-down" : "host-back", "misses",
+			      m.misses, "error", m.answered ? NULL : why));
+	}
+}
+
+/* The app's load as its route recorded it (route check), *n backends
+ * that reported one, and where it comes from into near ("" when
+ * unknown). */
+static double app_load(const struct sc_config *c, const struct sc_spec *spec,
+		       size_t *n, char near[64])
+{
+	_cleanup_json_ json_t *r = NULL;
+	struct ec_err err;
+
+	*n = 0;
+	near[0] = '\0';
+	ec_err_clear(&err);
+	if (!spec->vip || !(r = route_object(c->store, spec->vip_addr, &err)))
+		return 0;
+	snprintf(near, 64, "%s", as_busiest_location(r) ?: "");
+	return as_route_load(r, n);
+}
+
+struct rec_edit {
+	const json_t *drop; /* {instance: true} placements to remove */
+	json_t *state;	    /* the new "autoscale" (borrowed) */
+};
+
+static int rec_edit_cb(json_t *rec, void *ctx)
+{
+	struct rec_edit *e = ctx;
+	json_t *pl = json_object_get(rec, "placements"), *keep = json_array();
+	json_t *p;
+	size_t i;
+
+	json_array_foreach (pl, i, p)
+		if (!json_object_get(e->drop, ec_json_str(p, "instance") ?: ""))
+			json_array_append(keep, p);
+	json_object_set_new(rec, "placements", keep);
+	if (e->state)
+		json_object_set(rec, "autoscale", e->state);
+	return 0;
+}
+
+static int rec_edit(const struct sc_config *c, const char *app,
+		    struct rec_edit *e, struct ec_err *err)
+{
+	_cleanup_free_ char *key = sc_app_key(app);
+	_cleanup_free_ char *what = xasprintf("app '%s'", app);
+
+	return store_json_update(c->store, key, 1 << 20, 0, what, rec_edit_cb,
+				 e, err);
+}
+
+static int cmp_replica_desc(const void *x, const void *y)
+{
+	int a = (int)ec_json_int(*(json_t *const *)x, "replica");
+	int b = (int)ec_json_int(*(json_t *const *)y, "replica");
+
+	return (b > a) - (b < a);
+}
+
+/* Placements of rec to remove: those on down hosts (lost), then, to come
+ * down to `want`, the highest replicas of the others (stopped, their
+ * allocation freed). Rows go to report. */
+static void pick_drops(const struct sc_config *c, const json_t *rec,
+		       const json_t *down, int want, json_t *drop,
+		       json_t *report)
+{
+	const char *app = ec_json_str(rec, "name") ?: "";
+	const json_t *pl = json_object_get(rec, "placements"), *p;
+	size_t i, n = 0, live = 0;
+	const json_t **v = xcalloc(json_array_size(pl) + 1, sizeof(*v));
+	struct ec_err err;
+
+	json_array_foreach (pl, i, p) {
+		const char *host = ec_json_str(p, "host") ?: "";
+		if (!json_object_get(down, host)) {
+			v[n++] = p;
+			continue;
+		}
+		json_object_set_new(drop, ec_json_str(p, "instance") ?: "",
+				    json_true());
+		json_array_append_new(
+		    report,
+		    json_pack("{s:s,s:O,s:s,s:s}", "app", app, "instance",
+			      json_object_get(p, "instance"), "host", host,
+			      "action", "lost"));
+	}
+	qsort(v, n, sizeof(*v), cmp_replica_desc);
+	live = n;
+	for (i = 0; i < n && live > (size_t)want; i++, live--) {
+		const char *host = ec_json_str(v[i], "host") ?: "";
+		const char *inst = ec_json_str(v[i], "instance") ?: "";
+		json_object_set_new(drop, inst, json_true());
+		ec_err_clear(&err);
+		if (!c->dry_run &&
+		    c->hooks->stop(c->hooks->arg, host, inst, &err) < 0)
+			warnf(c, "%s: %s", inst, err.msg);
+		json_array_append_new(report,
+				      json_pack("{s:s,s:s,s:s,s:s}", "app", app,
+						"instance", inst, "host", host,
+						"action", "removed"));
+	}
+	free(v);
+}
+
+/* Free the allocations of the dropped placements; the instance records
+ * on down hosts are marked lost (route_instances_lost). */
+static void release_drops(const struct sc_config *c, const json_t *rec,
+			  const json_t *drop, const json_t *down)
+{
+	const char *app = ec_json_str(rec, "name") ?: "";
+	const json_t *p;
+	struct ec_err err;
+	size_t i;
+
+	json_array_foreach (json_object_get(rec, "placements"), i, p) {
+		if (!json_object_get(drop, ec_json_str(p, "instance") ?: ""))
+			continue;
+		ec_err_clear(&err);
+		if (sc_release_replica(
+			c->store, ec_json_str(p, "location") ?: "",
+			ec_json_str(p, "host") ?: "", app,
+			(int)ec_json_int(p, "replica"), NULL, &err) < 0 &&
+		    err.cat != EC_NOTFOUND)
+			warnf(c, "%s: %s", ec_json_str(p, "instance"), err.msg);
+		ec_err_clear(&err);
+		if (json_object_get(down, ec_json_str(p, "host") ?: "") &&
+		    route_instances_lost(c->store, app, ec_json_str(p, "host"),
+					 &err) < 0)
+			warnf(c, "%s: %s", ec_json_str(p, "instance"), err.msg);
+	}
+}
+
+/* Place (and start) replicas up to `want` with the app's constraints,
+ * near `near` when set (a location: where the load comes from); a row
+ * {app, action: "placed", placements, near} goes to report. */
+static void tick_place(const struct sc_config *c, const struct sc_spec *spec,
+		       int want, const char *near, json_t *report)
+{
+	struct sc_config qc = *c;
+	struct sc_spec s2 = *spec;
+	struct sc_near n = {.weight = 1, .loc = near};
+	struct sc_result res;
+	struct ec_err err;
+	json_t *pl = json_array();
+	size_t i;
+
+	qc.rebalance = NULL;
+	s2.replicas = want;
+	if (near) {
+		s2.req.near = &n;
+		s2.req.nnear = 1;
+	}
+	ec_err_clear(&err);
+	if (sc_schedule(&qc, &s2, &res, &err) < 0 && !res.n) {
+		json_array_append_new(
+		    report, json_pack("{s:s,s:s,s:s}", "app", spec->name,
+				      "action", "placed", "error", err.msg));
+		json_decref(pl);
+		sc_result_release(&res);
+		return;
+	}
+	for (i = 0; i < res.n; i++)
+		json_array_append_new(pl, sc_placed_json(&res.placed[i]));
+	json_array_append_new(
+	    report,
+	    json_pack("{s:s,s:s,s:o,s:s?,s:o*}", "app", spec->name, "action",
+		      "placed", "placements", pl, "near", near, "explain",
+		      c->explain ? sc_explain_json(&res.x) : NULL));
+	sc_result_release(&res);
+}
+
+/* Re-place what down hosts lost and follow the load: the decision, then
+ * the record (CAS), then the new replicas. 1 when the app changed. */
+static int tick_scale(const struct sc_config *c, const json_t *rec,
+		      const struct sc_spec *spec, const json_t *down,
+		      json_t *report)
+{
+	struct as_policy pol = {spec->min_replicas, spec->max_replicas,
+				spec->load_target,  spec->up_after,
+				spec->down_after,   spec->cooldown};
+	struct as_state st, st0;
+	_cleanup_json_ json_t *drop = json_object(), *state = NULL;
+	struct rec_edit e = {drop, NULL};
+	size_t nload, have;
+	char near[64];
+	double load = app_load(c, spec, &nload, near);
+	int n = (int)json_array_size(json_object_get(rec, "placements"));
+	int want, scaled;
+	char why[200];
+	struct ec_err err;
+
+	as_state_get(json_object_get(rec, "autoscale"), &st);
+	st0 = st;
+	want =
+	    as_decide(&pol, n, load, nload > 0, c->now, &st, why, sizeof(why));
+	scaled = want != n;
+	if (scaled || spec->load_target > 0)
+		json_array_append_new(
+		    report,
+		    json_pack("{s:s,s:s,s:i,s:i,s:f,s:i,s:s}", "app",
+			      spec->name, "action", scaled ? "scale" : "steady",
+			      "from", n, "to", want, "load", load, "measured",
+			      (int)nload, "why", why));
+	pick_drops(c, rec, down, want, drop, report);
+	have = (size_t)n - json_object_size(drop);
+	if (c->dry_run || (!json_object_size(drop) && (size_t)want <= have &&
+			   !memcmp(&st, &st0, sizeof(st))))
+		return 0; /* nothing to record */
+	if (json_object_size(drop))
+		release_drops(c, rec, drop, down);
+	e.state = state = as_state_json(&st);
+	ec_err_clear(&err);
+	if (rec_edit(c, spec->name, &e, &err) < 0) {
+		warnf(c, "tick: %s", err.msg);
+		return 0;
+	}
+	if ((size_t)want > have) {
+		/* scaling up: near the load; replacing: as placed first */
+		tick_place(c, spec, want, want > n && near[0] ? near : NULL,
+			   report);
+		json_object_clear(drop);
+		ec_err_clear(&err);
+		if (rec_edit(c, spec->name, &e, &err) < 0) /* the state again */
+			warnf(c, "tick: %s", err.msg);
+		return 0; /* sc_schedule updated the route */
+	}
+	return json_object_size(drop) > 0;
+}
+
 static void tick_app(const struct sc_config *c, const json_t *rec, json_t *ps,
-		     json_t *report)
+		     const json_t *down, json_t *report)
 {
 	struct sess dead = {.c = c};
 	struct sc_spec spec;
 	_cleanup_free_ char *image = NULL;
 	struct ec_err err;
 	size_t i;
+	int changed;
 
 	ec_err_clear(&err);
 	if (json_is_true(json_object_get(rec, "no_start")))
@@ -854,9 +1191,10 @@ static void tick_app(const struct sc_config *c, const json_t *rec, json_t *ps,
 		sc_spec_release(&spec);
 		return;
 	}
-	find_dead(c, rec, &dead, ps, report);
+	find_dead(c, rec, down, &dead, ps, report);
 	start_all(c, &spec, image, dead.done, dead.ndone);
-	if (dead.ndone)
+	changed = tick_scale(c, rec, &spec, down, report);
+	if (dead.ndone || changed)
 		json_decref(route_update(c, &spec)); /* the new backends */
 	for (i = 0; i < dead.ndone; i++) {
 		json_t *j = sc_placed_json(&dead.done[i]);
@@ -873,19 +1211,22 @@ static void tick_app(const struct sc_config *c, const json_t *rec, json_t *ps,
 
 json_t *sc_tick(const struct sc_config *c, struct ec_err *err)
 {
-	json_t *apps, *report, *ps, *a;
+	json_t *apps, *report, *ps, *a, *down;
 	size_t i;
 
 	if (!(apps = sc_app_list(c->store, err)))
 		return NULL;
 	report = json_array();
 	ps = json_object();
+	down = json_object();
 	tick_queue(c, report);
+	tick_hosts(c, apps, ps, down, report);
 	json_array_foreach (apps, i, a) {
 		if (interrupted(c))
 			break;
-		tick_app(c, a, ps, report);
+		tick_app(c, a, ps, down, report);
 	}
+	json_decref(down);
 	json_decref(ps);
 	json_decref(apps);
 	return report;

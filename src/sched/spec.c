@@ -355,10 +355,63 @@ static int parse_vip(const json_t *spec, struct sc_spec *s, struct ec_err *err)
 		return bad(err, "health",
 			   "needs a 'vip' (the route it checks)");
 	if (get_str(h, "type", "health.type", 8, &s->health_type, err) < 0 ||
-	    get_str(h, "path", "health.path", 1024, &s->health_path, err) < 0)
+	    get_str(h, "path", "health.path", 1024, &s->health_path, err) < 0 ||
+	    get_str(h, "ready", "health.ready", 1024, &s->health_ready, err) <
+		0)
 		return -1;
-	if (route_check_valid(s->health_type, s->health_path, err) < 0)
+	if (route_check_valid(s->health_type, s->health_path, err) < 0 ||
+	    route_check_valid(NULL, s->health_ready, err) < 0)
 		return ec_err_prefix(err, "spec: 'health'");
+	return 0;
+}
+
+/* "min_replicas", "max_replicas" and "load" (spec.h). */
+static int parse_scale(const json_t *spec, struct sc_spec *s,
+		       struct ec_err *err)
+{
+	const json_t *l;
+	int64_t mn, mx, x;
+
+	if (get_int(spec, "min_replicas", "min_replicas", 1, SC_MAX_REPLICAS,
+		    s->replicas, &mn, err) < 0 ||
+	    get_int(spec, "max_replicas", "max_replicas", 1, SC_MAX_REPLICAS,
+		    s->replicas > mn ? s->replicas : mn, &mx, err) < 0 ||
+	    get_obj(spec, "load", "load", &l, err) < 0)
+		return -1;
+	if (mn > s->replicas || s->replicas > mx)
+		return bad(err, "replicas",
+			   "must be from min_replicas to max_replicas");
+	s->min_replicas = (int)mn;
+	s->max_replicas = (int)mx;
+	if (!l)
+		return 0;
+	if (!s->vip)
+		return bad(err, "load",
+			   "needs a 'vip' (its route measures it)");
+	if (get_str(l, "metric", "load.metric", 16, &s->load_metric, err) < 0 ||
+	    get_str(l, "path", "load.path", 1024, &s->load_path, err) < 0 ||
+	    get_num(l, "target", "load.target", 0, 0, 1e9, 0, &s->load_target,
+		    err) < 0)
+		return -1;
+	if (s->load_metric && strcmp(s->load_metric, "connections") &&
+	    strcmp(s->load_metric, "requests"))
+		return bad(err, "load.metric",
+			   "must be connections or requests");
+	if (!(s->load_target > 0))
+		return bad(err, "load.target",
+			   "is missing (the load per replica to keep)");
+	if (route_check_valid(NULL, s->load_path, err) < 0)
+		return ec_err_prefix(err, "spec: 'load'");
+	if (get_int(l, "up_after", "load.up_after", 0, 86400, 30, &x, err) < 0)
+		return -1;
+	s->up_after = (int)x;
+	if (get_int(l, "down_after", "load.down_after", 0, 86400, 120, &x,
+		    err) < 0)
+		return -1;
+	s->down_after = (int)x;
+	if (get_int(l, "cooldown", "load.cooldown", 0, 86400, 60, &x, err) < 0)
+		return -1;
+	s->cooldown = (int)x;
 	return 0;
 }
 
@@ -397,7 +450,8 @@ int sc_spec_parse(json_t *spec, struct sc_spec *s, struct ec_err *err)
 	    parse_resources(spec, &s->req, err) < 0 ||
 	    parse_near(spec, s, err) < 0 ||
 	    parse_constraints(spec, s, err) < 0 ||
-	    parse_lists(spec, s, err) < 0 || parse_vip(spec, s, err) < 0)
+	    parse_lists(spec, s, err) < 0 || parse_vip(spec, s, err) < 0 ||
+	    parse_scale(spec, s, err) < 0)
 		return -1;
 	return 0;
 }

@@ -37,6 +37,17 @@ struct sc_spec {
 	const char *vip;
 	char vip_addr[16];
 	const char *health_type, *health_path;
+	const char *health_ready; /* "health.ready": readiness path or NULL */
+	/* "min_replicas"/"max_replicas" (default: replicas; min <= replicas
+	 * <= max); "load": {"metric": "connections"|"requests", "target": N
+	 * per replica, "path": the app's HTTP endpoint that reports it (a
+	 * number; default "/load"), "up_after"/"down_after": seconds the
+	 * load must stay above/below target (default 30/120), "cooldown":
+	 * seconds between two scalings (default 60)}; load_target 0: none */
+	int min_replicas, max_replicas;
+	const char *load_metric, *load_path;
+	double load_target;
+	int up_after, down_after, cooldown;
 };
 
 /* Validate spec and fill s (strings borrowed from spec, which s holds a

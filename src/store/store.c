@@ -169,6 +169,12 @@ int store_key_check(const char *key, struct ec_err *err)
 			    "object key '%s' has an empty path component "
 			    "(leading, trailing or double '/')",
 			    key);
+		if (n > STORE_KEY_COMPONENT_MAX)
+			return ec_err_set(
+			    err, EC_USAGE,
+			    "object key '%s' has a path component of %zu "
+			    "bytes (at most %d between '/')",
+			    key, n, STORE_KEY_COMPONENT_MAX);
 		if ((n == 1 && seg[0] == '.') ||
 		    (n == 2 && seg[0] == '.' && seg[1] == '.'))
 			return ec_err_set(

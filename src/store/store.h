@@ -19,6 +19,8 @@
 
 #define STORE_ETAG_MAX 128
 #define STORE_KEY_MAX  1024
+/* One key component (between '/'): NAME_MAX, so file:// stores it too. */
+#define STORE_KEY_COMPONENT_MAX 255
 /* S3 limits that both backends enforce so behaviour is the same. */
 #define STORE_PART_MIN	(5ull << 20)
 #define STORE_PART_MAX	(5ull << 30)

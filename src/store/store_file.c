@@ -21,6 +21,7 @@
 #include "util/fs.h"
 #include "util/io.h"
 #include "util/strbuf.h"
+#include "util/tmpfile.h"
 #include "util/xalloc.h"
 
 #include <dirent.h>
@@ -32,6 +33,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define META	     ".edgectl"
@@ -143,14 +145,16 @@ static int tmp_create(struct file_store *fs, char **name, struct ec_err *err)
 	random_bytes(rnd, sizeof(rnd));
 	hex_encode(rnd, sizeof(rnd), hex);
 	*name = xasprintf(META "/tmp/%s", hex);
-	fd = openat(fs->dfd, *name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-		    0644);
+	fd = openat(fs->dfd, *name,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		ec_err_errno(err, EC_FAIL, errno, "create temp file in '%s'",
 			     fs->dir);
 		free(*name);
 		*name = NULL;
+		return -1;
 	}
+	flock(fd, LOCK_EX); /* in flight: sweep_tmp keeps it */
 	return fd;
 }
 
@@ -513,7 +517,8 @@ static int fs_list(struct store *s, const struct store_list_opts *o,
 		r = -1;
 		goto out;
 	}
-	qsort(w.v, w.n, sizeof(*w.v), fent_cmp);
+	if (w.n) /* qsort(NULL, 0, ...) is undefined (UBSan) */
+		qsort(w.v, w.n, sizeof(*w.v), fent_cmp);
 	for (i = 0; i < w.n && r == 0; i++) {
 		const char *k = w.v[i].key;
 		struct store_entry e = {0};
@@ -823,6 +828,28 @@ static const struct store_ops file_ops = {
     .local = 1,
 };
 
+/* Temps of puts that were killed: older than TMP_AGE and not locked by
+ * their writer (tmp_create). Best effort. */
+#define TMP_AGE (60 * 60)
+static void sweep_tmp(int dfd)
+{
+	int tfd = openat(dfd, META "/tmp",
+			 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	time_t now = time(NULL);
+	struct dirent *e;
+	DIR *d;
+
+	if (tfd < 0 || !(d = fdopendir(tfd))) {
+		if (tfd >= 0)
+			close(tfd);
+		return;
+	}
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			tmpfile_sweep_at(dirfd(d), e->d_name, now, TMP_AGE);
+	closedir(d);
+}
+
 int store_file_open(const char *dir, struct store **out, struct ec_err *err)
 {
 	static const char *const sub[] = {META, META "/tmp", META "/locks",
@@ -844,6 +871,7 @@ int store_file_open(const char *dir, struct store **out, struct ec_err *err)
 			close(dfd);
 			return -1;
 		}
+	sweep_tmp(dfd);
 	fs = xcalloc(1, sizeof(*fs));
 	fs->base.ops = &file_ops;
 	fs->dir = xstrdup(dir);

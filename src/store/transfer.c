@@ -5,6 +5,7 @@
 #include "util/fs.h"
 #include "util/io.h"
 #include "util/json.h"
+#include "util/tmpfile.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
 
@@ -105,9 +106,8 @@ static void journal_save(struct xfer *x)
 
 	if (!x->journal)
 		return;
-	tmp = xasprintf("%s.tmp%d", x->journal, (int)gettid());
 	s = ec_json_dump(x->jdoc);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = tmpfile_beside(x->journal, ".tmp-", 0600, &tmp, NULL);
 	if (fd < 0)
 		return;
 	if (write(fd, s, strlen(s)) == (ssize_t)strlen(s) && fsync(fd) == 0) {

@@ -148,10 +148,10 @@ cmds() { edgectl --list-cmds; }
 
 @test "conventions: bash completes a verb's own options and nothing after a value option" {
 	got=$(bash -c "source '$TOP/completions/edgectl.bash'; COMP_WORDS=(edgectl route ls --); COMP_CWORD=3; _edgectl; printf '%s\n' \"\${COMPREPLY[@]}\"")
-	! grep -qx -- --app <<<"$got"
+	! grep -qx -- --app <<<"$got" || false
 	got=$(bash -c "source '$TOP/completions/edgectl.bash'; COMP_WORDS=(edgectl route add --); COMP_CWORD=3; _edgectl; printf '%s\n' \"\${COMPREPLY[@]}\"")
 	grep -qx -- --app <<<"$got"
-	! grep -qx -- --dev <<<"$got"
+	! grep -qx -- --dev <<<"$got" || false
 	# the word after --app (a value) is not taken as a verb
 	got=$(bash -c "source '$TOP/completions/edgectl.bash'; COMP_WORDS=(edgectl route --app ls --); COMP_CWORD=4; _edgectl; printf '%s\n' \"\${COMPREPLY[@]}\"")
 	grep -qx -- --dev <<<"$got"

@@ -162,8 +162,8 @@ umoci_unpack() {
 	entries=$(zstd -q -d -c "$EDGECTL_ROOT/blobs/sha256/$layer" | tar -tf -)
 	grep -qx 'ctx/src/main.c' <<<"$entries"
 	grep -qx 'ctx/src/public.pem' <<<"$entries"
-	! grep -q 'key.pem' <<<"$entries"
-	! grep -q 'logs' <<<"$entries"
+	! grep -q 'key.pem' <<<"$entries" || false
+	! grep -q 'logs' <<<"$entries" || false
 	printf 'FROM scratch\nCOPY src/key.pem /k\n' >"$CTX/Dockerfile"
 	run -2 --separate-stderr edgectl build "$CTX"
 	[[ $stderr == *"key.pem"*"excluded by .dockerignore"* ]]
@@ -202,9 +202,9 @@ umoci_unpack() {
 	[[ $stderr == *"Dockerfile:2"*"status 7"*"about to fail"* ]]
 	run -3 edgectl inspect bad:1
 	# nothing left behind: no mounts, no temp dirs, no containers
-	! grep -q "$EDGECTL_ROOT" /proc/self/mountinfo
+	! grep -q "$EDGECTL_ROOT" /proc/self/mountinfo || false
 	[ -z "$(ls -A "$EDGECTL_ROOT/tmp")" ]
-	! crun list 2>/dev/null | grep -q edgectl-build
+	! crun list 2>/dev/null | grep -q edgectl-build || false
 }
 
 @test "build: a missing context is a usage error" {
@@ -240,8 +240,99 @@ umoci_unpack() {
 	cat "$BATS_TEST_TMPDIR/out"
 	[ "$st" = 130 ] || { echo "exit $st, want 130"; false; }
 	run -3 edgectl inspect int:1
-	! grep -q "$EDGECTL_ROOT" /proc/self/mountinfo
+	! grep -q "$EDGECTL_ROOT" /proc/self/mountinfo || false
 	[ -z "$(ls -A "$EDGECTL_ROOT/tmp" 2>/dev/null)" ]
 	[ -z "$(find "$EDGECTL_ROOT/blobs" -name '.tmp-*')" ]
-	! crun list 2>/dev/null | grep -q edgectl-build
+	# this build's container is gone (crun's list is machine-wide: other
+	# builds running at the same time have theirs); and none of this root
+	local id
+	id=$(grep -o "edgectl-build-[0-9a-f]*" "$BATS_TEST_TMPDIR/out" | head -1)
+	[ -n "$id" ]
+	! crun list 2>/dev/null | grep -q -e "$id" -e "$EDGECTL_ROOT/" || false
+}
+
+@test "build: a FIFO as the Dockerfile is refused at once, not read forever" {
+	mkfifo "$CTX/Dockerfile"
+	run -2 --separate-stderr timeout 20 edgectl build "$CTX"
+	[[ $stderr == *"'$CTX/Dockerfile' is not a regular file"* ]]
+	mkfifo "$BATS_TEST_TMPDIR/df"
+	run -2 --separate-stderr timeout 20 edgectl build -f "$BATS_TEST_TMPDIR/df" "$CTX"
+	[[ $stderr == *"is not a regular file"* ]]
+	rm "$CTX/Dockerfile"
+	printf 'FROM scratch\n' >"$CTX/Dockerfile"
+	mkfifo "$CTX/.dockerignore"
+	run -2 --separate-stderr timeout 20 edgectl build "$CTX"
+	[[ $stderr == *".dockerignore"*"is not a regular file"* ]]
+}
+
+@test "build: a bad -t name is refused before any step runs" {
+	printf 'FROM scratch\nCOPY f /f\n' >"$CTX/Dockerfile"
+	echo x >"$CTX/f"
+	run -2 --separate-stderr edgectl build -t 'Bad Name!' "$CTX"
+	[[ $stderr == *"-t 'Bad Name!'"* ]]
+	[[ $stderr != *"[1/2]"* ]]
+	[ ! -e "$EDGECTL_ROOT/layers" ] || [ -z "$(ls -A "$EDGECTL_ROOT/layers")" ]
+	run -2 --separate-stderr edgectl build -t ok:1 -t 'web@sha256:0123' "$CTX"
+	[[ $stderr == *"-t 'web@sha256:0123'"* ]]
+	run -3 edgectl inspect ok:1
+}
+
+@test "build: STOPSIGNAL, EXPOSE ranges, ENV same-line rule, ENTRYPOINT keeps this stage's CMD, default PATH" {
+	printf 'FROM scratch\nENV A=1\nENV A=2 E=$A F=${A}x\nEXPOSE 8080-8081 9000-9001/udp 53/UDP\nSTOPSIGNAL sigrtmin+3\nCMD ["c"]\nENTRYPOINT ["e"]\nWORKDIR /a\nWORKDIR b\nWORKDIR ../c/./d\n' >"$CTX/Dockerfile"
+	run -0 --separate-stderr edgectl build -t m:1 "$CTX"
+	run -0 edgectl --json inspect m:1
+	jq -e '.config.config | .Env == ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","A=2","E=1","F=1x"]
+		and (.ExposedPorts | keys) == ["53/udp","8080/tcp","8081/tcp","9000/udp","9001/udp"]
+		and .StopSignal == "sigrtmin+3" and .Cmd == ["c"] and .Entrypoint == ["e"]
+		and .WorkingDir == "/a/c/d"' <<<"$output"
+	printf 'FROM m:1\nENTRYPOINT ["e2"]\n' >"$CTX/Dockerfile"
+	run -0 --separate-stderr edgectl build -t m:2 "$CTX"
+	run -0 edgectl --json inspect m:2
+	jq -e '.config.config | has("Cmd") | not' <<<"$output"
+	printf 'FROM scratch\n\nSTOPSIGNAL NOPE\n' >"$CTX/Dockerfile"
+	run -2 --separate-stderr edgectl build "$CTX"
+	[[ $stderr == *"Dockerfile:3: STOPSIGNAL: invalid signal 'NOPE'"* ]]
+	printf 'FROM scratch\nEXPOSE 80-70\n' >"$CTX/Dockerfile"
+	run -2 --separate-stderr edgectl build "$CTX"
+	[[ $stderr == *"Dockerfile:2: EXPOSE '80-70'"* ]]
+}
+
+@test "build: WORKDIR creates its directory (as the USER), keeps existing parents; RUN leaves no /dev /proc /sys" {
+	ec_require_root
+	base
+	printf 'FROM bb:1\nUSER app\nWORKDIR /tmp/new/deep\nUSER root\nWORKDIR /\nWORKDIR x/y\nRUN ["/bin/true"]\n' >"$CTX/Dockerfile"
+	run -0 --separate-stderr edgectl build -t wd:1 "$CTX"
+	umoci_unpack "$BATS_TEST_TMPDIR/u" wd:1
+	r="$BATS_TEST_TMPDIR/u/rootfs"
+	[ "$(stat -c '%a %u:%g' "$r/tmp")" = "1777 0:0" ]
+	[ "$(stat -c '%a %u:%g' "$r/tmp/new")" = "755 1000:1000" ]
+	[ "$(stat -c '%a %u:%g' "$r/tmp/new/deep")" = "755 1000:1000" ]
+	[ "$(stat -c '%a %u:%g' "$r/x/y")" = "755 0:0" ]
+	[ ! -e "$r/dev" ] && [ ! -e "$r/proc" ] && [ ! -e "$r/sys" ]
+	run -0 edgectl --json inspect wd:1
+	jq -e '.config.config.WorkingDir == "/x/y"' <<<"$output"
+}
+
+@test "build: ONBUILD is recorded, fires in the child build only, and COPY --from takes an image" {
+	ec_require_root
+	base
+	echo hi >"$CTX/f.txt"
+	printf 'FROM bb:1\nONBUILD COPY f.txt /o/\nonbuild run echo fired >/fired\n' >"$CTX/Dockerfile"
+	run -0 --separate-stderr edgectl build -t ob:1 "$CTX"
+	run -0 edgectl --json inspect ob:1
+	jq -e '.config.config.OnBuild == ["COPY f.txt /o/","run echo fired >/fired"]' <<<"$output"
+	printf 'FROM ob:1\nCOPY --from=bb:1 /etc/passwd /pw\n' >"$CTX/Dockerfile"
+	run -0 --separate-stderr edgectl build -t ob:2 "$CTX"
+	run -0 edgectl --json inspect ob:2
+	jq -e '.config.config | has("OnBuild") | not' <<<"$output"
+	umoci_unpack "$BATS_TEST_TMPDIR/u" ob:2
+	[ "$(cat "$BATS_TEST_TMPDIR/u/rootfs/o/f.txt")" = hi ]
+	[ "$(cat "$BATS_TEST_TMPDIR/u/rootfs/fired")" = fired ]
+	cmp "$BB/rootfs/etc/passwd" "$BATS_TEST_TMPDIR/u/rootfs/pw"
+	printf 'FROM bb:1\nONBUILD FROM x\n' >"$CTX/Dockerfile"
+	run -2 --separate-stderr edgectl build "$CTX"
+	[[ $stderr == *"Dockerfile:2: FROM isn't allowed as an ONBUILD trigger"* ]]
+	printf 'FROM bb:1\nCOPY --from=nosuch:1 /a /b\n' >"$CTX/Dockerfile"
+	run -3 --separate-stderr edgectl build "$CTX"
+	[[ $stderr == *"COPY --from=nosuch:1"* ]]
 }

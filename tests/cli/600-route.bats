@@ -298,7 +298,7 @@ hit() {
 	# requests through h1: local delivery (a1) and IPIP to h2 (b1, b2)
 	out=$(hit 30)
 	echo "$out"
-	! grep -q FAIL <<<"$out"
+	! grep -q FAIL <<<"$out" || false
 	grep -qx a1 <<<"$out"
 	grep -Eqx 'b1|b2' <<<"$out"
 	run -0 --separate-stderr fleet_exec h1 "$EDGECTL" --json route stats --pin-dir "$FR_PIN1"
@@ -323,8 +323,8 @@ hit() {
 	[ $(((t1 - t0) / 1000000)) -lt 10000 ]
 	out=$(hit 30)
 	echo "$out"
-	! grep -q FAIL <<<"$out"
-	! grep -qx b1 <<<"$out"
+	! grep -q FAIL <<<"$out" || false
+	! grep -qx b1 <<<"$out" || false
 	grep -qx b2 <<<"$out"
 	# drain a1 (weight 0): new connections go to b2 only
 	run -0 edgectl -q route add "$VIP" --app web --weight "$a1=0"

@@ -21,6 +21,37 @@ static const char *lookup(void *ctx, const char *name)
 	return NULL;
 }
 
+/* The pure checks a build applies to expanded words. */
+static void check_word(const char *w)
+{
+	struct ec_err err;
+	char **ports, *wd;
+	size_t n;
+
+	(void)df_check_signal(w, &err);
+	if (df_expose_ports(w, &ports, &n, &err) == 0)
+		df_words_free(ports);
+	wd = df_workdir("/a/b", w);
+	free(wd);
+}
+
+/* Every line of the input as an ONBUILD trigger of a base image. */
+static void triggers(const char *text)
+{
+	char *copy = xstrdup(text), *save = NULL, *line;
+	const char *v[64];
+	struct df_file *f;
+	struct ec_err err;
+	size_t n = 0;
+
+	for (line = strtok_r(copy, "\n", &save); line && n < 64;
+	     line = strtok_r(NULL, "\n", &save))
+		v[n++] = line;
+	if (df_parse_triggers(v, n, '\\', "Dockerfile", 1, &f, &err) == 0)
+		df_file_free(f);
+	free(copy);
+}
+
 static void expand_all(const char *word, char esc)
 {
 	struct ec_err err;
@@ -28,8 +59,8 @@ static void expand_all(const char *word, char esc)
 
 	if (df_expand_esc(word, esc, lookup, NULL, &out, &err) == 0)
 		free(out);
-	if (df_expand_words_esc(word, esc, lookup, NULL, &words, NULL,
-				&err) == 0)
+	if (df_expand_words_esc(word, esc, lookup, NULL, &words, NULL, &err) ==
+	    0)
 		df_words_free(words);
 }
 
@@ -46,8 +77,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 			s = df_instr_str(in);
 			free(s);
-			for (j = 0; j < in->argc; j++)
+			for (j = 0; j < in->argc; j++) {
 				expand_all(in->argv[j], f->escape);
+				check_word(in->argv[j]);
+			}
 			for (j = 0; j < in->nkv; j++) {
 				expand_all(in->kv[j].key, f->escape);
 				if (in->kv[j].value)
@@ -62,6 +95,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		word = xstrndup((const char *)data, size);
 		expand_all(word, '\\');
 		expand_all(word, '`');
+		triggers(word);
 		free(word);
 	}
 	return 0;

@@ -2,8 +2,9 @@
 # binary, small helpers. Tests that start servers record PIDs and stop them
 # in teardown, even on failure.
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-export PATH="$TOP/build:$PATH"
-export EDGECTL="$TOP/build/edgectl"
+# EDGECTL_O (tests/run): the build directory, e.g. the sanitizer build
+export PATH="$TOP/${EDGECTL_O:-build}:$PATH"
+export EDGECTL="$TOP/${EDGECTL_O:-build}/edgectl"
 
 # Fresh per-test dirs under BATS_TEST_TMPDIR (bats removes it).
 ec_isolate() {

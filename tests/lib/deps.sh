@@ -11,10 +11,20 @@ pkgs=(
 	# tests: harness, real S3 server (Ceph RGW), tools
 	perl bats jq curl zstd man-db radosgw ceph-mon ceph-osd procps zsh fish
 	util-linux iproute2 ethtool skopeo umoci crun runc busybox-static runsc
+	# ADD's compressions (tests/cli/110-build-copy.bats)
+	xz-utils bzip2 lz4
 	# registry peer (push/pull), Basic auth
 	docker-registry apache2-utils openssl
+	# Docker's own builders for the conformance suite (120-build-docker):
+	# dockerd and /usr/bin/docker (tests call it by path, so another docker
+	# client earlier on PATH does not matter)
+	docker.io
 	# the fleet: hosts are network namespaces running sshd; CNI networking
 	openssh-server openssh-client containernetworking-plugins
+	# microVMs (run --runtime qemu): QEMU, Debian's guest kernel (~70 MB
+	# download, ~400 MB in /boot and /lib/modules), the rootfs disk
+	# builder, cpio to check the initramfs; xz unpacks the kernel's vmlinux
+	qemu-system-x86 linux-image-amd64 erofs-utils cpio xz-utils
 )
 if [ "${1:-}" = bench ]; then
 	pkgs+=(awscli time debootstrap podman)
@@ -34,6 +44,15 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
+# docker.io's postinst would start a system dockerd (bridge, iptables):
+# the tests start their own. Deny service starts during the install unless
+# the machine already has a policy.
+policy=
+if [[ " ${missing[*]} " == *" docker.io "* ]] && [ ! -e /usr/sbin/policy-rc.d ]; then
+	policy=/usr/sbin/policy-rc.d
+	printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy"
+	trap 'rm -f "$policy"' EXIT
+fi
 if ! apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; then
 	apt-get update -q >/dev/null
 	apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null

@@ -125,3 +125,29 @@ reg_curl_manifest() {
 reg_mint_token() {
 	"$REGISTRY_LIB/start-registry.sh" --mint-token "$REGISTRY_DIR" "$@"
 }
+
+# reg_proxy_start [MODE]: tests/lib/reg-proxy.pl in front of $REGISTRY
+# (a registry that ignores Range, is slow, lies on HEAD...: see that
+# script), on another port of 127.0.0.1. Exports PROXY (127.0.0.1:PORT)
+# and PROXY_LOG (a line per request). Its PID goes to $REGISTRY_DIR/pids,
+# so reg_stop (and the watchdog) stop it by PID with the registry.
+reg_proxy_start() {
+	rm -f "$REGISTRY_DIR/proxy.port"
+	printf '%s\n' "${1:-}" >"$REGISTRY_DIR/proxy.mode"
+	perl "$REGISTRY_LIB/reg-proxy.pl" "$REGISTRY_DIR" "$REGISTRY" \
+		</dev/null >"$REGISTRY_DIR/proxy.out" 2>&1 3>&- &
+	echo $! >>"$REGISTRY_DIR/pids"
+	for _ in $(seq 1 100); do
+		[ -s "$REGISTRY_DIR/proxy.port" ] && break
+		sleep 0.05
+	done
+	[ -s "$REGISTRY_DIR/proxy.port" ] || { cat "$REGISTRY_DIR/proxy.out" >&2; return 1; }
+	PROXY=127.0.0.1:$(cat "$REGISTRY_DIR/proxy.port")
+	PROXY_LOG=$REGISTRY_DIR/proxy.log
+	export PROXY PROXY_LOG
+}
+
+# reg_proxy_mode MODE: what the proxy does from the next request on.
+reg_proxy_mode() {
+	printf '%s\n' "$*" >"$REGISTRY_DIR/proxy.mode"
+}

@@ -2,8 +2,10 @@
  * expander, with cases from Docker's documentation and BuildKit's tests. */
 #include "tap.h"
 #include "build/dockerfile.h"
+#include "build/dockerignore.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 static struct df_file *parse(const char *text)
 {
@@ -289,9 +291,38 @@ int main(void)
 	bad("RUN x\nFROM y\n",
 	    "Dockerfile:1: 'RUN' comes before the first FROM; a Dockerfile must start with FROM "
 	    "(only ARG may come before it)");
-	bad("FROM x\nONBUILD RUN y\n",
-	    "Dockerfile:2: ONBUILD is not supported by edgectl build; run the triggered instructions "
-	    "in the child Dockerfile instead");
+	/* ONBUILD: the trigger is kept as written, checked at once */
+	f = parse("FROM x\nonbuild  run   echo  hi \\\n  there\nONBUILD COPY a /b/\n");
+	ok(f && f->ninstrs == 3 && f->instrs[1].kind == DF_ONBUILD &&
+		   !strcmp(f->instrs[1].argv[0], "run   echo  hi   there") &&
+		   !strcmp(f->instrs[2].argv[0], "COPY a /b/"),
+	   "ONBUILD keeps the trigger as Docker records it");
+	df_file_free(f);
+	bad("FROM x\nONBUILD ONBUILD RUN y\n",
+	    "Dockerfile:2: chaining ONBUILD via 'ONBUILD ONBUILD' isn't allowed");
+	bad("FROM x\nONBUILD from y\n", "Dockerfile:2: from isn't allowed as an ONBUILD trigger");
+	bad("FROM x\nONBUILD MAINTAINER me\n",
+	    "Dockerfile:2: MAINTAINER isn't allowed as an ONBUILD trigger");
+	bad("FROM x\nONBUILD COPY a\n",
+	    "Dockerfile:2: COPY requires at least two arguments: one or more sources and a destination");
+	bad("FROM x\nONBUILD\n", "Dockerfile:2: ONBUILD requires at least one argument");
+	{
+		const char *trig[] = {"RUN echo a", "ENV A=1 B=2", "copy --chown=1:2 a /b/"};
+		const char *badtrig[] = {"RUN ok", "FROM x"};
+		const char *nltrig[] = {"RUN a\nb"};
+
+		ok(df_parse_triggers(trig, 3, '\\', "Dockerfile", 7, &f, &err) == 0 &&
+			   f->ninstrs == 3 && f->instrs[2].kind == DF_COPY &&
+			   f->instrs[2].line == 7 && f->instrs[1].nkv == 2,
+		   "base image triggers parse as instructions of the stage");
+		df_file_free(f);
+		ok(df_parse_triggers(badtrig, 2, '\\', "Dockerfile", 3, &f, &err) < 0 && !f &&
+			   !strcmp(err.msg, "Dockerfile:3: FROM isn't allowed as an ONBUILD trigger"),
+		   "a FROM trigger from an image is refused");
+		ok(df_parse_triggers(nltrig, 1, '\\', "Dockerfile", 3, &f, &err) < 0 &&
+			   strstr(err.msg, "spans several lines"),
+		   "a multi-line trigger is refused");
+	}
 	bad("FROM x\nRUN <<EOF\necho hi\nEOF\n",
 	    "Dockerfile:2: heredocs are not supported yet (found '<<EOF'); put the text in a file "
 	    "in the build context instead");
@@ -311,6 +342,13 @@ int main(void)
 	bad("FROM x\nHEALTHCHECK --interval=5 CMD true\n",
 	    "Dockerfile:2: HEALTHCHECK --interval: missing unit in duration '5' (use e.g. 30s, 1m30s, "
 	    "500ms)");
+	bad("FROM x\nRUN a\nSTOPSIGNAL NOPE\n",
+	    "Dockerfile:3: STOPSIGNAL: invalid signal 'NOPE' (use a name such as SIGTERM or a number)");
+	bad("FROM x\nEXPOSE 80 90-70/udp\n",
+	    "Dockerfile:2: EXPOSE '90-70/udp': the range ends before it starts");
+	f = parse("FROM x\nSTOPSIGNAL $S\nEXPOSE ${P}-81 \"80\"\n");
+	ok(f && f->ninstrs == 3, "STOPSIGNAL and EXPOSE with variables or quotes wait for expansion");
+	df_file_free(f);
 	bad("# only a comment\n\n", "Dockerfile: no instructions");
 	bad("ARG a\n", "Dockerfile: no FROM instruction (a build needs at least one stage)");
 	ok(df_parse("FROM x\nRUN a\0b\n", 14, "Containerfile", &f, &err) < 0 &&
@@ -386,6 +424,81 @@ int main(void)
 	ok(df_parse_duration("250ms", &ns, &err) == 0 && ns == 250000000LL, "250ms");
 	ok(df_parse_duration("3x", &ns, &err) < 0, "unknown unit rejected");
 	ok(df_kind_expands(DF_COPY) && !df_kind_expands(DF_RUN), "COPY expands, RUN does not");
+
+	/* STOPSIGNAL: moby's signal.ParseSignal */
+	{
+		static const char *const good[] = {"SIGTERM", "term", "kill", "SigKill", "9",
+						   "-3", "+5", "999", "RTMIN", "sigrtmin+3",
+						   "SIGRTMAX-14", "WINCH", "SIGSTKFLT"};
+		static const char *const nope[] = {"NOPE", "0", "", "SIG", "SIGRTMIN+16",
+						   "RTMAX-15", "RTMIN+0", "9x", "SIGTERM ",
+						   "99999999999999999999"};
+		for (size_t i = 0; i < sizeof(good) / sizeof(*good); i++)
+			ok(df_check_signal(good[i], &err) == 0, "STOPSIGNAL '%s' accepted", good[i]);
+		for (size_t i = 0; i < sizeof(nope) / sizeof(*nope); i++)
+			ok(df_check_signal(nope[i], &err) < 0 && err.cat == EC_USAGE,
+			   "STOPSIGNAL '%s' refused", nope[i]);
+	}
+
+	/* EXPOSE: nat.ParsePortSpecs */
+	{
+		static const struct {
+			const char *spec, *want;
+		} ports[] = {
+			{"80", "80/tcp"},
+			{"53/UDP", "53/udp"},
+			{"8080-8081", "8080/tcp,8081/tcp"},
+			{"9000-9001/udp", "9000/udp,9001/udp"},
+			{"0", "0/tcp"},
+			{"080/", "80/tcp"},
+			{"7-7/sctp", "7/sctp"},
+		};
+		static const char *const nope[] = {"65536", "81-80", "80/icmp", "x", "1.2.3.4:80:80",
+						   "-80", "80-", "+80", ""};
+		for (size_t i = 0; i < sizeof(ports) / sizeof(*ports); i++) {
+			char **v = NULL, buf[128] = "";
+			size_t n = 0, len = 0;
+			int rc = df_expose_ports(ports[i].spec, &v, &n, &err);
+
+			for (size_t k = 0; rc == 0 && k < n; k++)
+				len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%s",
+							k ? "," : "", v[k]);
+			is_str(buf, ports[i].want, "EXPOSE %s", ports[i].spec);
+			df_words_free(v);
+		}
+		for (size_t i = 0; i < sizeof(nope) / sizeof(*nope); i++) {
+			char **v = NULL;
+			size_t n;
+
+			ok(df_expose_ports(nope[i], &v, &n, &err) < 0 && !v && err.cat == EC_USAGE,
+			   "EXPOSE '%s' refused", nope[i]);
+		}
+	}
+
+	/* WORKDIR: relative ones path.Join + path.Clean as both builders do */
+	{
+		static const char *const wd[][3] = {
+			{NULL, "/a/../b/./c/", "/a/../b/./c/"}, {"/", "x/y", "/x/y"},
+			{"/a", "b", "/a/b"},		{"/a/b", "../c/./d", "/a/c/d"},
+			{"", "rel", "/rel"},		{"/a", "../../..", "/"},
+			{"/a/../b/", "x//y/", "/b/x/y"},	{"/a", ".", "/a"},
+		};
+		static const char *const cl[][2] = {
+			{"", "."}, {"a/../..", ".."}, {"../a/./b/", "../a/b"}, {"//", "/"},
+			{"a//b", "a/b"}, {"/..", "/"}, {"./", "."}, {"a/b/../../c", "c"},
+		};
+		for (size_t i = 0; i < sizeof(wd) / sizeof(*wd); i++) {
+			char *w = df_workdir(wd[i][0], wd[i][1]);
+			is_str(w, wd[i][2], "WORKDIR %s then %s", wd[i][0] ? wd[i][0] : "(none)",
+			       wd[i][1]);
+			free(w);
+		}
+		for (size_t i = 0; i < sizeof(cl) / sizeof(*cl); i++) {
+			char *c = di_path_clean(cl[i][0], strlen(cl[i][0]));
+			is_str(c, cl[i][1], "clean '%s'", cl[i][0]);
+			free(c);
+		}
+	}
 	df_file_free(NULL);
 	return done_testing();
 }

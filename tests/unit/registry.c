@@ -284,6 +284,17 @@ static void test_urls(void)
 		     "https://r.test/v2/a/blobs/uploads/u1?s=2");
 	resolve_case("https://r.test", "x", "https://r.test/x");
 	resolve_case("HTTP://R.test/a", "HTTPS://x.test/b", "HTTPS://x.test/b");
+	/* another scheme is refused, never merged as a relative path */
+	ok(!reg_resolve_url("http://r.test/v2/a/", "file:///etc/passwd"),
+	   "Location 'file:///etc/passwd' refused");
+	ok(!reg_resolve_url("http://r.test/v2/a/", "ftp://x.test/u"),
+	   "Location 'ftp://...' refused");
+	ok(!reg_resolve_url("http://r.test/v2/a/", "javascript:alert(1)"),
+	   "Location 'javascript:...' refused");
+	resolve_case("http://r.test/v2/a/", "u1?x=a:b",
+		     "http://r.test/v2/a/u1?x=a:b");
+	resolve_case("http://r.test/v2/a/", "/v2/a/u?s=file:x",
+		     "http://r.test/v2/a/u?s=file:x");
 
 	ok(reg_url_origin("HTTP://Reg.Test:5000/v2/?x", o, sizeof(o)) == 0,
 	   "origin parsed");
@@ -330,6 +341,107 @@ static void test_ranges(void)
 	ok(reg_parse_upload_range("0-99999999999999999999", &have) < 0,
 	   "range: overflow");
 	ok(reg_parse_upload_range(NULL, &have) < 0, "range: NULL");
+}
+
+static void test_state(void)
+{
+	json_t *a = reg_state_new(), *b = reg_state_new();
+	const char *d1 =
+	    "sha256:"
+	    "1111111111111111111111111111111111111111111111111111111111111111";
+	char **repos = NULL;
+	size_t n, i;
+	char dg[80];
+
+	ok(!reg_state_scheme(a, "r:5000"), "state: no scheme at first");
+	reg_state_set_scheme(a, "r:5000", "http", 10);
+	is_str(reg_state_scheme(a, "r:5000"), "http", "state: scheme kept");
+	reg_state_add_blob(a, "r:5000", "team/a", d1, 10);
+	reg_state_add_blob(a, "r:5000", "team/b", d1, 30);
+	reg_state_add_blob(a, "other:5000", "team/c", d1, 40);
+	reg_state_add_blob(a, "r:5000", "x", "sha256:short", 50);
+	n = reg_state_blob_repos(a, "r:5000", "team/b", d1, &repos);
+	ok(n == 1 && !strcmp(repos[0], "team/a"),
+	   "state: other repos of the same registry, not the target's");
+	for (i = 0; i < n; i++)
+		free(repos[i]);
+	free(repos);
+	reg_state_add_blob(a, "r:5000", "team/z", d1, 20);
+	n = reg_state_blob_repos(a, "r:5000", NULL, d1, &repos);
+	ok(n == 3 && !strcmp(repos[0], "team/b") &&
+	       !strcmp(repos[1], "team/z") && !strcmp(repos[2], "team/a"),
+	   "state: newest first");
+	for (i = 0; i < n; i++)
+		free(repos[i]);
+	free(repos);
+	n = reg_state_blob_repos(a, "r:500", NULL, d1, &repos);
+	ok(n == 0 && !repos,
+	   "state: 'r:500' is not a prefix match of 'r:5000'");
+	ok(!json_object_get(json_object_get(a, "blobs"), "sha256:short"),
+	   "state: a bad digest is not recorded");
+
+	/* merge: newest wins, union of repositories */
+	reg_state_set_scheme(b, "r:5000", "https", 5);
+	reg_state_add_blob(b, "r:5000", "team/a", d1, 99);
+	reg_state_add_blob(b, "r:5000", "team/new", d1, 1);
+	reg_state_merge(a, b);
+	is_str(reg_state_scheme(a, "r:5000"), "http",
+	       "merge: an older scheme does not win");
+	reg_state_set_scheme(b, "r:5000", "https", 11);
+	reg_state_merge(a, b);
+	is_str(reg_state_scheme(a, "r:5000"), "https",
+	       "merge: a newer scheme wins");
+	n = reg_state_blob_repos(a, "r:5000", NULL, d1, &repos);
+	ok(n == 4 && !strcmp(repos[0], "team/a") &&
+	       !strcmp(repos[3], "team/new"),
+	   "merge: union, timestamps max");
+	for (i = 0; i < n; i++)
+		free(repos[i]);
+	free(repos);
+
+	/* caps: 8 repositories per blob, 4096 blobs, oldest dropped */
+	for (i = 0; i < 20; i++) {
+		char repo[32];
+		snprintf(repo, sizeof(repo), "r%zu", i);
+		reg_state_add_blob(a, "cap:1", repo, d1, 1000 + (int64_t)i);
+	}
+	ok(json_object_size(json_object_get(json_object_get(a, "blobs"), d1)) ==
+	       8,
+	   "cap: 8 repositories per blob");
+	n = reg_state_blob_repos(a, "cap:1", NULL, d1, &repos);
+	ok(n == 8 && !strcmp(repos[0], "r19") && !strcmp(repos[7], "r12"),
+	   "cap: the newest kept");
+	for (i = 0; i < n; i++)
+		free(repos[i]);
+	free(repos);
+	for (i = 0; i < 4100; i++) {
+		snprintf(dg, sizeof(dg), "sha256:%064zx", i + 1);
+		reg_state_add_blob(b, "r:1", "a", dg, 2000 + (int64_t)i);
+	}
+	ok(json_object_size(json_object_get(b, "blobs")) == 4096,
+	   "cap: 4096 blobs");
+	snprintf(dg, sizeof(dg), "sha256:%064zx", (size_t)1);
+	ok(!json_object_get(json_object_get(b, "blobs"), dg),
+	   "cap: the oldest blob dropped");
+	json_decref(a);
+	json_decref(b);
+
+	/* the insecure list */
+	{
+		const char *l[] = {"reg.test:5000", "plain.test", "[::1]:5000"};
+		ok(reg_host_listed(l, 3, "reg.test:5000"), "listed: exact");
+		ok(!reg_host_listed(l, 3, "reg.test:5001"),
+		   "listed: another port of a host:port entry is not");
+		ok(reg_host_listed(l, 3, "plain.test:8080"),
+		   "listed: a host entry covers every port");
+		ok(reg_host_listed(l, 3, "PLAIN.test"),
+		   "listed: host names are case-insensitive");
+		ok(!reg_host_listed(l, 3, "plain.test.evil:80"),
+		   "listed: no prefix matches");
+		ok(reg_host_listed(l, 3, "[::1]:5000"), "listed: IPv6");
+		ok(!reg_host_listed(l, 0, "reg.test:5000"),
+		   "listed: empty list");
+	}
 }
 
 static void test_base64(void)
@@ -1348,6 +1460,7 @@ int main(void)
 	test_urls();
 	test_ranges();
 	test_base64();
+	test_state();
 	test_unreachable();
 
 	snprintf(tmpdir, sizeof(tmpdir), "%s/edgectl-regt.XXXXXX",

@@ -429,6 +429,50 @@ static void test_refresh(void)
 	json_decref(routes);
 }
 
+/* Readiness: with a ready path, a new backend stays out of the tables
+ * until a check finds it ready; it goes out again when it says it is not;
+ * an old backend (no "ready") stays in. */
+static void test_ready(void)
+{
+	json_t *insts = json_array(), *hosts = json_array();
+	json_t *routes = json_array(), *r = json_object();
+	json_t *up = J("{\"a\":{\"ok\":true,\"rtt_ms\":1,\"ready\":true}}");
+	json_t *busy = J("{\"a\":{\"ok\":true,\"rtt_ms\":1,\"ready\":false}}");
+	struct route_refresh f = {.addr = "198.18.1.5",
+				  .vip = {0, 80, ROUTE_TCP},
+				  .id = 3,
+				  .app = "web",
+				  .ready = "/ready",
+				  .insts = insts,
+				  .hosts = hosts,
+				  .routes = routes};
+	struct ec_err err;
+	json_t *a;
+
+	json_array_append_new(insts, inst("a", "198.19.1.10", "h", "running"));
+	ok(route_refresh_apply(r, &f, &err) == 0, "ready: a new route");
+	is_str(ec_json_str(json_object_get(r, "check"), "ready"), "/ready",
+	       "ready: the path is in the check");
+	a = backend(r, "a");
+	json_object_set_new(a, "host_ip", json_string("198.18.0.1"));
+	ok(json_is_false(json_object_get(a, "ready")) && !route_in_table(a),
+	   "ready: a new backend waits for its readiness");
+	route_hysteresis(r, up);
+	ok(json_is_true(json_object_get(a, "ready")) && route_in_table(a),
+	   "ready: a check finds it ready: in the table");
+	route_hysteresis(r, busy);
+	ok(!route_in_table(a) && json_is_true(json_object_get(a, "healthy")),
+	   "ready: not ready any more: out of the table, still healthy");
+	json_object_del(a, "ready");
+	ok(route_in_table(a), "ready: no readiness recorded: in");
+	json_decref(r);
+	json_decref(insts);
+	json_decref(hosts);
+	json_decref(routes);
+	json_decref(up);
+	json_decref(busy);
+}
+
 /* ---- the plan ----------------------------------------------------------- */
 
 /* Three routes; 198.18.1.2's backend "a" and 198.18.1.1's "b" both claim
@@ -585,17 +629,16 @@ static void test_plan(void)
  * -> 251 slots) about half of the survivors' flows moved. */
 static void test_disruption(void)
 {
-	json_t *routes = J(
-	    "[{\"vip\":\"198.18.1.1\",\"port\":80,\"id\":1,\"backends\":["
-	    "{\"instance\":\"a\",\"index\":1,\"weight\":100,"
-	    "\"healthy\":true,\"host_ip\":\"198.18.0.1\"},"
-	    "{\"instance\":\"b\",\"index\":2,\"weight\":100,"
-	    "\"healthy\":true,\"host_ip\":\"198.18.0.2\"},"
-	    "{\"instance\":\"c\",\"index\":3,\"weight\":100,"
-	    "\"healthy\":true,\"host_ip\":\"198.18.0.3\"}]}]");
+	json_t *routes =
+	    J("[{\"vip\":\"198.18.1.1\",\"port\":80,\"id\":1,\"backends\":["
+	      "{\"instance\":\"a\",\"index\":1,\"weight\":100,"
+	      "\"healthy\":true,\"host_ip\":\"198.18.0.1\"},"
+	      "{\"instance\":\"b\",\"index\":2,\"weight\":100,"
+	      "\"healthy\":true,\"host_ip\":\"198.18.0.2\"},"
+	      "{\"instance\":\"c\",\"index\":3,\"weight\":100,"
+	      "\"healthy\":true,\"host_ip\":\"198.18.0.3\"}]}]");
 	struct route_plan_be *p;
-	uint32_t *t1 = NULL, *t2 = NULL, m1 = 0, m2 = 0, k, kept = 0,
-		 moved = 0;
+	uint32_t *t1 = NULL, *t2 = NULL, m1 = 0, m2 = 0, k, kept = 0, moved = 0;
 	size_t n, nb;
 	struct ec_err err;
 
@@ -622,6 +665,177 @@ static void test_disruption(void)
 	   "flows of the surviving backends stay: %u of %u moved (<= 2%%)",
 	   moved, kept + moved);
 	free(p);
+	free(t1);
+	free(t2);
+	json_decref(routes);
+}
+
+/* ---- weights ------------------------------------------------------------ */
+
+static void test_weigh(void)
+{
+	struct route_wt in[4] = {
+	    {100, 1, 2.0, -1, 0}, /* a: the closest */
+	    {100, 1, 9.0, -1, 0}, /* b: far */
+	    {100, 0, 1.0, -1, 0}, /* c: unhealthy */
+	    {0, 1, 1.0, -1, 0},	  /* d: drained */
+	};
+	uint32_t w[4], w2[4];
+
+	route_weigh(in, 4, 0, w);
+	ok(w[2] == 0 && w[3] == 0,
+	   "health gates and draining take a backend out (c %u, d %u)", w[2],
+	   w[3]);
+	is_int(w[0], 100, "the closest healthy backend keeps its weight");
+	is_int(w[1], 30, "a backend 7 ms farther gets (2+1)/(9+1) of it");
+	in[1].rtt_ms = 500;
+	route_weigh(in, 4, 0, w);
+	is_int(w[1], 10, "latency never takes a healthy backend below 10%%");
+	in[1].rtt_ms = -1;
+	route_weigh(in, 4, 0, w);
+	is_int(w[1], 100, "an unknown RTT counts as the best");
+	/* local preference within the margin */
+	in[0].rtt_ms = 3;
+	in[1].rtt_ms = 7;
+	in[1].local = 1;
+	route_weigh(in, 4, 0, w);
+	ok(w[1] == 100 && w[0] == 75,
+	   "a local backend 4 ms farther than the best is preferred (within "
+	   "the %g ms margin): %u, the remote one %u",
+	   ROUTE_LOCAL_MARGIN_MS, w[1], w[0]);
+	in[1].rtt_ms = 20;
+	route_weigh(in, 4, 0, w);
+	ok(w[1] < w[0],
+	   "beyond the margin the closer remote one wins (%u < %u)", w[1],
+	   w[0]);
+	/* two local backends on a fast network: the margin does not
+	 * turn the farther one into the best */
+	in[0].local = 1;
+	in[0].rtt_ms = 0.1;
+	in[1].rtt_ms = 9;
+	route_weigh(in, 4, 0, w);
+	ok(w[0] == 100 && w[1] == 20,
+	   "two local backends, 0.1 and 9 ms: the closer keeps it all, the "
+	   "other (0+1)/(4+1) (%u, %u)",
+	   w[0], w[1]);
+	in[0].local = in[1].local = 0;
+	in[0].rtt_ms = in[1].rtt_ms = 1;
+	/* load against its target */
+	in[0].load = 50;
+	in[1].load = 5;
+	route_weigh(in, 4, 10, w);
+	ok(w[0] == 20 && w[1] == 100,
+	   "load 5x the target: a fifth of the weight (%u), under it: all "
+	   "(%u)",
+	   w[0], w[1]);
+	route_weigh(in, 4, 0, w2);
+	ok(w2[0] == 100, "no target: load does not count");
+	/* deterministic */
+	route_weigh(in, 4, 10, w2);
+	ok(!memcmp(w, w2, sizeof(w)), "same inputs, same weights");
+}
+
+static void test_weigh_hysteresis(void)
+{
+	json_t *routes = J(
+	    "[{\"vip\":\"198.18.250.1\",\"id\":1,\"load\":{\"target\":10},"
+	    "\"backends\":["
+	    "{\"instance\":\"a\",\"index\":1,\"weight\":100,\"rtt_ms\":2,"
+	    "\"healthy\":true,\"host_ip\":\"198.18.0.1\",\"location\":\"l1\"},"
+	    "{\"instance\":\"b\",\"index\":2,\"weight\":100,\"rtt_ms\":20,"
+	    "\"healthy\":true,\"host_ip\":\"198.18.0.2\",\"location\":\"l2\"}]}"
+	    "]");
+	json_t *r = json_array_get(routes, 0);
+	json_t *jitter = J("{\"a\":{\"ok\":true,\"rtt_ms\":2.4},"
+			   "\"b\":{\"ok\":true,\"rtt_ms\":18}}");
+	json_t *jump = J("{\"a\":{\"ok\":true,\"rtt_ms\":2.4,\"load\":40},"
+			 "\"b\":{\"ok\":true,\"rtt_ms\":4}}");
+	struct route_plan_be *p;
+	uint32_t *t = NULL, m = 0;
+	size_t n, nb;
+	char h0[17], h1[17], h2[17], hl1[17], hl2[17];
+	struct ec_err err;
+
+	ec_err_clear(&err);
+#define FNV(loc, hx)                                                           \
+	do {                                                                   \
+		p = route_plan_backends(routes, &n);                           \
+		route_build_table_at(p, n, 1, loc, &t, &m, &nb, &err);         \
+		route_table_fnv(t, m, hx);                                     \
+		free(p);                                                       \
+		free(t);                                                       \
+	} while (0)
+	FNV(NULL, h0);
+	route_hysteresis(r, jitter);
+	ok(json_number_value(json_object_get(backend(r, "a"), "rtt_ms")) == 2 &&
+	       json_number_value(json_object_get(backend(r, "b"), "rtt_ms")) ==
+		   20,
+	   "RTT jitter within hysteresis is not recorded");
+	FNV(NULL, h1);
+	is_str(h1, h0, "so the table is not rebuilt");
+	route_hysteresis(r, jump);
+	ok(json_number_value(json_object_get(backend(r, "b"), "rtt_ms")) == 4 &&
+	       json_number_value(json_object_get(backend(r, "a"), "load")) ==
+		   40,
+	   "a real move is recorded (rtt 20 -> 4, first load 40)");
+	FNV(NULL, h2);
+	ok(strcmp(h2, h0) != 0, "and the table changes");
+	FNV("l1", hl1);
+	FNV("l1", hl2);
+	is_str(hl1, hl2, "two routers of one location build the same table");
+	FNV("l2", hl2);
+	ok(strcmp(hl1, hl2) != 0,
+	   "routers of another location prefer their own backends");
+	ok(route_moved(10, 13, 1) && !route_moved(10, 12, 1) &&
+	       !route_moved(0.2, 0.9, 1),
+	   "route_moved: beyond 25%% and the floor only");
+#undef FNV
+	json_decref(routes);
+	json_decref(jitter);
+	json_decref(jump);
+}
+
+/* How many slots a weight change moves: 3 backends, one goes from
+ * weight 100 to 50 (what an RTT or load factor does); only slots it gives
+ * up should change hands, not a reshuffle. */
+static void test_weight_moves(void)
+{
+	json_t *routes = J("[{\"vip\":\"198.18.250.1\",\"id\":1,\"backends\":["
+			   "{\"instance\":\"a\",\"index\":1,\"weight\":100,"
+			   "\"healthy\":true,\"host_ip\":\"198.18.0.1\"},"
+			   "{\"instance\":\"b\",\"index\":2,\"weight\":100,"
+			   "\"healthy\":true,\"host_ip\":\"198.18.0.2\"},"
+			   "{\"instance\":\"c\",\"index\":3,\"weight\":100,"
+			   "\"healthy\":true,\"host_ip\":\"198.18.0.3\"}]}]");
+	struct route_plan_be *p;
+	uint32_t *t1 = NULL, *t2 = NULL, m1 = 0, m2 = 0, k, moved = 0,
+		 from_b = 0;
+	size_t n, nb;
+	struct ec_err err;
+
+	ec_err_clear(&err);
+	p = route_plan_backends(routes, &n);
+	route_build_table(p, n, 1, &t1, &m1, &nb, &err);
+	free(p);
+	json_object_set_new(backend(json_array_get(routes, 0), "b"), "rtt_ms",
+			    json_real(3));
+	json_object_set_new(backend(json_array_get(routes, 0), "a"), "rtt_ms",
+			    json_real(1));
+	json_object_set_new(backend(json_array_get(routes, 0), "c"), "rtt_ms",
+			    json_real(1));
+	p = route_plan_backends(routes, &n);
+	route_build_table(p, n, 1, &t2, &m2, &nb, &err);
+	free(p);
+	for (k = 0; t1 && t2 && m1 == m2 && k < m1; k++)
+		if (t1[k] != t2[k]) {
+			moved++;
+			from_b += t1[k] == 2;
+		}
+	/* b: (1+1)/(3+1) = half its weight: its share 1/3 -> 1/5 */
+	ok(moved && moved * 100 <= m1 * 20 && from_b * 100 >= moved * 90,
+	   "b's weight halved: %u of %u slots (%.1f%%) move, %u of them "
+	   "b's own",
+	   moved, m1, 100.0 * moved / (m1 ? m1 : 1), from_b);
 	free(t1);
 	free(t2);
 	json_decref(routes);
@@ -655,8 +869,12 @@ int main(void)
 	test_vip_ids();
 	test_merge();
 	test_refresh();
+	test_ready();
 	test_plan();
 	test_resolve();
 	test_disruption();
+	test_weigh();
+	test_weigh_hysteresis();
+	test_weight_moves();
 	return done_testing();
 }

@@ -22,34 +22,42 @@ struct server {
 	uint16_t port;	   /* host order */
 	const char *reply; /* NULL: accept, read, never answer */
 	int hold_ms;	   /* with reply NULL: how long to stay silent */
-	char req[512];	   /* what the client sent */
+	char req[512];	   /* what the client sent (last) */
+	int conns;	   /* connections to answer (0: 1) */
 	pthread_t th;
 };
 
 static void *serve(void *p)
 {
 	struct server *s = p;
-	int c = accept(s->fd, NULL, NULL);
-	ssize_t n;
+	int k;
 
-	if (c < 0)
-		return NULL;
-	n = recv(c, s->req, sizeof(s->req) - 1, 0);
-	s->req[n > 0 ? n : 0] = '\0';
-	if (s->reply)
-		(void)!send(c, s->reply, strlen(s->reply), MSG_NOSIGNAL);
-	else
-		usleep((useconds_t)s->hold_ms * 1000);
-	close(c);
+	for (k = 0; k < (s->conns ? s->conns : 1); k++) {
+		int c = accept(s->fd, NULL, NULL);
+		ssize_t n;
+
+		if (c < 0)
+			return NULL;
+		n = recv(c, s->req, sizeof(s->req) - 1, 0);
+		s->req[n > 0 ? n : 0] = '\0';
+		if (s->reply)
+			(void)!send(c, s->reply, strlen(s->reply),
+				    MSG_NOSIGNAL);
+		else
+			usleep((useconds_t)s->hold_ms * 1000);
+		close(c);
+	}
 	return NULL;
 }
 
-static void server_start(struct server *s, const char *reply, int hold_ms)
+static void server_start_n(struct server *s, const char *reply, int hold_ms,
+			   int conns)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET};
 	socklen_t al = sizeof(a);
 
 	memset(s, 0, sizeof(*s));
+	s->conns = conns;
 	s->reply = reply;
 	s->hold_ms = hold_ms;
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -62,6 +70,11 @@ static void server_start(struct server *s, const char *reply, int hold_ms)
 	}
 	s->port = ntohs(a.sin_port);
 	pthread_create(&s->th, NULL, serve, s);
+}
+
+static void server_start(struct server *s, const char *reply, int hold_ms)
+{
+	server_start_n(s, reply, hold_ms, 1);
 }
 
 static void server_stop(struct server *s)
@@ -193,10 +206,67 @@ static void test_probe_route(void)
 	json_decref(r);
 }
 
+/* The load endpoint: the number its body starts with, CRLF or bare LF
+ * headers; anything else is an error. */
+static void test_probe_number(void)
+{
+	static const struct {
+		const char *reply;
+		int ok;
+		double v;
+	} c[] = {
+	    {"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n17\n", 1, 17},
+	    {"HTTP/1.1 200 OK\nContent-Type: text/plain\n\n4.5", 1, 4.5},
+	    {"HTTP/1.0 404 Not Found\r\n\r\n3", 0, 0},
+	    {"HTTP/1.0 200 OK\r\n\r\nbusy", 0, 0},
+	    {"HTTP/1.0 200 OK\r\n\r\n-2", 0, 0},
+	    {"garbage", 0, 0},
+	};
+	struct server s;
+	char why[128];
+	double v;
+	size_t i;
+
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		int rc;
+		server_start(&s, c[i].reply, 0);
+		v = -1;
+		why[0] = '\0';
+		rc = route_probe_number("127.0.0.1", s.port, "/load",
+					"198.18.250.1", 500, &v, why,
+					sizeof(why));
+		server_stop(&s);
+		if (c[i].ok)
+			ok(rc == 0 && v == c[i].v &&
+			       strstr(s.req, "GET /load "),
+			   "load %zu: %g", i, v);
+		else
+			ok(rc < 0 && why[0], "load %zu: refused (%s)", i, why);
+	}
+	/* with a load path, route_probe_route reads it from healthy ones */
+	{
+		json_t *r, *out;
+		/* two connections: the check, then the load */
+		server_start_n(&s, "HTTP/1.0 200 OK\r\n\r\n9", 0, 2);
+		r = json_pack("{s:s,s:i,s:{s:s},s:{s:s},s:[{s:s,s:s}]}", "vip",
+			      "198.18.250.1", "port", (int)s.port, "check",
+			      "type", "tcp", "load", "path", "/load",
+			      "backends", "instance", "a", "ip", "127.0.0.1");
+		out = route_probe_route(r, NULL, 500);
+		server_stop(&s);
+		ok(json_number_value(
+		       json_object_get(json_object_get(out, "a"), "load")) == 9,
+		   "probe_route: a healthy backend's load");
+		json_decref(out);
+		json_decref(r);
+	}
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	test_probes();
 	test_probe_route();
+	test_probe_number();
 	return done_testing();
 }

@@ -95,6 +95,21 @@ static void test_spec_invalid(void)
 	    {"{\"image\": \"w:1\", \"vip\": \"198.18.0.1\", \"health\": "
 	     "{\"type\": \"icmp\"}}",
 	     "'health'"},
+	    {"{\"image\": \"w:1\", \"replicas\": 3, \"max_replicas\": 2}",
+	     "'replicas'"},
+	    {"{\"image\": \"w:1\", \"min_replicas\": 0}", "'min_replicas'"},
+	    {"{\"image\": \"w:1\", \"vip\": \"198.18.0.1\", \"health\": "
+	     "{\"ready\": \"ready\"}}",
+	     "'health'"},
+	    {"{\"image\": \"w:1\", \"load\": {\"target\": 5}}", "'load'"},
+	    {"{\"image\": \"w:1\", \"vip\": \"198.18.0.1\", \"load\": {}}",
+	     "'load.target'"},
+	    {"{\"image\": \"w:1\", \"vip\": \"198.18.0.1\", \"load\": "
+	     "{\"target\": 5, \"metric\": \"cpu\"}}",
+	     "'load.metric'"},
+	    {"{\"image\": \"w:1\", \"vip\": \"198.18.0.1\", \"load\": "
+	     "{\"target\": 5, \"cooldown\": -1}}",
+	     "'load.cooldown'"},
 	    {"{\"image\": \"w:1\", \"replicas\": 100001}", "'replicas'"},
 	    {"{\"image\": \"w:1\", \"replicas\": 4294967297}", "'replicas'"},
 	    {"{\"image\": \"w:1\", \"replicas\": -9223372036854775808}",
@@ -732,7 +747,8 @@ static void test_session_vip(void)
 		    &r, &err) == 0 &&
 	       r.n == 2,
 	   "vip: 2 replicas placed");
-	ok(r.route && !strcmp(ec_json_str(r.route, "vip") ?: "", "198.18.200.1") &&
+	ok(r.route &&
+	       !strcmp(ec_json_str(r.route, "vip") ?: "", "198.18.200.1") &&
 	       ec_json_int(r.route, "port") == 8080 &&
 	       !strcmp(ec_json_str(r.route, "app") ?: "", "app") &&
 	       json_array_size(json_object_get(r.route, "backends")) == 2,
@@ -747,8 +763,8 @@ static void test_session_vip(void)
 	sc_spec_parse(j, &s, &err);
 	v = sc_run_argv("file:///s", &s, "app-0", NULL, "app@" DIGEST);
 	for (i = 0; v[i] && v[i + 1]; i++)
-		has_vip |= !strcmp(v[i], "--vip") &&
-			   !strcmp(v[i + 1], "198.18.200.1");
+		has_vip |=
+		    !strcmp(v[i], "--vip") && !strcmp(v[i + 1], "198.18.200.1");
 	ok(has_vip, "vip: run -d gets --vip with the address only");
 	free(v);
 	sc_spec_release(&s);
@@ -768,6 +784,231 @@ static void test_session_vip(void)
 	world_release(&w);
 }
 
+/* The rows of a tick report with this action. */
+static json_t *rows(const json_t *rep, const char *action)
+{
+	json_t *out = json_array(), *e;
+	size_t i;
+
+	json_array_foreach ((json_t *)rep, i, e)
+		if (!strcmp(ec_json_str(e, "action") ?: "", action))
+			json_array_append(out, e);
+	return out;
+}
+
+static json_t *host_obj(struct world *w, const char *host)
+{
+	char *key = xasprintf("fleet/l1/hosts/%s.json", host), *buf;
+	struct ec_err err;
+	json_t *j;
+	size_t n;
+
+	ec_err_clear(&err);
+	if (store_get_buf(w->s, key, 1 << 20, &buf, &n, NULL, &err) < 0)
+		BUG("get %s: %s", key, err.msg);
+	j = ec_json_parse(buf, n, key, &err);
+	free(buf);
+	free(key);
+	return j;
+}
+
+/* A host that stops answering: after 2 ticks it is down, its replica is
+ * re-placed on another host and leaves the route; it comes back when it
+ * answers. */
+static void test_tick_host_down(void)
+{
+	struct world w;
+	struct sc_result r;
+	struct ec_err err;
+	json_t *rep, *x, *h, *rec, *route;
+	char victim[64];
+	size_t i;
+
+	world_init(&w, 3, 4);
+	w.f.s = w.s;
+	ok(schedule(&w, APP(", \"replicas\": 2, \"vip\": \"198.18.200.9\""), &r,
+		    &err) == 0 &&
+	       r.n == 2 && strcmp(r.placed[0].host, r.placed[1].host),
+	   "host down: 2 replicas on 2 hosts");
+	for (i = 1; i <= 3; i++) {
+		char hn[8];
+		snprintf(hn, sizeof(hn), "h%zu", i);
+		json_object_set_new(w.f.ps, hn, json_array());
+	}
+	for (i = 0; i < 2; i++)
+		json_array_append_new(json_object_get(w.f.ps, r.placed[i].host),
+				      json_pack("{s:s,s:s}", "name",
+						r.placed[i].instance, "status",
+						"running"));
+	snprintf(victim, sizeof(victim), "%s", r.placed[0].host);
+	json_object_del(w.f.ps, victim);
+	rep = sc_tick(&w.c, &err);
+	h = host_obj(&w, victim);
+	x = rows(rep, "lost");
+	ok(rep && json_array_size(x) == 0 && ec_json_int(h, "misses") == 1 &&
+	       !json_object_get(h, "down"),
+	   "host down: one missed tick is not enough");
+	json_decref(x);
+	json_decref(h);
+	json_decref(rep);
+	rep = sc_tick(&w.c, &err);
+	h = host_obj(&w, victim);
+	ok(json_is_true(json_object_get(h, "down")) &&
+	       !strcmp(ec_json_str(h, "down_by") ?: "", "tick") &&
+	       allocations(&w, "l1", victim) == 0,
+	   "host down: the second miss marks it down, its allocation goes");
+	json_decref(h);
+	x = rows(rep, "host-down");
+	ok(json_array_size(x) == 1, "host down: reported");
+	json_decref(x);
+	x = rows(rep, "lost");
+	ok(json_array_size(x) == 1 &&
+	       !strcmp(ec_json_str(json_array_get(x, 0), "instance") ?: "",
+		       r.placed[0].instance),
+	   "host down: its replica is lost");
+	json_decref(x);
+	x = rows(rep, "placed");
+	ok(json_array_size(x) == 1 &&
+	       json_array_size(
+		   json_object_get(json_array_get(x, 0), "placements")) == 1 &&
+	       strcmp(ec_json_str(
+			  json_array_get(json_object_get(json_array_get(x, 0),
+							 "placements"),
+					 0),
+			  "host")
+			  ?: victim,
+		      victim),
+	   "host down: a replacement is placed on another host");
+	json_decref(x);
+	rec = sc_app_get(w.s, "app", &err);
+	x = json_object_get(rec, "placements");
+	ok(json_array_size(x) == 2 &&
+	       strcmp(ec_json_str(json_array_get(x, 0), "host") ?: "",
+		      victim) &&
+	       strcmp(ec_json_str(json_array_get(x, 1), "host") ?: "", victim),
+	   "host down: the record has 2 placements, none on it");
+	json_decref(rec);
+	route = route_object(w.s, "198.18.200.9", &err);
+	x = json_object_get(route, "backends");
+	ok(json_array_size(x) == 2 &&
+	       strcmp(ec_json_str(json_array_get(x, 0), "host") ?: "",
+		      victim) &&
+	       strcmp(ec_json_str(json_array_get(x, 1), "host") ?: "", victim),
+	   "host down: the route's backends are the 2 live instances");
+	{
+		char *k = xasprintf("instances/app/id-%s.json",
+				    r.placed[0].instance),
+		     *buf = NULL;
+		size_t bn;
+		json_t *ir;
+		ec_err_clear(&err);
+		store_get_buf(w.s, k, 1 << 20, &buf, &bn, NULL, &err);
+		ir = buf ? ec_json_parse(buf, bn, k, &err) : NULL;
+		is_str(ec_json_str(ir, "status"), "lost",
+		       "host down: its instance's record is marked lost");
+		json_decref(ir);
+		free(buf);
+		free(k);
+	}
+	json_decref(route);
+	json_decref(rep);
+	json_object_set_new(w.f.ps, victim, json_array());
+	rep = sc_tick(&w.c, &err);
+	h = host_obj(&w, victim);
+	x = rows(rep, "host-back");
+	ok(json_array_size(x) == 1 && !json_object_get(h, "down") &&
+	       ec_json_int(h, "misses") == 0,
+	   "host down: it answers again: back");
+	json_decref(x);
+	json_decref(h);
+	json_decref(rep);
+	sc_result_release(&r);
+	world_release(&w);
+}
+
+/* Load recorded in the route drives the count: up at once to what the
+ * load needs (max bounds it), down one at a time. */
+static void test_tick_scale(void)
+{
+	struct world w;
+	struct sc_result r;
+	struct ec_err err;
+	json_t *rep, *x, *route, *b;
+	char key[64];
+	size_t i;
+
+	world_init(&w, 3, 4);
+	w.f.s = w.s;
+	ok(schedule(&w,
+		    APP(", \"replicas\": 1, \"max_replicas\": 3, \"vip\": "
+			"\"198.18.200.8\", \"load\": {\"target\": 10, "
+			"\"up_after\": 0, \"down_after\": 0, \"cooldown\": 0}"),
+		    &r, &err) == 0 &&
+	       r.n == 1,
+	   "scale: one replica");
+	for (i = 1; i <= 3; i++) {
+		char hn[8];
+		snprintf(hn, sizeof(hn), "h%zu", i);
+		json_object_set_new(w.f.ps, hn,
+				    json_pack("[{s:s,s:s},{s:s,s:s},{s:s,s:s}]",
+					      "name", "app-0", "status",
+					      "running", "name", "app-1",
+					      "status", "running", "name",
+					      "app-2", "status", "running"));
+	}
+	/* what route check records: load 45 on the one backend */
+	route = route_object(w.s, "198.18.200.8", &err);
+	b = json_array_get(json_object_get(route, "backends"), 0);
+	json_object_set_new(b, "load", json_real(45));
+	{
+		char *t = ec_json_dump(route);
+		store_put_buf(w.s, "routes/198.18.200.8.json", t, strlen(t),
+			      NULL, NULL, &err);
+		free(t);
+	}
+	json_decref(route);
+	rep = sc_tick(&w.c, &err);
+	x = rows(rep, "scale");
+	ok(json_array_size(x) == 1 &&
+	       ec_json_int(json_array_get(x, 0), "from") == 1 &&
+	       ec_json_int(json_array_get(x, 0), "to") == 3,
+	   "scale: load 45 at target 10 wants 5, max_replicas makes it 3");
+	json_decref(x);
+	x = rows(rep, "placed");
+	ok(json_array_size(x) == 1 &&
+	       json_array_size(
+		   json_object_get(json_array_get(x, 0), "placements")) == 2,
+	   "scale: 2 more placed");
+	json_decref(x);
+	json_decref(rep);
+	/* idle: the new backends report load 0 */
+	route = route_object(w.s, "198.18.200.8", &err);
+	json_array_foreach (json_object_get(route, "backends"), i, b)
+		json_object_set_new(b, "load", json_real(0));
+	{
+		char *t = ec_json_dump(route);
+		store_put_buf(w.s, "routes/198.18.200.8.json", t, strlen(t),
+			      NULL, NULL, &err);
+		free(t);
+	}
+	json_decref(route);
+	json_object_clear(w.f.stopped);
+	w.c.now += 10;
+	rep = sc_tick(&w.c, &err);
+	x = rows(rep, "scale");
+	ok(json_array_size(x) == 1 &&
+	       ec_json_int(json_array_get(x, 0), "to") == 2,
+	   "scale: idle: one replica less");
+	json_decref(x);
+	snprintf(key, sizeof(key), "app-2");
+	ok(json_object_size(w.f.stopped) == 1 &&
+	       json_object_get(w.f.stopped, key),
+	   "scale: the highest replica is stopped");
+	json_decref(rep);
+	sc_result_release(&r);
+	world_release(&w);
+}
+
 int main(void)
 {
 	test_spec_valid();
@@ -783,5 +1024,7 @@ int main(void)
 	test_tick_queue();
 	test_tick_dead();
 	test_session_vip();
+	test_tick_host_down();
+	test_tick_scale();
 	return done_testing();
 }

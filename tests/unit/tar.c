@@ -1119,6 +1119,21 @@ static void raw_add(struct strbuf *sb, const char *name, char type,
 	}
 }
 
+/* Give the ustar header at h device numbers maj:min (checksum redone). */
+static void set_dev(char *h, unsigned maj, unsigned min)
+{
+	unsigned sum = 0;
+	int i;
+
+	snprintf(h + 329, 8, "%07o", maj);
+	snprintf(h + 337, 8, "%07o", min);
+	memset(h + 148, ' ', 8);
+	for (i = 0; i < 512; i++)
+		sum += (unsigned char)h[i];
+	snprintf(h + 148, 8, "%06o", sum);
+	h[155] = ' ';
+}
+
 static void raw_end(struct strbuf *sb)
 {
 	size_t i;
@@ -1285,6 +1300,7 @@ static void test_hostile(void)
 
 	NEW();
 	raw_add(&t, "null", '3', 0, NULL, NULL);
+	set_dev(t.buf, 1, 3);
 	raw_end(&t);
 	refused("device", &t, 0, "null");
 
@@ -1503,18 +1519,14 @@ static void test_replace_and_devices(void)
 	sb_reset(&t);
 	raw_add(&t, "null", '3', 0, NULL, NULL);
 	raw_end(&t);
-	{ /* char 1/3 */
-		char *h = t.buf;
-		unsigned sum = 0;
-		int i;
-
-		snprintf(h + 329, 8, "%07o", 1);
-		snprintf(h + 337, 8, "%07o", 3);
-		memset(h + 148, ' ', 8);
-		for (i = 0; i < 512; i++)
-			sum += (unsigned char)h[i];
-		snprintf(h + 148, 8, "%06o", sum);
-		h[155] = ' ';
+	set_dev(t.buf, 1, 3);
+	{
+		struct tar_unpack_opts no = {0};
+		ok(unpack_mem(&t, P("%s/nodev", c), &no, NULL, &err) < 0 &&
+		       err.cat == EC_USAGE &&
+		       strstr(err.msg, "'null': character device node 1:3") &&
+		       strstr(err.msg, "not allowed"),
+		   "a device node without allow_devices: refused, naming it");
 	}
 	if (!is_root) {
 		ok(unpack_mem(&t, P("%s/dev", c), &o, NULL, &err) < 0 &&
@@ -1526,6 +1538,19 @@ static void test_replace_and_devices(void)
 		ok(lstat(P("%s/dev/null", c), &st) == 0 &&
 		       S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3),
 		   "allow_devices as root: char device 1/3 created");
+	}
+	/* 0/0: the overlayfs whiteout form, accepted as root without
+	 * allow_devices */
+	sb_reset(&t);
+	raw_add(&t, "gone", '3', 0, NULL, NULL);
+	raw_end(&t);
+	if (is_root) {
+		struct tar_unpack_opts no = {0};
+		ok_call(unpack_mem(&t, P("%s/wh", c), &no, NULL, &err),
+			"unpack a 0/0 character device");
+		ok(lstat(P("%s/wh/gone", c), &st) == 0 &&
+		       S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0),
+		   "0/0 char device (whiteout) created without allow_devices");
 	}
 	sb_release(&t);
 	free((char *)c);

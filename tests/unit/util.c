@@ -5,8 +5,36 @@
 #include "util/json.h"
 #include "util/parse.h"
 #include "util/strbuf.h"
+#include "util/tmpfile.h"
+
+#include <unistd.h>
 
 #include <stdint.h>
+
+/* tmpfile_beside: a fresh random name each time, never a planted one */
+static void test_tmpfile(void)
+{
+	char dir[] = "/tmp/tmpfile-XXXXXX", path[64];
+	char *a = NULL, *b = NULL;
+	struct ec_err err;
+	int fa, fb;
+
+	if (!mkdtemp(dir))
+		BUG("mkdtemp");
+	snprintf(path, sizeof(path), "%s/f", dir);
+	fa = tmpfile_beside(path, ".part-", 0600, &a, &err);
+	fb = tmpfile_beside(path, ".part-", 0600, &b, &err);
+	ok(fa >= 0 && fb >= 0 && strlen(a) == strlen(path) + 6 + 12 &&
+	       !strncmp(a, path, strlen(path)) && strcmp(a, b),
+	   "tmpfile_beside: FILE.part-<12 hex>, a new name each call");
+	close(fa);
+	close(fb);
+	unlink(b);
+	unlink(a);
+	rmdir(dir);
+	free(a);
+	free(b);
+}
 
 int main(void)
 {
@@ -71,5 +99,18 @@ int main(void)
 	ok(store_key_check("a/../b", &err) < 0, "dot-dot rejected");
 	ok(store_key_check("a\nb", &err) < 0, "control character rejected");
 	ok(store_key_check("", &err) < 0, "empty key rejected");
+	{
+		char k[2 + 256 + 1];
+
+		memset(k, 'a', sizeof(k) - 1);
+		k[1] = '/';
+		k[sizeof(k) - 1] = '\0';
+		ok(store_key_check(k, &err) < 0 && err.cat == EC_USAGE &&
+		       strstr(err.msg, "256 bytes"),
+		   "a 256-byte component rejected (usage), naming its length");
+		k[sizeof(k) - 2] = '\0';
+		ok(store_key_check(k, &err) == 0, "a 255-byte component accepted");
+	}
+	test_tmpfile();
 	return done_testing();
 }

@@ -1,0 +1,807 @@
+/* qemu.c - run an image as a QEMU microvm (qemu.h).
+ *
+ * rt_qemu_run(): kernel, initramfs and the image's erofs (src/vm, cached
+ * under spec->vm_dir), a socketpair for the channel (QEMU gets one end as
+ * `-chardev socket,fd=3`), QEMU spawned in its own process group with
+ * PDEATHSIG, the config frame, then one poll loop: frames from the guest
+ * (ready, output, exit, failed), signals from rt_qemu_kill() on ctl.sock
+ * and from `cancel`, QEMU's exit, the boot deadline. Every path ends with
+ * QEMU reaped (SIGKILL when it outlives the guest's reset by 3 s) and
+ * /run/edgectl/qemu/<id> and the logs in state_dir removed.
+ *
+ * Notes:
+ * - The entrypoint is not PID 1 in the guest (our init is), so a SIGTERM
+ *   kills a program without a handler (143) where a container's PID 1
+ *   would ignore it until the SIGKILL (137).
+ * - --memory is the guest's RAM (-m): the kernel takes its share of it;
+ *   --cpus is rounded up to whole vCPUs (-smp); --pids-limit is not
+ *   applied (the guest kernel is the boundary).
+ * - Not yet: volumes (-v, --tmpfs: virtio-fs/9p), networking (a tap in the
+ *   instance's namespace, CNI), snapshots; refused with EC_USAGE. */
+#include "runtime/qemu.h"
+#include "crypto/digest.h"
+#include "util/fs.h"
+#include "util/io.h"
+#include "util/xalloc.h"
+#include "vm/proto.h"
+#include "vm/vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_BOOT_MS	 60000
+#define DEFAULT_GRACE_MS 10000
+#define DEFAULT_MEM_MB	 512
+#define MIN_MEM_MB	 64
+#define EXIT_WAIT_MS	 3000
+#define TAIL_MAX	 600
+#define PROBE_MS	 10000
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static char *state_path(const char *id, const char *file)
+{
+	return xasprintf("%s/%s%s%s", RT_QEMU_STATE_ROOT, id, file ? "/" : "",
+			 file ? file : "");
+}
+
+/* The last lines of a log (at most TAIL_MAX bytes, from a line start,
+ * newlines as "; "), or NULL when it is empty. A kernel panic line is
+ * preferred when there is one. Allocated. */
+static char *log_tail(const char *path)
+{
+	_cleanup_free_ char *data = NULL;
+	char *p, *start, *q;
+	size_t len;
+
+	if (fs_read_file(path, 1u << 20, &data, &len, NULL) < 0 || !len)
+		return NULL;
+	while (len && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+		data[--len] = '\0';
+	if (!len)
+		return NULL;
+	if ((p = strstr(data, "Kernel panic"))) {
+		start = p; /* from the start of its line */
+		while (start > data && start[-1] != '\n')
+			start--;
+	} else {
+		start = len > TAIL_MAX ? data + len - TAIL_MAX : data;
+		if (start != data && start[-1] != '\n' &&
+		    (p = strchr(start, '\n')))
+			start = p + 1;
+	}
+	start = xstrndup(start, TAIL_MAX);
+	for (q = start; *q; q++)
+		if (*q == '\n')
+			*q = ';';
+		else if (*q == '\r')
+			*q = ' ';
+	return start;
+}
+
+/* --- signals ----------------------------------------------------------------
+ */
+
+static int signal_number(const char *s)
+{
+	static const struct {
+		const char *name;
+		int num;
+	} t[] = {{"HUP", SIGHUP},   {"INT", SIGINT},	{"QUIT", SIGQUIT},
+		 {"KILL", SIGKILL}, {"USR1", SIGUSR1},	{"USR2", SIGUSR2},
+		 {"TERM", SIGTERM}, {"ALRM", SIGALRM},	{"CONT", SIGCONT},
+		 {"STOP", SIGSTOP}, {"WINCH", SIGWINCH}};
+	char *end;
+	long n;
+	size_t i;
+
+	if (!strncmp(s, "SIG", 3))
+		s += 3;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (!strcmp(s, t[i].name))
+			return t[i].num;
+	n = strtol(s, &end, 10);
+	return *s && !*end && n > 0 && n < 65 ? (int)n : -1;
+}
+
+/* --- the channel ------------------------------------------------------------
+ */
+
+struct chan {
+	int fd;
+	uint8_t *buf;
+	size_t len, cap;
+};
+
+static int send_frame(int fd, int type, const void *data, size_t len)
+{
+	uint8_t h[VM_FRAME_HDR];
+
+	vm_frame_hdr(h, type, (uint32_t)len);
+	if (io_write_all(fd, h, sizeof(h), -1, "channel", NULL) < 0)
+		return -1;
+	return len ? io_write_all(fd, data, len, -1, "channel", NULL) : 0;
+}
+
+static int send_signal(int fd, int sig)
+{
+	uint8_t b = (uint8_t)sig;
+
+	return send_frame(fd, VM_F_SIGNAL, &b, 1);
+}
+
+/* What the run loop has learnt from the guest. */
+struct guest {
+	int ready, exited, status;
+	char *failed; /* the init's message, allocated */
+};
+
+/* Read what is there and handle each whole frame. -1 at EOF or on a
+ * protocol error. */
+static int chan_read(struct chan *c, struct guest *g, rt_output_fn out,
+		     void *ctx)
+{
+	size_t off = 0;
+	ssize_t n;
+
+	c->buf = xgrow(c->buf, &c->cap, c->len + 65536, 1);
+	n = read(c->fd, c->buf + c->len, 65536);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return 0;
+	if (n <= 0)
+		return -1;
+	c->len += (size_t)n;
+	while (c->len - off >= VM_FRAME_HDR) {
+		const uint8_t *h = c->buf + off;
+		uint32_t len = vm_frame_len(h);
+		const char *p = (const char *)h + VM_FRAME_HDR;
+
+		if (len > VM_FRAME_MAX)
+			return -1;
+		if (c->len - off < VM_FRAME_HDR + len)
+			break;
+		switch (h[0]) {
+		case VM_F_READY:
+			g->ready = 1;
+			break;
+		case VM_F_STDOUT:
+		case VM_F_STDERR:
+			if (out && len)
+				out(ctx, h[0] == VM_F_STDOUT ? 1 : 2, p, len);
+			break;
+		case VM_F_FAILED:
+			free(g->failed);
+			g->failed = xstrndup(p, len);
+			send_frame(c->fd, VM_F_ACK, NULL, 0);
+			break;
+		case VM_F_EXIT: {
+			_cleanup_free_ char *s = xstrndup(p, len);
+			g->exited = 1;
+			g->status = atoi(s);
+			send_frame(c->fd, VM_F_ACK, NULL, 0);
+			break;
+		}
+		}
+		off += VM_FRAME_HDR + len;
+	}
+	memmove(c->buf, c->buf + off, c->len - off);
+	c->len -= off;
+	return 0;
+}
+
+/* --- ctl.sock
+ * ----------------------------------------------------------------- */
+
+static int ctl_listen(const char *path, struct ec_err *err)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	int fd;
+
+	if (strlen(path) >= sizeof(a.sun_path))
+		return ec_err_set(err, EC_FAIL, "socket path '%s' too long",
+				  path);
+	memcpy(a.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	unlink(path);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    listen(fd, 8) < 0) {
+		ec_err_errno(err, EC_FAIL, errno, "listen on '%s'", path);
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* A client of ctl.sock wrote a signal name: forward it. */
+static void ctl_accept(int lfd, int chan)
+{
+	char buf[32];
+	ssize_t n;
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC), sig;
+	struct pollfd p;
+
+	if (fd < 0)
+		return;
+	p.fd = fd;
+	p.events = POLLIN;
+	if (poll(&p, 1, 1000) > 0 && (n = read(fd, buf, sizeof(buf) - 1)) > 0) {
+		buf[n] = '\0';
+		buf[strcspn(buf, "\r\n")] = '\0';
+		sig = signal_number(buf);
+		if (sig > 0 && send_signal(chan, sig) == 0)
+			(void)!write(fd, "ok\n", 3);
+	}
+	close(fd);
+}
+
+/* --- spawning
+ * ------------------------------------------------------------------ */
+
+/* fork + exec QEMU: stdin /dev/null, stdout and stderr to `log`, the
+ * channel end as fd 3, its own process group, killed when we die. */
+static pid_t spawn_qemu(char **argv, int chanfd, const char *log,
+			struct ec_err *err)
+{
+	int logfd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	pid_t parent = getpid(), pid;
+
+	if (logfd < 0 || nullfd < 0) {
+		ec_err_errno(err, EC_FAIL, errno, "open '%s'", log);
+		pid = -1;
+		goto out;
+	}
+	pid = fork();
+	if (pid < 0) {
+		ec_err_errno(err, EC_FAIL, errno, "fork");
+		goto out;
+	}
+	if (pid == 0) {
+		sigset_t none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		setpgid(0, 0);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		if (dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 ||
+		    dup2(logfd, 2) < 0 || dup2(chanfd, 3) < 0)
+			_exit(127);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+out:
+	if (logfd >= 0)
+		close(logfd);
+	if (nullfd >= 0)
+		close(nullfd);
+	return pid;
+}
+
+/* --- the run
+ * ------------------------------------------------------------------- */
+
+static int check(const struct rt_spec *s, struct ec_err *err)
+{
+	size_t i;
+
+	if (!s || !s->args || !s->args[0] || !*s->args[0])
+		return ec_err_set(err, EC_USAGE, "no command to run");
+	for (i = 0;
+	     s->mounts && (!s->nmounts || i < s->nmounts) && s->mounts[i].src;
+	     i++)
+		return ec_err_set(err, EC_USAGE,
+				  "the qemu runtime has no volumes yet: '%s' "
+				  "(-v, --tmpfs) cannot be mounted in the VM",
+				  s->mounts[i].dst ? s->mounts[i].dst : "");
+	if (s->network != RT_NET_NONE)
+		return ec_err_set(err, EC_USAGE,
+				  "the qemu runtime has no networking yet: use "
+				  "--network none (no -p, no --vip)");
+	if (s->memory_bytes && s->memory_bytes < (uint64_t)MIN_MEM_MB << 20)
+		return ec_err_set(err, EC_USAGE,
+				  "the qemu runtime needs --memory of at least "
+				  "%dM (the guest kernel lives in it)",
+				  MIN_MEM_MB);
+	if (s->cwd && *s->cwd && s->cwd[0] != '/')
+		return ec_err_set(err, EC_USAGE,
+				  "working directory '%s' must be absolute",
+				  s->cwd);
+	return 0;
+}
+
+/* The rootfs image's cache key: the manifest digest, else a digest of
+ * the layer list (every layer dir is named by its diff id). */
+static char *rootfs_key(const struct rt_spec *s)
+{
+	struct strbuf sb = STRBUF_INIT;
+	char hex[SHA256_HEX_LEN + 1];
+	const char *const *l;
+
+	if (s->image_digest && *s->image_digest)
+		return xstrdup(s->image_digest);
+	for (l = s->lowerdirs; l && *l; l++)
+		sb_addf(&sb, "%s\n", *l);
+	sha256_hex(sb.buf, sb.len, hex);
+	sb_release(&sb);
+	return xasprintf("layers:%s", hex);
+}
+
+struct vmrun {
+	const char *id;
+	char *rdir, *ctl, *pidfile, *qlog, *clog;
+	pid_t pid;
+	int chan, ctlfd;
+	int kvm;
+};
+
+static void write_pidfile(struct vmrun *v)
+{
+	char buf[32];
+	int fd =
+	    open(v->pidfile,
+		 O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+	if (fd < 0)
+		return;
+	snprintf(buf, sizeof(buf), "%d\n", (int)v->pid);
+	(void)!write(fd, buf, strlen(buf));
+	close(fd);
+}
+
+/* Reap QEMU: wait up to ms, then SIGKILL and wait. Returns its status. */
+static int reap(pid_t pid, int ms)
+{
+	int64_t end = now_ms() + ms;
+	int ws = 0;
+
+	while (waitpid(pid, &ws, WNOHANG) == 0) {
+		if (now_ms() >= end) {
+			kill(pid, SIGKILL);
+			while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+				;
+			break;
+		}
+		io_sleep_ms(10);
+	}
+	return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+}
+
+/* Spawn QEMU for `qo` on a new socketpair: v->chan, v->pid. */
+static int spawn(struct vmrun *v, struct vm_qemu_opts *qo, struct ec_err *err)
+{
+	char **argv;
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "socketpair");
+	v->chan = sv[0];
+	qo->io_fd = 3;
+	qo->console_log = v->clog;
+	argv = vm_qemu_argv(qo);
+	v->pid = spawn_qemu(argv, sv[1], v->qlog, err);
+	vm_strv_free(argv);
+	close(sv[1]);
+	return v->pid < 0 ? -1 : 0;
+}
+
+/* Does a guest boot with KVM here? /dev/kvm can open and still be of no
+ * use (nested virtualization that never gets a kernel past its first
+ * instructions), so: boot our init with "edgectl.probe", which reports
+ * as soon as its channel is up, within PROBE_MS. The answer is kept in
+ * vm_dir/accel for this host boot and kernel. */
+static int probe_kvm(struct vmrun *v, struct vm_qemu_opts base,
+		     const char *vmdir)
+{
+	_cleanup_free_ char *cache = xasprintf("%s/accel", vmdir);
+	_cleanup_free_ char *bootid = NULL, *old = NULL, *key = NULL;
+	struct vmrun p = {.id = v->id, .pid = -1, .chan = -1, .ctlfd = -1};
+	struct vm_qemu_opts qo = base;
+	struct guest g = {0};
+	struct chan c;
+	int64_t end;
+	size_t len;
+
+	if (!vm_kvm_usable())
+		return 0;
+	{
+		char b[64] = "";
+		int fd = open("/proc/sys/kernel/random/boot_id",
+			      O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			ssize_t n = read(fd, b, sizeof(b) - 1);
+			b[n > 0 ? n : 0] = '\0';
+			close(fd);
+		}
+		bootid = xstrdup(*b ? b : "?");
+	}
+	key = xasprintf("%s %s %s", strtok(bootid, "\n") ?: "?", base.kernel,
+			base.initrd);
+	if (fs_read_file(cache, 4096, &old, &len, NULL) == 0) {
+		char *nl = strchr(old, '\n');
+		if (nl && !strncmp(old, key, (size_t)(nl - old)) &&
+		    strlen(key) == (size_t)(nl - old))
+			return !strcmp(nl + 1, "kvm\n");
+	}
+	qo.kvm = 1;
+	qo.rootfs = NULL;
+	qo.cmdline_extra = "edgectl.probe";
+	p.qlog = v->qlog;
+	p.clog = v->clog;
+	if (spawn(&p, &qo, NULL) == 0) {
+		c = (struct chan){.fd = p.chan};
+		end = now_ms() + PROBE_MS;
+		while (!g.exited && now_ms() < end) {
+			struct pollfd pf = {.fd = p.chan, .events = POLLIN};
+			if (poll(&pf, 1, 100) > 0 &&
+			    chan_read(&c, &g, NULL, NULL) < 0)
+				break;
+		}
+		free(c.buf);
+		free(g.failed);
+		reap(p.pid, g.exited ? EXIT_WAIT_MS : 0);
+	}
+	if (p.chan >= 0)
+		close(p.chan);
+	{
+		_cleanup_free_ char *rec =
+		    xasprintf("%s\n%s\n", key, g.exited ? "kvm" : "tcg");
+		_cleanup_free_ char *tmp =
+		    xasprintf("%s.tmp-%d", cache, (int)getpid());
+		int fd =
+		    open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			(void)!write(fd, rec, strlen(rec));
+			close(fd);
+			if (rename(tmp, cache) < 0)
+				unlink(tmp);
+		}
+	}
+	return g.exited;
+}
+
+const char *rt_qemu_accel(const char *vm_dir)
+{
+	_cleanup_free_ char *cache = xasprintf("%s/accel", vm_dir);
+	_cleanup_free_ char *data = NULL;
+	char *nl;
+	size_t len;
+
+	if (fs_read_file(cache, 4096, &data, &len, NULL) == 0 &&
+	    (nl = strchr(data, '\n')))
+		return !strcmp(nl + 1, "kvm\n") ? "kvm" : "tcg";
+	return vm_kvm_usable() ? "kvm" : "tcg";
+}
+
+/* Prepare the files, pick the accelerator, spawn QEMU, send the config. */
+static int boot(struct vmrun *v, const char *qemu, const char *state_dir,
+		const struct rt_spec *s, struct ec_err *err)
+{
+	_cleanup_free_ char *kernel = NULL, *release = NULL, *initrd = NULL;
+	_cleanup_free_ char *rootfs = NULL, *key = rootfs_key(s), *img = NULL;
+	_cleanup_free_ char *vmdir =
+	    s->vm_dir ? xstrdup(s->vm_dir) : xasprintf("%s/vm", state_dir);
+	struct strbuf cfg = STRBUF_INIT;
+	struct vm_guest_cfg gc = {0};
+	struct vm_qemu_opts qo = {0};
+
+	if (vm_kernel_find(s->vm_kernel, &kernel, &release, err) < 0 ||
+	    vm_kernel_boot_image(vmdir, kernel, &img, err) < 0 ||
+	    vm_initramfs_ensure(vmdir, release, &initrd, err) < 0 ||
+	    vm_rootfs_ensure(vmdir, key, s->lowerdirs, &rootfs, NULL, err) < 0)
+		return -1;
+	qo.qemu = qemu;
+	qo.memory_mb = s->memory_bytes
+			   ? (s->memory_bytes + (1u << 20) - 1) >> 20
+			   : DEFAULT_MEM_MB;
+	qo.cpus = s->cpus > 0 ? (unsigned)s->cpus : 1;
+	if (s->cpus > qo.cpus)
+		qo.cpus++;
+	qo.kernel = img;
+	qo.initrd = initrd;
+	qo.tsc_khz = vm_host_tsc_khz();
+	if (s->vm_accel && !strcmp(s->vm_accel, "tcg"))
+		v->kvm = 0;
+	else if (s->vm_accel && !strcmp(s->vm_accel, "kvm"))
+		v->kvm = 1; /* as told, even where the probe would say no */
+	else if (s->vm_accel && *s->vm_accel && strcmp(s->vm_accel, "auto"))
+		return ec_err_set(err, EC_USAGE,
+				  "vm accel '%s': kvm, tcg or auto",
+				  s->vm_accel);
+	else
+		v->kvm = probe_kvm(v, qo, vmdir);
+	qo.kvm = v->kvm;
+	qo.rootfs = rootfs;
+	qo.cmdline_extra = s->vm_cmdline;
+	if (spawn(v, &qo, err) < 0)
+		return -1;
+	write_pidfile(v);
+	gc.args = s->args;
+	gc.env = s->env;
+	gc.cwd = s->cwd && *s->cwd ? s->cwd : NULL;
+	gc.user = s->user && *s->user ? s->user : NULL;
+	gc.hostname = s->hostname;
+	gc.readonly = s->readonly_rootfs;
+	vm_config_encode(&gc, &cfg);
+	/* the socket buffers it until the guest reads it */
+	if (send_frame(v->chan, VM_F_CONFIG, cfg.buf, cfg.len) < 0) {
+		sb_release(&cfg);
+		return ec_err_errno(err, EC_FAIL, errno, "send the VM config");
+	}
+	sb_release(&cfg);
+	return 0;
+}
+
+/* Why the guest ended without an exit status, from QEMU's own log and the
+ * console. */
+static int boot_error(struct vmrun *v, const char *what, struct ec_err *err)
+{
+	_cleanup_free_ char *q = log_tail(v->qlog), *c = log_tail(v->clog);
+
+	return ec_err_set(err, EC_FAIL, "VM '%s' (%s): %s%s%s%s%s", v->id,
+			  v->kvm ? "kvm" : "tcg", what, q ? "; qemu: " : "",
+			  q ? q : "", c ? "; console: " : "", c ? c : "");
+}
+
+/* The poll loop; see the head comment. */
+static int drive(struct vmrun *v, const struct rt_spec *s, rt_output_fn out,
+		 void *ctx, const volatile int *cancel, int *exit_status,
+		 struct ec_err *err)
+{
+	unsigned boot_ms =
+	    s->vm_boot_timeout_ms ? s->vm_boot_timeout_ms : DEFAULT_BOOT_MS;
+	unsigned grace = s->kill_grace_ms ? s->kill_grace_ms : DEFAULT_GRACE_MS;
+	int64_t start = now_ms(), cancel_at = 0;
+	struct chan c = {.fd = v->chan};
+	struct guest g = {0};
+	int eof = 0, qstatus = -1, killed = 0, r;
+
+	while (!g.exited && !g.failed && !eof) {
+		struct pollfd p[2] = {{.fd = v->chan, .events = POLLIN},
+				      {.fd = v->ctlfd, .events = POLLIN}};
+		int64_t now;
+
+		if (poll(p, 2, 100) < 0 && errno != EINTR)
+			break;
+		if (p[0].revents && chan_read(&c, &g, out, ctx) < 0)
+			eof = 1;
+		if (p[1].revents & POLLIN)
+			ctl_accept(v->ctlfd, v->chan);
+		now = now_ms();
+		if (cancel && *cancel && !cancel_at) {
+			cancel_at = now;
+			send_signal(v->chan, SIGTERM);
+		}
+		if (cancel_at && !killed && now - cancel_at > grace) {
+			killed = 1;
+			send_signal(v->chan, SIGKILL);
+		}
+		if (cancel_at && now - cancel_at > (int64_t)grace + 5000)
+			break; /* the guest does not react: QEMU is killed */
+		if (!g.ready && now - start > boot_ms) {
+			kill(v->pid, SIGKILL);
+			reap(v->pid, 0);
+			v->pid = -1;
+			free(c.buf);
+			return boot_error(v,
+					  cancel_at
+					      ? "stopped before it booted"
+					      : "the guest did not start its "
+						"entrypoint in time",
+					  err);
+		}
+		if (!eof && waitpid(v->pid, NULL, WNOHANG) == v->pid) {
+			/* its output may still be in the socket */
+			while (chan_read(&c, &g, out, ctx) == 0 && !g.exited &&
+			       !g.failed)
+				;
+			v->pid = -1;
+			break;
+		}
+	}
+	free(c.buf);
+	if (v->pid > 0) {
+		qstatus = reap(v->pid, g.exited || g.failed ? EXIT_WAIT_MS : 0);
+		v->pid = -1;
+	}
+	if (g.failed) {
+		r = ec_err_set(err, EC_FAIL, "start in VM '%s': %s", v->id,
+			       g.failed);
+		free(g.failed);
+		return r;
+	}
+	if (g.exited) {
+		*exit_status = g.status;
+		if (cancel_at)
+			return ec_err_set(err, EC_INTR,
+					  "container '%s' was stopped", v->id);
+		return 0;
+	}
+	(void)qstatus;
+	if (cancel_at)
+		return ec_err_set(err, EC_INTR, "container '%s' was stopped",
+				  v->id);
+	return boot_error(v,
+			  g.ready ? "the VM ended without an exit status"
+				  : "the guest ended before its entrypoint ran",
+			  err);
+}
+
+static void cleanup(struct vmrun *v)
+{
+	if (v->pid > 0) {
+		kill(v->pid, SIGKILL);
+		reap(v->pid, 0);
+	}
+	if (v->chan >= 0)
+		close(v->chan);
+	if (v->ctlfd >= 0)
+		close(v->ctlfd);
+	unlink(v->ctl);
+	unlink(v->pidfile);
+	rmdir(v->rdir);
+	unlink(v->qlog);
+	unlink(v->clog);
+	free(v->rdir);
+	free(v->ctl);
+	free(v->pidfile);
+	free(v->qlog);
+	free(v->clog);
+}
+
+int rt_qemu_run(const char *qemu, const char *id, const char *state_dir,
+		const struct rt_spec *spec, rt_output_fn out, void *ctx,
+		const volatile int *cancel, int *exit_status,
+		struct ec_err *err)
+{
+	struct vmrun v = {.id = id, .pid = -1, .chan = -1, .ctlfd = -1};
+	char *status = NULL;
+	int r = -1;
+
+	ec_err_clear(err);
+	*exit_status = -1;
+	if (!qemu)
+		return ec_err_set(err, EC_NOTFOUND,
+				  "qemu-system-x86_64 is not installed here "
+				  "(install qemu-system-x86)");
+	if (check(spec, err) < 0 || rt_check_id(id, err) < 0)
+		return -1;
+	if (geteuid() != 0)
+		return ec_err_set(err, EC_PERM,
+				  "running VMs needs root (the rootfs image is "
+				  "built from mounted layers)");
+	if (!state_dir || !*state_dir)
+		return ec_err_set(err, EC_USAGE, "no state directory given");
+	if (rt_qemu_state(id, &status, NULL, NULL) == 0 && status) {
+		free(status);
+		return ec_err_set(err, EC_CONFLICT, "VM '%s' is running", id);
+	}
+	v.kvm = vm_kvm_usable();
+	v.rdir = state_path(id, NULL);
+	v.ctl = state_path(id, "ctl.sock");
+	v.pidfile = state_path(id, "pid");
+	v.qlog = xasprintf("%s/qemu.log", state_dir);
+	v.clog = xasprintf("%s/console.log", state_dir);
+	if (fs_mkdir_p(state_dir, err) < 0 || fs_mkdir_p(v.rdir, err) < 0 ||
+	    (v.ctlfd = ctl_listen(v.ctl, err)) < 0)
+		goto out;
+	if (cancel && *cancel) {
+		ec_err_set(err, EC_INTR, "container '%s' was stopped", id);
+		goto out;
+	}
+	if (boot(&v, qemu, state_dir, spec, err) < 0)
+		goto out;
+	r = drive(&v, spec, out, ctx, cancel, exit_status, err);
+out:
+	cleanup(&v);
+	rmdir(state_dir);
+	if (r < 0 && err && err->cat != EC_INTR)
+		ec_err_prefix(err, "container '%s'", id);
+	return r;
+}
+
+/* --- state, kill -------------------------------------------------------------
+ */
+
+static pid_t read_pid(const char *id)
+{
+	_cleanup_free_ char *path = state_path(id, "pid"), *data = NULL;
+	char exe[64], link[256];
+	size_t len;
+	ssize_t n;
+	long pid;
+
+	if (rt_check_id(id, NULL) < 0 ||
+	    fs_read_file(path, 64, &data, &len, NULL) < 0)
+		return -1;
+	pid = strtol(data, NULL, 10);
+	if (pid <= 1)
+		return -1;
+	/* still QEMU, not a recycled pid */
+	snprintf(exe, sizeof(exe), "/proc/%ld/exe", pid);
+	n = readlink(exe, link, sizeof(link) - 1);
+	if (n <= 0)
+		return -1;
+	link[n] = '\0';
+	return strstr(link, "qemu-system") ? (pid_t)pid : -1;
+}
+
+int rt_qemu_state(const char *id, char **status, int *pid, struct ec_err *err)
+{
+	pid_t p = read_pid(id);
+
+	(void)err;
+	*status = p > 0 ? xstrdup("running") : NULL;
+	if (pid)
+		*pid = p > 0 ? (int)p : 0;
+	return 0;
+}
+
+int rt_qemu_kill(const char *id, const char *sig, struct ec_err *err)
+{
+	_cleanup_free_ char *path = NULL;
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	struct pollfd p;
+	char buf[8];
+	int fd, r = -1;
+
+	if (rt_check_id(id, err) < 0)
+		return -1;
+	if (signal_number(sig) < 0)
+		return ec_err_set(err, EC_USAGE, "signal '%s'", sig);
+	path = state_path(id, "ctl.sock");
+	if (strlen(path) >= sizeof(a.sun_path))
+		return ec_err_set(err, EC_FAIL, "path '%s' too long", path);
+	memcpy(a.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		ec_err_errno(err, EC_NOTFOUND, errno, "VM '%s' is not running",
+			     id);
+		goto out;
+	}
+	if (io_write_all(fd, sig, strlen(sig), -1, "ctl.sock", err) < 0 ||
+	    io_write_all(fd, "\n", 1, -1, "ctl.sock", err) < 0)
+		goto out;
+	p.fd = fd;
+	p.events = POLLIN;
+	if (poll(&p, 1, 5000) > 0 && read(fd, buf, sizeof(buf)) > 0)
+		r = 0;
+	else
+		ec_err_set(err, EC_FAIL, "VM '%s' did not take signal %s", id,
+			   sig);
+out:
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+int rt_qemu_delete_force(const char *id, struct ec_err *err)
+{
+	pid_t p = read_pid(id);
+
+	(void)err;
+	if (p > 0)
+		kill(p, SIGKILL);
+	return 0;
+}

@@ -1,0 +1,41 @@
+/* qemu.h - the "qemu" runtime: the image as a QEMU microvm (runtime.c
+ * dispatches rt_run/rt_state/rt_kill/rt_delete_force here for "qemu").
+ *
+ * The guest boots the host's kernel (Debian's linux-image-amd64 by
+ * default) with an initramfs holding our init (guest/init.c); the image's
+ * layers are one read-only erofs disk, writes go to a tmpfs overlay in the
+ * guest. One virtio-serial port carries the config in and the output and
+ * exit status out (src/vm/proto.h). KVM when /dev/kvm works, TCG else.
+ *
+ * Per running VM, /run/edgectl/qemu/<id>/ holds `pid` (QEMU's pid and
+ * start time) and `ctl.sock`, where rt_qemu_kill() hands a signal to the
+ * process that drives the VM, which forwards it to the entrypoint. */
+#ifndef EC_RT_QEMU_H
+#define EC_RT_QEMU_H
+
+#include "runtime/runtime.h"
+
+#define RT_QEMU_STATE_ROOT "/run/edgectl/qemu"
+
+/* rt_run() for "qemu": `qemu` is qemu-system-x86_64's path. Refuses (EC_USAGE)
+ * what the VM runtime does not do yet: extra mounts (-v, --tmpfs) and any
+ * network other than RT_NET_NONE. */
+int rt_qemu_run(const char *qemu, const char *id, const char *state_dir,
+		const struct rt_spec *spec, rt_output_fn out, void *ctx,
+		const volatile int *cancel, int *exit_status,
+		struct ec_err *err);
+
+/* "running" while the VM of `id` runs (its QEMU is alive), else NULL. */
+int rt_qemu_state(const char *id, char **status, int *pid, struct ec_err *err);
+
+/* Signal ("TERM", "KILL", "SIGINT", "9"...) to the entrypoint in the VM. */
+int rt_qemu_kill(const char *id, const char *sig, struct ec_err *err);
+
+/* SIGKILL to QEMU itself: the last resort when the guest does not react. */
+int rt_qemu_delete_force(const char *id, struct ec_err *err);
+
+/* The accelerator VMs use here, "kvm" or "tcg": what the last run's probe
+ * found (cached in vm_dir/accel), else whether /dev/kvm opens. */
+const char *rt_qemu_accel(const char *vm_dir);
+
+#endif

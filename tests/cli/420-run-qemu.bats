@@ -1,0 +1,190 @@
+#!/usr/bin/env bats
+# edgectl run --runtime qemu: the busybox image as a QEMU microvm booting
+# Debian's kernel with our init. Output, exit statuses (0, 3, 137), env,
+# workdir, user, whiteouts of upper layers, run -d / logs / stop, what is
+# refused, and guests that panic or never boot: a clear error within a
+# bound and nothing left (no QEMU, no state files, no mounts, no temp
+# files). KVM when a guest boots with it here, TCG otherwise: each test
+# says which ran (TAP comment lines).
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+	load ../lib/common
+	load ../lib/busybox
+	[ "$(id -u)" = 0 ] || return 0
+	export VM_ROOT="$BATS_FILE_TMPDIR/root"
+	local ctx="$BATS_FILE_TMPDIR/ctx"
+	mkdir -p "$ctx/rootfs/www" "$ctx/rootfs/d"
+	busybox_rootfs "$ctx/rootfs"
+	echo kept >"$ctx/rootfs/www/kept"
+	echo gone >"$ctx/rootfs/www/gone"
+	echo old >"$ctx/rootfs/d/old"
+	printf 'FROM scratch\nCOPY rootfs/ /\nENV GREETING=hello\nCMD ["sh", "-c", "echo $GREETING from $(hostname)"]\n' \
+		>"$ctx/Dockerfile"
+	EDGECTL_ROOT=$VM_ROOT edgectl -q build -t bbvm:1 "$ctx" >/dev/null
+	# a second image whose upper layer deletes a file (whiteout) and
+	# replaces a directory (opaque); RUN goes through crun
+	mkdir -p "$BATS_FILE_TMPDIR/ctx2"
+	printf 'FROM bbvm:1\nRUN rm /www/gone && rm -rf /d && mkdir /d && echo new >/d/new\n' \
+		>"$BATS_FILE_TMPDIR/ctx2/Dockerfile"
+	EDGECTL_ROOT=$VM_ROOT edgectl -q build -t bbvm:2 "$BATS_FILE_TMPDIR/ctx2" >/dev/null
+}
+
+setup() {
+	load ../lib/common
+	ec_require_root
+	command -v qemu-system-x86_64 >/dev/null || {
+		echo "qemu-system-x86_64 missing (tests/lib/deps.sh installs qemu-system-x86)" >&2
+		return 1
+	}
+	ls /boot/vmlinuz-* >/dev/null 2>&1 || {
+		echo "no guest kernel in /boot (deps.sh installs linux-image-amd64)" >&2
+		return 1
+	}
+	export EDGECTL_ROOT=$VM_ROOT
+	export EDGECTL_STORE="file://$BATS_TEST_TMPDIR/store"
+	export XDG_CONFIG_HOME="$BATS_TEST_TMPDIR/cfg"
+	mkdir -p "$XDG_CONFIG_HOME/edgectl"
+	echo '{}' >"$XDG_CONFIG_HOME/edgectl/config.json"
+	STARTED=()
+}
+
+teardown() {
+	local id
+	for id in "${STARTED[@]}"; do
+		edgectl rm -f "$id" >/dev/null 2>&1 || true
+	done
+}
+
+# Which accelerator the last run used, as a TAP comment.
+say_accel() {
+	local a
+	a=$(sed -n 2p "$VM_ROOT/vm/accel" 2>/dev/null)
+	echo "# qemu ran with ${a:-unknown} (KVM when a guest boots with it here, else TCG)" >&3
+}
+
+# QEMU processes of this test's root, state dirs of its VMs, mounts
+# under the root, temp files of the image cache.
+leftovers() {
+	{
+		pgrep -f "qemu-system-x86_64.*$VM_ROOT" | wc -l
+		ls /run/edgectl/qemu 2>/dev/null | grep -cE '^[0-9a-f]{12}$' || true
+		grep -c "$VM_ROOT" /proc/self/mountinfo || true
+		find "$VM_ROOT/vm" -name '.tmp-*' -o -name '.mnt-*' -o -name '*.tmp-*' 2>/dev/null | wc -l
+	} | tr '\n' ' '
+}
+
+@test "run --runtime qemu: output comes back, the image's CMD and ENV apply, exit 0" {
+	run -0 --separate-stderr edgectl run --rm --runtime qemu bbvm:1
+	say_accel
+	[[ $output =~ ^hello\ from\ [0-9a-f]{12}$ ]] || { echo "stdout: $output"; echo "stderr: $stderr"; false; }
+	[ "$(leftovers)" = "0 0 0 0 " ]
+}
+
+@test "run --runtime qemu: exit statuses 3 and 137 (killed by SIGKILL), stderr apart from stdout" {
+	run -3 --separate-stderr edgectl run --rm --runtime qemu bbvm:1 -- sh -c 'echo out; echo err >&2; exit 3'
+	[ "$output" = out ]
+	[[ $stderr == *err* ]]
+	run -137 --separate-stderr edgectl run --rm --runtime qemu bbvm:1 -- sh -c 'echo before; kill -9 $$; echo after'
+	[ "$output" = before ]
+	say_accel
+}
+
+@test "run --runtime qemu: -e, -w, -u, --cpus, --memory and --json (runtime, accel, exit status)" {
+	run -0 --separate-stderr edgectl --json run --rm --runtime qemu -e FOO=bar -e GREETING=hi -w /www -u nobody \
+		--cpus 1.5 --memory 160M bbvm:1 -- \
+		sh -c 'echo "{\"foo\":\"$FOO\",\"greeting\":\"$GREETING\",\"pwd\":\"$(pwd)\",\"uid\":$(id -u),\"gid\":$(id -g),\"cpus\":$(grep -c ^processor /proc/cpuinfo),\"mem_kb\":$(grep MemTotal /proc/meminfo | tr -dc 0-9)}"'
+	local guest=${lines[0]} result=${lines[1]}
+	jq -e '.foo == "bar" and .greeting == "hi" and .pwd == "/www" and .uid == 65534 and .gid == 65534' <<<"$guest"
+	# --cpus 1.5 is two vCPUs; --memory 160M is the guest's RAM (the kernel
+	# keeps some of it)
+	jq -e '.cpus == 2 and .mem_kb > 100000 and .mem_kb <= 163840' <<<"$guest" || { echo "$guest"; false; }
+	jq -e '.exit_status == 0 and .runtime == "qemu" and (.accel == "kvm" or .accel == "tcg")' <<<"$result"
+	echo "# accel reported by --json: $(jq -r .accel <<<"$result")" >&3
+	# -u with a name not in the image's /etc/passwd: a start failure
+	run -1 --separate-stderr edgectl run --rm --runtime qemu -u nosuch bbvm:1 -- true
+	[[ $stderr == *"user 'nosuch' is not in the image's /etc/passwd"* ]]
+	# a missing executable is a start failure too, not status 127
+	run -1 --separate-stderr edgectl run --rm --runtime qemu bbvm:1 -- /nonexistent
+	[[ $stderr == *"exec '/nonexistent'"* ]]
+}
+
+@test "run --runtime qemu: the rootfs disk applies whiteouts and opaque dirs, is cached per image, and writes stay in the VM" {
+	run -0 --separate-stderr edgectl run --rm --runtime qemu bbvm:2 -- sh -c 'ls /www; ls /d; echo x >/www/new && cat /www/new'
+	[ "$output" = "$(printf 'kept\nnew\nx')" ] || { echo "$output"; false; }
+	# one erofs per image, built once, no temp files beside them
+	local n
+	n=$(find "$VM_ROOT/vm/rootfs" -name '*.erofs' | wc -l)
+	[ "$n" -ge 2 ]
+	local before
+	before=$(stat -c %Y "$VM_ROOT"/vm/rootfs/*.erofs | sort | tr '\n' ' ')
+	run -0 edgectl run --rm --runtime qemu bbvm:2 -- cat /www/kept
+	[ "$output" = kept ]
+	[ "$(stat -c %Y "$VM_ROOT"/vm/rootfs/*.erofs | sort | tr '\n' ' ')" = "$before" ]
+	# the write went to the guest's overlay, not to the image
+	run -0 edgectl run --rm --runtime qemu bbvm:2 -- sh -c 'ls /www'
+	[ "$output" = kept ]
+	[ "$(leftovers)" = "0 0 0 0 " ]
+}
+
+@test "run -d --runtime qemu: ps shows it running, logs, stop forwards SIGTERM, rm" {
+	run -0 --separate-stderr edgectl run -d --runtime qemu bbvm:1 -- sh -c 'echo started; exec sleep 300'
+	local id=$output
+	STARTED+=("$id")
+	[[ $id =~ ^[0-9a-f]{12}$ ]]
+	run -0 --separate-stderr edgectl --json ps
+	jq -e --arg id "$id" '.[] | select(.id == $id) | .status == "running" and .runtime == "qemu"' <<<"$output"
+	local i
+	for i in $(seq 1 100); do
+		[ "$(edgectl logs "$id")" = started ] && break
+		sleep 0.2
+	done
+	[ "$(edgectl logs "$id")" = started ]
+	run -0 edgectl stop -t 20 "$id"
+	run -0 --separate-stderr edgectl --json ps -a
+	# sleep is not PID 1 in the guest: SIGTERM ends it (128+15)
+	jq -e --arg id "$id" '.[] | select(.id == $id) | .status == "exited" and .exit_status == 143' <<<"$output"
+	run -0 edgectl rm "$id"
+	[ "$(leftovers)" = "0 0 0 0 " ]
+	say_accel
+}
+
+@test "run --runtime qemu: volumes and networks are refused clearly" {
+	run -2 --separate-stderr edgectl run --rm --runtime qemu -v /tmp:/mnt bbvm:1 -- true
+	[[ $stderr == *"qemu runtime has no volumes yet"* ]]
+	run -2 --separate-stderr edgectl run --rm --runtime qemu --network bridge bbvm:1 -- true
+	[[ $stderr == *"qemu runtime has no networking yet"* ]]
+	run -2 --separate-stderr edgectl run --rm --runtime qemu --memory 32M bbvm:1 -- true
+	[[ $stderr == *"at least 64M"* ]]
+	[ "$(leftovers)" = "0 0 0 0 " ]
+}
+
+@test "run --runtime qemu: a guest kernel that panics is a clear error, nothing left" {
+	# no init in the initramfs: the kernel panics (panic=-1 resets at once)
+	echo '{"vm": {"cmdline": "rdinit=/nonexistent"}}' >"$XDG_CONFIG_HOME/edgectl/config.json"
+	local t0=$SECONDS
+	run -1 --separate-stderr edgectl run --rm --runtime qemu bbvm:1 -- true
+	echo "# panic reported after $((SECONDS - t0)) s" >&3
+	[[ $stderr == *"the guest ended before its entrypoint ran"* ]] || { echo "$stderr"; false; }
+	[[ $stderr == *"Kernel panic"* ]]
+	[ "$(leftovers)" = "0 0 0 0 " ]
+}
+
+@test "run --runtime qemu: a guest that never boots fails within its boot timeout, nothing left" {
+	# panic=0: the panicking kernel hangs instead of resetting, as a guest
+	# stuck in boot would
+	echo '{"vm": {"cmdline": "rdinit=/nonexistent panic=0", "boot_timeout_ms": 4000}}' \
+		>"$XDG_CONFIG_HOME/edgectl/config.json"
+	local t0=$SECONDS
+	run -1 --separate-stderr edgectl run --rm --runtime qemu bbvm:1 -- true
+	local took=$((SECONDS - t0))
+	echo "# boot timeout reported after $took s" >&3
+	[[ $stderr == *"did not start its entrypoint in time"* ]] || { echo "$stderr"; false; }
+	[ "$took" -lt 30 ]
+	[ "$(leftovers)" = "0 0 0 0 " ]
+}
+
+@test "host probe: advertises qemu when qemu-system-x86_64 and a guest kernel are here" {
+	run -0 --separate-stderr edgectl --json host probe
+	jq -e '.runtimes | index("qemu") != null' <<<"$output"
+}

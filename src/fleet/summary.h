@@ -100,10 +100,8 @@ int fleet_summary_fix(struct store *s, const json_t *sum, const json_t *hosts,
 json_t *fleet_location_names(struct store *s, struct ec_err *err);
 
 /* The summary of location `loc` (a new reference), or NULL: EC_NOTFOUND
- * when it has none (or one that does not parse: err cleared then, as if
- * missing... see fleet_summaries). */
-json_t *fleet_summary_get(struct store *s, const char *loc,
-			  struct ec_err *err);
+ * when it has none or one that does not parse (treated as missing). */
+json_t *fleet_summary_get(struct store *s, const char *loc, struct ec_err *err);
 
 /* --- the location index ------------------------------------------------------
  * fleet/index.json {"version": 1, "locations": {NAME: [LAT, LON]...}}:

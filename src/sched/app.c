@@ -165,6 +165,12 @@ json_t *sc_placed_json(const struct sc_placed *p)
 	    json_pack("{s:s,s:s,s:s,s:i}", "instance", p->instance, "host",
 		      p->host, "location", p->loc, "replica", p->replica);
 
+	if (p->ngpus > 0) {
+		json_t *g = json_array();
+		for (int i = 0; i < p->ngpus && i < SC_MAX_GPUS; i++)
+			json_array_append_new(g, json_integer(p->gpus[i]));
+		json_object_set_new(j, "gpus", g);
+	}
 	if (p->started >= 0)
 		json_object_set_new(j, "started", json_boolean(p->started));
 	if (p->started > 0)

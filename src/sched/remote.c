@@ -10,9 +10,10 @@
 
 const char **sc_run_argv(const char *store_url, const struct sc_spec *spec,
 			 const char *instance, const char *subnet,
-			 const char *image)
+			 const char *image, const int *gpus, int ngpus,
+			 char gpubuf[SC_GPUS_ARG_MAX])
 {
-	size_t cap = 18 + 2 * (spec->nenv + spec->nports) + spec->ncommand;
+	size_t cap = 20 + 2 * (spec->nenv + spec->nports) + spec->ncommand;
 	const char **v = xcalloc(cap + 1, sizeof(*v));
 	size_t n = 0, i;
 
@@ -43,6 +44,16 @@ const char **sc_run_argv(const char *store_url, const struct sc_spec *spec,
 	if (spec->vip) {
 		v[n++] = "--vip";
 		v[n++] = spec->vip_addr;
+	}
+	if (ngpus > 0) {
+		size_t off =
+		    (size_t)snprintf(gpubuf, SC_GPUS_ARG_MAX, "device=");
+		for (i = 0; i < (size_t)ngpus && i < SC_MAX_GPUS; i++)
+			off += (size_t)snprintf(gpubuf + off,
+						SC_GPUS_ARG_MAX - off, "%s%d",
+						i ? "," : "", gpus[i]);
+		v[n++] = "--gpus";
+		v[n++] = gpubuf;
 	}
 	v[n++] = image;
 	if (spec->ncommand) {
@@ -84,11 +95,13 @@ static int remote_start(void *arg, const struct sc_spec *spec,
 	_cleanup_json_ json_t *out = NULL;
 	_cleanup_free_ const char **argv = NULL;
 	struct ssh_opts o = *r->ssh;
+	char gpubuf[SC_GPUS_ARG_MAX];
 
 	if (!h)
 		return -1;
 	argv = sc_run_argv(r->store_url, spec, p->instance,
-			   ec_json_str(h, "subnet"), image);
+			   ec_json_str(h, "subnet"), image, p->gpus, p->ngpus,
+			   gpubuf);
 	o.timeout_ms = 300000;
 	if (!(out = fleet_remote_json(&o, h, argv, err)))
 		return -1;

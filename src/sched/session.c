@@ -70,10 +70,20 @@ static struct sc_placed *add_placed(struct sess *ss, int replica,
 
 static struct sc_placed *add_placed_json(struct sess *ss, const json_t *p)
 {
-	return add_placed(ss, (int)ec_json_int(p, "replica"),
-			  ec_json_str(p, "instance") ?: "",
-			  ec_json_str(p, "host") ?: "",
-			  ec_json_str(p, "location") ?: "");
+	struct sc_placed *q = add_placed(ss, (int)ec_json_int(p, "replica"),
+					 ec_json_str(p, "instance") ?: "",
+					 ec_json_str(p, "host") ?: "",
+					 ec_json_str(p, "location") ?: "");
+	const json_t *g;
+	size_t i;
+
+	/* the GPUs the record says it holds (an index in 0..SC_MAX_GPUS) */
+	json_array_foreach (json_object_get(p, "gpus"), i, g)
+		if (json_is_integer(g) && json_integer_value(g) >= 0 &&
+		    json_integer_value(g) < SC_MAX_GPUS &&
+		    q->ngpus < SC_MAX_GPUS)
+			q->gpus[q->ngpus++] = (int)json_integer_value(g);
+	return q;
 }
 
 /* The first replica number not used by the app yet. */
@@ -164,8 +174,12 @@ static int commit_group(struct sess *ss, struct sc_fleet *f,
 		*lost = 1;
 		return 0;
 	}
-	for (j = 0; j < g; j++)
-		add_placed(ss, al[j].replica, al[j].instance, H->name, L->name);
+	for (j = 0; j < g; j++) {
+		struct sc_placed *q = add_placed(
+		    ss, al[j].replica, al[j].instance, H->name, L->name);
+		q->ngpus = al[j].ngpus;
+		memcpy(q->gpus, al[j].gpus, sizeof(q->gpus));
+	}
 	*left -= g;
 	free(al);
 	return 0;

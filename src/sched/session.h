@@ -28,6 +28,8 @@ struct sc_placed {
 	int replica;
 	char instance[96];
 	char host[64], loc[64];
+	int gpus[SC_MAX_GPUS]; /* the GPUs committed to it on the host */
+	int ngpus;
 	int started; /* -1 not tried, 0 failed, 1 started */
 	char id[64];
 	char *error; /* why it did not start (allocated) */
@@ -128,14 +130,18 @@ int sc_instance_running(const json_t *ps, const char *instance);
 /* --- starting on hosts ------------------------------------------------------
  */
 
-/* The arguments of `edgectl ... run -d` for p's instance: --store URL run
+/* The arguments of `edgectl ... run -d` for an instance: --store URL run
  * -d --name I --app A [--subnet S] [--runtime R] [-e ENV]... [-p PORT]...
- * IMAGE [-- CMD ARG...]. Every env entry, port and argument of spec is
- * there (the array grows as needed). A new NULL-terminated array of
- * borrowed strings; free the array only. */
+ * [--vip A] [--gpus device=I,J...] IMAGE [-- CMD ARG...]. Every env entry,
+ * port and argument of spec is there (the array grows as needed); the
+ * GPUs committed to the replica (gpus[0..ngpus)) go as `--gpus device=`
+ * (a bare number would mean "that many"), written into gpubuf. A new
+ * NULL-terminated array of borrowed strings; free the array only. */
+#define SC_GPUS_ARG_MAX (8 + 4 * SC_MAX_GPUS)
 const char **sc_run_argv(const char *store_url, const struct sc_spec *spec,
 			 const char *instance, const char *subnet,
-			 const char *image);
+			 const char *image, const int *gpus, int ngpus,
+			 char gpubuf[SC_GPUS_ARG_MAX]);
 
 /* The real hooks: hosts from the store, commands over fleet_remote_json
  * (ssh with o; the remote store is store_url). r must outlive h. */

@@ -17,6 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void check(const struct sc_spec *s)
 {
 	const char **v;
+	char gbuf[SC_GPUS_ARG_MAX];
 	size_t n = 0, want;
 
 	if (s->replicas < 1 || s->replicas > SC_MAX_REPLICAS ||
@@ -28,7 +29,8 @@ static void check(const struct sc_spec *s)
 	    s->nenv > SC_MAX_LIST || s->nports > SC_MAX_LIST ||
 	    s->ncommand > SC_MAX_LIST)
 		abort();
-	v = sc_run_argv("file:///s", s, "i-0", "198.18.0.0/24", "img");
+	v = sc_run_argv("file:///s", s, "i-0", "198.18.0.0/24", "img", NULL, 0,
+			gbuf);
 	while (v[n])
 		n++;
 	want = 11 + 2 * (s->nenv + s->nports) + (s->runtime ? 2 : 0) +

@@ -209,7 +209,7 @@ static void test_run_argv(void)
 	json_t *j =
 	    json_pack("{s:s,s:s,s:s,s:[],s:[],s:[]}", "image", "w:1", "name",
 		      "w", "runtime", "runc", "env", "ports", "command");
-	char buf[64];
+	char buf[64], gbuf[SC_GPUS_ARG_MAX];
 	struct sc_spec s;
 	struct ec_err err;
 	const char **v;
@@ -229,7 +229,8 @@ static void test_run_argv(void)
 	}
 	ec_err_clear(&err);
 	ok(sc_spec_parse(j, &s, &err) == 0, "run argv: spec with 20 of each");
-	v = sc_run_argv("file:///s", &s, "w-0", "198.18.1.0/24", "w@" DIGEST);
+	v = sc_run_argv("file:///s", &s, "w-0", "198.18.1.0/24", "w@" DIGEST,
+			NULL, 0, gbuf);
 	for (n = 0; v[n]; n++)
 		;
 	is_int(n, 12 + 40 + 40 + 1 + 1 + 20,
@@ -737,7 +738,9 @@ static void test_session_vip(void)
 	json_t *j;
 	const char **v;
 	size_t i;
-	int has_vip = 0;
+	int has_vip = 0, has_gpus = 0;
+	const int gpus[2] = {3, 1};
+	char gbuf[SC_GPUS_ARG_MAX];
 
 	world_init(&w, 2, 4);
 	w.f.s = w.s;
@@ -761,11 +764,17 @@ static void test_session_vip(void)
 	j = json_loads(APP(", \"vip\": \"198.18.200.1:8080\""), 0, NULL);
 	ec_err_clear(&err);
 	sc_spec_parse(j, &s, &err);
-	v = sc_run_argv("file:///s", &s, "app-0", NULL, "app@" DIGEST);
+	v = sc_run_argv("file:///s", &s, "app-0", NULL, "app@" DIGEST, gpus, 2,
+			gbuf);
 	for (i = 0; v[i] && v[i + 1]; i++)
 		has_vip |=
 		    !strcmp(v[i], "--vip") && !strcmp(v[i + 1], "198.18.200.1");
 	ok(has_vip, "vip: run -d gets --vip with the address only");
+	for (i = 0; v[i] && v[i + 1]; i++)
+		has_gpus |= !strcmp(v[i], "--gpus") &&
+			    !strcmp(v[i + 1], "device=3,1");
+	ok(has_gpus, "gpus: the replica's GPUs go as --gpus device=3,1 "
+		     "(indices, not a count)");
 	free(v);
 	sc_spec_release(&s);
 	json_decref(j);

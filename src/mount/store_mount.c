@@ -660,8 +660,14 @@ int smount_gc(const char *root, int64_t min_age_s, uint64_t *freed,
 	      struct ec_err *err)
 {
 	_cleanup_json_ json_t *refs = referenced(root);
-	time_t now = time(NULL);
+	struct timespec ts;
+	time_t now;
 
+	/* the fine clock: time(2) reads the coarse one, which can lag the
+	 * fine-grained mtimes newer kernels give files by a tick, across a
+	 * second boundary (a file just made then looked a second too new) */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = ts.tv_sec;
 	*freed = 0;
 	/* views first: their links keep objects */
 	if (sweep(root, "views", refs, now - min_age_s, 0, freed, err) < 0 ||

@@ -322,7 +322,11 @@ static void test_load_resolve(void)
 	ok(!cdi_load(dirs, &err) && err.cat == EC_USAGE &&
 	       strstr(err.msg, "dup.json"),
 	   "a device in two specs of one directory (%s)", err.msg);
-	unlink(xasprintf("%s/dup.json", d2));
+	{
+		char *dup = xasprintf("%s/dup.json", d2);
+		unlink(dup);
+		free(dup);
+	}
 	put(d2, "broken.json", "{\"cdiVersion\":");
 	ok(!cdi_load(dirs, &err) && err.cat == EC_USAGE &&
 	       strstr(err.msg, "broken.json"),

@@ -142,6 +142,7 @@ static void test_cache(void)
 	is_str(t, "object 7\n", "the old view is unchanged");
 	free(t);
 	free(p);
+	smount_result_release(&r2);
 
 	ok(smount_fetch(s, root, "one", NULL, &r2, &err) == 0 && !r2.is_dir &&
 	       r2.objects == 1,

@@ -69,7 +69,11 @@ static void load_apply(const char *text, size_t len, const char *kind)
 		json_decref(cfg);
 		json_decref(e);
 	}
-	json_decref(cdi_probe(reg, json_array()));
+	{
+		json_t *gpus = json_array();
+		json_decref(cdi_probe(reg, gpus));
+		json_decref(gpus);
+	}
 	json_decref(rq);
 	json_decref(reg);
 	free(q);

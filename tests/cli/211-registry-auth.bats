@@ -20,10 +20,7 @@ setup() {
 	ec_isolate
 	reg_require
 	T=$BATS_TEST_TMPDIR
-	mkdir -p "$T/ctx"
-	echo x >"$T/ctx/x"
-	printf 'FROM scratch\nCOPY x /x\n' >"$T/ctx/Dockerfile"
-	edgectl -q build -t app:1 "$T/ctx" >/dev/null
+	ec_tiny_image app:1
 }
 
 @test "registry auth: no or wrong credentials exit 5 naming the registry; --creds works" {

@@ -21,14 +21,9 @@ setup() {
 	ec_isolate
 	rgw_require
 	rgw_env
-	EDGECTL_STORE=$(rgw_store_url "s$BATS_TEST_NUMBER")
-	export EDGECTL_STORE
+	rgw_test_store
 	T=$BATS_TEST_TMPDIR
-	mkdir -p "$T/ctx"
-	echo x >"$T/ctx/x"
-	printf 'FROM scratch\nCOPY x /x\n' >"$T/ctx/Dockerfile"
-	edgectl -q build -t app:1 "$T/ctx" >/dev/null
-	edgectl -q push app:1 >/dev/null
+	ec_tiny_image app:1 push
 }
 
 # make_fleet LOCS HOSTS CPUS: LOCS locations of HOSTS hosts with CPUS CPUs

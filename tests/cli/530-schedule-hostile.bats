@@ -11,11 +11,7 @@ setup() {
 	ec_isolate
 	export EDGECTL_STORE="file://$BATS_TEST_TMPDIR/store"
 	T=$BATS_TEST_TMPDIR
-	mkdir -p "$T/ctx"
-	echo x >"$T/ctx/x"
-	printf 'FROM scratch\nCOPY x /x\n' >"$T/ctx/Dockerfile"
-	edgectl -q build -t app:1 "$T/ctx" >/dev/null
-	edgectl -q push app:1 >/dev/null
+	ec_tiny_image app:1 push
 }
 
 # host NAME LOC CPUS MEMORY_BYTES [ALLOCATIONS_JSON]: a host object

@@ -27,3 +27,15 @@ ec_require_root() {
 ec_ok() {
 	"$@" || { echo "command failed ($?): $*" >&2; return 1; }
 }
+
+# ec_tiny_image TAG [push]: a one-file image (FROM scratch, COPY x) built
+# from $BATS_TEST_TMPDIR/ctx into the test's root, pushed to its store
+# with "push". For tests that need some image, not a particular one.
+ec_tiny_image() {
+	local ctx=$BATS_TEST_TMPDIR/ctx
+	mkdir -p "$ctx"
+	echo x >"$ctx/x"
+	printf 'FROM scratch\nCOPY x /x\n' >"$ctx/Dockerfile"
+	edgectl -q build -t "$1" "$ctx" >/dev/null || return 1
+	[ "${2:-}" != push ] || edgectl -q push "$1" >/dev/null
+}

@@ -70,6 +70,12 @@ rgw_store_url() {
 	echo "s3://$RGW_BUCKET/$1?endpoint=$S3_ENDPOINT"
 }
 
+# For setup: the test's own store on the server (a prefix per test).
+rgw_test_store() {
+	EDGECTL_STORE=$(rgw_store_url "s$BATS_TEST_NUMBER")
+	export EDGECTL_STORE
+}
+
 rgw_stop() {
 	[ -n "${RGW_DIR:-}" ] && [ -d "$RGW_DIR" ] || return 0
 	"$RGW_LIB/stop-rgw.sh" "$RGW_DIR" 2>/dev/null

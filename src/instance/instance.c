@@ -136,8 +136,9 @@ int inst_create(const char *root, const char *id, json_t *spec,
 		return -1;
 	return inst_state_update(
 	    root, id,
-	    json_pack("{s:s,s:O,s:O,s:O,s:s,s:I}", "id", id, "name",
-		      json_object_get(spec, "name"), "image",
+	    json_pack("{s:s,s:O,s:O*,s:O,s:O,s:s,s:I}", "id", id, "name",
+		      json_object_get(spec, "name"), "app",
+		      json_object_get(spec, "app"), "image",
 		      json_object_get(spec, "image"), "runtime",
 		      json_object_get(spec, "runtime"), "status", "created",
 		      "created_ms", (json_int_t)now_ms()),

@@ -66,7 +66,7 @@ static int stop_id(const char *root, const char *id, int64_t grace_ms,
 	if (!sp)
 		return -1;
 	if (!inst_running(st))
-		return 0;
+		return inst_reap(root, id, st, err); /* a dead monitor's */
 	rt = ec_json_str(sp, "runtime");
 	mon = (pid_t)ec_json_int(st, "monitor_pid");
 	/* the monitor records the status and cleans up once the container

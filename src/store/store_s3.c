@@ -75,6 +75,9 @@ struct s3_store {
 	 * then on a 412 is a real one and the form is not probed again. */
 	int quote_proven;
 	int max_retries;
+	/* seconds to add to this machine's clock when signing (atomic): set
+	 * from the server's Date when it answers RequestTimeTooSkewed */
+	int64_t skew_s;
 	void (*log)(void *ctx, int level, const char *msg);
 	void *log_ctx;
 };
@@ -149,7 +152,7 @@ static void payload_hash(const struct store_src *src,
 	snprintf(out, SHA256_HEX_LEN + 1, "%s", SIGV4_UNSIGNED_PAYLOAD);
 }
 
-static int s3_once(struct s3_store *s, const struct s3_req *rq,
+static int s3_send(struct s3_store *s, const struct s3_req *rq,
 		   struct http_response *resp, struct ec_err *err)
 {
 	struct strbuf path = STRBUF_INIT, url = STRBUF_INIT, qs = STRBUF_INIT;
@@ -185,7 +188,8 @@ static int s3_once(struct s3_store *s, const struct s3_req *rq,
 		sb_addf(&url, "?%s", qs.buf);
 
 	payload_hash(rq->src, hash);
-	sigv4_amz_date(time(NULL), date);
+	sigv4_amz_date(
+	    time(NULL) + __atomic_load_n(&s->skew_s, __ATOMIC_RELAXED), date);
 	sh[0] = (struct sigv4_kv){"Host", host};
 	for (i = 0; i < rq->nhdr; i++)
 		sh[i + 1] = rq->hdr[i];
@@ -237,6 +241,47 @@ static int s3_once(struct s3_store *s, const struct s3_req *rq,
 	sb_release(&path);
 	sb_release(&url);
 	sb_release(&qs);
+	return r;
+}
+
+/* A 403 from a server whose Date is more than 5 minutes from this
+ * machine's clock (plus the skew already applied): the request was
+ * refused as RequestTimeTooSkewed (S3 allows 15 minutes; a HEAD's answer
+ * has no body to say so). As the AWS SDKs do, sign with the server's time
+ * from then on and say so. Returns 1 when the skew changed (the request is
+ * worth sending again). */
+static int skew_correct(struct s3_store *s, const struct http_response *resp)
+{
+	int64_t server, skew, old, now;
+
+	if (resp->status != 403)
+		return 0;
+	server = http_parse_date(http_header_get(resp, "Date"));
+	if (server <= 0)
+		return 0;
+	now = (int64_t)time(NULL);
+	old = __atomic_load_n(&s->skew_s, __ATOMIC_RELAXED);
+	if (llabs(server - (now + old)) <= 300)
+		return 0; /* the clock is fine: a real 403 */
+	skew = server - now;
+	__atomic_store_n(&s->skew_s, skew, __ATOMIC_RELAXED);
+	s3_log(s, 0,
+	       "s3: this machine's clock is %" PRId64 " s %s the server's; "
+	       "requests are signed with the server's time (fix the clock: "
+	       "NTP)",
+	       skew < 0 ? -skew : skew, skew < 0 ? "ahead of" : "behind");
+	return 1;
+}
+
+/* One request, signed with the server's time when it says the clock here
+ * is off. */
+static int s3_once(struct s3_store *s, const struct s3_req *rq,
+		   struct http_response *resp, struct ec_err *err)
+{
+	int r = s3_send(s, rq, resp, err);
+
+	if (r == 0 && skew_correct(s, resp))
+		r = s3_send(s, rq, resp, err);
 	return r;
 }
 

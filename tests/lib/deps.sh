@@ -11,6 +11,8 @@ pkgs=(
 	# tests: harness, real S3 server (Ceph RGW), tools
 	perl bats jq curl zstd man-db radosgw ceph-mon ceph-osd procps zsh fish
 	util-linux iproute2 ethtool skopeo umoci crun runc busybox-static runsc
+	# a machine whose clock is off (011-store-s3: SigV4 skew correction)
+	faketime
 	# ADD's compressions (tests/cli/110-build-copy.bats)
 	xz-utils bzip2 lz4
 	# registry peer (push/pull), Basic auth

@@ -1,5 +1,6 @@
 /* fleet.c - inventory objects in the store (CAS) and SSH (fleet.h). */
 #include "fleet/fleet.h"
+#include "fleet/listing.h"
 #include "fleet/summary.h"
 #include "cdi/cdi.h"
 #include "store/cas.h"
@@ -107,30 +108,45 @@ static int collect_one(void *ctx, const struct store_entry *e,
 	return 0;
 }
 
+/* fleet/<loc>/hosts/<name>.json */
+static int keep_host(const char *k, void *ctx)
+{
+	const char *h = strstr(k + 6, "/hosts/");
+
+	(void)ctx;
+	return !strncmp(k, "fleet/", 6) && h && !strchr(h + 7, '/') &&
+	       strlen(h + 7) >= 6 && !strcmp(k + strlen(k) - 5, ".json");
+}
+
+/* fleet/<loc>/location.json */
+static int keep_location(const char *k, void *ctx)
+{
+	const char *sl = strchr(k + 6, '/');
+
+	(void)ctx;
+	return !strncmp(k, "fleet/", 6) && sl && !strcmp(sl, "/location.json");
+}
+
+/* Both read through the one parallel listing path (listing.h). */
 json_t *fleet_hosts(struct store *s, const char *loc, struct ec_err *err)
+{
+	return fleet_hosts_par(s, loc, 0, err);
+}
+
+json_t *fleet_hosts_par(struct store *s, const char *loc, int par,
+			struct ec_err *err)
 {
 	_cleanup_free_ char *prefix =
 	    loc ? xasprintf("fleet/%s/hosts/", loc) : xstrdup("fleet/");
-	struct collect c = {.s = s, .hosts = 1, .out = json_array()};
-	struct store_list_opts lo = {.prefix = prefix};
 
-	if (store_list(s, &lo, collect_one, &c, err) < 0) {
-		json_decref(c.out);
-		return NULL;
-	}
-	return c.out;
+	return fleet_list_get(s, prefix, keep_host, NULL, par, HOST_MAX, NULL,
+			      err);
 }
 
 json_t *fleet_locations(struct store *s, struct ec_err *err)
 {
-	struct collect c = {.s = s, .out = json_array()};
-	struct store_list_opts lo = {.prefix = "fleet/"};
-
-	if (store_list(s, &lo, collect_one, &c, err) < 0) {
-		json_decref(c.out);
-		return NULL;
-	}
-	return c.out;
+	return fleet_list_get(s, "fleet/", keep_location, NULL, 0, HOST_MAX,
+			      NULL, err);
 }
 
 json_t *fleet_host_get(struct store *s, const char *name, char *etag,

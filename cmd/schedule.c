@@ -66,6 +66,7 @@ static const struct ec_opt opts[] = {
     {"rebalance", 0, "LOC",
      "move smaller GPU tenants in LOC to make room for the request",
      O_REBALANCE},
+    {"jobs", 'j', "N", "store reads in flight (default 16)", 'j'},
     {0},
 };
 
@@ -79,7 +80,7 @@ static const struct ec_verb verbs[] = {
      "[-- CMD ARG...]\n"
      "edgectl schedule --rebalance LOC [--dry-run] [--no-start] "
      "SPEC.json|--image REF [--gpus N] [--gpu-mem SIZE]...\n"
-     "edgectl schedule --tick",
+     "edgectl schedule --tick [-j N]",
      verb_any_opt, 0, -1},
     {"ls", "edgectl schedule ls", NULL, 0, 0, "schedule ls"},
     {"rm", "edgectl schedule rm APP", NULL, 1, 1},
@@ -194,6 +195,8 @@ static int one_opt(struct sargs *a, int c, const char *arg, struct ec_err *err)
 		    member(member(a->spec, "constraints", 0), "locations", 1),
 		    json_string(arg));
 		return 0;
+	case 'j':
+		return set_read_jobs(arg, err);
 	case O_NOW:
 		if (tz_parse_utc(arg, &a->c.now) < 0)
 			return ec_err_set(err, EC_USAGE,

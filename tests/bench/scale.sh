@@ -14,6 +14,16 @@
 #             (BENCH_SCALE_BASE=PATH: use that binary instead; "none":
 #             skip), the same command
 #
+#   reads     the fleet-wide read every whole-fleet command shares
+#             (host ls, ps --all-hosts, route sync --all, prewarm --all,
+#             schedule --tick: fleet_hosts -> src/fleet/listing.c): `host
+#             ls` with this tree's binary (one LIST, GETs -j at a time over
+#             reused connections) against main's (one GET after another)
+#   wan       the same calls through tests/bench/delayproxy.c, a TCP proxy
+#             holding every request BENCH_SCALE_DELAY_MS (30) before it
+#             reaches RGW (and a new connection's first one twice that): what
+#             a user that far from R2/S3 sees. No netem in this kernel.
+#
 # For each: wall time (best and median of BENCH_RUNS calls), requests per
 # call and bytes the server sent per call, both counted from RGW's own
 # access log (beast lines at debug_rgw 1: method, key, status, bytes), and
@@ -25,6 +35,7 @@
 # did not start, a call failed, the two binaries placed differently).
 #
 # env: BENCH_SCALE_LOCS (330), BENCH_SCALE_HOSTS (30), BENCH_RUNS (5),
+#      BENCH_SCALE_DELAY_MS (30; 0 = no wan part), BENCH_SCALE_JOBS (16),
 #      BENCH_SCALE_BASE, BENCH_DIR (scratch parent; $TMPDIR or /tmp).
 # Output: progress on stderr; "bench scale: ..." lines on stdout.
 set -euo pipefail
@@ -36,6 +47,8 @@ LOCS=${BENCH_SCALE_LOCS:-330}
 HOSTS=${BENCH_SCALE_HOSTS:-30}
 RUNS=${BENCH_RUNS:-5}
 NEAR=48.8,2.3
+DELAY=${BENCH_SCALE_DELAY_MS:-30}
+JOBS=${BENCH_SCALE_JOBS:-16}
 
 say() { echo "scale.sh: $*" >&2; }
 die() {
@@ -50,7 +63,12 @@ command -v jq >/dev/null || die "needs jq (tests/lib/deps.sh)"
 
 dir=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/edgectl-bench-scale.XXXXXX")
 rgw=
+proxy_pid=
 cleanup() {
+	if [ -n "$proxy_pid" ]; then
+		kill "$proxy_pid" 2>/dev/null || true
+		wait "$proxy_pid" 2>/dev/null || true
+	fi
 	if [ -n "$rgw" ] && [ -f "$rgw/pids" ]; then
 		"$TOP/tests/lib/stop-rgw.sh" "$rgw" 2>/dev/null || true
 	fi
@@ -117,21 +135,24 @@ log_count() {
 		} END { printf "%d %d %d\n", n, b, l }'
 }
 
-# one BIN LABEL: RUNS calls; prints "LABEL best_ms median_ms requests bytes lists"
+# one BIN LABEL [STORE [RUNS [CMD...]]]: RUNS calls of CMD (default: the
+# schedule --dry-run); prints "LABEL best_ms median_ms requests bytes lists"
+decide=(schedule --dry-run --image app:1 --name bench --near "$NEAR" --cpus 1 --memory 256M)
 one() {
-	local bin=$1 label=$2 i t0 mark times=() req bytes lists
-	for i in $(seq 1 "$RUNS"); do
+	local bin=$1 label=$2 st=${3:-$store} runs=${4:-$RUNS} i t0 mark times=() req bytes lists
+	shift $(($# < 4 ? $# : 4))
+	[ $# -gt 0 ] || set -- "${decide[@]}"
+	for i in $(seq 1 "$runs"); do
 		mark=$(log_mark)
 		t0=$(date +%s%N)
-		"$bin" --store "$store" --json schedule --dry-run --image app:1 --name bench \
-			--near "$NEAR" --cpus 1 --memory 256M >"$dir/$label.json" 2>"$dir/$label.err" ||
-			{ cat "$dir/$label.err" >&2; die "$label: schedule failed"; }
+		"$bin" --store "$st" --json "$@" >"$dir/$label.json" 2>"$dir/$label.err" ||
+			{ cat "$dir/$label.err" >&2; die "$label: $1 failed"; }
 		times+=("$(ms "$t0")")
 		sleep 0.3 # the log is written asynchronously
 		read -r req bytes lists < <(log_count "$mark")
 	done
 	printf '%s\n' "${times[@]}" | sort -n >"$dir/$label.times"
-	echo "$label $(head -1 "$dir/$label.times") $(sed -n "$(((RUNS + 1) / 2))p" "$dir/$label.times") $req $bytes $lists"
+	echo "$label $(head -1 "$dir/$label.times") $(sed -n "$(((runs + 1) / 2))p" "$dir/$label.times") $req $bytes $lists"
 }
 
 mkdir -p "$dir/bin" "$dir/home"
@@ -180,3 +201,41 @@ if [ "$have_base" = 1 ]; then
 	echo "bench scale: ratio: wall $(awk -v a="$nmed" -v b="$bmed" 'BEGIN { printf "%.3f", a / b }') (median), requests $(awk -v a="$nreq" -v b="$breq" 'BEGIN { printf "%.3f", a / b }'), bytes $(awk -v a="$nbytes" -v b="$bbytes" 'BEGIN { printf "%.3f", (b ? a / b : 0) }'); same placement: $(jq -c '[.placements[].host]' "$dir/new.json")"
 fi
 echo "bench scale: goals (issue 13): <= 500 ms per call on loopback: $([ "$nmed" -le 500 ] && echo met || echo NOT met); <= 2% of the fleet's objects per call: $(awk -v r="$nreq" -v o="$objects" 'BEGIN { print (r <= 0.02 * o) ? "met" : "NOT met" }')"
+
+# --- the fleet-wide read (host ls: what ps --all-hosts, route sync --all,
+# prewarm --all and --tick read first) ---
+hosts_total=$((LOCS * HOSTS))
+say "reads: host ls, new (-j $JOBS)"
+read -r _ rbest rmed rreq rbytes rlists < <(one "$dir/bin/new" hostls-new "$store" 3 host ls -j "$JOBS")
+n=$(jq length "$dir/hostls-new.json")
+[ "$n" = "$hosts_total" ] || die "host ls listed $n hosts, not $hosts_total"
+echo "bench scale: host ls (new, -j $JOBS): best $rbest ms, median $rmed ms; $rreq requests ($rlists LIST), $((rbytes / 1024)) KiB"
+if [ "$have_base" = 1 ]; then
+	say "reads: host ls, main"
+	read -r _ qbest qmed qreq qbytes qlists < <(one "$dir/bin/base" hostls-base "$store" 3 host ls)
+	cmp -s <(jq -S . "$dir/hostls-new.json") <(jq -S . "$dir/hostls-base.json") ||
+		die "host ls: the two binaries listed different hosts"
+	echo "bench scale: host ls (main): best $qbest ms, median $qmed ms; $qreq requests ($qlists LIST), $((qbytes / 1024)) KiB"
+	echo "bench scale: ratio host ls: wall $(awk -v a="$rmed" -v b="$qmed" 'BEGIN { printf "%.3f", a / b }') (median), requests $(awk -v a="$rreq" -v b="$qreq" 'BEGIN { printf "%.3f", a / b }'); same hosts"
+fi
+
+# --- the same over a WAN: delayproxy in front of RGW ---
+if [ "$DELAY" -gt 0 ]; then
+	cc -std=gnu11 -O2 -D_GNU_SOURCE -pthread -o "$dir/bin/delayproxy" tests/bench/delayproxy.c ||
+		die "building delayproxy failed"
+	up=${S3_ENDPOINT#*://}
+	"$dir/bin/delayproxy" 0 "${up%:*}" "${up##*:}" "$DELAY" >"$dir/proxy.port" &
+	proxy_pid=$!
+	for _ in $(seq 1 50); do [ -s "$dir/proxy.port" ] && break; sleep 0.1; done
+	[ -s "$dir/proxy.port" ] || die "delayproxy did not start"
+	wan="s3://$S3_BUCKET/scale?endpoint=http://127.0.0.1:$(cat "$dir/proxy.port")"
+	say "wan: +$DELAY ms per request: schedule --dry-run (new)"
+	read -r _ wbest wmed wreq wbytes wlists < <(one "$dir/bin/new" wan-new "$wan")
+	echo "bench scale: +$DELAY ms/request: schedule --dry-run (new): best $wbest ms, median $wmed ms; $wreq requests ($wlists LIST); goal <= 2000 ms: $([ "$wmed" -le 2000 ] && echo met || echo NOT met)"
+	if [ "$have_base" = 1 ]; then
+		echo "bench scale: +$DELAY ms/request: main's full read would make $breq requests one after another: >= $((breq * DELAY / 1000)) s per decision (not run)"
+	fi
+	say "wan: host ls (new, -j $JOBS)"
+	read -r _ xbest xmed xreq _ _ < <(one "$dir/bin/new" wan-hostls "$wan" 1 host ls -j "$JOBS")
+	echo "bench scale: +$DELAY ms/request: host ls (new, -j $JOBS): $xbest ms, $xreq requests (main one after another: >= $((xreq * DELAY / 1000)) s, not run)"
+fi

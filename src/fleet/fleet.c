@@ -1,6 +1,7 @@
 /* fleet.c - inventory objects in the store (CAS) and SSH (fleet.h). */
 #include "fleet/fleet.h"
 #include "fleet/listing.h"
+#include "fleet/remote.h"
 #include "fleet/summary.h"
 #include "cdi/cdi.h"
 #include "store/cas.h"
@@ -197,6 +198,58 @@ static int host_update_fn(json_t *host, void *ctx)
 	return 0;
 }
 
+/* {LOC: [host objects as written]} while this thread defers its summary
+ * updates (fleet_summary_defer_begin), else NULL */
+static __thread json_t *deferred;
+
+void fleet_summary_defer_begin(void)
+{
+	if (!deferred)
+		deferred = json_object();
+}
+
+struct defer_end {
+	struct store *s;
+	json_t *d;
+	const char **locs;
+	struct ec_err *errs;
+};
+
+static void defer_one(size_t i, void *arg)
+{
+	struct defer_end *x = arg;
+
+	ec_err_clear(&x->errs[i]);
+	fleet_summary_note_hosts(
+	    x->s, x->locs[i], json_object_get(x->d, x->locs[i]), &x->errs[i]);
+}
+
+int fleet_summary_defer_end(struct store *s, struct ec_err *err)
+{
+	struct defer_end x = {s, deferred, NULL, NULL};
+	size_t n = json_object_size(deferred), i = 0;
+	const char *loc;
+	json_t *hosts;
+	int rc = 0;
+
+	deferred = NULL;
+	x.locs = xcalloc(n + 1, sizeof(*x.locs));
+	x.errs = xcalloc(n + 1, sizeof(*x.errs));
+	json_object_foreach (x.d, loc, hosts)
+		x.locs[i++] = loc;
+	/* the locations' summaries at once: one round trip, not n */
+	fleet_fanout(n, 16, defer_one, &x);
+	for (i = 0; i < n && !rc; i++)
+		if (x.errs[i].cat != EC_OK) {
+			*err = x.errs[i];
+			rc = -1;
+		}
+	free(x.locs);
+	free(x.errs);
+	json_decref(x.d);
+	return rc;
+}
+
 int fleet_host_update(struct store *s, const char *loc, const char *host,
 		      int create, int (*fn)(json_t *host, void *ctx), void *ctx,
 		      struct ec_err *err)
@@ -212,8 +265,14 @@ int fleet_host_update(struct store *s, const char *loc, const char *host,
 			       &u, err);
 	/* then the location's summary, best-effort: a stale summary only
 	 * misleads the global step; the host object stays the truth */
-	if (rc == 0 && u.written)
+	if (rc == 0 && u.written && deferred) {
+		json_t *a = json_object_get(deferred, loc);
+		if (!a)
+			json_object_set_new(deferred, loc, a = json_array());
+		json_array_append(a, u.written);
+	} else if (rc == 0 && u.written) {
 		fleet_summary_note_host(s, loc, u.written, &e);
+	}
 	json_decref(u.written);
 	return rc;
 }

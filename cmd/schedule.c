@@ -34,6 +34,8 @@ enum {
 	O_RUNTIME,
 	O_VIP,
 	O_REBALANCE,
+	O_REMOVE_ORPHANS,
+	O_ORPHAN_GRACE,
 };
 
 static int run_schedule(struct ec_ctx *ctx, int argc, char **argv);
@@ -66,6 +68,12 @@ static const struct ec_opt opts[] = {
     {"rebalance", 0, "LOC",
      "move smaller GPU tenants in LOC to make room for the request",
      O_REBALANCE},
+    {"remove-orphans", 0, NULL,
+     "with --tick: ask every host, remove instances no app places",
+     O_REMOVE_ORPHANS},
+    {"orphan-grace", 0, "SECONDS",
+     "with --remove-orphans: keep orphans younger than this (default 60)",
+     O_ORPHAN_GRACE},
     {"jobs", 'j', "N", "store reads in flight (default 16)", 'j'},
     {0},
 };
@@ -80,7 +88,8 @@ static const struct ec_verb verbs[] = {
      "[-- CMD ARG...]\n"
      "edgectl schedule --rebalance LOC [--dry-run] [--no-start] "
      "SPEC.json|--image REF [--gpus N] [--gpu-mem SIZE]...\n"
-     "edgectl schedule --tick [-j N]",
+     "edgectl schedule --tick [--remove-orphans [--orphan-grace S]] "
+     "[-j N]",
      verb_any_opt, 0, -1},
     {"ls", "edgectl schedule ls", NULL, 0, 0, "schedule ls"},
     {"rm", "edgectl schedule rm APP", NULL, 1, 1},
@@ -195,6 +204,11 @@ static int one_opt(struct sargs *a, int c, const char *arg, struct ec_err *err)
 		    member(member(a->spec, "constraints", 0), "locations", 1),
 		    json_string(arg));
 		return 0;
+	case O_ORPHAN_GRACE:
+		if (parse_u64(arg, 86400 * 365, &u, "--orphan-grace", err) < 0)
+			return -1;
+		a->c.orphan_grace_ms = (int64_t)u * 1000;
+		return 0;
 	case 'j':
 		return set_read_jobs(arg, err);
 	case O_NOW:
@@ -209,6 +223,7 @@ static int one_opt(struct sargs *a, int c, const char *arg, struct ec_err *err)
 	a->c.dry_run |= c == O_DRY_RUN;
 	a->c.explain |= c == O_EXPLAIN;
 	a->tick |= c == O_TICK;
+	a->c.remove_orphans |= c == O_REMOVE_ORPHANS;
 	if (c == O_REBALANCE)
 		a->c.rebalance = arg;
 	return 0;
@@ -333,6 +348,12 @@ static void tick_print(const json_t *report, int explain)
 			 (!strcmp(act, "steady") && explain))
 			printf("%s: %s\n", ec_json_str(e, "app"),
 			       ec_json_str(e, "why"));
+		else if (!strncmp(act, "orphan", 6))
+			printf("%s: %s %s on %s%s%s\n", ec_json_str(e, "app"),
+			       act, ec_json_str(e, "instance"),
+			       ec_json_str(e, "host"),
+			       ec_json_str(e, "error") ? ": " : "",
+			       ec_json_str(e, "error") ?: "");
 		else if (!strcmp(act, "lost") || !strcmp(act, "removed"))
 			printf("%s: %s %s on %s\n", ec_json_str(e, "app"), act,
 			       ec_json_str(e, "instance"),
@@ -448,6 +469,7 @@ static int run_schedule(struct ec_ctx *ctx, int argc, char **argv)
 
 	ec_err_clear(&err);
 	a.c.now = time(NULL);
+	a.c.orphan_grace_ms = SC_ORPHAN_GRACE_MS;
 	opt_init(&op, ctx, &cmd_schedule_def, argc, argv);
 	while ((c = opt_next(&op)) != OPT_END) {
 		if (c == OPT_EXIT) {
@@ -463,6 +485,13 @@ static int run_schedule(struct ec_ctx *ctx, int argc, char **argv)
 					    !strcmp(argv[op.ind], "rm")));
 	if (!verb && operands(&a, argc, argv, op.ind, &err) < 0)
 		goto usage;
+	if ((a.c.remove_orphans || a.c.orphan_grace_ms != SC_ORPHAN_GRACE_MS) &&
+	    !a.tick) {
+		ec_err_set(
+		    &err, EC_USAGE,
+		    "--remove-orphans and --orphan-grace go with --tick");
+		goto usage;
+	}
 	if (verb && !a.tick &&
 	    argc - op.ind != (*argv[op.ind] == 'l' ? 1 : 2)) {
 		ec_err_set(&err, EC_USAGE, "schedule %s",

@@ -66,7 +66,7 @@ static int stop_id(const char *root, const char *id, int64_t grace_ms,
 	if (!sp)
 		return -1;
 	if (!inst_running(st))
-		return 0;
+		return inst_reap(root, id, st, err); /* a dead monitor's */
 	rt = ec_json_str(sp, "runtime");
 	mon = (pid_t)ec_json_int(st, "monitor_pid");
 	/* the monitor records the status and cleans up once the container
@@ -184,14 +184,26 @@ json_t *inst_ps(const char *root, int all, struct ec_err *err)
 {
 	_cleanup_json_ json_t *list = inst_list(root, err);
 	json_t *out, *s;
+	struct timespec ts;
+	int64_t now;
 	size_t i;
 
 	if (!list)
 		return NULL;
 	out = json_array();
-	json_array_foreach (list, i, s)
-		if (inst_visible(s, all))
-			json_array_append(out, s);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	json_array_foreach (list, i, s) {
+		if (!inst_visible(s, all))
+			continue;
+		/* the age by this host's clock: callers on other machines
+		 * compare it, not created_ms, with their own */
+		if (json_is_integer(json_object_get(s, "created_ms")))
+			json_object_set_new(
+			    s, "age_ms",
+			    json_integer(now - ec_json_int(s, "created_ms")));
+		json_array_append(out, s);
+	}
 	return out;
 }
 

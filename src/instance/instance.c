@@ -136,20 +136,24 @@ int inst_create(const char *root, const char *id, json_t *spec,
 		return -1;
 	return inst_state_update(
 	    root, id,
-	    json_pack("{s:s,s:O,s:O,s:O,s:s,s:I}", "id", id, "name",
-		      json_object_get(spec, "name"), "image",
+	    json_pack("{s:s,s:O,s:O*,s:O,s:O,s:s,s:I}", "id", id, "name",
+		      json_object_get(spec, "name"), "app",
+		      json_object_get(spec, "app"), "image",
 		      json_object_get(spec, "image"), "runtime",
 		      json_object_get(spec, "runtime"), "status", "created",
 		      "created_ms", (json_int_t)now_ms()),
 	    err);
 }
 
-int64_t inst_proc_start_ticks(pid_t pid)
+/* /proc/PID/stat's state letter (*state) and start time (field 22), 0 when
+ * the process is not there. */
+static int64_t proc_stat(pid_t pid, char *state)
 {
 	char path[64], buf[1024], *p;
 	ssize_t n;
 	int fd, i;
 
+	*state = '\0';
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return 0;
@@ -158,11 +162,20 @@ int64_t inst_proc_start_ticks(pid_t pid)
 	if (n <= 0)
 		return 0;
 	buf[n] = '\0';
-	/* field 22 (starttime), counted after the ")" that ends comm */
-	p = strrchr(buf, ')');
+	/* fields counted after the ")" that ends comm: 3 (state), 22
+	 * (starttime) */
+	if ((p = strrchr(buf, ')')) && p[1] == ' ')
+		*state = p[2];
 	for (i = 0; p && i < 20; i++)
 		p = strchr(p + 1, ' ');
 	return p ? strtoll(p + 1, NULL, 10) : 0;
+}
+
+int64_t inst_proc_start_ticks(pid_t pid)
+{
+	char state;
+
+	return proc_stat(pid, &state);
 }
 
 int inst_monitor_alive(const json_t *state)
@@ -171,11 +184,17 @@ int inst_monitor_alive(const json_t *state)
 	    (pid_t)json_integer_value(json_object_get(state, "monitor_pid"));
 	int64_t start =
 	    json_integer_value(json_object_get(state, "monitor_start_ticks"));
+	int64_t ticks;
+	char st;
 
 	if (pid <= 0 || kill(pid, 0) < 0)
 		return 0;
-	/* the same process, not a reused pid */
-	return !start || inst_proc_start_ticks(pid) == start;
+	/* a killed monitor not reaped yet (a zombie: kill(2) still finds
+	 * it) is dead; and the same process, not a reused pid */
+	ticks = proc_stat(pid, &st);
+	if (st == 'Z' || st == 'X')
+		return 0;
+	return !start || ticks == start;
 }
 
 int inst_running(const json_t *state)
@@ -266,7 +285,67 @@ int inst_remove(const char *root, const char *id, struct ec_err *err)
 				  "instance %s is running (stop it first, or "
 				  "rm -f)",
 				  id);
+	if (inst_reap(root, id, st, err) < 0)
+		return -1;
 	return fs_rm_rf(dir, err);
+}
+
+/* The network of a dead monitor's instance: CNI DEL without the result
+ * it kept in memory (the plugins find theirs by container id), then the
+ * namespace. */
+static int reap_net(const char *root, const char *id, const json_t *spec,
+		    struct ec_err *err)
+{
+	_cleanup_free_ char *ns = xasprintf("ec-%s", id);
+	_cleanup_free_ char *path = xasprintf("/run/netns/%s", ns);
+	_cleanup_free_ char *ipam = xasprintf("%s/cni/networks", root);
+	_cleanup_free_ struct net_port *ports = NULL;
+	struct cni_opts o = {.subnet = ec_json_str(spec, "subnet"),
+			     .bridge = ec_json_str(spec, "bridge"),
+			     .ipam_dir = ipam};
+	const json_t *p;
+	size_t i;
+
+	if (access(path, F_OK) < 0 || !o.subnet)
+		return 0; /* torn down already, or never set up */
+	ports = xcalloc(json_array_size(json_object_get(spec, "ports")) + 1,
+			sizeof(*ports));
+	json_array_foreach (json_object_get(spec, "ports"), i, p)
+		if (net_port_parse(json_string_value(p), &ports[o.nports],
+				   NULL) == 0)
+			o.nports++;
+	o.ports = ports;
+	cni_del(&o, id, path, NULL, NULL);
+	return netns_delete(ns, err);
+}
+
+int inst_reap(const char *root, const char *id, const json_t *st,
+	      struct ec_err *err)
+{
+	_cleanup_json_ json_t *spec = NULL;
+	_cleanup_free_ char *rtdir = inst_file(root, id, "rt");
+	const char *net;
+
+	/* only what a monitor that died left behind: its status still says
+	 * it runs (or the runtime's state dir is still there) */
+	if (!inst_status_active(ec_json_str(st, "status")) &&
+	    access(rtdir, F_OK) < 0)
+		return 0;
+	if (!(spec = inst_spec(root, id, NULL)))
+		return 0; /* created and never started */
+	if (rt_reap(ec_json_str(spec, "runtime"), id, rtdir, err) < 0)
+		return -1;
+	net = ec_json_str(spec, "network");
+	if ((!net || !strcmp(net, "bridge")) &&
+	    reap_net(root, id, spec, err) < 0)
+		return ec_err_prefix(err, "instance %s", id);
+	inst_state_update(root, id,
+			  json_pack("{s:s,s:s,s:I}", "status", "lost", "error",
+				    "its monitor died; what it left was "
+				    "cleaned up",
+				    "finished_ms", (json_int_t)now_ms()),
+			  NULL);
+	return 0;
 }
 
 /* --- running ------------------------------------------------------------- */

@@ -82,6 +82,12 @@ int inst_monitor_alive(const json_t *state);
 /* Remove an instance that is not running (its directory); EC_CONFLICT when
  * it still runs. */
 int inst_remove(const char *root, const char *id, struct ec_err *err);
+/* Clean up after an instance whose monitor died (killed, host crash): its
+ * container killed and deleted, rootfs unmounted, network namespace and
+ * CNI allocations released, status "lost". Does nothing for an instance
+ * that ended normally; st is its state (not running: inst_running). */
+int inst_reap(const char *root, const char *id, const json_t *st,
+	      struct ec_err *err);
 
 /* Is this state status one of a live instance ("created", "running")? */
 int inst_status_active(const char *status);

@@ -459,6 +459,38 @@ int rt_kill(const char *runtime, const char *id, const char *sig,
 	return r == 0 ? 0 : -1;
 }
 
+int rt_reap(const char *runtime, const char *id, const char *state_dir,
+	    struct ec_err *err)
+{
+	_cleanup_free_ char *bundle = xasprintf("%s/bundle", state_dir);
+	char *status = NULL;
+	struct ec_err e;
+
+	ec_err_clear(&e);
+	/* the runtime knows it (running or stopped): kill and delete it. The
+	 * `RUNTIME run` the dead monitor started may still be alive and clean
+	 * up at the same time: what counts is that the runtime forgets it. */
+	if (rt_state(runtime, id, &status, NULL, &e) == 0 && status) {
+		free(status);
+		status = NULL;
+		rt_delete_force(runtime, id, &e);
+		ec_err_clear(&e);
+		if (rt_state(runtime, id, &status, NULL, &e) == 0 && status) {
+			ec_err_set(err, EC_FAIL,
+				   "container '%s': still %s after delete "
+				   "--force",
+				   id, status);
+			free(status);
+			return -1;
+		}
+	}
+	free(status);
+	if (rt_bundle_remove(bundle, err) < 0)
+		return ec_err_prefix(err, "container '%s'", id);
+	rmdir(state_dir);
+	return 0;
+}
+
 int rt_delete_force(const char *runtime, const char *id, struct ec_err *err)
 {
 	const char *args[] = {"delete", "--force", id, NULL};

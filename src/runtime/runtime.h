@@ -124,5 +124,10 @@ int rt_kill(const char *runtime, const char *id, const char *sig,
 /* `delete --force`: the last resort when a killed container's runtime
  * does not return (runsc with host networking can hang so). */
 int rt_delete_force(const char *runtime, const char *id, struct ec_err *err);
+/* What rt_run leaves when the process running it is killed: the container
+ * (killed, deleted), the rootfs mount and the bundle under state_dir.
+ * Nothing there is fine. */
+int rt_reap(const char *runtime, const char *id, const char *state_dir,
+	    struct ec_err *err);
 
 #endif

@@ -159,6 +159,62 @@ int sc_instance_running(const json_t *ps, const char *instance)
 	return 0;
 }
 
+/* Whether row (a `ps -a` row) is an instance schedule started: named
+ * APP-N, its app APP. */
+static int scheduled_row(const json_t *row, const char **app, const char **name)
+{
+	const char *a = ec_json_str(row, "app"), *n = ec_json_str(row, "name");
+	size_t la;
+
+	if (!a || !n || !strcmp(a, n))
+		return 0;
+	la = strlen(a);
+	if (strncmp(n, a, la) || n[la] != '-' || !n[la + 1] ||
+	    strspn(n + la + 1, "0123456789") != strlen(n + la + 1))
+		return 0;
+	*app = a;
+	*name = n;
+	return 1;
+}
+
+/* Whether an app record of apps places instance on host. */
+static int placed_here(const json_t *apps, const char *app, const char *host,
+		       const char *instance)
+{
+	const json_t *a, *p;
+	size_t i, k;
+
+	json_array_foreach (apps, i, a) {
+		if (strcmp(ec_json_str(a, "name") ?: "", app))
+			continue;
+		json_array_foreach (json_object_get(a, "placements"), k, p)
+			if (!strcmp(ec_json_str(p, "host") ?: "", host) &&
+			    !strcmp(ec_json_str(p, "instance") ?: "", instance))
+				return 1;
+	}
+	return 0;
+}
+
+json_t *sc_orphans(const json_t *apps, const char *host, const json_t *ps)
+{
+	json_t *out = json_array();
+	const json_t *row;
+	const char *app, *name;
+	size_t i;
+
+	json_array_foreach (ps, i, row) {
+		if (!scheduled_row(row, &app, &name) ||
+		    placed_here(apps, app, host, name))
+			continue;
+		json_array_append_new(
+		    out, json_pack("{s:s,s:s,s:s,s:s,s:O*}", "app", app,
+				   "instance", name, "host", host, "status",
+				   ec_json_str(row, "status") ?: "unknown",
+				   "age_ms", json_object_get(row, "age_ms")));
+	}
+	return out;
+}
+
 json_t *sc_placed_json(const struct sc_placed *p)
 {
 	json_t *j =

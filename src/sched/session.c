@@ -1245,6 +1245,78 @@ static void tick_app(const struct sc_config *c, const json_t *rec, json_t *ps,
 	sc_spec_release(&spec);
 }
 
+/* --- tick: orphans --------------------------------------------------------
+ * Instances a host runs for an app that no app record places there (a
+ * `schedule rm` whose stop failed, a record deleted by hand, a host back
+ * after its replicas were re-placed) are reported for the hosts this tick
+ * asked; with remove_orphans every host that is up is asked and orphans
+ * at least orphan_grace_ms old (by the host's own clock: ps -a's age_ms)
+ * are removed. */
+static void tick_orphans(const struct sc_config *c, const json_t *apps,
+			 json_t *ps, const json_t *down, json_t *report)
+{
+	_cleanup_json_ json_t *hosts = NULL, *all = json_copy((json_t *)apps);
+	_cleanup_json_ json_t *fresh = NULL;
+	const char *name, *why;
+	const json_t *h, *l;
+	json_t *orph, *o;
+	struct ec_err err;
+	size_t i, k;
+
+	/* placed by a record as the tick began or as it ends (this tick's
+	 * own placements and drops are neither orphans) */
+	ec_err_clear(&err);
+	if (!(fresh = sc_app_list(c->store, &err))) {
+		warnf(c, "tick: orphans: %s", err.msg);
+		return;
+	}
+	json_array_extend(all, fresh);
+	if (c->remove_orphans) {
+		if (!(hosts = fleet_hosts(c->store, NULL, &err))) {
+			warnf(c, "tick: hosts: %s", err.msg);
+			return;
+		}
+		json_array_foreach (hosts, i, h) {
+			name = ec_json_str(h, "name") ?: "";
+			if (!json_object_get(down, name) &&
+			    !json_is_true(json_object_get(h, "down")))
+				host_ps(c, ps, name, &why);
+		}
+	}
+	json_object_foreach (ps, name, l) {
+		if (!json_is_array(l) || json_object_get(down, name))
+			continue;
+		orph = sc_orphans(all, name, l);
+		json_array_foreach (orph, k, o) {
+			json_int_t age = ec_json_int(o, "age_ms");
+			const char *inst = ec_json_str(o, "instance");
+			int old = json_object_get(o, "age_ms") &&
+				  age >= c->orphan_grace_ms;
+
+			json_object_set_new(o, "action", json_string("orphan"));
+			if (c->remove_orphans && !old)
+				json_object_set_new(
+				    o, "error",
+				    json_string("younger than the grace "
+						"period (or its age unknown): "
+						"kept"));
+			if (c->remove_orphans && old && !c->dry_run) {
+				ec_err_clear(&err);
+				if (c->hooks->stop(c->hooks->arg, name, inst,
+						   &err) < 0)
+					json_object_set_new(
+					    o, "error", json_string(err.msg));
+				else
+					json_object_set_new(
+					    o, "action",
+					    json_string("orphan-removed"));
+			}
+			json_array_append(report, o);
+		}
+		json_decref(orph);
+	}
+}
+
 json_t *sc_tick(const struct sc_config *c, struct ec_err *err)
 {
 	json_t *apps, *report, *ps, *a, *down;
@@ -1262,6 +1334,8 @@ json_t *sc_tick(const struct sc_config *c, struct ec_err *err)
 			break;
 		tick_app(c, a, ps, down, report);
 	}
+	if (!interrupted(c))
+		tick_orphans(c, apps, ps, down, report);
 	json_decref(down);
 	json_decref(ps);
 	json_decref(apps);

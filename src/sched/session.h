@@ -60,6 +60,8 @@ struct sc_config {
 	const char *rebalance;	   /* LOC: make room by moving GPU tenants */
 	int parallel;		   /* instances started at once (0 = 8) */
 	volatile int *interrupted; /* set by a signal: stop, EC_INTR */
+	int remove_orphans;	   /* tick: ask every host, remove orphans */
+	int64_t orphan_grace_ms;   /* ... older than this (by the host) */
 	void (*warn)(void *arg, const char *msg);
 	void *warn_arg;
 };
@@ -126,6 +128,14 @@ json_t *sc_explain_json(const struct sc_explain *x);
 
 /* Is an instance named `instance` running in ps (a `ps -a` array)? */
 int sc_instance_running(const json_t *ps, const char *instance);
+/* The instances of ps (host's `ps -a` rows) that schedule started (named
+ * APP-N, app APP) and that no record of apps places on host: a new array
+ * of {app, instance, host, status, age_ms?}. Pure. */
+json_t *sc_orphans(const json_t *apps, const char *host, const json_t *ps);
+/* The default orphan_grace_ms: an orphan younger than this is reported,
+ * not removed (a schedule writes its record before it starts, but a
+ * rebalance in flight deserves the margin). */
+#define SC_ORPHAN_GRACE_MS 60000
 
 /* --- starting on hosts ------------------------------------------------------
  */

@@ -422,3 +422,44 @@ fleet_require() {
 	fi
 	[ -n "${FLEET_DIR:-}" ] || { echo "the fleet was not started (fleet_setup_file in setup_file?)" >&2; return 1; }
 }
+
+# fleet_sshd_kill hN: the host's sshd dies with every session it serves
+# (SIGKILL to the recorded sshd and its descendants, so a command running
+# there over ssh dies mid-way; detached instance monitors are not its
+# descendants and live on) and the test side's control master to it is
+# closed. fleet_sshd_start hN brings it back.
+fleet_sshd_kill() {
+	local h=${1:-} ns pid
+	ns=$(fleet_netns "$h") || return 1
+	pid=$(awk -v ns="$ns" '$1 == "sshd" && $2 == ns { p = $3 } END { print p }' "$FLEET_DIR/pids")
+	[ -n "$pid" ] && _fleet_alive "$pid" || { echo "fleet: no sshd of $h runs" >&2; return 1; }
+	_fleet_kill_tree "$pid"
+	ssh -F "$FLEET_SSH_CONFIG" -O exit "$h" >/dev/null 2>&1 || true
+	rm -f "$FLEET_DIR/$h/sshd.pid"
+}
+
+# _fleet_kill_tree PID: stop PID (no new children), its descendants, then it.
+_fleet_kill_tree() {
+	local c
+	kill -STOP "$1" 2>/dev/null || return 0
+	for c in $(pgrep -P "$1"); do _fleet_kill_tree "$c"; done
+	kill -9 "$1" 2>/dev/null || true
+}
+
+# fleet_sshd_start hN: start the host's sshd again (after fleet_sshd_kill)
+# and wait until it accepts an ssh session (FLEET_START_TIMEOUT).
+fleet_sshd_start() {
+	local h=${1:-} ns k sshd=${FLEET_SSHD:-/usr/sbin/sshd}
+	ns=$(fleet_netns "$h") || return 1
+	rm -f "$FLEET_DIR/$h/sshd.pid"
+	# shellcheck disable=SC2016 # expanded by that bash
+	setsid bash -c 'echo "sshd $1 $$" >>"$2"; shift 2; exec "$@"' fleet-sshd "$ns" "$FLEET_DIR/pids" \
+		nsenter --net="/run/netns/$ns" -- "$sshd" -D -e -f "$FLEET_DIR/$h/sshd_config" \
+		</dev/null >>"$FLEET_DIR/$h/sshd.log" 2>&1 3>&- &
+	k=$(($(_fleet_ms) + ${FLEET_START_TIMEOUT:-10} * 1000))
+	until [ -s "$FLEET_DIR/$h/sshd.pid" ] &&
+		timeout 10 ssh -F "$FLEET_SSH_CONFIG" -o ConnectTimeout=2 "$h" true </dev/null >/dev/null 2>&1; do
+		[ "$(_fleet_ms)" -lt "$k" ] || { echo "fleet: sshd of $h not back within ${FLEET_START_TIMEOUT:-10}s" >&2; return 1; }
+		sleep 0.05
+	done
+}

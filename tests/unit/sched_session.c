@@ -1018,6 +1018,107 @@ static void test_tick_scale(void)
 	world_release(&w);
 }
 
+/* Orphans: what schedule started (APP-N of app APP) that no record places
+ * on that host; a user's instance (app = its name) never is one. */
+static void test_orphans(void)
+{
+	json_t *apps = json_pack("[{s:s,s:[{s:s,s:s}]}]", "name", "web",
+				 "placements", "host", "h1", "instance",
+				 "web-0");
+	json_t *ps = json_pack(
+	    "[{s:s,s:s,s:s},{s:s,s:s,s:s,s:i},{s:s,s:s,s:s},"
+	    "{s:s,s:s,s:s},{s:s,s:s,s:s},{s:s,s:s}]",
+	    "name", "web-0", "app", "web", "status", "running", /* placed */
+	    "name", "web-1", "app", "web", "status", "exited", "age_ms", 5,
+	    "name", "mine", "app", "mine", "status", "running", /* a user's */
+	    "name", "web-x", "app", "web", "status", "running", /* not APP-N */
+	    "name", "other-3", "app", "other", "status", "running", /* gone */
+	    "name", "old-1", "status", "running"); /* no app: older host */
+	json_t *o = sc_orphans(apps, "h1", ps), *e;
+
+	ok(json_array_size(o) == 2, "orphans: two of six rows");
+	e = json_array_get(o, 0);
+	ok(e && !strcmp(ec_json_str(e, "instance") ?: "", "web-1") &&
+	       !strcmp(ec_json_str(e, "app") ?: "", "web") &&
+	       !strcmp(ec_json_str(e, "host") ?: "", "h1") &&
+	       ec_json_int(e, "age_ms") == 5 &&
+	       !strcmp(ec_json_str(e, "status") ?: "", "exited"),
+	   "orphans: a replica the record does not have, with its age");
+	e = json_array_get(o, 1);
+	ok(e && !strcmp(ec_json_str(e, "instance") ?: "", "other-3") &&
+	       !json_object_get(e, "age_ms"),
+	   "orphans: an app without a record; no age when ps gave none");
+	json_decref(o);
+	o = sc_orphans(apps, "h2", ps);
+	ok(json_array_size(o) == 3 &&
+	       !strcmp(ec_json_str(json_array_get(o, 0), "instance") ?: "",
+		       "web-0"),
+	   "orphans: web-0 is placed on h1, not on h2");
+	json_decref(o);
+	json_decref(ps);
+	json_decref(apps);
+}
+
+static void test_tick_orphans(void)
+{
+	struct world w;
+	struct sc_result r;
+	struct ec_err err;
+	json_t *rep, *e;
+	const char *h, *other;
+	size_t i, norph = 0;
+
+	world_init(&w, 2, 4);
+	ok(schedule(&w, APP(""), &r, &err) == 0 && r.n == 1,
+	   "tick orphans: one replica");
+	h = r.placed[0].host;
+	other = strcmp(h, "h1") ? "h1" : "h2";
+	json_object_set_new(
+	    w.f.ps, h,
+	    json_pack("[{s:s,s:s,s:s,s:i},{s:s,s:s,s:s,s:i},"
+		      "{s:s,s:s,s:s,s:i}]",
+		      "name", "app-0", "app", "app", "status", "running",
+		      "age_ms", 999999, "name", "app-5", "app", "app", "status",
+		      "running", "age_ms", 120000, "name", "app-6", "app",
+		      "app", "status", "running", "age_ms", 100));
+	json_object_set_new(w.f.ps, other,
+			    json_pack("[{s:s,s:s,s:s,s:i}]", "name", "gone-0",
+				      "app", "gone", "status", "running",
+				      "age_ms", 999999));
+	json_object_clear(w.f.started);
+	rep = sc_tick(&w.c, &err);
+	json_array_foreach (rep, i, e)
+		norph += !strcmp(ec_json_str(e, "action") ?: "", "orphan");
+	ok(rep && json_array_size(rep) == 2 && norph == 2 &&
+	       json_object_size(w.f.stopped) == 0,
+	   "tick: orphans on the host it asked are reported, none removed");
+	json_decref(rep);
+	w.c.remove_orphans = 1;
+	w.c.orphan_grace_ms = SC_ORPHAN_GRACE_MS;
+	rep = sc_tick(&w.c, &err);
+	norph = 0;
+	json_array_foreach (rep, i, e)
+		norph += !strcmp(ec_json_str(e, "action") ?: "",
+				 "orphan-removed");
+	ok(rep && json_array_size(rep) == 3 && norph == 2,
+	   "tick --remove-orphans: 3 orphans on both hosts, 2 removed");
+	ok(json_object_size(w.f.stopped) == 2 &&
+	       !strcmp(ec_json_str(w.f.stopped, "app-5") ?: "", h) &&
+	       !strcmp(ec_json_str(w.f.stopped, "gone-0") ?: "", other) &&
+	       !json_object_get(w.f.stopped, "app-6") &&
+	       !json_object_get(w.f.stopped, "app-0"),
+	   "tick --remove-orphans: the old ones stopped; the young one and "
+	   "the placed one kept");
+	json_array_foreach (rep, i, e)
+		if (!strcmp(ec_json_str(e, "instance") ?: "", "app-6"))
+			ok(ec_json_str(e, "error") &&
+			       strstr(ec_json_str(e, "error"), "grace"),
+			   "tick --remove-orphans: the young one says why");
+	json_decref(rep);
+	sc_result_release(&r);
+	world_release(&w);
+}
+
 int main(void)
 {
 	test_spec_valid();
@@ -1035,5 +1136,7 @@ int main(void)
 	test_session_vip();
 	test_tick_host_down();
 	test_tick_scale();
+	test_orphans();
+	test_tick_orphans();
 	return done_testing();
 }

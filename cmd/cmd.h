@@ -123,6 +123,9 @@ int verb_usage_error(struct ec_ctx *ctx, const struct ec_cmd *cmd,
 
 /* Print err once (text or JSON on stderr) and return its exit status. */
 int report_error(struct ec_ctx *ctx, const struct ec_err *err);
+/* -j N of a command that reads the whole fleet: store reads in flight
+ * (fleet/listing.h), 1..64. EC_USAGE naming the option. */
+int set_read_jobs(const char *arg, struct ec_err *err);
 
 /* Append the config's "insecure_registries" (an array of "HOST[:PORT]":
  * registries reached over plain http) to list[*n..max). EC_USAGE for a

@@ -1,5 +1,7 @@
 /* common.c - option parsing from the tables, usage, errors, output. */
 #include "cmd.h"
+#include "fleet/listing.h"
+#include "util/parse.h"
 #include "util/json.h"
 #include "util/xalloc.h"
 
@@ -468,4 +470,15 @@ const char *const *ctx_cdi_dirs(struct ec_ctx *ctx)
 				dirs[n++] = json_string_value(v);
 	}
 	return dirs;
+}
+
+int set_read_jobs(const char *arg, struct ec_err *err)
+{
+	uint64_t u;
+
+	if (parse_u64(arg, FLEET_READ_JOBS_MAX, &u, "--jobs", err) < 0 || !u)
+		return ec_err_set(err, EC_USAGE, "--jobs: 1 to %d",
+				  FLEET_READ_JOBS_MAX);
+	fleet_read_jobs_set((int)u);
+	return 0;
 }

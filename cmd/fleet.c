@@ -46,12 +46,13 @@ static const struct ec_opt host_opts[] = {
      "add: a GPU and its memory (repeatable; "
      "default: what nvidia-smi reports)",
      O_GPU},
+    {"jobs", 'j', "N", "ls: store reads in flight (default 16)", 'j'},
     {0},
 };
 
 static const int host_add_opts[] = {O_LOCATION, O_SSH,	 O_ROOT_DIR, O_EDGECTL,
 				    O_SUBNET,	O_LABEL, O_GPU,	     0};
-static const int host_ls_opts[] = {O_LOCATION, 0};
+static const int host_ls_opts[] = {O_LOCATION, 'j', 0};
 
 static const struct ec_verb host_verbs[] = {
     {"add",
@@ -59,7 +60,8 @@ static const struct ec_verb host_verbs[] = {
      "[--host-root DIR] [--edgectl PATH] [--subnet CIDR] "
      "[--label K=V]... [--gpu MODEL:MEM]...",
      host_add_opts, 1, 1},
-    {"ls", "edgectl host ls [--location LOC]", host_ls_opts, 0, 0, "host ls"},
+    {"ls", "edgectl host ls [--location LOC] [-j N]", host_ls_opts, 0, 0,
+     "host ls"},
     {"rm", "edgectl host rm NAME", NULL, 1, 1},
     {"probe", "edgectl host probe", NULL, 0, 0},
     {0},
@@ -428,7 +430,9 @@ static int run_host(struct ec_ctx *ctx, int argc, char **argv)
 			*v = op.arg;
 		else if ((c == O_LABEL &&
 			  fleet_label_add(labels, op.arg, &err) < 0) ||
-			 (c == O_GPU && fleet_gpu_add(gpus, op.arg, &err) < 0))
+			 (c == O_GPU &&
+			  fleet_gpu_add(gpus, op.arg, &err) < 0) ||
+			 (c == 'j' && set_read_jobs(op.arg, &err) < 0))
 			return usage_error(ctx, &cmd_host_def, "%s", err.msg);
 	}
 	if (!(sub = verb_name(ctx, &cmd_host_def, argc, argv, op.ind, &a.name,

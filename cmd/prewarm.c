@@ -7,6 +7,7 @@
 #include "image/store_ref.h"
 #include "util/tz.h"
 #include "fleet/fleet.h"
+#include "fleet/listing.h"
 #include "prewarm/prewarm.h"
 #include "util/json.h"
 #include "util/parse.h"
@@ -45,7 +46,8 @@ static const struct ec_opt opts[] = {
     {"percent", 0, "P", "P% of the hosts, spread over the locations",
      O_PERCENT},
     {"unpack", 0, NULL, "unpack the layers too (always done)", O_UNPACK},
-    {"jobs", 'j', "N", "hosts at a time (default 8)", 'j'},
+    {"jobs", 'j', "N",
+     "hosts (and store reads) at a time (default 8; 16 reads)", 'j'},
     {"now", 0, "TIME", "evaluate off-peak at TIME (epoch seconds)", O_NOW},
     {"peer", 0, NULL,
      "one host per location pulls from the store, the others from it", O_PEER},
@@ -261,9 +263,9 @@ static int parse_opt(struct args *a, int c, const char *arg, struct ec_err *err)
 		*(c == O_COUNT ? &a->sel.count : &a->sel.percent) = u;
 		break;
 	case 'j':
-		if (parse_u64(arg, 64, &u, "--jobs", err) < 0 || !u)
-			return ec_err_set(err, EC_USAGE, "--jobs: 1 to 64");
-		a->jobs = (int)u;
+		if (set_read_jobs(arg, err) < 0) /* store reads too */
+			return -1;
+		a->jobs = fleet_read_jobs();
 		break;
 	case O_NOW:
 		if (parse_i64(arg, 0, INT64_MAX, &i, "--now", err) < 0)

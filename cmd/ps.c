@@ -22,13 +22,14 @@ static const struct ec_opt ps_opts[] = {
     {"host", 0, "NAME", "list the instances of this host (over SSH)", O_HOST},
     {"all-hosts", 0, NULL, "list the instances of every host of the fleet",
      O_ALL_HOSTS},
+    {"jobs", 'j', "N", "--all-hosts: store reads in flight (default 16)", 'j'},
     {0},
 };
 
 const struct ec_cmd cmd_ps_def = {
     .name = "ps",
     .summary = "list the instances on this host",
-    .usage = "edgectl ps [-a] [--host NAME | --all-hosts]",
+    .usage = "edgectl ps [-a] [--host NAME | --all-hosts [-j N]]",
     .opts = ps_opts,
     .run = run_ps,
     .json_probe = "ps",
@@ -109,6 +110,7 @@ static int run_ps(struct ec_ctx *ctx, int argc, char **argv)
 	struct optparse op;
 	struct ec_err err;
 
+	ec_err_clear(&err);
 	opt_init(&op, ctx, &cmd_ps_def, argc, argv);
 	while ((c = opt_next(&op)) != OPT_END) {
 		if (c == OPT_EXIT)
@@ -119,6 +121,8 @@ static int run_ps(struct ec_ctx *ctx, int argc, char **argv)
 			host = op.arg;
 		else if (c == O_ALL_HOSTS)
 			all_hosts = 1;
+		else if (c == 'j' && set_read_jobs(op.arg, &err) < 0)
+			return usage_error(ctx, &cmd_ps_def, "%s", err.msg);
 	}
 	if (op.ind != argc)
 		return usage_error(ctx, &cmd_ps_def, "ps takes no arguments");

@@ -46,13 +46,15 @@ static const struct ec_opt opts[] = {
     {"skb", 0, NULL, "attach: generic XDP", O_SKB},
     {"pin-dir", 0, "DIR", "the router's pins (default /sys/fs/bpf/edgectl)",
      O_PIN_DIR},
+    {"jobs", 'j', "N", "sync/check --all: store reads in flight (default 16)",
+     'j'},
     {0},
 };
 
 static const int add_opts[] = {O_APP, O_CHECK, O_HTTP_PATH, O_WEIGHT, 0};
 static const int show_opts[] = {O_PIN_DIR, 0};
-static const int check_opts[] = {O_HOST, O_ALL, O_LOCAL, O_TIMEOUT, 0};
-static const int sync_opts[] = {O_HOST, O_ALL, O_LOCAL, O_PIN_DIR, 0};
+static const int check_opts[] = {O_HOST, O_ALL, O_LOCAL, O_TIMEOUT, 'j', 0};
+static const int sync_opts[] = {O_HOST, O_ALL, O_LOCAL, O_PIN_DIR, 'j', 0};
 static const int attach_opts[] = {O_DEV, O_HOST, O_PASS, O_SKB, O_PIN_DIR, 0};
 static const int detach_opts[] = {O_DEV, O_PIN_DIR, 0};
 
@@ -65,9 +67,12 @@ static const struct ec_verb verbs[] = {
     {"ls", "edgectl route ls", NULL, 0, 0, "route ls"},
     {"show", "edgectl route show VIP [--pin-dir DIR]", show_opts, 1, 1},
     {"check",
-     "edgectl route check [VIP] [--host H | --all | --local] [--timeout MS]",
+     "edgectl route check [VIP] [--host H | --all [-j N] | --local] "
+     "[--timeout MS]",
      check_opts, 0, 1},
-    {"sync", "edgectl route sync [--host H | --all | --local] [--pin-dir DIR]",
+    {"sync",
+     "edgectl route sync [--host H | --all [-j N] | --local] "
+     "[--pin-dir DIR]",
      sync_opts, 0, 0},
     {"attach",
      "edgectl route attach --dev IF [--host H] [--pass] [--skb] "
@@ -386,6 +391,11 @@ static int parse_opts(struct ec_ctx *ctx, struct optparse *op, struct args *a)
 			break;
 		case O_WEIGHT:
 			if (route_weight_parse(op->arg, a->weights, &err) < 0)
+				return usage_error(ctx, &cmd_route_def, "%s",
+						   err.msg);
+			break;
+		case 'j':
+			if (set_read_jobs(op->arg, &err) < 0)
 				return usage_error(ctx, &cmd_route_def, "%s",
 						   err.msg);
 			break;

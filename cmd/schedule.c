@@ -74,6 +74,7 @@ static const struct ec_opt opts[] = {
     {"orphan-grace", 0, "SECONDS",
      "with --remove-orphans: keep orphans younger than this (default 60)",
      O_ORPHAN_GRACE},
+    {"jobs", 'j', "N", "store reads in flight (default 16)", 'j'},
     {0},
 };
 
@@ -87,7 +88,8 @@ static const struct ec_verb verbs[] = {
      "[-- CMD ARG...]\n"
      "edgectl schedule --rebalance LOC [--dry-run] [--no-start] "
      "SPEC.json|--image REF [--gpus N] [--gpu-mem SIZE]...\n"
-     "edgectl schedule --tick [--remove-orphans [--orphan-grace S]]",
+     "edgectl schedule --tick [--remove-orphans [--orphan-grace S]] "
+     "[-j N]",
      verb_any_opt, 0, -1},
     {"ls", "edgectl schedule ls", NULL, 0, 0, "schedule ls"},
     {"rm", "edgectl schedule rm APP", NULL, 1, 1},
@@ -207,6 +209,8 @@ static int one_opt(struct sargs *a, int c, const char *arg, struct ec_err *err)
 			return -1;
 		a->c.orphan_grace_ms = (int64_t)u * 1000;
 		return 0;
+	case 'j':
+		return set_read_jobs(arg, err);
 	case O_NOW:
 		if (tz_parse_utc(arg, &a->c.now) < 0)
 			return ec_err_set(err, EC_USAGE,

@@ -1,5 +1,7 @@
 /* fleet.c - inventory objects in the store (CAS) and SSH (fleet.h). */
 #include "fleet/fleet.h"
+#include "fleet/listing.h"
+#include "fleet/remote.h"
 #include "fleet/summary.h"
 #include "cdi/cdi.h"
 #include "store/cas.h"
@@ -107,30 +109,45 @@ static int collect_one(void *ctx, const struct store_entry *e,
 	return 0;
 }
 
+/* fleet/<loc>/hosts/<name>.json */
+static int keep_host(const char *k, void *ctx)
+{
+	const char *h = strstr(k + 6, "/hosts/");
+
+	(void)ctx;
+	return !strncmp(k, "fleet/", 6) && h && !strchr(h + 7, '/') &&
+	       strlen(h + 7) >= 6 && !strcmp(k + strlen(k) - 5, ".json");
+}
+
+/* fleet/<loc>/location.json */
+static int keep_location(const char *k, void *ctx)
+{
+	const char *sl = strchr(k + 6, '/');
+
+	(void)ctx;
+	return !strncmp(k, "fleet/", 6) && sl && !strcmp(sl, "/location.json");
+}
+
+/* Both read through the one parallel listing path (listing.h). */
 json_t *fleet_hosts(struct store *s, const char *loc, struct ec_err *err)
+{
+	return fleet_hosts_par(s, loc, 0, err);
+}
+
+json_t *fleet_hosts_par(struct store *s, const char *loc, int par,
+			struct ec_err *err)
 {
 	_cleanup_free_ char *prefix =
 	    loc ? xasprintf("fleet/%s/hosts/", loc) : xstrdup("fleet/");
-	struct collect c = {.s = s, .hosts = 1, .out = json_array()};
-	struct store_list_opts lo = {.prefix = prefix};
 
-	if (store_list(s, &lo, collect_one, &c, err) < 0) {
-		json_decref(c.out);
-		return NULL;
-	}
-	return c.out;
+	return fleet_list_get(s, prefix, keep_host, NULL, par, HOST_MAX, NULL,
+			      err);
 }
 
 json_t *fleet_locations(struct store *s, struct ec_err *err)
 {
-	struct collect c = {.s = s, .out = json_array()};
-	struct store_list_opts lo = {.prefix = "fleet/"};
-
-	if (store_list(s, &lo, collect_one, &c, err) < 0) {
-		json_decref(c.out);
-		return NULL;
-	}
-	return c.out;
+	return fleet_list_get(s, "fleet/", keep_location, NULL, 0, HOST_MAX,
+			      NULL, err);
 }
 
 json_t *fleet_host_get(struct store *s, const char *name, char *etag,
@@ -181,6 +198,58 @@ static int host_update_fn(json_t *host, void *ctx)
 	return 0;
 }
 
+/* {LOC: [host objects as written]} while this thread defers its summary
+ * updates (fleet_summary_defer_begin), else NULL */
+static __thread json_t *deferred;
+
+void fleet_summary_defer_begin(void)
+{
+	if (!deferred)
+		deferred = json_object();
+}
+
+struct defer_end {
+	struct store *s;
+	json_t *d;
+	const char **locs;
+	struct ec_err *errs;
+};
+
+static void defer_one(size_t i, void *arg)
+{
+	struct defer_end *x = arg;
+
+	ec_err_clear(&x->errs[i]);
+	fleet_summary_note_hosts(
+	    x->s, x->locs[i], json_object_get(x->d, x->locs[i]), &x->errs[i]);
+}
+
+int fleet_summary_defer_end(struct store *s, struct ec_err *err)
+{
+	struct defer_end x = {s, deferred, NULL, NULL};
+	size_t n = json_object_size(deferred), i = 0;
+	const char *loc;
+	json_t *hosts;
+	int rc = 0;
+
+	deferred = NULL;
+	x.locs = xcalloc(n + 1, sizeof(*x.locs));
+	x.errs = xcalloc(n + 1, sizeof(*x.errs));
+	json_object_foreach (x.d, loc, hosts)
+		x.locs[i++] = loc;
+	/* the locations' summaries at once: one round trip, not n */
+	fleet_fanout(n, 16, defer_one, &x);
+	for (i = 0; i < n && !rc; i++)
+		if (x.errs[i].cat != EC_OK) {
+			*err = x.errs[i];
+			rc = -1;
+		}
+	free(x.locs);
+	free(x.errs);
+	json_decref(x.d);
+	return rc;
+}
+
 int fleet_host_update(struct store *s, const char *loc, const char *host,
 		      int create, int (*fn)(json_t *host, void *ctx), void *ctx,
 		      struct ec_err *err)
@@ -196,8 +265,14 @@ int fleet_host_update(struct store *s, const char *loc, const char *host,
 			       &u, err);
 	/* then the location's summary, best-effort: a stale summary only
 	 * misleads the global step; the host object stays the truth */
-	if (rc == 0 && u.written)
+	if (rc == 0 && u.written && deferred) {
+		json_t *a = json_object_get(deferred, loc);
+		if (!a)
+			json_object_set_new(deferred, loc, a = json_array());
+		json_array_append(a, u.written);
+	} else if (rc == 0 && u.written) {
 		fleet_summary_note_host(s, loc, u.written, &e);
+	}
 	json_decref(u.written);
 	return rc;
 }

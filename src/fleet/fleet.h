@@ -35,9 +35,13 @@ char *fleet_host_key(const char *loc, const char *host);
  * (optional, STORE_ETAG_MAX bytes). EC_NOTFOUND naming it. */
 json_t *fleet_host_get(struct store *s, const char *name, char *etag,
 		       struct ec_err *err);
-/* All hosts (of `loc`, or of every location when NULL): a new array. */
+/* All hosts (of `loc`, or of every location when NULL): a new array in key
+ * order. One LIST, the GETs in parallel (fleet/listing.h: fleet_read_jobs()
+ * in flight; fleet_hosts_par: `par`, 0 = that default). */
 json_t *fleet_hosts(struct store *s, const char *loc, struct ec_err *err);
-/* All locations: a new array of location objects. */
+json_t *fleet_hosts_par(struct store *s, const char *loc, int par,
+			struct ec_err *err);
+/* All locations: a new array of location objects (read the same way). */
 json_t *fleet_locations(struct store *s, struct ec_err *err);
 
 /* Read-modify-write of a host object by CAS: fn changes `host` in place

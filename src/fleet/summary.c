@@ -463,6 +463,7 @@ struct note {
 	const char *drop;
 	int changed;
 	const json_t *hosts; /* fix: all hosts read */
+	const json_t *many;  /* several host commits at once */
 };
 
 static int note_fn(json_t *obj, void *ctx)
@@ -471,10 +472,10 @@ static int note_fn(json_t *obj, void *ctx)
 	const json_t *h;
 	size_t i;
 
-	if (n->hosts) {
+	if (n->hosts || n->many) {
 		n->changed = 0;
-		json_array_foreach (n->hosts, i, h)
-			n->changed |= apply(obj, h, 1);
+		json_array_foreach (n->hosts ? n->hosts : n->many, i, h)
+			n->changed |= apply(obj, h, !!n->hosts);
 	} else {
 		n->changed = n->drop ? fleet_summary_drop_host(obj, n->drop)
 				     : fleet_summary_apply_host(obj, n->host);
@@ -507,7 +508,7 @@ int fleet_summary_fix(struct store *s, const json_t *sum, const json_t *hosts,
 		      struct ec_err *err)
 {
 	const char *loc = ec_json_str(sum, "location");
-	struct note n = {NULL, NULL, 0, hosts};
+	struct note n = {NULL, NULL, 0, hosts, NULL};
 	json_t *copy;
 	const json_t *h;
 	size_t i;
@@ -525,7 +526,15 @@ int fleet_summary_fix(struct store *s, const json_t *sum, const json_t *hosts,
 int fleet_summary_note_host(struct store *s, const char *loc,
 			    const json_t *host, struct ec_err *err)
 {
-	struct note n = {host, NULL, 0, NULL};
+	struct note n = {host, NULL, 0, NULL, NULL};
+
+	return note(s, loc, &n, err);
+}
+
+int fleet_summary_note_hosts(struct store *s, const char *loc,
+			     const json_t *hosts, struct ec_err *err)
+{
+	struct note n = {NULL, NULL, 0, NULL, hosts};
 
 	return note(s, loc, &n, err);
 }
@@ -533,7 +542,7 @@ int fleet_summary_note_host(struct store *s, const char *loc,
 int fleet_summary_note_rm(struct store *s, const char *loc, const char *host,
 			  struct ec_err *err)
 {
-	struct note n = {NULL, host, 0, NULL};
+	struct note n = {NULL, host, 0, NULL, NULL};
 
 	return note(s, loc, &n, err);
 }

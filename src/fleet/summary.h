@@ -83,6 +83,21 @@ json_t *fleet_summary_refresh_all(struct store *s, const char *loc, int par,
 int fleet_summary_note_host(struct store *s, const char *loc,
 			    const json_t *host, struct ec_err *err);
 
+/* The same for several host objects of location `loc` (an array, as
+ * written) in one CAS: what a scheduler that committed to several hosts
+ * of a location writes once (fleet_summary_defer_begin). */
+int fleet_summary_note_hosts(struct store *s, const char *loc,
+			     const json_t *hosts, struct ec_err *err);
+
+/* Coalesce: between begin and end, this thread's host commits
+ * (fleet_host_update) do not update their location's summary each; end
+ * writes each location's summary once with every host object committed
+ * meanwhile (a summary is a hint, so a crash in between only leaves it
+ * stale; R2 allows about one write a second to one key). end returns -1
+ * with err when a summary could not be written (the host commits stand). */
+void fleet_summary_defer_begin(void);
+int fleet_summary_defer_end(struct store *s, struct ec_err *err);
+
 /* After a host was deleted: remove its row (CAS). A missing summary is
  * left missing. */
 int fleet_summary_note_rm(struct store *s, const char *loc, const char *host,

@@ -21,6 +21,7 @@
  * missing from the index has its summary read, one without a summary its
  * hosts (and its summary is written). */
 #include "fleet/fleet.h"
+#include "fleet/listing.h"
 #include "fleet/remote.h"
 #include "fleet/summary.h"
 #include "sched/commit.h"
@@ -52,6 +53,7 @@ struct lazy {
 	struct ec_err *errs;
 	size_t *todo;
 	int *want; /* what todo[i] reads: AT_SUMMARY or AT_HOSTS */
+	int inner; /* GETs in flight within one location's hosts */
 };
 
 /* --- reading ----------------------------------------------------------------
@@ -66,7 +68,7 @@ static void read_one(size_t i, void *arg)
 	ec_err_clear(&z->errs[li]);
 	z->got[li] = z->want[i] == AT_SUMMARY
 			 ? fleet_summary_get(z->s, name, &z->errs[li])
-			 : fleet_hosts(z->s, name, &z->errs[li]);
+			 : fleet_hosts_par(z->s, name, z->inner, &z->errs[li]);
 }
 
 /* The location object of a location without a summary (NULL with err
@@ -193,7 +195,10 @@ static void take_hosts(struct lazy *z, size_t li, json_t *hosts)
 static int read_round(struct lazy *z, size_t n, struct ec_err *err)
 {
 	size_t i, more = 0;
+	int jobs = fleet_read_jobs() * 2; /* GETs in flight in all */
 
+	/* n locations at a time, each reading its hosts `inner` at a time */
+	z->inner = n < (size_t)jobs ? jobs / (int)n : 1;
 	fleet_fanout(n, READ_PAR, read_one, z);
 	for (i = 0; i < n; i++) {
 		size_t li = z->todo[i];

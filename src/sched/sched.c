@@ -251,13 +251,16 @@ static int pick_host(const struct sc_loc *l, const struct sc_req *r, int *gpus,
 	return best;
 }
 
-/* Weighted distance from location l to the near points (0 without any);
- * names resolve against the fleet. Constant for one sc_place call. */
-static double near_km(const struct sc_loc *l, const struct sc_req *r,
-		      const struct sc_loc *fleet, size_t nlocs)
+/* A near point resolved against the fleet (a name becomes its location's
+ * place; an unknown name is left out). */
+struct near_pt {
+	double lat, lon, w;
+};
+
+static size_t near_points(const struct sc_req *r, const struct sc_loc *fleet,
+			  size_t nlocs, struct near_pt *pts)
 {
-	double wsum = 0, d = 0;
-	size_t i, k;
+	size_t i, k, n = 0;
 
 	for (i = 0; i < r->nnear; i++) {
 		const struct sc_near *p = &r->near[i];
@@ -272,10 +275,35 @@ static double near_km(const struct sc_loc *l, const struct sc_req *r,
 			lat = fleet[k].lat;
 			lon = fleet[k].lon;
 		}
-		d += w * sc_distance_km(l->lat, l->lon, lat, lon);
-		wsum += w;
+		pts[n++] = (struct near_pt){lat, lon, w};
+	}
+	return n;
+}
+
+static double points_km(const struct sc_loc *l, const struct near_pt *pts,
+			size_t n)
+{
+	double wsum = 0, d = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		d += pts[i].w *
+		     sc_distance_km(l->lat, l->lon, pts[i].lat, pts[i].lon);
+		wsum += pts[i].w;
 	}
 	return wsum > 0 ? d / wsum : 0;
+}
+
+/* Weighted distance from location l to the near points (0 without any);
+ * names resolve against the fleet. Constant for one sc_place call. */
+static double near_km(const struct sc_loc *l, const struct sc_req *r,
+		      const struct sc_loc *fleet, size_t nlocs)
+{
+	struct near_pt *pts = xcalloc(r->nnear + 1, sizeof(*pts));
+	double d = points_km(l, pts, near_points(r, fleet, nlocs, pts));
+
+	free(pts);
+	return d;
 }
 
 /* The location's score without the host terms (warm, doubling up). */
@@ -334,17 +362,88 @@ double sc_loc_bound_far(const struct sc_loc *l, const struct sc_loc *fleet,
 struct cand {
 	size_t loc;
 	double bound; /* no host of the location can score more */
+	int exact;    /* bound from its utilisation, not the loose one */
 };
 
-static int by_bound(const void *a, const void *b)
+/* Does x come before y: higher bound first, then the lower index. */
+static int before(const struct cand *x, const struct cand *y)
 {
-	const struct cand *x = a, *y = b;
-
 	if (x->bound != y->bound)
-		return x->bound < y->bound ? 1 : -1;
-	return x->loc < y->loc ? -1 : x->loc > y->loc; /* stable: index */
+		return x->bound > y->bound;
+	return x->loc < y->loc;
 }
 
+static void sift_down(struct cand *c, size_t n, size_t i)
+{
+	for (;;) {
+		size_t b = i, l = 2 * i + 1, r = l + 1;
+		struct cand t;
+
+		if (l < n && before(&c[l], &c[b]))
+			b = l;
+		if (r < n && before(&c[r], &c[b]))
+			b = r;
+		if (b == i)
+			return;
+		t = c[i];
+		c[i] = c[b];
+		c[b] = t;
+		i = b;
+	}
+}
+
+/* The candidates in order, taken one at a time from a heap: a decision
+ * usually looks at a few locations of hundreds, so sorting them all
+ * (what this replaced) cost more than the host scoring. */
+static void heap_make(struct cand *c, size_t n)
+{
+	size_t i;
+
+	for (i = n / 2; i-- > 0;)
+		sift_down(c, n, i);
+}
+
+static void heap_push(struct cand *c, size_t *n, struct cand x)
+{
+	size_t i = (*n)++;
+
+	while (i && before(&x, &c[(i - 1) / 2])) {
+		c[i] = c[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	c[i] = x;
+}
+
+static struct cand heap_pop(struct cand *c, size_t *n)
+{
+	struct cand top = c[0];
+
+	c[0] = c[--*n];
+	sift_down(c, *n, 0);
+	return top;
+}
+
+/* loc_base with the utilisation term at its largest (utilisation in
+ * [0, 1]): >= the exact bound, known without reading the hosts. */
+static double loc_base_max(const struct sc_loc *l, const struct sc_req *r,
+			   double dist)
+{
+	double s = -dist;
+
+	if (r->spread_locations)
+		s -= SPREAD_KM * l->app_count;
+	return s + (r->policy == SC_BINPACK || r->policy == SC_SPREAD
+			? FILL_KM
+			: ROOM_KM);
+}
+
+/* Locations are ranked by bound, best first, from a heap, and a
+ * location's utilisation (a pass over its hosts: most of the work of a
+ * decision on a large fleet) is computed only when it reaches the top
+ * with its loose bound (loc_base_max); it then goes back in with its
+ * exact bound. Locations are examined in exactly the order of a sort by
+ * exact bound (the loose one is never lower), so the decisions are the
+ * same. */
 int sc_place(struct sc_loc *fleet, size_t nlocs, const struct sc_req *r,
 	     size_t n, time_t now, struct sc_place *out, size_t *placed,
 	     struct sc_explain *x)
@@ -353,19 +452,20 @@ int sc_place(struct sc_loc *fleet, size_t nlocs, const struct sc_req *r,
 	double *dist = xcalloc(nlocs + 1, sizeof(*dist));
 	double *util = xcalloc(nlocs + 1, sizeof(*util));
 	struct cand *c = xcalloc(nlocs + 1, sizeof(*c));
-	size_t k, i;
+	char *known = xcalloc(nlocs + 1, 1); /* util[i] computed */
+	struct near_pt *pts = xcalloc(r->nnear + 1, sizeof(*pts));
+	size_t k, i, npts = near_points(r, fleet, nlocs, pts);
 
-	/* per call: distances and utilisation (kept current as replicas
-	 * are placed) */
-	for (i = 0; i < nlocs; i++) {
-		dist[i] = near_km(&fleet[i], r, fleet, nlocs);
-		util[i] = utilisation(&fleet[i]);
-	}
+	/* per call: distances; utilisation when needed (kept current as
+	 * replicas are placed) */
+	for (i = 0; i < nlocs; i++)
+		dist[i] = points_km(&fleet[i], pts, npts);
+	free(pts);
 	*placed = 0;
 	for (k = 0; k < n; k++) {
 		int bl = -1, bh = -1, bg[SC_MAX_GPUS], bn = 0;
 		double bs = -INFINITY;
-		size_t nc = 0, ci;
+		size_t nc = 0;
 		/* the first replica's notes (--explain) see every location */
 		struct sc_explain *xx = k == 0 ? x : NULL;
 
@@ -385,6 +485,11 @@ int sc_place(struct sc_loc *fleet, size_t nlocs, const struct sc_req *r,
 				continue;
 			}
 			if (r->policy == SC_OFFPEAK &&
+			    !sc_offpeak_now(l, now) && !known[i]) {
+				util[i] = utilisation(l);
+				known[i] = 1;
+			}
+			if (r->policy == SC_OFFPEAK &&
 			    !sc_offpeak_now(l, now) &&
 			    util[i] >= offpeak_util) {
 				note(xx, l->name, NULL, 0,
@@ -397,36 +502,50 @@ int sc_place(struct sc_loc *fleet, size_t nlocs, const struct sc_req *r,
 				continue;
 			}
 			c[nc].loc = i;
+			c[nc].exact = known[i];
 			c[nc].bound =
-			    loc_base(l, r, dist[i], util[i]) + WARM_KM;
+			    (known[i] ? loc_base(l, r, dist[i], util[i])
+				      : loc_base_max(l, r, dist[i])) +
+			    WARM_KM;
 			nc++;
 		}
 		/* best bound first: once a bound cannot beat the best score,
 		 * no later location can (hosts are only scored where needed) */
-		qsort(c, nc, sizeof(*c), by_bound);
-		for (ci = 0; ci < nc; ci++) {
-			struct sc_loc *l = &fleet[c[ci].loc];
+		heap_make(c, nc);
+		while (nc) {
+			struct cand cc = heap_pop(c, &nc);
+			struct sc_loc *l = &fleet[cc.loc];
 			int g[SC_MAX_GPUS], gn = 0, h, warm;
 			double s;
 
-			if (!xx && bl >= 0 && c[ci].bound <= bs)
-				break;
+			if (!xx && bl >= 0 && cc.bound <= bs)
+				break; /* (a loose bound too: none is lower) */
+			if (!cc.exact) {
+				util[cc.loc] = utilisation(l);
+				known[cc.loc] = 1;
+				cc.bound =
+				    loc_base(l, r, dist[cc.loc], util[cc.loc]) +
+				    WARM_KM;
+				cc.exact = 1;
+				heap_push(c, &nc, cc);
+				continue;
+			}
 			h = pick_host(l, r, g, &gn, xx);
 			if (h < 0) {
 				note(xx, l->name, NULL, 0, "no host has room");
 				continue;
 			}
 			warm = l->hosts[h].warm;
-			s = loc_base(l, r, dist[c[ci].loc], util[c[ci].loc]) +
+			s = loc_base(l, r, dist[cc.loc], util[cc.loc]) +
 			    (warm ? WARM_KM : 0) -
 			    DOUBLE_KM * l->hosts[h].app_count;
 			note(xx, l->name, l->hosts[h].name, s,
 			     "candidate (best host %s%s)", l->hosts[h].name,
 			     warm ? ", warm" : "");
 			/* ties go to the lower location index, as before */
-			if (s > bs || (s == bs && (int)c[ci].loc < bl)) {
+			if (s > bs || (s == bs && (int)cc.loc < bl)) {
 				bs = s;
-				bl = (int)c[ci].loc;
+				bl = (int)cc.loc;
 				bh = h;
 				memcpy(bg, g, sizeof(g));
 				bn = gn;
@@ -446,6 +565,7 @@ int sc_place(struct sc_loc *fleet, size_t nlocs, const struct sc_req *r,
 			h->app_count++;
 			fleet[bl].app_count++;
 			util[bl] = utilisation(&fleet[bl]);
+			known[bl] = 1;
 			out[k] = (struct sc_place){.loc = (size_t)bl,
 						   .host = (size_t)bh,
 						   .ngpus = bn,
@@ -456,6 +576,7 @@ int sc_place(struct sc_loc *fleet, size_t nlocs, const struct sc_req *r,
 	}
 	free(dist);
 	free(util);
+	free(known);
 	free(c);
 	return 0;
 }

@@ -1,6 +1,7 @@
 /* session.c - a scheduling session: place, commit, record, start;
  * rebalance; tick; remove (session.h). */
 #include "fleet/remote.h"
+#include "fleet/summary.h"
 #include "image/store_ref.h"
 #include "oci/ref.h"
 #include "route/control.h"
@@ -190,7 +191,28 @@ static int commit_group(struct sess *ss, struct sc_fleet *f,
  * ends with "no capacity": the fleet as read has no room for the rest (a
  * dry run, which commits nothing, would otherwise see the same free room
  * again in every round). */
+static int place_rounds(struct sess *ss, size_t want, int commit,
+			struct ec_err *err);
+
+/* The summaries of the locations committed to are written once at the
+ * end, not after each host (fleet_summary_defer_begin). */
 static int place(struct sess *ss, size_t want, int commit, struct ec_err *err)
+{
+	struct ec_err e;
+	int rc;
+
+	fleet_summary_defer_begin();
+	rc = place_rounds(ss, want, commit, err);
+	if (fleet_summary_defer_end(ss->c->store, &e) < 0)
+		warnf(ss->c,
+		      "%s (a stale summary; 'edgectl location refresh' "
+		      "rebuilds it)",
+		      e.msg);
+	return rc;
+}
+
+static int place_rounds(struct sess *ss, size_t want, int commit,
+			struct ec_err *err)
 {
 	int rounds = 0, base = next_replica(ss);
 	size_t left = want;

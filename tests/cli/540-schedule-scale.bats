@@ -186,3 +186,41 @@ audit() {
 	run -0 --separate-stderr edgectl --json schedule --dry-run --image app:1 --near 42.5,1.5
 	jq -e '.placements[0].location == "andorra"' <<<"$output"
 }
+
+@test "host ls -j N: the parallel read lists every host once, the same for -j 1 and -j 16; -j 0 exits 2" {
+	run -0 "$BATS_TEST_DIRNAME/../lib/mkfleet.sh" -s "$EDGECTL_STORE" 12 9
+	run -0 --separate-stderr edgectl --json host ls -j 1
+	one=$output
+	jq -e 'length == 108 and (map(.name) | unique | length) == 108' <<<"$one"
+	run -0 --separate-stderr edgectl --json host ls -j 16
+	[ "$output" = "$one" ]
+	run -0 --separate-stderr edgectl --json host ls
+	[ "$output" = "$one" ]
+	# -v shows the GETs: more than one connection's worth at once is
+	# not asserted (timing); each host object is fetched exactly once
+	run -0 --separate-stderr edgectl -v --json host ls -j 8
+	[ "$(grep -c 'GET .*/hosts/.*\.json' <<<"$stderr")" = 108 ]
+	run -2 --separate-stderr edgectl host ls -j 0
+	[[ $stderr == *"--jobs: 1 to 64"* ]]
+	run -2 --separate-stderr edgectl ps --all-hosts -j 65
+	run -2 --separate-stderr edgectl schedule --tick -j x
+}
+
+@test "schedule: a call's summary writes come at its end, one per location, with every host it committed to" {
+	edgectl location add par --lat 48.85 --lon 2.35 --utc-offset +01:00
+	edgectl location add fra --lat 50.1 --lon 8.7 --utc-offset +01:00
+	for h in p1 p2 p3; do put_host par "$h" 4; done
+	put_host fra f1 4
+	edgectl -q location refresh --all >/dev/null
+	gen=$(summary par | jq .generation)
+	# 6 replicas of 1 CPU kept in par (--location): three hosts, three
+	# host commits, one summary write
+	run -0 --separate-stderr edgectl -v --json schedule --no-start --image app:1 --name web \
+		--replicas 6 --cpus 1 --location par
+	[ "$(grep -c 'PUT .*fleet/par/hosts/' <<<"$stderr")" = 3 ]
+	[ "$(grep -c 'PUT .*fleet/par/summary.json' <<<"$stderr")" = 1 ]
+	run -0 summary par
+	echo "$output"
+	jq -e --argjson g "$gen" '.generation == $g + 1 and .cpu_free_m == 6000' <<<"$output"
+	[ "$(audit)" = '{"total":6,"over":[]}' ]
+}

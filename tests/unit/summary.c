@@ -7,6 +7,7 @@
  * decision on random fleets (same scores, fewer hosts read), with stale
  * summaries that overstate and understate room. */
 #include "tap.h"
+#include "fleet/fleet.h"
 #include "fleet/summary.h"
 #include "sched/commit.h"
 #include "store/store.h"
@@ -444,10 +445,100 @@ static void test_decide(void)
 		printf("# could not remove %s\n", dir);
 }
 
+static int use_cpu(json_t *h, void *ctx)
+{
+	(void)ctx;
+	alloc(h, 1000, GiB, -1, 0);
+	return 0;
+}
+
+static json_t *get_sum(struct store *s, const char *loc)
+{
+	struct ec_err e;
+
+	ec_err_clear(&e);
+	return fleet_summary_get(s, loc, &e);
+}
+
+/* Deferred summaries: host commits between begin and end leave the
+ * summaries alone; end writes each location's once with all of them. */
+static void test_defer(void)
+{
+	char dir[] = "/tmp/edgectl-summary-XXXXXX", url[64], cmd[96];
+	struct store *s;
+	struct ec_err e;
+	json_t *a, *b;
+	int64_t ga, gb, fa, fb;
+
+	ec_err_clear(&e);
+	if (!mkdtemp(dir)) {
+		ok(0, "mkdtemp");
+		return;
+	}
+	snprintf(url, sizeof(url), "file://%s", dir);
+	if (store_open(url, NULL, &s, &e) < 0) {
+		ok(0, "store_open: %s", e.msg);
+		return;
+	}
+	make_fleet(s, 2, 3);
+	put_host(s, "l00", 0, 0); /* room for what the test commits */
+	put_host(s, "l00", 1, 0);
+	put_host(s, "l01", 2, 0);
+	if (fleet_summary_refresh(s, "l00", NULL, &e) < 0 ||
+	    fleet_summary_refresh(s, "l01", NULL, &e) < 0)
+		printf("# refresh: %s\n", e.msg);
+	a = get_sum(s, "l00");
+	b = get_sum(s, "l01");
+	ga = ec_json_int(a, "generation");
+	gb = ec_json_int(b, "generation");
+	fa = ec_json_int(a, "cpu_free_m");
+	fb = ec_json_int(b, "cpu_free_m");
+	json_decref(a);
+	json_decref(b);
+
+	fleet_summary_defer_begin();
+	ok(fleet_host_update(s, "l00", "l00-h0", 0, use_cpu, NULL, &e) == 0 &&
+	       fleet_host_update(s, "l00", "l00-h1", 0, use_cpu, NULL, &e) ==
+		   0 &&
+	       fleet_host_update(s, "l00", "l00-h0", 0, use_cpu, NULL, &e) ==
+		   0 &&
+	       fleet_host_update(s, "l01", "l01-h2", 0, use_cpu, NULL, &e) == 0,
+	   "defer: four host commits");
+	a = get_sum(s, "l00");
+	is_int((int)ec_json_int(a, "generation"), (int)ga,
+	       "defer: no summary written before the end");
+	json_decref(a);
+	ok(fleet_summary_defer_end(s, &e) == 0, "defer: end writes: %s", e.msg);
+	a = get_sum(s, "l00");
+	b = get_sum(s, "l01");
+	is_int((int)ec_json_int(a, "generation"), (int)ga + 1,
+	       "defer: l00's summary written once for three commits");
+	is_int((int)ec_json_int(b, "generation"), (int)gb + 1,
+	       "defer: l01's once");
+	is_int((int)ec_json_int(a, "cpu_free_m"), (int)(fa - 3000),
+	       "defer: l00's summary has all three (the newest row of h0)");
+	is_int((int)ec_json_int(b, "cpu_free_m"), (int)(fb - 1000),
+	       "defer: l01's has its one");
+	json_decref(a);
+	json_decref(b);
+	/* after end: each commit writes its summary again */
+	ok(fleet_host_update(s, "l01", "l01-h0", 0, use_cpu, NULL, &e) == 0,
+	   "no defer: a commit");
+	b = get_sum(s, "l01");
+	is_int((int)ec_json_int(b, "generation"), (int)gb + 2,
+	       "no defer: the summary follows the commit at once");
+	json_decref(b);
+	store_free(s);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		printf("# could not remove %s\n", dir);
+}
+
 int main(void)
 {
 	test_build();
 	test_bound();
 	test_decide();
+	test_defer();
 	return done_testing();
 }

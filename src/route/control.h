@@ -44,13 +44,16 @@
  * absolute floor, so probe jitter rebuilds no table; RTTs count from
  * ROUTE_RTT_FLOOR_MS (sub-millisecond differences are noise), a local
  * backend counts ROUTE_LOCAL_MARGIN_MS closer, and no factor takes a
- * healthy backend below ROUTE_MIN_FACTOR of its weight. */
+ * healthy backend below ROUTE_MIN_FACTOR of its weight. A router's own
+ * location serves alone while it has capacity: until every local backend
+ * is ROUTE_SPILL_PCT percent past the load target. */
 #define ROUTE_HYST_PCT	      25
 #define ROUTE_RTT_HYST_MS     1.0
 #define ROUTE_LOAD_HYST	      1.0
 #define ROUTE_RTT_FLOOR_MS    1.0
 #define ROUTE_LOCAL_MARGIN_MS 5.0
 #define ROUTE_MIN_FACTOR      0.1
+#define ROUTE_SPILL_PCT	      25
 
 /* ---- parsers (pure; fuzzed by tests/fuzz/route_spec.c) ----------------- */
 
@@ -152,8 +155,13 @@ struct route_wt {
  * the lowest rtt' of the gated-in backends; unknown RTTs count as the
  * best. The load factor, with target > 0 and a known load, is target /
  * load when load exceeds target, else 1. Both factors are at least
- * ROUTE_MIN_FACTOR: latency and load shift shares, only health and
- * draining remove a backend. */
+ * ROUTE_MIN_FACTOR: among the backends that serve, latency and load shift
+ * shares, only health and draining remove one. Locality picks which
+ * serve: while a gated-in local backend is as close as the closest
+ * remote one (after the margin) and not every local one is past target
+ * by more than ROUTE_SPILL_PCT, only local backends serve (anycast: each
+ * location's clients stay in it); else every gated-in backend does, the
+ * nearer ones weighing more. */
 void route_weigh(const struct route_wt *in, size_t n, double target,
 		 uint32_t *out);
 

@@ -520,19 +520,47 @@ static double eff_rtt(const struct route_wt *w)
 	return fmax(0, w->rtt_ms - (w->local ? ROUTE_LOCAL_MARGIN_MS : 0));
 }
 
+/* Whether the router's own location takes all the traffic: it has a
+ * gated-in local backend, its best one is within the margin of the best
+ * remote one (eff_rtt counts the margin), and not every local backend is
+ * past its load target by more than ROUTE_SPILL_PCT (then the next
+ * locations take their share too). */
+static int local_only(const struct route_wt *in, size_t n, double target)
+{
+	double bl = INFINITY, br = INFINITY, r;
+	size_t i, nl = 0, over = 0;
+
+	for (i = 0; i < n; i++) {
+		if (!in[i].gate || !in[i].base)
+			continue;
+		r = fmax(eff_rtt(&in[i]), 0); /* unknown: as good as any */
+		if (!in[i].local) {
+			br = fmin(br, r);
+			continue;
+		}
+		nl++;
+		bl = fmin(bl, r);
+		if (target > 0 &&
+		    in[i].load > target * (1 + ROUTE_SPILL_PCT / 100.0))
+			over++;
+	}
+	return nl && over < nl && bl <= br;
+}
+
 void route_weigh(const struct route_wt *in, size_t n, double target,
 		 uint32_t *out)
 {
 	double best = INFINITY;
+	int lonly = local_only(in, n, target);
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		if (in[i].gate && in[i].base && eff_rtt(&in[i]) >= 0 &&
-		    eff_rtt(&in[i]) < best)
+		if (in[i].gate && in[i].base && (in[i].local || !lonly) &&
+		    eff_rtt(&in[i]) >= 0 && eff_rtt(&in[i]) < best)
 			best = eff_rtt(&in[i]);
 	for (i = 0; i < n; i++) {
 		double f = 1, r = eff_rtt(&in[i]), w;
-		if (!in[i].gate || !in[i].base) {
+		if (!in[i].gate || !in[i].base || (lonly && !in[i].local)) {
 			out[i] = 0;
 			continue;
 		}

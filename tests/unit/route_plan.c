@@ -699,10 +699,28 @@ static void test_weigh(void)
 	in[1].rtt_ms = 7;
 	in[1].local = 1;
 	route_weigh(in, 4, 0, w);
-	ok(w[1] == 100 && w[0] == 75,
-	   "a local backend 4 ms farther than the best is preferred (within "
+	ok(w[1] == 100 && w[0] == 0,
+	   "a local backend 4 ms farther than the best serves alone (within "
 	   "the %g ms margin): %u, the remote one %u",
 	   ROUTE_LOCAL_MARGIN_MS, w[1], w[0]);
+	in[1].load = 12;
+	route_weigh(in, 4, 10, w);
+	ok(w[1] > 0 && w[0] == 0,
+	   "the local one 20%% past its load target still serves alone "
+	   "(spill at %d%%): %u, %u",
+	   ROUTE_SPILL_PCT, w[1], w[0]);
+	in[1].load = 30;
+	route_weigh(in, 4, 10, w);
+	ok(w[1] == 33 && w[0] == 75,
+	   "3x past the target the next location takes a share too: local "
+	   "%u, remote %u",
+	   w[1], w[0]);
+	in[1].load = -1;
+	in[1].gate = 0;
+	route_weigh(in, 4, 0, w);
+	ok(w[1] == 0 && w[0] == 100,
+	   "the local one unhealthy: the remote one serves (%u)", w[0]);
+	in[1].gate = 1;
 	in[1].rtt_ms = 20;
 	route_weigh(in, 4, 0, w);
 	ok(w[1] < w[0],

@@ -157,11 +157,10 @@ struct route_wt {
  * load when load exceeds target, else 1. Both factors are at least
  * ROUTE_MIN_FACTOR: among the backends that serve, latency and load shift
  * shares, only health and draining remove one. Locality picks which
- * serve: while a gated-in local backend is as close as the closest
- * remote one (after the margin) and not every local one is past target
- * by more than ROUTE_SPILL_PCT, only local backends serve (anycast: each
- * location's clients stay in it); else every gated-in backend does, the
- * nearer ones weighing more. */
+ * serve: while some local backend is gated in and not every local one is
+ * past target by more than ROUTE_SPILL_PCT, only local backends serve
+ * (anycast: each location's clients stay in it); else every gated-in
+ * backend does, the nearer ones weighing more. */
 void route_weigh(const struct route_wt *in, size_t n, double target,
 		 uint32_t *out);
 

@@ -521,30 +521,23 @@ static double eff_rtt(const struct route_wt *w)
 }
 
 /* Whether the router's own location takes all the traffic: it has a
- * gated-in local backend, its best one is within the margin of the best
- * remote one (eff_rtt counts the margin), and not every local backend is
- * past its load target by more than ROUTE_SPILL_PCT (then the next
- * locations take their share too). */
+ * gated-in local backend and not every local backend is past its load
+ * target by more than ROUTE_SPILL_PCT (then the other locations take
+ * their share too). RTTs do not decide it: `route check --all` has each
+ * host probe its own backends, so RTTs compare backends, not locations. */
 static int local_only(const struct route_wt *in, size_t n, double target)
 {
-	double bl = INFINITY, br = INFINITY, r;
 	size_t i, nl = 0, over = 0;
 
 	for (i = 0; i < n; i++) {
-		if (!in[i].gate || !in[i].base)
+		if (!in[i].gate || !in[i].base || !in[i].local)
 			continue;
-		r = fmax(eff_rtt(&in[i]), 0); /* unknown: as good as any */
-		if (!in[i].local) {
-			br = fmin(br, r);
-			continue;
-		}
 		nl++;
-		bl = fmin(bl, r);
 		if (target > 0 &&
 		    in[i].load > target * (1 + ROUTE_SPILL_PCT / 100.0))
 			over++;
 	}
-	return nl && over < nl && bl <= br;
+	return nl && over < nl;
 }
 
 void route_weigh(const struct route_wt *in, size_t n, double target,

@@ -723,9 +723,16 @@ static void test_weigh(void)
 	in[1].gate = 1;
 	in[1].rtt_ms = 20;
 	route_weigh(in, 4, 0, w);
+	ok(w[1] == 100 && w[0] == 0,
+	   "a local backend serves alone whatever the RTTs (each host probes "
+	   "its own backends: RTTs do not compare locations): %u, %u",
+	   w[1], w[0]);
+	in[1].local = 0;
+	route_weigh(in, 4, 0, w);
 	ok(w[1] < w[0],
-	   "beyond the margin the closer remote one wins (%u < %u)", w[1],
+	   "without locality the closer one weighs more (%u < %u)", w[1],
 	   w[0]);
+	in[1].local = 1;
 	/* two local backends on a fast network: the margin does not
 	 * turn the farther one into the best */
 	in[0].local = 1;

@@ -25,6 +25,7 @@
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "fleet/fleet.h"
 #include "route/route.h"
@@ -133,6 +134,11 @@ int route_apply_weights(json_t *r, const json_t *weights, struct ec_err *err);
  * successful probe's rtt_ms and load are recorded when route_moved says
  * they moved (the first one always). */
 void route_hysteresis(json_t *r, const json_t *probes);
+
+/* Failed probe results {instance: {ok: false, error: why}} for route r's
+ * backends on host `host` (none: an empty object), for a host that could
+ * not be reached to probe them. A new reference. */
+json_t *route_probes_failed(const json_t *r, const char *host, const char *why);
 
 /* Whether a measurement moved from old to now beyond hysteresis: by more
  * than ROUTE_HYST_PCT percent of old and more than floor. */
@@ -277,6 +283,26 @@ json_t *route_add(struct store *s, const char *vip, const struct route_req *q,
 /* The stored route object of VIP address addr (new ref); EC_NOTFOUND
  * without one. */
 json_t *route_object(struct store *s, const char *addr, struct ec_err *err);
+
+/* Garbage collection of instance records marked lost: decide(host_down,
+ * lost_at, now) says ROUTE_GC_KEEP, ROUTE_GC_STOP (stop it on its host with
+ * stop(arg, host, id), then delete the record) or ROUTE_GC_FORGET (delete the
+ * record); the scheduler passes as_lost_gc (sched/autoscale.h). */
+enum { ROUTE_GC_KEEP, ROUTE_GC_STOP, ROUTE_GC_FORGET };
+struct route_gc_hooks {
+	int (*decide)(int host_down, int64_t lost_at, time_t now);
+	int (*stop)(void *arg, const char *host, const char *id,
+		    struct ec_err *err);
+	void *arg;
+};
+
+/* Apply the rule to app's lost records; down is {host: true} for the
+ * hosts that are down. A new array of report rows {app, instance, host,
+ * action: "forgotten"|"lost-kept", why|error}, or NULL with err when the
+ * records cannot be listed. */
+json_t *route_instances_gc(struct store *s, const char *app, const json_t *down,
+			   time_t now, const struct route_gc_hooks *h,
+			   struct ec_err *err);
 
 /* Mark the records of app's instances on host (instances/<app>/ID.json
  * with that "host" and status "running") "lost" by CAS: a host that

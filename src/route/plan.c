@@ -375,6 +375,21 @@ void route_hysteresis(json_t *r, const json_t *probes)
 	}
 }
 
+json_t *route_probes_failed(const json_t *r, const char *host, const char *why)
+{
+	json_t *out = json_object();
+	const json_t *b;
+	size_t i;
+
+	json_array_foreach (json_object_get(r, "backends"), i, b)
+		if (ec_json_str(b, "instance") &&
+		    !strcmp(ec_json_str(b, "host") ?: "", host))
+			json_object_set_new(out, ec_json_str(b, "instance"),
+					    json_pack("{s:b,s:n,s:s}", "ok", 0,
+						      "rtt_ms", "error", why));
+	return out;
+}
+
 int route_moved(double old, double now, double floor)
 {
 	double d = fabs(now - old);

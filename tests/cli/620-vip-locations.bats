@@ -47,7 +47,9 @@ setup_file() {
 
 teardown_file() {
 	load ../lib/fleet
-	[ -n "${FL_HOLD:-}" ] && kill "$FL_HOLD" 2>/dev/null
+	# the held connection of a test that failed (its PID is in a file:
+	# the test's variables do not reach teardown_file)
+	[ -s "$BATS_FILE_TMPDIR/hold.pid" ] && kill "$(cat "$BATS_FILE_TMPDIR/hold.pid")" 2>/dev/null
 	[ -n "${FL_CW:-}" ] && ip netns del "$FL_CW" 2>/dev/null
 	[ -n "${FL_CE:-}" ] && ip netns del "$FL_CE" 2>/dev/null
 	fleet_rm_instances
@@ -97,7 +99,7 @@ sync_all() {
 }
 
 @test "two locations: each client is served at home; west's instances die -> east serves west's client; tick re-places; an established flow stays on east" {
-	local i h out west east new_west t0 t1 enc0 enc1
+	local i h out west east new_west t0 t1 enc0 enc1 FL_HOLD
 	edgectl location add west --lat 48.85 --lon 2.35 --utc-offset +01:00
 	edgectl location add east --lat 52.23 --lon 21.01 --utc-offset +01:00
 	i=0
@@ -187,7 +189,7 @@ sync_all() {
 		printf cd >&3
 		timeout 10 cat <&3" >"$BATS_TEST_TMPDIR/hold.out" 2>&1 &
 	FL_HOLD=$!
-	export FL_HOLD
+	echo "$FL_HOLD" >"$BATS_FILE_TMPDIR/hold.pid"
 	sleep 1
 
 	# the tick re-places west's replicas (on the hosts they ran on)
@@ -209,7 +211,7 @@ sync_all() {
 	# body back from east's instance
 	touch "$BATS_TEST_TMPDIR/go"
 	wait "$FL_HOLD"
-	FL_HOLD=
+	rm -f "$BATS_FILE_TMPDIR/hold.pid"
 	cat "$BATS_TEST_TMPDIR/hold.out"
 	grep -qx abcd "$BATS_TEST_TMPDIR/hold.out"
 	grep -qxF "$east" "$BATS_TEST_TMPDIR/hold.out"

@@ -15,8 +15,13 @@
 #                              NET.1; every other fleet host routes NET.0/24
 #                              via HOST (the containers answer the client
 #                              directly: direct server return)
-#   vip_kill_host HOST         stop the host's containers, then its sshd
-#                              (listener and sessions), so it stops answering
+#   vip_kill_host HOST [PINS]  the host stops answering: its sshd (listener
+#                              and sessions) is killed; with PINS its router
+#                              is detached from eth0 (the VIP traffic sent
+#                              to it is lost; its containers keep running,
+#                              as behind a cut cable), else its containers
+#                              are removed
+#   vip_revive_host HOST       start its sshd again; wait until it answers
 
 vip_txoff() {
 	local h id
@@ -55,11 +60,35 @@ vip_client() {
 }
 
 vip_kill_host() {
-	local h=$1 pid kids
-	vip_rm_instances_of "$h"
+	local h=$1 pins=${2:-} pid kids
+	if [ -n "$pins" ]; then
+		fleet_exec "$h" "$EDGECTL" route detach --dev eth0 --pin-dir "$pins" >/dev/null
+	else
+		vip_rm_instances_of "$h"
+	fi
 	read -r pid <"$FLEET_DIR/$h/sshd.pid"
 	kids=$(ps -o pid= --ppid "$pid" | tr -d ' ')
 	# shellcheck disable=SC2086 # one word per pid
 	kill "$pid" $kids 2>/dev/null || true
 	ssh -F "$FLEET_SSH_CONFIG" -O exit "$h" 2>/dev/null || true
+}
+
+# vip_revive_host HOST: start the host's sshd again (as fleet_up does,
+# recorded for fleet_down) and wait until it accepts an ssh session.
+vip_revive_host() {
+	local h=$1 ns i
+	ns=$(fleet_netns "$h")
+	rm -f "$FLEET_DIR/$h/sshd.pid"
+	# shellcheck disable=SC2016 # expanded by that bash
+	setsid bash -c 'echo "sshd $1 $$" >>"$2"; shift 2; exec "$@"' fleet-sshd "$ns" "$FLEET_DIR/pids" \
+		nsenter --net="/run/netns/$ns" -- /usr/sbin/sshd -D -e -f "$FLEET_DIR/$h/sshd_config" \
+		</dev/null >>"$FLEET_DIR/$h/sshd.log" 2>&1 3>&- &
+	for i in $(seq 100); do
+		[ -s "$FLEET_DIR/$h/sshd.pid" ] &&
+			timeout 10 ssh -F "$FLEET_SSH_CONFIG" -o ConnectTimeout=2 "$h" true </dev/null 2>/dev/null &&
+			return 0
+		sleep 0.1
+	done
+	echo "vip_revive_host: sshd of $h does not accept sessions" >&2
+	return 1
 }

@@ -729,9 +729,8 @@ static void test_weigh(void)
 	   w[1], w[0]);
 	in[1].local = 0;
 	route_weigh(in, 4, 0, w);
-	ok(w[1] < w[0],
-	   "without locality the closer one weighs more (%u < %u)", w[1],
-	   w[0]);
+	ok(w[1] < w[0], "without locality the closer one weighs more (%u < %u)",
+	   w[1], w[0]);
 	in[1].local = 1;
 	/* two local backends on a fast network: the margin does not
 	 * turn the farther one into the best */
@@ -758,6 +757,34 @@ static void test_weigh(void)
 	/* deterministic */
 	route_weigh(in, 4, 10, w2);
 	ok(!memcmp(w, w2, sizeof(w)), "same inputs, same weights");
+}
+
+static void test_probes_failed(void)
+{
+	json_t *r =
+	    J("{\"vip\":\"198.18.250.1\",\"backends\":["
+	      "{\"instance\":\"a\",\"host\":\"h1\",\"healthy\":true},"
+	      "{\"instance\":\"b\",\"host\":\"h2\",\"healthy\":true},"
+	      "{\"instance\":\"c\",\"host\":\"h2\",\"healthy\":true}]}");
+	json_t *p = route_probes_failed(r, "h2", "host unreachable");
+
+	ok(json_object_size(p) == 2 && json_object_get(p, "b") &&
+	       json_object_get(p, "c") &&
+	       json_is_false(json_object_get(json_object_get(p, "b"), "ok")),
+	   "an unreachable host's backends get a failed probe each");
+	route_hysteresis(r, p);
+	ok(json_is_true(json_object_get(backend(r, "b"), "healthy")),
+	   "one unreachable check is a blip");
+	route_hysteresis(r, p);
+	ok(json_is_false(json_object_get(backend(r, "b"), "healthy")) &&
+	       json_is_false(json_object_get(backend(r, "c"), "healthy")) &&
+	       json_is_true(json_object_get(backend(r, "a"), "healthy")),
+	   "two take them out; other hosts' backends are untouched");
+	json_decref(p);
+	p = route_probes_failed(r, "h9", "x");
+	ok(json_object_size(p) == 0, "a host without backends: none");
+	json_decref(p);
+	json_decref(r);
 }
 
 static void test_weigh_hysteresis(void)
@@ -899,6 +926,7 @@ int main(void)
 	test_resolve();
 	test_disruption();
 	test_weigh();
+	test_probes_failed();
 	test_weigh_hysteresis();
 	test_weight_moves();
 	return done_testing();

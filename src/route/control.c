@@ -90,6 +90,17 @@ fail:
 	return NULL;
 }
 
+/* The fleet host an instance record is on: the host object route_host_of
+ * finds (by name, else by the subnet of its address: the name a record
+ * carries is the machine's hostname, which need not be the host object's
+ * name), else the record's own "host". Borrowed. */
+static const char *record_host(const json_t *hosts, const json_t *rec)
+{
+	const json_t *h = route_host_of(hosts, rec);
+
+	return ec_json_str(h, "name") ?: ec_json_str(rec, "host") ?: "";
+}
+
 static int mark_lost(json_t *rec, void *ctx)
 {
 	(void)ctx;
@@ -105,17 +116,18 @@ json_t *route_instances_gc(struct store *s, const char *app, const json_t *down,
 {
 	_cleanup_free_ char *pfx = inst_record_prefix(app);
 	_cleanup_json_ json_t *recs = objects_under(s, pfx, ec_json_parse, err);
+	_cleanup_json_ json_t *hosts = recs ? fleet_hosts(s, NULL, err) : NULL;
 	json_t *out;
 	const json_t *r;
 	size_t i;
 
-	if (!recs)
+	if (!recs || !hosts)
 		return NULL;
 	out = json_array();
 	json_array_foreach (recs, i, r) {
 		_cleanup_free_ char *key = NULL;
 		const char *id = ec_json_str(r, "id");
-		const char *host = ec_json_str(r, "host") ?: "";
+		const char *host = record_host(hosts, r);
 		int d = json_object_get(down, host) != NULL;
 		int what;
 		struct ec_err e;
@@ -159,16 +171,17 @@ int route_instances_lost(struct store *s, const char *app, const char *host,
 {
 	_cleanup_free_ char *pfx = inst_record_prefix(app);
 	_cleanup_json_ json_t *recs = objects_under(s, pfx, ec_json_parse, err);
+	_cleanup_json_ json_t *hosts = recs ? fleet_hosts(s, NULL, err) : NULL;
 	const json_t *r;
 	size_t i;
 	int n = 0;
 
-	if (!recs)
+	if (!recs || !hosts)
 		return -1;
 	json_array_foreach (recs, i, r) {
 		_cleanup_free_ char *key = NULL, *what = NULL;
 		const char *id = ec_json_str(r, "id");
-		if (!id || strcmp(ec_json_str(r, "host") ?: "", host) ||
+		if (!id || strcmp(record_host(hosts, r), host) ||
 		    strcmp(ec_json_str(r, "status") ?: "", "running"))
 			continue;
 		key = inst_record_key(app, id);
@@ -608,6 +621,7 @@ static void check_unreachable(struct store *s, json_t *rows)
 				    &e) < 0) {
 				json_object_set_new(row, "mark_error",
 						    json_string(e.msg));
+				json_decref(cb.result);
 				ec_err_clear(&e);
 				continue;
 			}

@@ -92,7 +92,7 @@ victim_host() {
 }
 
 @test "vip flow: a host dies, check + tick + sync keep the VIP answering; failover measured" {
-	local i h out t0 t1 victim ms fails total
+	local i h out t0 t1 victim ms fails total k
 	edgectl location add edge1 --lat 52.52 --lon 13.40 --utc-offset +01:00
 	i=0
 	for h in $FLEET_HOSTS; do
@@ -180,7 +180,11 @@ victim_host() {
 	jq -e --arg v "$victim" '[.[] | select(.host != $v)] | length == 2
 		and all(.[]; .ok and .result.vips[0].backends == 2)' <<<"$output"
 	t1=$(($(date +%s%N) / 1000000))
-	sleep 2
+	# at least 5 requests started after the loop (bounded: 60 s)
+	for i in $(seq 600); do
+		[ "$(awk -v t1="$t1" '$1 > t1' "$BATS_TEST_TMPDIR/loop.log" | wc -l)" -ge 5 ] && break
+		sleep 0.1
+	done
 	kill "$FV_LOOP"
 	wait "$FV_LOOP" 2>/dev/null || true
 	rm -f "$BATS_FILE_TMPDIR/loop.pid"
@@ -189,9 +193,9 @@ victim_host() {
 		END { print (last ? last - t0 : 0), f + 0, n + 0 }' "$BATS_TEST_TMPDIR/loop.log")
 	echo "# failover: the last failed request started ${ms} ms after the kill (control loop $((t1 - t0)) ms); $fails of $total requests failed" >&3
 	tail -5 "$BATS_TEST_TMPDIR/loop.log"
-	# bounds: the loop above in at most 20 s; no request started after
-	# it fails
-	[ $((t1 - t0)) -lt 20000 ]
+	# bounds: the loop above in at most 90 s (generous: 5-25 s seen on
+	# a loaded 2-CPU machine); no request started after it fails
+	[ $((t1 - t0)) -lt 90000 ]
 	[ "$ms" -le $((t1 - t0)) ]
 	[ "$(awk -v t1="$t1" '$1 > t1 && $2 == "fail"' "$BATS_TEST_TMPDIR/loop.log" | wc -l)" = 0 ]
 	[ "$(awk -v t1="$t1" '$1 > t1 && $2 == "ok"' "$BATS_TEST_TMPDIR/loop.log" | wc -l)" -ge 5 ]
@@ -209,6 +213,9 @@ victim_host() {
 	run -0 --separate-stderr edgectl --json store ls instances/web/
 	echo "$output"
 	[ "$(jq '[.[] | select(.key | endswith(".json"))] | length' <<<"$output")" = 3 ]
+	for k in $(jq -r '.[].key' <<<"$output"); do
+		echo "$k: $(edgectl store get "$k" -)"
+	done
 	# the host comes back: the tick says so, stops the lost instance
 	# still running there and drops its record
 	[ "$(fleet_exec "$victim" "$EDGECTL" --root "$(fleet_root "$victim")" --json ps | jq length)" = 1 ]
@@ -217,6 +224,7 @@ victim_host() {
 		--dev eth0 --host "$victim" --pin-dir "$FV_PINS-$victim"
 	run -0 --separate-stderr edgectl --json schedule --tick
 	echo "tick (host back): $output"
+	echo "stderr: $stderr"
 	jq -e --arg v "$victim" '(map(select(.action == "host-back")) | .[0].host == $v)
 		and (map(select(.action == "forgotten")) | length == 1 and .[0].host == $v
 			and (.[0].why | test("answers again")))' <<<"$output"
@@ -228,13 +236,16 @@ victim_host() {
 }
 
 @test "vip flow: wrk load above target scales up, below it scales down" {
-	local out t0 t1 wpid h new i live=()
+	local out t0 t1 wpid h new i want live=()
 	[ -n "$(edgectl --json host ls | jq -r '.[] | select(.router != null) | .name' | head -1)" ] ||
 		skip "needs the fleet of the test before"
 	for h in $FLEET_HOSTS; do
 		[ "$(edgectl --json host ls | jq -r --arg h "$h" '.[] | select(.name == $h) | .down')" = true ] ||
 			live+=("$h")
 	done
+	# check and sync exit 4 while a host of the test before is down
+	want=0
+	[ "${#live[@]}" = 3 ] || want=4
 	jq -n '{name: "api", image: "bb:web", replicas: 1, min_replicas: 1, max_replicas: 2,
 		near: [{location: "edge1"}], vip: "198.19.250.3", health: {type: "http", path: "/"},
 		load: {metric: "connections", target: 5, path: "/cgi-bin/load",
@@ -246,23 +257,27 @@ victim_host() {
 	jq -e '(.placements | length == 1) and .route.load.target == 5' <<<"$output"
 	vip_txoff "${live[@]}"
 	# idle: the endpoint reports the probe's own connection
-	run -0 --separate-stderr edgectl --json route check --all --timeout 500
+	run "-$want" --separate-stderr edgectl --json route check --all --timeout 500
 	echo "check: $output"
-	run -0 --separate-stderr edgectl --json route sync --all
+	run "-$want" --separate-stderr edgectl --json route sync --all
 	run -0 --separate-stderr edgectl --json route show 198.19.250.3
 	echo "show: $output"
 	jq -e '.backends[0].load >= 1 and .backends[0].load < 3' <<<"$output"
 	run -0 --separate-stderr edgectl --json schedule --tick
 	jq -e 'map(select(.app == "api" and .action == "steady")) | length == 1' <<<"$output"
-	# load: 20 connections held 1 s each, for 8 s
+	# load: 20 connections held 1 s each, for 12 s
 	t0=$(($(date +%s%N) / 1000000))
-	ip netns exec "$FV_CLIENT" wrk -t2 -c20 -d8s --timeout 3s http://198.19.250.3/cgi-bin/slow \
+	ip netns exec "$FV_CLIENT" wrk -t2 -c20 -d12s --timeout 3s http://198.19.250.3/cgi-bin/slow \
 		>"$BATS_TEST_TMPDIR/wrk.out" 2>&1 &
 	wpid=$!
-	sleep 2
-	run -0 --separate-stderr edgectl --json route check --all --timeout 1000
-	run -0 --separate-stderr edgectl --json route show 198.19.250.3
-	echo "$output"
+	# checks until the endpoint reports the load (bounded: 5 checks)
+	for i in 1 2 3 4 5; do
+		sleep 1
+		run "-$want" --separate-stderr edgectl --json route check --all --timeout 1000
+		run -0 --separate-stderr edgectl --json route show 198.19.250.3
+		echo "$output"
+		jq -e '.backends[0].load > 5' <<<"$output" && break
+	done
 	jq -e '.backends[0].load > 5' <<<"$output"
 	run -0 --separate-stderr edgectl --json schedule --tick --explain
 	echo "$output"
@@ -273,7 +288,7 @@ victim_host() {
 		<<<"$output"
 	new=$(jq -r 'map(select(.app == "api" and .action == "placed")) | .[0].placements[0].id' <<<"$output")
 	vip_txoff "${live[@]}"
-	run -0 --separate-stderr edgectl --json route sync --all
+	run "-$want" --separate-stderr edgectl --json route sync --all
 	jq -e '[.[] | select(.ok)] | all(.[]; .result.vips[] | select(.vip | startswith("198.19.250.3")) | .backends == 2)' \
 		<<<"$output"
 	# the first answer from the new replica (it serves its id) through
@@ -294,7 +309,7 @@ victim_host() {
 	cat "$BATS_TEST_TMPDIR/wrk.out"
 	echo "# wrk: $(grep -E 'requests in|Non-2xx|Socket errors' "$BATS_TEST_TMPDIR/wrk.out" | tr -s ' ' | tr '\n' ';')" >&3
 	# idle again: back down to min_replicas
-	run -0 --separate-stderr edgectl --json route check --all --timeout 500
+	run "-$want" --separate-stderr edgectl --json route check --all --timeout 500
 	run -0 --separate-stderr edgectl --json schedule --tick
 	echo "$output"
 	jq -e 'map(select(.app == "api" and .action == "scale")) | .[0].from == 2 and .[0].to == 1' <<<"$output"

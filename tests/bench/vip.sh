@@ -216,11 +216,15 @@ live=$(for h in $FLEET_HOSTS; do [ "$h" = "$victim" ] || echo "$h"; done)
 vip_txoff $live
 edgectl -q --json route check --all --timeout 500 >/dev/null || true
 edgectl -q --json route sync --all >/dev/null || true
-ip netns exec "$CLIENT" timeout 60 wrk -t2 -c20 -d10s --timeout 3s "http://$VIP2/cgi-bin/slow" \
+ip netns exec "$CLIENT" timeout 60 wrk -t2 -c20 -d20s --timeout 3s "http://$VIP2/cgi-bin/slow" \
 	>"$WORK/wrk.out" 2>&1 &
 WRK_PID=$!
-sleep 2
-edgectl -q --json route check --all --timeout 1000 >/dev/null || true
+# checks until the endpoint reports the load (bounded: 8 checks)
+for i in $(seq 8); do
+	sleep 1
+	edgectl -q --json route check --all --timeout 1000 >/dev/null 2>&1 || true
+	[ "$(edgectl --json route show "$VIP2" | jq '.backends[0].load // 0 > 5')" = true ] && break
+done
 t0=$(ms)
 edgectl --json schedule --tick >"$WORK/tick.json"
 new=$(jq -r 'map(select(.app == "api" and .action == "placed")) | .[0].placements[0].id // empty' "$WORK/tick.json")

@@ -21,7 +21,10 @@
  * Next hop for IPIP: the backend's `mac` (user space resolves the MAC of the
  * backend's host, or of the gateway towards it), else the config's gw_mac;
  * the source MAC is the destination MAC the frame arrived with (ours). The
- * frame leaves by XDP_TX unless the config names an egress interface.
+ * frame leaves by XDP_TX unless the config names an egress interface other
+ * than the one it came in by (a router attached to a client-facing link as
+ * well as to its uplink): then it is redirected there, from the egress
+ * interface's MAC.
  *
  * rt_pass is a program that passes everything: XDP_TX and redirects into a
  * veth are dropped unless the peer end has an XDP program (or GRO), so user
@@ -274,6 +277,7 @@ static __always_inline int rt_encap(struct xdp_md *ctx,
 	const __u8 *dmac;
 	__u16 inner_len, df;
 	__u8 tos;
+	int egress;
 
 	if ((void *)(ip + 1) > end)
 		return rt_verdict(row, RT_C_DROP_ERROR, len, XDP_DROP);
@@ -285,7 +289,10 @@ static __always_inline int rt_encap(struct xdp_md *ctx,
 	dmac = rt_mac_zero(be->mac) ? cfg->gw_mac : be->mac;
 	if (rt_mac_zero(dmac))
 		return rt_verdict(row, RT_C_DROP_NO_NEXTHOP, len, XDP_DROP);
-	__builtin_memcpy(smac, eth->h_dest, ETH_ALEN);
+	egress =
+	    cfg->egress_ifindex && cfg->egress_ifindex != ctx->ingress_ifindex;
+	__builtin_memcpy(smac, egress ? cfg->egress_mac : eth->h_dest,
+			 ETH_ALEN);
 	tos = ip->tos;
 	df = ip->frag_off & bpf_htons(IP_DF);
 
@@ -315,7 +322,7 @@ static __always_inline int rt_encap(struct xdp_md *ctx,
 	outer->check = rt_ip_csum(outer);
 
 	rt_count(row, RT_C_ENCAP, len);
-	if (cfg->egress_ifindex)
+	if (egress)
 		return bpf_redirect(cfg->egress_ifindex, 0);
 	return XDP_TX;
 }

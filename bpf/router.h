@@ -11,7 +11,7 @@
 
 #include <linux/types.h>
 
-#define RT_ABI_VERSION 1
+#define RT_ABI_VERSION 2 /* 2: egress_mac */
 
 /* Sizes. Index 0 of VIP ids and backend indices is invalid ("none"). */
 #define RT_MAX_VIPS	 1024	/* vip ids 1..RT_MAX_VIPS-1 */
@@ -75,6 +75,7 @@ struct rt_config {
 	__u32 egress_ifindex; /* IPIP out of: 0 = XDP_TX (ingress iface) */
 	__u16 mtu;	      /* underlay MTU; 0 = unchecked */
 	__u8 gw_mac[6];	      /* IPIP next hop when the backend has no MAC */
+	__u8 egress_mac[6];   /* IPIP source MAC when it leaves by egress */
 };
 
 /* Counters, a PERCPU_ARRAY indexed by vip id; row 0 counts what belongs to

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- route objects in the store ----------------------------------------- */
@@ -89,11 +90,80 @@ fail:
 	return NULL;
 }
 
+/* The fleet host an instance record is on: the host object route_host_of
+ * finds (by name, else by the subnet of its address: the name a record
+ * carries is the machine's hostname, which need not be the host object's
+ * name), else the record's own "host". Borrowed. */
+static const char *record_host(const json_t *hosts, const json_t *rec)
+{
+	const json_t *h = route_host_of(hosts, rec);
+
+	return ec_json_str(h, "name") ?: ec_json_str(rec, "host") ?: "";
+}
+
 static int mark_lost(json_t *rec, void *ctx)
 {
 	(void)ctx;
 	json_object_set_new(rec, "status", json_string("lost"));
+	json_object_set_new(rec, "lost_at",
+			    json_integer((json_int_t)time(NULL)));
 	return 0;
+}
+
+json_t *route_instances_gc(struct store *s, const char *app, const json_t *down,
+			   time_t now, const struct route_gc_hooks *h,
+			   struct ec_err *err)
+{
+	_cleanup_free_ char *pfx = inst_record_prefix(app);
+	_cleanup_json_ json_t *recs = objects_under(s, pfx, ec_json_parse, err);
+	_cleanup_json_ json_t *hosts = recs ? fleet_hosts(s, NULL, err) : NULL;
+	json_t *out;
+	const json_t *r;
+	size_t i;
+
+	if (!recs || !hosts)
+		return NULL;
+	out = json_array();
+	json_array_foreach (recs, i, r) {
+		_cleanup_free_ char *key = NULL;
+		const char *id = ec_json_str(r, "id");
+		const char *host = record_host(hosts, r);
+		int d = json_object_get(down, host) != NULL;
+		int what;
+		struct ec_err e;
+		if (!id || strcmp(ec_json_str(r, "status") ?: "", "lost"))
+			continue;
+		what = h->decide(d, ec_json_int(r, "lost_at"), now);
+		if (what == ROUTE_GC_KEEP)
+			continue;
+		ec_err_clear(&e);
+		if (what == ROUTE_GC_STOP &&
+		    h->stop(h->arg, host, id, &e) < 0) {
+			json_array_append_new(
+			    out,
+			    json_pack("{s:s,s:s,s:s,s:s,s:s}", "app", app,
+				      "instance", id, "host", host, "action",
+				      "lost-kept", "error", e.msg));
+			continue;
+		}
+		key = inst_record_key(app, id);
+		if (store_delete(s, key, &e) < 0 && e.cat != EC_NOTFOUND) {
+			json_array_append_new(
+			    out,
+			    json_pack("{s:s,s:s,s:s,s:s,s:s}", "app", app,
+				      "instance", id, "host", host, "action",
+				      "lost-kept", "error", e.msg));
+			continue;
+		}
+		json_array_append_new(
+		    out,
+		    json_pack("{s:s,s:s,s:s,s:s,s:s}", "app", app, "instance",
+			      id, "host", host, "action", "forgotten", "why",
+			      what == ROUTE_GC_STOP
+				  ? "its host answers again: stopped there"
+				  : "lost for longer than the TTL"));
+	}
+	return out;
 }
 
 int route_instances_lost(struct store *s, const char *app, const char *host,
@@ -101,16 +171,17 @@ int route_instances_lost(struct store *s, const char *app, const char *host,
 {
 	_cleanup_free_ char *pfx = inst_record_prefix(app);
 	_cleanup_json_ json_t *recs = objects_under(s, pfx, ec_json_parse, err);
+	_cleanup_json_ json_t *hosts = recs ? fleet_hosts(s, NULL, err) : NULL;
 	const json_t *r;
 	size_t i;
 	int n = 0;
 
-	if (!recs)
+	if (!recs || !hosts)
 		return -1;
 	json_array_foreach (recs, i, r) {
 		_cleanup_free_ char *key = NULL, *what = NULL;
 		const char *id = ec_json_str(r, "id");
-		if (!id || strcmp(ec_json_str(r, "host") ?: "", host) ||
+		if (!id || strcmp(record_host(hosts, r), host) ||
 		    strcmp(ec_json_str(r, "status") ?: "", "running"))
 			continue;
 		key = inst_record_key(app, id);
@@ -507,8 +578,69 @@ static void push_one(size_t i, void *arg)
 		p->res[i] = json_pack("{s:s,s:b,s:o}", "host", name, "ok", 1,
 				      "result", res);
 	else
-		p->res[i] = json_pack("{s:s,s:b,s:s}", "host", name, "ok", 0,
-				      "error", e.msg);
+		p->res[i] = json_pack("{s:s,s:b,s:s,s:b}", "host", name, "ok",
+				      0, "error", e.msg, "unreachable",
+				      e.cat == EC_REMOTE);
+}
+
+/* After a check fan-out: a host that could not be reached probed
+ * nothing, so each of its backends counts one failed probe (with the same
+ * hysteresis as a failed HTTP probe): two checks take a dead host's
+ * backends out of every table without waiting for `schedule --tick`. The
+ * row gets "marked": [{vip, instance, healthy}]. Errors go to the row. */
+static void check_unreachable(struct store *s, json_t *rows)
+{
+	_cleanup_json_ json_t *routes = NULL;
+	json_t *row, *r;
+	struct ec_err e;
+	size_t i, k;
+
+	ec_err_clear(&e);
+	json_array_foreach (rows, i, row) {
+		const char *host = ec_json_str(row, "host");
+		json_t *marked;
+		if (!json_is_true(json_object_get(row, "unreachable")) || !host)
+			continue;
+		if (!routes && !(routes = route_objects(s, &e)))
+			return;
+		marked = json_array();
+		json_array_foreach (routes, k, r) {
+			struct refresh_cb cb = {0};
+			char addr[INET_ADDRSTRLEN];
+			_cleanup_json_ json_t *probes =
+			    route_probes_failed(r, host, "host unreachable");
+			const json_t *b;
+			size_t j;
+			if (!json_object_size(probes))
+				continue;
+			snprintf(addr, sizeof(addr), "%s",
+				 ec_json_str(r, "vip") ?: "");
+			cb.f.addr = addr;
+			cb.f.probes = probes;
+			if (refresh(s, &cb, ec_json_str(r, "app") ?: "", 0,
+				    &e) < 0) {
+				json_object_set_new(row, "mark_error",
+						    json_string(e.msg));
+				json_decref(cb.result);
+				ec_err_clear(&e);
+				continue;
+			}
+			json_array_foreach (
+			    json_object_get(cb.result, "backends"), j, b)
+				if (json_object_get(probes,
+						    ec_json_str(b, "instance")))
+					json_array_append_new(
+					    marked,
+					    json_pack(
+						"{s:s,s:O,s:O}", "vip", addr,
+						"instance",
+						json_object_get(b, "instance"),
+						"healthy",
+						json_object_get(b, "healthy")));
+			json_decref(cb.result);
+		}
+		json_object_set_new(row, "marked", marked);
+	}
 }
 
 json_t *route_push(struct store *s, const struct route_req *q, const char *verb,
@@ -534,5 +666,7 @@ json_t *route_push(struct store *s, const struct route_req *q, const char *verb,
 	for (i = 0; i < n; i++)
 		json_array_append_new(out, p.res[i]);
 	free(p.res);
+	if (!strcmp(verb, "check") && s)
+		check_unreachable(s, out);
 	return out;
 }

@@ -25,6 +25,7 @@
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "fleet/fleet.h"
 #include "route/route.h"
@@ -44,13 +45,16 @@
  * absolute floor, so probe jitter rebuilds no table; RTTs count from
  * ROUTE_RTT_FLOOR_MS (sub-millisecond differences are noise), a local
  * backend counts ROUTE_LOCAL_MARGIN_MS closer, and no factor takes a
- * healthy backend below ROUTE_MIN_FACTOR of its weight. */
+ * healthy backend below ROUTE_MIN_FACTOR of its weight. A router's own
+ * location serves alone while it has capacity: until every local backend
+ * is ROUTE_SPILL_PCT percent past the load target. */
 #define ROUTE_HYST_PCT	      25
 #define ROUTE_RTT_HYST_MS     1.0
 #define ROUTE_LOAD_HYST	      1.0
 #define ROUTE_RTT_FLOOR_MS    1.0
 #define ROUTE_LOCAL_MARGIN_MS 5.0
 #define ROUTE_MIN_FACTOR      0.1
+#define ROUTE_SPILL_PCT	      25
 
 /* ---- parsers (pure; fuzzed by tests/fuzz/route_spec.c) ----------------- */
 
@@ -131,6 +135,11 @@ int route_apply_weights(json_t *r, const json_t *weights, struct ec_err *err);
  * they moved (the first one always). */
 void route_hysteresis(json_t *r, const json_t *probes);
 
+/* Failed probe results {instance: {ok: false, error: why}} for route r's
+ * backends on host `host` (none: an empty object), for a host that could
+ * not be reached to probe them. A new reference. */
+json_t *route_probes_failed(const json_t *r, const char *host, const char *why);
+
 /* Whether a measurement moved from old to now beyond hysteresis: by more
  * than ROUTE_HYST_PCT percent of old and more than floor. */
 int route_moved(double old, double now, double floor);
@@ -152,8 +161,12 @@ struct route_wt {
  * the lowest rtt' of the gated-in backends; unknown RTTs count as the
  * best. The load factor, with target > 0 and a known load, is target /
  * load when load exceeds target, else 1. Both factors are at least
- * ROUTE_MIN_FACTOR: latency and load shift shares, only health and
- * draining remove a backend. */
+ * ROUTE_MIN_FACTOR: among the backends that serve, latency and load shift
+ * shares, only health and draining remove one. Locality picks which
+ * serve: while some local backend is gated in and not every local one is
+ * past target by more than ROUTE_SPILL_PCT, only local backends serve
+ * (anycast: each location's clients stay in it); else every gated-in
+ * backend does, the nearer ones weighing more. */
 void route_weigh(const struct route_wt *in, size_t n, double target,
 		 uint32_t *out);
 
@@ -270,6 +283,26 @@ json_t *route_add(struct store *s, const char *vip, const struct route_req *q,
 /* The stored route object of VIP address addr (new ref); EC_NOTFOUND
  * without one. */
 json_t *route_object(struct store *s, const char *addr, struct ec_err *err);
+
+/* Garbage collection of instance records marked lost: decide(host_down,
+ * lost_at, now) says ROUTE_GC_KEEP, ROUTE_GC_STOP (stop it on its host with
+ * stop(arg, host, id), then delete the record) or ROUTE_GC_FORGET (delete the
+ * record); the scheduler passes as_lost_gc (sched/autoscale.h). */
+enum { ROUTE_GC_KEEP, ROUTE_GC_STOP, ROUTE_GC_FORGET };
+struct route_gc_hooks {
+	int (*decide)(int host_down, int64_t lost_at, time_t now);
+	int (*stop)(void *arg, const char *host, const char *id,
+		    struct ec_err *err);
+	void *arg;
+};
+
+/* Apply the rule to app's lost records; down is {host: true} for the
+ * hosts that are down. A new array of report rows {app, instance, host,
+ * action: "forgotten"|"lost-kept", why|error}, or NULL with err when the
+ * records cannot be listed. */
+json_t *route_instances_gc(struct store *s, const char *app, const json_t *down,
+			   time_t now, const struct route_gc_hooks *h,
+			   struct ec_err *err);
 
 /* Mark the records of app's instances on host (instances/<app>/ID.json
  * with that "host" and status "running") "lost" by CAS: a host that

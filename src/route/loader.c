@@ -447,6 +447,7 @@ int route_config_set(struct route *r, const struct route_config *c,
 	v.egress_ifindex = c->egress_ifindex;
 	v.mtu = c->mtu;
 	memcpy(v.gw_mac, c->gw_mac, sizeof(v.gw_mac));
+	memcpy(v.egress_mac, c->egress_mac, sizeof(v.egress_mac));
 	if (c->mtu && c->mtu < 576)
 		return ec_err_set(err, EC_USAGE, "mtu %u is below 576",
 				  (unsigned)c->mtu);
@@ -467,6 +468,7 @@ int route_config_get(struct route *r, struct route_config *c,
 	c->egress_ifindex = v.egress_ifindex;
 	c->mtu = v.mtu;
 	memcpy(c->gw_mac, v.gw_mac, sizeof(c->gw_mac));
+	memcpy(c->egress_mac, v.egress_mac, sizeof(c->egress_mac));
 	return 0;
 }
 

@@ -263,6 +263,26 @@ static int sync_prune(struct sync *y, struct ec_err *err)
 	return 0;
 }
 
+/* The router's own interface (the one `route attach --host` recorded) as
+ * the IPIP egress, with its MAC, when our router program is attached to
+ * it here: a router also attached to a client-facing link then sends
+ * IPIP out of the uplink instead of back to the client. Anything else
+ * (no such interface in this namespace, not ours) leaves XDP_TX. */
+static void sync_egress(struct route *rt, const json_t *router,
+			struct route_config *cfg)
+{
+	const char *dev = ec_json_str(router, "dev");
+	struct ec_err e;
+	int idx;
+
+	ec_err_clear(&e);
+	if (!dev || (idx = route_ifindex(dev, &e)) < 0 ||
+	    route_attached(rt, idx, &e) != ROUTE_PROG_ROUTER ||
+	    mac_parse(ec_json_str(router, "mac"), cfg->egress_mac) < 0)
+		return;
+	cfg->egress_ifindex = (uint32_t)idx;
+}
+
 /* Make router rt (this machine, host `self`) hold the tables of `routes`:
  * backends first, then VIPs and tables (each swapped whole), then what is
  * no longer wanted goes. Returns the report. */
@@ -280,6 +300,7 @@ static json_t *sync_apply(struct route *rt, json_t *routes, const json_t *hosts,
 
 	y.cfg.host_ip = route_ip4(ec_json_str(router, "ip"));
 	y.cfg.mtu = (uint16_t)ec_json_int(router, "mtu");
+	sync_egress(rt, router, &y.cfg);
 	y.rep = json_pack("{s:s,s:[],s:[]}", "host", y.me, "vips", "warnings");
 	y.vkeep = json_object();
 	y.bkeep = json_object();

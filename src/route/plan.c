@@ -375,6 +375,21 @@ void route_hysteresis(json_t *r, const json_t *probes)
 	}
 }
 
+json_t *route_probes_failed(const json_t *r, const char *host, const char *why)
+{
+	json_t *out = json_object();
+	const json_t *b;
+	size_t i;
+
+	json_array_foreach (json_object_get(r, "backends"), i, b)
+		if (ec_json_str(b, "instance") &&
+		    !strcmp(ec_json_str(b, "host") ?: "", host))
+			json_object_set_new(out, ec_json_str(b, "instance"),
+					    json_pack("{s:b,s:n,s:s}", "ok", 0,
+						      "rtt_ms", "error", why));
+	return out;
+}
+
 int route_moved(double old, double now, double floor)
 {
 	double d = fabs(now - old);
@@ -520,19 +535,40 @@ static double eff_rtt(const struct route_wt *w)
 	return fmax(0, w->rtt_ms - (w->local ? ROUTE_LOCAL_MARGIN_MS : 0));
 }
 
+/* Whether the router's own location takes all the traffic: it has a
+ * gated-in local backend and not every local backend is past its load
+ * target by more than ROUTE_SPILL_PCT (then the other locations take
+ * their share too). RTTs do not decide it: `route check --all` has each
+ * host probe its own backends, so RTTs compare backends, not locations. */
+static int local_only(const struct route_wt *in, size_t n, double target)
+{
+	size_t i, nl = 0, over = 0;
+
+	for (i = 0; i < n; i++) {
+		if (!in[i].gate || !in[i].base || !in[i].local)
+			continue;
+		nl++;
+		if (target > 0 &&
+		    in[i].load > target * (1 + ROUTE_SPILL_PCT / 100.0))
+			over++;
+	}
+	return nl && over < nl;
+}
+
 void route_weigh(const struct route_wt *in, size_t n, double target,
 		 uint32_t *out)
 {
 	double best = INFINITY;
+	int lonly = local_only(in, n, target);
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		if (in[i].gate && in[i].base && eff_rtt(&in[i]) >= 0 &&
-		    eff_rtt(&in[i]) < best)
+		if (in[i].gate && in[i].base && (in[i].local || !lonly) &&
+		    eff_rtt(&in[i]) >= 0 && eff_rtt(&in[i]) < best)
 			best = eff_rtt(&in[i]);
 	for (i = 0; i < n; i++) {
 		double f = 1, r = eff_rtt(&in[i]), w;
-		if (!in[i].gate || !in[i].base) {
+		if (!in[i].gate || !in[i].base || (lonly && !in[i].local)) {
 			out[i] = 0;
 			continue;
 		}

@@ -87,9 +87,12 @@ struct route_backend {
 
 struct route_config {
 	uint32_t host_ip; /* this host's IPv4: IPIP source, decap target */
-	uint32_t egress_ifindex; /* IPIP leaves by it; 0 = back out (XDP_TX) */
+	uint32_t egress_ifindex; /* IPIP leaves by it (from egress_mac) when
+				  * the frame came in by another interface;
+				  * 0 = back out (XDP_TX) */
 	uint16_t mtu;	   /* underlay MTU; bigger IPIP is dropped; 0 = off */
 	uint8_t gw_mac[6]; /* IPIP next hop when a backend has no MAC */
+	uint8_t egress_mac[6]; /* the egress interface's MAC */
 };
 
 /* Counters, per VIP (row = vip id) and for traffic of no VIP (row 0). */

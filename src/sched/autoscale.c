@@ -147,3 +147,12 @@ json_t *as_state_json(const struct as_state *st)
 			 (json_int_t)st->below_since, "last_scale",
 			 (json_int_t)st->last_scale);
 }
+
+enum as_lost as_lost_gc(int host_down, int64_t lost_at, time_t now)
+{
+	if (!host_down)
+		return AS_LOST_STOP;
+	if (lost_at > 0 && now - lost_at > AS_LOST_TTL)
+		return AS_LOST_FORGET;
+	return AS_LOST_KEEP;
+}

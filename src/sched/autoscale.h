@@ -60,6 +60,20 @@ double as_route_load(const json_t *route, size_t *n);
  * from route. */
 const char *as_busiest_location(const json_t *route);
 
+/* How long a lost instance record (its host was declared down) is kept
+ * while the host stays down: long enough for `ps --all-hosts` and the
+ * operator to see what was lost. */
+#define AS_LOST_TTL (24 * 3600)
+
+enum as_lost { AS_LOST_KEEP, AS_LOST_STOP, AS_LOST_FORGET };
+
+/* What a tick does with an instance record marked lost at lost_at (0:
+ * unknown, an older record): AS_LOST_STOP when its host answers again
+ * (the instance may still be there: stop it, then drop the record),
+ * AS_LOST_FORGET when the host is still down and lost_at is more than
+ * AS_LOST_TTL ago, else AS_LOST_KEEP. */
+enum as_lost as_lost_gc(int host_down, int64_t lost_at, time_t now);
+
 /* as_state from/to the app record's "autoscale" object. */
 void as_state_get(const json_t *o, struct as_state *st);
 json_t *as_state_json(const struct as_state *st);

@@ -1209,6 +1209,43 @@ static int tick_scale(const struct sc_config *c, const json_t *rec,
 	return json_object_size(drop) > 0;
 }
 
+/* as_lost_gc for route_instances_gc */
+static int lost_decide(int host_down, int64_t lost_at, time_t now)
+{
+	switch (as_lost_gc(host_down, lost_at, now)) {
+	case AS_LOST_STOP:
+		return ROUTE_GC_STOP;
+	case AS_LOST_FORGET:
+		return ROUTE_GC_FORGET;
+	default:
+		return ROUTE_GC_KEEP;
+	}
+}
+
+/* Lost instance records of the app: stopped and dropped once their host
+ * answers again, forgotten after AS_LOST_TTL while it stays down. */
+static void tick_gc(const struct sc_config *c, const char *app,
+		    const json_t *down, json_t *report)
+{
+	const struct route_gc_hooks h = {lost_decide, c->hooks->stop,
+					 c->hooks->arg};
+	json_t *rows, *r;
+	struct ec_err err;
+	size_t i;
+
+	ec_err_clear(&err);
+	if (c->dry_run)
+		return;
+	if (!(rows =
+		  route_instances_gc(c->store, app, down, c->now, &h, &err))) {
+		warnf(c, "tick: %s: lost records: %s", app, err.msg);
+		return;
+	}
+	json_array_foreach (rows, i, r)
+		json_array_append(report, r);
+	json_decref(rows);
+}
+
 static void tick_app(const struct sc_config *c, const json_t *rec, json_t *ps,
 		     const json_t *down, json_t *report)
 {
@@ -1230,6 +1267,7 @@ static void tick_app(const struct sc_config *c, const json_t *rec, json_t *ps,
 	find_dead(c, rec, down, &dead, ps, report);
 	start_all(c, &spec, image, dead.done, dead.ndone);
 	changed = tick_scale(c, rec, &spec, down, report);
+	tick_gc(c, spec.name, down, report);
 	if (dead.ndone || changed)
 		json_decref(route_update(c, &spec)); /* the new backends */
 	for (i = 0; i < dead.ndone; i++) {

@@ -220,7 +220,7 @@ static int setup(unsigned nb, struct ec_err *err)
 	struct route_vip vr = {ip4(VIP_REMOTE), 80, ROUTE_TCP};
 	struct route_vip vn = {ip4(VIP_NOLRU), 80, ROUTE_TCP};
 	struct mg_backend *mb = xcalloc(nb, sizeof(*mb));
-	uint32_t m = maglev_size_for(nb), *t = xcalloc(m, sizeof(*t)), i;
+	uint32_t m = maglev_table_size(nb), *t = xcalloc(m, sizeof(*t)), i;
 	uint32_t one[251];
 	int rc = -1;
 

@@ -109,6 +109,22 @@ static void test_no_flap(void)
 	   "load 17 on 3 (2 would run at 85%%, above the margin): stays");
 }
 
+static void test_lost_gc(void)
+{
+	time_t now = 1700000000;
+
+	is_int(as_lost_gc(0, now - 10, now), AS_LOST_STOP,
+	       "its host answers again: stop it there, drop the record");
+	is_int(as_lost_gc(0, 0, now), AS_LOST_STOP,
+	       "... also for a record without lost_at");
+	is_int(as_lost_gc(1, now - 10, now), AS_LOST_KEEP,
+	       "host still down, lost 10 s ago: kept");
+	is_int(as_lost_gc(1, now - AS_LOST_TTL - 1, now), AS_LOST_FORGET,
+	       "host still down past the TTL: forgotten");
+	is_int(as_lost_gc(1, 0, now), AS_LOST_KEEP,
+	       "no lost_at (an older record), host down: kept");
+}
+
 static void test_host_down(void)
 {
 	int misses = 0;
@@ -167,6 +183,7 @@ int main(void)
 	test_down();
 	test_no_flap();
 	test_host_down();
+	test_lost_gc();
 	test_route_load();
 	test_busiest();
 	return done_testing();

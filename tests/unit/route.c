@@ -605,6 +605,46 @@ static void test_remote(void)
 	is_int(counter(2, ROUTE_C_DROP_ERROR), 1, "counted as an error");
 }
 
+/* A router attached to a client-facing link too: IPIP leaves by the
+ * configured egress (the uplink) from its MAC, not back to the client.
+ * (A test run comes in by lo, ifindex 1; the egress index is not
+ * looked up: a test run does not redirect for real.) */
+static void test_egress(void)
+{
+	static const uint8_t mac_up[6] = {0x02, 0, 0, 0, 0x0e, 0x01};
+	struct spec s = {17, CLIENT, VIP_REMOTE, 5454, 53, 0, IP_DF, 0, 16, 0};
+	struct route_config cfg, old;
+	uint8_t in[256], want[256];
+	size_t n = mk_frame(in, &s), wn;
+	struct ec_err err;
+
+	if (route_config_get(R, &old, &err) < 0) {
+		ok(0, "config: %s", err.msg);
+		return;
+	}
+	cfg = old;
+	cfg.egress_ifindex = 4000;
+	memcpy(cfg.egress_mac, mac_up, 6);
+	ok(route_config_set(R, &cfg, &err) == 0 &&
+	       route_config_get(R, &cfg, &err) == 0 &&
+	       !memcmp(cfg.egress_mac, mac_up, 6),
+	   "the egress interface and its MAC round-trip");
+	wn = want_encap(want, in, n, MAC_H2, HOST1, HOST2);
+	memcpy(want + 6, mac_up, 6);
+	expect(in, n, XDP_REDIRECT, want, wn,
+	       "IPIP from another interface: redirected to the egress, from "
+	       "its MAC");
+	cfg.egress_ifindex = 1;
+	if (route_config_set(R, &cfg, &err) == 0) {
+		wn = want_encap(want, in, n, MAC_H2, HOST1, HOST2);
+		expect(in, n, XDP_TX, want, wn,
+		       "IPIP that came in by the egress itself: XDP_TX, from "
+		       "the MAC it came to");
+	}
+	if (route_config_set(R, &old, &err) < 0)
+		ok(0, "config: %s", err.msg);
+}
+
 static void test_pass(void)
 {
 	struct spec s = {6,  CLIENT, "198.19.0.99", 40000, 80, TH_SYN, IP_DF, 0,
@@ -1552,6 +1592,7 @@ static void test_bpf(void)
 	   err.cat ? ": " : "", err.cat ? err.msg : "");
 	test_local();
 	test_remote();
+	test_egress();
 	test_pass();
 	test_frag_opts();
 	test_decap();

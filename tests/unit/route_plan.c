@@ -699,15 +699,39 @@ static void test_weigh(void)
 	in[1].rtt_ms = 7;
 	in[1].local = 1;
 	route_weigh(in, 4, 0, w);
-	ok(w[1] == 100 && w[0] == 75,
-	   "a local backend 4 ms farther than the best is preferred (within "
+	ok(w[1] == 100 && w[0] == 0,
+	   "a local backend 4 ms farther than the best serves alone (within "
 	   "the %g ms margin): %u, the remote one %u",
 	   ROUTE_LOCAL_MARGIN_MS, w[1], w[0]);
+	in[1].load = 12;
+	route_weigh(in, 4, 10, w);
+	ok(w[1] > 0 && w[0] == 0,
+	   "the local one 20%% past its load target still serves alone "
+	   "(spill at %d%%): %u, %u",
+	   ROUTE_SPILL_PCT, w[1], w[0]);
+	in[1].load = 30;
+	route_weigh(in, 4, 10, w);
+	ok(w[1] == 33 && w[0] == 75,
+	   "3x past the target the next location takes a share too: local "
+	   "%u, remote %u",
+	   w[1], w[0]);
+	in[1].load = -1;
+	in[1].gate = 0;
+	route_weigh(in, 4, 0, w);
+	ok(w[1] == 0 && w[0] == 100,
+	   "the local one unhealthy: the remote one serves (%u)", w[0]);
+	in[1].gate = 1;
 	in[1].rtt_ms = 20;
 	route_weigh(in, 4, 0, w);
-	ok(w[1] < w[0],
-	   "beyond the margin the closer remote one wins (%u < %u)", w[1],
-	   w[0]);
+	ok(w[1] == 100 && w[0] == 0,
+	   "a local backend serves alone whatever the RTTs (each host probes "
+	   "its own backends: RTTs do not compare locations): %u, %u",
+	   w[1], w[0]);
+	in[1].local = 0;
+	route_weigh(in, 4, 0, w);
+	ok(w[1] < w[0], "without locality the closer one weighs more (%u < %u)",
+	   w[1], w[0]);
+	in[1].local = 1;
 	/* two local backends on a fast network: the margin does not
 	 * turn the farther one into the best */
 	in[0].local = 1;
@@ -733,6 +757,34 @@ static void test_weigh(void)
 	/* deterministic */
 	route_weigh(in, 4, 10, w2);
 	ok(!memcmp(w, w2, sizeof(w)), "same inputs, same weights");
+}
+
+static void test_probes_failed(void)
+{
+	json_t *r =
+	    J("{\"vip\":\"198.18.250.1\",\"backends\":["
+	      "{\"instance\":\"a\",\"host\":\"h1\",\"healthy\":true},"
+	      "{\"instance\":\"b\",\"host\":\"h2\",\"healthy\":true},"
+	      "{\"instance\":\"c\",\"host\":\"h2\",\"healthy\":true}]}");
+	json_t *p = route_probes_failed(r, "h2", "host unreachable");
+
+	ok(json_object_size(p) == 2 && json_object_get(p, "b") &&
+	       json_object_get(p, "c") &&
+	       json_is_false(json_object_get(json_object_get(p, "b"), "ok")),
+	   "an unreachable host's backends get a failed probe each");
+	route_hysteresis(r, p);
+	ok(json_is_true(json_object_get(backend(r, "b"), "healthy")),
+	   "one unreachable check is a blip");
+	route_hysteresis(r, p);
+	ok(json_is_false(json_object_get(backend(r, "b"), "healthy")) &&
+	       json_is_false(json_object_get(backend(r, "c"), "healthy")) &&
+	       json_is_true(json_object_get(backend(r, "a"), "healthy")),
+	   "two take them out; other hosts' backends are untouched");
+	json_decref(p);
+	p = route_probes_failed(r, "h9", "x");
+	ok(json_object_size(p) == 0, "a host without backends: none");
+	json_decref(p);
+	json_decref(r);
 }
 
 static void test_weigh_hysteresis(void)
@@ -874,6 +926,7 @@ int main(void)
 	test_resolve();
 	test_disruption();
 	test_weigh();
+	test_probes_failed();
 	test_weigh_hysteresis();
 	test_weight_moves();
 	return done_testing();

@@ -313,11 +313,7 @@ json_t *inst_spec_build(const struct inst_opts *o, const char *id,
 	    o->workdir ? o->workdir : ec_json_str(cfg, "WorkingDir"), "user",
 	    o->user ? o->user : ec_json_str(cfg, "User"), "hostname", id,
 	    "network",
-	    o->network ? o->network
-	    /* a VM has no network yet (runtime/qemu.h): none unless asked,
-	     * then refused */
-	    : o->runtime && !strcmp(o->runtime, "qemu") ? "none"
-							: "bridge",
+	    o->network ? o->network : "bridge",
 	    "ports", o->ports, "subnet",
 	    o->subnet ? o->subnet : INST_DEFAULT_SUBNET, "bridge", o->bridge,
 	    "lowerdirs", lowerdirs, "mounts", o->mounts, "memory",

@@ -16,8 +16,15 @@
  * - --memory is the guest's RAM (-m): the kernel takes its share of it;
  *   --cpus is rounded up to whole vCPUs (-smp); --pids-limit is not
  *   applied (the guest kernel is the boundary).
- * - Not yet: volumes (-v, --tmpfs: virtio-fs/9p), networking (a tap in the
- *   instance's namespace, CNI), snapshots; refused with EC_USAGE. */
+ * - Network: the instance's namespace is attached by CNI as a container's;
+ *   a tap in it is wired to eth0 with tc and handed to QEMU's virtio-net
+ *   (src/vm/net.c); the guest takes eth0's MAC, address and gateway, so
+ *   -p (portmap) and --vip (the guest's lo) work unchanged. --network host
+ *   is refused: a VM has its own kernel.
+ * - Volumes: -v of a host directory is a virtio-9p share (9p2000.L,
+ *   security_model=none: files keep the owners the guest gives them),
+ *   --tmpfs a tmpfs in the guest; a single file cannot be shared (9p
+ *   exports directories): refused with EC_USAGE. */
 #include "runtime/qemu.h"
 #include "crypto/digest.h"
 #include "util/fs.h"
@@ -257,8 +264,9 @@ static void ctl_accept(int lfd, int chan)
  * ------------------------------------------------------------------ */
 
 /* fork + exec QEMU: stdin /dev/null, stdout and stderr to `log`, the
- * channel end as fd 3, its own process group, killed when we die. */
-static pid_t spawn_qemu(char **argv, int chanfd, const char *log,
+ * channel end as fd 3, the tap (when tapfd >= 0) as fd 4, its own process
+ * group, killed when we die. */
+static pid_t spawn_qemu(char **argv, int chanfd, int tapfd, const char *log,
 			struct ec_err *err)
 {
 	int logfd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -285,8 +293,13 @@ static pid_t spawn_qemu(char **argv, int chanfd, const char *log,
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)
 			_exit(127);
-		if (dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 ||
-		    dup2(logfd, 2) < 0 || dup2(chanfd, 3) < 0)
+		/* above 4 first, so dup2 onto 3 and 4 clobbers neither */
+		chanfd = fcntl(chanfd, F_DUPFD_CLOEXEC, 10);
+		if (tapfd >= 0)
+			tapfd = fcntl(tapfd, F_DUPFD_CLOEXEC, 10);
+		if (chanfd < 0 || dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 ||
+		    dup2(logfd, 2) < 0 || dup2(chanfd, 3) < 0 ||
+		    (tapfd >= 0 && dup2(tapfd, 4) < 0))
 			_exit(127);
 		execv(argv[0], argv);
 		_exit(127);
@@ -310,15 +323,39 @@ static int check(const struct rt_spec *s, struct ec_err *err)
 		return ec_err_set(err, EC_USAGE, "no command to run");
 	for (i = 0;
 	     s->mounts && (!s->nmounts || i < s->nmounts) && s->mounts[i].src;
-	     i++)
+	     i++) {
+		const struct rt_mount *m = &s->mounts[i];
+		struct stat st;
+
+		if (!m->dst || m->dst[0] != '/')
+			return ec_err_set(err, EC_USAGE,
+					  "volume target '%s' must be absolute",
+					  m->dst ? m->dst : "");
+		if (i >= VM_SHARES_MAX)
+			return ec_err_set(err, EC_USAGE,
+					  "the qemu runtime takes at most %d "
+					  "volumes (-v, --tmpfs)",
+					  VM_SHARES_MAX);
+		if (m->tmpfs)
+			continue;
+		if (stat(m->src, &st) < 0)
+			return ec_err_errno(err, EC_USAGE, errno,
+					    "volume source '%s'", m->src);
+		if (!S_ISDIR(st.st_mode))
+			return ec_err_set(
+			    err, EC_USAGE,
+			    "volume '%s': the qemu runtime shares directories "
+			    "only (virtio-9p cannot export a single file); "
+			    "mount the directory that holds it",
+			    m->src);
+	}
+	if (s->network == RT_NET_HOST)
 		return ec_err_set(err, EC_USAGE,
-				  "the qemu runtime has no volumes yet: '%s' "
-				  "(-v, --tmpfs) cannot be mounted in the VM",
-				  s->mounts[i].dst ? s->mounts[i].dst : "");
-	if (s->network != RT_NET_NONE)
-		return ec_err_set(err, EC_USAGE,
-				  "the qemu runtime has no networking yet: use "
-				  "--network none (no -p, no --vip)");
+				  "the qemu runtime cannot use --network host "
+				  "(the VM has its own kernel): use bridge "
+				  "(the default) or none");
+	if (s->network == RT_NET_PATH && (!s->netns || !*s->netns))
+		return ec_err_set(err, EC_USAGE, "no network namespace given");
 	if (s->memory_bytes && s->memory_bytes < (uint64_t)MIN_MEM_MB << 20)
 		return ec_err_set(err, EC_USAGE,
 				  "the qemu runtime needs --memory of at least "
@@ -354,6 +391,8 @@ struct vmrun {
 	pid_t pid;
 	int chan, ctlfd;
 	int kvm;
+	int tapfd; /* the tap in the instance's namespace, or -1 */
+	struct vm_net net;
 };
 
 static void write_pidfile(struct vmrun *v)
@@ -400,7 +439,8 @@ static int spawn(struct vmrun *v, struct vm_qemu_opts *qo, struct ec_err *err)
 	qo->io_fd = 3;
 	qo->console_log = v->clog;
 	argv = vm_qemu_argv(qo);
-	v->pid = spawn_qemu(argv, sv[1], v->qlog, err);
+	v->pid = spawn_qemu(argv, sv[1], qo->net_fd > 0 ? v->tapfd : -1,
+			    v->qlog, err);
 	vm_strv_free(argv);
 	close(sv[1]);
 	return v->pid < 0 ? -1 : 0;
@@ -416,7 +456,8 @@ static int probe_kvm(struct vmrun *v, struct vm_qemu_opts base,
 {
 	_cleanup_free_ char *cache = xasprintf("%s/accel", vmdir);
 	_cleanup_free_ char *bootid = NULL, *old = NULL, *key = NULL;
-	struct vmrun p = {.id = v->id, .pid = -1, .chan = -1, .ctlfd = -1};
+	struct vmrun p = {
+	    .id = v->id, .pid = -1, .chan = -1, .ctlfd = -1, .tapfd = -1};
 	struct vm_qemu_opts qo = base;
 	struct guest g = {0};
 	struct chan c;
@@ -446,6 +487,8 @@ static int probe_kvm(struct vmrun *v, struct vm_qemu_opts base,
 	}
 	qo.kvm = 1;
 	qo.rootfs = NULL;
+	qo.net_fd = -1;
+	qo.nshares = 0;
 	qo.cmdline_extra = "edgectl.probe";
 	p.qlog = v->qlog;
 	p.clog = v->clog;
@@ -505,6 +548,8 @@ static int boot(struct vmrun *v, const char *qemu, const char *state_dir,
 	struct strbuf cfg = STRBUF_INIT;
 	struct vm_guest_cfg gc = {0};
 	struct vm_qemu_opts qo = {0};
+	struct vm_share shares[VM_SHARES_MAX];
+	size_t nshares = 0, i;
 
 	if (vm_kernel_find(s->vm_kernel, &kernel, &release, err) < 0 ||
 	    vm_kernel_boot_image(vmdir, kernel, &img, err) < 0 ||
@@ -534,6 +579,24 @@ static int boot(struct vmrun *v, const char *qemu, const char *state_dir,
 	qo.kvm = v->kvm;
 	qo.rootfs = rootfs;
 	qo.cmdline_extra = s->vm_cmdline;
+	for (i = 0; s->mounts && (!s->nmounts || i < s->nmounts) &&
+		    s->mounts[i].src && nshares < VM_SHARES_MAX;
+	     i++)
+		shares[nshares++] = (struct vm_share){
+		    .host = s->mounts[i].tmpfs ? NULL : s->mounts[i].src,
+		    .guest = s->mounts[i].dst,
+		    .readonly = s->mounts[i].readonly};
+	qo.shares = shares;
+	qo.nshares = nshares;
+	qo.net_fd = -1;
+	if (s->network == RT_NET_PATH) {
+		/* CNI attached the namespace as for a container (eth0) */
+		if (vm_net_attach(s->netns, "eth0", "ectap0", &v->net,
+				  &v->tapfd, err) < 0)
+			return ec_err_prefix(err, "VM network");
+		qo.net_fd = 4;
+		qo.mac = v->net.mac;
+	}
 	if (spawn(v, &qo, err) < 0)
 		return -1;
 	write_pidfile(v);
@@ -543,6 +606,10 @@ static int boot(struct vmrun *v, const char *qemu, const char *state_dir,
 	gc.user = s->user && *s->user ? s->user : NULL;
 	gc.hostname = s->hostname;
 	gc.readonly = s->readonly_rootfs;
+	gc.net = v->tapfd >= 0 ? &v->net : NULL;
+	gc.vips = s->vips;
+	gc.shares = shares;
+	gc.nshares = nshares;
 	vm_config_encode(&gc, &cfg);
 	/* the socket buffers it until the guest reads it */
 	if (send_frame(v->chan, VM_F_CONFIG, cfg.buf, cfg.len) < 0) {
@@ -658,6 +725,8 @@ static void cleanup(struct vmrun *v)
 		close(v->chan);
 	if (v->ctlfd >= 0)
 		close(v->ctlfd);
+	if (v->tapfd >= 0)
+		close(v->tapfd);
 	unlink(v->ctl);
 	unlink(v->pidfile);
 	rmdir(v->rdir);
@@ -675,7 +744,8 @@ int rt_qemu_run(const char *qemu, const char *id, const char *state_dir,
 		const volatile int *cancel, int *exit_status,
 		struct ec_err *err)
 {
-	struct vmrun v = {.id = id, .pid = -1, .chan = -1, .ctlfd = -1};
+	struct vmrun v = {
+	    .id = id, .pid = -1, .chan = -1, .ctlfd = -1, .tapfd = -1};
 	char *status = NULL;
 	int r = -1;
 

@@ -43,6 +43,15 @@ enum {
 #define VM_K_USER     'u' /* "uid[:gid]" or "name[:group]" */
 #define VM_K_HOSTNAME 'h'
 #define VM_K_READONLY 'r' /* "1": no writable overlay */
+/* network (eth0 in the guest takes over the CNI interface's identity) */
+#define VM_K_MAC  'm' /* "aa:bb:cc:dd:ee:ff" */
+#define VM_K_ADDR 'i' /* "A.B.C.D/PREFIX" */
+#define VM_K_GW	  'g' /* default gateway "A.B.C.D" */
+#define VM_K_MTU  't' /* decimal */
+#define VM_K_VIP  'v' /* "A.B.C.D" on lo as /32 (repeats) */
+/* volumes (repeat): "v<N> <ro 0|1> <guest path>" a virtio-9p share with
+ * mount tag v<N>; "- <ro 0|1> <guest path>" a tmpfs */
+#define VM_K_MOUNT 'M'
 
 static inline void vm_frame_hdr(uint8_t h[VM_FRAME_HDR], int type, uint32_t len)
 {

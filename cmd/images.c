@@ -7,6 +7,7 @@
 #include "oci/ref.h"
 #include "oci/xfer.h"
 #include "util/json.h"
+#include "vm/vm.h"
 #include "util/parse.h"
 #include "util/xalloc.h"
 
@@ -31,6 +32,7 @@ static const struct ec_verb images_verbs[] = {
     {"rm", "edgectl images rm [-f] IMAGE...", rm_opts, 1, -1},
     {"export", "edgectl images export IMAGE", NULL, 1, 1},
     {"import", "edgectl images import", NULL, 0, 0},
+    {"vm-disk", "edgectl images vm-disk IMAGE", NULL, 1, 1},
     {0},
 };
 
@@ -211,9 +213,10 @@ static int images_rm(struct ec_ctx *ctx, struct oci_layout *l, int force, int n,
 		goto gc_failed;
 	if (ctx->json)
 		json_out(json_pack(
-		    "{s:O,s:O,s:i,s:i,s:I}", "removed", removed, "failed",
+		    "{s:O,s:O,s:i,s:i,s:i,s:I}", "removed", removed, "failed",
 		    failed, "blobs_removed", (int)gs.blobs, "layers_removed",
-		    (int)gs.layers, "bytes_freed", (json_int_t)gs.bytes));
+		    (int)gs.layers, "vm_disks_removed", (int)gs.vm_disks,
+		    "bytes_freed", (json_int_t)gs.bytes));
 	else
 		printf("freed %s (%u blobs, %u layer dirs)\n",
 		       fmt_size(gs.bytes, sz, sizeof(sz)), gs.blobs, gs.layers);
@@ -270,6 +273,25 @@ static int images_import(struct ec_ctx *ctx, struct oci_layout *l)
 	return 0;
 }
 
+static int images_vm_disk(struct ec_ctx *ctx, struct oci_layout *l,
+			  const char *image)
+{
+	struct vm_image_disk d;
+	struct ec_err err;
+
+	ec_err_clear(&err);
+	if (vm_image_disk(l, image, &d, &err) < 0)
+		return report_error(ctx, &err);
+	if (ctx->json)
+		json_out(json_pack("{s:s,s:s,s:s,s:b,s:I}", "image", image,
+				   "digest", d.digest, "path", d.path, "built",
+				   d.built, "bytes", (json_int_t)d.bytes));
+	else
+		printf("%s %s\n", d.built ? "built" : "present", d.path);
+	free(d.path);
+	return 0;
+}
+
 static int run_images(struct ec_ctx *ctx, int argc, char **argv)
 {
 	struct oci_layout *l = NULL;
@@ -296,6 +318,8 @@ static int run_images(struct ec_ctx *ctx, int argc, char **argv)
 		st = images_rm(ctx, l, force, n, argv + op.ind + 1);
 	else if (!strcmp(sub, "export"))
 		st = images_export(ctx, l, argv[op.ind + 1]);
+	else if (!strcmp(sub, "vm-disk"))
+		st = images_vm_disk(ctx, l, argv[op.ind + 1]);
 	else
 		st = images_import(ctx, l);
 	oci_layout_free(l);

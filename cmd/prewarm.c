@@ -141,7 +141,8 @@ static json_t *host_to_json(const struct pw_host *h, const struct pw_opts *o)
 				 ec_json_str(h->host, "name"), "ok", 0, "error",
 				 h->err.msg);
 	return json_pack(
-	    "{s:s?,s:b,s:o*,s:o*,s:o*,s:o*,s:o*,s:o*,s:o*,s:o*,s:o*}", "host",
+	    "{s:s?,s:b,s:o*,s:o*,s:o*,s:o*,s:o*,s:o*,s:o*,s:o*,s:o*,s:o*}",
+	    "host",
 	    ec_json_str(h->host, "name"), "ok", 1, "bytes_fetched",
 	    when(w, json_integer(h->bytes + h->peer_bytes)), "seconds",
 	    when(w, json_real((double)h->duration_ms / 1000)), "already_warm",
@@ -153,7 +154,9 @@ static json_t *host_to_json(const struct pw_host *h, const struct pw_opts *o)
 	    "peer_error",
 	    when(p && h->peer_err.msg[0], json_string(h->peer_err.msg)),
 	    "evicted", when(e, json_incref(h->evicted)), "bytes_freed",
-	    when(e, json_integer(h->freed)));
+	    when(e, json_integer(h->freed)), "vm_disk",
+	    when(w && h->vm_disk,
+		 json_string(h->vm_disk == 2 ? "built" : "present")));
 }
 
 static void host_print(const struct pw_host *h, const struct pw_opts *o)

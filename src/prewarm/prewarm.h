@@ -137,13 +137,16 @@ struct pw_host {
 	int64_t bytes;	    /* from the store */
 	int64_t peer_bytes; /* from the peer */
 	int64_t duration_ms;
+	int vm_disk;		/* a qemu host: its microVM rootfs disk was
+				   1 there already, 2 built (0: no qemu) */
 	json_t *evicted;	/* digests dropped (array; --evict) */
 	int64_t freed;		/* bytes freed by `images rm` */
 	struct ec_err err;	/* !ok: why */
 	struct ec_err peer_err; /* the copy failed (then from the store) */
 };
 
-/* Warm o->image on every target (with o->peer: the seeds first, then the
+/* Warm o->image on every target (a host advertising the qemu runtime also
+ * builds the image's microVM rootfs disk: `images vm-disk`) (with o->peer: the seeds first, then the
  * others from their seed, falling back to the store when the seed failed
  * or the copy does), record it in each warm host's warm set, then with
  * o->evict run the plan on every host still ok and drop what went from the

@@ -111,6 +111,29 @@ int vm_rootfs_ensure(const char *dir, const char *digest,
  * NULL. Allocated. */
 char *vm_find_tool(const char *name);
 
+/* The rootfs disk of image `image` (a local name or reference as `pull`
+ * names it) of the layout l (the local root) in ROOT/vm, built when missing from its layers (unpacked
+ * first when they are not): what `prewarm` runs on a qemu host so the
+ * first `run --runtime qemu` boots at once. EC_NOTFOUND when the image is
+ * not in the root. */
+struct vm_image_disk {
+	char digest[80]; /* the manifest digest */
+	char *path;	 /* allocated */
+	int built;	 /* this call made it */
+	uint64_t bytes;
+};
+struct oci_layout;
+int vm_image_disk(struct oci_layout *l, const char *image,
+		  struct vm_image_disk *out, struct ec_err *err);
+
+/* Remove the rootfs disks in vm_dir/rootfs whose manifest digest is not a
+ * key of `live` (the image GC's marked blobs: those of every ref and of
+ * every instance's image). Names that are not "<64 hex>.erofs" are left
+ * alone. Counts what went. */
+struct json_t;
+void vm_gc_disks(const char *vm_dir, const struct json_t *live,
+		 unsigned *removed, uint64_t *bytes);
+
 /* 1 when /dev/kvm opens read-write and speaks KVM API 12, else 0. (That
  * a guest also boots with it is rt_qemu_run's probe.) */
 int vm_kvm_usable(void);

@@ -28,6 +28,7 @@
 #include <grp.h>
 #include <arpa/inet.h>
 #include <linux/netlink.h>
+#include <linux/random.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <net/if_arp.h>
@@ -69,6 +70,7 @@ struct config {
 	size_t nvips;
 	const char *mounts[MAX_MOUNTS];
 	size_t nmounts;
+	const char *seed;
 };
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -367,6 +369,8 @@ static void read_config(struct config *c)
 			c->vips[c->nvips++] = v;
 		else if (key == VM_K_MOUNT && c->nmounts < MAX_MOUNTS)
 			c->mounts[c->nmounts++] = v;
+		else if (key == VM_K_SEED)
+			c->seed = v;
 	}
 	if (!c->nargs)
 		fail("config: no command to run");
@@ -562,6 +566,37 @@ static void net_setup(const struct config *c)
 			add_default_route(c->gw);
 	}
 	close(s);
+}
+
+/* The host's randomness into the RNG, credited, and the CRNG reseeded
+ * from it: a VM restored from a snapshot must not replay the snapshot's
+ * random stream. */
+static void reseed(const char *hex)
+{
+	struct {
+		int entropy_count, buf_size;
+		unsigned char buf[32];
+	} e;
+	size_t i;
+	int fd;
+
+	if (!hex || strlen(hex) != 64)
+		return;
+	for (i = 0; i < 32; i++) {
+		unsigned b;
+		if (sscanf(hex + 2 * i, "%2x", &b) != 1)
+			return;
+		e.buf[i] = (unsigned char)b;
+	}
+	e.entropy_count = 256;
+	e.buf_size = 32;
+	fd = open("/dev/urandom", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		fail("open /dev/urandom: %s", strerror(errno));
+	if (ioctl(fd, RNDADDENTROPY, &e) < 0 ||
+	    ioctl(fd, RNDRESEEDCRNG, 0) < 0)
+		fail("reseed the RNG: %s", strerror(errno));
+	close(fd);
 }
 
 /* --- volumes -------------------------------------------------------------- */
@@ -942,7 +977,21 @@ int main(void)
 		wait_ack(2000);
 		power_off();
 	}
+	/* a snapshot taken now resumes here with the next run's config; the
+	 * kernel makes its boot id on first read: fixed now, VMs restored
+	 * from one snapshot share the boot they came from and show it */
+	{
+		char b[64];
+		int fd = open("/proc/sys/kernel/random/boot_id",
+			      O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			(void)!read(fd, b, sizeof(b));
+			close(fd);
+		}
+	}
+	send_frame(VM_F_WAITING, NULL, 0);
 	read_config(&c);
+	reseed(c.seed);
 	if (c.addr)
 		load_modules("/m/net");
 	for (size_t i = 0; i < c.nmounts; i++)

@@ -417,6 +417,7 @@ int inst_exec(const char *root, const char *id, rt_output_fn out, void *ctx,
 	    json_object_get(spec, "vm_boot_timeout_ms"));
 	vips = str_array(json_object_get(spec, "vips"));
 	s.vips = vips;
+	s.vm_no_snapshot = json_is_false(json_object_get(spec, "vm_snapshot"));
 	mounts = xcalloc(json_array_size(json_object_get(spec, "mounts")) + 1,
 			 sizeof(*mounts));
 	json_array_foreach (json_object_get(spec, "mounts"), i, m) {

@@ -25,6 +25,19 @@ int rt_qemu_run(const char *qemu, const char *id, const char *state_dir,
 		const volatile int *cancel, int *exit_status,
 		struct ec_err *err);
 
+/* Boot the VM of spec s (its image: image_digest, lowerdirs; memory,
+ * cpus, vm_* as for a run) to the point where the guest init waits for
+ * its config, save its state (QEMU migration) to
+ * vm_dir/snap/<key>.vmstate and stop it; *path gets that file (kept when
+ * it exists: *built 0). A later rt_qemu_run of the same image, memory,
+ * vCPUs, accelerator, kernel, init and QEMU without 9p volumes restores it
+ * (-incoming) and sends its own config: no kernel boot. Its VMs always
+ * have a NIC (a tap or a dead-end hub port). state_dir: a private
+ * directory for the logs (removed). */
+int rt_qemu_snapshot(const char *qemu, const char *state_dir,
+		     const struct rt_spec *s, char **path, int *built,
+		     struct ec_err *err);
+
 /* "running" while the VM of `id` runs (its QEMU is alive), else NULL. */
 int rt_qemu_state(const char *id, char **status, int *pid, struct ec_err *err);
 

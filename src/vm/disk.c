@@ -22,7 +22,7 @@ int vm_image_disk(struct oci_layout *l, const char *image,
 	const char *root = oci_layout_dir(l);
 	_cleanup_free_ char *name = NULL, *ldir = NULL, *vdir = NULL;
 	_cleanup_free_ struct img_layer *layers = NULL;
-	_cleanup_free_ char **lowers = NULL;
+	char **lowers = NULL;
 	struct img_ref r;
 	struct oci_desc d;
 	struct stat st;
@@ -56,10 +56,11 @@ int vm_image_disk(struct oci_layout *l, const char *image,
 		goto out;
 	if (stat(out->path, &st) == 0)
 		out->bytes = (uint64_t)st.st_size;
+	out->lowerdirs = lowers;
+	lowers = NULL;
 	rc = 0;
 out:
-	for (i = 0; lowers && i < n; i++)
-		free(lowers[i]);
+	vm_strv_free(lowers);
 	return rc;
 }
 

@@ -89,6 +89,8 @@ void vm_config_encode(const struct vm_guest_cfg *c, struct strbuf *out)
 	}
 	for (p = c->vips; p && *p; p++)
 		kv(out, VM_K_VIP, *p);
+	if (c->seed)
+		kv(out, VM_K_SEED, c->seed);
 	for (size_t i = 0; i < c->nshares; i++) {
 		const struct vm_share *m = &c->shares[i];
 		char *v = m->host ? xasprintf("v%zu %d %s", i, !!m->readonly,
@@ -893,13 +895,15 @@ char **vm_qemu_argv(const struct vm_qemu_opts *o)
 		A(xstrdup("-device"));
 		A(xstrdup("virtio-blk-device,drive=root"));
 	}
-	if (o->net_fd > 0) {
+	if (o->net_fd > 0 || o->nic) {
 		A(xstrdup("-netdev"));
-		A(xasprintf("tap,id=n0,fd=%d", o->net_fd));
+		A(o->net_fd > 0 ? xasprintf("tap,id=n0,fd=%d", o->net_fd)
+				: xstrdup("hubport,id=n0,hubid=0"));
 		A(xstrdup("-device"));
-		A(o->mac ? xasprintf("virtio-net-device,netdev=n0,mac=%s",
-				     o->mac)
-			 : xstrdup("virtio-net-device,netdev=n0"));
+		/* a snapshot's MAC is the saved one: the guest sets its own */
+		A(o->mac && !o->nic
+		      ? xasprintf("virtio-net-device,netdev=n0,mac=%s", o->mac)
+		      : xstrdup("virtio-net-device,netdev=n0"));
 	}
 	for (size_t i = 0; i < o->nshares && i < VM_SHARES_MAX; i++) {
 		_cleanup_free_ char *h = NULL;
@@ -921,6 +925,14 @@ char **vm_qemu_argv(const struct vm_qemu_opts *o)
 	A(xasprintf("socket,id=io,fd=%d", o->io_fd));
 	A(xstrdup("-device"));
 	A(xstrdup("virtserialport,chardev=io,name=" VM_PORT_NAME));
+	if (o->qmp) {
+		A(xstrdup("-qmp"));
+		A(xasprintf("unix:%s,server=on,wait=off", o->qmp));
+	}
+	if (o->incoming_fd > 0) {
+		A(xstrdup("-incoming"));
+		A(xasprintf("fd:%d", o->incoming_fd));
+	}
 #undef A
 	return v;
 }

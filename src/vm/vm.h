@@ -39,6 +39,7 @@ struct vm_guest_cfg {
 	const char *const *vips;   /* addresses for lo (/32), may be NULL */
 	const struct vm_share *shares; /* 9p volumes and tmpfs, nshares */
 	size_t nshares;
+	const char *seed; /* hex randomness for the guest's RNG (NULL: none) */
 };
 void vm_config_encode(const struct vm_guest_cfg *c, struct strbuf *out);
 
@@ -121,6 +122,7 @@ struct vm_image_disk {
 	char *path;	 /* allocated */
 	int built;	 /* this call made it */
 	uint64_t bytes;
+	char **lowerdirs; /* its layer dirs, top first (vm_strv_free) */
 };
 struct oci_layout;
 int vm_image_disk(struct oci_layout *l, const char *image,
@@ -191,6 +193,12 @@ struct vm_qemu_opts {
 	const char *mac;	   /* its MAC (NULL: QEMU's) */
 	const struct vm_share *shares; /* host dirs as virtio-9p devices */
 	size_t nshares;
+	/* snapshots: the device set must be the same when saved and when
+	 * restored, so such a VM always has its NIC (a dead-end hub port
+	 * when there is no tap) and no 9p share */
+	int nic;
+	int incoming_fd; /* > 0: restore from this fd (-incoming fd:N) */
+	const char *qmp; /* QMP on this unix socket path (NULL: none) */
 };
 /* NULL-terminated, allocated (free with vm_strv_free). */
 char **vm_qemu_argv(const struct vm_qemu_opts *o);

@@ -22,6 +22,7 @@ setup_file() {
 	echo kept >"$ctx/rootfs/www/kept"
 	echo gone >"$ctx/rootfs/www/gone"
 	echo old >"$ctx/rootfs/d/old"
+	ln -sf busybox "$ctx/rootfs/bin/od"
 	mkdir -p "$ctx/rootfs/web"
 	echo "hello from the VM" >"$ctx/rootfs/web/index.html"
 	printf 'FROM scratch\nCOPY rootfs/ /\nENV GREETING=hello\nCMD ["sh", "-c", "echo $GREETING from $(hostname)"]\n' \
@@ -230,6 +231,39 @@ http_get() {
 	[ "$(cat "$rw/new")" = written ]
 	[ -d "$rw/d" ]
 	[ ! -e "$ro/g" ]
+	[ "$(leftovers)" = "$NOTHING" ]
+	say_accel
+}
+
+@test "images vm-disk --boot: a VM snapshot that runs restore with their own config, randomness and network; vm.snapshot false boots cold" {
+	run -0 --separate-stderr edgectl --json images vm-disk --boot bbvm:1
+	jq -e '.snapshot_built == true and (.snapshot | endswith(".vmstate"))' <<<"$output" || { echo "$output $stderr"; false; }
+	local snap
+	snap=$(jq -r .snapshot <<<"$output")
+	[ -s "$snap" ]
+	run -0 --separate-stderr edgectl --json images vm-disk --boot bbvm:1
+	jq -e '.snapshot_built == false' <<<"$output"
+	# two runs restore it: the guest's boot id is the snapshot's (no kernel
+	# boot), each run has its own env and args, and its own random bytes
+	local probe='cat /proc/sys/kernel/random/boot_id; echo "$X"; head -c 16 /dev/urandom | od -An -tx1 | tr -d " \n"; echo'
+	run -0 --separate-stderr edgectl run --rm --runtime qemu --network none -e X=one bbvm:1 -- sh -c "$probe"
+	local a=("${lines[@]}")
+	run -0 --separate-stderr edgectl run --rm --runtime qemu --network none -e X=two bbvm:1 -- sh -c "$probe"
+	[ "${lines[0]}" = "${a[0]}" ] || { echo "boot ids: ${a[0]} ${lines[0]}: not restored"; false; }
+	[ "${a[1]}" = one ] && [ "${lines[1]}" = two ]
+	[ ${#a[2]} = 32 ] && [ "${lines[2]}" != "${a[2]}" ] || { echo "random: ${a[2]} ${lines[2]}"; false; }
+	# restored with the CNI network: httpd answers on the instance's address
+	run -0 --separate-stderr edgectl run -d --runtime qemu bbvm:1 -- httpd -f -p 80 -h /web
+	local id=$output ip
+	STARTED+=("$id")
+	ip=$(edgectl --json ps | jq -r --arg id "$id" '.[] | select(.id == $id) | .ip')
+	[ "$(http_get "$ip")" = "hello from the VM" ]
+	run -0 edgectl stop -t 5 "$id"
+	run -0 edgectl rm "$id"
+	# vm.snapshot false: a cold boot
+	vm_config '{"snapshot": false}'
+	run -0 --separate-stderr edgectl run --rm --runtime qemu --network none -e X=three bbvm:1 -- sh -c "$probe"
+	[ "${lines[0]}" != "${a[0]}" ] && [ "${lines[1]}" = three ]
 	[ "$(leftovers)" = "$NOTHING" ]
 	say_accel
 }

@@ -307,12 +307,11 @@ static int images_vm_disk(struct ec_ctx *ctx, struct oci_layout *l,
 			st = report_error(ctx, &err);
 	}
 	if (st == 0 && ctx->json)
-		json_out(json_pack("{s:s,s:s,s:s,s:b,s:I,s:s?,s:o*}", "image",
-				   image, "digest", d.digest, "path", d.path,
-				   "built", d.built, "bytes",
-				   (json_int_t)d.bytes, "snapshot", snap,
-				   "snapshot_built",
-				   boot ? json_boolean(sbuilt) : NULL));
+		json_out(json_pack(
+		    "{s:s,s:s,s:s,s:b,s:I,s:s?,s:o*}", "image", image, "digest",
+		    d.digest, "path", d.path, "built", d.built, "bytes",
+		    (json_int_t)d.bytes, "snapshot", snap, "snapshot_built",
+		    boot ? json_boolean(sbuilt) : NULL));
 	else if (st == 0)
 		printf("%s %s%s%s\n", d.built ? "built" : "present", d.path,
 		       snap ? "\nsnapshot " : "", snap ? snap : "");

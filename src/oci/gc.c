@@ -246,8 +246,7 @@ int oci_gc(struct oci_layout *l, struct oci_gc_stats *st, struct ec_err *err)
 	    sweep(ld, m.diffs, 0, st, err) < 0)
 		goto out;
 	{
-		_cleanup_free_ char *vd =
-		    xasprintf("%s/vm", oci_layout_dir(l));
+		_cleanup_free_ char *vd = xasprintf("%s/vm", oci_layout_dir(l));
 		vm_gc_disks(vd, m.blobs, &st->vm_disks, &st->bytes);
 	}
 	oci_sweep_temps(l, time(NULL), &st->temps);

@@ -29,10 +29,10 @@ int oci_image_blobs(struct oci_layout *l, const char *digest, json_t *blobs,
 json_t *oci_image_users(struct oci_layout *l, struct ec_err *err);
 
 struct oci_gc_stats {
-	unsigned blobs;	 /* blobs removed */
-	unsigned layers; /* layer dirs removed */
-	uint64_t bytes;	 /* bytes of the blobs removed */
-	unsigned temps;	 /* temps of killed transfers removed */
+	unsigned blobs;	   /* blobs removed */
+	unsigned layers;   /* layer dirs removed */
+	uint64_t bytes;	   /* bytes of the blobs removed */
+	unsigned temps;	   /* temps of killed transfers removed */
 	unsigned vm_disks; /* microVM rootfs disks removed (ROOT/vm/rootfs;
 			      their bytes are in `bytes`) */
 };

@@ -123,6 +123,7 @@ struct pw_opts {
 	const char *digest;
 	const char *name; /* the image as named (recorded in the warm set) */
 	int peer;	  /* copy between hosts of a location */
+	int boot;	  /* qemu hosts: a VM snapshot too (vm-disk --boot) */
 	int evict;	  /* then evict, per host */
 	int64_t budget;	  /* evict: bytes per host; < 0 the host's own */
 	int jobs;	  /* hosts at a time */
@@ -146,12 +147,12 @@ struct pw_host {
 };
 
 /* Warm o->image on every target (a host advertising the qemu runtime also
- * builds the image's microVM rootfs disk: `images vm-disk`) (with o->peer: the seeds first, then the
- * others from their seed, falling back to the store when the seed failed
- * or the copy does), record it in each warm host's warm set, then with
- * o->evict run the plan on every host still ok and drop what went from the
- * warm sets. A failing host does not stop the others. Returns an array of
- * json_array_size(targets) outcomes in target order; free with
+ * builds the image's microVM rootfs disk: `images vm-disk`) (with o->peer: the
+ * seeds first, then the others from their seed, falling back to the store when
+ * the seed failed or the copy does), record it in each warm host's warm set,
+ * then with o->evict run the plan on every host still ok and drop what went
+ * from the warm sets. A failing host does not stop the others. Returns an array
+ * of json_array_size(targets) outcomes in target order; free with
  * pw_hosts_free. */
 struct pw_host *pw_run(struct store *s, const struct pw_opts *o,
 		       const json_t *targets);

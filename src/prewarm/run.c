@@ -31,7 +31,9 @@ static int has_runtime(const json_t *host, const char *name)
  * vm-disk`), so its first VM boots without building it. */
 static int vm_disk(struct pw_host *h, const struct pw_opts *o)
 {
-	const char *args[] = {"images", "vm-disk", o->image, NULL};
+	const char *args[] = {"images", "vm-disk",
+			      o->boot ? "--boot" : o->image,
+			      o->boot ? o->image : NULL, NULL};
 	struct ssh_opts so = *o->ssh;
 	_cleanup_json_ json_t *r = NULL;
 

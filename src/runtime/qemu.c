@@ -398,7 +398,7 @@ struct vmrun {
 	pid_t pid;
 	int chan, ctlfd;
 	int kvm;
-	int tapfd; /* the tap in the instance's namespace, or -1 */
+	int tapfd;    /* the tap in the instance's namespace, or -1 */
 	int snapfd;   /* the snapshot restored from, or -1 */
 	int restored; /* booted from a snapshot */
 	struct vm_net net;
@@ -579,8 +579,8 @@ static int prepare(struct vmrun *v, const char *qemu, const char *state_dir,
 	_cleanup_free_ char *key = rootfs_key(s);
 
 	memset(p, 0, sizeof(*p));
-	p->vmdir = s->vm_dir ? xstrdup(s->vm_dir)
-			     : xasprintf("%s/vm", state_dir);
+	p->vmdir =
+	    s->vm_dir ? xstrdup(s->vm_dir) : xasprintf("%s/vm", state_dir);
 	if (vm_kernel_find(s->vm_kernel, &kernel, &release, err) < 0 ||
 	    vm_kernel_boot_image(p->vmdir, kernel, &p->img, err) < 0 ||
 	    vm_initramfs_ensure(p->vmdir, release, &p->initrd, err) < 0 ||
@@ -618,14 +618,19 @@ static int prepare(struct vmrun *v, const char *qemu, const char *state_dir,
 /* The snapshot of the VM qo describes (with a NIC, no 9p): under
  * vmdir/snap/, named by a digest of everything that must be the same
  * when it is restored (QEMU binary, kernel image, initramfs (our init),
- * rootfs disk, memory, vCPUs, accelerator, extra command line).
+ * rootfs disk, memory, vCPUs, accelerator, extra command line), after
+ * the disk's name (the image digest's hex).
  * Allocated; NULL when QEMU cannot be stat'ed. */
 static char *snap_path(const char *vmdir, const struct vm_qemu_opts *qo)
 {
 	char hex[SHA256_HEX_LEN + 1];
+	const char *b = strrchr(qo->rootfs, '/');
 	struct stat st;
 	char *key;
+	size_t bl;
 
+	b = b ? b + 1 : qo->rootfs;
+	bl = strcspn(b, ".");
 	if (stat(qo->qemu, &st) < 0)
 		return NULL;
 	key = xasprintf("%s %lld %lld\n%s\n%s\n%s\n%llu %u %d\n%s\n", qo->qemu,
@@ -635,7 +640,8 @@ static char *snap_path(const char *vmdir, const struct vm_qemu_opts *qo)
 			qo->cmdline_extra ? qo->cmdline_extra : "");
 	sha256_hex(key, strlen(key), hex);
 	free(key);
-	return xasprintf("%s/snap/%.32s.vmstate", vmdir, hex);
+	/* <rootfs disk name>-<key>: collected with the disk (vm_gc_disks) */
+	return xasprintf("%s/snap/%.*s-%.32s.vmstate", vmdir, (int)bl, b, hex);
 }
 
 /* Spawn QEMU (restoring the snapshot when there is one for this VM and
@@ -747,10 +753,10 @@ static int qmp_cmd(int fd, const char *cmd, struct strbuf *reply, int ms)
 		/* events may come first: wait for a line with the answer */
 		while ((nl = memchr(reply->buf, '\n', reply->len))) {
 			size_t ll = (size_t)(nl - reply->buf) + 1;
-			int ans = !cmd ? strstr(reply->buf, "\"QMP\"") != NULL
-				       : (memmem(reply->buf, ll, "\"return\"",
-						 8) ||
-					  memmem(reply->buf, ll, "\"error\"", 7));
+			int ans =
+			    !cmd ? strstr(reply->buf, "\"QMP\"") != NULL
+				 : (memmem(reply->buf, ll, "\"return\"", 8) ||
+				    memmem(reply->buf, ll, "\"error\"", 7));
 			if (ans) {
 				reply->buf[ll - 1] = '\0';
 				return memmem(reply->buf, ll, "\"error\"", 7)
@@ -797,8 +803,8 @@ static int qmp_save(const char *sock, const char *file, struct ec_err *err)
 	if (fd < 0)
 		return ec_err_set(err, EC_FAIL, "QMP socket '%s'", sock);
 	if (qmp_cmd(fd, NULL, &rep, 10000) < 0 ||
-	    qmp_cmd(fd, "{\"execute\":\"qmp_capabilities\"}\n", &rep,
-		    10000) < 0) {
+	    qmp_cmd(fd, "{\"execute\":\"qmp_capabilities\"}\n", &rep, 10000) <
+		0) {
 		ec_err_set(err, EC_FAIL, "QMP handshake: %s", rep.buf ?: "");
 		goto out;
 	}
@@ -892,9 +898,9 @@ int rt_qemu_snapshot(const char *qemu, const char *state_dir,
 	/* boot to the init's wait for its config */
 	c.fd = v.chan;
 	{
-		int64_t end = now_ms() + (s->vm_boot_timeout_ms
-					      ? s->vm_boot_timeout_ms
-					      : DEFAULT_BOOT_MS);
+		int64_t end =
+		    now_ms() + (s->vm_boot_timeout_ms ? s->vm_boot_timeout_ms
+						      : DEFAULT_BOOT_MS);
 		while (!g.waiting && !g.failed && now_ms() < end) {
 			struct pollfd pf = {.fd = v.chan, .events = POLLIN};
 			if (poll(&pf, 1, 100) > 0 &&

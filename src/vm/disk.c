@@ -49,8 +49,8 @@ int vm_image_disk(struct oci_layout *l, const char *image,
 		goto out;
 	lowers = xcalloc(n + 1, sizeof(*lowers));
 	for (i = 0; i < n; i++) /* top first */
-		lowers[i] = xasprintf("%s/%s", ldir,
-				      layers[n - 1 - i].diff_id + 7);
+		lowers[i] =
+		    xasprintf("%s/%s", ldir, layers[n - 1 - i].diff_id + 7);
 	if (vm_rootfs_ensure(vdir, d.digest, (const char *const *)lowers,
 			     &out->path, &out->built, err) < 0)
 		goto out;
@@ -71,16 +71,18 @@ static int is_hex64(const char *s, size_t n)
 	if (n != 64)
 		return 0;
 	for (i = 0; i < n; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		      (s[i] >= 'a' && s[i] <= 'f')))
 			return 0;
 	return 1;
 }
 
-void vm_gc_disks(const char *vm_dir, const json_t *live, unsigned *removed,
-		 uint64_t *bytes)
+/* In dir, the files "<64 hex><sep>...<ext>" whose sha256:<hex> is not in
+ * live. */
+static void gc_dir(const char *dir, char sep, const char *ext,
+		   const json_t *live, unsigned *removed, uint64_t *bytes)
 {
-	_cleanup_free_ char *rdir = xasprintf("%s/rootfs", vm_dir);
-	DIR *d = opendir(rdir);
+	DIR *d = opendir(dir);
 	struct dirent *e;
 
 	while (d && (e = readdir(d))) {
@@ -88,10 +90,10 @@ void vm_gc_disks(const char *vm_dir, const json_t *live, unsigned *removed,
 		_cleanup_free_ char *key = NULL;
 		struct stat st;
 
-		/* <hex of the manifest digest>.erofs; other names (temps of
-		 * a build in progress, layer-list keys) are left alone */
-		if (!dot || strcmp(dot, ".erofs") ||
-		    !is_hex64(e->d_name, (size_t)(dot - e->d_name)))
+		/* other names (temps of a build in progress, layer-list
+		 * keys) are left alone */
+		if (!dot || strcmp(dot, ext) || strlen(e->d_name) < 65 ||
+		    e->d_name[64] != sep || !is_hex64(e->d_name, 64))
 			continue;
 		key = xasprintf("sha256:%.64s", e->d_name);
 		if (json_object_get(live, key))
@@ -107,4 +109,15 @@ void vm_gc_disks(const char *vm_dir, const json_t *live, unsigned *removed,
 	}
 	if (d)
 		closedir(d);
+}
+
+void vm_gc_disks(const char *vm_dir, const json_t *live, unsigned *removed,
+		 uint64_t *bytes)
+{
+	_cleanup_free_ char *rdir = xasprintf("%s/rootfs", vm_dir);
+	_cleanup_free_ char *sdir = xasprintf("%s/snap", vm_dir);
+
+	gc_dir(rdir, '.', ".erofs", live, removed, bytes);
+	/* snapshots of the disk: <hex>-<key>.vmstate (not counted) */
+	gc_dir(sdir, '-', ".vmstate", live, NULL, bytes);
 }

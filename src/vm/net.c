@@ -108,8 +108,8 @@ static int read_identity(struct attach_job *j, int s)
 		return ec_err_errno(&j->err, EC_FAIL, errno,
 				    "no IPv4 address on '%s' in '%s'", j->dev,
 				    j->netns);
-	inet_ntop(AF_INET, &((struct sockaddr_in *)&ifr.ifr_addr)->sin_addr,
-		  ip, sizeof(ip));
+	inet_ntop(AF_INET, &((struct sockaddr_in *)&ifr.ifr_addr)->sin_addr, ip,
+		  sizeof(ip));
 	if (ifreq_ioctl(s, SIOCGIFNETMASK, j->dev, &ifr) < 0)
 		return ec_err_errno(&j->err, EC_FAIL, errno, "netmask of '%s'",
 				    j->dev);
@@ -234,11 +234,8 @@ out:
 int vm_net_attach(const char *netns, const char *dev, const char *tap,
 		  struct vm_net *n, int *tapfd, struct ec_err *err)
 {
-	struct attach_job j = {.netns = netns,
-			       .dev = dev,
-			       .tap = tap,
-			       .n = n,
-			       .tapfd = -1};
+	struct attach_job j = {
+	    .netns = netns, .dev = dev, .tap = tap, .n = n, .tapfd = -1};
 	pthread_t t;
 	int e;
 

@@ -93,10 +93,10 @@ void vm_config_encode(const struct vm_guest_cfg *c, struct strbuf *out)
 		kv(out, VM_K_SEED, c->seed);
 	for (size_t i = 0; i < c->nshares; i++) {
 		const struct vm_share *m = &c->shares[i];
-		char *v = m->host ? xasprintf("v%zu %d %s", i, !!m->readonly,
-					      m->guest)
-				  : xasprintf("- %d %s", !!m->readonly,
-					      m->guest);
+		char *v =
+		    m->host
+			? xasprintf("v%zu %d %s", i, !!m->readonly, m->guest)
+			: xasprintf("- %d %s", !!m->readonly, m->guest);
 		kv(out, VM_K_MOUNT, v);
 		free(v);
 	}
@@ -617,8 +617,8 @@ int vm_initramfs_ensure(const char *dir, const char *release, char **path,
 	for (g = 0; g < 3; g++)
 		for (i = 0; all[g][i]; i++) {
 			if (stat(all[g][i], &st) < 0) {
-				ec_err_errno(err, EC_FAIL, errno,
-					     "module '%s'", all[g][i]);
+				ec_err_errno(err, EC_FAIL, errno, "module '%s'",
+					     all[g][i]);
 				goto out;
 			}
 			sb_addf(&key, "%zu %s %lld %lld\n", g, all[g][i],

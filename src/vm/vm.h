@@ -35,8 +35,8 @@ struct vm_guest_cfg {
 	const char *const *env;		   /* NULL-terminated, may be NULL */
 	const char *cwd, *user, *hostname; /* NULL = default */
 	int readonly;
-	const struct vm_net *net;  /* NULL: no network device (only lo) */
-	const char *const *vips;   /* addresses for lo (/32), may be NULL */
+	const struct vm_net *net;      /* NULL: no network device (only lo) */
+	const char *const *vips;       /* addresses for lo (/32), may be NULL */
 	const struct vm_share *shares; /* 9p volumes and tmpfs, nshares */
 	size_t nshares;
 	const char *seed; /* hex randomness for the guest's RNG (NULL: none) */
@@ -113,10 +113,10 @@ int vm_rootfs_ensure(const char *dir, const char *digest,
 char *vm_find_tool(const char *name);
 
 /* The rootfs disk of image `image` (a local name or reference as `pull`
- * names it) of the layout l (the local root) in ROOT/vm, built when missing from its layers (unpacked
- * first when they are not): what `prewarm` runs on a qemu host so the
- * first `run --runtime qemu` boots at once. EC_NOTFOUND when the image is
- * not in the root. */
+ * names it) of the layout l (the local root) in ROOT/vm, built when missing
+ * from its layers (unpacked first when they are not): what `prewarm` runs on a
+ * qemu host so the first `run --runtime qemu` boots at once. EC_NOTFOUND when
+ * the image is not in the root. */
 struct vm_image_disk {
 	char digest[80]; /* the manifest digest */
 	char *path;	 /* allocated */
@@ -130,8 +130,9 @@ int vm_image_disk(struct oci_layout *l, const char *image,
 
 /* Remove the rootfs disks in vm_dir/rootfs whose manifest digest is not a
  * key of `live` (the image GC's marked blobs: those of every ref and of
- * every instance's image). Names that are not "<64 hex>.erofs" are left
- * alone. Counts what went. */
+ * every instance's image), and their snapshots in vm_dir/snap. Names that
+ * are not "<64 hex>.erofs" or "<64 hex>-<key>.vmstate" are left alone.
+ * Counts the disks that went and the bytes of both. */
 struct json_t;
 void vm_gc_disks(const char *vm_dir, const struct json_t *live,
 		 unsigned *removed, uint64_t *bytes);
@@ -189,8 +190,8 @@ struct vm_qemu_opts {
 	int io_fd;		   /* connected socket: the channel */
 	const char *console_log;   /* serial console (ttyS0) to this file */
 	const char *cmdline_extra; /* appended to the kernel command line */
-	int net_fd;		   /* tap fd (in QEMU) for virtio-net; <= 0: none */
-	const char *mac;	   /* its MAC (NULL: QEMU's) */
+	int net_fd;	 /* tap fd (in QEMU) for virtio-net; <= 0: none */
+	const char *mac; /* its MAC (NULL: QEMU's) */
 	const struct vm_share *shares; /* host dirs as virtio-9p devices */
 	size_t nshares;
 	/* snapshots: the device set must be the same when saved and when

@@ -3,8 +3,9 @@
 # vm-disk` builds ROOT/vm/rootfs/<digest>.erofs once, `prewarm` runs it on
 # a host that advertises qemu (a real sshd host in a network namespace,
 # tests/lib/fleet.bash), and the image GC (`images rm`, `prewarm --evict`)
-# removes a disk once no ref and no instance uses its image. No VM boots
-# here (the runs are in 420-run-qemu.bats).
+# removes a disk (and its snapshots) once no ref and no instance uses its
+# image. One VM boots here (prewarm --boot's snapshot); the runs are in
+# 420-run-qemu.bats.
 bats_require_minimum_version 1.5.0
 
 setup_file() {
@@ -83,9 +84,15 @@ setup() {
 	[ -s "$(fleet_root h1)/vm/rootfs/${d#sha256:}.erofs" ]
 	run -0 --separate-stderr edgectl --json prewarm --host h1 vmjob:1
 	jq -e '.hosts[0].vm_disk == "present" and .hosts[0].already_warm' <<<"$output"
-	# a budget of 0: the warm image goes, and its disk with it
+	# --boot: a VM snapshot there too (one TCG boot)
+	run -0 --separate-stderr edgectl --json prewarm --boot --host h1 vmjob:1
+	echo "$output"
+	jq -e '.hosts[0].ok' <<<"$output"
+	ls "$(fleet_root h1)/vm/snap/${d#sha256:}"-*.vmstate
+	# a budget of 0: the warm image goes, and its disk and snapshot with it
 	run -0 --separate-stderr edgectl --json prewarm --evict --budget 0 --host h1
 	echo "$output"
 	jq -e --arg d "$d" '.hosts[0].evicted == [$d]' <<<"$output"
 	[ ! -e "$(fleet_root h1)/vm/rootfs/${d#sha256:}.erofs" ]
+	[ -z "$(ls "$(fleet_root h1)/vm/snap/")" ]
 }

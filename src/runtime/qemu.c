@@ -24,7 +24,14 @@
  * - Volumes: -v of a host directory is a virtio-9p share (9p2000.L,
  *   security_model=none: files keep the owners the guest gives them),
  *   --tmpfs a tmpfs in the guest; a single file cannot be shared (9p
- *   exports directories): refused with EC_USAGE. */
+ *   exports directories): refused with EC_USAGE.
+ * - Snapshots (rt_qemu_snapshot): the VM booted to the init's 'W' frame
+ *   (modules loaded, port open, waiting for the config) is migrated to a
+ *   file over QMP (exec:cat); a run whose VM matches it (snap_path's key)
+ *   starts QEMU with -incoming fd:5 instead of booting, then sends its
+ *   config as usual. The restored guest's RNG is reseeded from a seed in
+ *   the config. Not with 9p shares (the device set must match the
+ *   snapshot's, which has none); such a run boots cold. */
 #include "runtime/qemu.h"
 #include "crypto/digest.h"
 #include "util/fs.h"
@@ -401,6 +408,7 @@ struct vmrun {
 	int tapfd;    /* the tap in the instance's namespace, or -1 */
 	int snapfd;   /* the snapshot restored from, or -1 */
 	int restored; /* booted from a snapshot */
+	char *snap;   /* its path */
 	struct vm_net net;
 };
 
@@ -677,6 +685,7 @@ static int boot(struct vmrun *v, const char *qemu, const char *state_dir,
 		qo.nic = 1;
 		qo.incoming_fd = 5;
 		v->restored = 1;
+		v->snap = xstrdup(snap);
 	}
 	if (s->network == RT_NET_PATH) {
 		/* CNI attached the namespace as for a container (eth0) */
@@ -943,10 +952,20 @@ out:
 static int boot_error(struct vmrun *v, const char *what, struct ec_err *err)
 {
 	_cleanup_free_ char *q = log_tail(v->qlog), *c = log_tail(v->clog);
+	int gone = 0;
 
-	return ec_err_set(err, EC_FAIL, "VM '%s' (%s): %s%s%s%s%s", v->id,
-			  v->kvm ? "kvm" : "tcg", what, q ? "; qemu: " : "",
-			  q ? q : "", c ? "; console: " : "", c ? c : "");
+	/* a snapshot that does not come up is a broken cache entry: it goes,
+	 * so the next run boots cold instead of failing the same way */
+	if (v->restored && v->snap)
+		gone = unlink(v->snap) == 0;
+	return ec_err_set(err, EC_FAIL, "VM '%s' (%s%s): %s%s%s%s%s%s", v->id,
+			  v->kvm ? "kvm" : "tcg",
+			  v->restored ? ", restored from a snapshot" : "", what,
+			  q ? "; qemu: " : "", q ? q : "",
+			  c ? "; console: " : "", c ? c : "",
+			  gone ? "; the snapshot was removed (the next run "
+				 "boots cold)"
+			       : "");
 }
 
 /* The poll loop; see the head comment. */
@@ -1057,6 +1076,7 @@ static void cleanup(struct vmrun *v)
 	free(v->pidfile);
 	free(v->qlog);
 	free(v->clog);
+	free(v->snap);
 }
 
 int rt_qemu_run(const char *qemu, const char *id, const char *state_dir,

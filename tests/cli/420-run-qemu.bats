@@ -264,6 +264,14 @@ http_get() {
 	vm_config '{"snapshot": false}'
 	run -0 --separate-stderr edgectl run --rm --runtime qemu --network none -e X=three bbvm:1 -- sh -c "$probe"
 	[ "${lines[0]}" != "${a[0]}" ] && [ "${lines[1]}" = three ]
+	# a damaged snapshot: a clear error, and it goes (the next run boots)
+	vm_config
+	truncate -s 4096 "$snap"
+	run -1 --separate-stderr edgectl run --rm --runtime qemu --network none bbvm:1 -- true
+	[[ $stderr == *"restored from a snapshot"*"the snapshot was removed"* ]] || { echo "$stderr"; false; }
+	[ ! -e "$snap" ]
+	run -0 --separate-stderr edgectl run --rm --runtime qemu --network none bbvm:1 -- echo cold
+	[ "$output" = cold ]
 	[ "$(leftovers)" = "$NOTHING" ]
 	say_accel
 }

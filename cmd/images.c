@@ -6,7 +6,9 @@
 #include "oci/layout.h"
 #include "oci/ref.h"
 #include "oci/xfer.h"
+#include "runtime/qemu.h"
 #include "util/json.h"
+#include "vm/vm.h"
 #include "util/parse.h"
 #include "util/xalloc.h"
 
@@ -21,16 +23,22 @@ static const struct ec_opt no_opts[] = {{0}};
 static const struct ec_opt images_opts[] = {
     {"force", 'f', NULL,
      "rm: untag even when an instance uses the image (its blobs stay)", 'f'},
+    {"boot", 0, NULL,
+     "vm-disk: also boot the image once and save a VM snapshot that "
+     "run --runtime qemu restores",
+     'b'},
     {0},
 };
 
 static const int rm_opts[] = {'f', 0};
+static const int vm_disk_opts[] = {'b', 0};
 
 static const struct ec_verb images_verbs[] = {
     {NULL, "edgectl images", NULL, 0, 0, "images"},
     {"rm", "edgectl images rm [-f] IMAGE...", rm_opts, 1, -1},
     {"export", "edgectl images export IMAGE", NULL, 1, 1},
     {"import", "edgectl images import", NULL, 0, 0},
+    {"vm-disk", "edgectl images vm-disk [--boot] IMAGE", vm_disk_opts, 1, 1},
     {0},
 };
 
@@ -211,9 +219,10 @@ static int images_rm(struct ec_ctx *ctx, struct oci_layout *l, int force, int n,
 		goto gc_failed;
 	if (ctx->json)
 		json_out(json_pack(
-		    "{s:O,s:O,s:i,s:i,s:I}", "removed", removed, "failed",
+		    "{s:O,s:O,s:i,s:i,s:i,s:I}", "removed", removed, "failed",
 		    failed, "blobs_removed", (int)gs.blobs, "layers_removed",
-		    (int)gs.layers, "bytes_freed", (json_int_t)gs.bytes));
+		    (int)gs.layers, "vm_disks_removed", (int)gs.vm_disks,
+		    "bytes_freed", (json_int_t)gs.bytes));
 	else
 		printf("freed %s (%u blobs, %u layer dirs)\n",
 		       fmt_size(gs.bytes, sz, sizeof(sz)), gs.blobs, gs.layers);
@@ -270,13 +279,54 @@ static int images_import(struct ec_ctx *ctx, struct oci_layout *l)
 	return 0;
 }
 
+static int images_vm_disk(struct ec_ctx *ctx, struct oci_layout *l,
+			  const char *image, int boot)
+{
+	const json_t *vm =
+	    ctx->config ? json_object_get(ctx->config, "vm") : NULL;
+	_cleanup_free_ char *snap = NULL, *sdir = NULL, *vdir = NULL;
+	struct vm_image_disk d;
+	struct rt_spec s = {0};
+	struct ec_err err;
+	int sbuilt = 0, st = 0;
+
+	ec_err_clear(&err);
+	if (vm_image_disk(l, image, &d, &err) < 0)
+		return report_error(ctx, &err);
+	if (boot) {
+		vdir = xasprintf("%s/vm", ctx->root);
+		sdir = xasprintf("%s/.boot-%d", vdir, (int)getpid());
+		s.image_digest = d.digest;
+		s.lowerdirs = (const char *const *)d.lowerdirs;
+		s.vm_dir = vdir;
+		s.vm_kernel = ec_json_str(vm, "kernel");
+		s.vm_cmdline = ec_json_str(vm, "cmdline");
+		s.vm_accel = ec_json_str(vm, "accel");
+		if (rt_qemu_snapshot(rt_path("qemu"), sdir, &s, &snap, &sbuilt,
+				     &err) < 0)
+			st = report_error(ctx, &err);
+	}
+	if (st == 0 && ctx->json)
+		json_out(json_pack(
+		    "{s:s,s:s,s:s,s:b,s:I,s:s?,s:o*}", "image", image, "digest",
+		    d.digest, "path", d.path, "built", d.built, "bytes",
+		    (json_int_t)d.bytes, "snapshot", snap, "snapshot_built",
+		    boot ? json_boolean(sbuilt) : NULL));
+	else if (st == 0)
+		printf("%s %s%s%s\n", d.built ? "built" : "present", d.path,
+		       snap ? "\nsnapshot " : "", snap ? snap : "");
+	free(d.path);
+	vm_strv_free(d.lowerdirs);
+	return st;
+}
+
 static int run_images(struct ec_ctx *ctx, int argc, char **argv)
 {
 	struct oci_layout *l = NULL;
 	struct optparse op;
 	struct ec_err err;
 	const char *sub;
-	int c, force = 0, st, n;
+	int c, force = 0, boot = 0, st, n;
 
 	opt_init(&op, ctx, &cmd_images_def, argc, argv);
 	while ((c = opt_next(&op)) != OPT_END) {
@@ -284,6 +334,8 @@ static int run_images(struct ec_ctx *ctx, int argc, char **argv)
 			return op.status;
 		if (c == 'f')
 			force = 1;
+		else if (c == 'b')
+			boot = 1;
 	}
 	sub = op.verb->name;
 	n = argc - op.ind - (sub != NULL);
@@ -296,6 +348,8 @@ static int run_images(struct ec_ctx *ctx, int argc, char **argv)
 		st = images_rm(ctx, l, force, n, argv + op.ind + 1);
 	else if (!strcmp(sub, "export"))
 		st = images_export(ctx, l, argv[op.ind + 1]);
+	else if (!strcmp(sub, "vm-disk"))
+		st = images_vm_disk(ctx, l, argv[op.ind + 1], boot);
 	else
 		st = images_import(ctx, l);
 	oci_layout_free(l);

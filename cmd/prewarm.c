@@ -29,6 +29,7 @@ enum {
 	O_NOW,
 	O_IMAGE,
 	O_PEER,
+	O_BOOT,
 	O_EVICT,
 	O_BUDGET,
 };
@@ -58,20 +59,24 @@ static const struct ec_opt opts[] = {
      "--evict: images may use SIZE per host (default: the host's "
      "disk_budget_bytes, else 0)",
      O_BUDGET},
+    {"boot", 0, NULL,
+     "qemu hosts: also boot the image once and save a VM snapshot that "
+     "runs restore",
+     O_BOOT},
     {"image", 0, "REF", "prewarm ls: only this image", O_IMAGE},
     {0},
 };
 
-static const int warm_opts[] = {O_LOCATION, O_HOST,   O_ALL, O_POLICY, O_COUNT,
-				O_PERCENT,  O_UNPACK, 'j',   O_NOW,    O_PEER,
-				O_EVICT,    O_BUDGET, 0};
+static const int warm_opts[] = {O_LOCATION, O_HOST,   O_ALL,  O_POLICY, O_COUNT,
+				O_PERCENT,  O_UNPACK, 'j',    O_NOW,	O_PEER,
+				O_EVICT,    O_BUDGET, O_BOOT, 0};
 static const int ls_opts[] = {O_IMAGE, 0};
 
 static const struct ec_verb verbs[] = {
     {NULL,
      "edgectl prewarm [--location L]... [--host H]... [--all] "
      "[--policy off-peak] [--count N | --percent P] [-j N] [--peer] "
-     "[--evict [--budget SIZE]] IMAGE\n"
+     "[--evict [--budget SIZE]] [--boot] IMAGE\n"
      "edgectl prewarm --evict [--budget SIZE] [--location L]... "
      "[--host H]... [--all]",
      warm_opts, 0, 1},
@@ -90,7 +95,7 @@ const struct ec_cmd cmd_prewarm_def = {
 struct args {
 	struct pw_select sel;
 	json_t *hosts, *locations;
-	int offpeak, jobs, peer, evict;
+	int offpeak, jobs, peer, evict, boot;
 	int64_t budget; /* -1: each host's */
 	time_t now;
 	const char *ls_image;
@@ -143,8 +148,8 @@ static json_t *host_to_json(const struct pw_host *h, const struct pw_opts *o)
 				 ec_json_str(h->host, "name"), "ok", 0, "error",
 				 h->err.msg);
 	return json_pack(
-	    "{s:s?,s:b,s:o*,s:o*,s:o*,s:o*,s:o*,s:o*,s:o*,s:o*,s:o*}", "host",
-	    ec_json_str(h->host, "name"), "ok", 1, "bytes_fetched",
+	    "{s:s?,s:b,s:o*,s:o*,s:o*,s:o*,s:o*,s:o*,s:o*,s:o*,s:o*,s:o*}",
+	    "host", ec_json_str(h->host, "name"), "ok", 1, "bytes_fetched",
 	    when(w, json_integer(h->bytes + h->peer_bytes)), "seconds",
 	    when(w, json_real((double)h->duration_ms / 1000)), "already_warm",
 	    when(w, json_boolean(h->warm)), "bytes_from_store",
@@ -155,7 +160,9 @@ static json_t *host_to_json(const struct pw_host *h, const struct pw_opts *o)
 	    "peer_error",
 	    when(p && h->peer_err.msg[0], json_string(h->peer_err.msg)),
 	    "evicted", when(e, json_incref(h->evicted)), "bytes_freed",
-	    when(e, json_integer(h->freed)));
+	    when(e, json_integer(h->freed)), "vm_disk",
+	    when(w && h->vm_disk,
+		 json_string(h->vm_disk == 2 ? "built" : "present")));
 }
 
 static void host_print(const struct pw_host *h, const struct pw_opts *o)
@@ -234,6 +241,7 @@ static int parse_opt(struct args *a, int c, const char *arg, struct ec_err *err)
 {
 	int *flag = c == O_ALL	   ? &a->sel.all
 		    : c == O_PEER  ? &a->peer
+		    : c == O_BOOT  ? &a->boot
 		    : c == O_EVICT ? &a->evict
 				   : NULL;
 	uint64_t u;
@@ -293,6 +301,8 @@ static const char *check_args(const struct args *a, int nargs)
 		return "--budget goes with --evict";
 	if (a->peer && !nargs)
 		return "--peer needs an IMAGE";
+	if (a->boot && !nargs)
+		return "--boot needs an IMAGE";
 	if (a->sel.count && a->sel.percent)
 		return "--count and --percent exclude each other";
 	if (!a->sel.all && !json_array_size(a->locations) &&
@@ -316,6 +326,7 @@ static int prewarm(struct ec_ctx *ctx, struct store *s, struct args *a,
 			    .name = name,
 			    .digest = name ? digest : NULL,
 			    .peer = a->peer,
+			    .boot = a->boot,
 			    .evict = a->evict,
 			    .budget = a->budget,
 			    .jobs = a->jobs};

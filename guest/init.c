@@ -26,6 +26,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <arpa/inet.h>
+#include <linux/netlink.h>
+#include <linux/random.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <net/if_arp.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -48,12 +56,21 @@
 static int port = -1;
 static int debug; /* "edgectl.debug" on the command line: progress lines */
 
+#define MAX_VIPS   64
+#define MAX_MOUNTS 32
+
 struct config {
 	char *args[MAX_ITEMS + 1];
 	char *env[MAX_ITEMS + 3];
 	size_t nargs, nenv;
 	const char *cwd, *user, *hostname;
 	int readonly;
+	const char *mac, *addr, *gw, *mtu;
+	const char *vips[MAX_VIPS];
+	size_t nvips;
+	const char *mounts[MAX_MOUNTS];
+	size_t nmounts;
+	const char *seed;
 };
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -181,7 +198,20 @@ static void module_params(const char *cmdline, const char *mod, char *out,
 
 static char cmdline[4096];
 
-static void load_modules(void)
+static void read_cmdline(void)
+{
+	int fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		ssize_t r = read(fd, cmdline, sizeof(cmdline) - 1);
+		cmdline[r > 0 ? r : 0] = '\0';
+		close(fd);
+	}
+	debug = strstr(cmdline, "edgectl.debug") != NULL;
+}
+
+/* Load the modules (*.ko*) in dir, in name order. */
+static void load_modules(const char *dir)
 {
 	char *names[64], params[2048];
 	size_t n = 0, i;
@@ -189,17 +219,10 @@ static void load_modules(void)
 	DIR *d;
 	int fd;
 
-	fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		ssize_t r = read(fd, cmdline, sizeof(cmdline) - 1);
-		cmdline[r > 0 ? r : 0] = '\0';
-		close(fd);
-	}
-	debug = strstr(cmdline, "edgectl.debug") != NULL;
-	if (!(d = opendir("/m")))
+	if (!(d = opendir(dir)))
 		return; /* everything built in */
 	while ((de = readdir(d)) && n < 64)
-		if (de->d_name[0] != '.')
+		if (de->d_name[0] != '.' && strstr(de->d_name, ".ko"))
 			names[n++] = strdup(de->d_name);
 	closedir(d);
 	qsort(names, n, sizeof(*names), name_cmp);
@@ -217,7 +240,7 @@ static void load_modules(void)
 		module_params(cmdline, mod, params, sizeof(params));
 		if (debug)
 			say("load %s (%s)", mod, params);
-		snprintf(path, sizeof(path), "/m/%s", names[i]);
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0 ||
 		    (syscall(SYS_finit_module, fd, params, flags) < 0 &&
@@ -334,10 +357,26 @@ static void read_config(struct config *c)
 			c->hostname = v;
 		else if (key == VM_K_READONLY)
 			c->readonly = !strcmp(v, "1");
+		else if (key == VM_K_MAC)
+			c->mac = v;
+		else if (key == VM_K_ADDR)
+			c->addr = v;
+		else if (key == VM_K_GW)
+			c->gw = v;
+		else if (key == VM_K_MTU)
+			c->mtu = v;
+		else if (key == VM_K_VIP && c->nvips < MAX_VIPS)
+			c->vips[c->nvips++] = v;
+		else if (key == VM_K_MOUNT && c->nmounts < MAX_MOUNTS)
+			c->mounts[c->nmounts++] = v;
+		else if (key == VM_K_SEED)
+			c->seed = v;
 	}
 	if (!c->nargs)
 		fail("config: no command to run");
 }
+
+static void mount_volumes(const struct config *c);
 
 /* --- rootfs --------------------------------------------------------------- */
 
@@ -355,6 +394,7 @@ static void mount_root(const struct config *c)
 			      "workdir=/rw/work,redirect_dir=off,"
 			      "metacopy=off,index=off");
 	}
+	mount_volumes(c);
 	/* the API filesystems; on a read-only root without the directory
 	 * they are left out, as a container runtime would fail less kindly */
 	if (mkdir("/newroot/proc", 0555) == 0 || errno == EEXIST)
@@ -376,6 +416,237 @@ static void mount_root(const struct config *c)
 	if (chdir("/newroot") < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0 ||
 	    chroot(".") < 0 || chdir("/") < 0)
 		fail("switch to the image's root: %s", strerror(errno));
+}
+
+/* --- network -------------------------------------------------------------- */
+
+static void nl_attr(struct nlmsghdr *h, int type, const void *data,
+		    size_t len)
+{
+	struct rtattr *rta =
+	    (struct rtattr *)((char *)h + NLMSG_ALIGN(h->nlmsg_len));
+
+	rta->rta_type = (unsigned short)type;
+	rta->rta_len = (unsigned short)RTA_LENGTH(len);
+	memcpy(RTA_DATA(rta), data, len);
+	h->nlmsg_len = NLMSG_ALIGN(h->nlmsg_len) + RTA_ALIGN(rta->rta_len);
+}
+
+/* Send one rtnetlink request, wait for its ack. -1 with errno. */
+static int nl_do(struct nlmsghdr *h)
+{
+	struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+	char buf[4096];
+	ssize_t n;
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	int e = 0;
+
+	if (fd < 0)
+		return -1;
+	h->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+	h->nlmsg_seq = 1;
+	if (sendto(fd, h, h->nlmsg_len, 0, (struct sockaddr *)&sa,
+		   sizeof(sa)) < 0) {
+		e = errno;
+	} else if ((n = recv(fd, buf, sizeof(buf), 0)) <
+		   (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr))) {
+		e = n < 0 ? errno : EPROTO;
+	} else {
+		struct nlmsghdr *r = (struct nlmsghdr *)buf;
+		if (r->nlmsg_type == NLMSG_ERROR)
+			e = -((struct nlmsgerr *)NLMSG_DATA(r))->error;
+	}
+	close(fd);
+	errno = e;
+	return e ? -1 : 0;
+}
+
+static void add_addr(const char *dev, const char *ip, int prefix)
+{
+	struct {
+		struct nlmsghdr h;
+		struct ifaddrmsg a;
+		char attrs[64];
+	} req;
+	struct in_addr a;
+
+	memset(&req, 0, sizeof(req));
+	if (inet_pton(AF_INET, ip, &a) != 1 || prefix < 0 || prefix > 32)
+		fail("address '%s/%d' is not IPv4", ip, prefix);
+	req.h.nlmsg_len = NLMSG_LENGTH(sizeof(req.a));
+	req.h.nlmsg_type = RTM_NEWADDR;
+	req.h.nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
+	req.a.ifa_family = AF_INET;
+	req.a.ifa_prefixlen = (unsigned char)prefix;
+	req.a.ifa_index = if_nametoindex(dev);
+	nl_attr(&req.h, IFA_LOCAL, &a, sizeof(a));
+	nl_attr(&req.h, IFA_ADDRESS, &a, sizeof(a));
+	if (!req.a.ifa_index || nl_do(&req.h) < 0)
+		fail("add %s/%d to %s: %s", ip, prefix, dev, strerror(errno));
+}
+
+static void add_default_route(const char *gw)
+{
+	struct {
+		struct nlmsghdr h;
+		struct rtmsg r;
+		char attrs[64];
+	} req;
+	struct in_addr a;
+
+	memset(&req, 0, sizeof(req));
+	if (inet_pton(AF_INET, gw, &a) != 1)
+		fail("gateway '%s' is not IPv4", gw);
+	req.h.nlmsg_len = NLMSG_LENGTH(sizeof(req.r));
+	req.h.nlmsg_type = RTM_NEWROUTE;
+	req.h.nlmsg_flags = NLM_F_CREATE | NLM_F_EXCL;
+	req.r.rtm_family = AF_INET;
+	req.r.rtm_table = RT_TABLE_MAIN;
+	req.r.rtm_protocol = RTPROT_BOOT;
+	req.r.rtm_scope = RT_SCOPE_UNIVERSE;
+	req.r.rtm_type = RTN_UNICAST;
+	nl_attr(&req.h, RTA_GATEWAY, &a, sizeof(a));
+	if (nl_do(&req.h) < 0)
+		fail("default route via %s: %s", gw, strerror(errno));
+}
+
+static void link_up(int s, const char *dev)
+{
+	struct ifreq ifr;
+
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", dev);
+	if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+		fail("interface %s: %s", dev, strerror(errno));
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+		fail("set %s up: %s", dev, strerror(errno));
+}
+
+/* lo up with the VIPs; eth0 with the CNI interface's MAC, MTU, address
+ * and default route (the host moved its traffic to us: src/vm/net.c). */
+static void net_setup(const struct config *c)
+{
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	size_t i;
+
+	if (s < 0)
+		fail("socket: %s", strerror(errno));
+	link_up(s, "lo");
+	for (i = 0; i < c->nvips; i++)
+		add_addr("lo", c->vips[i], 32);
+	if (c->addr) {
+		struct ifreq ifr;
+		unsigned m[6];
+		char ip[64], *slash;
+
+		memset(&ifr, 0, sizeof(ifr));
+		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "eth0");
+		if (c->mac &&
+		    sscanf(c->mac, "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2],
+			   &m[3], &m[4], &m[5]) == 6) {
+			ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
+			for (i = 0; i < 6; i++)
+				ifr.ifr_hwaddr.sa_data[i] = (char)m[i];
+			if (ioctl(s, SIOCSIFHWADDR, &ifr) < 0)
+				fail("MAC of eth0: %s", strerror(errno));
+		}
+		if (c->mtu) {
+			ifr.ifr_mtu = atoi(c->mtu);
+			if (ifr.ifr_mtu >= 68 && ioctl(s, SIOCSIFMTU, &ifr) < 0)
+				fail("MTU of eth0: %s", strerror(errno));
+		}
+		link_up(s, "eth0");
+		snprintf(ip, sizeof(ip), "%s", c->addr);
+		slash = strchr(ip, '/');
+		if (slash)
+			*slash++ = '\0';
+		add_addr("eth0", ip, slash ? atoi(slash) : 32);
+		if (c->gw && *c->gw)
+			add_default_route(c->gw);
+	}
+	close(s);
+}
+
+/* The host's randomness into the RNG, credited, and the CRNG reseeded
+ * from it: a VM restored from a snapshot must not replay the snapshot's
+ * random stream. */
+static void reseed(const char *hex)
+{
+	struct {
+		int entropy_count, buf_size;
+		unsigned char buf[32];
+	} e;
+	size_t i;
+	int fd;
+
+	if (!hex || strlen(hex) != 64)
+		return;
+	for (i = 0; i < 32; i++) {
+		unsigned b;
+		if (sscanf(hex + 2 * i, "%2x", &b) != 1)
+			return;
+		e.buf[i] = (unsigned char)b;
+	}
+	e.entropy_count = 256;
+	e.buf_size = 32;
+	fd = open("/dev/urandom", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		fail("open /dev/urandom: %s", strerror(errno));
+	if (ioctl(fd, RNDADDENTROPY, &e) < 0 ||
+	    ioctl(fd, RNDRESEEDCRNG, 0) < 0)
+		fail("reseed the RNG: %s", strerror(errno));
+	close(fd);
+}
+
+/* --- volumes -------------------------------------------------------------- */
+
+/* mkdir -p of path (absolute) under /newroot. */
+static void mkdir_under_root(const char *path, char *out, size_t len)
+{
+	char *p;
+
+	snprintf(out, len, "/newroot%s", path);
+	for (p = out + strlen("/newroot") + 1; *p; p++)
+		if (*p == '/') {
+			*p = '\0';
+			mkdir(out, 0755);
+			*p = '/';
+		}
+	if (mkdir(out, 0755) < 0 && errno != EEXIST)
+		fail("volume mount point '%s': %s", path, strerror(errno));
+}
+
+/* "v<N> <ro> <path>": the virtio-9p share tagged v<N>; "- <ro> <path>" a
+ * tmpfs. On the new root before it becomes / (its tmpfs overlay holds
+ * the mount points). */
+static void mount_volumes(const struct config *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nmounts; i++) {
+		char tag[16], target[4096];
+		const char *path;
+		int ro, n = 0;
+
+		if (sscanf(c->mounts[i], "%15s %d %n", tag, &ro, &n) != 2 ||
+		    !n || c->mounts[i][n] != '/')
+			fail("config: bad volume '%s'", c->mounts[i]);
+		path = c->mounts[i] + n;
+		mkdir_under_root(path, target, sizeof(target));
+		if (!strcmp(tag, "-")) {
+			if (mount("tmpfs", target, "tmpfs",
+				  MS_NOSUID | MS_NODEV | (ro ? MS_RDONLY : 0),
+				  "mode=1777") < 0)
+				fail("tmpfs on '%s': %s", path,
+				     strerror(errno));
+		} else if (mount(tag, target, "9p", ro ? MS_RDONLY : 0,
+				 "trans=virtio,version=9p2000.L,"
+				 "msize=512000,access=client") < 0) {
+			fail("volume '%s' (9p %s): %s", path, tag,
+			     strerror(errno));
+		}
+	}
 }
 
 /* --- user ----------------------------------------------------------------- */
@@ -695,7 +966,8 @@ int main(void)
 	mount_or_fail("proc", "/proc", "proc", MS_NOSUID | MS_NODEV, NULL);
 	mount_or_fail("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV, NULL);
 	mount_or_fail("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
-	load_modules();
+	read_cmdline();
+	load_modules("/m");
 	port = open_port();
 	if (debug)
 		say("port open");
@@ -705,7 +977,29 @@ int main(void)
 		wait_ack(2000);
 		power_off();
 	}
+	/* a snapshot taken now resumes here with the next run's config; the
+	 * kernel makes its boot id on first read: fixed now, VMs restored
+	 * from one snapshot share the boot they came from and show it */
+	{
+		char b[64];
+		int fd = open("/proc/sys/kernel/random/boot_id",
+			      O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			(void)!read(fd, b, sizeof(b));
+			close(fd);
+		}
+	}
+	send_frame(VM_F_WAITING, NULL, 0);
 	read_config(&c);
+	reseed(c.seed);
+	if (c.addr)
+		load_modules("/m/net");
+	for (size_t i = 0; i < c.nmounts; i++)
+		if (c.mounts[i][0] != '-') {
+			load_modules("/m/9p");
+			break;
+		}
+	net_setup(&c);
 	mount_root(&c);
 	if (c.hostname && *c.hostname &&
 	    sethostname(c.hostname, strlen(c.hostname)) < 0)

@@ -446,6 +446,7 @@ int inst_exec(const char *root, const char *id, rt_output_fn out, void *ctx,
 	_cleanup_free_ char *rtdir = inst_file(root, id, "rt");
 	_cleanup_free_ char *vmdir = xasprintf("%s/vm", root);
 	_cleanup_free_ const char **args = NULL, **env = NULL, **lowers = NULL;
+	_cleanup_free_ const char **vips = NULL;
 	_cleanup_free_ struct rt_mount *mounts = NULL;
 	_cleanup_free_ char *ip = NULL;
 	struct netstate n = {0};
@@ -493,6 +494,9 @@ int inst_exec(const char *root, const char *id, rt_output_fn out, void *ctx,
 	s.vm_accel = ec_json_str(spec, "vm_accel");
 	s.vm_boot_timeout_ms = (unsigned)json_integer_value(
 	    json_object_get(spec, "vm_boot_timeout_ms"));
+	vips = str_array(json_object_get(spec, "vips"));
+	s.vips = vips;
+	s.vm_no_snapshot = json_is_false(json_object_get(spec, "vm_snapshot"));
 	mounts = xcalloc(json_array_size(json_object_get(spec, "mounts")) + 1,
 			 sizeof(*mounts));
 	json_array_foreach (json_object_get(spec, "mounts"), i, m) {

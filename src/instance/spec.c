@@ -312,15 +312,9 @@ json_t *inst_spec_build(const struct inst_opts *o, const char *id,
 	    spec_env(json_object_get(cfg, "Env"), o->env), "cwd",
 	    o->workdir ? o->workdir : ec_json_str(cfg, "WorkingDir"), "user",
 	    o->user ? o->user : ec_json_str(cfg, "User"), "hostname", id,
-	    "network",
-	    o->network ? o->network
-	    /* a VM has no network yet (runtime/qemu.h): none unless asked,
-	     * then refused */
-	    : o->runtime && !strcmp(o->runtime, "qemu") ? "none"
-							: "bridge",
-	    "ports", o->ports, "subnet",
-	    o->subnet ? o->subnet : INST_DEFAULT_SUBNET, "bridge", o->bridge,
-	    "lowerdirs", lowerdirs, "mounts", o->mounts, "memory",
+	    "network", o->network ? o->network : "bridge", "ports", o->ports,
+	    "subnet", o->subnet ? o->subnet : INST_DEFAULT_SUBNET, "bridge",
+	    o->bridge, "lowerdirs", lowerdirs, "mounts", o->mounts, "memory",
 	    (json_int_t)o->memory, "cpus", o->cpus, "pids", (json_int_t)o->pids,
 	    "read_only", o->read_only, "rm", o->rm, "stop_grace_ms",
 	    STOP_GRACE_MS, "vips", o->vips);

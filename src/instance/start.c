@@ -210,6 +210,8 @@ static void spec_vm(json_t *spec, const json_t *vm)
 	if (json_is_integer(t))
 		json_object_set_new(spec, "vm_boot_timeout_ms",
 				    json_integer(json_integer_value(t)));
+	if (json_is_false(json_object_get(vm, "snapshot")))
+		json_object_set_new(spec, "vm_snapshot", json_false());
 }
 
 /* Choose the runtime, check the name is free, get the image, create the

@@ -1,5 +1,6 @@
 /* gc.c - image users and mark & sweep of the local root (gc.h). */
 #include "oci/gc.h"
+#include "vm/vm.h"
 #include "util/fs.h"
 #include "util/json.h"
 #include "util/tmpfile.h"
@@ -244,6 +245,10 @@ int oci_gc(struct oci_layout *l, struct oci_gc_stats *st, struct ec_err *err)
 	if (sweep(bd, m.blobs, 1, st, err) < 0 ||
 	    sweep(ld, m.diffs, 0, st, err) < 0)
 		goto out;
+	{
+		_cleanup_free_ char *vd = xasprintf("%s/vm", oci_layout_dir(l));
+		vm_gc_disks(vd, m.blobs, &st->vm_disks, &st->bytes);
+	}
 	oci_sweep_temps(l, time(NULL), &st->temps);
 	rc = 0;
 out:

@@ -29,13 +29,16 @@ int oci_image_blobs(struct oci_layout *l, const char *digest, json_t *blobs,
 json_t *oci_image_users(struct oci_layout *l, struct ec_err *err);
 
 struct oci_gc_stats {
-	unsigned blobs;	 /* blobs removed */
-	unsigned layers; /* layer dirs removed */
-	uint64_t bytes;	 /* bytes of the blobs removed */
-	unsigned temps;	 /* temps of killed transfers removed */
+	unsigned blobs;	   /* blobs removed */
+	unsigned layers;   /* layer dirs removed */
+	uint64_t bytes;	   /* bytes of the blobs removed */
+	unsigned temps;	   /* temps of killed transfers removed */
+	unsigned vm_disks; /* microVM rootfs disks removed (ROOT/vm/rootfs;
+			      their bytes are in `bytes`) */
 };
 
-/* Remove every blob and layer dir that no ref and no instance uses, under
+/* Remove every blob, layer dir and microVM rootfs disk (vm_gc_disks) that
+ * no ref and no instance uses, under
  * the index lock (no ref appears meanwhile), then the temps of killed
  * transfers (oci_sweep_temps). Names that are not 64 hex digits are left
  * alone by the mark & sweep. Not safe against a

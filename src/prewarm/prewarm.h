@@ -123,6 +123,7 @@ struct pw_opts {
 	const char *digest;
 	const char *name; /* the image as named (recorded in the warm set) */
 	int peer;	  /* copy between hosts of a location */
+	int boot;	  /* qemu hosts: a VM snapshot too (vm-disk --boot) */
 	int evict;	  /* then evict, per host */
 	int64_t budget;	  /* evict: bytes per host; < 0 the host's own */
 	int jobs;	  /* hosts at a time */
@@ -137,18 +138,21 @@ struct pw_host {
 	int64_t bytes;	    /* from the store */
 	int64_t peer_bytes; /* from the peer */
 	int64_t duration_ms;
+	int vm_disk;		/* a qemu host: its microVM rootfs disk was
+				   1 there already, 2 built (0: no qemu) */
 	json_t *evicted;	/* digests dropped (array; --evict) */
 	int64_t freed;		/* bytes freed by `images rm` */
 	struct ec_err err;	/* !ok: why */
 	struct ec_err peer_err; /* the copy failed (then from the store) */
 };
 
-/* Warm o->image on every target (with o->peer: the seeds first, then the
- * others from their seed, falling back to the store when the seed failed
- * or the copy does), record it in each warm host's warm set, then with
- * o->evict run the plan on every host still ok and drop what went from the
- * warm sets. A failing host does not stop the others. Returns an array of
- * json_array_size(targets) outcomes in target order; free with
+/* Warm o->image on every target (a host advertising the qemu runtime also
+ * builds the image's microVM rootfs disk: `images vm-disk`) (with o->peer: the
+ * seeds first, then the others from their seed, falling back to the store when
+ * the seed failed or the copy does), record it in each warm host's warm set,
+ * then with o->evict run the plan on every host still ok and drop what went
+ * from the warm sets. A failing host does not stop the others. Returns an array
+ * of json_array_size(targets) outcomes in target order; free with
  * pw_hosts_free. */
 struct pw_host *pw_run(struct store *s, const struct pw_opts *o,
 		       const json_t *targets);

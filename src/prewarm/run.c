@@ -14,6 +14,38 @@
 /* a pull may move gigabytes */
 #define PULL_TIMEOUT_MS (3600 * 1000)
 
+static int has_runtime(const json_t *host, const char *name)
+{
+	const json_t *v;
+	size_t i;
+
+	/* what `host add` probed there (fleet.c) */
+	json_array_foreach (
+	    json_object_get(json_object_get(host, "probe"), "runtimes"), i, v)
+		if (json_is_string(v) && !strcmp(json_string_value(v), name))
+			return 1;
+	return 0;
+}
+
+/* A host that advertises qemu: the image's microVM disk too (`images
+ * vm-disk`), so its first VM boots without building it. */
+static int vm_disk(struct pw_host *h, const struct pw_opts *o)
+{
+	const char *args[] = {"images", "vm-disk",
+			      o->boot ? "--boot" : o->image,
+			      o->boot ? o->image : NULL, NULL};
+	struct ssh_opts so = *o->ssh;
+	_cleanup_json_ json_t *r = NULL;
+
+	if (!has_runtime(h->host, "qemu"))
+		return 0;
+	so.timeout_ms = PULL_TIMEOUT_MS;
+	if (!(r = fleet_remote_json(&so, h->host, args, &h->err)))
+		return ec_err_prefix(&h->err, "microVM disk");
+	h->vm_disk = json_is_true(json_object_get(r, "built")) ? 2 : 1;
+	return 0;
+}
+
 /* `edgectl pull REPO@DIGEST` on the host: fetched bytes, warm already. */
 static void warm_host(struct pw_host *h, const struct pw_opts *o)
 {
@@ -29,10 +61,10 @@ static void warm_host(struct pw_host *h, const struct pw_opts *o)
 			   ec_json_str(h->host, "name") ?: "?");
 		return;
 	}
-	h->ok = 1;
 	h->bytes = ec_json_int(r, "bytes_copied");
 	h->duration_ms = ec_json_int(r, "duration_ms");
 	h->warm = h->bytes == 0 && ec_json_int(r, "layers_unpacked") == 0;
+	h->ok = vm_disk(h, o) == 0;
 }
 
 /* --peer: the blobs from h->peer (`images export` there piped into

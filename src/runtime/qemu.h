@@ -6,6 +6,9 @@
  * layers are one read-only erofs disk, writes go to a tmpfs overlay in the
  * guest. One virtio-serial port carries the config in and the output and
  * exit status out (src/vm/proto.h). KVM when /dev/kvm works, TCG else.
+ * The network is the instance's CNI namespace (a tap wired to eth0 with
+ * tc), volumes are virtio-9p shares, and a snapshot saved by
+ * rt_qemu_snapshot (images vm-disk --boot) replaces the boot.
  *
  * Per running VM, /run/edgectl/qemu/<id>/ holds `pid` (QEMU's pid and
  * start time) and `ctl.sock`, where rt_qemu_kill() hands a signal to the
@@ -17,13 +20,28 @@
 
 #define RT_QEMU_STATE_ROOT "/run/edgectl/qemu"
 
-/* rt_run() for "qemu": `qemu` is qemu-system-x86_64's path. Refuses (EC_USAGE)
- * what the VM runtime does not do yet: extra mounts (-v, --tmpfs) and any
- * network other than RT_NET_NONE. */
+/* rt_run() for "qemu": `qemu` is qemu-system-x86_64's path. RT_NET_PATH:
+ * a tap in that (CNI-attached) namespace wired to its eth0 (vm/net.c);
+ * RT_NET_NONE: only lo; RT_NET_HOST is refused (EC_USAGE). Mounts: host
+ * directories over virtio-9p, tmpfs in the guest; a file is refused
+ * (EC_USAGE). Restores a snapshot of rt_qemu_snapshot when one fits. */
 int rt_qemu_run(const char *qemu, const char *id, const char *state_dir,
 		const struct rt_spec *spec, rt_output_fn out, void *ctx,
 		const volatile int *cancel, int *exit_status,
 		struct ec_err *err);
+
+/* Boot the VM of spec s (its image: image_digest, lowerdirs; memory,
+ * cpus, vm_* as for a run) to the point where the guest init waits for
+ * its config, save its state (QEMU migration) to
+ * vm_dir/snap/<key>.vmstate and stop it; *path gets that file (kept when
+ * it exists: *built 0). A later rt_qemu_run of the same image, memory,
+ * vCPUs, accelerator, kernel, init and QEMU without 9p volumes restores it
+ * (-incoming) and sends its own config: no kernel boot. Its VMs always
+ * have a NIC (a tap or a dead-end hub port). state_dir: a private
+ * directory for the logs (removed). */
+int rt_qemu_snapshot(const char *qemu, const char *state_dir,
+		     const struct rt_spec *s, char **path, int *built,
+		     struct ec_err *err);
 
 /* "running" while the VM of `id` runs (its QEMU is alive), else NULL. */
 int rt_qemu_state(const char *id, char **status, int *pid, struct ec_err *err);

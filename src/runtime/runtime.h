@@ -52,6 +52,8 @@ struct rt_spec {
 	const char *vm_cmdline;	     /* appended to the kernel command line */
 	unsigned vm_boot_timeout_ms; /* 0 = 60000 */
 	const char *vm_accel;	     /* "kvm", "tcg"; NULL/"auto" = probe */
+	const char *const *vips;     /* VM: the VIPs for the guest's lo */
+	int vm_no_snapshot;	     /* VM: cold boot even with a snapshot */
 };
 
 /* Output callbacks (from the calling thread). stream 1 = stdout, 2 = stderr. */

@@ -12,6 +12,8 @@
  *     'S'  signal: 1 byte, the signal number, for the entrypoint
  *     'A'  ack of the exit frame: the guest may power off
  *   guest -> host
+ *     'W'  waiting for the config: booted, modules loaded, port open (the
+ *          point where `images vm-disk --boot` saves a snapshot)
  *     'R'  ready: the entrypoint was started
  *     'O'  its stdout bytes, 'E' its stderr bytes
  *     'F'  failed to start: a message (the entrypoint never ran)
@@ -29,6 +31,7 @@ enum {
 	VM_F_CONFIG = 'C',
 	VM_F_SIGNAL = 'S',
 	VM_F_ACK = 'A',
+	VM_F_WAITING = 'W',
 	VM_F_READY = 'R',
 	VM_F_STDOUT = 'O',
 	VM_F_STDERR = 'E',
@@ -43,6 +46,19 @@ enum {
 #define VM_K_USER     'u' /* "uid[:gid]" or "name[:group]" */
 #define VM_K_HOSTNAME 'h'
 #define VM_K_READONLY 'r' /* "1": no writable overlay */
+/* network (eth0 in the guest takes over the CNI interface's identity) */
+#define VM_K_MAC  'm' /* "aa:bb:cc:dd:ee:ff" */
+#define VM_K_ADDR 'i' /* "A.B.C.D/PREFIX" */
+#define VM_K_GW	  'g' /* default gateway "A.B.C.D" */
+#define VM_K_MTU  't' /* decimal */
+#define VM_K_VIP  'v' /* "A.B.C.D" on lo as /32 (repeats) */
+/* volumes (repeat): "v<N> <ro 0|1> <guest path>" a virtio-9p share with
+ * mount tag v<N>; "- <ro 0|1> <guest path>" a tmpfs */
+#define VM_K_MOUNT 'M'
+/* 64 hex digits of host randomness: mixed into the guest's RNG and its
+ * CRNG reseeded, so VMs restored from one snapshot do not share a random
+ * stream */
+#define VM_K_SEED 's'
 
 static inline void vm_frame_hdr(uint8_t h[VM_FRAME_HDR], int type, uint32_t len)
 {

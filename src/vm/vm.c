@@ -36,6 +36,10 @@ static const char *const guest_modules[] = {
     "overlay",
     NULL,
 };
+/* Loaded by the init only when the config asks for them (each costs boot
+ * time under TCG): a network device, 9p volumes. */
+static const char *const net_modules[] = {"?virtio_net", NULL};
+static const char *const fs9p_modules[] = {"?9pnet_virtio", "?9p", NULL};
 
 void vm_strv_free(char **v)
 {
@@ -73,6 +77,29 @@ void vm_config_encode(const struct vm_guest_cfg *c, struct strbuf *out)
 		kv(out, 'h', c->hostname);
 	if (c->readonly)
 		kv(out, 'r', "1");
+	if (c->net) {
+		char mtu[16];
+		kv(out, VM_K_MAC, c->net->mac);
+		kv(out, VM_K_ADDR, c->net->addr);
+		if (c->net->gw[0])
+			kv(out, VM_K_GW, c->net->gw);
+		snprintf(mtu, sizeof(mtu), "%u", c->net->mtu);
+		if (c->net->mtu)
+			kv(out, VM_K_MTU, mtu);
+	}
+	for (p = c->vips; p && *p; p++)
+		kv(out, VM_K_VIP, *p);
+	if (c->seed)
+		kv(out, VM_K_SEED, c->seed);
+	for (size_t i = 0; i < c->nshares; i++) {
+		const struct vm_share *m = &c->shares[i];
+		char *v =
+		    m->host
+			? xasprintf("v%zu %d %s", i, !!m->readonly, m->guest)
+			: xasprintf("- %d %s", !!m->readonly, m->guest);
+		kv(out, VM_K_MOUNT, v);
+		free(v);
+	}
 }
 
 /* --- modules ----------------------------------------------------------------
@@ -500,18 +527,19 @@ keep:
 /* --- initramfs
  * ----------------------------------------------------------------- */
 
-/* The module paths for `release` (absolute), or an empty list when the
- * kernel has no module directory (everything built in, or it will fail
+/* The module paths for `release` (absolute) of `want`, without those in
+ * `skip` (a list this returned before, may be NULL), or an empty list when
+ * the kernel has no module directory (everything built in, or it will fail
  * clearly in the guest). */
-static int guest_module_paths(const char *release, char ***abs,
-			      struct ec_err *err)
+static int guest_module_paths(const char *release, const char *const *want,
+			      char **skip, char ***abs, struct ec_err *err)
 {
 	_cleanup_free_ char *mdir = xasprintf("/lib/modules/%s", release);
 	_cleanup_free_ char *depf = xasprintf("%s/modules.dep", mdir);
 	_cleanup_free_ char *bif = xasprintf("%s/modules.builtin", mdir);
 	_cleanup_free_ char *dep = NULL, *builtin = NULL;
 	char **rel = NULL;
-	size_t n, i;
+	size_t n, i, k, o = 0;
 
 	*abs = NULL;
 	if (!*release || access(depf, R_OK) < 0) {
@@ -523,15 +551,43 @@ static int guest_module_paths(const char *release, char ***abs,
 	if (access(bif, R_OK) == 0 &&
 	    fs_read_file(bif, MODDEP_MAX, &builtin, &n, err) < 0)
 		return -1;
-	if (vm_modules_order(dep, builtin, guest_modules, &rel, err) < 0)
+	if (vm_modules_order(dep, builtin, want, &rel, err) < 0)
 		return ec_err_prefix(err, "kernel %s", release);
 	for (n = 0; rel[n]; n++)
 		;
 	*abs = xcalloc(n + 1, sizeof(**abs));
-	for (i = 0; i < n; i++)
-		(*abs)[i] = rel[i][0] == '/' ? xstrdup(rel[i])
-					     : xasprintf("%s/%s", mdir, rel[i]);
+	for (i = 0; i < n; i++) {
+		char *a = rel[i][0] == '/' ? xstrdup(rel[i])
+					   : xasprintf("%s/%s", mdir, rel[i]);
+		for (k = 0; skip && skip[k] && strcmp(skip[k], a); k++)
+			;
+		if (skip && skip[k])
+			free(a);
+		else
+			(*abs)[o++] = a;
+	}
 	vm_strv_free(rel);
+	return 0;
+}
+
+/* Add the modules `mods` under dir/ ("m", "m/net") as NN-name: load order
+ * for the init, which sorts by name. */
+static int cpio_modules(struct strbuf *cpio, const char *dir, char **mods,
+			struct ec_err *err)
+{
+	size_t i;
+
+	vm_cpio_add(cpio, dir, S_IFDIR | 0755, 0, 0, NULL, 0);
+	for (i = 0; mods[i]; i++) {
+		_cleanup_free_ char *data = NULL, *name = NULL;
+		const char *b = strrchr(mods[i], '/');
+		size_t len;
+
+		if (fs_read_file(mods[i], 64u << 20, &data, &len, err) < 0)
+			return -1;
+		name = xasprintf("%s/%02zu-%s", dir, i, b ? b + 1 : mods[i]);
+		vm_cpio_add(cpio, name, S_IFREG | 0644, 0, 0, data, len);
+	}
 	return 0;
 }
 
@@ -540,26 +596,34 @@ int vm_initramfs_ensure(const char *dir, const char *release, char **path,
 {
 	_cleanup_free_ char *idir = xasprintf("%s/initramfs", dir);
 	struct strbuf key = STRBUF_INIT, cpio = STRBUF_INIT;
-	char **mods = NULL, hex[SHA256_HEX_LEN + 1], ihex[SHA256_HEX_LEN + 1];
+	char **mods = NULL, **netm = NULL, **p9m = NULL;
+	char hex[SHA256_HEX_LEN + 1], ihex[SHA256_HEX_LEN + 1];
+	char **all[3];
 	struct stat st;
-	size_t i;
+	size_t i, g;
 	int r = -1;
 
 	*path = NULL;
-	if (guest_module_paths(release, &mods, err) < 0)
-		return -1;
+	if (guest_module_paths(release, guest_modules, NULL, &mods, err) < 0 ||
+	    guest_module_paths(release, net_modules, mods, &netm, err) < 0 ||
+	    guest_module_paths(release, fs9p_modules, mods, &p9m, err) < 0)
+		goto out;
+	all[0] = mods;
+	all[1] = netm;
+	all[2] = p9m;
 	/* key: the init, the kernel release, each module's size and mtime */
 	sha256_hex(vm_guest_init_data(), vm_guest_init_length(), ihex);
 	sb_addf(&key, "%s\n%s\n", ihex, release);
-	for (i = 0; mods[i]; i++) {
-		if (stat(mods[i], &st) < 0) {
-			ec_err_errno(err, EC_FAIL, errno, "module '%s'",
-				     mods[i]);
-			goto out;
+	for (g = 0; g < 3; g++)
+		for (i = 0; all[g][i]; i++) {
+			if (stat(all[g][i], &st) < 0) {
+				ec_err_errno(err, EC_FAIL, errno, "module '%s'",
+					     all[g][i]);
+				goto out;
+			}
+			sb_addf(&key, "%zu %s %lld %lld\n", g, all[g][i],
+				(long long)st.st_size, (long long)st.st_mtime);
 		}
-		sb_addf(&key, "%s %lld %lld\n", mods[i], (long long)st.st_size,
-			(long long)st.st_mtime);
-	}
 	sha256_hex(key.buf, key.len, hex);
 	*path =
 	    xasprintf("%s/%s-%.16s.cpio", idir, *release ? release : "k", hex);
@@ -573,18 +637,10 @@ int vm_initramfs_ensure(const char *dir, const char *release, char **path,
 	vm_cpio_add(&cpio, "dev/console", S_IFCHR | 0600, 5, 1, NULL, 0);
 	vm_cpio_add(&cpio, "init", S_IFREG | 0755, 0, 0, vm_guest_init_data(),
 		    vm_guest_init_length());
-	vm_cpio_add(&cpio, "m", S_IFDIR | 0755, 0, 0, NULL, 0);
-	for (i = 0; mods[i]; i++) {
-		_cleanup_free_ char *data = NULL, *name = NULL;
-		const char *b = strrchr(mods[i], '/');
-		size_t len;
-
-		if (fs_read_file(mods[i], 64u << 20, &data, &len, err) < 0)
-			goto out;
-		/* NN-: load order for the init, which sorts by name */
-		name = xasprintf("m/%02zu-%s", i, b ? b + 1 : mods[i]);
-		vm_cpio_add(&cpio, name, S_IFREG | 0644, 0, 0, data, len);
-	}
+	if (cpio_modules(&cpio, "m", mods, err) < 0 ||
+	    cpio_modules(&cpio, "m/net", netm, err) < 0 ||
+	    cpio_modules(&cpio, "m/9p", p9m, err) < 0)
+		goto out;
 	vm_cpio_end(&cpio);
 	r = write_atomic(*path, cpio.buf, cpio.len, err);
 out:
@@ -593,6 +649,8 @@ out:
 		*path = NULL;
 	}
 	vm_strv_free(mods);
+	vm_strv_free(netm);
+	vm_strv_free(p9m);
 	sb_release(&key);
 	sb_release(&cpio);
 	return r;
@@ -601,7 +659,7 @@ out:
 /* --- rootfs image ------------------------------------------------------------
  */
 
-static char *find_tool(const char *name)
+char *vm_find_tool(const char *name)
 {
 	static const char *const dirs[] = {
 	    "/usr/sbin",       "/usr/bin",	 "/sbin", "/bin",
@@ -707,7 +765,7 @@ int vm_rootfs_ensure(const char *dir, const char *digest,
 	*path = xasprintf("%s/%s.erofs", rdir, hex);
 	if (access(*path, R_OK) == 0)
 		return 0;
-	if (!(mkfs = find_tool("mkfs.erofs"))) {
+	if (!(mkfs = vm_find_tool("mkfs.erofs"))) {
 		free(*path);
 		*path = NULL;
 		return ec_err_set(err, EC_NOTFOUND,
@@ -789,7 +847,7 @@ char **vm_qemu_argv(const struct vm_qemu_opts *o)
 {
 	_cleanup_free_ char *rootfs = o->rootfs ? qesc(o->rootfs) : NULL;
 	struct strbuf cmdline = STRBUF_INIT;
-	char **v = xcalloc(64, sizeof(*v));
+	char **v = xcalloc(64 + 4 * VM_SHARES_MAX, sizeof(*v));
 	size_t n = 0;
 
 #define A(x) (v[n++] = (x))
@@ -837,12 +895,44 @@ char **vm_qemu_argv(const struct vm_qemu_opts *o)
 		A(xstrdup("-device"));
 		A(xstrdup("virtio-blk-device,drive=root"));
 	}
+	if (o->net_fd > 0 || o->nic) {
+		A(xstrdup("-netdev"));
+		A(o->net_fd > 0 ? xasprintf("tap,id=n0,fd=%d", o->net_fd)
+				: xstrdup("hubport,id=n0,hubid=0"));
+		A(xstrdup("-device"));
+		/* a snapshot's MAC is the saved one: the guest sets its own */
+		A(o->mac && !o->nic
+		      ? xasprintf("virtio-net-device,netdev=n0,mac=%s", o->mac)
+		      : xstrdup("virtio-net-device,netdev=n0"));
+	}
+	for (size_t i = 0; i < o->nshares && i < VM_SHARES_MAX; i++) {
+		_cleanup_free_ char *h = NULL;
+		if (!o->shares[i].host)
+			continue;
+		h = qesc(o->shares[i].host);
+		/* security_model=none: files keep the guest's owners when
+		 * QEMU (root) can set them, as a container's bind mount */
+		A(xstrdup("-fsdev"));
+		A(xasprintf("local,id=fs%zu,path=%s,security_model=none%s", i,
+			    h, o->shares[i].readonly ? ",readonly=on" : ""));
+		A(xstrdup("-device"));
+		A(xasprintf("virtio-9p-device,fsdev=fs%zu,mount_tag=v%zu", i,
+			    i));
+	}
 	A(xstrdup("-device"));
 	A(xstrdup("virtio-serial-device,max_ports=2"));
 	A(xstrdup("-chardev"));
 	A(xasprintf("socket,id=io,fd=%d", o->io_fd));
 	A(xstrdup("-device"));
 	A(xstrdup("virtserialport,chardev=io,name=" VM_PORT_NAME));
+	if (o->qmp) {
+		A(xstrdup("-qmp"));
+		A(xasprintf("unix:%s,server=on,wait=off", o->qmp));
+	}
+	if (o->incoming_fd > 0) {
+		A(xstrdup("-incoming"));
+		A(xasprintf("fd:%d", o->incoming_fd));
+	}
 #undef A
 	return v;
 }

@@ -28,11 +28,18 @@ size_t vm_guest_init_length(void);
 /* What the guest init runs, encoded for the config frame (proto.h):
  * (key NUL value NUL)..., args and env in order. Values must not contain
  * NUL (C strings cannot). Appends to `out`. */
+struct vm_net;
+struct vm_share;
 struct vm_guest_cfg {
 	const char *const *args;	   /* NULL-terminated, at least one */
 	const char *const *env;		   /* NULL-terminated, may be NULL */
 	const char *cwd, *user, *hostname; /* NULL = default */
 	int readonly;
+	const struct vm_net *net;      /* NULL: no network device (only lo) */
+	const char *const *vips;       /* addresses for lo (/32), may be NULL */
+	const struct vm_share *shares; /* 9p volumes and tmpfs, nshares */
+	size_t nshares;
+	const char *seed; /* hex randomness for the guest's RNG (NULL: none) */
 };
 void vm_config_encode(const struct vm_guest_cfg *c, struct strbuf *out);
 
@@ -100,6 +107,36 @@ int vm_rootfs_ensure(const char *dir, const char *digest,
 		     const char *const *lowerdirs, char **path, int *built,
 		     struct ec_err *err);
 
+/* The path of a system tool (mkfs.erofs, tc) in the standard sbin and
+ * bin directories, whatever PATH says (a detached run's may be short), or
+ * NULL. Allocated. */
+char *vm_find_tool(const char *name);
+
+/* The rootfs disk of image `image` (a local name or reference as `pull`
+ * names it) of the layout l (the local root) in ROOT/vm, built when missing
+ * from its layers (unpacked first when they are not): what `prewarm` runs on a
+ * qemu host so the first `run --runtime qemu` boots at once. EC_NOTFOUND when
+ * the image is not in the root. */
+struct vm_image_disk {
+	char digest[80]; /* the manifest digest */
+	char *path;	 /* allocated */
+	int built;	 /* this call made it */
+	uint64_t bytes;
+	char **lowerdirs; /* its layer dirs, top first (vm_strv_free) */
+};
+struct oci_layout;
+int vm_image_disk(struct oci_layout *l, const char *image,
+		  struct vm_image_disk *out, struct ec_err *err);
+
+/* Remove the rootfs disks in vm_dir/rootfs whose manifest digest is not a
+ * key of `live` (the image GC's marked blobs: those of every ref and of
+ * every instance's image), and their snapshots in vm_dir/snap. Names that
+ * are not "<64 hex>.erofs" or "<64 hex>-<key>.vmstate" are left alone.
+ * Counts the disks that went and the bytes of both. */
+struct json_t;
+void vm_gc_disks(const char *vm_dir, const struct json_t *live,
+		 unsigned *removed, uint64_t *bytes);
+
 /* 1 when /dev/kvm opens read-write and speaks KVM API 12, else 0. (That
  * a guest also boots with it is rt_qemu_run's probe.) */
 int vm_kvm_usable(void);
@@ -108,6 +145,37 @@ int vm_kvm_usable(void);
  * TCG guests read the host's TSC, and the microvm machine gives them
  * nothing to calibrate it against. */
 unsigned vm_host_tsc_khz(void);
+
+/* The VM's network: the identity of the CNI interface the guest takes
+ * over. addr is "A.B.C.D/PREFIX", gw "" when there is no default route. */
+struct vm_net {
+	char mac[18];
+	char addr[32];
+	char gw[16];
+	unsigned mtu;
+};
+
+/* In the network namespace at `netns` (a CNI-attached instance's): read
+ * the identity of `dev` (eth0), create the tap `tap` with eth0's MTU, up,
+ * and redirect every frame between the two with tc (vm_tc_batch). *tapfd
+ * is the tap's fd for QEMU (CLOEXEC; the tap goes when it is closed).
+ * Needs root and tc (iproute2). On failure nothing is left but what the
+ * namespace's deletion removes. */
+int vm_net_attach(const char *netns, const char *dev, const char *tap,
+		  struct vm_net *n, int *tapfd, struct ec_err *err);
+/* The gateway of the default route through `dev` (NULL: any) in the text
+ * of /proc/net/route, as dotted text in gw. -1 when there is none. Pure. */
+int vm_route_gateway(const char *route_text, const char *dev, char gw[16]);
+/* tc -batch input wiring dev and tap both ways. Allocated. Pure. */
+char *vm_tc_batch(const char *dev, const char *tap);
+
+/* A volume of the VM: a host directory shared by virtio-9p under tag
+ * "v<index>" (host set), or a tmpfs in the guest (host NULL). */
+struct vm_share {
+	const char *host, *guest;
+	int readonly;
+};
+#define VM_SHARES_MAX 16
 
 /* QEMU's command line for one microVM. */
 struct vm_qemu_opts {
@@ -122,6 +190,16 @@ struct vm_qemu_opts {
 	int io_fd;		   /* connected socket: the channel */
 	const char *console_log;   /* serial console (ttyS0) to this file */
 	const char *cmdline_extra; /* appended to the kernel command line */
+	int net_fd;	 /* tap fd (in QEMU) for virtio-net; <= 0: none */
+	const char *mac; /* its MAC (NULL: QEMU's) */
+	const struct vm_share *shares; /* host dirs as virtio-9p devices */
+	size_t nshares;
+	/* snapshots: the device set must be the same when saved and when
+	 * restored, so such a VM always has its NIC (a dead-end hub port
+	 * when there is no tap) and no 9p share */
+	int nic;
+	int incoming_fd; /* > 0: restore from this fd (-incoming fd:N) */
+	const char *qmp; /* QMP on this unix socket path (NULL: none) */
 };
 /* NULL-terminated, allocated (free with vm_strv_free). */
 char **vm_qemu_argv(const struct vm_qemu_opts *o);

@@ -1,11 +1,14 @@
 #!/usr/bin/env bats
 # edgectl run --runtime qemu: the busybox image as a QEMU microvm booting
 # Debian's kernel with our init. Output, exit statuses (0, 3, 137), env,
-# workdir, user, whiteouts of upper layers, run -d / logs / stop, what is
-# refused, and guests that panic or never boot: a clear error within a
-# bound and nothing left (no QEMU, no state files, no mounts, no temp
-# files). KVM when a guest boots with it here, TCG otherwise: each test
-# says which ran (TAP comment lines).
+# workdir, user, whiteouts of upper layers, run -d / logs / stop, the CNI
+# network (busybox httpd in the VM reached on its address, through -p and
+# through a --vip routed to it), volumes (virtio-9p read/write and :ro,
+# --tmpfs), what is refused, and guests that panic or never boot: a clear
+# error within a bound and nothing left (no QEMU, no state files, no
+# mounts, no temp files, no netns, veth or lease). KVM when a guest boots
+# with it here, TCG otherwise: each test says which ran (TAP comment
+# lines).
 bats_require_minimum_version 1.5.0
 
 setup_file() {
@@ -19,6 +22,9 @@ setup_file() {
 	echo kept >"$ctx/rootfs/www/kept"
 	echo gone >"$ctx/rootfs/www/gone"
 	echo old >"$ctx/rootfs/d/old"
+	ln -sf busybox "$ctx/rootfs/bin/od"
+	mkdir -p "$ctx/rootfs/web"
+	echo "hello from the VM" >"$ctx/rootfs/web/index.html"
 	printf 'FROM scratch\nCOPY rootfs/ /\nENV GREETING=hello\nCMD ["sh", "-c", "echo $GREETING from $(hostname)"]\n' \
 		>"$ctx/Dockerfile"
 	EDGECTL_ROOT=$VM_ROOT edgectl -q build -t bbvm:1 "$ctx" >/dev/null
@@ -28,6 +34,19 @@ setup_file() {
 	printf 'FROM bbvm:1\nRUN rm /www/gone && rm -rf /d && mkdir /d && echo new >/d/new\n' \
 		>"$BATS_FILE_TMPDIR/ctx2/Dockerfile"
 	EDGECTL_ROOT=$VM_ROOT edgectl -q build -t bbvm:2 "$BATS_FILE_TMPDIR/ctx2" >/dev/null
+	# a bridge and subnet of our own, so runs on one machine don't clash
+	export VM_SUBNET="198.19.$((RANDOM % 200 + 20)).0/24"
+	export VM_BRIDGE="ecv$$"
+}
+
+teardown_file() {
+	[ -n "${VM_BRIDGE:-}" ] && ip link del "$VM_BRIDGE" 2>/dev/null || true
+}
+
+# config.json: our subnet and bridge, plus the "vm" object given (JSON)
+vm_config() {
+	jq -n --arg s "$VM_SUBNET" --arg b "$VM_BRIDGE" --argjson vm "${1:-{\}}" \
+		'{subnet: $s, bridge: $b, vm: $vm}' >"$XDG_CONFIG_HOME/edgectl/config.json"
 }
 
 setup() {
@@ -45,40 +64,62 @@ setup() {
 	export EDGECTL_STORE="file://$BATS_TEST_TMPDIR/store"
 	export XDG_CONFIG_HOME="$BATS_TEST_TMPDIR/cfg"
 	mkdir -p "$XDG_CONFIG_HOME/edgectl"
-	echo '{}' >"$XDG_CONFIG_HOME/edgectl/config.json"
+	vm_config
 	STARTED=()
+	ROUTES=()
 }
 
 teardown() {
-	local id
+	local id r
 	for id in "${STARTED[@]}"; do
 		edgectl rm -f "$id" >/dev/null 2>&1 || true
+	done
+	for r in "${ROUTES[@]}"; do
+		ip route del "$r" 2>/dev/null || true
 	done
 }
 
 # Which accelerator the last run used, as a TAP comment.
 say_accel() {
 	local a
-	a=$(sed -n 2p "$VM_ROOT/vm/accel" 2>/dev/null)
+	a=$(sed -n 2p "$VM_ROOT/vm/accel" 2>/dev/null || true)
+	# no accel file: the probe never ran (no usable /dev/kvm), so TCG
+	[ -e /dev/kvm ] || a=${a:-tcg}
 	echo "# qemu ran with ${a:-unknown} (KVM when a guest boots with it here, else TCG)" >&3
 }
 
 # QEMU processes of this test's root, state dirs of its VMs, mounts
-# under the root, temp files of the image cache.
+# under the root, temp files of the image cache, veths on our bridge and
+# address leases (the instance's netns goes with its veth).
 leftovers() {
 	{
 		pgrep -f "qemu-system-x86_64.*$VM_ROOT" | wc -l
 		ls /run/edgectl/qemu 2>/dev/null | grep -cE '^[0-9a-f]{12}$' || true
 		grep -c "$VM_ROOT" /proc/self/mountinfo || true
 		find "$VM_ROOT/vm" -name '.tmp-*' -o -name '.mnt-*' -o -name '*.tmp-*' 2>/dev/null | wc -l
+		ip -o link show master "$VM_BRIDGE" 2>/dev/null | grep -c . || true
+		find "$VM_ROOT/cni/networks" -type f -name '198.*' 2>/dev/null | wc -l
 	} | tr '\n' ' '
+}
+NOTHING="0 0 0 0 0 0 "
+
+# Wait until http://$1/ answers (bounded: a TCG boot takes seconds), print
+# the body.
+http_get() {
+	local i
+	for i in $(seq 1 120); do
+		curl -fsS -m 2 "http://$1/" 2>/dev/null && return 0
+		sleep 0.25
+	done
+	echo "no HTTP answer from $1" >&2
+	return 1
 }
 
 @test "run --runtime qemu: output comes back, the image's CMD and ENV apply, exit 0" {
 	run -0 --separate-stderr edgectl run --rm --runtime qemu bbvm:1
 	say_accel
 	[[ $output =~ ^hello\ from\ [0-9a-f]{12}$ ]] || { echo "stdout: $output"; echo "stderr: $stderr"; false; }
-	[ "$(leftovers)" = "0 0 0 0 " ]
+	[ "$(leftovers)" = "$NOTHING" ]
 }
 
 @test "run --runtime qemu: exit statuses 3 and 137 (killed by SIGKILL), stderr apart from stdout" {
@@ -124,7 +165,7 @@ leftovers() {
 	# the write went to the guest's overlay, not to the image
 	run -0 edgectl run --rm --runtime qemu bbvm:2 -- sh -c 'ls /www'
 	[ "$output" = kept ]
-	[ "$(leftovers)" = "0 0 0 0 " ]
+	[ "$(leftovers)" = "$NOTHING" ]
 }
 
 @test "run -d --runtime qemu: ps shows it running, logs, stop forwards SIGTERM, rm" {
@@ -145,43 +186,129 @@ leftovers() {
 	# sleep is not PID 1 in the guest: SIGTERM ends it (128+15)
 	jq -e --arg id "$id" '.[] | select(.id == $id) | .status == "exited" and .exit_status == 143' <<<"$output"
 	run -0 edgectl rm "$id"
-	[ "$(leftovers)" = "0 0 0 0 " ]
+	[ "$(leftovers)" = "$NOTHING" ]
 	say_accel
 }
 
-@test "run --runtime qemu: volumes and networks are refused clearly" {
-	run -2 --separate-stderr edgectl run --rm --runtime qemu -v /tmp:/mnt bbvm:1 -- true
-	[[ $stderr == *"qemu runtime has no volumes yet"* ]]
-	run -2 --separate-stderr edgectl run --rm --runtime qemu --network bridge bbvm:1 -- true
-	[[ $stderr == *"qemu runtime has no networking yet"* ]]
+@test "run -d --runtime qemu: httpd in the VM answers on its address, a published port and a --vip; stop leaves nothing" {
+	local vip="198.18.$((RANDOM % 200 + 20)).$((RANDOM % 250 + 2))"
+	local port=$((18300 + RANDOM % 500))
+	run -0 --separate-stderr edgectl run -d --runtime qemu -p "$port:80" --vip "$vip" bbvm:1 -- httpd -f -p 80 -h /web
+	local id=$output
+	STARTED+=("$id")
+	[[ $id =~ ^[0-9a-f]{12}$ ]] || { echo "not an id: $id $stderr"; false; }
+	run -0 --separate-stderr edgectl --json ps
+	local ip
+	ip=$(jq -r --arg id "$id" '.[] | select(.id == $id) | .ip' <<<"$output")
+	[[ $ip == "${VM_SUBNET%.0/24}".* ]] || { echo "no address: $output"; false; }
+	# on the address CNI gave the instance: the guest answers (the
+	# namespace itself serves nothing)
+	[ "$(http_get "$ip")" = "hello from the VM" ]
+	# through the published port (portmap's DNAT on the host side)
+	[ "$(http_get "${VM_SUBNET%.0/24}.1:$port")" = "hello from the VM" ]
+	# the VIP is on the guest's lo: packets routed to the instance for it
+	# are answered (what the router does with direct server return)
+	ip route add "$vip/32" via "$ip" dev "$VM_BRIDGE"
+	ROUTES+=("$vip/32")
+	[ "$(http_get "$vip")" = "hello from the VM" ]
+	ip route del "$vip/32"
+	run -0 edgectl stop -t 5 "$id"
+	run -0 edgectl rm "$id"
+	[ "$(leftovers)" = "$NOTHING" ]
+	say_accel
+}
+
+@test "run --runtime qemu: -v shares a host directory (virtio-9p) read-write and :ro, --tmpfs" {
+	local rw="$BATS_TEST_TMPDIR/rw" ro="$BATS_TEST_TMPDIR/ro"
+	mkdir -p "$rw" "$ro"
+	echo from-host >"$ro/f"
+	echo old >"$rw/old"
+	run -0 --separate-stderr edgectl run --rm --runtime qemu --network none -v "$rw:/data" -v "$ro:/in:ro" \
+		--tmpfs /scratch bbvm:1 -- sh -c 'cat /data/old; echo written >/data/new; mkdir /data/d;
+			cat /in/f; echo x >/in/g 2>/dev/null && echo ro-written;
+			echo t >/scratch/t && grep -c " /scratch tmpfs" /proc/mounts'
+	[ "$output" = "$(printf 'old\nfrom-host\n1')" ] || { echo "out: $output"; echo "err: $stderr"; false; }
+	[ "$(cat "$rw/new")" = written ]
+	[ -d "$rw/d" ]
+	[ ! -e "$ro/g" ]
+	[ "$(leftovers)" = "$NOTHING" ]
+	say_accel
+}
+
+@test "images vm-disk --boot: a VM snapshot that runs restore with their own config, randomness and network; vm.snapshot false boots cold" {
+	run -0 --separate-stderr edgectl --json images vm-disk --boot bbvm:1
+	jq -e '.snapshot_built == true and (.snapshot | endswith(".vmstate"))' <<<"$output" || { echo "$output $stderr"; false; }
+	local snap
+	snap=$(jq -r .snapshot <<<"$output")
+	[ -s "$snap" ]
+	run -0 --separate-stderr edgectl --json images vm-disk --boot bbvm:1
+	jq -e '.snapshot_built == false' <<<"$output"
+	# two runs restore it: the guest's boot id is the snapshot's (no kernel
+	# boot), each run has its own env and args, and its own random bytes
+	local probe='cat /proc/sys/kernel/random/boot_id; echo "$X"; head -c 16 /dev/urandom | od -An -tx1 | tr -d " \n"; echo'
+	run -0 --separate-stderr edgectl run --rm --runtime qemu --network none -e X=one bbvm:1 -- sh -c "$probe"
+	local a=("${lines[@]}")
+	run -0 --separate-stderr edgectl run --rm --runtime qemu --network none -e X=two bbvm:1 -- sh -c "$probe"
+	[ "${lines[0]}" = "${a[0]}" ] || { echo "boot ids: ${a[0]} ${lines[0]}: not restored"; false; }
+	[ "${a[1]}" = one ] && [ "${lines[1]}" = two ]
+	[ ${#a[2]} = 32 ] && [ "${lines[2]}" != "${a[2]}" ] || { echo "random: ${a[2]} ${lines[2]}"; false; }
+	# restored with the CNI network: httpd answers on the instance's address
+	run -0 --separate-stderr edgectl run -d --runtime qemu bbvm:1 -- httpd -f -p 80 -h /web
+	local id=$output ip
+	STARTED+=("$id")
+	ip=$(edgectl --json ps | jq -r --arg id "$id" '.[] | select(.id == $id) | .ip')
+	[ "$(http_get "$ip")" = "hello from the VM" ]
+	run -0 edgectl stop -t 5 "$id"
+	run -0 edgectl rm "$id"
+	# vm.snapshot false: a cold boot
+	vm_config '{"snapshot": false}'
+	run -0 --separate-stderr edgectl run --rm --runtime qemu --network none -e X=three bbvm:1 -- sh -c "$probe"
+	[ "${lines[0]}" != "${a[0]}" ] && [ "${lines[1]}" = three ]
+	# a damaged snapshot: a clear error, and it goes (the next run boots)
+	vm_config
+	truncate -s 4096 "$snap"
+	run -1 --separate-stderr edgectl run --rm --runtime qemu --network none bbvm:1 -- true
+	[[ $stderr == *"restored from a snapshot"*"the snapshot was removed"* ]] || { echo "$stderr"; false; }
+	[ ! -e "$snap" ]
+	run -0 --separate-stderr edgectl run --rm --runtime qemu --network none bbvm:1 -- echo cold
+	[ "$output" = cold ]
+	[ "$(leftovers)" = "$NOTHING" ]
+	say_accel
+}
+
+@test "run --runtime qemu: a file volume, --network host and too little memory are refused clearly" {
+	echo x >"$BATS_TEST_TMPDIR/file"
+	run -2 --separate-stderr edgectl run --rm --runtime qemu -v "$BATS_TEST_TMPDIR/file:/mnt/f" bbvm:1 -- true
+	[[ $stderr == *"shares directories only"* ]] || { echo "$stderr"; false; }
+	run -2 --separate-stderr edgectl run --rm --runtime qemu --network host bbvm:1 -- true
+	[[ $stderr == *"cannot use --network host"* ]] || { echo "$stderr"; false; }
 	run -2 --separate-stderr edgectl run --rm --runtime qemu --memory 32M bbvm:1 -- true
 	[[ $stderr == *"at least 64M"* ]]
-	[ "$(leftovers)" = "0 0 0 0 " ]
+	[ "$(leftovers)" = "$NOTHING" ]
 }
 
 @test "run --runtime qemu: a guest kernel that panics is a clear error, nothing left" {
 	# no init in the initramfs: the kernel panics (panic=-1 resets at once)
-	echo '{"vm": {"cmdline": "rdinit=/nonexistent"}}' >"$XDG_CONFIG_HOME/edgectl/config.json"
+	vm_config '{"cmdline": "rdinit=/nonexistent"}'
 	local t0=$SECONDS
 	run -1 --separate-stderr edgectl run --rm --runtime qemu bbvm:1 -- true
 	echo "# panic reported after $((SECONDS - t0)) s" >&3
 	[[ $stderr == *"the guest ended before its entrypoint ran"* ]] || { echo "$stderr"; false; }
 	[[ $stderr == *"Kernel panic"* ]]
-	[ "$(leftovers)" = "0 0 0 0 " ]
+	[ "$(leftovers)" = "$NOTHING" ]
 }
 
 @test "run --runtime qemu: a guest that never boots fails within its boot timeout, nothing left" {
 	# panic=0: the panicking kernel hangs instead of resetting, as a guest
 	# stuck in boot would
-	echo '{"vm": {"cmdline": "rdinit=/nonexistent panic=0", "boot_timeout_ms": 4000}}' \
-		>"$XDG_CONFIG_HOME/edgectl/config.json"
+	vm_config '{"cmdline": "rdinit=/nonexistent panic=0", "boot_timeout_ms": 4000}'
 	local t0=$SECONDS
 	run -1 --separate-stderr edgectl run --rm --runtime qemu bbvm:1 -- true
 	local took=$((SECONDS - t0))
 	echo "# boot timeout reported after $took s" >&3
 	[[ $stderr == *"did not start its entrypoint in time"* ]] || { echo "$stderr"; false; }
 	[ "$took" -lt 30 ]
-	[ "$(leftovers)" = "0 0 0 0 " ]
+	[ "$(leftovers)" = "$NOTHING" ]
 }
 
 @test "host probe: advertises qemu when qemu-system-x86_64 and a guest kernel are here" {

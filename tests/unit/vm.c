@@ -59,6 +59,28 @@ static void test_config(void)
 	vm_config_encode(&c, &sb);
 	is_int((int)sb.len, 3 * 2 + 3 + 3 + 9,
 	       "config: unset fields are left out");
+	{
+		struct vm_net n = {.mac = "02:00:00:00:00:01",
+				   .addr = "198.19.1.5/24",
+				   .gw = "198.19.1.1",
+				   .mtu = 1500};
+		const char *vips[] = {"198.18.0.9", NULL};
+		struct vm_share sh[] = {{"/h", "/data", 1}, {NULL, "/t", 0}};
+		static const char want2[] =
+		    "m\00002:00:00:00:00:01\0i\000198.19.1.5/24\0"
+		    "g\000198.19.1.1\0t\0001500\0v\000198.18.0.9\0"
+		    "M\0v0 1 /data\0M\0- 0 /t\0";
+		sb_reset(&sb);
+		c.args = NULL;
+		c.net = &n;
+		c.vips = vips;
+		c.shares = sh;
+		c.nshares = 2;
+		vm_config_encode(&c, &sb);
+		ok(sb.len == sizeof(want2) - 1 &&
+		       !memcmp(sb.buf, want2, sizeof(want2) - 1),
+		   "config: network identity, VIPs, 9p shares and tmpfs");
+	}
 	sb_release(&sb);
 }
 
@@ -253,6 +275,8 @@ static void test_argv(void)
 	ok(!argv_has(v, "-enable-kvm") &&
 	       !strcmp(argv_after(v, "-accel"), "tcg"),
 	   "argv: TCG without KVM");
+	ok(!argv_after(v, "-netdev") && !argv_after(v, "-fsdev"),
+	   "argv: no tap, no shares: no netdev, no fsdev");
 	ok(!argv_after(v, "-cpu"), "argv: TCG: no -cpu host");
 	ok(!argv_after(v, "-drive"), "argv: no rootfs, no disk (the probe)");
 	is_str(argv_after(v, "-m"), "512", "argv: default memory 512M");
@@ -262,6 +286,63 @@ static void test_argv(void)
 		  "tsc_early_khz=2300000 tsc=reliable") != NULL,
 	   "argv: TCG: the host's TSC rate given");
 	vm_strv_free(v);
+
+	{
+		struct vm_share sh[] = {{"/h/a,b", "/data", 0},
+					{NULL, "/tmp", 0},
+					{"/h/ro", "/in", 1}};
+		o.net_fd = 4;
+		o.mac = "02:00:00:00:00:01";
+		o.shares = sh;
+		o.nshares = 3;
+		v = vm_qemu_argv(&o);
+		is_str(argv_after(v, "-netdev"), "tap,id=n0,fd=4",
+		       "argv: the tap handed over as fd 4");
+		ok(argv_has(v, "virtio-net-device,netdev=n0,"
+			       "mac=02:00:00:00:00:01"),
+		   "argv: virtio-net with the CNI interface's MAC");
+		is_str(argv_after(v, "-fsdev"),
+		       "local,id=fs0,path=/h/a,,b,security_model=none",
+		       "argv: a 9p share, ',' in its path doubled");
+		ok(argv_has(v, "virtio-9p-device,fsdev=fs0,mount_tag=v0") &&
+		       argv_has(v, "local,id=fs2,path=/h/ro,security_model="
+				   "none,readonly=on") &&
+		       argv_has(v, "virtio-9p-device,fsdev=fs2,mount_tag=v2") &&
+		       !argv_has(v, "virtio-9p-device,fsdev=fs1,mount_tag=v1"),
+		   "argv: :ro shares read-only, tag by index, no device for "
+		   "a tmpfs");
+		vm_strv_free(v);
+	}
+}
+
+static void test_net(void)
+{
+	static const char route[] =
+	    "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\t"
+	    "Mask\t\tMTU\tWindow\tIRTT\n"
+	    "eth0\t0001A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n"
+	    "eth0\t00000000\t0101A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n";
+	char gw[16];
+	char *b;
+
+	is_int(vm_route_gateway(route, "eth0", gw), 0,
+	       "route: a default route through eth0");
+	is_str(gw, "192.168.1.1", "route: its gateway, network order");
+	is_int(vm_route_gateway(route, "eth1", gw), -1,
+	       "route: none through another device");
+	is_int(vm_route_gateway("Iface\tDestination\n", NULL, gw), -1,
+	       "route: no default route");
+	is_str(gw, "", "route: gw empty when there is none");
+	b = vm_tc_batch("eth0", "ectap0");
+	ok(strstr(b, "filter add dev eth0 parent ffff: protocol all u32 "
+		     "match u8 0 0 action mirred egress redirect dev ectap0") &&
+	       strstr(b, "filter add dev ectap0 parent ffff: protocol all "
+			 "u32 match u8 0 0 action mirred egress redirect dev "
+			 "eth0") &&
+	       strstr(b, "qdisc add dev eth0 ingress") &&
+	       strstr(b, "qdisc add dev ectap0 ingress"),
+	   "tc: every frame redirected both ways");
+	free(b);
 }
 
 static void test_bzimage(void)
@@ -404,6 +485,7 @@ int main(void)
 	test_cpio();
 	test_lowerdir();
 	test_argv();
+	test_net();
 	test_bzimage();
 	test_rootfs();
 	test_frame();

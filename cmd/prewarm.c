@@ -30,6 +30,7 @@ enum {
 	O_IMAGE,
 	O_PEER,
 	O_BOOT,
+	O_VM,
 	O_EVICT,
 	O_BUDGET,
 };
@@ -59,9 +60,10 @@ static const struct ec_opt opts[] = {
      "--evict: images may use SIZE per host (default: the host's "
      "disk_budget_bytes, else 0)",
      O_BUDGET},
+    {"vm", 0, NULL, "qemu hosts: also build the image's microVM disk", O_VM},
     {"boot", 0, NULL,
      "qemu hosts: also boot the image once and save a VM snapshot that "
-     "runs restore",
+     "runs restore (implies --vm)",
      O_BOOT},
     {"image", 0, "REF", "prewarm ls: only this image", O_IMAGE},
     {0},
@@ -69,14 +71,14 @@ static const struct ec_opt opts[] = {
 
 static const int warm_opts[] = {O_LOCATION, O_HOST,   O_ALL,  O_POLICY, O_COUNT,
 				O_PERCENT,  O_UNPACK, 'j',    O_NOW,	O_PEER,
-				O_EVICT,    O_BUDGET, O_BOOT, 0};
+				O_EVICT,    O_BUDGET, O_BOOT, O_VM,	0};
 static const int ls_opts[] = {O_IMAGE, 0};
 
 static const struct ec_verb verbs[] = {
     {NULL,
      "edgectl prewarm [--location L]... [--host H]... [--all] "
      "[--policy off-peak] [--count N | --percent P] [-j N] [--peer] "
-     "[--evict [--budget SIZE]] [--boot] IMAGE\n"
+     "[--evict [--budget SIZE]] [--vm] [--boot] IMAGE\n"
      "edgectl prewarm --evict [--budget SIZE] [--location L]... "
      "[--host H]... [--all]",
      warm_opts, 0, 1},
@@ -95,7 +97,7 @@ const struct ec_cmd cmd_prewarm_def = {
 struct args {
 	struct pw_select sel;
 	json_t *hosts, *locations;
-	int offpeak, jobs, peer, evict, boot;
+	int offpeak, jobs, peer, evict, boot, vm;
 	int64_t budget; /* -1: each host's */
 	time_t now;
 	const char *ls_image;
@@ -242,6 +244,7 @@ static int parse_opt(struct args *a, int c, const char *arg, struct ec_err *err)
 	int *flag = c == O_ALL	   ? &a->sel.all
 		    : c == O_PEER  ? &a->peer
 		    : c == O_BOOT  ? &a->boot
+		    : c == O_VM	   ? &a->vm
 		    : c == O_EVICT ? &a->evict
 				   : NULL;
 	uint64_t u;
@@ -327,6 +330,7 @@ static int prewarm(struct ec_ctx *ctx, struct store *s, struct args *a,
 			    .digest = name ? digest : NULL,
 			    .peer = a->peer,
 			    .boot = a->boot,
+			    .vm = a->vm || a->boot,
 			    .evict = a->evict,
 			    .budget = a->budget,
 			    .jobs = a->jobs};

@@ -124,6 +124,7 @@ struct pw_opts {
 	const char *name; /* the image as named (recorded in the warm set) */
 	int peer;	  /* copy between hosts of a location */
 	int boot;	  /* qemu hosts: a VM snapshot too (vm-disk --boot) */
+	int vm;		  /* qemu hosts: the microVM disk too (vm-disk) */
 	int evict;	  /* then evict, per host */
 	int64_t budget;	  /* evict: bytes per host; < 0 the host's own */
 	int jobs;	  /* hosts at a time */

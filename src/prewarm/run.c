@@ -27,8 +27,9 @@ static int has_runtime(const json_t *host, const char *name)
 	return 0;
 }
 
-/* A host that advertises qemu: the image's microVM disk too (`images
- * vm-disk`), so its first VM boots without building it. */
+/* Asked for (--vm, --boot) on a host that advertises qemu: the image's
+ * microVM disk too (`images vm-disk`), so its first VM boots without
+ * building it. A fleet that runs containers only does not pay for it. */
 static int vm_disk(struct pw_host *h, const struct pw_opts *o)
 {
 	const char *args[] = {"images", "vm-disk",
@@ -37,7 +38,7 @@ static int vm_disk(struct pw_host *h, const struct pw_opts *o)
 	struct ssh_opts so = *o->ssh;
 	_cleanup_json_ json_t *r = NULL;
 
-	if (!has_runtime(h->host, "qemu"))
+	if (!o->vm || !has_runtime(h->host, "qemu"))
 		return 0;
 	so.timeout_ms = PULL_TIMEOUT_MS;
 	if (!(r = fleet_remote_json(&so, h->host, args, &h->err)))

@@ -70,7 +70,7 @@ setup() {
 	[ ! -e "$p" ] || { ls -la "$PQ_ROOT/vm/rootfs"; false; }
 }
 
-@test "prewarm: a host advertising qemu builds the image's VM disk; --evict collects it" {
+@test "prewarm --vm: a host advertising qemu builds the image's VM disk (not without --vm); --evict collects it" {
 	run -0 --separate-stderr edgectl --json host ls
 	jq -e '.[] | select(.name == "h1") | (.probe.runtimes | index("qemu")) != null' <<<"$output" || {
 		echo "h1 does not advertise qemu: $output"
@@ -78,11 +78,15 @@ setup() {
 	}
 	run -0 --separate-stderr edgectl --json prewarm --host h1 vmjob:1
 	echo "$output"
-	jq -e '.warm == 1 and .hosts[0].vm_disk == "built"' <<<"$output"
+	jq -e '.warm == 1 and (.hosts[0].vm_disk == null)' <<<"$output"
+	[ -z "$(ls "$(fleet_root h1)/vm/rootfs/" 2>/dev/null)" ]
+	run -0 --separate-stderr edgectl --json prewarm --vm --host h1 vmjob:1
+	echo "$output"
+	jq -e '.hosts[0].vm_disk == "built"' <<<"$output"
 	local d
 	d=$(jq -r .digest <<<"$output")
 	[ -s "$(fleet_root h1)/vm/rootfs/${d#sha256:}.erofs" ]
-	run -0 --separate-stderr edgectl --json prewarm --host h1 vmjob:1
+	run -0 --separate-stderr edgectl --json prewarm --vm --host h1 vmjob:1
 	jq -e '.hosts[0].vm_disk == "present" and .hosts[0].already_warm' <<<"$output"
 	# --boot: a VM snapshot there too (one TCG boot)
 	run -0 --separate-stderr edgectl --json prewarm --boot --host h1 vmjob:1

@@ -77,86 +77,6 @@ static const char *env(const char *name)
 	return v && *v ? v : NULL;
 }
 
-/* $XDG_<what>_HOME or ~/<fallback>; caller frees. */
-static char *xdg_dir(const char *var, const char *fallback)
-{
-	const char *v = env(var), *home = env("HOME");
-
-	if (v)
-		return xstrdup(v);
-	return xasprintf("%s/%s", home ? home : "/", fallback);
-}
-
-/* Load config.json; a missing file is fine, a broken one is an error. */
-static int load_config(struct ec_ctx *ctx, struct ec_err *err)
-{
-	_cleanup_free_ char *dir = xdg_dir("XDG_CONFIG_HOME", ".config");
-	_cleanup_free_ char *path = xasprintf("%s/edgectl/config.json", dir);
-
-	if (access(path, F_OK) < 0)
-		return 0;
-	ctx->config = ec_json_load_file(path, err);
-	if (!ctx->config)
-		return ec_err_prefix(err, "config file (fix or remove it)");
-	if (!json_is_object(ctx->config))
-		return ec_err_set(err, EC_USAGE,
-				  "config file '%s' must hold a JSON object",
-				  path);
-	return 0;
-}
-
-/* Precedence: flag > environment > config file > default. */
-static void resolve_settings(struct ec_ctx *ctx)
-{
-	const char *c;
-
-	if (!ctx->store_url)
-		ctx->store_url = env("EDGECTL_STORE");
-	if (!ctx->store_url && (c = ec_json_str(ctx->config, "store")))
-		ctx->store_url = c;
-	if (!ctx->store_url) {
-		_cleanup_free_ char *d =
-		    xdg_dir("XDG_DATA_HOME", ".local/share");
-		ctx->owned[0] = xasprintf("file://%s/edgectl/store", d);
-		ctx->store_url = ctx->owned[0];
-	}
-	if (!ctx->root)
-		ctx->root = env("EDGECTL_ROOT");
-	if (!ctx->root && (c = ec_json_str(ctx->config, "root")))
-		ctx->root = c;
-	if (!ctx->root) {
-		if (geteuid() == 0) {
-			ctx->root = "/var/lib/edgectl";
-		} else {
-			_cleanup_free_ char *d =
-			    xdg_dir("XDG_DATA_HOME", ".local/share");
-			ctx->owned[1] = xasprintf("%s/edgectl/root", d);
-			ctx->root = ctx->owned[1];
-		}
-	}
-	/* absolute: runtimes and monitors work from other directories */
-	if (ctx->root[0] != '/') {
-		char cwd[4096];
-		if (getcwd(cwd, sizeof(cwd))) {
-			ctx->owned[2] = xasprintf("%s/%s", cwd, ctx->root);
-			ctx->root = ctx->owned[2];
-		}
-	}
-	/* S3 settings follow the AWS conventions. */
-	ctx->store_opts.endpoint = env("AWS_ENDPOINT_URL_S3");
-	if (!ctx->store_opts.endpoint)
-		ctx->store_opts.endpoint = env("AWS_ENDPOINT_URL");
-	ctx->store_opts.region = env("AWS_REGION");
-	if (!ctx->store_opts.region)
-		ctx->store_opts.region = env("AWS_DEFAULT_REGION");
-	ctx->store_opts.access_key = env("AWS_ACCESS_KEY_ID");
-	ctx->store_opts.secret_key = env("AWS_SECRET_ACCESS_KEY");
-	ctx->store_opts.session_token = env("AWS_SESSION_TOKEN");
-	ctx->store_opts.path_style = -1;
-	ctx->store_opts.quote_if_match = -1;
-	ctx->store_opts.tls_verify = 1;
-}
-
 /* `edgectl help CMD`: the man page, else the built one next to the binary,
  * else the usage text. */
 static int cmd_help(const char *name)
@@ -244,6 +164,7 @@ int main(int argc, char **argv)
 	const struct ec_cmd *cmd;
 	struct ec_err err;
 	struct sigaction sa = {.sa_handler = on_signal};
+	char cwd[4096];
 	int i, r;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -332,9 +253,9 @@ int main(int argc, char **argv)
 		list_opts(cmd, v, stdout);
 		goto out;
 	}
-	if (load_config(&ctx, &err) < 0)
+	if (cli_load_config(&ctx, env, &err) < 0)
 		return report_error(&ctx, &err);
-	resolve_settings(&ctx);
+	cli_settings(&ctx, env, (unsigned)geteuid(), getcwd(cwd, sizeof(cwd)));
 	r = cmd->run(&ctx, argc - i, argv + i);
 	store_free(ctx.store);
 	json_decref(ctx.config);

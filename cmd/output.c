@@ -121,31 +121,3 @@ void progress_done(struct progress *pr)
 	progress_draw(pr, now_seconds());
 	fputc('\n', stderr);
 }
-
-int ctx_insecure_registries(struct ec_ctx *ctx, const char **list, size_t *n,
-			    size_t max, struct ec_err *err)
-{
-	json_t *l = ctx->config
-			? json_object_get(ctx->config, "insecure_registries")
-			: NULL,
-	       *v;
-	size_t i;
-
-	if (!l)
-		return 0;
-	if (!json_is_array(l))
-		return ec_err_set(err, EC_USAGE,
-				  "config: insecure_registries must be an "
-				  "array of \"HOST[:PORT]\" strings");
-	json_array_foreach (l, i, v) {
-		if (!json_is_string(v) || !*json_string_value(v) ||
-		    strchr(json_string_value(v), '/'))
-			return ec_err_set(err, EC_USAGE,
-					  "config: insecure_registries[%zu] "
-					  "must be a \"HOST[:PORT]\" string",
-					  i);
-		if (*n < max)
-			list[(*n)++] = json_string_value(v);
-	}
-	return 0;
-}

@@ -22,23 +22,33 @@ enum {
 	O_CONTENT_TYPE
 };
 
+struct args {
+	int recursive, if_absent;
+	const char *if_match, *if_none_match, *content_type, *range;
+	uint64_t jobs, part_size;
+};
+
 static const struct ec_opt opts[] = {
     {"recursive", 'r', NULL,
-     "ls: list every key under PREFIX (no '/' grouping)", 'r'},
+     "ls: list every key under PREFIX (no '/' grouping)", 'r',
+     OPT_FLAG_TO(struct args, recursive)},
     {"if-match", 0, "ETAG",
-     "put: only if the object's ETag is ETAG (else exit 6)", O_IF_MATCH},
+     "put: only if the object's ETag is ETAG (else exit 6)", O_IF_MATCH,
+     OPT_STR_TO(struct args, if_match)},
     {"if-absent", 0, NULL,
-     "put: only if the object does not exist (else exit 6)", O_IF_ABSENT},
+     "put: only if the object does not exist (else exit 6)", O_IF_ABSENT,
+     OPT_FLAG_TO(struct args, if_absent)},
     {"if-none-match", 0, "ETAG", "get: fetch only if the ETag differs",
-     O_IF_NONE_MATCH},
+     O_IF_NONE_MATCH, OPT_STR_TO(struct args, if_none_match)},
     {"range", 0, "START-END", "get: bytes START..END (inclusive; END optional)",
-     O_RANGE},
+     O_RANGE, OPT_STR_TO(struct args, range)},
     {"jobs", 'j', "N", "parallel requests for large objects (default 4)",
-     O_JOBS},
+     O_JOBS, OPT_U64_TO(struct args, jobs, 1, XFER_JOBS_MAX)},
     {"part-size", 0, "SIZE", "multipart part size (default 16M, min 5M)",
-     O_PART_SIZE},
+     O_PART_SIZE,
+     OPT_SIZE_TO(struct args, part_size, STORE_PART_MIN, STORE_PART_MAX)},
     {"content-type", 0, "TYPE", "put: Content-Type of the object",
-     O_CONTENT_TYPE},
+     O_CONTENT_TYPE, OPT_STR_TO(struct args, content_type)},
     {0},
 };
 
@@ -71,12 +81,6 @@ const struct ec_cmd cmd_store_def = {
     .opts = opts,
     .run = run,
     .verbs = verbs,
-};
-
-struct args {
-	int recursive, if_absent;
-	const char *if_match, *if_none_match, *content_type, *range;
-	uint64_t jobs, part_size;
 };
 
 static json_t *info_json(const char *key, const struct store_info *i)
@@ -320,62 +324,6 @@ static int do_rm(struct ec_ctx *ctx, struct store *s, int argc, char **argv,
 	return 0;
 }
 
-static int parse_args(struct ec_ctx *ctx, struct optparse *op, struct args *a)
-{
-	struct ec_err err;
-	int c;
-
-	ec_err_clear(&err);
-	while ((c = opt_next(op)) != OPT_END) {
-		switch (c) {
-		case OPT_EXIT:
-			return op->status;
-		case 'r':
-			a->recursive = 1;
-			break;
-		case O_IF_MATCH:
-			a->if_match = op->arg;
-			break;
-		case O_IF_ABSENT:
-			a->if_absent = 1;
-			break;
-		case O_IF_NONE_MATCH:
-			a->if_none_match = op->arg;
-			break;
-		case O_RANGE:
-			a->range = op->arg;
-			break;
-		case O_CONTENT_TYPE:
-			a->content_type = op->arg;
-			break;
-		case O_JOBS:
-			if (parse_u64(op->arg, XFER_JOBS_MAX, &a->jobs,
-				      "--jobs", &err) < 0 ||
-			    (!a->jobs &&
-			     ec_err_set(&err, EC_USAGE,
-					"--jobs must be at least 1")))
-				return usage_error(ctx, &cmd_store_def, "%s",
-						   err.msg);
-			break;
-		case O_PART_SIZE:
-			if (parse_size(op->arg, STORE_PART_MAX, &a->part_size,
-				       "--part-size", &err) < 0)
-				return usage_error(ctx, &cmd_store_def, "%s",
-						   err.msg);
-			if (a->part_size < STORE_PART_MIN)
-				return usage_error(ctx, &cmd_store_def,
-						   "--part-size must be at "
-						   "least 5M (an S3 rule)");
-			break;
-		}
-	}
-	if (a->if_match && a->if_absent)
-		return usage_error(
-		    ctx, &cmd_store_def,
-		    "--if-match and --if-absent exclude each other");
-	return -1;
-}
-
 static int run(struct ec_ctx *ctx, int argc, char **argv)
 {
 	struct args a = {0};
@@ -386,10 +334,12 @@ static int run(struct ec_ctx *ctx, int argc, char **argv)
 	int r, n;
 
 	ec_err_clear(&err);
-	opt_init(&op, ctx, &cmd_store_def, argc, argv);
-	r = parse_args(ctx, &op, &a);
-	if (r >= 0)
+	if ((r = opt_parse(&op, ctx, &cmd_store_def, argc, argv, &a)) >= 0)
 		return r;
+	if (a.if_match && a.if_absent)
+		return usage_error(
+		    ctx, &cmd_store_def,
+		    "--if-match and --if-absent exclude each other");
 	sub = op.verb->name;
 	argv += op.ind + 1;
 	n = argc - op.ind - 1;

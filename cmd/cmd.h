@@ -43,19 +43,9 @@ const char *const *ctx_cdi_dirs(struct ec_ctx *ctx);
 /* Print one JSON value on stdout (steals the reference). */
 void json_out(json_t *v);
 
-/* Progress line on stderr when it is a TTY and not --json/-q. */
-struct progress {
-	struct ec_ctx *ctx;
-	const char *label;
-	unsigned long long total, done;
-	double start, last;
-	int shown;
-};
+/* A progress line on stderr (cli_progress_init). */
 void progress_init(struct progress *pr, struct ec_ctx *ctx, const char *label,
 		   unsigned long long total);
-void progress_update(struct progress *pr, unsigned long long done);
-void progress_done(struct progress *pr);
-double now_seconds(void);
 
 extern const struct ec_cmd cmd_store_def;
 extern const struct ec_cmd cmd_images_def;

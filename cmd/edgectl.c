@@ -40,23 +40,6 @@ static void on_signal(int sig)
 	interrupted = 1;
 }
 
-static void main_usage(FILE *f)
-{
-	const struct ec_cmd *const *c;
-
-	fprintf(f, "usage: edgectl [--store URL] [--root DIR] [--json] [-q] "
-		   "[-v] COMMAND [ARGS]\n"
-		   "       edgectl help COMMAND | --version | --help\n\n"
-		   "edgectl runs containers across a fleet of edge locations; "
-		   "shared state\n"
-		   "lives in an object store, hosts are reached over "
-		   "SSH.\n\ncommands:\n");
-	for (c = ec_commands; *c; c++)
-		fprintf(f, "  %-10s %s\n", (*c)->name, (*c)->summary);
-	fprintf(f, "  %-10s %s\n", "help", "show the manual of a command");
-	fprintf(f, "\nSee 'edgectl help COMMAND' or 'man edgectl'.\n");
-}
-
 static const struct ec_cmd *find_cmd(const char *name)
 {
 	const struct ec_cmd *const *c;
@@ -125,37 +108,8 @@ static int cmd_help(const char *name)
 	if (cmd)
 		cmd_usage(cmd, stdout);
 	else
-		main_usage(stdout);
+		cli_main_usage(ec_commands, stdout);
 	return 0;
-}
-
-static void list_verbs(void)
-{
-	const struct ec_cmd *const *c;
-	const struct ec_verb *v;
-
-	for (c = ec_commands; *c; c++)
-		for (v = (*c)->verbs; v && v->usage; v++)
-			printf("%s %s %d %d\n", (*c)->name,
-			       v->name ? v->name : "-", v->min_args,
-			       v->max_args);
-}
-
-static void list_json_probes(void)
-{
-	const struct ec_cmd *const *c;
-	const struct ec_verb *v;
-
-	for (c = ec_commands; *c; c++) {
-		int any = 0;
-		if ((*c)->json_probe && ++any)
-			printf("%s\t%s\n", (*c)->name, (*c)->json_probe);
-		for (v = (*c)->verbs; v && v->usage; v++)
-			if (v->json_probe && ++any)
-				printf("%s\t%s\n", (*c)->name, v->json_probe);
-		if (!any)
-			printf("%s\t\n", (*c)->name); /* the test fails */
-	}
 }
 
 int main(int argc, char **argv)
@@ -199,33 +153,23 @@ int main(int argc, char **argv)
 				printf("edgectl %s\n", EDGECTL_VERSION);
 			goto out;
 		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			main_usage(stdout);
+			cli_main_usage(ec_commands, stdout);
 			goto out;
-		} else if (!strcmp(a, "--list-verbs")) {
-			/* hidden, for the conventions test: CMD VERB MIN MAX
-			 * ("-" for a command's form without a verb; MAX -1:
-			 * no limit) */
-			list_verbs();
-			goto out;
-		} else if (!strcmp(a, "--list-json-probes")) {
-			/* hidden, for the conventions test: one read-only
-			 * invocation per line whose --json output parses */
-			list_json_probes();
-			goto out;
-		} else if (!strcmp(a, "--list-cmds")) {
-			const struct ec_cmd *const *c;
-			for (c = ec_commands; *c; c++)
-				printf("%s\n", (*c)->name);
+		} else if (!strcmp(a, "--list-verbs") ||
+			   !strcmp(a, "--list-json-probes") ||
+			   !strcmp(a, "--list-cmds")) {
+			/* hidden, for the conventions test (cli_list) */
+			cli_list(ec_commands, a + 7, stdout);
 			goto out;
 		} else {
 			fprintf(stderr, "edgectl: unknown option '%s'\n", a);
-			main_usage(stderr);
+			cli_main_usage(ec_commands, stderr);
 			return 2;
 		}
 	}
 	if (i >= argc) {
 		fprintf(stderr, "edgectl: no command given\n");
-		main_usage(stderr);
+		cli_main_usage(ec_commands, stderr);
 		return 2;
 	}
 	if (!strcmp(argv[i], "help"))

@@ -101,13 +101,20 @@ const struct ec_cmd cmd_prewarm_def = {
     .verbs = verbs,
 };
 
+static const struct cli_col ls_cols[] = {
+    {"HOST", "host", "%-16s"},
+    {"LOCATION", "location", "%-12s"},
+    {"IMAGE", "image", "%-30s"},
+    {"DIGEST", "digest", "%.19s"},
+    {0},
+};
+
 static int prewarm_ls(struct ec_ctx *ctx, struct store *s, const char *image)
 {
 	_cleanup_free_ char *repo = NULL;
 	char digest[80] = "";
 	struct ec_err err;
-	json_t *out, *w;
-	size_t i;
+	json_t *out;
 
 	ec_err_clear(&err);
 	if (image && image_store_digest(s, image, &repo, digest, &err) < 0)
@@ -118,14 +125,7 @@ static int prewarm_ls(struct ec_ctx *ctx, struct store *s, const char *image)
 		json_out(out);
 		return 0;
 	}
-	printf("%-16s  %-12s  %-30s  %s\n", "HOST", "LOCATION", "IMAGE",
-	       "DIGEST");
-	json_array_foreach (out, i, w)
-		printf("%-16s  %-12s  %-30s  %.19s\n",
-		       ec_json_str(w, "host") ?: "",
-		       ec_json_str(w, "location") ?: "",
-		       ec_json_str(w, "image") ?: "",
-		       ec_json_str(w, "digest") ?: "");
+	cli_table(stdout, "  ", ls_cols, out);
 	json_decref(out);
 	return 0;
 }

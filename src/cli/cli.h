@@ -169,6 +169,37 @@ int verb_takes(const struct ec_cmd *cmd, const struct ec_verb *v, int id);
  * what follows a value option). */
 void list_opts(const struct ec_cmd *cmd, const struct ec_verb *v, FILE *f);
 
+/* The options every command takes (--store, --root, --json, -q, -v, -h). */
+extern const struct ec_opt cli_global_opts[];
+
+/* `edgectl --help`: the global usage and the commands of cmds (ending with
+ * NULL) with their summaries. */
+void cli_main_usage(const struct ec_cmd *const *cmds, FILE *f);
+/* The hidden lists of `edgectl --list-WHAT`: "cmds" (one name a line),
+ * "verbs" (CMD VERB MIN MAX; "-" for a command's form without a verb, MAX
+ * -1: no limit) and "json-probes" (CMD<TAB>read-only arguments whose
+ * --json output must parse; nothing after the tab when a command has no
+ * probe, which fails the conventions test). */
+void cli_list(const struct ec_cmd *const *cmds, const char *what, FILE *f);
+
+/* --- progress (progress.c) -------------------------------------------- */
+
+/* A progress line on out when ctx->stderr_tty and not --json or -q. */
+struct progress {
+	struct ec_ctx *ctx;
+	const char *label;
+	unsigned long long total, done;
+	double start, last;
+	int shown;
+	FILE *out;
+};
+void cli_progress_init(struct progress *pr, struct ec_ctx *ctx,
+		       const char *label, unsigned long long total, FILE *out);
+void progress_update(struct progress *pr, unsigned long long done);
+void progress_done(struct progress *pr);
+/* CLOCK_MONOTONIC in seconds. */
+double now_seconds(void);
+
 /* --- settings (config.c) --------------------------------------------- */
 
 /* Resolve ctx's settings (precedence: flag > environment > config file >

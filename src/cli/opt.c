@@ -12,7 +12,7 @@
 
 enum { G_STORE = 900, G_ROOT, G_JSON };
 
-static const struct ec_opt global_opts[] = {
+const struct ec_opt cli_global_opts[] = {
     {"store", 0, "URL", "object store (file:///DIR or s3://BUCKET/PREFIX)",
      G_STORE},
     {"root", 0, "DIR", "local root (images, instances, caches)", G_ROOT},
@@ -73,7 +73,7 @@ void cli_opt_init(struct optparse *p, struct ec_ctx *ctx,
 		t->so[sn++] = '+'; /* stop at the first operand (POSIX) */
 	t->so[sn++] = ':';
 	add_opts(t, &n, &sn, cmd->opts);
-	add_opts(t, &n, &sn, global_opts);
+	add_opts(t, &n, &sn, cli_global_opts);
 	optind = 0; /* full re-initialisation of getopt (glibc) */
 	opterr = 0;
 }
@@ -153,7 +153,7 @@ static const struct ec_verb *verb_in_argv(const struct optparse *p)
 		if (a[0] == '-') {
 			o = opt_by_name(p->cmd->opts, a);
 			if (!o)
-				o = opt_by_name(global_opts, a);
+				o = opt_by_name(cli_global_opts, a);
 			if (o && o->arg)
 				i++;
 			continue;
@@ -372,7 +372,8 @@ int cli_opt_next(struct optparse *p)
 		BUG("option without table entry");
 	/* a command's own option wins over a global one with the same
 	 * letter (run -v is --volume, not --verbose) */
-	if (o < global_opts || o >= global_opts + ARRAY_SIZE(global_opts)) {
+	if (o < cli_global_opts ||
+	    o >= cli_global_opts + ARRAY_SIZE(cli_global_opts)) {
 		if (t->verb && !verb_takes(p->cmd, t->verb, o->id)) {
 			foreign_opt(p, t->verb, o);
 			return opt_finish(p, OPT_EXIT);
@@ -408,92 +409,4 @@ int cli_opt_next(struct optparse *p)
 		return cli_opt_next(p);
 	}
 	return o->id;
-}
-
-static void print_opts(const struct ec_opt *o, FILE *f)
-{
-	for (; o && o->name; o++) {
-		char left[64];
-		if (o->short_name)
-			snprintf(left, sizeof(left), "-%c, --%s%s%s",
-				 o->short_name, o->name, o->arg ? " " : "",
-				 o->arg ? o->arg : "");
-		else
-			snprintf(left, sizeof(left), "    --%s%s%s", o->name,
-				 o->arg ? " " : "", o->arg ? o->arg : "");
-		fprintf(f, "  %-28s %s\n", left, o->help);
-	}
-}
-
-static void usage_lines(const char *line, int *first, FILE *f)
-{
-	while (line && *line) {
-		const char *nl = strchr(line, '\n');
-		int len = nl ? (int)(nl - line) : (int)strlen(line);
-		fprintf(f, "%s%.*s\n", *first ? "usage: " : "   or: ", len,
-			line);
-		*first = 0;
-		line += len + (nl ? 1 : 0);
-	}
-}
-
-static void usage_tail(const struct ec_cmd *cmd, FILE *f)
-{
-	fprintf(f, "\nglobal options:\n");
-	print_opts(global_opts, f);
-	fprintf(f, "\nSee 'edgectl help %s' for the manual.\n", cmd->name);
-}
-
-void cmd_usage(const struct ec_cmd *cmd, FILE *f)
-{
-	const struct ec_verb *v;
-	int first = 1;
-
-	if (cmd->usage || !cmd->verbs)
-		usage_lines(cmd->usage, &first, f);
-	else
-		for (v = cmd->verbs; v->usage; v++)
-			usage_lines(v->usage, &first, f);
-	fprintf(f, "\n%s\n", cmd->summary);
-	if (cmd->opts && cmd->opts->name) {
-		fprintf(f, "\noptions:\n");
-		print_opts(cmd->opts, f);
-	}
-	usage_tail(cmd, f);
-}
-
-void verb_usage(const struct ec_cmd *cmd, const struct ec_verb *v, FILE *f)
-{
-	const struct ec_opt *o;
-	int first = 1, any = 0;
-
-	usage_lines(v->usage, &first, f);
-	fprintf(f, "\n%s\n", cmd->summary);
-	for (o = cmd->opts; o && o->name; o++) {
-		struct ec_opt one[2] = {*o, {0}};
-		if (!verb_takes(cmd, v, o->id))
-			continue;
-		if (!any++)
-			fprintf(f, "\noptions:\n");
-		print_opts(one, f);
-	}
-	usage_tail(cmd, f);
-}
-
-void list_opts(const struct ec_cmd *cmd, const struct ec_verb *v, FILE *f)
-{
-	const struct ec_verb *w;
-	const struct ec_opt *o;
-
-	if (!v)
-		for (w = cmd->verbs; w && w->usage; w++)
-			if (w->name)
-				fprintf(f, "%s\n", w->name);
-	for (o = cmd->opts; o && o->name; o++)
-		if (verb_takes(cmd, v, o->id))
-			fprintf(f, "--%s%s%s\n", o->name, o->arg ? " " : "",
-				o->arg ? o->arg : "");
-	for (o = global_opts; o->name; o++)
-		fprintf(f, "--%s%s%s\n", o->name, o->arg ? " " : "",
-			o->arg ? o->arg : "");
 }

@@ -1,6 +1,6 @@
 /* store.c - `edgectl store`: object store plumbing for operators/scripts. */
 #include "cmd.h"
-#include "store/transfer.h"
+#include "store/getfile.h"
 #include "util/io.h"
 #include "util/parse.h"
 #include "util/tmpfile.h"
@@ -198,49 +198,6 @@ static int do_put(struct ec_ctx *ctx, struct store *s, struct args *a,
 	return 0;
 }
 
-struct fd_sink {
-	int fd;
-	struct progress *pr;
-	unsigned long long done;
-};
-
-static int fd_sink(void *c, const void *data, size_t len, struct ec_err *err)
-{
-	struct fd_sink *f = c;
-
-	if (io_write_all(f->fd, data, len, -1, "output", err) < 0)
-		return -1;
-	f->done += len;
-	if (f->pr)
-		progress_update(f->pr, f->done);
-	return 0;
-}
-
-static int parse_range(const char *r, struct store_get_opts *g,
-		       struct ec_err *err)
-{
-	_cleanup_free_ char *a = xstrdup(r);
-	char *dash = strchr(a, '-');
-	uint64_t end;
-
-	if (!dash)
-		return ec_err_set(err, EC_USAGE,
-				  "--range '%s': expected START-END or START-",
-				  r);
-	*dash = '\0';
-	if (parse_u64(a, UINT64_MAX, &g->off, "--range start", err) < 0)
-		return -1;
-	if (!dash[1])
-		return 0;
-	if (parse_u64(dash + 1, UINT64_MAX, &end, "--range end", err) < 0)
-		return -1;
-	if (end < g->off)
-		return ec_err_set(err, EC_USAGE,
-				  "--range '%s': end is before start", r);
-	g->len = end - g->off + 1;
-	return 0;
-}
-
 /* Get KEY into FILE (atomically: FILE appears only when complete) or to
  * stdout. Whole objects into files use parallel ranges. */
 static int do_get(struct ec_ctx *ctx, struct store *s, struct args *a,
@@ -253,13 +210,10 @@ static int do_get(struct ec_ctx *ctx, struct store *s, struct args *a,
 				     .cancel = ctx->interrupted};
 	struct store_info info;
 	struct progress pr;
-	struct fd_sink fs = {.fd = 1};
-	_cleanup_free_ char *tmp = NULL;
-	_cleanup_close_ int fd = -1;
 	double t0 = now_seconds();
 	int r;
 
-	if (a->range && parse_range(a->range, &g, err) < 0)
+	if (a->range && store_range_parse(a->range, &g, err) < 0)
 		return -1;
 	if (!file || !strcmp(file, "-")) {
 		if (ctx->json)
@@ -267,31 +221,18 @@ static int do_get(struct ec_ctx *ctx, struct store *s, struct args *a,
 					  "--json needs an output FILE (stdout "
 					  "carries the JSON)");
 		fflush(stdout);
-		r = store_get(s, key, &g, fd_sink, &fs, &info, err);
-		return r < 0 ? -1 : 0;
+		return store_get_fd(s, key, &g, 1, NULL, &info, err) < 0 ? -1
+									 : 0;
 	}
-	fd = tmpfile_beside(file, ".edgectl-part-", 0644, &tmp, err);
-	if (fd < 0)
-		return -1;
 	progress_init(&pr, ctx, key, 0);
 	xo.progress_ctx = &pr;
-	fs = (struct fd_sink){.fd = fd, .pr = &pr};
-	if (a->range || a->if_none_match)
-		r = store_get(s, key, &g, fd_sink, &fs, &info, err);
-	else
-		r = store_download_fd(s, key, fd, &xo, &info, NULL, err);
+	if ((r = store_get_file(s, key, file, &g, &xo, &info, err)) < 0)
+		return -1;
 	if (r == STORE_NOT_MODIFIED) {
-		unlink(tmp);
 		if (ctx->json)
 			json_out(json_pack("{s:s,s:s,s:b}", "key", key, "etag",
 					   info.etag, "not_modified", 1));
 		return 0;
-	}
-	if (r < 0 || fsync(fd) < 0 || rename(tmp, file) < 0) {
-		if (r == 0)
-			ec_err_errno(err, EC_FAIL, errno, "write '%s'", file);
-		unlink(tmp);
-		return -1;
 	}
 	progress_done(&pr);
 	if (ctx->json) {

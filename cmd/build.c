@@ -21,30 +21,42 @@ enum {
 	O_RUNTIME
 };
 
+struct args {
+	struct build_opts bo;
+	int gzip, network, reproducible;
+};
+
+#define A struct args
 static const struct ec_opt opts[] = {
     {"file", 'f', "FILE",
-     "the Dockerfile (default CONTEXT/Dockerfile, else Containerfile)", 'f'},
+     "the Dockerfile (default CONTEXT/Dockerfile, else Containerfile)", 'f',
+     OPT_STR_TO(A, bo.dockerfile)},
     {"tag", 't', "REF", "name the image (repeatable)", 't'},
     {"build-arg", 0, "K=V", "set a build argument (repeatable)", O_BUILD_ARG},
-    {"target", 0, "STAGE", "build up to this stage", O_TARGET},
+    {"target", 0, "STAGE", "build up to this stage", O_TARGET,
+     OPT_STR_TO(A, bo.target)},
     {"compression", 0, "zstd|gzip", "layer compression (default zstd, framed)",
-     O_COMPRESSION},
+     O_COMPRESSION, OPT_CHOICE_TO(A, gzip)},
     {"level", 0, "N",
-     "compression level (zstd 1-19, default 3; gzip 1-9, default 6)", O_LEVEL},
+     "compression level (zstd 1-19, default 3; gzip 1-9, default 6)", O_LEVEL,
+     OPT_INT_TO(A, bo.level, 0, 22)},
     {"frame-size", 0, "SIZE",
-     "zstd: input bytes per independent frame (default 32M)", O_FRAME_SIZE},
-    {"no-cache", 0, NULL, "do not reuse cached steps", O_NO_CACHE},
+     "zstd: input bytes per independent frame (default 32M)", O_FRAME_SIZE,
+     OPT_SIZE_TO(A, bo.frame_size, 64 << 10, 0xffffffffull)},
+    {"no-cache", 0, NULL, "do not reuse cached steps", O_NO_CACHE,
+     OPT_FLAG_TO(A, bo.no_cache)},
     {"network", 0, "none|host", "network of RUN steps (default none)",
-     O_NETWORK},
+     O_NETWORK, OPT_CHOICE_TO(A, network)},
     {"platform", 0, "PLATFORM",
      "target platform (only this host's: linux/amd64 or linux/arm64)",
      O_PLATFORM},
     {"reproducible", 0, NULL, "clamp times to SOURCE_DATE_EPOCH (default 0)",
-     O_REPRODUCIBLE},
-    {"runtime", 0, "NAME", "OCI runtime for RUN (crun, runc, runsc)",
-     O_RUNTIME},
+     O_REPRODUCIBLE, OPT_FLAG_TO(A, reproducible)},
+    {"runtime", 0, "NAME", "OCI runtime for RUN (crun, runc, runsc)", O_RUNTIME,
+     OPT_STR_TO(A, bo.runtime)},
     {0},
 };
+#undef A
 
 static int run(struct ec_ctx *ctx, int argc, char **argv);
 
@@ -112,7 +124,8 @@ static void push(const char ***v, size_t *n, const char *s)
 
 static int run(struct ec_ctx *ctx, int argc, char **argv)
 {
-	struct build_opts bo = {.comp = COMP_ZSTD, .source_date_epoch = -1};
+	struct args a = {.bo = {.source_date_epoch = -1}};
+	struct build_opts *bo = &a.bo;
 	const char *insecure[32];
 	struct build_result res;
 	struct ui ui = {.ctx = ctx};
@@ -120,82 +133,28 @@ static int run(struct ec_ctx *ctx, int argc, char **argv)
 	size_t ntags = 0, nargs = 0;
 	struct optparse op;
 	struct ec_err err;
-	uint64_t u;
-	int c, reproducible = 0;
+	int c;
 	const char *sde = getenv("SOURCE_DATE_EPOCH");
 
 	ec_err_clear(&err);
 	opt_init(&op, ctx, &cmd_build_def, argc, argv);
+	op.dest = &a;
 	while ((c = opt_next(&op)) != OPT_END) {
-		switch (c) {
-		case OPT_EXIT:
+		if (c == OPT_EXIT)
 			return op.status;
-		case 'f':
-			bo.dockerfile = op.arg;
-			break;
-		case 't':
-			push(&tags, &ntags, op.arg);
-			break;
-		case O_BUILD_ARG:
-			push(&bargs, &nargs, op.arg);
-			break;
-		case O_TARGET:
-			bo.target = op.arg;
-			break;
-		case O_COMPRESSION:
-			if (!strcmp(op.arg, "zstd"))
-				bo.comp = COMP_ZSTD;
-			else if (!strcmp(op.arg, "gzip"))
-				bo.comp = COMP_GZIP;
-			else
-				return usage_error(
-				    ctx, &cmd_build_def,
-				    "--compression '%s': use zstd or gzip",
-				    op.arg);
-			break;
-		case O_LEVEL:
-			if (parse_u64(op.arg, 22, &u, "--level", &err) < 0)
-				return usage_error(ctx, &cmd_build_def, "%s",
-						   err.msg);
-			bo.level = (int)u;
-			break;
-		case O_FRAME_SIZE:
-			if (parse_size(op.arg, 0xffffffffull, &bo.frame_size,
-				       "--frame-size", &err) < 0)
-				return usage_error(ctx, &cmd_build_def, "%s",
-						   err.msg);
-			if (bo.frame_size < (64u << 10))
-				return usage_error(
-				    ctx, &cmd_build_def,
-				    "--frame-size must be at least 64K");
-			break;
-		case O_NO_CACHE:
-			bo.no_cache = 1;
-			break;
-		case O_NETWORK:
-			if (strcmp(op.arg, "none") && strcmp(op.arg, "host"))
-				return usage_error(
-				    ctx, &cmd_build_def,
-				    "--network '%s': use none or host", op.arg);
-			bo.network_host = !strcmp(op.arg, "host");
-			break;
-		case O_PLATFORM:
-			if (strcmp(op.arg, "linux/amd64") &&
-			    strcmp(op.arg, "linux/arm64"))
-				return usage_error(
-				    ctx, &cmd_build_def,
-				    "--platform '%s': only linux/amd64 and "
-				    "linux/arm64 (this host's) are supported",
-				    op.arg);
-			break;
-		case O_REPRODUCIBLE:
-			reproducible = 1;
-			break;
-		case O_RUNTIME:
-			bo.runtime = op.arg;
-			break;
-		}
+		if (c == 't' || c == O_BUILD_ARG)
+			push(c == 't' ? &tags : &bargs,
+			     c == 't' ? &ntags : &nargs, op.arg);
+		else if (c == O_PLATFORM && strcmp(op.arg, "linux/amd64") &&
+			 strcmp(op.arg, "linux/arm64"))
+			return usage_error(
+			    ctx, &cmd_build_def,
+			    "--platform '%s': only linux/amd64 and "
+			    "linux/arm64 (this host's) are supported",
+			    op.arg);
 	}
+	bo->comp = a.gzip ? COMP_GZIP : COMP_ZSTD;
+	bo->network_host = a.network;
 	if (argc - op.ind != 1)
 		return usage_error(ctx, &cmd_build_def,
 				   "build needs one CONTEXT directory");
@@ -204,27 +163,27 @@ static int run(struct ec_ctx *ctx, int argc, char **argv)
 		if (parse_i64(sde, 0, INT64_MAX, &v, "SOURCE_DATE_EPOCH",
 			      &err) < 0)
 			return report_error(ctx, &err);
-		bo.source_date_epoch = v;
-	} else if (reproducible) {
-		bo.source_date_epoch = 0;
+		bo->source_date_epoch = v;
+	} else if (a.reproducible) {
+		bo->source_date_epoch = 0;
 	}
-	bo.root = ctx->root;
-	bo.context = argv[op.ind];
-	bo.tags = tags;
-	bo.build_args = bargs;
-	bo.cancel = ctx->interrupted;
-	bo.step = on_step;
-	bo.output = on_output;
-	bo.warn = on_warn;
-	bo.bytes = on_bytes;
-	bo.open_store = open_store;
-	bo.cb_ctx = &ui;
-	if (ctx_insecure_registries(ctx, insecure, &bo.ninsecure,
+	bo->root = ctx->root;
+	bo->context = argv[op.ind];
+	bo->tags = tags;
+	bo->build_args = bargs;
+	bo->cancel = ctx->interrupted;
+	bo->step = on_step;
+	bo->output = on_output;
+	bo->warn = on_warn;
+	bo->bytes = on_bytes;
+	bo->open_store = open_store;
+	bo->cb_ctx = &ui;
+	if (ctx_insecure_registries(ctx, insecure, &bo->ninsecure,
 				    sizeof(insecure) / sizeof(*insecure),
 				    &err) < 0)
 		return report_error(ctx, &err);
-	bo.insecure_registries = insecure;
-	if (build_run(&bo, &res, &err) < 0)
+	bo->insecure_registries = insecure;
+	if (build_run(bo, &res, &err) < 0)
 		return report_error(ctx, &err);
 	progress_done(&ui.pr);
 	if (ctx->json) {

@@ -33,14 +33,18 @@ enum {
 static int run_host(struct ec_ctx *ctx, int argc, char **argv);
 static int run_location(struct ec_ctx *ctx, int argc, char **argv);
 
+#define A struct fleet_host_spec
 static const struct ec_opt host_opts[] = {
     {"location", 0, "LOC", "add: the host's location; ls: only this one",
-     O_LOCATION},
-    {"ssh", 0, "[USER@]ADDR[:PORT]", "add: how to reach the host", O_SSH},
-    {"host-root", 0, "DIR", "add: edgectl's root on the host", O_ROOT_DIR},
+     O_LOCATION, OPT_STR_TO(A, location)},
+    {"ssh", 0, "[USER@]ADDR[:PORT]", "add: how to reach the host", O_SSH,
+     OPT_STR_TO(A, ssh)},
+    {"host-root", 0, "DIR", "add: edgectl's root on the host", O_ROOT_DIR,
+     OPT_STR_TO(A, root)},
     {"edgectl", 0, "PATH", "add: edgectl on the host (default: in PATH)",
-     O_EDGECTL},
-    {"subnet", 0, "CIDR", "add: the host's container subnet", O_SUBNET},
+     O_EDGECTL, OPT_STR_TO(A, edgectl)},
+    {"subnet", 0, "CIDR", "add: the host's container subnet", O_SUBNET,
+     OPT_STR_TO(A, subnet)},
     {"label", 0, "K=V", "add: a label (repeatable)", O_LABEL},
     {"gpu", 0, "MODEL:MEM",
      "add: a GPU and its memory (repeatable; "
@@ -49,6 +53,7 @@ static const struct ec_opt host_opts[] = {
     {"jobs", 'j', "N", "ls: store reads in flight (default 16)", 'j'},
     {0},
 };
+#undef A
 
 static const int host_add_opts[] = {O_LOCATION, O_SSH,	 O_ROOT_DIR, O_EDGECTL,
 				    O_SUBNET,	O_LABEL, O_GPU,	     0};
@@ -126,62 +131,42 @@ void ctx_ssh_opts(struct ec_ctx *ctx, struct ssh_opts *o)
 		o->control_dir = dir;
 }
 
-/* The sub-verb and its NAME (checked) after the options; NULL (and *st
- * the exit status of the usage error) when they are missing or bad. */
-static const char *verb_name(struct ec_ctx *ctx, const struct ec_cmd *cmd,
-			     int argc, char **argv, int ind, const char **name,
-			     int *st)
+/* The verb's NAME operand (NULL for ls, probe, refresh --all), checked;
+ * -1 and *st the exit status of a usage error when it is bad. */
+static int verb_name(struct ec_ctx *ctx, const struct ec_cmd *cmd,
+		     const struct optparse *op, const char **name, int *st)
 {
 	struct ec_err err;
 
 	ec_err_clear(&err);
-	*name = ind + 1 < argc ? argv[ind + 1] : NULL;
-	if (ind >= argc) {
-		*st = usage_error(ctx, cmd, "%s needs %s", cmd->name,
-				  cmd == &cmd_host_def
-				      ? "add, ls, rm or probe"
-				      : "add, ls, rm or refresh");
-		return NULL;
-	}
-	if (!strcmp(argv[ind], "ls") || !strcmp(argv[ind], "probe") ||
-	    (!strcmp(argv[ind], "refresh") && !*name))
-		return argv[ind];
-	if (!*name) {
-		*st = usage_error(ctx, cmd, "%s %s needs a NAME", cmd->name,
-				  argv[ind]);
-		return NULL;
-	}
-	if (fleet_name_check(cmd->name, *name, &err) < 0) {
+	*name = op->ind + 1 < op->argc ? op->argv[op->ind + 1] : NULL;
+	if (*name && fleet_name_check(cmd->name, *name, &err) < 0) {
 		*st = usage_error(ctx, cmd, "%s", err.msg);
-		return NULL;
+		return -1;
 	}
-	return argv[ind];
+	return 0;
 }
 
 /* --- location ------------------------------------------------------------- */
 
-static void location_print(const json_t *all)
+static const char *loc_time(const json_t *l, char *buf, size_t size)
 {
-	const json_t *l;
-	size_t i;
+	int off = (int)ec_json_int(l, "utc_offset_min");
 
-	printf("%-16s  %9s  %10s  %-16s  %s\n", "NAME", "LAT", "LON", "TIME",
-	       "OFF-PEAK");
-	json_array_foreach (all, i, l) {
-		int off = (int)ec_json_int(l, "utc_offset_min");
-		char t[32];
-		if (ec_json_str(l, "tz"))
-			snprintf(t, sizeof(t), "%s", ec_json_str(l, "tz"));
-		else
-			snprintf(t, sizeof(t), "UTC%+d:%02d", off / 60,
-				 abs(off % 60));
-		printf("%-16s  %9.4f  %10.4f  %-16s  %s\n",
-		       ec_json_str(l, "name") ?: "",
-		       json_number_value(json_object_get(l, "lat")),
-		       json_number_value(json_object_get(l, "lon")), t,
-		       ec_json_str(l, "off_peak") ?: "-");
-	}
+	if (ec_json_str(l, "tz"))
+		return ec_json_str(l, "tz");
+	snprintf(buf, size, "UTC%+d:%02d", off / 60, abs(off % 60));
+	return buf;
 }
+
+static const struct cli_col location_cols[] = {
+    {"NAME", "name", "%-16s"},
+    {"LAT", "lat", "%9.4f"},
+    {"LON", "lon", "%10.4f"},
+    {"TIME", NULL, "%-16s", loc_time},
+    {"OFF-PEAK", "off_peak", "%s", NULL, "-"},
+    {0},
+};
 
 /* One option of `location` into l; -1 with a usage error in err. */
 static int location_opt(struct fleet_location_spec *l, json_t *labels, int c,
@@ -215,26 +200,31 @@ static int location_opt(struct fleet_location_spec *l, json_t *labels, int c,
 	return 0;
 }
 
-static void summary_print(const json_t *all)
+static const char *mem_free(const json_t *m, char *buf, size_t size)
 {
-	const json_t *m;
-	size_t i;
-
-	printf("%-16s  %5s  %5s  %9s  %10s  %9s  %10s  %s\n", "NAME", "HOSTS",
-	       "UP", "CPU-FREE", "MEM-FREE", "CPU-MAX", "MEM-MAX", "GEN");
-	json_array_foreach (all, i, m)
-		printf(
-		    "%-16s  %5lld  %5lld  %9lld  %9lldM  %9lld  %9lldM  "
-		    "%lld\n",
-		    ec_json_str(m, "location") ?: "",
-		    (long long)ec_json_int(m, "hosts_total"),
-		    (long long)ec_json_int(m, "hosts_up"),
-		    (long long)ec_json_int(m, "cpu_free_m"),
-		    (long long)(ec_json_int(m, "memory_free_bytes") >> 20),
-		    (long long)ec_json_int(m, "cpu_free_max_m"),
-		    (long long)(ec_json_int(m, "memory_free_max_bytes") >> 20),
-		    (long long)ec_json_int(m, "generation"));
+	snprintf(buf, size, "%lldM",
+		 (long long)(ec_json_int(m, "memory_free_bytes") >> 20));
+	return buf;
 }
+
+static const char *mem_max(const json_t *m, char *buf, size_t size)
+{
+	snprintf(buf, size, "%lldM",
+		 (long long)(ec_json_int(m, "memory_free_max_bytes") >> 20));
+	return buf;
+}
+
+static const struct cli_col summary_cols[] = {
+    {"NAME", "location", "%-16s"},
+    {"HOSTS", "hosts_total", "%5lld"},
+    {"UP", "hosts_up", "%5lld"},
+    {"CPU-FREE", "cpu_free_m", "%9lld"},
+    {"MEM-FREE", NULL, "%10s", mem_free},
+    {"CPU-MAX", "cpu_free_max_m", "%9lld"},
+    {"MEM-MAX", NULL, "%10s", mem_max},
+    {"GEN", "generation", "%lld"},
+    {0},
+};
 
 /* location refresh (NAME | --all): rebuild summaries from host objects. */
 static int location_refresh(struct ec_ctx *ctx, struct store *s,
@@ -253,7 +243,7 @@ static int location_refresh(struct ec_ctx *ctx, struct store *s,
 	if (ctx->json)
 		json_out(json_incref(j));
 	else
-		summary_print(j);
+		cli_table(stdout, "  ", summary_cols, j);
 	return 0;
 }
 
@@ -270,7 +260,7 @@ static int location_verb(struct ec_ctx *ctx, struct store *s, const char *sub,
 		if (ctx->json)
 			json_out(json_incref(j));
 		else
-			location_print(j);
+			cli_table(stdout, "  ", location_cols, j);
 		return 0;
 	}
 	if (!strcmp(sub, "rm"))
@@ -279,11 +269,6 @@ static int location_verb(struct ec_ctx *ctx, struct store *s, const char *sub,
 			   : 0;
 	if (!strcmp(sub, "refresh"))
 		return location_refresh(ctx, s, l->name, all);
-	if (strcmp(sub, "add"))
-		return usage_error(ctx, &cmd_location_def,
-				   "unknown subcommand '%s' (add, ls, rm, "
-				   "refresh)",
-				   sub);
 	if (!(j = fleet_location_record(l, &err)))
 		return usage_error(ctx, &cmd_location_def, "%s", err.msg);
 	if (fleet_location_put(s, j, &err) < 0)
@@ -315,9 +300,9 @@ static int run_location(struct ec_ctx *ctx, int argc, char **argv)
 			return usage_error(ctx, &cmd_location_def, "%s",
 					   err.msg);
 	}
-	if (!(sub = verb_name(ctx, &cmd_location_def, argc, argv, op.ind,
-			      &l.name, &st)))
+	if (verb_name(ctx, &cmd_location_def, &op, &l.name, &st) < 0)
 		return st;
+	sub = op.verb->name;
 	if (!(s = ctx_store(ctx, &err)))
 		return report_error(ctx, &err);
 	return location_verb(ctx, s, sub, &l, all);
@@ -326,29 +311,39 @@ static int run_location(struct ec_ctx *ctx, int argc, char **argv)
 /* --- host ------------------------------------------------------------------
  */
 
-static void host_print(const json_t *all)
+static const char *host_mem(const json_t *h, char *buf, size_t size)
 {
-	const json_t *h, *r;
-	size_t i, k;
+	const json_t *p = json_object_get(h, "probe");
 
-	printf("%-16s  %-12s  %-24s  %4s  %8s  %s\n", "NAME", "LOCATION", "SSH",
-	       "CPUS", "MEMORY", "RUNTIMES");
-	json_array_foreach (all, i, h) {
-		const json_t *p = json_object_get(h, "probe");
-		char rts[64] = "";
-		json_array_foreach (json_object_get(p, "runtimes"), k, r) {
-			size_t l = strlen(rts);
-			snprintf(rts + l, sizeof(rts) - l, "%s%s", l ? "," : "",
-				 json_string_value(r));
-		}
-		printf("%-16s  %-12s  %-24s  %4d  %6.1fGi  %s\n",
-		       ec_json_str(h, "name") ?: "",
-		       ec_json_str(h, "location") ?: "",
-		       ec_json_str(h, "ssh") ?: "(local)",
-		       (int)ec_json_int(p, "cpus"),
-		       (double)ec_json_int(p, "memory_bytes") / (1 << 30), rts);
-	}
+	snprintf(buf, size, "%.1fGi",
+		 (double)ec_json_int(p, "memory_bytes") / (1 << 30));
+	return buf;
 }
+
+static const char *host_runtimes(const json_t *h, char *buf, size_t size)
+{
+	const json_t *r;
+	size_t k, l;
+
+	buf[0] = '\0';
+	json_array_foreach (
+	    json_object_get(json_object_get(h, "probe"), "runtimes"), k, r) {
+		l = strlen(buf);
+		snprintf(buf + l, size - l, "%s%s", l ? "," : "",
+			 json_string_value(r));
+	}
+	return buf;
+}
+
+static const struct cli_col host_cols[] = {
+    {"NAME", "name", "%-16s"},
+    {"LOCATION", "location", "%-12s"},
+    {"SSH", "ssh", "%-24s", NULL, "(local)"},
+    {"CPUS", "probe.cpus", "%4d"},
+    {"MEMORY", NULL, "%8s", host_mem},
+    {"RUNTIMES", NULL, "%s", host_runtimes},
+    {0},
+};
 
 static int host_verb(struct ec_ctx *ctx, const char *sub,
 		     const struct fleet_host_spec *a)
@@ -369,11 +364,6 @@ static int host_verb(struct ec_ctx *ctx, const char *sub,
 		}
 		return 0;
 	}
-	if (strcmp(sub, "ls") && strcmp(sub, "rm") && strcmp(sub, "add"))
-		return usage_error(ctx, &cmd_host_def,
-				   "unknown subcommand '%s' (add, ls, rm, "
-				   "probe)",
-				   sub);
 	if (!strcmp(sub, "add") && fleet_host_check(a, &err) < 0)
 		return usage_error(ctx, &cmd_host_def, "%s", err.msg);
 	if (!(s = ctx_store(ctx, &err)))
@@ -384,7 +374,7 @@ static int host_verb(struct ec_ctx *ctx, const char *sub,
 		if (ctx->json)
 			json_out(json_incref(j));
 		else
-			host_print(j);
+			cli_table(stdout, "  ", host_cols, j);
 		return 0;
 	}
 	if (!strcmp(sub, "rm"))
@@ -412,31 +402,21 @@ static int run_host(struct ec_ctx *ctx, int argc, char **argv)
 	struct fleet_host_spec a = {.labels = labels, .gpus = gpus};
 	struct optparse op;
 	struct ec_err err;
-	const char *sub;
 	int c, st = 0;
 
 	ec_err_clear(&err);
 	opt_init(&op, ctx, &cmd_host_def, argc, argv);
+	op.dest = &a;
 	while ((c = opt_next(&op)) != OPT_END) {
-		const char **v = c == O_LOCATION   ? &a.location
-				 : c == O_SSH	   ? &a.ssh
-				 : c == O_ROOT_DIR ? &a.root
-				 : c == O_EDGECTL  ? &a.edgectl
-				 : c == O_SUBNET   ? &a.subnet
-						   : NULL;
 		if (c == OPT_EXIT)
 			return op.status;
-		if (v)
-			*v = op.arg;
-		else if ((c == O_LABEL &&
-			  fleet_label_add(labels, op.arg, &err) < 0) ||
-			 (c == O_GPU &&
-			  fleet_gpu_add(gpus, op.arg, &err) < 0) ||
-			 (c == 'j' && set_read_jobs(op.arg, &err) < 0))
+		if (c == 'j' ? set_read_jobs(op.arg, &err) < 0
+			     : (c == O_LABEL
+				    ? fleet_label_add(labels, op.arg, &err)
+				    : fleet_gpu_add(gpus, op.arg, &err)) < 0)
 			return usage_error(ctx, &cmd_host_def, "%s", err.msg);
 	}
-	if (!(sub = verb_name(ctx, &cmd_host_def, argc, argv, op.ind, &a.name,
-			      &st)))
+	if (verb_name(ctx, &cmd_host_def, &op, &a.name, &st) < 0)
 		return st;
-	return host_verb(ctx, sub, &a);
+	return host_verb(ctx, op.verb->name, &a);
 }

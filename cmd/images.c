@@ -2,7 +2,7 @@
  * `images rm` (untag, then collect what nothing uses), `images export` and
  * `images import` (an image as an OCI layout tar, e.g. between hosts). */
 #include "cmd.h"
-#include "oci/gc.h"
+#include "oci/images.h"
 #include "oci/layout.h"
 #include "oci/ref.h"
 #include "oci/xfer.h"
@@ -60,107 +60,39 @@ const struct ec_cmd cmd_inspect_def = {
     .json_probe = "images",
 };
 
-static int parse_none(struct ec_ctx *ctx, const struct ec_cmd *cmd, int argc,
-		      char **argv, int *ind)
+static const char *img_digest(const json_t *r, char *buf, size_t size)
 {
-	struct optparse op;
-	int c;
-
-	opt_init(&op, ctx, cmd, argc, argv);
-	while ((c = opt_next(&op)) != OPT_END)
-		if (c == OPT_EXIT)
-			return op.status;
-	*ind = op.ind;
-	return -1;
+	snprintf(buf, size, "%.19s", ec_json_str(r, "digest") + 7);
+	return buf;
 }
 
-/* Size of an image: manifest + config + layers. */
-static json_int_t image_size(json_t *man, const struct oci_desc *d)
+static const char *img_size(const json_t *r, char *buf, size_t size)
 {
-	json_int_t n = (json_int_t)d->size;
-	json_t *l;
-	size_t i;
-
-	n += json_integer_value(
-	    json_object_get(json_object_get(man, "config"), "size"));
-	json_array_foreach (json_object_get(man, "layers"), i, l)
-		n += json_integer_value(json_object_get(l, "size"));
-	return n;
+	return fmt_size((uint64_t)ec_json_int(r, "size_bytes"), buf, size);
 }
 
-/* The local name of IMAGE: "web:1" -> "web:1", or IMAGE as written when
- * the layout has it so (other tools tag without ":TAG"). */
-static char *local_name(struct oci_layout *l, const char *image)
-{
-	struct img_ref r;
-	struct oci_desc d;
-	char *name;
-
-	if (img_ref_parse(image, &r, NULL) < 0)
-		return xstrdup(image);
-	name = r.kind == REF_STORE ? img_ref_local_name(&r) : xstrdup(image);
-	img_ref_release(&r);
-	if (oci_ref_get(l, name, &d, NULL) < 0 &&
-	    oci_ref_get(l, image, &d, NULL) == 0) {
-		free(name);
-		name = xstrdup(image);
-	}
-	return name;
-}
+static const struct cli_col image_cols[] = {
+    {"REF", "ref", "%-40s"},
+    {"DIGEST", NULL, "%-19s", img_digest},
+    {"CREATED", "created", "%-21s"},
+    {"SIZE", NULL, "%10s", img_size},
+    {0},
+};
 
 static int images_list(struct ec_ctx *ctx, struct oci_layout *l)
 {
-	_cleanup_json_ json_t *refs = NULL, *users = NULL;
-	json_t *out, *r;
 	struct ec_err err;
-	size_t i;
+	json_t *out;
 
 	ec_err_clear(&err);
-	if (!(refs = oci_ref_list(l, &err)) ||
-	    !(users = oci_image_users(l, &err)))
+	if (!(out = oci_images_list(l, &err)))
 		return report_error(ctx, &err);
-	out = json_array();
-	json_array_foreach (refs, i, r) {
-		struct oci_desc d;
-		_cleanup_json_ json_t *man = NULL, *cfg = NULL;
-		const char *created = "";
-
-		if (oci_desc_from_json(r, &d, &err) < 0)
-			continue;
-		man = oci_blob_json(l, d.digest, &err);
-		if (man)
-			cfg = oci_blob_json(
-			    l,
-			    ec_json_str(json_object_get(man, "config"),
-					"digest")
-				?: "",
-			    &err);
-		if (cfg && ec_json_str(cfg, "created"))
-			created = ec_json_str(cfg, "created");
-		json_array_append_new(
-		    out,
-		    json_pack("{s:s,s:s,s:I,s:s,s:i}", "ref",
-			      ec_json_str(r, "name"), "digest", d.digest,
-			      "size_bytes",
-			      man ? image_size(man, &d) : (json_int_t)d.size,
-			      "created", created, "instances",
-			      (int)json_array_size(
-				  json_object_get(users, d.digest))));
-	}
-	if (ctx->json) {
+	if (!ctx->json)
+		cli_table(stdout, " ", image_cols, out);
+	if (ctx->json)
 		json_out(out);
-		return 0;
-	}
-	printf("%-40s %-19s %-21s %10s\n", "REF", "DIGEST", "CREATED", "SIZE");
-	json_array_foreach (out, i, r) {
-		char sz[32];
-		printf("%-40s %-19.19s %-21s %10s\n", ec_json_str(r, "ref"),
-		       ec_json_str(r, "digest") + 7, ec_json_str(r, "created"),
-		       fmt_size((uint64_t)json_integer_value(
-				    json_object_get(r, "size_bytes")),
-				sz, sizeof(sz)));
-	}
-	json_decref(out);
+	else
+		json_decref(out);
 	return 0;
 }
 
@@ -169,78 +101,42 @@ static int images_list(struct ec_ctx *ctx, struct oci_layout *l)
 static int images_rm(struct ec_ctx *ctx, struct oci_layout *l, int force, int n,
 		     char **names)
 {
-	_cleanup_json_ json_t *users = NULL;
-	json_t *removed = json_array(), *failed = json_array();
-	struct oci_gc_stats gs = {0};
-	struct ec_err err, first;
-	int i, st = 0;
+	struct oci_rm_result r;
+	struct ec_err err;
+	const json_t *v;
+	size_t i;
 	char sz[32];
+	int st = 0;
 
 	ec_err_clear(&err);
-	ec_err_clear(&first);
-	if (!(users = oci_image_users(l, &err)))
-		goto gc_failed;
-	for (i = 0; i < n; i++) {
-		_cleanup_free_ char *name = local_name(l, names[i]);
-		struct oci_desc d;
-		json_t *u;
-
-		ec_err_clear(&err);
-		if (oci_ref_get(l, name, &d, &err) == 0 &&
-		    (u = json_object_get(users, d.digest)) && !force)
-			ec_err_set(&err, EC_FAIL,
-				   "image '%s' is used by instance '%s' "
-				   "(remove the instance first, or untag it "
-				   "with -f: its blobs stay while it is used)",
-				   name,
-				   json_string_value(json_array_get(u, 0)));
-		else if (err.cat == EC_OK)
-			oci_ref_delete(l, name, &err);
-		else if (err.cat == EC_NOTFOUND)
-			ec_err_set(&err, EC_NOTFOUND,
-				   "no image '%s' in the local root (edgectl "
-				   "images lists them)",
-				   name);
-		if (err.cat == EC_OK) {
-			json_array_append_new(removed, json_string(name));
-			if (!ctx->json)
-				printf("removed %s\n", name);
-			continue;
-		}
-		json_array_append_new(
-		    failed,
-		    json_pack("{s:s,s:s}", "ref", name, "error", err.msg));
-		if (first.cat == EC_OK)
-			first = err;
-		else if (!ctx->json)
-			fprintf(stderr, "edgectl: error: %s\n", err.msg);
-	}
-	if (oci_gc(l, &gs, &err) < 0)
-		goto gc_failed;
+	if (oci_images_rm(l, names, n, force, &r, &err) < 0)
+		return report_error(ctx, &err);
+	json_array_foreach (ctx->json ? NULL : r.removed, i, v)
+		printf("removed %s\n", json_string_value(v));
+	json_array_foreach (ctx->json ? NULL : r.failed, i, v)
+		if (i > 0)
+			fprintf(stderr, "edgectl: error: %s\n",
+				ec_json_str(v, "error"));
 	if (ctx->json)
 		json_out(json_pack(
-		    "{s:O,s:O,s:i,s:i,s:i,s:I}", "removed", removed, "failed",
-		    failed, "blobs_removed", (int)gs.blobs, "layers_removed",
-		    (int)gs.layers, "vm_disks_removed", (int)gs.vm_disks,
-		    "bytes_freed", (json_int_t)gs.bytes));
+		    "{s:O,s:O,s:i,s:i,s:i,s:I}", "removed", r.removed, "failed",
+		    r.failed, "blobs_removed", (int)r.gc.blobs,
+		    "layers_removed", (int)r.gc.layers, "vm_disks_removed",
+		    (int)r.gc.vm_disks, "bytes_freed", (json_int_t)r.gc.bytes));
 	else
 		printf("freed %s (%u blobs, %u layer dirs)\n",
-		       fmt_size(gs.bytes, sz, sizeof(sz)), gs.blobs, gs.layers);
-	if (first.cat != EC_OK)
-		st = report_error(ctx, &first);
-	json_decref(removed);
-	json_decref(failed);
+		       fmt_size(r.gc.bytes, sz, sizeof(sz)), r.gc.blobs,
+		       r.gc.layers);
+	if (r.first.cat != EC_OK)
+		st = report_error(ctx, &r.first);
+	oci_rm_result_release(&r);
 	return st;
-gc_failed:
-	json_decref(removed);
-	json_decref(failed);
-	return report_error(ctx, &err);
 }
 
 static int images_export(struct ec_ctx *ctx, struct oci_layout *l,
 			 const char *image)
 {
-	_cleanup_free_ char *name = local_name(l, image);
+	_cleanup_free_ char *name = oci_local_name(l, image);
 	struct ec_err err;
 
 	ec_err_clear(&err);
@@ -360,14 +256,16 @@ static int run_inspect(struct ec_ctx *ctx, int argc, char **argv)
 {
 	struct oci_layout *l = NULL;
 	struct img_ref ref;
-	struct oci_desc d;
 	_cleanup_free_ char *name = NULL;
-	_cleanup_json_ json_t *man = NULL, *cfg = NULL;
+	json_t *j = NULL;
+	char *s;
+	struct optparse op;
 	struct ec_err err;
-	int ind = 0, st = parse_none(ctx, &cmd_inspect_def, argc, argv, &ind);
+	int ind, st = opt_parse(&op, ctx, &cmd_inspect_def, argc, argv, NULL);
 
 	if (st >= 0)
 		return st;
+	ind = op.ind;
 	if (argc - ind != 1)
 		return usage_error(ctx, &cmd_inspect_def,
 				   "inspect needs one IMAGE");
@@ -383,29 +281,18 @@ static int run_inspect(struct ec_ctx *ctx, int argc, char **argv)
 	}
 	name = img_ref_local_name(&ref);
 	img_ref_release(&ref);
-	if (oci_layout_open(ctx->root, 1, &l, &err) < 0 ||
-	    oci_ref_get(l, name, &d, &err) < 0 ||
-	    !(man = oci_blob_json(l, d.digest, &err)) ||
-	    !(cfg = oci_blob_json(
-		  l,
-		  ec_json_str(json_object_get(man, "config"), "digest") ?: "",
-		  &err))) {
-		oci_layout_free(l);
-		return report_error(ctx, &err);
-	}
+	if (oci_layout_open(ctx->root, 1, &l, &err) == 0)
+		j = oci_image_inspect(l, name, &err);
 	oci_layout_free(l);
-	{
-		json_t *j =
-		    json_pack("{s:s,s:s,s:O,s:O}", "ref", name, "digest",
-			      d.digest, "manifest", man, "config", cfg);
-		if (ctx->json) {
-			json_out(j);
-		} else {
-			char *s = json_dumps(j, JSON_INDENT(2));
-			printf("%s\n", s);
-			free(s);
-			json_decref(j);
-		}
+	if (!j)
+		return report_error(ctx, &err);
+	if (ctx->json) {
+		json_out(j);
+		return 0;
 	}
+	s = json_dumps(j, JSON_INDENT(2));
+	printf("%s\n", s);
+	free(s);
+	json_decref(j);
 	return 0;
 }

@@ -37,37 +37,54 @@ enum {
 
 static int run_prewarm(struct ec_ctx *ctx, int argc, char **argv);
 
+struct args {
+	struct pw_select sel;
+	json_t *hosts, *locations;
+	int offpeak, jobs, peer, evict, boot, vm;
+	int64_t budget; /* -1: each host's */
+	time_t now;
+	const char *ls_image;
+};
+
+#define A struct args
 static const struct ec_opt opts[] = {
     {"location", 0, "LOC", "every host of this location (repeatable)",
-     O_LOCATION},
-    {"host", 0, "NAME", "this host (repeatable)", O_HOST},
-    {"all", 0, NULL, "every host of the fleet", O_ALL},
+     O_LOCATION, OPT_LIST_TO(A, locations)},
+    {"host", 0, "NAME", "this host (repeatable)", O_HOST,
+     OPT_LIST_TO(A, hosts)},
+    {"all", 0, NULL, "every host of the fleet", O_ALL, OPT_FLAG_TO(A, sel.all)},
     {"policy", 0, "off-peak",
      "only hosts whose location is off-peak now (or idle)", O_POLICY},
-    {"count", 0, "N", "N hosts, spread over the locations", O_COUNT},
-    {"percent", 0, "P", "P% of the hosts, spread over the locations",
-     O_PERCENT},
+    {"count", 0, "N", "N hosts, spread over the locations", O_COUNT,
+     OPT_U64_TO(A, sel.count, 1, 1000000)},
+    {"percent", 0, "P", "P% of the hosts, spread over the locations", O_PERCENT,
+     OPT_U64_TO(A, sel.percent, 1, 100)},
     {"unpack", 0, NULL, "unpack the layers too (always done)", O_UNPACK},
     {"jobs", 'j', "N",
-     "hosts (and store reads) at a time (default 8; 16 reads)", 'j'},
+     "hosts (and store reads) at a time (default 8; 16 reads)", 'j',
+     OPT_INT_TO(A, jobs, 1, FLEET_READ_JOBS_MAX)},
     {"now", 0, "TIME", "evaluate off-peak at TIME (epoch seconds)", O_NOW},
     {"peer", 0, NULL,
-     "one host per location pulls from the store, the others from it", O_PEER},
+     "one host per location pulls from the store, the others from it", O_PEER,
+     OPT_FLAG_TO(A, peer)},
     {"evict", 0, NULL,
      "remove least recently warmed images no instance uses, to the budget",
-     O_EVICT},
+     O_EVICT, OPT_FLAG_TO(A, evict)},
     {"budget", 0, "SIZE",
      "--evict: images may use SIZE per host (default: the host's "
      "disk_budget_bytes, else 0)",
      O_BUDGET},
-    {"vm", 0, NULL, "qemu hosts: also build the image's microVM disk", O_VM},
+    {"vm", 0, NULL, "qemu hosts: also build the image's microVM disk", O_VM,
+     OPT_FLAG_TO(A, vm)},
     {"boot", 0, NULL,
      "qemu hosts: also boot the image once and save a VM snapshot that "
      "runs restore (implies --vm)",
-     O_BOOT},
-    {"image", 0, "REF", "prewarm ls: only this image", O_IMAGE},
+     O_BOOT, OPT_FLAG_TO(A, boot)},
+    {"image", 0, "REF", "prewarm ls: only this image", O_IMAGE,
+     OPT_STR_TO(A, ls_image)},
     {0},
 };
+#undef A
 
 static const int warm_opts[] = {O_LOCATION, O_HOST,   O_ALL,  O_POLICY, O_COUNT,
 				O_PERCENT,  O_UNPACK, 'j',    O_NOW,	O_PEER,
@@ -94,13 +111,12 @@ const struct ec_cmd cmd_prewarm_def = {
     .verbs = verbs,
 };
 
-struct args {
-	struct pw_select sel;
-	json_t *hosts, *locations;
-	int offpeak, jobs, peer, evict, boot, vm;
-	int64_t budget; /* -1: each host's */
-	time_t now;
-	const char *ls_image;
+static const struct cli_col ls_cols[] = {
+    {"HOST", "host", "%-16s"},
+    {"LOCATION", "location", "%-12s"},
+    {"IMAGE", "image", "%-30s"},
+    {"DIGEST", "digest", "%.19s"},
+    {0},
 };
 
 static int prewarm_ls(struct ec_ctx *ctx, struct store *s, const char *image)
@@ -108,8 +124,7 @@ static int prewarm_ls(struct ec_ctx *ctx, struct store *s, const char *image)
 	_cleanup_free_ char *repo = NULL;
 	char digest[80] = "";
 	struct ec_err err;
-	json_t *out, *w;
-	size_t i;
+	json_t *out;
 
 	ec_err_clear(&err);
 	if (image && image_store_digest(s, image, &repo, digest, &err) < 0)
@@ -120,14 +135,7 @@ static int prewarm_ls(struct ec_ctx *ctx, struct store *s, const char *image)
 		json_out(out);
 		return 0;
 	}
-	printf("%-16s  %-12s  %-30s  %s\n", "HOST", "LOCATION", "IMAGE",
-	       "DIGEST");
-	json_array_foreach (out, i, w)
-		printf("%-16s  %-12s  %-30s  %.19s\n",
-		       ec_json_str(w, "host") ?: "",
-		       ec_json_str(w, "location") ?: "",
-		       ec_json_str(w, "image") ?: "",
-		       ec_json_str(w, "digest") ?: "");
+	cli_table(stdout, "  ", ls_cols, out);
 	json_decref(out);
 	return 0;
 }
@@ -238,59 +246,25 @@ static size_t report(struct ec_ctx *ctx, const struct pw_host *hv, size_t n,
 	return ok;
 }
 
-/* One option into a; -1 with err (a usage error) when its value is bad. */
+/* The options the table cannot store; -1 with err (a usage error) when a
+ * value is bad. */
 static int parse_opt(struct args *a, int c, const char *arg, struct ec_err *err)
 {
-	int *flag = c == O_ALL	   ? &a->sel.all
-		    : c == O_PEER  ? &a->peer
-		    : c == O_BOOT  ? &a->boot
-		    : c == O_VM	   ? &a->vm
-		    : c == O_EVICT ? &a->evict
-				   : NULL;
 	uint64_t u;
 	int64_t i;
 
-	if (flag)
-		*flag = 1;
-	switch (c) {
-	case O_LOCATION:
-	case O_HOST:
-		json_array_append_new(c == O_HOST ? a->hosts : a->locations,
-				      json_string(arg));
-		break;
-	case O_POLICY:
-		if (strcmp(arg, "off-peak"))
-			return ec_err_set(err, EC_USAGE,
-					  "--policy: only off-peak");
-		a->offpeak = 1;
-		break;
-	case O_COUNT:
-	case O_PERCENT:
-		if (parse_u64(arg, c == O_PERCENT ? 100 : 1000000, &u,
-			      c == O_COUNT ? "--count" : "--percent", err) < 0)
-			return -1;
-		if (!u)
-			return ec_err_set(err, EC_USAGE, "must be > 0");
-		*(c == O_COUNT ? &a->sel.count : &a->sel.percent) = u;
-		break;
-	case 'j':
-		if (set_read_jobs(arg, err) < 0) /* store reads too */
-			return -1;
-		a->jobs = fleet_read_jobs();
-		break;
-	case O_NOW:
+	if (c == O_POLICY && strcmp(arg, "off-peak"))
+		return ec_err_set(err, EC_USAGE, "--policy: only off-peak");
+	a->offpeak |= c == O_POLICY;
+	if (c == O_NOW) {
 		if (parse_i64(arg, 0, INT64_MAX, &i, "--now", err) < 0)
 			return -1;
 		a->now = (time_t)i;
-		break;
-	case O_IMAGE:
-		a->ls_image = arg;
-		break;
-	case O_BUDGET:
+	}
+	if (c == O_BUDGET) {
 		if (parse_size(arg, UINT64_MAX / 2, &u, "--budget", err) < 0)
 			return -1;
 		a->budget = (int64_t)u;
-		break;
 	}
 	return 0;
 }
@@ -360,7 +334,7 @@ static int run_prewarm(struct ec_ctx *ctx, int argc, char **argv)
 {
 	struct args a = {.hosts = json_array(),
 			 .locations = json_array(),
-			 .jobs = 8,
+			 .jobs = 0, /* -j: 8 hosts (and its reads) */
 			 .budget = -1,
 			 .now = time(NULL)};
 	struct optparse op;
@@ -373,6 +347,7 @@ static int run_prewarm(struct ec_ctx *ctx, int argc, char **argv)
 	a.sel.locations = a.locations;
 	ec_err_clear(&err);
 	opt_init(&op, ctx, &cmd_prewarm_def, argc, argv);
+	op.dest = &a;
 	while ((c = opt_next(&op)) != OPT_END) {
 		if (c == OPT_EXIT) {
 			st = op.status;
@@ -383,6 +358,10 @@ static int run_prewarm(struct ec_ctx *ctx, int argc, char **argv)
 			goto out;
 		}
 	}
+	if (a.jobs)
+		fleet_read_jobs_set(a.jobs); /* store reads in flight too */
+	else
+		a.jobs = 8;
 	if (!(s = ctx_store(ctx, &err))) {
 		st = report_error(ctx, &err);
 		goto out;

@@ -28,19 +28,31 @@ enum {
 static int run_push(struct ec_ctx *ctx, int argc, char **argv);
 static int run_pull(struct ec_ctx *ctx, int argc, char **argv);
 
+struct xargs {
+	struct img_ep_opts eo;
+	struct img_copy_opts co;
+	const char *unpack;
+	const char *tag;
+	const char *insecure[32]; /* --insecure-registry, then the config's */
+	size_t ninsecure;
+	int jobs;
+};
+
+#define A struct xargs
 static const struct ec_opt push_opts[] = {
-    {"jobs", 'j', "N", "blobs and parts in flight (default 4)", 'j'},
+    {"jobs", 'j', "N", "blobs and parts in flight (default 4)", 'j',
+     OPT_INT_TO(A, jobs, 1, 64)},
     {"chunk-size", 0, "SIZE",
      "registry upload chunk size (default 64M; the registry's "
      "OCI-Chunk-Max-Length caps it)",
-     O_CHUNK_SIZE},
+     O_CHUNK_SIZE, OPT_SIZE_TO(A, eo.chunk_size, 0, 5ull << 30)},
     {"part-size", 0, "SIZE", "store multipart part size (default 16M)",
-     O_PART_SIZE},
+     O_PART_SIZE, OPT_SIZE_TO(A, eo.part_size, 5u << 20, 5ull << 30)},
     {"resume", 0, NULL,
      "continue an interrupted push (also what a plain re-run does)", O_RESUME},
     {"tls-verify", 0, "true|false",
      "verify the registry's TLS certificate (false also allows http)",
-     O_TLS_VERIFY},
+     O_TLS_VERIFY, OPT_CHOICE_TO(A, eo.insecure)},
     {"creds", 0, "USER:PASS",
      "registry credentials (default: ~/.docker/config.json)", O_CREDS},
     {"insecure-registry", 0, "HOST[:PORT]",
@@ -51,16 +63,18 @@ static const struct ec_opt push_opts[] = {
 };
 
 static const struct ec_opt pull_opts[] = {
-    {"jobs", 'j', "N", "blobs, ranges and layers in flight (default 4)", 'j'},
+    {"jobs", 'j', "N", "blobs, ranges and layers in flight (default 4)", 'j',
+     OPT_INT_TO(A, jobs, 1, 64)},
     {"platform", 0, "OS/ARCH",
      "platform to pick from a multi-platform index (default: this host's)",
      O_PLATFORM},
     {"unpack", 0, "DIR", "also unpack the image as a flat rootfs into DIR",
-     O_UNPACK},
-    {"tag", 't', "NAME", "local name (default: the source's name)", 't'},
+     O_UNPACK, OPT_STR_TO(A, unpack)},
+    {"tag", 't', "NAME", "local name (default: the source's name)", 't',
+     OPT_STR_TO(A, tag)},
     {"tls-verify", 0, "true|false",
      "verify the registry's TLS certificate (false also allows http)",
-     O_TLS_VERIFY},
+     O_TLS_VERIFY, OPT_CHOICE_TO(A, eo.insecure)},
     {"creds", 0, "USER:PASS",
      "registry credentials (default: ~/.docker/config.json)", O_CREDS},
     {"insecure-registry", 0, "HOST[:PORT]",
@@ -69,6 +83,7 @@ static const struct ec_opt pull_opts[] = {
      O_INSECURE_REGISTRY},
     {0},
 };
+#undef A
 
 const struct ec_cmd cmd_push_def = {
     .name = "push",
@@ -92,60 +107,45 @@ const struct ec_cmd cmd_pull_def = {
     .json_probe = "images",
 };
 
-struct xargs {
-	struct img_ep_opts eo;
-	struct img_copy_opts co;
-	const char *unpack;
-	const char *tag;
-	const char *insecure[32]; /* --insecure-registry, then the config's */
-	size_t ninsecure;
-};
-
-/* Options both commands share; 1 when handled, -1 on a usage error. */
-static int common_opt(struct ec_ctx *ctx, const struct ec_cmd *cmd, int c,
-		      const char *arg, struct xargs *a, int *st)
+/* Parse the options of push or pull into a (what the tables do not store:
+ * --creds, --insecure-registry, --platform); -1 when parsed, else the exit
+ * status. */
+static int parse(struct ec_ctx *ctx, const struct ec_cmd *cmd, int argc,
+		 char **argv, struct optparse *op, struct xargs *a)
 {
-	struct ec_err err;
-	uint64_t u;
+	const char *arg;
+	int c;
 
-	ec_err_clear(&err);
-	switch (c) {
-	case 'j':
-		if (parse_u64(arg, 64, &u, "--jobs", &err) < 0 || u == 0) {
-			*st = usage_error(ctx, cmd, "--jobs: 1 to 64");
-			return -1;
-		}
-		a->eo.jobs = a->co.jobs = (unsigned)u;
-		return 1;
-	case O_TLS_VERIFY:
-		if (strcmp(arg, "true") && strcmp(arg, "false")) {
-			*st = usage_error(
-			    ctx, cmd, "--tls-verify '%s': true or false", arg);
-			return -1;
-		}
-		a->eo.insecure = !strcmp(arg, "false");
-		return 1;
-	case O_CREDS:
-		if (!strchr(arg, ':')) {
-			*st =
-			    usage_error(ctx, cmd, "--creds: use USER:PASSWORD");
-			return -1;
-		}
-		a->eo.creds = arg;
-		return 1;
-	case O_INSECURE_REGISTRY:
-		if (!*arg || strpbrk(arg, "/ \t") ||
-		    a->ninsecure >= ARRAY_SIZE(a->insecure)) {
-			*st = usage_error(ctx, cmd,
-					  "--insecure-registry '%s': one "
-					  "HOST[:PORT] each time (at most %zu)",
-					  arg, ARRAY_SIZE(a->insecure));
-			return -1;
-		}
-		a->insecure[a->ninsecure++] = arg;
-		return 1;
+	opt_init(op, ctx, cmd, argc, argv);
+	op->dest = a;
+	while ((c = opt_next(op)) != OPT_END) {
+		if (c == OPT_EXIT)
+			return op->status;
+		arg = op->arg;
+		if (c == O_CREDS && !strchr(arg, ':'))
+			return usage_error(ctx, cmd,
+					   "--creds: use USER:PASSWORD");
+		if (c == O_PLATFORM && !strchr(arg, '/'))
+			return usage_error(
+			    ctx, cmd, "--platform '%s': use OS/ARCH[/VARIANT]",
+			    arg);
+		if (c == O_INSECURE_REGISTRY &&
+		    (!*arg || strpbrk(arg, "/ \t") ||
+		     a->ninsecure >= ARRAY_SIZE(a->insecure)))
+			return usage_error(
+			    ctx, cmd,
+			    "--insecure-registry '%s': one "
+			    "HOST[:PORT] each time (at most %zu)",
+			    arg, ARRAY_SIZE(a->insecure));
+		if (c == O_CREDS)
+			a->eo.creds = arg;
+		else if (c == O_PLATFORM)
+			a->co.platform = arg;
+		else if (c == O_INSECURE_REGISTRY)
+			a->insecure[a->ninsecure++] = arg;
 	}
-	return 0;
+	a->eo.jobs = a->co.jobs = (unsigned)a->jobs;
+	return -1;
 }
 
 /* -v: one line per registry exchange and event; -vv: headers too. */
@@ -272,39 +272,12 @@ static int run_push(struct ec_ctx *ctx, int argc, char **argv)
 	const char *tag;
 	struct ec_err err;
 	double t0;
-	int c, st = 0, r;
-	uint64_t u;
+	int st = 0;
 
 	ec_err_clear(&err);
-	opt_init(&op, ctx, &cmd_push_def, argc, argv);
-	while ((c = opt_next(&op)) != OPT_END) {
-		if (c == OPT_EXIT)
-			return op.status;
-		if ((r = common_opt(ctx, &cmd_push_def, c, op.arg, &a, &st)))
-			if (r < 0)
-				return st;
-		switch (c) {
-		case O_CHUNK_SIZE:
-		case O_PART_SIZE:
-			if (parse_size(op.arg, 5ull << 30, &u,
-				       c == O_CHUNK_SIZE ? "--chunk-size"
-							 : "--part-size",
-				       &err) < 0)
-				return usage_error(ctx, &cmd_push_def, "%s",
-						   err.msg);
-			if (u < (5u << 20) && c == O_PART_SIZE)
-				return usage_error(
-				    ctx, &cmd_push_def,
-				    "--part-size must be at least 5M (S3)");
-			if (c == O_CHUNK_SIZE)
-				a.eo.chunk_size = u;
-			else
-				a.eo.part_size = u;
-			break;
-		case O_RESUME:
-			break; /* journals are always kept */
-		}
-	}
+	if ((st = parse(ctx, &cmd_push_def, argc, argv, &op, &a)) >= 0)
+		return st;
+	st = 0;
 	if (argc - op.ind < 1 || argc - op.ind > 2)
 		return usage_error(ctx, &cmd_push_def,
 				   "push needs SRC (a local image) and "
@@ -404,33 +377,12 @@ static int run_pull(struct ec_ctx *ctx, int argc, char **argv)
 	struct ec_err err;
 	unsigned unpacked = 0;
 	double t0;
-	int c, st = 0, r;
+	int st = 0, r;
 
 	ec_err_clear(&err);
-	opt_init(&op, ctx, &cmd_pull_def, argc, argv);
-	while ((c = opt_next(&op)) != OPT_END) {
-		if (c == OPT_EXIT)
-			return op.status;
-		if ((r = common_opt(ctx, &cmd_pull_def, c, op.arg, &a, &st)))
-			if (r < 0)
-				return st;
-		switch (c) {
-		case O_PLATFORM:
-			if (!strchr(op.arg, '/'))
-				return usage_error(
-				    ctx, &cmd_pull_def,
-				    "--platform '%s': use OS/ARCH[/VARIANT]",
-				    op.arg);
-			a.co.platform = op.arg;
-			break;
-		case O_UNPACK:
-			a.unpack = op.arg;
-			break;
-		case 't':
-			a.tag = op.arg;
-			break;
-		}
-	}
+	if ((st = parse(ctx, &cmd_pull_def, argc, argv, &op, &a)) >= 0)
+		return st;
+	st = 0;
 	if (argc - op.ind != 1)
 		return usage_error(ctx, &cmd_pull_def,
 				   "pull needs one SRC image");

@@ -27,8 +27,17 @@ enum {
 
 static int run_route(struct ec_ctx *ctx, int argc, char **argv);
 
+struct args {
+	struct route_req q; /* what the verbs take */
+	const char *dev;
+	int pass, skb;
+	json_t *weights; /* {instance: weight}: q.weights */
+};
+
+#define A struct args
 static const struct ec_opt opts[] = {
-    {"app", 0, "APP", "add: the app whose instances serve the VIP", O_APP},
+    {"app", 0, "APP", "add: the app whose instances serve the VIP", O_APP,
+     OPT_STR_TO(A, q.app)},
     {"check", 0, "http|tcp", "add: how check probes backends (default http)",
      O_CHECK},
     {"path", 0, "PATH", "add: the HTTP path probed (default /)", O_HTTP_PATH},
@@ -37,19 +46,24 @@ static const struct ec_opt opts[] = {
     {"host", 0, "H",
      "sync/check: that host only; attach: record the router in H's object; "
      "with --local: this host's name",
-     O_HOST},
-    {"all", 0, NULL, "sync/check: every host with a router", O_ALL},
-    {"local", 0, NULL, "sync/check: on this machine (what SSH runs)", O_LOCAL},
-    {"timeout", 0, "MS", "check: probe timeout (default 1000)", O_TIMEOUT},
-    {"dev", 0, "IF", "attach/detach: the interface", O_DEV},
-    {"pass", 0, NULL, "attach: the pass-only program (veth peers)", O_PASS},
-    {"skb", 0, NULL, "attach: generic XDP", O_SKB},
+     O_HOST, OPT_STR_TO(A, q.host)},
+    {"all", 0, NULL, "sync/check: every host with a router", O_ALL,
+     OPT_FLAG_TO(A, q.all)},
+    {"local", 0, NULL, "sync/check: on this machine (what SSH runs)", O_LOCAL,
+     OPT_FLAG_TO(A, q.local)},
+    {"timeout", 0, "MS", "check: probe timeout (default 1000)", O_TIMEOUT,
+     OPT_INT_TO(A, q.timeout_ms, 1, 600000)},
+    {"dev", 0, "IF", "attach/detach: the interface", O_DEV, OPT_STR_TO(A, dev)},
+    {"pass", 0, NULL, "attach: the pass-only program (veth peers)", O_PASS,
+     OPT_FLAG_TO(A, pass)},
+    {"skb", 0, NULL, "attach: generic XDP", O_SKB, OPT_FLAG_TO(A, skb)},
     {"pin-dir", 0, "DIR", "the router's pins (default /sys/fs/bpf/edgectl)",
-     O_PIN_DIR},
+     O_PIN_DIR, OPT_STR_TO(A, q.pin_dir)},
     {"jobs", 'j', "N", "sync/check --all: store reads in flight (default 16)",
      'j'},
     {0},
 };
+#undef A
 
 static const int add_opts[] = {O_APP, O_CHECK, O_HTTP_PATH, O_WEIGHT, 0};
 static const int show_opts[] = {O_PIN_DIR, 0};
@@ -90,13 +104,6 @@ const struct ec_cmd cmd_route_def = {
     .opts = opts,
     .run = run_route,
     .verbs = verbs,
-};
-
-struct args {
-	struct route_req q; /* what the verbs take */
-	const char *dev;
-	int pass, skb;
-	json_t *weights; /* {instance: weight}: q.weights */
 };
 
 /* --- rendering --------------------------------------------------------- */
@@ -334,72 +341,33 @@ static int dispatch(struct ec_ctx *ctx, const struct output *v, const char *arg,
 	return st;
 }
 
+/* The options the table cannot store; -1 when parsed, else the exit
+ * status. */
 static int parse_opts(struct ec_ctx *ctx, struct optparse *op, struct args *a)
 {
 	struct ec_err err;
 	int c;
 
+	op->dest = a;
 	while ((c = opt_next(op)) != OPT_END) {
-		uint64_t v;
-
 		ec_err_clear(&err);
-		switch (c) {
-		case OPT_EXIT:
+		if (c == OPT_EXIT)
 			return op->status;
-		case O_APP:
-			a->q.app = op->arg;
-			break;
-		case O_HOST:
-			a->q.host = op->arg;
-			break;
-		case O_ALL:
-			a->q.all = 1;
-			break;
-		case O_LOCAL:
-			a->q.local = 1;
-			break;
-		case O_DEV:
-			a->dev = op->arg;
-			break;
-		case O_PASS:
-			a->pass = 1;
-			break;
-		case O_SKB:
-			a->skb = 1;
-			break;
-		case O_PIN_DIR:
-			a->q.pin_dir = op->arg;
-			break;
-		case O_CHECK:
-		case O_HTTP_PATH:
-			if (route_check_valid(c == O_CHECK ? op->arg : NULL,
-					      c == O_CHECK ? NULL : op->arg,
-					      &err) < 0)
-				return usage_error(ctx, &cmd_route_def, "%s",
-						   err.msg);
-			*(c == O_CHECK ? &a->q.check : &a->q.path) = op->arg;
-			break;
-		case O_TIMEOUT:
-			if (parse_u64(op->arg, 600000, &v, "--timeout", &err) <
-				0 ||
-			    !v)
-				return usage_error(ctx, &cmd_route_def,
-						   "--timeout '%s': 1-600000 "
-						   "ms",
-						   op->arg);
-			a->q.timeout_ms = (int)v;
-			break;
-		case O_WEIGHT:
-			if (route_weight_parse(op->arg, a->weights, &err) < 0)
-				return usage_error(ctx, &cmd_route_def, "%s",
-						   err.msg);
-			break;
-		case 'j':
+		if (c == 'j') {
 			if (set_read_jobs(op->arg, &err) < 0)
 				return usage_error(ctx, &cmd_route_def, "%s",
 						   err.msg);
-			break;
+			continue;
 		}
+		if ((c == O_WEIGHT &&
+		     route_weight_parse(op->arg, a->weights, &err) < 0) ||
+		    (c != O_WEIGHT &&
+		     route_check_valid(c == O_CHECK ? op->arg : NULL,
+				       c == O_CHECK ? NULL : op->arg,
+				       &err) < 0))
+			return usage_error(ctx, &cmd_route_def, "%s", err.msg);
+		if (c != O_WEIGHT)
+			*(c == O_CHECK ? &a->q.check : &a->q.path) = op->arg;
 	}
 	return -1;
 }

@@ -3,7 +3,7 @@
  * options in, one src/instance call (the lifecycle lives there), text or
  * JSON out. */
 #include "cmd.h"
-#include "fleet/fleet.h"
+#include "fleet/remote.h"
 #include "instance/instance.h"
 #include "runtime/qemu.h"
 #include "util/io.h"
@@ -208,25 +208,34 @@ static void out_fg(void *c, int stream, const char *data, size_t len)
 /* `run --host H ...` on another host: the same command line there (minus
  * --host, plus the store and the host's subnet), output streamed, its exit
  * status ours. */
+struct remote {
+	struct ec_ctx *ctx;
+	int argc, image;
+	char **argv;
+};
+
+static const char **remote_args(const json_t *host, void *arg)
+{
+	struct remote *r = arg;
+
+	return inst_remote_run_args(r->ctx->store_url, r->ctx->json,
+				    ec_json_str(host, "subnet"), r->argc,
+				    r->argv, r->image);
+}
+
 static int run_remote(struct ec_ctx *ctx, const char *host, int argc,
 		      char **argv, int image)
 {
-	_cleanup_json_ json_t *h = NULL;
-	_cleanup_free_ const char **args = NULL;
+	struct remote r = {ctx, argc, image, argv};
 	struct store *s;
 	struct ssh_opts so;
 	struct ec_err err;
 	int st;
 
 	ec_err_clear(&err);
-	if (!(s = ctx_store(ctx, &err)) ||
-	    !(h = fleet_host_get(s, host, NULL, &err)))
-		return report_error(ctx, &err);
-	args =
-	    inst_remote_run_args(ctx->store_url, ctx->json,
-				 ec_json_str(h, "subnet"), argc, argv, image);
 	ctx_ssh_opts(ctx, &so);
-	if (fleet_ssh(&so, h, args, 1, NULL, NULL, &st, &err) < 0)
+	if (!(s = ctx_store(ctx, &err)) ||
+	    fleet_remote_run(&so, s, host, remote_args, &r, &st, &err) < 0)
 		return report_error(ctx, &err);
 	return st;
 }

@@ -1,6 +1,6 @@
 /* store.c - `edgectl store`: object store plumbing for operators/scripts. */
 #include "cmd.h"
-#include "store/transfer.h"
+#include "store/getfile.h"
 #include "util/io.h"
 #include "util/parse.h"
 #include "util/tmpfile.h"
@@ -22,23 +22,33 @@ enum {
 	O_CONTENT_TYPE
 };
 
+struct args {
+	int recursive, if_absent;
+	const char *if_match, *if_none_match, *content_type, *range;
+	uint64_t jobs, part_size;
+};
+
 static const struct ec_opt opts[] = {
     {"recursive", 'r', NULL,
-     "ls: list every key under PREFIX (no '/' grouping)", 'r'},
+     "ls: list every key under PREFIX (no '/' grouping)", 'r',
+     OPT_FLAG_TO(struct args, recursive)},
     {"if-match", 0, "ETAG",
-     "put: only if the object's ETag is ETAG (else exit 6)", O_IF_MATCH},
+     "put: only if the object's ETag is ETAG (else exit 6)", O_IF_MATCH,
+     OPT_STR_TO(struct args, if_match)},
     {"if-absent", 0, NULL,
-     "put: only if the object does not exist (else exit 6)", O_IF_ABSENT},
+     "put: only if the object does not exist (else exit 6)", O_IF_ABSENT,
+     OPT_FLAG_TO(struct args, if_absent)},
     {"if-none-match", 0, "ETAG", "get: fetch only if the ETag differs",
-     O_IF_NONE_MATCH},
+     O_IF_NONE_MATCH, OPT_STR_TO(struct args, if_none_match)},
     {"range", 0, "START-END", "get: bytes START..END (inclusive; END optional)",
-     O_RANGE},
+     O_RANGE, OPT_STR_TO(struct args, range)},
     {"jobs", 'j', "N", "parallel requests for large objects (default 4)",
-     O_JOBS},
+     O_JOBS, OPT_U64_TO(struct args, jobs, 1, XFER_JOBS_MAX)},
     {"part-size", 0, "SIZE", "multipart part size (default 16M, min 5M)",
-     O_PART_SIZE},
+     O_PART_SIZE,
+     OPT_SIZE_TO(struct args, part_size, STORE_PART_MIN, STORE_PART_MAX)},
     {"content-type", 0, "TYPE", "put: Content-Type of the object",
-     O_CONTENT_TYPE},
+     O_CONTENT_TYPE, OPT_STR_TO(struct args, content_type)},
     {0},
 };
 
@@ -71,12 +81,6 @@ const struct ec_cmd cmd_store_def = {
     .opts = opts,
     .run = run,
     .verbs = verbs,
-};
-
-struct args {
-	int recursive, if_absent;
-	const char *if_match, *if_none_match, *content_type, *range;
-	uint64_t jobs, part_size;
 };
 
 static json_t *info_json(const char *key, const struct store_info *i)
@@ -194,49 +198,6 @@ static int do_put(struct ec_ctx *ctx, struct store *s, struct args *a,
 	return 0;
 }
 
-struct fd_sink {
-	int fd;
-	struct progress *pr;
-	unsigned long long done;
-};
-
-static int fd_sink(void *c, const void *data, size_t len, struct ec_err *err)
-{
-	struct fd_sink *f = c;
-
-	if (io_write_all(f->fd, data, len, -1, "output", err) < 0)
-		return -1;
-	f->done += len;
-	if (f->pr)
-		progress_update(f->pr, f->done);
-	return 0;
-}
-
-static int parse_range(const char *r, struct store_get_opts *g,
-		       struct ec_err *err)
-{
-	_cleanup_free_ char *a = xstrdup(r);
-	char *dash = strchr(a, '-');
-	uint64_t end;
-
-	if (!dash)
-		return ec_err_set(err, EC_USAGE,
-				  "--range '%s': expected START-END or START-",
-				  r);
-	*dash = '\0';
-	if (parse_u64(a, UINT64_MAX, &g->off, "--range start", err) < 0)
-		return -1;
-	if (!dash[1])
-		return 0;
-	if (parse_u64(dash + 1, UINT64_MAX, &end, "--range end", err) < 0)
-		return -1;
-	if (end < g->off)
-		return ec_err_set(err, EC_USAGE,
-				  "--range '%s': end is before start", r);
-	g->len = end - g->off + 1;
-	return 0;
-}
-
 /* Get KEY into FILE (atomically: FILE appears only when complete) or to
  * stdout. Whole objects into files use parallel ranges. */
 static int do_get(struct ec_ctx *ctx, struct store *s, struct args *a,
@@ -249,13 +210,10 @@ static int do_get(struct ec_ctx *ctx, struct store *s, struct args *a,
 				     .cancel = ctx->interrupted};
 	struct store_info info;
 	struct progress pr;
-	struct fd_sink fs = {.fd = 1};
-	_cleanup_free_ char *tmp = NULL;
-	_cleanup_close_ int fd = -1;
 	double t0 = now_seconds();
 	int r;
 
-	if (a->range && parse_range(a->range, &g, err) < 0)
+	if (a->range && store_range_parse(a->range, &g, err) < 0)
 		return -1;
 	if (!file || !strcmp(file, "-")) {
 		if (ctx->json)
@@ -263,31 +221,18 @@ static int do_get(struct ec_ctx *ctx, struct store *s, struct args *a,
 					  "--json needs an output FILE (stdout "
 					  "carries the JSON)");
 		fflush(stdout);
-		r = store_get(s, key, &g, fd_sink, &fs, &info, err);
-		return r < 0 ? -1 : 0;
+		return store_get_fd(s, key, &g, 1, NULL, &info, err) < 0 ? -1
+									 : 0;
 	}
-	fd = tmpfile_beside(file, ".edgectl-part-", 0644, &tmp, err);
-	if (fd < 0)
-		return -1;
 	progress_init(&pr, ctx, key, 0);
 	xo.progress_ctx = &pr;
-	fs = (struct fd_sink){.fd = fd, .pr = &pr};
-	if (a->range || a->if_none_match)
-		r = store_get(s, key, &g, fd_sink, &fs, &info, err);
-	else
-		r = store_download_fd(s, key, fd, &xo, &info, NULL, err);
+	if ((r = store_get_file(s, key, file, &g, &xo, &info, err)) < 0)
+		return -1;
 	if (r == STORE_NOT_MODIFIED) {
-		unlink(tmp);
 		if (ctx->json)
 			json_out(json_pack("{s:s,s:s,s:b}", "key", key, "etag",
 					   info.etag, "not_modified", 1));
 		return 0;
-	}
-	if (r < 0 || fsync(fd) < 0 || rename(tmp, file) < 0) {
-		if (r == 0)
-			ec_err_errno(err, EC_FAIL, errno, "write '%s'", file);
-		unlink(tmp);
-		return -1;
 	}
 	progress_done(&pr);
 	if (ctx->json) {
@@ -320,62 +265,6 @@ static int do_rm(struct ec_ctx *ctx, struct store *s, int argc, char **argv,
 	return 0;
 }
 
-static int parse_args(struct ec_ctx *ctx, struct optparse *op, struct args *a)
-{
-	struct ec_err err;
-	int c;
-
-	ec_err_clear(&err);
-	while ((c = opt_next(op)) != OPT_END) {
-		switch (c) {
-		case OPT_EXIT:
-			return op->status;
-		case 'r':
-			a->recursive = 1;
-			break;
-		case O_IF_MATCH:
-			a->if_match = op->arg;
-			break;
-		case O_IF_ABSENT:
-			a->if_absent = 1;
-			break;
-		case O_IF_NONE_MATCH:
-			a->if_none_match = op->arg;
-			break;
-		case O_RANGE:
-			a->range = op->arg;
-			break;
-		case O_CONTENT_TYPE:
-			a->content_type = op->arg;
-			break;
-		case O_JOBS:
-			if (parse_u64(op->arg, XFER_JOBS_MAX, &a->jobs,
-				      "--jobs", &err) < 0 ||
-			    (!a->jobs &&
-			     ec_err_set(&err, EC_USAGE,
-					"--jobs must be at least 1")))
-				return usage_error(ctx, &cmd_store_def, "%s",
-						   err.msg);
-			break;
-		case O_PART_SIZE:
-			if (parse_size(op->arg, STORE_PART_MAX, &a->part_size,
-				       "--part-size", &err) < 0)
-				return usage_error(ctx, &cmd_store_def, "%s",
-						   err.msg);
-			if (a->part_size < STORE_PART_MIN)
-				return usage_error(ctx, &cmd_store_def,
-						   "--part-size must be at "
-						   "least 5M (an S3 rule)");
-			break;
-		}
-	}
-	if (a->if_match && a->if_absent)
-		return usage_error(
-		    ctx, &cmd_store_def,
-		    "--if-match and --if-absent exclude each other");
-	return -1;
-}
-
 static int run(struct ec_ctx *ctx, int argc, char **argv)
 {
 	struct args a = {0};
@@ -386,10 +275,12 @@ static int run(struct ec_ctx *ctx, int argc, char **argv)
 	int r, n;
 
 	ec_err_clear(&err);
-	opt_init(&op, ctx, &cmd_store_def, argc, argv);
-	r = parse_args(ctx, &op, &a);
-	if (r >= 0)
+	if ((r = opt_parse(&op, ctx, &cmd_store_def, argc, argv, &a)) >= 0)
 		return r;
+	if (a.if_match && a.if_absent)
+		return usage_error(
+		    ctx, &cmd_store_def,
+		    "--if-match and --if-absent exclude each other");
 	sub = op.verb->name;
 	argv += op.ind + 1;
 	n = argc - op.ind - 1;

@@ -56,6 +56,19 @@ int fleet_remote_error(const char *name, int status, const char *buf,
 	return -1;
 }
 
+int fleet_remote_run(const struct ssh_opts *o, struct store *s,
+		     const char *name, fleet_args_fn args_for, void *arg,
+		     int *status, struct ec_err *err)
+{
+	_cleanup_json_ json_t *h = fleet_host_get(s, name, NULL, err);
+	_cleanup_free_ const char **args = NULL;
+
+	if (!h)
+		return -1;
+	args = args_for(h, arg);
+	return fleet_ssh(o, h, args, 1, NULL, NULL, status, err);
+}
+
 json_t *fleet_remote_json(const struct ssh_opts *o, const json_t *host,
 			  const char *const *args, struct ec_err *err)
 {

@@ -26,6 +26,17 @@
 json_t *fleet_remote_json(const struct ssh_opts *o, const json_t *host,
 			  const char *const *args, struct ec_err *err);
 
+/* Run `edgectl ARGS...` on the host `name` of the inventory in s with its
+ * output streamed through (stdout and stderr are ours: `run --host`), and
+ * put the remote's exit status in *status. args_for(host, arg) gives ARGS
+ * (NULL-terminated; freed with free(), the strings borrowed) from the
+ * host's record, e.g. with its subnet. -1 with err when the host is not in
+ * the inventory (EC_NOTFOUND) or ssh itself fails (EC_REMOTE). */
+typedef const char **(*fleet_args_fn)(const json_t *host, void *arg);
+int fleet_remote_run(const struct ssh_opts *o, struct store *s,
+		     const char *name, fleet_args_fn args_for, void *arg,
+		     int *status, struct ec_err *err);
+
 /* The category whose exit status is `status` (EC_FAIL for unknown ones). */
 enum ec_cat fleet_status_cat(int status);
 

@@ -111,99 +111,26 @@ struct sargs {
 	struct sc_config c;
 };
 
-/* spec[key]: an object (or with array, an array), created when
- * missing. */
-static json_t *member(json_t *spec, const char *key, int array)
+/* The long name of option id c (spec options go to sc_spec_set_opt). */
+static const char *opt_name(int c)
 {
-	json_t *r = json_object_get(spec, key);
+	const struct ec_opt *o;
 
-	if (array ? !json_is_array(r) : !json_is_object(r)) {
-		r = array ? json_array() : json_object();
-		json_object_set_new(spec, key, r);
-	}
-	return r;
-}
-
-/* One resource option into spec.resources (checked again by
- * sc_spec_parse, with the spec file's values). */
-static int resource_opt(json_t *spec, int c, const char *arg,
-			struct ec_err *err)
-{
-	json_t *r = member(spec, "resources", 0);
-	uint64_t u;
-	char *end;
-	double d;
-
-	switch (c) {
-	case O_CPUS:
-		d = strtod(arg, &end);
-		if (end == arg || *end || !(d > 0))
-			return ec_err_set(err, EC_USAGE,
-					  "--cpus '%s': a number > 0", arg);
-		json_object_set_new(r, "cpus", json_real(d));
-		return 0;
-	case O_GPUS:
-		if (parse_u64(arg, SC_MAX_GPUS, &u, "--gpus", err) < 0)
-			return -1;
-		json_object_set_new(r, "gpus", json_integer((json_int_t)u));
-		return 0;
-	case O_GPU_MODEL:
-		json_object_set_new(r, "gpu_model", json_string(arg));
-		return 0;
-	default:
-		if (parse_size(arg, (uint64_t)SC_MAX_BYTES, &u, "size", err) <
-		    0)
-			return -1;
-		json_object_set_new(r, c == O_MEMORY ? "memory" : "gpu_memory",
-				    json_integer((json_int_t)u));
-		return 0;
-	}
+	for (o = opts; o->name; o++)
+		if (o->id == c)
+			return o->name;
+	return "";
 }
 
 static int one_opt(struct sargs *a, int c, const char *arg, struct ec_err *err)
 {
 	uint64_t u;
-	json_t *v;
 
+	int r = sc_spec_set_opt(a->spec, opt_name(c), arg, err);
+
+	if (r <= 0)
+		return r;
 	switch (c) {
-	case O_IMAGE:
-	case O_NAME:
-	case O_POLICY:
-	case O_RUNTIME:
-	case O_VIP:
-		json_object_set_new(a->spec,
-				    c == O_IMAGE     ? "image"
-				    : c == O_NAME    ? "name"
-				    : c == O_POLICY  ? "policy"
-				    : c == O_RUNTIME ? "runtime"
-						     : "vip",
-				    json_string(arg));
-		return 0;
-	case O_REPLICAS:
-		if (parse_u64(arg, SC_MAX_REPLICAS, &u, "--replicas", err) <
-			0 ||
-		    !u)
-			return ec_err_set(err, EC_USAGE, "--replicas: 1 to %d",
-					  SC_MAX_REPLICAS);
-		json_object_set_new(a->spec, "replicas",
-				    json_integer((json_int_t)u));
-		return 0;
-	case O_CPUS:
-	case O_MEMORY:
-	case O_GPUS:
-	case O_GPU_MEM:
-	case O_GPU_MODEL:
-		return resource_opt(a->spec, c, arg, err);
-	case O_NEAR:
-		if (!(v = sc_near_parse(arg, err)))
-			return -1;
-		json_array_append_new(member(a->spec, "near", 1), v);
-		return 0;
-	case O_LOCATION:
-		json_array_append_new(
-		    member(member(a->spec, "constraints", 0), "locations", 1),
-		    json_string(arg));
-		return 0;
 	case O_ORPHAN_GRACE:
 		if (parse_u64(arg, 86400 * 365, &u, "--orphan-grace", err) < 0)
 			return -1;
@@ -243,18 +170,12 @@ static int operands(struct sargs *a, int argc, char **argv, int ind,
 	    strcmp(argv[ind], "--")) {
 		if (!(file = ec_json_load_file(argv[ind], err)))
 			return -1;
-		if (!json_is_object(file)) {
+		if (sc_spec_merge_file(a->spec, file) < 0) {
 			json_decref(file);
 			return ec_err_set(err, EC_USAGE,
 					  "spec '%s': must be a JSON object",
 					  argv[ind]);
 		}
-		/* --location adds to the file's constraints */
-		if (json_is_object(json_object_get(file, "constraints")))
-			json_object_update_missing(
-			    member(a->spec, "constraints", 0),
-			    json_object_get(file, "constraints"));
-		json_object_update_missing(a->spec, file);
 		json_decref(file);
 		ind++;
 	}

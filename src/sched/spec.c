@@ -500,3 +500,103 @@ bad:
 		   s);
 	return NULL;
 }
+
+/* --- a spec from command-line options ------------------------------------ */
+
+/* spec[key]: an object (or with array, an array), created when missing. */
+static json_t *member(json_t *spec, const char *key, int array)
+{
+	json_t *r = json_object_get(spec, key);
+
+	if (array ? !json_is_array(r) : !json_is_object(r)) {
+		r = array ? json_array() : json_object();
+		json_object_set_new(spec, key, r);
+	}
+	return r;
+}
+
+/* One resource option into spec.resources. */
+static int resource_set(json_t *spec, const char *opt, const char *arg,
+			struct ec_err *err)
+{
+	json_t *r = member(spec, "resources", 0);
+	uint64_t u;
+	char *end;
+	double d;
+
+	if (!strcmp(opt, "cpus")) {
+		d = strtod(arg, &end);
+		if (end == arg || *end || !(d > 0) || !isfinite(d))
+			return ec_err_set(err, EC_USAGE,
+					  "--cpus '%s': a number > 0", arg);
+		json_object_set_new(r, "cpus", json_real(d));
+	} else if (!strcmp(opt, "gpus")) {
+		if (parse_u64(arg, SC_MAX_GPUS, &u, "--gpus", err) < 0)
+			return -1;
+		json_object_set_new(r, "gpus", json_integer((json_int_t)u));
+	} else if (!strcmp(opt, "gpu-model")) {
+		json_object_set_new(r, "gpu_model", json_string(arg));
+	} else {
+		if (parse_size(arg, (uint64_t)SC_MAX_BYTES, &u, "size", err) <
+		    0)
+			return -1;
+		json_object_set_new(
+		    r, !strcmp(opt, "memory") ? "memory" : "gpu_memory",
+		    json_integer((json_int_t)u));
+	}
+	return 0;
+}
+
+int sc_spec_set_opt(json_t *spec, const char *opt, const char *arg,
+		    struct ec_err *err)
+{
+	static const char *const strs[] = {"image", "name", "policy", "runtime",
+					   "vip"};
+	static const char *const res[] = {"cpus", "memory", "gpus", "gpu-mem",
+					  "gpu-model"};
+	uint64_t u;
+	json_t *v;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(strs); i++)
+		if (!strcmp(opt, strs[i])) {
+			json_object_set_new(spec, opt, json_string(arg));
+			return 0;
+		}
+	for (i = 0; i < ARRAY_SIZE(res); i++)
+		if (!strcmp(opt, res[i]))
+			return resource_set(spec, opt, arg, err);
+	if (!strcmp(opt, "replicas")) {
+		if (parse_u64(arg, SC_MAX_REPLICAS, &u, "--replicas", err) <
+			0 ||
+		    !u)
+			return ec_err_set(err, EC_USAGE, "--replicas: 1 to %d",
+					  SC_MAX_REPLICAS);
+		json_object_set_new(spec, "replicas",
+				    json_integer((json_int_t)u));
+	} else if (!strcmp(opt, "near")) {
+		if (!(v = sc_near_parse(arg, err)))
+			return -1;
+		json_array_append_new(member(spec, "near", 1), v);
+	} else if (!strcmp(opt, "location")) {
+		json_array_append_new(
+		    member(member(spec, "constraints", 0), "locations", 1),
+		    json_string(arg));
+	} else {
+		return 1;
+	}
+	return 0;
+}
+
+int sc_spec_merge_file(json_t *spec, const json_t *file)
+{
+	if (!json_is_object(file))
+		return -1;
+	/* --location adds to the file's constraints */
+	if (json_is_object(json_object_get(file, "constraints")))
+		json_object_update_missing(
+		    member(spec, "constraints", 0),
+		    json_object_get(file, "constraints"));
+	json_object_update_missing(spec, (json_t *)file);
+	return 0;
+}

@@ -61,4 +61,15 @@ void sc_spec_release(struct sc_spec *s);
  * object for the spec's "near" array, or NULL with EC_USAGE. */
 json_t *sc_near_parse(const char *s, struct ec_err *err);
 
+/* A spec built from `schedule` options: option `opt` (its long name:
+ * image, name, policy, runtime, vip, replicas, cpus, memory, gpus,
+ * gpu-mem, gpu-model, near, location) with value arg set into spec (its
+ * values are checked again by sc_spec_parse). 0, 1 when opt is not a spec
+ * option, -1 with err (EC_USAGE) for a bad value. */
+int sc_spec_set_opt(json_t *spec, const char *opt, const char *arg,
+		    struct ec_err *err);
+/* The keys of a spec file that the options did not set (constraints
+ * merged: --location adds to the file's); -1 when file is not an object. */
+int sc_spec_merge_file(json_t *spec, const json_t *file);
+
 #endif

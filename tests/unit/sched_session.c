@@ -1119,10 +1119,59 @@ static void test_tick_orphans(void)
 	world_release(&w);
 }
 
+/* schedule's options into a spec (sc_spec_set_opt), then sc_spec_parse */
+static void test_spec_opts(void)
+{
+	json_t *spec = json_object(), *file;
+	struct ec_err err;
+	struct sc_spec s;
+
+	ec_err_clear(&err);
+	ok(sc_spec_set_opt(spec, "image", "app@" DIGEST, &err) == 0 &&
+	       sc_spec_set_opt(spec, "replicas", "3", &err) == 0 &&
+	       sc_spec_set_opt(spec, "cpus", "0.5", &err) == 0 &&
+	       sc_spec_set_opt(spec, "memory", "128M", &err) == 0 &&
+	       sc_spec_set_opt(spec, "location", "fra", &err) == 0 &&
+	       sc_spec_set_opt(spec, "near", "48.8,2.3", &err) == 0,
+	   "spec opts: image, replicas, cpus, memory, location, near");
+	ok(sc_spec_set_opt(spec, "tick", NULL, &err) == 1,
+	   "spec opts: a non-spec option is left to the caller (1)");
+	ok(sc_spec_set_opt(spec, "cpus", "-1", &err) < 0 &&
+	       err.cat == EC_USAGE && strstr(err.msg, "--cpus"),
+	   "spec opts: --cpus -1 is a usage error naming it");
+	ec_err_clear(&err);
+	ok(sc_spec_set_opt(spec, "cpus", "nan", &err) < 0,
+	   "spec opts: --cpus nan refused");
+	ec_err_clear(&err);
+	ok(sc_spec_set_opt(spec, "replicas", "0", &err) < 0 &&
+	       err.cat == EC_USAGE,
+	   "spec opts: --replicas 0 refused");
+	ec_err_clear(&err);
+	file = json_pack("{s:i,s:{s:[s]},s:s}", "replicas", 7, "constraints",
+			 "locations", "nrt", "name", "fromfile");
+	ok(sc_spec_merge_file(spec, file) == 0 &&
+	       ec_json_int(spec, "replicas") == 3 &&
+	       !strcmp(ec_json_str(spec, "name") ?: "", "fromfile") &&
+	       json_array_size(json_object_get(
+		   json_object_get(spec, "constraints"), "locations")) == 1,
+	   "spec opts: the file fills what options did not set; --location "
+	   "wins over the file's");
+	json_decref(file);
+	file = json_array();
+	ok(sc_spec_merge_file(spec, file) < 0,
+	   "spec opts: a file that is not an object is refused");
+	json_decref(file);
+	ok(sc_spec_parse(spec, &s, &err) == 0 && s.replicas == 3,
+	   "spec opts: the result parses");
+	sc_spec_release(&s);
+	json_decref(spec);
+}
+
 int main(void)
 {
 	test_spec_valid();
 	test_spec_invalid();
+	test_spec_opts();
 	test_near_parse();
 	test_run_argv();
 	test_merge();

@@ -456,9 +456,6 @@ record:
 					    "finished_ms",
 					    (json_int_t)now_ms()),
 				  NULL);
-	if (json_is_true(json_object_get(spec, "rm"))) {
-		_cleanup_free_ char *dir = inst_dir(root, id);
-		fs_rm_rf(dir, NULL);
-	}
+	/* --rm and --mount-sync: inst_finish */
 	return r;
 }

@@ -96,6 +96,7 @@ struct inst_opts {
 	const char *runtime, *name, *network, *app, *subnet, *bridge,
 	    *entrypoint, *workdir, *user;
 	int detach, rm, read_only;
+	int mount_sync; /* --mount-sync: write :rw store mounts back */
 	double cpus;
 	uint64_t memory, pids;
 	json_t *env;	/* ["K=V"] */
@@ -223,6 +224,8 @@ struct inst_env {
 struct inst_run_result {
 	char id[13];
 	int exit_status; /* foreground: the container's (128+N: signal N) */
+	json_t *sync;	 /* foreground --mount-sync: inst_finish's report */
+	int sync_status; /* 0, or the exit code of a failed sync (6 conflict) */
 	json_t *state;	 /* detached: the state once it runs (new ref) */
 };
 
@@ -299,5 +302,16 @@ json_t *inst_attach(const struct inst_env *env, const struct inst_opts *o,
  * for :rw). */
 int inst_attach_merge(const char *root, const char *id, json_t *spec,
 		      const json_t *attach, struct ec_err *err);
+
+/* After the container of `id` exited (ran: it did run): --mount-sync of
+ * its :rw store mounts (smount_sync, each mount's result, a "conflicts"
+ * or "error" in it, recorded as the state's "sync"), then the removal of
+ * --rm. A mount that conflicted or failed keeps its copy: with --rm it is
+ * moved to ROOT/cache/store-mounts/kept/ID-N first (the report names the
+ * path). *report (may be NULL) gets the array. Returns 0, or the exit code
+ * the sync asks for: EC_CONFLICT (6) when a key conflicted, else the
+ * category of the first failure; *err says which. */
+int inst_finish(const struct inst_env *env, const char *id, int ran,
+		json_t **report, struct ec_err *err);
 
 #endif

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #define START_TIMEOUT_MS 60000 /* a cold runsc, a slow CNI */
 #define START_POLL_MS	 10
@@ -131,8 +132,10 @@ static int spawn_monitor(const struct inst_env *env, const char *id, pid_t *pid,
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID |
 					  POSIX_SPAWN_SETSIGDEF |
 					  POSIX_SPAWN_SETSIGMASK);
+	/* our environment: the store's credentials (AWS_*), for the
+	 * records and --mount-sync's write-back when the instance exits */
 	r = posix_spawn(pid, "/proc/self/exe", &fa, &at, (char *const *)argv,
-			NULL);
+			environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
 	if (r != 0)
@@ -273,8 +276,11 @@ int inst_run(const struct inst_env *env, const struct inst_opts *o,
 	}
 	if (inst_exec(env->root, res->id, out, out_ctx, env->cancel,
 		      &res->exit_status, err) < 0 &&
-	    res->exit_status < 0)
+	    res->exit_status < 0) {
+		inst_finish(env, res->id, 0, NULL, NULL);
 		return -1;
+	}
+	res->sync_status = inst_finish(env, res->id, 1, &res->sync, err);
 	if (!o->rm)
 		inst_publish(env, res->id, NULL);
 	return 0;
@@ -286,7 +292,15 @@ int inst_monitor(const struct inst_env *env, const char *id, rt_output_fn out,
 	int status = -1;
 	int r =
 	    inst_exec(env->root, id, out, out_ctx, env->cancel, &status, err);
+	struct ec_err e;
 
+	/* the log says what the write-back did (the state has it too) */
+	ec_err_clear(&e);
+	if (inst_finish(env, id, status >= 0, NULL, &e) != 0 && out) {
+		_cleanup_free_ char *msg =
+		    xasprintf("edgectl: error: %s\n", e.msg);
+		out(out_ctx, 2, msg, strlen(msg));
+	}
 	inst_publish(env, id, NULL);
 	return r;
 }

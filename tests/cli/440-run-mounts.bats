@@ -5,7 +5,8 @@
 # (256 MiB, not the issue's 1 GiB, to keep CI time sane) compared with
 # `edgectl store get`, an object overwritten during the fetch, the cache
 # reused by a second instance (same inodes, nothing fetched), :rw copies,
-# a missing key.
+# a missing key, --mount-sync (changes written back by CAS; a concurrent
+# writer's version is never overwritten: exit 6, the local copy kept).
 bats_require_minimum_version 1.5.0
 
 setup_file() {
@@ -174,6 +175,113 @@ mt_missing_rw() {
 	[ "$output" = one ]
 }
 
+# Three objects under sync/.
+put_sync() {
+	local f
+	mkdir -p "$BATS_TEST_TMPDIR/sync/sub"
+	echo a0 >"$BATS_TEST_TMPDIR/sync/a.txt"
+	echo b0 >"$BATS_TEST_TMPDIR/sync/b.txt"
+	echo c0 >"$BATS_TEST_TMPDIR/sync/sub/c.txt"
+	for f in a.txt b.txt sub/c.txt; do
+		edgectl -q store put "sync/$f" "$BATS_TEST_TMPDIR/sync/$f" >/dev/null
+	done
+}
+
+# Wait until instance $1 (id) exited and its monitor wrote back (.sync).
+wait_synced() {
+	local i
+	for i in $(seq 1 600); do
+		jq -e '.status == "exited" and has("sync")' "$EDGECTL_ROOT/instances/$1/state.json" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	echo "instance $1 did not exit and write back"
+	return 1
+}
+
+mt_sync() {
+	local etag_c id kept
+	put_sync
+	etag_c=$(edgectl --json store ls -r sync/ | jq -r '.[] | select(.key == "sync/sub/c.txt") | .etag')
+	run -2 --separate-stderr edgectl run --rm --network none --mount-sync --mount store:sync:/s bb:mnt true
+	[[ $stderr == *"--mount-sync writes back :rw store mounts"* ]]
+	# changed, new, deleted, unchanged, a symlink and a FIFO
+	run -0 --separate-stderr edgectl --json run --rm --network none --runtime crun \
+		--mount store:sync:/s:rw --mount-sync bb:mnt -- \
+		sh -c 'echo a1 > /s/a.txt && echo n1 > /s/sub/new.txt && rm /s/b.txt && ln -s /etc/passwd /s/link && mkfifo /s/fifo'
+	jq -e '.exit_status == 0 and (.sync | length == 1)' <<<"$output"
+	jq -e '.sync[0] | .written == 1 and .created == 1 and .unchanged == 1 and .deleted == ["sync/b.txt"] and (.conflicts | length == 0) and (.skipped | length == 2)' <<<"$output"
+	[ "$(edgectl store get sync/a.txt)" = a1 ]
+	[ "$(edgectl store get sync/sub/new.txt)" = n1 ]
+	# deletions are not written back; links and FIFOs never leave
+	[ "$(edgectl store get sync/b.txt)" = b0 ]
+	run -3 edgectl store get sync/link
+	run -3 edgectl store get sync/fifo
+	# an unchanged file is not sent again
+	[ "$(edgectl --json store ls -r sync/ | jq -r '.[] | select(.key == "sync/sub/c.txt") | .etag')" = "$etag_c" ]
+	# a file mount: the key itself, by CAS
+	run -0 --separate-stderr edgectl run --rm --network none --runtime runc \
+		--mount store:sync/a.txt:/a.txt:rw --mount-sync bb:mnt -- sh -c 'echo a2 > /a.txt'
+	[ "$(edgectl store get sync/a.txt)" = a2 ]
+	# without --mount-sync, :rw stays private
+	run -0 --separate-stderr edgectl run --rm --network none --runtime crun \
+		--mount store:sync/a.txt:/a.txt:rw bb:mnt -- sh -c 'echo lost > /a.txt'
+	[ "$(edgectl store get sync/a.txt)" = a2 ]
+}
+
+# A writer changes a.txt and creates n.txt in the store while the
+# instance runs: both are conflicts, the store keeps theirs, ours is kept.
+mt_sync_conflict() {
+	local ctl=$BATS_TEST_TMPDIR/ctl pid st id kept
+	put_sync
+	mkdir -p "$ctl"
+	echo theirs >"$BATS_TEST_TMPDIR/theirs"
+	# foreground, --rm: exit 6, the copy moved to the cache's kept/
+	edgectl run --rm --name fg --network none --runtime crun -v "$ctl:/ctl" \
+		--mount store:sync:/s:rw --mount-sync bb:mnt -- \
+		sh -c 'echo mine > /s/a.txt; echo mine > /s/n.txt; echo c1 > /s/sub/c.txt; touch /ctl/ready; while [ ! -e /ctl/go ]; do sleep 0.1; done' \
+		>"$BATS_TEST_TMPDIR/fg.out" 2>"$BATS_TEST_TMPDIR/fg.err" &
+	pid=$!
+	for _ in $(seq 1 600); do [ -e "$ctl/ready" ] && break; sleep 0.1; done
+	[ -e "$ctl/ready" ]
+	edgectl -q store put sync/a.txt "$BATS_TEST_TMPDIR/theirs" >/dev/null
+	edgectl -q store put sync/n.txt "$BATS_TEST_TMPDIR/theirs" >/dev/null
+	touch "$ctl/go"
+	st=0
+	wait "$pid" || st=$?
+	cat "$BATS_TEST_TMPDIR/fg.err"
+	[ "$st" = 6 ]
+	grep -q "store keeps the other version" "$BATS_TEST_TMPDIR/fg.err"
+	grep -q "(2 conflict(s))" "$BATS_TEST_TMPDIR/fg.err"
+	[ "$(edgectl store get sync/a.txt)" = theirs ]
+	[ "$(edgectl store get sync/n.txt)" = theirs ]
+	# the rest was written
+	[ "$(edgectl store get sync/sub/c.txt)" = c1 ]
+	kept=$(ls -d "$CACHE"/kept/*-0)
+	[ "$(cat "$kept/a.txt")" = mine ]
+	[ "$(cat "$kept/n.txt")" = mine ]
+	# detached: the monitor writes back and records the conflict
+	rm -f "$ctl"/*
+	run -0 edgectl run -d --name bg --network none --runtime crun -v "$ctl:/ctl" \
+		--mount store:sync:/s:rw --mount-sync bb:mnt -- \
+		sh -c 'echo mine2 > /s/a.txt; touch /ctl/ready; while [ ! -e /ctl/go ]; do sleep 0.1; done'
+	id=$output
+	for _ in $(seq 1 600); do [ -e "$ctl/ready" ] && break; sleep 0.1; done
+	edgectl -q store put sync/a.txt "$BATS_TEST_TMPDIR/sync/b.txt" >/dev/null
+	touch "$ctl/go"
+	wait_synced "$id"
+	jq -e '.sync[0].conflicts[0].key == "sync/a.txt"' "$EDGECTL_ROOT/instances/$id/state.json"
+	[ "$(edgectl store get sync/a.txt)" = b0 ]
+	[ "$(cat "$EDGECTL_ROOT/instances/$id/store-mounts/0/a.txt")" = mine2 ]
+	run -0 edgectl logs "$id"
+	[[ $output == *"'sync/a.txt' changed in the store since it was mounted"* ]]
+	# no conflict: the monitor writes it back
+	rm -f "$ctl"/*
+	run -0 edgectl run -d --name bg2 --network none --runtime crun -v "$ctl:/ctl" \
+		--mount store:sync:/s:rw --mount-sync bb:mnt -- sh -c 'echo mine3 > /s/a.txt'
+	wait_synced "$output"
+	[ "$(edgectl store get sync/a.txt)" = mine3 ]
+}
+
 @test "run --mount (file://): a prefix of 1,000 objects as a directory; a second instance reuses the cache" { use_file; mt_many file; }
 @test "run --mount (RGW): a prefix of 1,000 objects as a directory; a second instance reuses the cache" { use_rgw; mt_many rgw; }
 @test "run --mount (file://): a 256 MiB object, verified, against store get" { use_file; mt_large file; }
@@ -182,3 +290,7 @@ mt_missing_rw() {
 @test "run --mount (RGW): an object overwritten during the fetch gives one whole version or exit 6" { use_rgw; mt_change rgw; }
 @test "run --mount (file://): missing key exits 3 before anything starts; :rw is a private copy; a key is a file" { use_file; mt_missing_rw; }
 @test "run --mount (RGW): missing key exits 3 before anything starts; :rw is a private copy; a key is a file" { use_rgw; mt_missing_rw; }
+@test "run --mount-sync (file://): changes written back by CAS; deletions, links and FIFOs are not" { use_file; mt_sync; }
+@test "run --mount-sync (RGW): changes written back by CAS; deletions, links and FIFOs are not" { use_rgw; mt_sync; }
+@test "run --mount-sync (file://): a concurrent writer's version wins: exit 6, local copy kept; -d by the monitor" { use_file; mt_sync_conflict; }
+@test "run --mount-sync (RGW): a concurrent writer's version wins: exit 6, local copy kept; -d by the monitor" { use_rgw; mt_sync_conflict; }

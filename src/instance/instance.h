@@ -221,6 +221,14 @@ struct inst_env {
 	const json_t *vm;
 };
 
+/* Wall-clock stamps of the start path, in ms since the epoch with
+ * fractions (CLOCK_REALTIME: the run process and the monitor compare
+ * them): `trace` gets {name: now}. The state's "start_trace" holds them
+ * (run: run, created, monitor_spawned, seen_running; monitor: monitor,
+ * netns, net, plus cni_PLUGIN_ADD_ms durations); tests/bench/run.sh
+ * prints the table. */
+void inst_trace(json_t *trace, const char *name);
+
 struct inst_run_result {
 	char id[13];
 	int exit_status; /* foreground: the container's (128+N: signal N) */

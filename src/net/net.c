@@ -12,9 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CNI_VERSION    "1.0.0"
@@ -42,6 +46,23 @@ static int netns_dir(struct ec_err *err)
 	return 0;
 }
 
+/* `ip link set lo up` in the current network namespace. */
+static int lo_up(void)
+{
+	struct ifreq ifr = {0};
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), r = -1;
+
+	if (fd < 0)
+		return -1;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
+		ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+		r = ioctl(fd, SIOCSIFFLAGS, &ifr);
+	}
+	close(fd);
+	return r;
+}
+
 int netns_create(const char *name, char **path, struct ec_err *err)
 {
 	_cleanup_free_ char *p = xasprintf("%s/%s", NETNS_DIR, name);
@@ -67,19 +88,24 @@ int netns_create(const char *name, char **path, struct ec_err *err)
 			_exit(1);
 		if (mount("/proc/self/ns/net", p, "none", MS_BIND, NULL) < 0)
 			_exit(2);
-		_exit(0);
+		/* lo up here: what the CNI loopback plugin did, without a
+		 * process of its own on the start path */
+		_exit(lo_up() < 0 ? 3 : 0);
 	}
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
 	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+		if (WIFEXITED(st) && WEXITSTATUS(st) == 3)
+			umount2(p, MNT_DETACH);
 		unlink(p);
 		return ec_err_set(err, EC_PERM,
 				  "cannot create network namespace %s (%s; "
 				  "needs root)",
 				  name,
-				  WIFEXITED(st) && WEXITSTATUS(st) == 1
-				      ? "unshare failed"
-				      : "bind mount failed");
+				  !WIFEXITED(st) || WEXITSTATUS(st) == 2
+				      ? "bind mount failed"
+				  : WEXITSTATUS(st) == 1 ? "unshare failed"
+							 : "lo up failed");
 	}
 	*path = p;
 	p = NULL;
@@ -131,6 +157,14 @@ int net_port_parse(const char *s, struct net_port *p, struct ec_err *err)
 }
 
 /* --- CNI ---------------------------------------------------------------- */
+
+static double mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
 
 enum { P_LOOPBACK, P_BRIDGE, P_PORTMAP, P_N };
 static const char *const plugin_names[P_N] = {"loopback", "bridge", "portmap"};
@@ -202,6 +236,7 @@ static int plugin_call(const struct cni_opts *o, int which, const char *cmd,
 			       .input = in,
 			       .input_len = strlen(in),
 			       .timeout_ms = CNI_TIMEOUT_MS};
+	double t0;
 	int st, r;
 
 	if (access(bin, X_OK) < 0) {
@@ -211,7 +246,13 @@ static int plugin_call(const struct cni_opts *o, int which, const char *cmd,
 			       bin);
 		goto out;
 	}
+	t0 = mono_ms();
 	r = proc_run(argv, &po, &out, &eo, &st, err);
+	if (o->timings) {
+		_cleanup_free_ char *k =
+		    xasprintf("cni_%s_%s_ms", plugin_names[which], cmd);
+		json_object_set_new(o->timings, k, json_real(mono_ms() - t0));
+	}
 	if (r == 0 && st != 0) {
 		/* errors come as {"code":N,"msg":"...","details":"..."} */
 		json_error_t je;
@@ -242,7 +283,7 @@ out:
 int cni_add(const struct cni_opts *o, const char *id, const char *netns,
 	    json_t **result, char **ip, struct ec_err *err)
 {
-	json_t *lo = NULL, *br = NULL, *pm = NULL;
+	json_t *br = NULL, *pm = NULL;
 	const char *addr;
 	char *slash;
 
@@ -250,10 +291,8 @@ int cni_add(const struct cni_opts *o, const char *id, const char *netns,
 	*ip = NULL;
 	if (fs_mkdir_p(o->ipam_dir, err) < 0)
 		return -1;
-	if (plugin_call(o, P_LOOPBACK, "ADD", id, netns, "lo", NULL, &lo, err) <
-	    0)
-		return -1;
-	json_decref(lo);
+	/* lo is up already: netns_create brings it up (the loopback
+	 * plugin's whole ADD), a process less on the start path */
 	if (plugin_call(o, P_BRIDGE, "ADD", id, netns, "eth0", NULL, &br, err) <
 	    0)
 		goto undo;
@@ -295,9 +334,6 @@ int cni_del(const struct cni_opts *o, const char *id, const char *netns,
 			&e) < 0 &&
 	    !r)
 		r = -1, (err ? (void)(*err = e) : (void)0);
-	if (plugin_call(o, P_LOOPBACK, "DEL", id, netns, "lo", NULL, NULL, &e) <
-		0 &&
-	    !r)
-		r = -1, (err ? (void)(*err = e) : (void)0);
+	/* no loopback DEL: lo goes with the namespace */
 	return r;
 }

@@ -16,7 +16,8 @@
 
 #define NETNS_DIR "/run/netns"
 
-/* Create the network namespace /run/netns/NAME (only `lo`, down). *path
+/* Create the network namespace /run/netns/NAME with only `lo`, up (what
+ * the CNI loopback plugin would do, done in the creating child). *path
  * gets the allocated path. EC_PERM when not root. */
 int netns_create(const char *name, char **path, struct ec_err *err);
 /* Unmount and remove it; missing is fine. */
@@ -37,10 +38,14 @@ struct cni_opts {
 	const char *ipam_dir;	/* host-local lease directory (required) */
 	const struct net_port *ports;
 	size_t nports;
+	/* optional: cni_add/cni_del add {"cni_PLUGIN_CMD_ms": N} for each
+	 * plugin they run (the start-path table of `run`; NULL = none) */
+	json_t *timings;
 };
 
 /* Attach the namespace at `netns` (container `id`) to the host's bridge:
- * loopback up, bridge + host-local IPAM (eth0), portmap for the ports.
+ * bridge + host-local IPAM (eth0), portmap for the ports (lo is up from
+ * netns_create; the loopback plugin is not run).
  * *result gets what DEL needs later (keep it with the instance), *ip the
  * container's IPv4 address (allocated, without the prefix length). On
  * failure everything done so far is undone. */

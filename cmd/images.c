@@ -2,6 +2,7 @@
  * `images rm` (untag, then collect what nothing uses), `images export` and
  * `images import` (an image as an OCI layout tar, e.g. between hosts). */
 #include "cmd.h"
+#include "mount/store_mount.h"
 #include "oci/gc.h"
 #include "oci/layout.h"
 #include "oci/ref.h"
@@ -165,8 +166,9 @@ static int images_rm(struct ec_ctx *ctx, struct oci_layout *l, int force, int n,
 	json_t *removed = json_array(), *failed = json_array();
 	struct oci_gc_stats gs = {0};
 	struct ec_err err, first;
+	uint64_t mounts = 0;
 	int i, st = 0;
-	char sz[32];
+	char sz[32], sz2[32];
 
 	ec_err_clear(&err);
 	ec_err_clear(&first);
@@ -207,16 +209,20 @@ static int images_rm(struct ec_ctx *ctx, struct oci_layout *l, int force, int n,
 		else if (!ctx->json)
 			fprintf(stderr, "edgectl: error: %s\n", err.msg);
 	}
-	if (oci_gc(l, &gs, &err) < 0)
+	if (oci_gc(l, &gs, &err) < 0 ||
+	    smount_gc(ctx->root, SMOUNT_GC_MIN_AGE, &mounts, &err) < 0)
 		goto gc_failed;
 	if (ctx->json)
 		json_out(json_pack(
-		    "{s:O,s:O,s:i,s:i,s:I}", "removed", removed, "failed",
+		    "{s:O,s:O,s:i,s:i,s:I,s:I}", "removed", removed, "failed",
 		    failed, "blobs_removed", (int)gs.blobs, "layers_removed",
-		    (int)gs.layers, "bytes_freed", (json_int_t)gs.bytes));
+		    (int)gs.layers, "bytes_freed", (json_int_t)gs.bytes,
+		    "store_mount_bytes_freed", (json_int_t)mounts));
 	else
-		printf("freed %s (%u blobs, %u layer dirs)\n",
-		       fmt_size(gs.bytes, sz, sizeof(sz)), gs.blobs, gs.layers);
+		printf("freed %s (%u blobs, %u layer dirs) + %s of store "
+		       "mounts\n",
+		       fmt_size(gs.bytes, sz, sizeof(sz)), gs.blobs, gs.layers,
+		       fmt_size(mounts, sz2, sizeof(sz2)));
 	if (first.cat != EC_OK)
 		st = report_error(ctx, &first);
 	json_decref(removed);

@@ -117,7 +117,10 @@ json_t *smount_sync_json(struct smount_sync_result *res);
  * spec.json names (its store_mounts[].cache) and nothing older links to,
  * older than `min_age_s` (a run between fetch and create keeps its
  * files); leftovers in tmp/ older than a day. *freed gets the bytes
- * removed. For the GC of `images rm` (src/oci/gc.c) to call. */
+ * removed. Called by `images rm` after the image GC (oci_gc), with
+ * SMOUNT_GC_MIN_AGE. kept/ (copies --mount-sync could not write back) is
+ * never collected. */
+#define SMOUNT_GC_MIN_AGE (10 * 60) /* what `images rm` passes */
 int smount_gc(const char *root, int64_t min_age_s, uint64_t *freed,
 	      struct ec_err *err);
 

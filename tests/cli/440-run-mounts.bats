@@ -282,6 +282,41 @@ mt_sync_conflict() {
 	[ "$(edgectl store get sync/a.txt)" = mine3 ]
 }
 
+# images rm collects the cache: what no instance names and was not used
+# for ten minutes; an instance's mount stays.
+mt_gc() {
+	local a b
+	echo one >"$BATS_TEST_TMPDIR/one"
+	echo two >"$BATS_TEST_TMPDIR/two"
+	edgectl -q store put gc/a "$BATS_TEST_TMPDIR/one" >/dev/null
+	edgectl -q store put gc/b "$BATS_TEST_TMPDIR/two" >/dev/null
+	edgectl -q build -t bb:gc "$BATS_FILE_TMPDIR/ctx" >/dev/null
+	run -0 --separate-stderr edgectl run --rm --network none --runtime crun --mount store:gc/a:/a bb:mnt -- cat /a
+	[ "$output" = one ]
+	run -0 --separate-stderr edgectl run --name keep --network none --runtime crun --mount store:gc/b:/b bb:mnt -- cat /b
+	[ "$output" = two ]
+	a=$(find "$CACHE/objects" -type f ! -name '*.lock' | xargs grep -l one)
+	b=$(find "$CACHE/objects" -type f ! -name '*.lock' | xargs grep -l two)
+	# used just now: kept
+	run -0 --separate-stderr edgectl --json images rm bb:gc
+	jq -e '.store_mount_bytes_freed == 0' <<<"$output"
+	[ -e "$a" ] && [ -e "$b" ]
+	touch -d '1 hour ago' "$a" "$b"
+	edgectl -q build -t bb:gc "$BATS_FILE_TMPDIR/ctx" >/dev/null
+	run -0 --separate-stderr edgectl --json images rm bb:gc
+	jq -e '.store_mount_bytes_freed == 4' <<<"$output"
+	[ ! -e "$a" ]
+	# the instance 'keep' names b
+	[ -e "$b" ]
+	edgectl rm keep >/dev/null
+	edgectl -q build -t bb:gc "$BATS_FILE_TMPDIR/ctx" >/dev/null
+	run -0 --separate-stderr edgectl images rm bb:gc
+	[[ $output == *"+ 4 B of store mounts"* ]] || [[ $output == *"+ 4 bytes of store mounts"* ]] || { echo "$output"; false; }
+	[ ! -e "$b" ]
+}
+
+@test "run --mount (file://): images rm collects the cache of store mounts no instance uses" { use_file; mt_gc; }
+
 @test "run --mount (file://): a prefix of 1,000 objects as a directory; a second instance reuses the cache" { use_file; mt_many file; }
 @test "run --mount (RGW): a prefix of 1,000 objects as a directory; a second instance reuses the cache" { use_rgw; mt_many rgw; }
 @test "run --mount (file://): a 256 MiB object, verified, against store get" { use_file; mt_large file; }

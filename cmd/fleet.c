@@ -329,8 +329,8 @@ static void host_print(const json_t *all)
 	const json_t *h, *r;
 	size_t i, k;
 
-	printf("%-16s  %-12s  %-24s  %4s  %8s  %s\n", "NAME", "LOCATION", "SSH",
-	       "CPUS", "MEMORY", "RUNTIMES");
+	printf("%-16s  %-12s  %-24s  %4s  %8s  %4s  %4s  %s\n", "NAME",
+	       "LOCATION", "SSH", "CPUS", "MEMORY", "GPUS", "CDI", "RUNTIMES");
 	json_array_foreach (all, i, h) {
 		const json_t *p = json_object_get(h, "probe");
 		char rts[64] = "";
@@ -339,12 +339,15 @@ static void host_print(const json_t *all)
 			snprintf(rts + l, sizeof(rts) - l, "%s%s", l ? "," : "",
 				 json_string_value(r));
 		}
-		printf("%-16s  %-12s  %-24s  %4d  %6.1fGi  %s\n",
+		/* CDI: the devices of the host's CDI specs (probe) */
+		printf("%-16s  %-12s  %-24s  %4d  %6.1fGi  %4zu  %4zu  %s\n",
 		       ec_json_str(h, "name") ?: "",
 		       ec_json_str(h, "location") ?: "",
 		       ec_json_str(h, "ssh") ?: "(local)",
 		       (int)ec_json_int(p, "cpus"),
-		       (double)ec_json_int(p, "memory_bytes") / (1 << 30), rts);
+		       (double)ec_json_int(p, "memory_bytes") / (1 << 30),
+		       json_array_size(json_object_get(h, "gpus")),
+		       json_array_size(json_object_get(p, "cdi_devices")), rts);
 	}
 }
 
@@ -407,7 +410,8 @@ static int host_verb(struct ec_ctx *ctx, const char *sub,
 static int run_host(struct ec_ctx *ctx, int argc, char **argv)
 {
 	_cleanup_json_ json_t *labels = json_object(), *gpus = json_array();
-	struct fleet_host_spec a = {.labels = labels, .gpus = gpus};
+	struct fleet_host_spec a = {
+	    .labels = labels, .gpus = gpus, .cdi_dirs = ctx_cdi_dirs(ctx)};
 	struct optparse op;
 	struct ec_err err;
 	const char *sub;

@@ -2,7 +2,8 @@
 # edgectl run --mount store:KEY_OR_PREFIX:/PATH[:ro|:rw] on the file://
 # store and on a real Ceph RGW (tests/lib/rgw.bash), in real containers
 # (crun): a prefix of 1,000 small objects as a directory, a large object
-# (256 MiB, not the issue's 1 GiB, to keep CI time sane) compared with
+# (1 GiB on RGW, 256 MiB on file://; both took 4.5 min together on a box
+# at load 30, most of it writing 3 GiB: source, get, cache) compared with
 # `edgectl store get`, an object overwritten during the fetch, the cache
 # reused by a second instance (same inodes, nothing fetched), :rw copies,
 # a missing key, --mount-sync (changes written back by CAS; a concurrent
@@ -92,9 +93,13 @@ mt_many() {
 	[[ $output == *"Read-only file system"* ]]
 }
 
+# $1: file or rgw; $2: MiB. The object is compared with `store get` of
+# the same store in the same run (both times reported, never asserted);
+# the mount's peak RSS is bounded (streamed: ranges to the file, not
+# through memory).
 mt_large() {
-	local big=$BATS_TEST_TMPDIR/big sum t0 t1 t2 get_ms mnt_ms
-	dd if=/dev/urandom of="$big" bs=1M count=256 status=none
+	local big=$BATS_TEST_TMPDIR/big mib=$2 sum t0 t1 get_ms mnt_ms rss
+	dd if=/dev/urandom of="$big" bs=1M count="$mib" status=none
 	sum=$(md5sum <"$big" | cut -d' ' -f1)
 	edgectl -q store put big "$big" >/dev/null
 	t0=$(date +%s%N)
@@ -102,16 +107,20 @@ mt_large() {
 	t1=$(date +%s%N)
 	cmp "$big" "$BATS_TEST_TMPDIR/got"
 	rm -f "$BATS_TEST_TMPDIR/got"
-	run -0 --separate-stderr edgectl run --name big1 --network none --runtime crun \
+	run -0 --separate-stderr /usr/bin/time -f "rss=%M" edgectl run --name big1 --network none --runtime crun \
 		--mount store:big:/big.bin bb:mnt -- sh -c 'md5sum /big.bin'
 	[ "${output%% *}" = "$sum" ]
-	spec_of big1 | jq -e '.store_mounts[0] | .objects == 1 and .fetched_bytes == 268435456 and (.is_dir | not)'
+	rss=$(grep -o 'rss=[0-9]*' <<<"$stderr" | cut -d= -f2)
+	spec_of big1 | jq -e --argjson b $((mib << 20)) '.store_mounts[0] | .objects == 1 and .fetched_bytes == $b and (.is_dir | not)'
 	mnt_ms=$(spec_of big1 | jq '.store_mounts[0].fetch_ms')
 	get_ms=$(((t1 - t0) / 1000000))
-	echo "# $1: 256 MiB: mount fetch $mnt_ms ms ($((256000 / (mnt_ms + 1))) MiB/s), store get $get_ms ms ($((256000 / (get_ms + 1))) MiB/s)" >&3
+	echo "# $1: $mib MiB: mount fetch $mnt_ms ms ($((mib * 1000 / (mnt_ms + 1))) MiB/s), store get $get_ms ms ($((mib * 1000 / (get_ms + 1))) MiB/s), run peak RSS $((rss / 1024)) MiB" >&3
+	# memory does not grow with the object
+	[ "$rss" -lt $((128 * 1024)) ]
 	# the cached file is the object, read-only
-	run -0 find "$CACHE/objects" -type f -size 262144k -perm 0444
+	run -0 find "$CACHE/objects" -type f -size "$((mib * 1024))k" -perm 0444
 	[ "${#lines[@]}" = 1 ]
+	edgectl rm big1 >/dev/null
 }
 
 mt_change() {
@@ -319,8 +328,8 @@ mt_gc() {
 
 @test "run --mount (file://): a prefix of 1,000 objects as a directory; a second instance reuses the cache" { use_file; mt_many file; }
 @test "run --mount (RGW): a prefix of 1,000 objects as a directory; a second instance reuses the cache" { use_rgw; mt_many rgw; }
-@test "run --mount (file://): a 256 MiB object, verified, against store get" { use_file; mt_large file; }
-@test "run --mount (RGW): a 256 MiB object, verified, against store get" { use_rgw; mt_large rgw; }
+@test "run --mount (file://): a 256 MiB object, verified, against store get" { use_file; mt_large file 256; }
+@test "run --mount (RGW): a 1 GiB object, verified, streamed (bounded RSS), against store get" { use_rgw; mt_large rgw 1024; }
 @test "run --mount (file://): an object overwritten during the fetch gives one whole version or exit 6" { use_file; mt_change file; }
 @test "run --mount (RGW): an object overwritten during the fetch gives one whole version or exit 6" { use_rgw; mt_change rgw; }
 @test "run --mount (file://): missing key exits 3 before anything starts; :rw is a private copy; a key is a file" { use_file; mt_missing_rw; }

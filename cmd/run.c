@@ -335,13 +335,11 @@ static int run_run(struct ec_ctx *ctx, int argc, char **argv)
 					res.id, accel);
 		}
 		if (ctx->json)
-			json_out(json_pack("{s:s,s:i,s:s?,s:s?,s:O?}", "id",
-					   res.id, "exit_status",
-					   res.exit_status, "runtime",
-					   o.runtime, "accel", accel, "sync",
-					   json_array_size(res.sync)
-					       ? res.sync
-					       : NULL));
+			json_out(json_pack(
+			    "{s:s,s:i,s:s?,s:s?,s:O?}", "id", res.id,
+			    "exit_status", res.exit_status, "runtime",
+			    o.runtime, "accel", accel, "sync",
+			    json_array_size(res.sync) ? res.sync : NULL));
 		json_decref(res.sync);
 		res.sync = NULL;
 	}

@@ -200,18 +200,16 @@ int inst_finish(const struct inst_env *env, const char *id, int ran,
 			}
 		} else if (json_array_size(json_object_get(one, "conflicts")) &&
 			   (!status || status != EC_CONFLICT)) {
-			const json_t *c =
-			    json_array_get(json_object_get(one, "conflicts"), 0);
-			ec_err_set(err, EC_CONFLICT,
-				   "--mount-sync '%s': '%s' %s; the store keeps "
-				   "the other version, yours is at %s (%zu "
-				   "conflict(s))",
-				   ec_json_str(m, "source"),
-				   ec_json_str(c, "key"),
-				   ec_json_str(c, "reason"),
-				   ec_json_str(c, "local"),
-				   json_array_size(
-				       json_object_get(one, "conflicts")));
+			const json_t *c = json_array_get(
+			    json_object_get(one, "conflicts"), 0);
+			ec_err_set(
+			    err, EC_CONFLICT,
+			    "--mount-sync '%s': '%s' %s; the store keeps "
+			    "the other version, yours is at %s (%zu "
+			    "conflict(s))",
+			    ec_json_str(m, "source"), ec_json_str(c, "key"),
+			    ec_json_str(c, "reason"), ec_json_str(c, "local"),
+			    json_array_size(json_object_get(one, "conflicts")));
 			status = EC_CONFLICT;
 		}
 		json_array_append_new(rep, one);

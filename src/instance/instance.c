@@ -106,9 +106,9 @@ void inst_trace(json_t *trace, const char *name)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	json_object_set_new(trace, name,
-			    json_real((double)ts.tv_sec * 1e3 +
-				      (double)ts.tv_nsec / 1e6));
+	json_object_set_new(
+	    trace, name,
+	    json_real((double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6));
 }
 
 int inst_state_update(const char *root, const char *id, json_t *fields,

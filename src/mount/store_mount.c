@@ -683,7 +683,8 @@ int smount_gc(const char *root, int64_t min_age_s, uint64_t *freed,
 	return 0;
 }
 
-/* --- sync (--mount-sync) --------------------------------------------------- */
+/* --- sync (--mount-sync) ---------------------------------------------------
+ */
 
 struct sync {
 	struct store *s;
@@ -695,9 +696,8 @@ struct sync {
 
 static void skipped(struct sync *y, const char *path, const char *why)
 {
-	json_array_append_new(y->res->skipped,
-			      json_pack("{s:s,s:s}", "path", path, "reason",
-					why));
+	json_array_append_new(y->res->skipped, json_pack("{s:s,s:s}", "path",
+							 path, "reason", why));
 }
 
 /* 1 when the open files have the same content, 0 when not, -1 on error. */
@@ -731,14 +731,13 @@ static int same_content(int a, int b, struct ec_err *err)
 
 /* One regular file of the copy, open as fd; `orig` the cache version (or
  * -1 when the key is new). */
-static int sync_file(struct sync *y, const char *key, const char *local,
-		     int fd, int orig, struct ec_err *err)
+static int sync_file(struct sync *y, const char *key, const char *local, int fd,
+		     int orig, struct ec_err *err)
 {
 	const char *etag = ec_json_str(y->etags, key);
 	struct store_put_opts po = {.if_match = etag, .if_absent = !etag};
-	struct store_xfer_opts xo = {.jobs = y->o->xfer_jobs,
-				     .cancel = y->o->cancel,
-				     .put = &po};
+	struct store_xfer_opts xo = {
+	    .jobs = y->o->xfer_jobs, .cancel = y->o->cancel, .put = &po};
 	struct store_info info;
 	struct stat st;
 	struct ec_err e;
@@ -762,9 +761,8 @@ static int sync_file(struct sync *y, const char *key, const char *local,
 		return 0;
 	}
 	/* one PUT, so the condition holds for the whole object */
-	xo.part_size = (uint64_t)st.st_size > XFER_PART_DEFAULT
-			   ? (uint64_t)st.st_size
-			   : 0;
+	xo.part_size =
+	    (uint64_t)st.st_size > XFER_PART_DEFAULT ? (uint64_t)st.st_size : 0;
 	ec_err_clear(&e);
 	if (store_upload_fd(y->s, key, fd, &xo, &info, NULL, &e) < 0) {
 		if (e.cat != EC_CONFLICT) {
@@ -850,9 +848,8 @@ static int sync_dir(struct sync *y, int dfd, int odfd, const char *prefix,
 	return r;
 }
 
-int smount_sync(struct store *s, const json_t *m,
-		const struct smount_opts *o, struct smount_sync_result *res,
-		struct ec_err *err)
+int smount_sync(struct store *s, const json_t *m, const struct smount_opts *o,
+		struct smount_sync_result *res, struct ec_err *err)
 {
 	struct smount_opts dflt = {0};
 	const char *key = ec_json_str(m, "key"), *copy = ec_json_str(m, "copy");
@@ -861,7 +858,8 @@ int smount_sync(struct store *s, const json_t *m,
 	const json_t *etags = json_object_get(m, "etags");
 	_cleanup_free_ char *prefix = NULL;
 	_cleanup_close_ int fd = -1, ofd = -1;
-	struct sync y = {.s = s, .o = o ? o : &dflt, .etags = etags, .res = res};
+	struct sync y = {
+	    .s = s, .o = o ? o : &dflt, .etags = etags, .res = res};
 	const char *k;
 	json_t *v;
 	int r;

@@ -107,9 +107,8 @@ struct smount_sync_result {
 	json_t *deleted;   /* [key] */
 	json_t *skipped;   /* [{path, reason}] */
 };
-int smount_sync(struct store *s, const json_t *m,
-		const struct smount_opts *o, struct smount_sync_result *res,
-		struct ec_err *err);
+int smount_sync(struct store *s, const json_t *m, const struct smount_opts *o,
+		struct smount_sync_result *res, struct ec_err *err);
 /* The result as JSON (counts and arrays; steals the arrays). */
 json_t *smount_sync_json(struct smount_sync_result *res);
 

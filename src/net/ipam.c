@@ -124,10 +124,9 @@ int ipam_alloc(const char *dir, const char *subnet, const char *id,
 		_cleanup_free_ char *lease = NULL;
 		a = r.first + (start - r.first + i) % n;
 		ipam_addr_str(a, ip);
-		fd = openat(dfd, ip,
-			    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-				O_CLOEXEC,
-			    0644);
+		fd = openat(
+		    dfd, ip,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 		if (fd < 0) {
 			if (errno == EEXIST)
 				continue;

@@ -185,12 +185,12 @@ static json_t *plugin_conf(const struct cni_opts *o, int which,
 		json_object_set_new(c, "ipMasq", json_false());
 		json_object_set_new(c, "hairpinMode", json_true());
 		if (o->ipam_plugin)
-			json_object_set_new(c, "ipam",
-				    json_pack("{s:s,s:[[{s:s}]],s:[{s:s}],s:s}",
-					      "type", "host-local", "ranges",
-					      "subnet", o->subnet, "routes",
-					      "dst", "0.0.0.0/0", "dataDir",
-					      o->ipam_dir));
+			json_object_set_new(
+			    c, "ipam",
+			    json_pack("{s:s,s:[[{s:s}]],s:[{s:s}],s:s}", "type",
+				      "host-local", "ranges", "subnet",
+				      o->subnet, "routes", "dst", "0.0.0.0/0",
+				      "dataDir", o->ipam_dir));
 	} else if (which == P_PORTMAP) {
 		json_t *pm = json_array();
 		for (i = 0; i < o->nports; i++)
@@ -375,10 +375,12 @@ static int bridge_gateway(const char *bridge, const struct ipam_lease *l,
 	if (getifaddrs(&ifs) < 0)
 		return ec_err_errno(err, EC_FAIL, errno, "list addresses");
 	for (i = ifs; i && !have; i = i->ifa_next)
-		have = i->ifa_addr && i->ifa_addr->sa_family == AF_INET &&
-		       !strcmp(i->ifa_name, bridge) &&
-		       ntohl(((struct sockaddr_in *)i->ifa_addr)
-				 ->sin_addr.s_addr) == l->range.gw;
+		have =
+		    i->ifa_addr && i->ifa_addr->sa_family == AF_INET &&
+		    !strcmp(i->ifa_name, bridge) &&
+		    ntohl(
+			((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr) ==
+			l->range.gw;
 	freeifaddrs(ifs);
 	if (!have) {
 		_cleanup_free_ char *a = NULL;
@@ -431,9 +433,9 @@ static void result_add_lease(json_t *br, const struct ipam_lease *l)
 	    json_pack("[{s:I,s:o,s:s}]", "interface", (json_int_t)idx,
 		      "address", json_sprintf("%s/%d", ip, l->range.prefix),
 		      "gateway", gw));
-	json_object_set_new(br, "routes",
-			    json_pack("[{s:s,s:s}]", "dst", "0.0.0.0/0", "gw",
-				      gw));
+	json_object_set_new(
+	    br, "routes",
+	    json_pack("[{s:s,s:s}]", "dst", "0.0.0.0/0", "gw", gw));
 }
 
 int cni_add(const struct cni_opts *o, const char *id, const char *netns,
@@ -464,8 +466,8 @@ int cni_add(const struct cni_opts *o, const char *id, const char *netns,
 		goto undo;
 	if (leased) {
 		double t0 = mono_ms();
-		if (bridge_gateway(o->bridge ? o->bridge : "ec0", &lease,
-				   err) < 0 ||
+		if (bridge_gateway(o->bridge ? o->bridge : "ec0", &lease, err) <
+			0 ||
 		    container_addr(netns, "eth0", &lease, err) < 0)
 			goto undo;
 		result_add_lease(br, &lease);

@@ -61,7 +61,7 @@ int cni_add(const struct cni_opts *o, const char *id, const char *netns,
 int cni_del(const struct cni_opts *o, const char *id, const char *netns,
 	    const json_t *result, struct ec_err *err);
 
-/* --- host-local IPAM in process (ipam.c) ----------------------------------- */
+/* --- host-local IPAM in process (ipam.c) --------------------------------- */
 
 #define IPAM_NETWORK "edgectl" /* the network name: DIR/edgectl/ */
 

@@ -484,7 +484,8 @@ for f in "$dir"/http-*.steps; do
 	echo "bench run: http  $name steps of run -d (median ms): $line"
 done
 # ratio CASE A B GOAL OP: median of A / median of B against the goal
-# (GOAL "-": no goal, the two use different runtimes)
+# (GOAL "-": no goal, the two use different runtimes; "=": no goal, a
+# before/after of BENCH_RUN_BASE)
 ratio() {
 	local ma mb
 	[ -f "$dir/$1-$2.samples" ] && [ -f "$dir/$1-$3.samples" ] || return 0
@@ -492,8 +493,9 @@ ratio() {
 	read -r mb _ <<<"$(stats "$1" "$3")"
 	awk -v c="$1" -v a="$2" -v b="$3" -v ma="$ma" -v mb="$mb" -v g="$4" -v op="$5" 'BEGIN {
 		r = (mb > 0 ? ma / mb : 0)
-		if (g == "-") {
-			printf "bench run: %-5s %-14s / %-12s time %5.2f  (not the same runtime)\n", c, a, b, r
+		if (g == "-" || g == "=") {
+			printf "bench run: %-5s %-14s / %-12s time %5.2f  (%s)\n", c, a, b, r,
+				(g == "-" ? "not the same runtime" : "no goal: before/after")
 			exit
 		}
 		ok = (op == "<" ? r < g : r <= g)
@@ -506,8 +508,8 @@ for c in $CASES; do
 			ratio "$c" "edgectl-$rt" "floor-$rt" 1.5 "<="
 		elif [ "$rt" = crun ]; then
 			ratio "$c" "edgectl-$rt" floor-crun 1.5 "<="
-			[ -n "$BASE" ] && ratio "$c" base-crun floor-crun - "<"
-			[ -n "$BASE" ] && ratio "$c" edgectl-crun base-crun - "<"
+			[ -n "$BASE" ] && ratio "$c" base-crun floor-crun = "<"
+			[ -n "$BASE" ] && ratio "$c" edgectl-crun base-crun = "<"
 		fi
 	done
 	# podman runs $PRT: the goal is for edgectl's default (crun) and for

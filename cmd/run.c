@@ -185,6 +185,7 @@ static void env_init(struct ec_ctx *ctx, struct inst_env *e)
 	    .host = config_str(ctx, "host"),
 	    .store = env_store,
 	    .store_arg = ctx,
+	    .store_opts = &ctx->store_opts,
 	    .cancel = ctx->interrupted,
 	    .vm = ctx->config ? json_object_get(ctx->config, "vm") : NULL,
 	};

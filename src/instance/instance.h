@@ -215,6 +215,9 @@ struct inst_env {
 	/* the store, opened on first use (pulling from it, records) */
 	struct store *(*store)(void *arg, struct ec_err *err);
 	void *store_arg;
+	/* how `store` opens it (credentials, endpoint): the forked monitor
+	 * opens its own with these; NULL = the defaults */
+	const struct store_opts *store_opts;
 	const volatile int *cancel;
 	/* VM runtimes: the config's "vm" object (kernel, cmdline, accel,
 	 * boot_timeout_ms; borrowed, may be NULL), copied into the spec */

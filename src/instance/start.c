@@ -114,14 +114,16 @@ static void out_log(void *c, int stream, const char *data, size_t len)
 	io_write_all(1, data, len, -1, "log", NULL);
 }
 
-/* The forked monitor's store: its own, opened on first use (the run
- * process's connections are not shared across the fork). */
+/* The forked monitor's store: its own, opened on first use with the
+ * options run's store had (the run process's connections are not shared
+ * across the fork). */
+static struct store_opts child_opts;
 static struct store *child_store(void *arg, struct ec_err *err)
 {
 	static struct store *s;
 	const char *url = arg;
 
-	if (!s && store_open(url, NULL, &s, err) < 0) {
+	if (!s && store_open(url, &child_opts, &s, err) < 0) {
 		ec_err_prefix(err, "store '%s'", url);
 		return NULL;
 	}
@@ -169,6 +171,10 @@ static int spawn_monitor(const struct inst_env *env, const char *id, pid_t *pid,
 	/* run's sockets and files are not the monitor's */
 	syscall(SYS_close_range, 3U, ~0U, 0U);
 	ce = *env;
+	if (env->store_opts)
+		child_opts = *env->store_opts;
+	child_opts.log = NULL; /* -v's log wrote to run's terminal */
+	child_opts.log_ctx = NULL;
 	ce.store = child_store;
 	ce.store_arg = (void *)env->store_url;
 	ec_err_clear(&e);

@@ -335,12 +335,29 @@ static const char *host_runtimes(const json_t *h, char *buf, size_t size)
 	return buf;
 }
 
+/* GPUS: the host's GPUs; CDI: the devices of its CDI specs (probe) */
+static const char *host_gpus(const json_t *h, char *buf, size_t size)
+{
+	snprintf(buf, size, "%zu", json_array_size(json_object_get(h, "gpus")));
+	return buf;
+}
+
+static const char *host_cdi(const json_t *h, char *buf, size_t size)
+{
+	snprintf(buf, size, "%zu",
+		 json_array_size(json_object_get(json_object_get(h, "probe"),
+						 "cdi_devices")));
+	return buf;
+}
+
 static const struct cli_col host_cols[] = {
     {"NAME", "name", "%-16s"},
     {"LOCATION", "location", "%-12s"},
     {"SSH", "ssh", "%-24s", NULL, "(local)"},
     {"CPUS", "probe.cpus", "%4d"},
     {"MEMORY", NULL, "%8s", host_mem},
+    {"GPUS", NULL, "%4s", host_gpus},
+    {"CDI", NULL, "%4s", host_cdi},
     {"RUNTIMES", NULL, "%s", host_runtimes},
     {0},
 };
@@ -399,7 +416,8 @@ static int host_verb(struct ec_ctx *ctx, const char *sub,
 static int run_host(struct ec_ctx *ctx, int argc, char **argv)
 {
 	_cleanup_json_ json_t *labels = json_object(), *gpus = json_array();
-	struct fleet_host_spec a = {.labels = labels, .gpus = gpus};
+	struct fleet_host_spec a = {
+	    .labels = labels, .gpus = gpus, .cdi_dirs = ctx_cdi_dirs(ctx)};
 	struct optparse op;
 	struct ec_err err;
 	int c, st = 0;

@@ -2,6 +2,7 @@
  * `images rm` (untag, then collect what nothing uses), `images export` and
  * `images import` (an image as an OCI layout tar, e.g. between hosts). */
 #include "cmd.h"
+#include "mount/store_mount.h"
 #include "oci/images.h"
 #include "oci/layout.h"
 #include "oci/ref.h"
@@ -104,13 +105,19 @@ static int images_rm(struct ec_ctx *ctx, struct oci_layout *l, int force, int n,
 	struct oci_rm_result r;
 	struct ec_err err;
 	const json_t *v;
+	uint64_t mounts = 0;
 	size_t i;
-	char sz[32];
+	char sz[32], sz2[32];
 	int st = 0;
 
 	ec_err_clear(&err);
 	if (oci_images_rm(l, names, n, force, &r, &err) < 0)
 		return report_error(ctx, &err);
+	/* the cache of store mounts (run --mount) by the same rule */
+	if (smount_gc(ctx->root, SMOUNT_GC_MIN_AGE, &mounts, &err) < 0) {
+		oci_rm_result_release(&r);
+		return report_error(ctx, &err);
+	}
 	json_array_foreach (ctx->json ? NULL : r.removed, i, v)
 		printf("removed %s\n", json_string_value(v));
 	json_array_foreach (ctx->json ? NULL : r.failed, i, v)
@@ -119,14 +126,16 @@ static int images_rm(struct ec_ctx *ctx, struct oci_layout *l, int force, int n,
 				ec_json_str(v, "error"));
 	if (ctx->json)
 		json_out(json_pack(
-		    "{s:O,s:O,s:i,s:i,s:i,s:I}", "removed", r.removed, "failed",
-		    r.failed, "blobs_removed", (int)r.gc.blobs,
+		    "{s:O,s:O,s:i,s:i,s:i,s:I,s:I}", "removed", r.removed,
+		    "failed", r.failed, "blobs_removed", (int)r.gc.blobs,
 		    "layers_removed", (int)r.gc.layers, "vm_disks_removed",
-		    (int)r.gc.vm_disks, "bytes_freed", (json_int_t)r.gc.bytes));
+		    (int)r.gc.vm_disks, "bytes_freed", (json_int_t)r.gc.bytes,
+		    "store_mount_bytes_freed", (json_int_t)mounts));
 	else
-		printf("freed %s (%u blobs, %u layer dirs)\n",
+		printf("freed %s (%u blobs, %u layer dirs) + %s of store "
+		       "mounts\n",
 		       fmt_size(r.gc.bytes, sz, sizeof(sz)), r.gc.blobs,
-		       r.gc.layers);
+		       r.gc.layers, fmt_size(mounts, sz2, sizeof(sz2)));
 	if (r.first.cat != EC_OK)
 		st = report_error(ctx, &r.first);
 	oci_rm_result_release(&r);

@@ -34,6 +34,7 @@ enum {
 	O_GPUS,
 	O_DEVICE,
 	O_MOUNT,
+	O_MOUNT_SYNC,
 };
 
 static int run_run(struct ec_ctx *ctx, int argc, char **argv);
@@ -86,6 +87,12 @@ static const struct ec_opt run_opts[] = {
      "a store object (file) or prefix (directory) from a shared cache, "
      "read-only unless :rw (a private copy; repeatable)",
      O_MOUNT},
+    {"mount-sync", 0, NULL,
+     "when the instance exits, write the changes in its :rw store mounts "
+     "back to the store (compare-and-swap: a key someone else changed "
+     "meanwhile is a conflict, exit 6, the local copy kept; deletions are "
+     "not written back)",
+     O_MOUNT_SYNC},
     {0},
 };
 
@@ -114,7 +121,8 @@ const struct ec_cmd cmd_run_def = {
 	     "[-e K=V]... "
 	     "[-p HOST:CPORT]... [-v SRC:DST[:ro]]... [--cpus N] "
 	     "[--memory SIZE] [--network M] [--gpus G] [--device D]... "
-	     "[--mount store:KEY:/PATH[:ro|:rw]]... IMAGE [-- CMD ARG...]",
+	     "[--mount store:KEY:/PATH[:ro|:rw]]... [--mount-sync] IMAGE "
+	     "[-- CMD ARG...]",
     .opts = run_opts,
     .run = run_run,
     .json_probe = "ps",
@@ -177,6 +185,7 @@ static void env_init(struct ec_ctx *ctx, struct inst_env *e)
 	    .host = config_str(ctx, "host"),
 	    .store = env_store,
 	    .store_arg = ctx,
+	    .store_opts = &ctx->store_opts,
 	    .cancel = ctx->interrupted,
 	    .vm = ctx->config ? json_object_get(ctx->config, "vm") : NULL,
 	};
@@ -319,6 +328,13 @@ static int run_run(struct ec_ctx *ctx, int argc, char **argv)
 		/* the container's status is ours; 128+N when killed by
 		 * signal N */
 		st = res.exit_status;
+		if (res.sync_status) {
+			/* a conflict or failed write-back wins over a
+			 * clean exit; a failed container keeps its status */
+			fprintf(stderr, "edgectl: error: %s\n", err.msg);
+			if (st == 0)
+				st = res.sync_status;
+		}
 		if (o.runtime && !strcmp(o.runtime, "qemu")) {
 			vmdir = xasprintf("%s/vm", ctx->root);
 			accel = vm_accel_used(ctx, vmdir);
@@ -329,10 +345,13 @@ static int run_run(struct ec_ctx *ctx, int argc, char **argv)
 					res.id, accel);
 		}
 		if (ctx->json)
-			json_out(json_pack("{s:s,s:i,s:s?,s:s?}", "id", res.id,
-					   "exit_status", res.exit_status,
-					   "runtime", o.runtime, "accel",
-					   accel));
+			json_out(json_pack(
+			    "{s:s,s:i,s:s?,s:s?,s:O?}", "id", res.id,
+			    "exit_status", res.exit_status, "runtime",
+			    o.runtime, "accel", accel, "sync",
+			    json_array_size(res.sync) ? res.sync : NULL));
+		json_decref(res.sync);
+		res.sync = NULL;
 	}
 out:
 	inst_opts_release(&o);

@@ -153,6 +153,9 @@ struct fleet_host_spec {
 	const char *edgectl; /* edgectl's path there, or NULL */
 	const char *subnet;  /* the container subnet, or NULL */
 	const json_t *labels, *gpus; /* {k: v} and [{model, memory_bytes}] */
+	/* the local host ("local", no --ssh): its CDI spec dirs (NULL: the
+	 * defaults); a remote host's probe uses its own */
+	const char *const *cdi_dirs;
 };
 
 /* EC_USAGE unless a host can be added as a says: valid host and location

@@ -222,7 +222,7 @@ static json_t *host_probe(const struct ssh_opts *o,
 	json_t *h, *p;
 
 	if (!a->ssh)
-		return fleet_probe(local_root);
+		return fleet_probe_cdi(local_root, a->cdi_dirs);
 	h = json_pack("{s:s,s:s,s:s?,s:s?}", "name", a->name, "ssh", a->ssh,
 		      "root", a->root, "edgectl", a->edgectl);
 	so.timeout_ms = 60000;

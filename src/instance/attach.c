@@ -8,7 +8,10 @@
 #include "util/json.h"
 #include "util/xalloc.h"
 
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include "util/fs.h"
 #include <time.h>
 
 static int64_t now_ms(void)
@@ -20,7 +23,7 @@ static int64_t now_ms(void)
 }
 
 static int attach_mounts(const struct inst_env *env, const json_t *reqs,
-			 json_t *out, struct ec_err *err)
+			 int sync, json_t *out, struct ec_err *err)
 {
 	struct smount_opts so = {.cancel = env->cancel};
 	struct store *s;
@@ -49,6 +52,12 @@ static int attach_mounts(const struct inst_env *env, const json_t *reqs,
 			     (json_int_t)r.fetched_objects, "fetched_bytes",
 			     (json_int_t)r.fetched_bytes, "fetch_ms",
 			     (json_int_t)(now_ms() - t0)));
+		/* what was mounted, for the CAS of the write-back */
+		if (sync && json_is_true(json_object_get(m, "rw"))) {
+			json_t *rec = json_array_get(out, i);
+			json_object_set_new(rec, "sync", json_true());
+			json_object_set(rec, "etags", r.etags);
+		}
 		smount_result_release(&r);
 	}
 	return 0;
@@ -66,7 +75,7 @@ json_t *inst_attach(const struct inst_env *env, const struct inst_opts *o,
 			goto fail;
 		json_object_set_new(out, "cdi", edits);
 	}
-	if (attach_mounts(env, o->store_mounts,
+	if (attach_mounts(env, o->store_mounts, o->mount_sync,
 			  json_object_get(out, "store_mounts"), err) < 0)
 		goto fail;
 	return out;
@@ -108,4 +117,113 @@ int inst_attach_merge(const char *root, const char *id, json_t *spec,
 				      json_object_get(m, "dst"), "ro", !rw));
 	}
 	return 0;
+}
+
+/* A copy that must outlive an --rm instance: moved under the cache (the
+ * GC never collects kept/). The new path, or NULL when it stays. */
+static char *keep_copy(const char *root, const char *id, size_t i,
+		       const char *copy)
+{
+	_cleanup_free_ char *dir =
+	    xasprintf("%s/cache/store-mounts/kept", root);
+	char *dst = xasprintf("%s/%s-%zu", dir, id, i);
+
+	if (fs_mkdir_p(dir, NULL) < 0 || rename(copy, dst) < 0) {
+		free(dst);
+		return NULL;
+	}
+	return dst;
+}
+
+/* Replace the prefix `from` of each conflict's "local" by `to`. */
+static void relocate(json_t *conflicts, const char *from, const char *to)
+{
+	size_t i, n = strlen(from);
+	json_t *c;
+
+	json_array_foreach (conflicts, i, c) {
+		const char *l = ec_json_str(c, "local");
+		if (l && !strncmp(l, from, n))
+			json_object_set_new(c, "local",
+					    json_sprintf("%s%s", to, l + n));
+	}
+}
+
+int inst_finish(const struct inst_env *env, const char *id, int ran,
+		json_t **report, struct ec_err *err)
+{
+	_cleanup_json_ json_t *spec = inst_spec(env->root, id, NULL);
+	json_t *rep = json_array();
+	struct smount_opts so = {.cancel = env->cancel};
+	int rm = json_is_true(json_object_get(spec, "rm")), status = 0;
+	struct store *s = NULL;
+	const json_t *m;
+	size_t i;
+
+	json_array_foreach (json_object_get(spec, "store_mounts"), i, m) {
+		struct smount_sync_result sr;
+		struct ec_err e;
+		json_t *one;
+		int failed;
+		if (!ran || !json_is_true(json_object_get(m, "sync")))
+			continue;
+		ec_err_clear(&e);
+		if (!s && !(s = env->store(env->store_arg, &e))) {
+			one = json_pack("{s:s,s:s}", "error", e.msg, "copy",
+					ec_json_str(m, "copy"));
+			sr = (struct smount_sync_result){0};
+		} else {
+			failed = smount_sync(s, m, &so, &sr, &e) < 0;
+			one = smount_sync_json(&sr);
+			if (failed)
+				json_object_set_new(one, "error",
+						    json_string(e.msg));
+		}
+		json_object_set(one, "source", json_object_get(m, "source"));
+		failed = json_object_get(one, "error") ||
+			 json_array_size(json_object_get(one, "conflicts"));
+		if (failed && ec_json_str(m, "copy")) {
+			const char *copy = ec_json_str(m, "copy");
+			_cleanup_free_ char *kept =
+			    rm ? keep_copy(env->root, id, i, copy) : NULL;
+			relocate(json_object_get(one, "conflicts"), copy,
+				 kept ? kept : copy);
+			json_object_set_new(one, "kept",
+					    json_string(kept ? kept : copy));
+		}
+		if (json_object_get(one, "error")) {
+			if (!status) {
+				*err = e;
+				ec_err_prefix(err, "--mount-sync '%s'",
+					      ec_json_str(m, "source"));
+				status = e.cat;
+			}
+		} else if (json_array_size(json_object_get(one, "conflicts")) &&
+			   (!status || status != EC_CONFLICT)) {
+			const json_t *c = json_array_get(
+			    json_object_get(one, "conflicts"), 0);
+			ec_err_set(
+			    err, EC_CONFLICT,
+			    "--mount-sync '%s': '%s' %s; the store keeps "
+			    "the other version, yours is at %s (%zu "
+			    "conflict(s))",
+			    ec_json_str(m, "source"), ec_json_str(c, "key"),
+			    ec_json_str(c, "reason"), ec_json_str(c, "local"),
+			    json_array_size(json_object_get(one, "conflicts")));
+			status = EC_CONFLICT;
+		}
+		json_array_append_new(rep, one);
+	}
+	if (json_array_size(rep))
+		inst_state_update(env->root, id,
+				  json_pack("{s:O}", "sync", rep), NULL);
+	if (rm) {
+		_cleanup_free_ char *dir = inst_dir(env->root, id);
+		fs_rm_rf(dir, NULL);
+	}
+	if (report)
+		*report = rep;
+	else
+		json_decref(rep);
+	return status;
 }

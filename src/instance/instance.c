@@ -101,6 +101,16 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void inst_trace(json_t *trace, const char *name)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	json_object_set_new(
+	    trace, name,
+	    json_real((double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6));
+}
+
 int inst_state_update(const char *root, const char *id, json_t *fields,
 		      struct ec_err *err)
 {
@@ -372,7 +382,8 @@ struct netstate {
 };
 
 static int net_up(const char *root, const char *id, const json_t *spec,
-		  struct netstate *n, char **ip, struct ec_err *err)
+		  struct netstate *n, char **ip, json_t *trace,
+		  struct ec_err *err)
 {
 	const json_t *p;
 	size_t i;
@@ -396,6 +407,8 @@ static int net_up(const char *root, const char *id, const json_t *spec,
 	n->cni.ports = n->ports;
 	if (netns_create(n->ns_name, &n->ns_path, err) < 0)
 		return -1;
+	inst_trace(trace, "netns");
+	n->cni.timings = trace;
 	if (cni_add(&n->cni, id, n->ns_path, &n->result, ip, err) < 0) {
 		netns_delete(n->ns_name, NULL);
 		free(n->ns_path);
@@ -449,6 +462,7 @@ int inst_exec(const char *root, const char *id, rt_output_fn out, void *ctx,
 	_cleanup_free_ const char **vips = NULL;
 	_cleanup_free_ struct rt_mount *mounts = NULL;
 	_cleanup_free_ char *ip = NULL;
+	_cleanup_json_ json_t *trace = json_object();
 	struct netstate n = {0};
 	struct rt_spec s = {0};
 	const char *net;
@@ -457,6 +471,7 @@ int inst_exec(const char *root, const char *id, rt_output_fn out, void *ctx,
 	int r = -1;
 
 	*exit_status = -1;
+	inst_trace(trace, "monitor");
 	if (!spec)
 		return -1;
 	args = str_array(json_object_get(spec, "args"));
@@ -510,17 +525,19 @@ int inst_exec(const char *root, const char *id, rt_output_fn out, void *ctx,
 	s.nvproxy = json_is_true(json_object_get(s.devices, "nvproxy"));
 	net = ec_json_str(spec, "network");
 	if (!net || !strcmp(net, "bridge")) {
-		if (net_up(root, id, spec, &n, &ip, err) < 0)
+		if (net_up(root, id, spec, &n, &ip, trace, err) < 0)
 			goto record;
+		inst_trace(trace, "net");
+		n.cni.timings = NULL;
 		s.network = RT_NET_PATH;
 		s.netns = n.ns_path;
 	} else {
 		s.network = !strcmp(net, "host") ? RT_NET_HOST : RT_NET_NONE;
 	}
 	inst_state_update(root, id,
-			  json_pack("{s:s,s:I,s:s?}", "status", "running",
+			  json_pack("{s:s,s:I,s:s?,s:O}", "status", "running",
 				    "started_ms", (json_int_t)now_ms(), "ip",
-				    ip),
+				    ip, "start_trace", trace),
 			  NULL);
 	r = rt_run(ec_json_str(spec, "runtime"), id, rtdir, &s, out, ctx,
 		   cancel, exit_status, err);
@@ -539,9 +556,6 @@ record:
 					    "finished_ms",
 					    (json_int_t)now_ms()),
 				  NULL);
-	if (json_is_true(json_object_get(spec, "rm"))) {
-		_cleanup_free_ char *dir = inst_dir(root, id);
-		fs_rm_rf(dir, NULL);
-	}
+	/* --rm and --mount-sync: inst_finish */
 	return r;
 }

@@ -102,6 +102,7 @@ struct inst_opts {
 	const char *runtime, *name, *network, *app, *subnet, *bridge,
 	    *entrypoint, *workdir, *user;
 	int detach, rm, read_only;
+	int mount_sync; /* --mount-sync: write :rw store mounts back */
 	double cpus;
 	uint64_t memory, pids;
 	json_t *env;	/* ["K=V"] */
@@ -220,15 +221,28 @@ struct inst_env {
 	/* the store, opened on first use (pulling from it, records) */
 	struct store *(*store)(void *arg, struct ec_err *err);
 	void *store_arg;
+	/* how `store` opens it (credentials, endpoint): the forked monitor
+	 * opens its own with these; NULL = the defaults */
+	const struct store_opts *store_opts;
 	const volatile int *cancel;
 	/* VM runtimes: the config's "vm" object (kernel, cmdline, accel,
 	 * boot_timeout_ms; borrowed, may be NULL), copied into the spec */
 	const json_t *vm;
 };
 
+/* Wall-clock stamps of the start path, in ms since the epoch with
+ * fractions (CLOCK_REALTIME: the run process and the monitor compare
+ * them): `trace` gets {name: now}. The state's "start_trace" holds them
+ * (run: run, created, monitor_spawned, seen_running; monitor: monitor,
+ * netns, net, plus cni_PLUGIN_ADD_ms durations); tests/bench/run.sh
+ * prints the table. */
+void inst_trace(json_t *trace, const char *name);
+
 struct inst_run_result {
 	char id[13];
 	int exit_status; /* foreground: the container's (128+N: signal N) */
+	json_t *sync;	 /* foreground --mount-sync: inst_finish's report */
+	int sync_status; /* 0, or the exit code of a failed sync (6 conflict) */
 	json_t *state;	 /* detached: the state once it runs (new ref) */
 };
 
@@ -305,5 +319,16 @@ json_t *inst_attach(const struct inst_env *env, const struct inst_opts *o,
  * for :rw). */
 int inst_attach_merge(const char *root, const char *id, json_t *spec,
 		      const json_t *attach, struct ec_err *err);
+
+/* After the container of `id` exited (ran: it did run): --mount-sync of
+ * its :rw store mounts (smount_sync, each mount's result, a "conflicts"
+ * or "error" in it, recorded as the state's "sync"), then the removal of
+ * --rm. A mount that conflicted or failed keeps its copy: with --rm it is
+ * moved to ROOT/cache/store-mounts/kept/ID-N first (the report names the
+ * path). *report (may be NULL) gets the array. Returns 0, or the exit code
+ * the sync asks for: EC_CONFLICT (6) when a key conflicted, else the
+ * category of the first failure; *err says which. */
+int inst_finish(const struct inst_env *env, const char *id, int ran,
+		json_t **report, struct ec_err *err);
 
 #endif

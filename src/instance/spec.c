@@ -212,6 +212,8 @@ static int *opt_flag(struct inst_opts *o, const char *name)
 		return &o->rm;
 	if (!strcmp(name, "read-only"))
 		return &o->read_only;
+	if (!strcmp(name, "mount-sync"))
+		return &o->mount_sync;
 	return NULL;
 }
 
@@ -240,6 +242,16 @@ int inst_opt_set(struct inst_opts *o, const char *name, const char *arg,
 
 int inst_opts_check(const struct inst_opts *o, struct ec_err *err)
 {
+	const json_t *m;
+	size_t i;
+	int rw = 0;
+
+	json_array_foreach (o->store_mounts, i, m)
+		rw |= json_is_true(json_object_get(m, "rw"));
+	if (o->mount_sync && !rw)
+		return ec_err_set(err, EC_USAGE,
+				  "--mount-sync writes back :rw store mounts: "
+				  "give one (--mount store:KEY:/PATH:rw)");
 	if (json_array_size(o->ports) && o->network &&
 	    strcmp(o->network, "bridge"))
 		return ec_err_set(err, EC_USAGE, "-p needs --network bridge");

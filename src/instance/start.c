@@ -12,11 +12,13 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
+#include <errno.h>
+#include <sys/syscall.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #define START_TIMEOUT_MS 60000 /* a cold runsc, a slow CNI */
 #define START_POLL_MS	 10
@@ -104,39 +106,81 @@ static json_t *make_spec(const struct inst_env *env, struct oci_layout *l,
 			       ncmd);
 }
 
-/* Spawn the monitor `edgectl --root R --store S __monitor ID` in a new
- * session with its output appended to the instance's log. */
+/* The forked monitor's output: the instance's log on fd 1. */
+static void out_log(void *c, int stream, const char *data, size_t len)
+{
+	(void)c;
+	(void)stream;
+	io_write_all(1, data, len, -1, "log", NULL);
+}
+
+/* The forked monitor's store: its own, opened on first use with the
+ * options run's store had (the run process's connections are not shared
+ * across the fork). */
+static struct store_opts child_opts;
+static struct store *child_store(void *arg, struct ec_err *err)
+{
+	static struct store *s;
+	const char *url = arg;
+
+	if (!s && store_open(url, &child_opts, &s, err) < 0) {
+		ec_err_prefix(err, "store '%s'", url);
+		return NULL;
+	}
+	return s;
+}
+
+/* The monitor: a fork of this process in a new session, output appended
+ * to the instance's log, running inst_monitor(). A fork, not an exec of
+ * `edgectl __monitor ID` (that command stays): loading edgectl's ~45
+ * shared libraries again was a fifth of the start path. Only the thread
+ * that forks exists in the child; run has no other thread at this point
+ * (fetch pools are joined). */
 static int spawn_monitor(const struct inst_env *env, const char *id, pid_t *pid,
 			 struct ec_err *err)
 {
 	_cleanup_free_ char *log =
 	    xasprintf("%s/instances/%s/log", env->root, id);
-	const char *argv[] = {"edgectl",      "--root",	   env->root, "--store",
-			      env->store_url, "__monitor", id,	      NULL};
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	sigset_t all, none;
-	int r;
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	struct inst_env ce;
+	struct ec_err e;
+	sigset_t none;
+	int fd, i;
 
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 1, log,
-					 O_WRONLY | O_CREAT | O_APPEND, 0640);
-	posix_spawn_file_actions_adddup2(&fa, 1, 2);
-	posix_spawnattr_init(&at);
-	sigfillset(&all);
+	fflush(stdout);
+	fflush(stderr);
+	*pid = fork();
+	if (*pid < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "start monitor");
+	if (*pid > 0)
+		goto started;
+	/* the child: what `__monitor` gets from main(), then the monitor */
+	setsid();
+	for (i = 1; i < NSIG; i++)
+		if (i != SIGINT && i != SIGTERM && i != SIGPIPE &&
+		    i != SIGKILL && i != SIGSTOP)
+			sigaction(i, &dfl, NULL);
 	sigemptyset(&none);
-	posix_spawnattr_setsigdefault(&at, &all);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID |
-					  POSIX_SPAWN_SETSIGDEF |
-					  POSIX_SPAWN_SETSIGMASK);
-	r = posix_spawn(pid, "/proc/self/exe", &fa, &at, (char *const *)argv,
-			NULL);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
-	if (r != 0)
-		return ec_err_errno(err, EC_FAIL, r, "start monitor");
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || dup2(fd, 0) < 0)
+		_exit(1);
+	fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+		_exit(1);
+	/* run's sockets and files are not the monitor's */
+	syscall(SYS_close_range, 3U, ~0U, 0U);
+	ce = *env;
+	if (env->store_opts)
+		child_opts = *env->store_opts;
+	child_opts.log = NULL; /* -v's log wrote to run's terminal */
+	child_opts.log_ctx = NULL;
+	ce.store = child_store;
+	ce.store_arg = (void *)env->store_url;
+	ec_err_clear(&e);
+	inst_monitor(&ce, id, out_log, NULL, &e);
+	_exit(0);
+started:
 	/* the monitor runs now: a state that cannot be written shows in the
 	 * start check (the monitor cannot write it either) */
 	inst_state_update(env->root, id,
@@ -170,7 +214,7 @@ static int start_poll(const struct inst_env *env, const char *id, pid_t pid,
 /* Start the monitor of a detached instance and wait until the container
  * runs (or failed to start). */
 static int start_detached(const struct inst_env *env, const char *id,
-			  struct ec_err *err)
+			  json_t *trace, struct ec_err *err)
 {
 	int64_t t0 = mono_ms();
 	pid_t pid;
@@ -178,6 +222,7 @@ static int start_detached(const struct inst_env *env, const char *id,
 
 	if (spawn_monitor(env, id, &pid, err) < 0)
 		return -1;
+	inst_trace(trace, "monitor_spawned");
 	while (mono_ms() - t0 < START_TIMEOUT_MS) {
 		if ((r = start_poll(env, id, pid, err)) != 0)
 			return r < 0 ? -1 : 0;
@@ -212,6 +257,19 @@ static void spec_vm(json_t *spec, const json_t *vm)
 				    json_integer(json_integer_value(t)));
 	if (json_is_false(json_object_get(vm, "snapshot")))
 		json_object_set_new(spec, "vm_snapshot", json_false());
+}
+
+/* The run process's stamps into the state's start_trace (the monitor's
+ * are there already). */
+static void trace_merge(const char *root, const char *id, json_t *trace)
+{
+	_cleanup_json_ json_t *st = inst_state(root, id, NULL);
+	json_t *t = json_object_get(st, "start_trace");
+
+	if (t)
+		json_object_update_missing(trace, t);
+	inst_state_update(root, id, json_pack("{s:O}", "start_trace", trace),
+			  NULL);
 }
 
 /* Choose the runtime, check the name is free, get the image, create the
@@ -261,13 +319,20 @@ int inst_run(const struct inst_env *env, const struct inst_opts *o,
 	     const char *image, char *const *cmd, int ncmd, rt_output_fn out,
 	     void *out_ctx, struct inst_run_result *res, struct ec_err *err)
 {
+	_cleanup_json_ json_t *trace = json_object();
+
 	*res = (struct inst_run_result){.exit_status = -1};
+	inst_trace(trace, "run");
 	if (create(env, o, image, cmd, ncmd, res, err) < 0)
 		return -1;
+	inst_trace(trace, "created");
 	if (o->detach) {
-		if (start_detached(env, res->id, err) < 0)
+		if (start_detached(env, res->id, trace, err) < 0)
 			return -1;
+		inst_trace(trace, "seen_running");
 		inst_publish(env, res->id, NULL);
+		inst_trace(trace, "published");
+		trace_merge(env->root, res->id, trace);
 		res->state = inst_state(env->root, res->id, NULL);
 		if (!res->state)
 			res->state = json_object();
@@ -275,8 +340,11 @@ int inst_run(const struct inst_env *env, const struct inst_opts *o,
 	}
 	if (inst_exec(env->root, res->id, out, out_ctx, env->cancel,
 		      &res->exit_status, err) < 0 &&
-	    res->exit_status < 0)
+	    res->exit_status < 0) {
+		inst_finish(env, res->id, 0, NULL, NULL);
 		return -1;
+	}
+	res->sync_status = inst_finish(env, res->id, 1, &res->sync, err);
 	if (!o->rm)
 		inst_publish(env, res->id, NULL);
 	return 0;
@@ -288,7 +356,15 @@ int inst_monitor(const struct inst_env *env, const char *id, rt_output_fn out,
 	int status = -1;
 	int r =
 	    inst_exec(env->root, id, out, out_ctx, env->cancel, &status, err);
+	struct ec_err e;
 
+	/* the log says what the write-back did (the state has it too) */
+	ec_err_clear(&e);
+	if (inst_finish(env, id, status >= 0, NULL, &e) != 0 && out) {
+		_cleanup_free_ char *msg =
+		    xasprintf("edgectl: error: %s\n", e.msg);
+		out(out_ctx, 2, msg, strlen(msg));
+	}
 	inst_publish(env, id, NULL);
 	return r;
 }

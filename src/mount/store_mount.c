@@ -488,6 +488,11 @@ static int fetch_once(struct store *s, const char *root, const char *key,
 		res->bytes += l.objs[i].size;
 	res->fetched_objects += f.fetched_objects;
 	res->fetched_bytes += f.fetched_bytes;
+	json_decref(res->etags);
+	res->etags = json_object();
+	for (i = 0; i < l.n; i++)
+		json_object_set_new(res->etags, l.objs[i].key,
+				    json_string(l.objs[i].etag));
 	if (!prefix) {
 		res->src = cache_path(root, "objects", l.objs[0].name);
 		res->is_dir = 0;
@@ -541,6 +546,7 @@ int smount_fetch(struct store *s, const char *root, const char *key,
 void smount_result_release(struct smount_result *r)
 {
 	free(r->src);
+	json_decref(r->etags);
 	*r = (struct smount_result){0};
 }
 
@@ -675,4 +681,232 @@ int smount_gc(const char *root, int64_t min_age_s, uint64_t *freed,
 	    sweep(root, "tmp", refs, now - 86400, 0, freed, err) < 0)
 		return -1;
 	return 0;
+}
+
+/* --- sync (--mount-sync) ---------------------------------------------------
+ */
+
+struct sync {
+	struct store *s;
+	const struct smount_opts *o;
+	const json_t *etags;
+	json_t *seen; /* keys found in the copy */
+	struct smount_sync_result *res;
+};
+
+static void skipped(struct sync *y, const char *path, const char *why)
+{
+	json_array_append_new(y->res->skipped, json_pack("{s:s,s:s}", "path",
+							 path, "reason", why));
+}
+
+/* 1 when the open files have the same content, 0 when not, -1 on error. */
+static int same_content(int a, int b, struct ec_err *err)
+{
+	struct stat sa, sb;
+	char ba[65536], bb[65536];
+	off_t off = 0;
+
+	if (fstat(a, &sa) < 0 || fstat(b, &sb) < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "stat");
+	if (sa.st_size != sb.st_size)
+		return 0;
+	if (sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino)
+		return 1;
+	while (off < sa.st_size) {
+		ssize_t n = pread(a, ba, sizeof(ba), off), m;
+		if (n <= 0)
+			return n < 0 ? ec_err_errno(err, EC_FAIL, errno, "read")
+				     : 0;
+		m = pread(b, bb, (size_t)n, off);
+		if (m != n)
+			return m < 0 ? ec_err_errno(err, EC_FAIL, errno, "read")
+				     : 0;
+		if (memcmp(ba, bb, (size_t)n))
+			return 0;
+		off += n;
+	}
+	return 1;
+}
+
+/* One regular file of the copy, open as fd; `orig` the cache version (or
+ * -1 when the key is new). */
+static int sync_file(struct sync *y, const char *key, const char *local, int fd,
+		     int orig, struct ec_err *err)
+{
+	const char *etag = ec_json_str(y->etags, key);
+	struct store_put_opts po = {.if_match = etag, .if_absent = !etag};
+	struct store_xfer_opts xo = {
+	    .jobs = y->o->xfer_jobs, .cancel = y->o->cancel, .put = &po};
+	struct store_info info;
+	struct stat st;
+	struct ec_err e;
+	int same;
+
+	json_object_set_new(y->seen, key, json_true());
+	if (etag && orig >= 0) {
+		if ((same = same_content(fd, orig, err)) < 0)
+			return -1;
+		if (same) {
+			y->res->unchanged++;
+			return 0;
+		}
+	}
+	if (fstat(fd, &st) < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "stat '%s'", local);
+	if ((uint64_t)st.st_size > STORE_PUT_MAX) {
+		skipped(y, local,
+			"larger than 5 GiB: cannot be written in one "
+			"conditional PUT");
+		return 0;
+	}
+	/* one PUT, so the condition holds for the whole object */
+	xo.part_size =
+	    (uint64_t)st.st_size > XFER_PART_DEFAULT ? (uint64_t)st.st_size : 0;
+	ec_err_clear(&e);
+	if (store_upload_fd(y->s, key, fd, &xo, &info, NULL, &e) < 0) {
+		if (e.cat != EC_CONFLICT) {
+			*err = e;
+			return ec_err_prefix(err, "write back '%s'", key);
+		}
+		json_array_append_new(
+		    y->res->conflicts,
+		    json_pack("{s:s,s:s,s:s}", "key", key, "local", local,
+			      "reason",
+			      etag ? "changed in the store since it was "
+				     "mounted"
+				   : "created in the store meanwhile"));
+		return 0;
+	}
+	if (etag)
+		y->res->written++;
+	else
+		y->res->created++;
+	y->res->bytes += (uint64_t)st.st_size;
+	return 0;
+}
+
+/* Walk directory `dfd` of the copy (rel below it; odfd the cache view's
+ * same directory or -1), never following a link. */
+static int sync_dir(struct sync *y, int dfd, int odfd, const char *prefix,
+		    const char *copy, const char *rel, struct ec_err *err)
+{
+	DIR *d = fdopendir(dup(dfd));
+	struct dirent *de;
+	int r = 0;
+
+	if (!d)
+		return ec_err_errno(err, EC_FAIL, errno, "read '%s/%s'", copy,
+				    rel);
+	while (r == 0 && (de = readdir(d))) {
+		_cleanup_free_ char *sub = NULL, *key = NULL, *local = NULL;
+		_cleanup_close_ int fd = -1, ofd = -1;
+		struct stat st;
+		struct ec_err e;
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		sub = *rel ? xasprintf("%s/%s", rel, de->d_name)
+			   : xstrdup(de->d_name);
+		local = xasprintf("%s/%s", copy, sub);
+		key = xasprintf("%s%s", prefix, sub);
+		if (y->o->cancel && *y->o->cancel) {
+			r = ec_err_set(err, EC_INTR, "interrupted");
+			break;
+		}
+		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			r = ec_err_errno(err, EC_FAIL, errno, "stat '%s'",
+					 local);
+			break;
+		}
+		if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+			skipped(y, local, "not a regular file or directory");
+			continue;
+		}
+		ec_err_clear(&e);
+		if (strlen(key) >= STORE_KEY_MAX ||
+		    store_key_check(key, &e) < 0) {
+			skipped(y, local, "its name is not a valid store key");
+			continue;
+		}
+		fd = openat(dfd, de->d_name,
+			    O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+				(S_ISDIR(st.st_mode) ? O_DIRECTORY : 0));
+		if (fd < 0) {
+			r = ec_err_errno(err, EC_FAIL, errno, "open '%s'",
+					 local);
+			break;
+		}
+		if (odfd >= 0)
+			ofd = openat(odfd, de->d_name,
+				     O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (S_ISDIR(st.st_mode))
+			r = sync_dir(y, fd, ofd, prefix, copy, sub, err);
+		else
+			r = sync_file(y, key, local, fd, ofd, err);
+	}
+	closedir(d);
+	return r;
+}
+
+int smount_sync(struct store *s, const json_t *m, const struct smount_opts *o,
+		struct smount_sync_result *res, struct ec_err *err)
+{
+	struct smount_opts dflt = {0};
+	const char *key = ec_json_str(m, "key"), *copy = ec_json_str(m, "copy");
+	const char *cache = ec_json_str(m, "cache");
+	int is_dir = json_is_true(json_object_get(m, "is_dir"));
+	const json_t *etags = json_object_get(m, "etags");
+	_cleanup_free_ char *prefix = NULL;
+	_cleanup_close_ int fd = -1, ofd = -1;
+	struct sync y = {
+	    .s = s, .o = o ? o : &dflt, .etags = etags, .res = res};
+	const char *k;
+	json_t *v;
+	int r;
+
+	*res = (struct smount_sync_result){.conflicts = json_array(),
+					   .deleted = json_array(),
+					   .skipped = json_array()};
+	if (!key || !copy || !cache || !json_is_object(etags))
+		return ec_err_set(err, EC_FAIL,
+				  "store mount record without key, copy, "
+				  "cache or etags (made by an older edgectl?)");
+	y.seen = json_object();
+	fd = open(copy, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+			    (is_dir ? O_DIRECTORY : 0));
+	ofd = open(cache, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+			      (is_dir ? O_DIRECTORY : 0));
+	if (fd < 0 && errno != ENOENT) {
+		r = ec_err_errno(err, EC_FAIL, errno, "open '%s'", copy);
+		goto out;
+	}
+	if (fd < 0) {
+		r = 0; /* the copy is gone: everything counts as deleted */
+	} else if (is_dir) {
+		size_t kl = strlen(key);
+		prefix = kl && key[kl - 1] == '/' ? xstrdup(key)
+						  : xasprintf("%s/", key);
+		r = sync_dir(&y, fd, ofd, prefix, copy, "", err);
+	} else {
+		r = sync_file(&y, key, copy, fd, ofd, err);
+	}
+	json_object_foreach ((json_t *)etags, k, v)
+		if (!json_object_get(y.seen, k))
+			json_array_append_new(res->deleted, json_string(k));
+out:
+	json_decref(y.seen);
+	return r;
+}
+
+json_t *smount_sync_json(struct smount_sync_result *res)
+{
+	json_t *j = json_pack(
+	    "{s:I,s:I,s:I,s:I,s:o,s:o,s:o}", "written",
+	    (json_int_t)res->written, "created", (json_int_t)res->created,
+	    "unchanged", (json_int_t)res->unchanged, "bytes",
+	    (json_int_t)res->bytes, "conflicts", res->conflicts, "deleted",
+	    res->deleted, "skipped", res->skipped);
+
+	res->conflicts = res->deleted = res->skipped = NULL;
+	return j;
 }

@@ -54,6 +54,7 @@ struct smount_result {
 	int is_dir;
 	uint64_t objects, bytes;		 /* mounted */
 	uint64_t fetched_objects, fetched_bytes; /* downloaded this time */
+	json_t *etags; /* {key: ETag} of every object mounted (for the sync) */
 };
 
 struct smount_opts {
@@ -81,11 +82,44 @@ void smount_result_release(struct smount_result *r);
 /* A private writable copy of `src` (file or tree) at `dst` (created). */
 int smount_copy(const char *src, const char *dst, struct ec_err *err);
 
+/* --mount-sync: write the changes an instance made to its :rw copy back
+ * to the store, by CAS. `m` is the instance's store_mounts[] record
+ * (key, is_dir, cache, copy, etags — as inst_attach_merge wrote it).
+ *   - a file that differs from the version mounted is PUT with If-Match
+ *     the ETag that was fetched; a new file (no object with its key) with
+ *     If-None-Match: * ; unchanged files are not sent;
+ *   - a PUT that loses (someone else wrote the key meanwhile) is a
+ *     conflict: the store keeps the other writer's version, the key goes
+ *     to res->conflicts with the path of the local file (the copy is
+ *     kept by the caller), the other files are still written;
+ *   - files deleted in the copy are NOT deleted in the store: S3 and RGW
+ *     have no conditional DELETE, so a delete could remove a concurrent
+ *     writer's version; they are listed in res->deleted;
+ *   - only regular files are sent; symlinks, devices, FIFOs and names
+ *     that are not valid keys are never followed or sent: res->skipped.
+ *   - a file over STORE_PUT_MAX cannot be written by CAS (one PUT): it is
+ *     an error entry in res->skipped, not a multipart overwrite.
+ * Returns -1 only when the sync could not run (store, copy unreadable);
+ * conflicts are reported in res, not as an error. */
+struct smount_sync_result {
+	uint64_t written, created, unchanged, bytes;
+	json_t *conflicts; /* [{key, local}] */
+	json_t *deleted;   /* [key] */
+	json_t *skipped;   /* [{path, reason}] */
+};
+int smount_sync(struct store *s, const json_t *m, const struct smount_opts *o,
+		struct smount_sync_result *res, struct ec_err *err);
+/* The result as JSON (counts and arrays; steals the arrays). */
+json_t *smount_sync_json(struct smount_sync_result *res);
+
 /* Collect the cache of `root`: views and objects that no instance's
  * spec.json names (its store_mounts[].cache) and nothing older links to,
  * older than `min_age_s` (a run between fetch and create keeps its
  * files); leftovers in tmp/ older than a day. *freed gets the bytes
- * removed. For the GC of `images rm` (src/oci/gc.c) to call. */
+ * removed. Called by `images rm` after the image GC (oci_gc), with
+ * SMOUNT_GC_MIN_AGE. kept/ (copies --mount-sync could not write back) is
+ * never collected. */
+#define SMOUNT_GC_MIN_AGE (10 * 60) /* what `images rm` passes */
 int smount_gc(const char *root, int64_t min_age_s, uint64_t *freed,
 	      struct ec_err *err);
 

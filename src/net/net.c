@@ -12,9 +12,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <net/route.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CNI_VERSION    "1.0.0"
@@ -42,11 +50,28 @@ static int netns_dir(struct ec_err *err)
 	return 0;
 }
 
+/* `ip link set lo up` in the current network namespace. */
+static int lo_up(void)
+{
+	struct ifreq ifr = {0};
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), r = -1;
+
+	if (fd < 0)
+		return -1;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
+		ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+		r = ioctl(fd, SIOCSIFFLAGS, &ifr);
+	}
+	close(fd);
+	return r;
+}
+
 int netns_create(const char *name, char **path, struct ec_err *err)
 {
 	_cleanup_free_ char *p = xasprintf("%s/%s", NETNS_DIR, name);
-	int fd, st;
-	pid_t pid;
+	const char *why = NULL;
+	int fd, self, e = 0;
 
 	*path = NULL;
 	if (netns_dir(err) < 0)
@@ -55,31 +80,34 @@ int netns_create(const char *name, char **path, struct ec_err *err)
 	if (fd < 0)
 		return ec_err_errno(err, EC_FAIL, errno, "create %s", p);
 	close(fd);
-	/* a child enters a new network namespace and bind-mounts it on p; the
-	 * mount is visible to us (same mount namespace) */
-	pid = fork();
-	if (pid < 0) {
+	/* this thread enters a new network namespace, bind-mounts it on p,
+	 * brings lo up (what the CNI loopback plugin did) and comes back:
+	 * no process of its own on the start path */
+	self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (self < 0) {
+		e = errno;
 		unlink(p);
-		return ec_err_errno(err, EC_FAIL, errno, "fork");
+		return ec_err_errno(err, EC_FAIL, e, "open own namespace");
 	}
-	if (pid == 0) {
-		if (unshare(CLONE_NEWNET) < 0)
-			_exit(1);
-		if (mount("/proc/self/ns/net", p, "none", MS_BIND, NULL) < 0)
-			_exit(2);
-		_exit(0);
-	}
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
-	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+	if (unshare(CLONE_NEWNET) < 0)
+		why = "unshare failed", e = errno;
+	else if (mount("/proc/thread-self/ns/net", p, "none", MS_BIND, NULL) <
+		 0)
+		why = "bind mount failed", e = errno;
+	else if (lo_up() < 0)
+		why = "lo up failed", e = errno;
+	if (!why || strcmp(why, "unshare failed"))
+		if (setns(self, CLONE_NEWNET) < 0)
+			BUG("cannot return to this process's network "
+			    "namespace");
+	close(self);
+	if (why) {
+		umount2(p, MNT_DETACH);
 		unlink(p);
-		return ec_err_set(err, EC_PERM,
-				  "cannot create network namespace %s (%s; "
-				  "needs root)",
-				  name,
-				  WIFEXITED(st) && WEXITSTATUS(st) == 1
-				      ? "unshare failed"
-				      : "bind mount failed");
+		return ec_err_errno(err, e == EPERM ? EC_PERM : EC_FAIL, e,
+				    "cannot create network namespace %s (%s; "
+				    "needs root)",
+				    name, why);
 	}
 	*path = p;
 	p = NULL;
@@ -132,6 +160,14 @@ int net_port_parse(const char *s, struct net_port *p, struct ec_err *err)
 
 /* --- CNI ---------------------------------------------------------------- */
 
+static double mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 enum { P_LOOPBACK, P_BRIDGE, P_PORTMAP, P_N };
 static const char *const plugin_names[P_N] = {"loopback", "bridge", "portmap"};
 
@@ -148,12 +184,13 @@ static json_t *plugin_conf(const struct cni_opts *o, int which,
 		json_object_set_new(c, "isGateway", json_true());
 		json_object_set_new(c, "ipMasq", json_false());
 		json_object_set_new(c, "hairpinMode", json_true());
-		json_object_set_new(c, "ipam",
-				    json_pack("{s:s,s:[[{s:s}]],s:[{s:s}],s:s}",
-					      "type", "host-local", "ranges",
-					      "subnet", o->subnet, "routes",
-					      "dst", "0.0.0.0/0", "dataDir",
-					      o->ipam_dir));
+		if (o->ipam_plugin)
+			json_object_set_new(
+			    c, "ipam",
+			    json_pack("{s:s,s:[[{s:s}]],s:[{s:s}],s:s}", "type",
+				      "host-local", "ranges", "subnet",
+				      o->subnet, "routes", "dst", "0.0.0.0/0",
+				      "dataDir", o->ipam_dir));
 	} else if (which == P_PORTMAP) {
 		json_t *pm = json_array();
 		for (i = 0; i < o->nports; i++)
@@ -202,6 +239,7 @@ static int plugin_call(const struct cni_opts *o, int which, const char *cmd,
 			       .input = in,
 			       .input_len = strlen(in),
 			       .timeout_ms = CNI_TIMEOUT_MS};
+	double t0;
 	int st, r;
 
 	if (access(bin, X_OK) < 0) {
@@ -211,7 +249,13 @@ static int plugin_call(const struct cni_opts *o, int which, const char *cmd,
 			       bin);
 		goto out;
 	}
+	t0 = mono_ms();
 	r = proc_run(argv, &po, &out, &eo, &st, err);
+	if (o->timings) {
+		_cleanup_free_ char *k =
+		    xasprintf("cni_%s_%s_ms", plugin_names[which], cmd);
+		json_object_set_new(o->timings, k, json_real(mono_ms() - t0));
+	}
 	if (r == 0 && st != 0) {
 		/* errors come as {"code":N,"msg":"...","details":"..."} */
 		json_error_t je;
@@ -239,10 +283,167 @@ out:
 	return r;
 }
 
+/* IFNAME gets ADDR/PREFIX, up, and the default route via GW, in the
+ * current network namespace (what host-local's result makes the bridge
+ * plugin do). A step number on failure, 0 when done. */
+static int addr_here(const char *ifname, const struct ipam_lease *l)
+{
+	struct ifreq ifr = {0};
+	struct rtentry rt = {0};
+	struct sockaddr_in *sa;
+	uint32_t mask = ~0u << (32 - l->range.prefix);
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), step = 0;
+
+	if (fd < 0)
+		return 1;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	sa = (struct sockaddr_in *)&ifr.ifr_addr;
+	sa->sin_family = AF_INET;
+	sa->sin_addr.s_addr = htonl(l->addr);
+	if (ioctl(fd, SIOCSIFADDR, &ifr) < 0) {
+		step = 2;
+		goto out;
+	}
+	sa->sin_addr.s_addr = htonl(mask);
+	if (ioctl(fd, SIOCSIFNETMASK, &ifr) < 0) {
+		step = 3;
+		goto out;
+	}
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0) {
+		step = 4;
+		goto out;
+	}
+	ifr.ifr_flags |= IFF_UP;
+	if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0) {
+		step = 4;
+		goto out;
+	}
+	sa = (struct sockaddr_in *)&rt.rt_dst;
+	sa->sin_family = AF_INET;
+	sa = (struct sockaddr_in *)&rt.rt_genmask;
+	sa->sin_family = AF_INET;
+	sa = (struct sockaddr_in *)&rt.rt_gateway;
+	sa->sin_family = AF_INET;
+	sa->sin_addr.s_addr = htonl(l->range.gw);
+	rt.rt_flags = RTF_UP | RTF_GATEWAY;
+	if (ioctl(fd, SIOCADDRT, &rt) < 0 && errno != EEXIST)
+		step = 5;
+out:
+	close(fd);
+	return step;
+}
+
+/* addr_here() in the namespace at `netns`: this thread enters it and
+ * comes back (no process of its own). */
+static int container_addr(const char *netns, const char *ifname,
+			  const struct ipam_lease *l, struct ec_err *err)
+{
+	int self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	int nfd = open(netns, O_RDONLY | O_CLOEXEC), step, e;
+
+	if (self < 0 || nfd < 0 || setns(nfd, CLONE_NEWNET) < 0) {
+		e = errno;
+		if (self >= 0)
+			close(self);
+		if (nfd >= 0)
+			close(nfd);
+		return ec_err_errno(err, EC_FAIL, e, "enter '%s'", netns);
+	}
+	close(nfd);
+	step = addr_here(ifname, l);
+	e = errno;
+	if (setns(self, CLONE_NEWNET) < 0)
+		BUG("cannot return to this process's network namespace");
+	close(self);
+	if (step)
+		return ec_err_errno(err, EC_FAIL, e,
+				    "configure %s in %s (step %d)", ifname,
+				    netns, step);
+	return 0;
+}
+
+/* The bridge holds the gateway address (the bridge plugin's isGateway),
+ * and the host forwards. Once per bridge: later calls only look. */
+static int bridge_gateway(const char *bridge, const struct ipam_lease *l,
+			  struct ec_err *err)
+{
+	char gw[INET_ADDRSTRLEN];
+	struct ifaddrs *ifs, *i;
+	int have = 0, fd;
+	char c = '0';
+
+	if (getifaddrs(&ifs) < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "list addresses");
+	for (i = ifs; i && !have; i = i->ifa_next)
+		have =
+		    i->ifa_addr && i->ifa_addr->sa_family == AF_INET &&
+		    !strcmp(i->ifa_name, bridge) &&
+		    ntohl(
+			((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr) ==
+			l->range.gw;
+	freeifaddrs(ifs);
+	if (!have) {
+		_cleanup_free_ char *a = NULL;
+		struct strbuf eo = STRBUF_INIT;
+		int st;
+		ipam_addr_str(l->range.gw, gw);
+		a = xasprintf("%s/%d", gw, l->range.prefix);
+		{
+			const char *argv[] = {"ip",  "addr", "add", a,
+					      "dev", bridge, NULL};
+			if (proc_run(argv, NULL, NULL, &eo, &st, err) < 0)
+				return -1;
+		}
+		if (st != 0 && !strstr(eo.buf ? eo.buf : "", "File exists")) {
+			ec_err_set(err, EC_FAIL, "gateway %s on %s: %s", a,
+				   bridge, eo.buf ? eo.buf : "");
+			sb_release(&eo);
+			return -1;
+		}
+		sb_release(&eo);
+	}
+	fd = open("/proc/sys/net/ipv4/ip_forward", O_RDWR | O_CLOEXEC);
+	if (fd >= 0) {
+		if (read(fd, &c, 1) == 1 && c != '1' &&
+		    pwrite(fd, "1", 1, 0) != 1) {
+			close(fd);
+			return ec_err_errno(err, EC_FAIL, errno,
+					    "enable IPv4 forwarding");
+		}
+		close(fd);
+	}
+	return 0;
+}
+
+/* The bridge plugin's L2 result with the lease as its "ips" and the
+ * default route, as the host-local IPAM result would have made it. */
+static void result_add_lease(json_t *br, const struct ipam_lease *l)
+{
+	char ip[INET_ADDRSTRLEN], gw[INET_ADDRSTRLEN];
+	const json_t *itf;
+	size_t i, idx = 0;
+
+	ipam_addr_str(l->addr, ip);
+	ipam_addr_str(l->range.gw, gw);
+	json_array_foreach (json_object_get(br, "interfaces"), i, itf)
+		if (ec_json_str(itf, "sandbox"))
+			idx = i;
+	json_object_set_new(
+	    br, "ips",
+	    json_pack("[{s:I,s:o,s:s}]", "interface", (json_int_t)idx,
+		      "address", json_sprintf("%s/%d", ip, l->range.prefix),
+		      "gateway", gw));
+	json_object_set_new(
+	    br, "routes",
+	    json_pack("[{s:s,s:s}]", "dst", "0.0.0.0/0", "gw", gw));
+}
+
 int cni_add(const struct cni_opts *o, const char *id, const char *netns,
 	    json_t **result, char **ip, struct ec_err *err)
 {
-	json_t *lo = NULL, *br = NULL, *pm = NULL;
+	json_t *br = NULL, *pm = NULL;
+	struct ipam_lease lease;
+	int leased = 0;
 	const char *addr;
 	char *slash;
 
@@ -250,13 +451,30 @@ int cni_add(const struct cni_opts *o, const char *id, const char *netns,
 	*ip = NULL;
 	if (fs_mkdir_p(o->ipam_dir, err) < 0)
 		return -1;
-	if (plugin_call(o, P_LOOPBACK, "ADD", id, netns, "lo", NULL, &lo, err) <
-	    0)
-		return -1;
-	json_decref(lo);
+	/* in process: the address first, so a full range stops before any
+	 * plugin runs */
+	if (!o->ipam_plugin) {
+		if (ipam_alloc(o->ipam_dir, o->subnet, id, "eth0", &lease,
+			       err) < 0)
+			return -1;
+		leased = 1;
+	}
+	/* lo is up already: netns_create brings it up (the loopback
+	 * plugin's whole ADD), a process less on the start path */
 	if (plugin_call(o, P_BRIDGE, "ADD", id, netns, "eth0", NULL, &br, err) <
 	    0)
 		goto undo;
+	if (leased) {
+		double t0 = mono_ms();
+		if (bridge_gateway(o->bridge ? o->bridge : "ec0", &lease, err) <
+			0 ||
+		    container_addr(netns, "eth0", &lease, err) < 0)
+			goto undo;
+		result_add_lease(br, &lease);
+		if (o->timings)
+			json_object_set_new(o->timings, "ipam_inproc_ms",
+					    json_real(mono_ms() - t0));
+	}
 	if (o->nports && plugin_call(o, P_PORTMAP, "ADD", id, netns, "eth0", br,
 				     &pm, err) < 0)
 		goto undo;
@@ -295,9 +513,10 @@ int cni_del(const struct cni_opts *o, const char *id, const char *netns,
 			&e) < 0 &&
 	    !r)
 		r = -1, (err ? (void)(*err = e) : (void)0);
-	if (plugin_call(o, P_LOOPBACK, "DEL", id, netns, "lo", NULL, NULL, &e) <
-		0 &&
+	/* the in-process lease (host-local's files: also one it made) */
+	if (!o->ipam_plugin && ipam_release(o->ipam_dir, id, "eth0", &e) < 0 &&
 	    !r)
 		r = -1, (err ? (void)(*err = e) : (void)0);
+	/* no loopback DEL: lo goes with the namespace */
 	return r;
 }

@@ -16,7 +16,8 @@
 
 #define NETNS_DIR "/run/netns"
 
-/* Create the network namespace /run/netns/NAME (only `lo`, down). *path
+/* Create the network namespace /run/netns/NAME with only `lo`, up (what
+ * the CNI loopback plugin would do, done in the creating child). *path
  * gets the allocated path. EC_PERM when not root. */
 int netns_create(const char *name, char **path, struct ec_err *err);
 /* Unmount and remove it; missing is fine. */
@@ -37,10 +38,19 @@ struct cni_opts {
 	const char *ipam_dir;	/* host-local lease directory (required) */
 	const struct net_port *ports;
 	size_t nports;
+	/* optional: cni_add/cni_del add {"cni_PLUGIN_CMD_ms": N} for each
+	 * plugin they run (the start-path table of `run`; NULL = none) */
+	json_t *timings;
+	/* 1: IPAM by the host-local plugin (a process under bridge's); 0
+	 * (default): in this process (ipam_alloc, the same lease files),
+	 * the bridge plugin run without "ipam" (L2: veth on the bridge) and
+	 * the address, route and bridge gateway set here */
+	int ipam_plugin;
 };
 
 /* Attach the namespace at `netns` (container `id`) to the host's bridge:
- * loopback up, bridge + host-local IPAM (eth0), portmap for the ports.
+ * bridge + host-local IPAM (eth0), portmap for the ports (lo is up from
+ * netns_create; the loopback plugin is not run).
  * *result gets what DEL needs later (keep it with the instance), *ip the
  * container's IPv4 address (allocated, without the prefix length). On
  * failure everything done so far is undone. */
@@ -50,5 +60,31 @@ int cni_add(const struct cni_opts *o, const char *id, const char *netns,
  * (then DEL runs without prevResult, which the plugins accept). */
 int cni_del(const struct cni_opts *o, const char *id, const char *netns,
 	    const json_t *result, struct ec_err *err);
+
+/* --- host-local IPAM in process (ipam.c) --------------------------------- */
+
+#define IPAM_NETWORK "edgectl" /* the network name: DIR/edgectl/ */
+
+struct ipam_range {
+	uint32_t net, gw, first, last; /* host byte order */
+	int prefix;
+};
+struct ipam_lease {
+	uint32_t addr;
+	struct ipam_range range;
+};
+
+/* "A.B.C.D/N" (N 8..30): gateway the first address, leases from the
+ * second to the one before broadcast. Pure; EC_USAGE. */
+int ipam_subnet_parse(const char *cidr, struct ipam_range *r,
+		      struct ec_err *err);
+void ipam_addr_str(uint32_t a, char out[16]);
+/* Lease a free address of `subnet` for (id, ifname) under DIR/edgectl,
+ * in host-local's files and order. EC_FAIL when the range is full. */
+int ipam_alloc(const char *dir, const char *subnet, const char *id,
+	       const char *ifname, struct ipam_lease *out, struct ec_err *err);
+/* Remove the leases of (id, ifname); none is fine. */
+int ipam_release(const char *dir, const char *id, const char *ifname,
+		 struct ec_err *err);
 
 #endif

@@ -13,7 +13,8 @@ const char **sc_run_argv(const char *store_url, const struct sc_spec *spec,
 			 const char *image, const int *gpus, int ngpus,
 			 char gpubuf[SC_GPUS_ARG_MAX])
 {
-	size_t cap = 20 + 2 * (spec->nenv + spec->nports) + spec->ncommand;
+	size_t cap = 21 + 2 * (spec->nenv + spec->nports + spec->nmounts) +
+		     spec->ncommand;
 	const char **v = xcalloc(cap + 1, sizeof(*v));
 	size_t n = 0, i;
 
@@ -41,6 +42,12 @@ const char **sc_run_argv(const char *store_url, const struct sc_spec *spec,
 		v[n++] = "-p";
 		v[n++] = spec->ports[i];
 	}
+	for (i = 0; i < spec->nmounts; i++) {
+		v[n++] = "--mount";
+		v[n++] = spec->mounts[i];
+	}
+	if (spec->mount_sync)
+		v[n++] = "--mount-sync";
 	if (spec->vip) {
 		v[n++] = "--vip";
 		v[n++] = spec->vip_addr;

@@ -142,7 +142,8 @@ json_t *sc_orphans(const json_t *apps, const char *host, const json_t *ps);
 
 /* The arguments of `edgectl ... run -d` for an instance: --store URL run
  * -d --name I --app A [--subnet S] [--runtime R] [-e ENV]... [-p PORT]...
- * [--vip A] [--gpus device=I,J...] IMAGE [-- CMD ARG...]. Every env entry,
+ * [--mount M]... [--mount-sync] [--vip A] [--gpus device=I,J...] IMAGE
+ * [-- CMD ARG...]. Every env entry, mount,
  * port and argument of spec is there (the array grows as needed); the
  * GPUs committed to the replica (gpus[0..ngpus)) go as `--gpus device=`
  * (a bare number would mean "that many"), written into gpubuf. A new

@@ -1,5 +1,6 @@
 /* spec.c - app spec validation (spec.h). */
 #include "sched/spec.h"
+#include "mount/store_mount.h"
 #include "route/control.h"
 #include "fleet/fleet.h"
 #include "oci/ref.h"
@@ -317,13 +318,33 @@ static int image_and_name(json_t *spec, struct ec_err *err)
 static int parse_lists(const json_t *spec, struct sc_spec *s,
 		       struct ec_err *err)
 {
+	const json_t *v;
 	size_t i;
+	int rw = 0;
 
 	if (get_strs(spec, "env", "env", &s->env, &s->nenv, err) < 0 ||
 	    get_strs(spec, "ports", "ports", &s->ports, &s->nports, err) < 0 ||
 	    get_strs(spec, "command", "command", &s->command, &s->ncommand,
-		     err) < 0)
+		     err) < 0 ||
+	    get_strs(spec, "mounts", "mounts", &s->mounts, &s->nmounts, err) <
+		0)
 		return -1;
+	for (i = 0; i < s->nmounts; i++) {
+		struct smount m;
+		if (smount_parse(s->mounts[i], &m, err) < 0)
+			return ec_err_prefix(err, "spec: 'mounts[%zu]'", i);
+		rw |= m.rw;
+		smount_release(&m);
+	}
+	v = json_object_get(spec, "mount_sync");
+	if (v && !json_is_boolean(v))
+		return ec_err_set(err, EC_USAGE,
+				  "spec: 'mount_sync' must be true or false");
+	s->mount_sync = json_is_true(v);
+	if (s->mount_sync && !rw)
+		return ec_err_set(err, EC_USAGE,
+				  "spec: 'mount_sync' needs a ':rw' entry in "
+				  "'mounts'");
 	for (i = 0; i < s->nenv; i++)
 		if (!strchr(s->env[i], '=') || s->env[i][0] == '=')
 			return ec_err_set(err, EC_USAGE,
@@ -467,6 +488,7 @@ void sc_spec_release(struct sc_spec *s)
 	free(s->env);
 	free(s->ports);
 	free(s->command);
+	free(s->mounts);
 	memset(s, 0, sizeof(*s));
 }
 

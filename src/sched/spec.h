@@ -31,6 +31,11 @@ struct sc_spec {
 	const char **allow, **deny;	      /* NULL-terminated or NULL */
 	const char **env, **ports, **command; /* NULL-terminated */
 	size_t nenv, nports, ncommand;
+	/* "mounts": run's --mount values ("store:KEY:/PATH[:ro|:rw]", checked
+	 * by smount_parse), "mount_sync": run's --mount-sync */
+	const char **mounts;
+	size_t nmounts;
+	int mount_sync;
 	/* "vip": the app's one address, "A[:PORT[/PROTO]]" as given (NULL:
 	 * none); vip_addr its address (what `run --vip` puts on each
 	 * instance's loopback); "health": {"type": "http"|"tcp", "path"} */

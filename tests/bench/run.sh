@@ -25,6 +25,14 @@
 #         with ipMasq, portmap, firewall, tuning; see podman_net) on a
 #         bridge and subnet of ours, with a static --ip. Removal (rm -f,
 #         kill + delete) is not timed.
+# The http case also prints where edgectl's time goes: the median of each
+# step of `run -d` from the instance's start_trace (state.json; stamps of
+# the run process and of its monitor): create (image, spec, instance
+# dir), spawn (fork of the monitor), netns (with lo up), ipam+bridge (the
+# lease, the CNI bridge plugin exec, address/route), running (rootfs
+# mount, runtime start, seen by run's poll), publish (the record in the
+# store), answer (run's exit to the first HTTP answer: curl's polling and
+# httpd's start).
 # Reports median and fastest wall time, peak RSS of the starting command
 # (/usr/bin/time -f %M; for a script the largest of its processes), and
 # ratios of medians against the goals: edgectl with crun within 1.5x of
@@ -49,6 +57,9 @@
 #      BENCH_RUN_RUNTIMES (edgectl's runtimes; default "crun runc runsc",
 #      those installed), BENCH_RUN_CASES (default "true http"),
 #      BENCH_RUN_PODMAN (0: leave podman out; default 1),
+#      BENCH_RUN_BASE (another edgectl binary, e.g. main's build, run
+#      as the contender "base-crun" in the http case, interleaved: the
+#      before/after of a change in one run; default none),
 #      BENCH_DIR (scratch parent; default $TMPDIR or /tmp),
 #      BENCH_KEEP=1 (keep the scratch dir).
 # Networks: bridges ecb<pid> (edgectl), ecf<pid> (floor), ecp<pid>
@@ -77,6 +88,8 @@ for c in $CASES; do
 done
 [ "$(id -u)" = 0 ] || die "needs root (containers, network namespaces, bridges)"
 [ -x "$EDGECTL" ] || die "missing $EDGECTL (make)"
+BASE=${BENCH_RUN_BASE:-}
+[ -z "$BASE" ] || [ -x "$BASE" ] || die "BENCH_RUN_BASE: not an executable: '$BASE'"
 need=("$TIME" jq curl ip unshare crun)
 [ "$PODMAN" = 1 ] && need+=(podman runc skopeo iptables)
 for t in "${need[@]}" $RUNTIMES; do
@@ -130,6 +143,11 @@ mkdir -p "$dir/bin"
 cp "$EDGECTL" "$dir/bin/edgectl"
 say "edgectl: $EDGECTL, built $(date -r "$EDGECTL" '+%F %T')"
 EDGECTL=$dir/bin/edgectl
+if [ -n "$BASE" ]; then
+	cp "$BASE" "$dir/bin/edgectl-base"
+	say "base: $BASE, built $(date -r "$BASE" '+%F %T')"
+	BASE=$dir/bin/edgectl-base
+fi
 
 # --- three free /24s for the bridges ---
 
@@ -331,9 +349,9 @@ http_floor() {
 	"${CRUN[@]}" delete -f "$id" >/dev/null 2>&1 || die "crun delete $id failed"
 	ip netns del "$NS"
 }
-http_edgectl() { # RUNTIME
-	local id addr us
-	timed "edgectl run -d ($1)" "$EDGECTL" --json run -d --runtime "$1" bb:web
+http_edgectl() { # RUNTIME [BINARY NAME]
+	local id addr us bin=${2:-$EDGECTL} name=${3:-edgectl-$1}
+	timed "edgectl run -d ($1)" "$bin" --json run -d --runtime "$1" bb:web
 	id=$(jq -r .id "$dir/last.out")
 	echo "edgectl $id" >>"$dir/ids"
 	addr=$(jq -r .ip "$dir/last.out")
@@ -341,8 +359,23 @@ http_edgectl() { # RUNTIME
 	wait_page "$addr"
 	us=$(ms_since "$T0")
 	on_bridge "$addr" "$EB"
-	sample http "edgectl-$1" "$us" "$KIB"
-	"$EDGECTL" rm -f "$id" >/dev/null || die "edgectl rm -f $id failed"
+	sample http "$name" "$us" "$KIB"
+	steps "$name" "$id" "$us"
+	"$bin" rm -f "$id" >/dev/null || die "edgectl rm -f $id failed"
+}
+http_base() { http_edgectl crun "$BASE" base-crun; }
+# steps NAME ID US: the step durations (ms) of the instance's start_trace,
+# one line per sample in $dir/http-NAME.steps (none from a binary that
+# does not record them)
+steps() {
+	jq -r --argjson t0 "$(awk -v t="$T0" 'BEGIN { printf "%.3f", t / 1e6 }')" --argjson us "$3" '
+		.start_trace // empty | . as $t |
+		[$t.created - $t.run, $t.monitor_spawned - $t.created,
+		 $t.netns - $t.monitor, $t.net - $t.netns,
+		 ($t.cni_bridge_ADD_ms // 0), ($t.seen_running - $t.net),
+		 $t.published - $t.seen_running, ($t0 + $us / 1000) - $t.published,
+		 $t.run - $t0] | map(. * 10 | round / 10) | @tsv' \
+		"$EDGECTL_ROOT/instances/$2/state.json" >>"$dir/http-$1.steps" || true
 }
 http_podman() {
 	local id addr=$PSUB.$((10 + i % 200)) us
@@ -372,6 +405,7 @@ contenders() { # CASE: the names, in the order they run
 	http)
 		echo floor-crun
 		for rt in $RUNTIMES; do echo "edgectl-$rt"; done
+		[ -n "$BASE" ] && echo base-crun
 		;;
 	esac
 	[ "$PODMAN" = 1 ] && echo podman
@@ -381,6 +415,7 @@ one() { # CASE NAME
 	case $2 in
 	floor-*) "$1_floor" "${2#floor-}" ;;
 	edgectl-*) "$1_edgectl" "${2#edgectl-}" ;;
+	base-crun) "$1_base" ;;
 	podman) "$1_podman" ;;
 	esac
 }
@@ -389,7 +424,7 @@ for c in $CASES; do
 	say "case $c: warm-up (untimed)"
 	i=0
 	for name in $(contenders "$c"); do one "$c" "$name"; done
-	rm -f "$dir/$c"-*.samples
+	rm -f "$dir/$c"-*.samples "$dir/$c"-*.steps
 	say "case $c: $N samples of each of $(contenders "$c" | tr '\n' ' ')"
 	for i in $(seq 1 "$N"); do
 		for name in $(contenders "$c"); do one "$c" "$name"; done
@@ -415,6 +450,7 @@ desc() { # NAME
 	floor-runc) echo "runc $(runc --version | sed -n '1s/.* //p') run of a prepared bundle" ;;
 	floor-runsc) echo "runsc --network=none run of a prepared bundle" ;;
 	edgectl-*) echo "edgectl run, runtime ${1#edgectl-}" ;;
+	base-crun) echo "BENCH_RUN_BASE's edgectl run, runtime crun" ;;
 	podman) echo "podman $(podman --version | sed 's/.* //'), runtime $PRT" ;;
 	esac
 }
@@ -430,8 +466,26 @@ for c in $CASES; do
 			"$(awk -v k="$kib" 'BEGIN { printf "%.1f", k / 1024 }')" "$d"
 	done
 done
+# the steps of run -d: the median of each column
+med_col() { # FILE COLUMN
+	cut -f "$2" "$1" | sort -n | awk '{ v[NR] = $1 }
+		END { printf "%.1f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+for f in "$dir"/http-*.steps; do
+	[ -s "$f" ] || continue
+	name=${f##*/http-}
+	name=${name%.steps}
+	line="start $(med_col "$f" 9)"
+	c=1
+	for h in create spawn netns ipam+bridge "(bridge-exec)" running publish answer; do
+		line="$line, $h $(med_col "$f" $c)"
+		c=$((c + 1))
+	done
+	echo "bench run: http  $name steps of run -d (median ms): $line"
+done
 # ratio CASE A B GOAL OP: median of A / median of B against the goal
-# (GOAL "-": no goal, the two use different runtimes)
+# (GOAL "-": no goal, the two use different runtimes; "=": no goal, a
+# before/after of BENCH_RUN_BASE)
 ratio() {
 	local ma mb
 	[ -f "$dir/$1-$2.samples" ] && [ -f "$dir/$1-$3.samples" ] || return 0
@@ -439,8 +493,9 @@ ratio() {
 	read -r mb _ <<<"$(stats "$1" "$3")"
 	awk -v c="$1" -v a="$2" -v b="$3" -v ma="$ma" -v mb="$mb" -v g="$4" -v op="$5" 'BEGIN {
 		r = (mb > 0 ? ma / mb : 0)
-		if (g == "-") {
-			printf "bench run: %-5s %-14s / %-12s time %5.2f  (not the same runtime)\n", c, a, b, r
+		if (g == "-" || g == "=") {
+			printf "bench run: %-5s %-14s / %-12s time %5.2f  (%s)\n", c, a, b, r,
+				(g == "-" ? "not the same runtime" : "no goal: before/after")
 			exit
 		}
 		ok = (op == "<" ? r < g : r <= g)
@@ -453,6 +508,8 @@ for c in $CASES; do
 			ratio "$c" "edgectl-$rt" "floor-$rt" 1.5 "<="
 		elif [ "$rt" = crun ]; then
 			ratio "$c" "edgectl-$rt" floor-crun 1.5 "<="
+			[ -n "$BASE" ] && ratio "$c" base-crun floor-crun = "<"
+			[ -n "$BASE" ] && ratio "$c" edgectl-crun base-crun = "<"
 		fi
 	done
 	# podman runs $PRT: the goal is for edgectl's default (crun) and for

@@ -169,6 +169,16 @@ see_with() {
 	run -0 --separate-stderr edgectl --json host probe
 	jq -e '[.gpus[] | select(.cdi != null) | .cdi] == ["nvidia.com/gpu=0", "nvidia.com/gpu=1"]' <<<"$output"
 	jq -e '.cdi_devices | index("edgectl.test/fake=hooked") != null and length == 6' <<<"$output"
+	# host add records them (this machine as the host "local"); host ls
+	# shows the counts
+	edgectl location add devloc --lat 1 --lon 1 --utc-offset +00:00
+	edgectl -q host add local --location devloc
+	run -0 --separate-stderr edgectl --json host ls
+	jq -e '.[0].probe.cdi_devices | index("edgectl.test/fake=hooked") != null and length == 6' <<<"$output"
+	jq -e '[.[0].gpus[] | .cdi] == ["nvidia.com/gpu=0", "nvidia.com/gpu=1"]' <<<"$output"
+	run -0 --separate-stderr edgectl host ls
+	[[ ${lines[0]} == *"GPUS   CDI  RUNTIMES"* ]]
+	[[ ${lines[1]} =~ ^local\ +devloc\ +\(local\)\ +[0-9]+\ +[0-9.]+Gi\ +2\ +6\  ]] || { echo "${lines[1]}"; false; }
 }
 
 @test "run --gpus: nvidia-smi -L in a container where a real GPU exists; elsewhere says why it did not run" {

@@ -176,3 +176,128 @@ pulled_ok() {
 	[ "$(fault_hits 'partNumber=1&')" = 0 ]
 	run -0 pulled_ok big:1 "$T/r2"
 }
+
+# make_fleet HOSTS CPUS: one location "loc" of HOSTS hosts, written
+# straight to the store (through the proxy, with no faults set).
+make_fleet() {
+	local h
+	edgectl location add loc --lat 10 --lon 20 --utc-offset +01:00
+	for h in $(seq 1 "$1"); do
+		jq -n --arg n "h$h" --argjson c "$2" \
+			'{name: $n, location: "loc", capacity: {cpus: $c, memory_bytes: 68719476736},
+			  gpus: [], allocations: [], warm: [], labels: {}}' >"$T/h.json"
+		edgectl store put "fleet/loc/hosts/h$h.json" "$T/h.json" >/dev/null
+	done
+}
+
+# audit APPS...: hosts over capacity, and every app's placements against
+# the host allocations: {over, lost, orphans, dup}. lost = placements with
+# no allocation; orphans = allocations no app record holds; dup = an
+# (app, replica) allocated twice.
+audit() {
+	local a
+	edgectl --json host ls >"$T/hosts.json"
+	for a in "$@"; do
+		edgectl store get "apps/$a.json" - 2>/dev/null || echo '{"name": "'"$a"'", "placements": []}'
+	done | jq -s . >"$T/apps.json"
+	jq -n -c --slurpfile h "$T/hosts.json" --slurpfile a "$T/apps.json" '
+		($h[0] | map(.name as $n | .allocations[] | {app, replica, host: $n})) as $al
+		| ($a[0] | map(.name as $n | .placements[] | {app: $n, replica, host})) as $pl
+		| {over: [$h[0][] | select((.allocations | map(.cpu_m) | add // 0) > .capacity.cpus * 1000) | .name],
+		   lost: ($pl - $al), orphans: ($al - $pl),
+		   dup: ($al | group_by([.app, .replica]) | map(select(length > 1)) | map(.[0]))}'
+}
+
+audit_clean() {
+	run -0 audit "$@"
+	echo "audit: $output"
+	jq -e '.over == [] and .lost == [] and .orphans == [] and .dup == []' <<<"$output"
+}
+
+@test "faults store: schedule commits through lost answers, resets and 503s: every placement once, none lost" {
+	ec_tiny_image app:1 push
+	make_fleet 3 4
+	fault_set 'PUT /fleet/loc/hosts/ 1 reset-after' \
+		'PUT /fleet/loc/hosts/ 2 reset' \
+		'PUT /fleet/loc/hosts/ 3 slowdown' \
+		'PUT /apps/ 1 reset-after' \
+		'GET /fleet/loc/hosts/ 2 reset-body=10'
+	run -0 --separate-stderr edgectl --json -v schedule --no-start --image app:1 --name web --replicas 6 --cpus 1
+	echo "$stderr" | grep -v '^edgectl: [A-Z]* http' | tail
+	jq -e '.placements | length == 6' <<<"$output"
+	[ "$(fault_hits 'PUT .*hosts.* -> reset-after 200')" = 1 ]
+	[ "$(fault_hits 'PUT .*apps.* -> reset-after 200')" = 1 ]
+	fault_clear
+	audit_clean web
+	jq -e '[.placements[].replica] | sort == [0,1,2,3,4,5]' <(edgectl store get apps/web.json -)
+}
+
+@test "faults store: schedule that gives up exits 4 naming what failed; the re-run places the rest, no doubles" {
+	ec_tiny_image app:1 push
+	make_fleet 3 4
+	# host commits land, the app record never does
+	fault_set 'PUT /apps/web.json * status=503'
+	run -4 --separate-stderr edgectl schedule --no-start --image app:1 --name web --replicas 4 --cpus 1
+	echo "$stderr"
+	[[ $stderr == *"apps/web.json"* && $stderr == *503* && $stderr == *"nothing placed"* ]]
+	audit_clean web
+	fault_clear
+	run -0 --separate-stderr edgectl --json schedule --no-start --image app:1 --name web --replicas 4 --cpus 1
+	echo "$output"
+	audit_clean web
+	# the store itself fails on the host objects: nothing committed
+	fault_set 'GET /fleet/loc/hosts/ * status=500'
+	run -4 --separate-stderr edgectl schedule --no-start --image app:1 --name api --replicas 2 --cpus 1
+	echo "$stderr"
+	[[ $stderr == *"fleet/loc/hosts/h"* ]]
+	fault_clear
+	run -0 edgectl schedule --no-start --image app:1 --name api --replicas 2 --cpus 1
+	audit_clean web api
+}
+
+@test "faults store: prewarm records the warm set through a lost answer and a 503 (once, not twice)" {
+	ec_tiny_image app:1 push
+	edgectl location add loc --lat 10 --lon 20 --utc-offset +01:00
+	edgectl -q host add local --location loc --host-root "$T/hostroot"
+	fault_set 'PUT /fleet/loc/hosts/local.json 1 reset-after' \
+		'PUT /fleet/loc/hosts/local.json 2 slowdown' \
+		'GET /blobs/sha256/ 1 reset'
+	run -0 --separate-stderr edgectl --json -v prewarm --host local app:1
+	echo "$output"
+	echo "$stderr" | grep -v '^edgectl: [A-Z]* http' | tail
+	jq -e '.warm == 1 and .failed == 0' <<<"$output"
+	[ "$(fault_hits 'PUT .*local.json -> reset-after 200')" = 1 ]
+	fault_clear
+	run -0 --separate-stderr edgectl --json host ls
+	d=$(digest_of app:1)
+	jq -e --arg d "$d" '.[0].warm | map(select(.digest == $d)) | length == 1' <<<"$output"
+	# the store keeps failing on the host object: exit 4 naming it; the
+	# host has the image, the re-run records it
+	edgectl -q host rm local
+	edgectl -q host add local --location loc --host-root "$T/hostroot2"
+	fault_set 'PUT /fleet/loc/hosts/local.json * status=503'
+	run --separate-stderr edgectl prewarm --host local app:1
+	echo "$status $output $stderr"
+	[ "$status" = 4 ]
+	[[ $stderr == *local* && $stderr == *503* ]]
+	fault_clear
+	run -0 --separate-stderr edgectl --json prewarm --host local app:1
+	jq -e '.warm == 1 and .failed == 0' <<<"$output"
+	run -0 --separate-stderr edgectl --json host ls
+	jq -e --arg d "$d" '.[0].warm | map(select(.digest == $d)) | length == 1' <<<"$output"
+}
+
+@test "faults store: route add/update through lost answers and 503s: one route, each update applied once" {
+	fault_set 'PUT /routes/ 1 reset-after' 'PUT /routes/ 2 slowdown' 'PUT /routes/ 4 reset-after'
+	run -0 --separate-stderr edgectl --json route add 198.18.7.1:80 --app web
+	echo "$output"
+	run -0 --separate-stderr edgectl --json route add 198.18.7.2:80 --app api
+	run --separate-stderr edgectl --json route add 198.18.7.1:80 --app web --check tcp
+	echo "$output $stderr"
+	[ "$status" = 0 ]
+	[ "$(fault_hits 'PUT .*routes.* -> reset-after 200')" -ge 1 ]
+	fault_clear
+	run -0 --separate-stderr edgectl --json route ls
+	echo "$output"
+	jq -e 'length == 2 and (map(.id) | unique | length) == 2' <<<"$output"
+}

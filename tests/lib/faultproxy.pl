@@ -43,7 +43,8 @@
 #                      reset (a server that accepted and hung)
 #
 # Every request is logged to DIR/log as
-#   "METHOD TARGET -> ACTION|pass STATUS" (STATUS of the server, or -)
+#   "METHOD TARGET -> ACTION|pass STATUS START+SECONDS" (STATUS of the
+#   server, or -; START the epoch time it came in)
 # Stop it by its PID (SIGTERM): it stops its children too.
 use strict;
 use warnings;
@@ -51,7 +52,7 @@ use Fcntl qw(:flock O_RDWR O_CREAT);
 use IO::Socket::INET;
 use POSIX ();
 use Socket qw(SOL_SOCKET SO_LINGER);
-use Time::HiRes qw(sleep);
+use Time::HiRes qw(sleep time);
 
 my ($dir, $upstream) = @ARGV;
 die "usage: faultproxy.pl DIR UPSTREAM_HOST:PORT\n" unless $dir && $upstream;
@@ -223,7 +224,11 @@ sub serve {
 	my $act = join(' ', map { $a->{$_} eq '1' ? $_ : "$_=$a->{$_}" } sort keys %$a)
 	  || 'pass';
 	my $status = '-';
-	my $done = sub { logline("$method $target -> $act $status"); };
+	my $t0 = time;
+	my $done = sub {
+		logline(sprintf("%s %s -> %s %s %.3f+%.3f", $method, $target, $act,
+			$status, $t0, time - $t0));
+	};
 
 	sleep($a->{delay} / 1000) if $a->{delay};
 	if ($a->{reset}) { $done->(); rst($c); return; }

@@ -165,6 +165,26 @@ int64_t inst_proc_start_ticks(pid_t pid)
 	return p ? strtoll(p + 1, NULL, 10) : 0;
 }
 
+/* A process that exited and was not reaped yet (a monitor killed -9
+ * whose parent does not wait for it) answers kill(pid, 0) but is dead. */
+static int proc_is_zombie(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+
 int inst_monitor_alive(const json_t *state)
 {
 	pid_t pid =
@@ -172,7 +192,7 @@ int inst_monitor_alive(const json_t *state)
 	int64_t start =
 	    json_integer_value(json_object_get(state, "monitor_start_ticks"));
 
-	if (pid <= 0 || kill(pid, 0) < 0)
+	if (pid <= 0 || kill(pid, 0) < 0 || proc_is_zombie(pid))
 		return 0;
 	/* the same process, not a reused pid */
 	return !start || inst_proc_start_ticks(pid) == start;
@@ -252,21 +272,6 @@ int inst_find(const char *root, const char *what, char **id, struct ec_err *err)
 				  what, n);
 	*id = xstrdup(ec_json_str(hit, "id"));
 	return 0;
-}
-
-int inst_remove(const char *root, const char *id, struct ec_err *err)
-{
-	_cleanup_json_ json_t *st = inst_state(root, id, err);
-	_cleanup_free_ char *dir = inst_dir(root, id);
-
-	if (!st)
-		return -1;
-	if (inst_running(st))
-		return ec_err_set(err, EC_CONFLICT,
-				  "instance %s is running (stop it first, or "
-				  "rm -f)",
-				  id);
-	return fs_rm_rf(dir, err);
 }
 
 /* --- running ------------------------------------------------------------- */
@@ -356,6 +361,55 @@ static void net_down(const char *id, struct netstate *n)
 	free(n->ns_path);
 	free(n->ports);
 	free(n->ipam_dir);
+}
+
+/* An instance recorded as running whose monitor is gone (killed -9): its
+ * container may still run and its network and rootfs mount are still
+ * there. Undo them as the monitor would have. */
+static int reap_lost(const char *root, const char *id, struct ec_err *err)
+{
+	_cleanup_json_ json_t *spec = inst_spec(root, id, err);
+	_cleanup_free_ char *rtdir = inst_file(root, id, "rt");
+	struct netstate n = {0};
+	const char *net;
+
+	if (!spec)
+		return -1;
+	if (rt_reap(ec_json_str(spec, "runtime"), id, rtdir, err) < 0)
+		return ec_err_prefix(err, "instance %s (its monitor is gone)",
+				     id);
+	net = ec_json_str(spec, "network");
+	if (!net || !strcmp(net, "bridge")) {
+		n.up = 1;
+		n.ns_name = xasprintf("ec-%s", id);
+		n.ns_path = xasprintf("%s/%s", NETNS_DIR, n.ns_name);
+		n.ipam_dir = xasprintf("%s/cni/networks", root);
+		n.cni.subnet = ec_json_str(spec, "subnet");
+		n.cni.bridge = ec_json_str(spec, "bridge");
+		n.cni.ipam_dir = n.ipam_dir;
+		if (access(n.ns_path, F_OK) < 0)
+			n.up = 0; /* never made, or undone already */
+		net_down(id, &n);
+	}
+	return 0;
+}
+
+int inst_remove(const char *root, const char *id, struct ec_err *err)
+{
+	_cleanup_json_ json_t *st = inst_state(root, id, err);
+	_cleanup_free_ char *dir = inst_dir(root, id);
+
+	if (!st)
+		return -1;
+	if (inst_running(st))
+		return ec_err_set(err, EC_CONFLICT,
+				  "instance %s is running (stop it first, or "
+				  "rm -f)",
+				  id);
+	if (inst_status_active(ec_json_str(st, "status")) &&
+	    json_object_get(st, "monitor_pid") && reap_lost(root, id, err) < 0)
+		return -1;
+	return fs_rm_rf(dir, err);
 }
 
 int inst_exec(const char *root, const char *id, rt_output_fn out, void *ctx,

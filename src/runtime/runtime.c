@@ -459,6 +459,21 @@ int rt_kill(const char *runtime, const char *id, const char *sig,
 	return r == 0 ? 0 : -1;
 }
 
+int rt_reap(const char *runtime, const char *id, const char *state_dir,
+	    struct ec_err *err)
+{
+	_cleanup_free_ char *bundle = xasprintf("%s/bundle", state_dir);
+	struct ec_err e;
+
+	/* a container the runtime does not know (gone already) fails here:
+	 * what matters is that nothing of it runs afterwards */
+	ec_err_clear(&e);
+	rt_delete_force(runtime, id, &e);
+	if (access(bundle, F_OK) < 0)
+		return 0;
+	return rt_bundle_remove(bundle, err);
+}
+
 int rt_delete_force(const char *runtime, const char *id, struct ec_err *err)
 {
 	const char *args[] = {"delete", "--force", id, NULL};

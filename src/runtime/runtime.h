@@ -124,5 +124,11 @@ int rt_kill(const char *runtime, const char *id, const char *sig,
 /* `delete --force`: the last resort when a killed container's runtime
  * does not return (runsc with host networking can hang so). */
 int rt_delete_force(const char *runtime, const char *id, struct ec_err *err);
+/* What rt_run would have undone had its process lived (a monitor killed
+ * -9): the container deleted by force (killed if it still runs; one the
+ * runtime does not know is fine) and the rootfs under state_dir/bundle
+ * unmounted and removed. */
+int rt_reap(const char *runtime, const char *id, const char *state_dir,
+	    struct ec_err *err);
 
 #endif

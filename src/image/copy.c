@@ -268,11 +268,10 @@ static int move_blob(struct copier *c, const struct oci_desc *d, int *copied,
 				    "%s: blob %s is missing",
 				    img_ep_name(c->src), d->digest);
 	if (fd < 0 && c->src->kind == EP_LAYOUT)
-		return ec_err_errno(err,
-				    errno == EACCES || errno == EPERM ? EC_PERM
-								      : EC_FAIL,
-				    errno, "%s: blob %s cannot be read",
-				    img_ep_name(c->src), d->digest);
+		return ec_err_errno(
+		    err, errno == EACCES || errno == EPERM ? EC_PERM : EC_FAIL,
+		    errno, "%s: blob %s cannot be read", img_ep_name(c->src),
+		    d->digest);
 	if (fd < 0 && (fd = fetch_verified_tmp(c, d, err)) < 0)
 		return -1;
 	r = ep_blob_push(c->dst, d, fd, &c->meter, err);

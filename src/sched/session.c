@@ -706,9 +706,8 @@ static void unrecord(const struct sc_config *c, const char *app,
 	for (i = 0; i < n; i++) {
 		ec_err_clear(&e);
 		if (PATIENTLY(c,
-			      sc_release_replica(c->store, p[i].loc,
-						 p[i].host, app, p[i].replica,
-						 NULL, &e),
+			      sc_release_replica(c->store, p[i].loc, p[i].host,
+						 app, p[i].replica, NULL, &e),
 			      &e) == 0)
 			continue;
 		sb_addf(&left, "%s%s on %s", left.len ? ", " : "",

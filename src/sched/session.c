@@ -664,9 +664,10 @@ static int start_new(const struct sc_config *c, const struct sc_spec *spec,
 }
 
 /* After host commits, the app record is what makes the placements real:
- * a write that failed for the network (the store restarting, say) is
- * tried again for up to RECORD_PATIENCE_MS, one try a second, before the
- * commits are taken back. */
+ * a write that failed for the network with no answer at all (the store
+ * restarting, say) is tried again for up to RECORD_PATIENCE_MS, one try a
+ * second, before the commits are taken back. A store that answers (5xx)
+ * had its retries already. */
 #define RECORD_PATIENCE_MS 15000
 
 static int64_t mono_ms(void)
@@ -684,7 +685,8 @@ static int64_t mono_ms(void)
 		int64_t t_end_ = mono_ms() + RECORD_PATIENCE_MS;               \
 		int rc_;                                                       \
 		while ((rc_ = (op)) < 0 && (err)->cat == EC_REMOTE &&          \
-		       !interrupted(c) && mono_ms() < t_end_) {                \
+		       !(err)->http_status && !interrupted(c) &&               \
+		       mono_ms() < t_end_) {                                   \
 			ec_err_clear(err);                                     \
 			io_sleep_ms(1000);                                     \
 		}                                                              \

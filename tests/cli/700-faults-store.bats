@@ -105,28 +105,15 @@ teardown() {
 	[ "$output" = data ]
 }
 
-# big_image TAG MIB: an image of one MIB MiB random layer (pushed nowhere).
-big_image() {
-	mkdir -p "$T/ctx"
-	head -c $(($2 << 20)) /dev/urandom >"$T/ctx/blob"
-	printf 'FROM scratch\nCOPY blob /blob\n' >"$T/ctx/Dockerfile"
-	edgectl -q build -t "$1" "$T/ctx" >/dev/null
-}
-
-# digest_of TAG [ROOT]: the image's manifest digest in the (test's) root.
-digest_of() {
-	edgectl ${2:+--root "$2"} --json images | jq -er --arg t "$1" '.[] | select(.ref == $t) | .digest'
-}
-
 # pulled_ok TAG ROOT: TAG pulled (every blob verified) into a fresh ROOT is
 # the image of the test's root.
 pulled_ok() {
 	edgectl --root "$2" -q pull "$1" >/dev/null || return 1
-	[ "$(digest_of "$1" "$2")" = "$(digest_of "$1")" ]
+	[ "$(fault_digest "$1" "$2")" = "$(fault_digest "$1")" ]
 }
 
 @test "faults store: push (multipart) through reset, cut upload, 500 and a lost complete answer: one clean object" {
-	big_image big:1 40
+	fault_image big:1 40
 	fault_set 'PUT partNumber=2& 1 reset' \
 		'PUT partNumber=3& 1 cut-request=1000000' \
 		'PUT partNumber=5& 1 status=500' \
@@ -146,7 +133,7 @@ pulled_ok() {
 }
 
 @test "faults store: pull (ranges) through reset, cut bodies and SlowDown: verified, nothing half-visible" {
-	big_image big:1 40
+	fault_image big:1 40
 	run -0 edgectl -q push big:1
 	fault_set 'GET /blobs/sha256/ 2 reset-body=1000000' \
 		'GET /blobs/sha256/ 3 slowdown' \
@@ -156,14 +143,14 @@ pulled_ok() {
 	echo "$stderr" | grep -v '^edgectl: [A-Z]* http' | tail -20
 	[ "$(fault_hits 'GET .*blobs.* -> reset-body=1000000')" = 1 ]
 	[ "$(fault_hits 'GET .*blobs.* -> slowdown 503')" = 1 ]
-	[ "$(digest_of big:1 "$T/r2")" = "$(digest_of big:1)" ]
+	[ "$(fault_digest big:1 "$T/r2")" = "$(fault_digest big:1)" ]
 	# no partial files left behind
 	run -0 find "$T/r2" -name '*.partial*' -o -name '*.tmp*'
 	[ -z "$output" ]
 }
 
 @test "faults store: push that gives up exits 4 naming the part; the re-run sends only what is missing" {
-	big_image big:1 40
+	fault_image big:1 40
 	fault_set 'PUT partNumber=4& * status=503'
 	run -4 --separate-stderr edgectl push --part-size 5M -j 2 big:1
 	echo "$stderr"
@@ -177,51 +164,20 @@ pulled_ok() {
 	run -0 pulled_ok big:1 "$T/r2"
 }
 
-# make_fleet HOSTS CPUS: one location "loc" of HOSTS hosts, written
-# straight to the store (through the proxy, with no faults set).
-make_fleet() {
-	local h
-	edgectl location add loc --lat 10 --lon 20 --utc-offset +01:00
-	for h in $(seq 1 "$1"); do
-		jq -n --arg n "h$h" --argjson c "$2" \
-			'{name: $n, location: "loc", capacity: {cpus: $c, memory_bytes: 68719476736},
-			  gpus: [], allocations: [], warm: [], labels: {}}' >"$T/h.json"
-		edgectl store put "fleet/loc/hosts/h$h.json" "$T/h.json" >/dev/null
-	done
-}
-
-# audit APPS...: hosts over capacity, and every app's placements against
-# the host allocations: {over, lost, orphans, dup}. lost = placements with
-# no allocation; orphans = allocations no app record holds; dup = an
-# (app, replica) allocated twice.
-audit() {
-	local a
-	edgectl --json host ls >"$T/hosts.json"
-	for a in "$@"; do
-		edgectl store get "apps/$a.json" - 2>/dev/null || echo '{"name": "'"$a"'", "placements": []}'
-	done | jq -s . >"$T/apps.json"
-	jq -n -c --slurpfile h "$T/hosts.json" --slurpfile a "$T/apps.json" '
-		($h[0] | map(.name as $n | .allocations[] | {app, replica, host: $n})) as $al
-		| ($a[0] | map(.name as $n | .placements[] | {app: $n, replica, host})) as $pl
-		| {over: [$h[0][] | select((.allocations | map(.cpu_m) | add // 0) > .capacity.cpus * 1000) | .name],
-		   lost: ($pl - $al), orphans: ($al - $pl),
-		   dup: ($al | group_by([.app, .replica]) | map(select(length > 1)) | map(.[0]))}'
-}
-
 audit_clean() {
-	run -0 audit "$@"
+	run -0 fault_audit "$@"
 	echo "audit: $output"
 	jq -e '.over == [] and .lost == [] and .orphans == [] and .dup == []' <<<"$output"
 }
 
 @test "faults store: schedule commits through lost answers, resets and 503s: every placement once, none lost" {
 	ec_tiny_image app:1 push
-	make_fleet 3 4
-	fault_set 'PUT /fleet/loc/hosts/ 1 reset-after' \
-		'PUT /fleet/loc/hosts/ 2 reset' \
-		'PUT /fleet/loc/hosts/ 3 slowdown' \
+	fault_fleet 1 3 4
+	fault_set 'PUT /fleet/loc1/hosts/ 1 reset-after' \
+		'PUT /fleet/loc1/hosts/ 2 reset' \
+		'PUT /fleet/loc1/hosts/ 3 slowdown' \
 		'PUT /apps/ 1 reset-after' \
-		'GET /fleet/loc/hosts/ 2 reset-body=10'
+		'GET /fleet/loc1/hosts/ 2 reset-body=10'
 	run -0 --separate-stderr edgectl --json -v schedule --no-start --image app:1 --name web --replicas 6 --cpus 1
 	echo "$stderr" | grep -v '^edgectl: [A-Z]* http' | tail
 	jq -e '.placements | length == 6' <<<"$output"
@@ -234,7 +190,7 @@ audit_clean() {
 
 @test "faults store: schedule that gives up exits 4 naming what failed; the re-run places the rest, no doubles" {
 	ec_tiny_image app:1 push
-	make_fleet 3 4
+	fault_fleet 1 3 4
 	# host commits land, the app record never does
 	fault_set 'PUT /apps/web.json * status=503'
 	run -4 --separate-stderr edgectl schedule --no-start --image app:1 --name web --replicas 4 --cpus 1
@@ -246,10 +202,10 @@ audit_clean() {
 	echo "$output"
 	audit_clean web
 	# the store itself fails on the host objects: nothing committed
-	fault_set 'GET /fleet/loc/hosts/ * status=500'
+	fault_set 'GET /fleet/loc1/hosts/ * status=500'
 	run -4 --separate-stderr edgectl schedule --no-start --image app:1 --name api --replicas 2 --cpus 1
 	echo "$stderr"
-	[[ $stderr == *"fleet/loc/hosts/h"* ]]
+	[[ $stderr == *"fleet/loc1/hosts/l1h"* ]]
 	fault_clear
 	run -0 edgectl schedule --no-start --image app:1 --name api --replicas 2 --cpus 1
 	audit_clean web api
@@ -257,10 +213,10 @@ audit_clean() {
 
 @test "faults store: prewarm records the warm set through a lost answer and a 503 (once, not twice)" {
 	ec_tiny_image app:1 push
-	edgectl location add loc --lat 10 --lon 20 --utc-offset +01:00
-	edgectl -q host add local --location loc --host-root "$T/hostroot"
-	fault_set 'PUT /fleet/loc/hosts/local.json 1 reset-after' \
-		'PUT /fleet/loc/hosts/local.json 2 slowdown' \
+	edgectl location add loc1 --lat 10 --lon 20 --utc-offset +01:00
+	edgectl -q host add local --location loc1 --host-root "$T/hostroot"
+	fault_set 'PUT /fleet/loc1/hosts/local.json 1 reset-after' \
+		'PUT /fleet/loc1/hosts/local.json 2 slowdown' \
 		'GET /blobs/sha256/ 1 reset'
 	run -0 --separate-stderr edgectl --json -v prewarm --host local app:1
 	echo "$output"
@@ -269,13 +225,13 @@ audit_clean() {
 	[ "$(fault_hits 'PUT .*local.json -> reset-after 200')" = 1 ]
 	fault_clear
 	run -0 --separate-stderr edgectl --json host ls
-	d=$(digest_of app:1)
+	d=$(fault_digest app:1)
 	jq -e --arg d "$d" '.[0].warm | map(select(.digest == $d)) | length == 1' <<<"$output"
 	# the store keeps failing on the host object: exit 4 naming it; the
 	# host has the image, the re-run records it
 	edgectl -q host rm local
-	edgectl -q host add local --location loc --host-root "$T/hostroot2"
-	fault_set 'PUT /fleet/loc/hosts/local.json * status=503'
+	edgectl -q host add local --location loc1 --host-root "$T/hostroot2"
+	fault_set 'PUT /fleet/loc1/hosts/local.json * status=503'
 	run --separate-stderr edgectl prewarm --host local app:1
 	echo "$status $output $stderr"
 	[ "$status" = 4 ]

@@ -64,20 +64,9 @@ restart_rgw() {
 	rgw_start_again
 }
 
-big_image() {
-	mkdir -p "$T/ctx"
-	head -c $(($2 << 20)) /dev/urandom >"$T/ctx/blob"
-	printf 'FROM scratch\nCOPY blob /blob\n' >"$T/ctx/Dockerfile"
-	edgectl -q build -t "$1" "$T/ctx" >/dev/null
-}
-
-digest_of() {
-	edgectl ${2:+--root "$2"} --json images | jq -er --arg t "$1" '.[] | select(.ref == $t) | .digest'
-}
-
 @test "faults restart: radosgw restarted in the middle of a push and of a pull: both finish (or a re-run does), blobs verify" {
 	local mib=${FAULT_BIG_MIB:-256} rc=0
-	big_image big:1 "$mib"
+	fault_image big:1 "$mib"
 	edgectl --json push -j 4 big:1 >"$T/push.json" 2>"$T/push.err" &
 	BG+=($!)
 	wait_hits 'partNumber=.* -> pass 200' 3
@@ -106,7 +95,7 @@ digest_of() {
 		run -0 edgectl --root "$T/r2" -q pull -j 4 big:1
 	fi
 	printf '# pull through a restart: exit %s first\n' "$rc" >&3
-	[ "$(digest_of big:1 "$T/r2")" = "$(digest_of big:1)" ]
+	[ "$(fault_digest big:1 "$T/r2")" = "$(fault_digest big:1)" ]
 	# nothing half-downloaded left behind
 	run -0 find "$T/r2" -name '*.partial*'
 	[ -z "$output" ]
@@ -114,39 +103,10 @@ digest_of() {
 	run -0 edgectl --root "$T/r3" -q pull big:1
 }
 
-# make_fleet LOCS HOSTS CPUS (as 500-schedule.bats)
-make_fleet() {
-	local l h
-	for l in $(seq 1 "$1"); do
-		edgectl location add "loc$l" --lat $((10 * l)) --lon $((20 * l)) --utc-offset +0$((l % 10)):00
-		for h in $(seq 1 "$2"); do
-			jq -n --arg n "l${l}h$h" --arg l "loc$l" --argjson c "$3" \
-				'{name: $n, location: $l, capacity: {cpus: $c, memory_bytes: 68719476736},
-				  gpus: [], allocations: [], warm: [], labels: {}}' >"$T/h.json"
-			edgectl store put "fleet/loc$l/hosts/l${l}h$h.json" "$T/h.json" >/dev/null
-		done
-	done
-}
-
-# audit APPS...: {over, lost, orphans, dup} (see 700-faults-store.bats)
-audit() {
-	local a
-	edgectl --json host ls >"$T/hosts.json"
-	for a in "$@"; do
-		edgectl store get "apps/$a.json" - 2>/dev/null || echo '{"name": "'"$a"'", "placements": []}'
-	done | jq -s . >"$T/apps.json"
-	jq -n -c --slurpfile h "$T/hosts.json" --slurpfile a "$T/apps.json" '
-		($h[0] | map(.name as $n | .allocations[] | {app, replica, host: $n})) as $al
-		| ($a[0] | map(.name as $n | .placements[] | {app: $n, replica, host})) as $pl
-		| {total: ($al | length), over: [$h[0][] | select((.allocations | map(.cpu_m) | add // 0) > .capacity.cpus * 1000) | .name],
-		   lost: ($pl - $al), orphans: ($al - $pl),
-		   dup: ($al | group_by([.app, .replica]) | map(select(length > 1)) | map(.[0]))}'
-}
-
 @test "faults restart: radosgw restarted under 8 concurrent schedulers: no overcommit, nothing lost or doubled; re-runs place the rest" {
 	local t0=$SECONDS
 	ec_tiny_image app:1 push
-	make_fleet 1 4 6 # 24 one-CPU replicas fit
+	fault_fleet 1 4 6 # 24 one-CPU replicas fit
 	printf '# fleet made in %d s\n' $((SECONDS - t0)) >&3
 	local i rc codes=()
 	fault_clear
@@ -167,14 +127,14 @@ audit() {
 	done
 	BG=()
 	printf '# 8 schedulers through a restart: exits %s (%d s)\n' "${codes[*]}" $((SECONDS - t0)) >&3
-	run -0 audit app{1..8}
+	run -0 fault_audit app{1..8}
 	echo "audit: $output"
 	jq -e '.over == [] and .lost == [] and .orphans == [] and .dup == []' <<<"$output"
 	# the re-runs place what is missing; then every app has its 10
 	for i in $(seq 1 8); do
 		run -0 --separate-stderr edgectl --json schedule --no-start --image app:1 --name "app$i" --replicas 3 --cpus 1
 	done
-	run -0 audit app{1..8}
+	run -0 fault_audit app{1..8}
 	echo "audit: $output"
 	jq -e '.total == 24 and .over == [] and .lost == [] and .orphans == [] and .dup == []' <<<"$output"
 	for i in $(seq 1 8); do

@@ -1,5 +1,6 @@
 # faultproxy.bash - tests/lib/faultproxy.pl in front of the file's RGW
-# (rgw.bash), and an RGW restart, for the fault suites.
+# (rgw.bash), an RGW restart, and the checks the fault suites share (an
+# image of N MiB, a fleet, the audit of placements against allocations).
 #
 #   setup_file() { ...; rgw_setup_file; fault_start; }
 #   teardown_file() { fault_stop; rgw_stop; }
@@ -95,4 +96,56 @@ rgw_start_again() {
 	done
 	echo "radosgw not answering 60 s after its restart" >&2
 	return 1
+}
+
+# --- what the fault suites check with ---
+
+# fault_image TAG MIB: an image of one random MIB MiB file in the test's
+# root (not pushed).
+fault_image() {
+	mkdir -p "$BATS_TEST_TMPDIR/bigctx"
+	head -c $(($2 << 20)) /dev/urandom >"$BATS_TEST_TMPDIR/bigctx/blob"
+	printf 'FROM scratch\nCOPY blob /blob\n' >"$BATS_TEST_TMPDIR/bigctx/Dockerfile"
+	edgectl -q build -t "$1" "$BATS_TEST_TMPDIR/bigctx" >/dev/null
+}
+
+# fault_digest TAG [ROOT]: the image's manifest digest in ROOT (default:
+# the test's root).
+fault_digest() {
+	edgectl ${2:+--root "$2"} --json images | jq -er --arg t "$1" '.[] | select(.ref == $t) | .digest'
+}
+
+# fault_fleet LOCS HOSTS CPUS: locations loc1..locLOCS of HOSTS hosts
+# (lNhM) with CPUS CPUs and 64 GiB each, written straight to the store.
+fault_fleet() {
+	local l h f=$BATS_TEST_TMPDIR/host.json
+	for l in $(seq 1 "$1"); do
+		edgectl location add "loc$l" --lat $((10 * l)) --lon $((20 * l)) --utc-offset +0$((l % 10)):00 || return 1
+		for h in $(seq 1 "$2"); do
+			jq -n --arg n "l${l}h$h" --arg l "loc$l" --argjson c "$3" \
+				'{name: $n, location: $l, capacity: {cpus: $c, memory_bytes: 68719476736},
+				  gpus: [], allocations: [], warm: [], labels: {}}' >"$f"
+			edgectl store put "fleet/loc$l/hosts/l${l}h$h.json" "$f" >/dev/null || return 1
+		done
+	done
+}
+
+# fault_audit APPS...: the fleet against the apps' records, as JSON
+# {total, over, lost, orphans, dup}: total allocations; hosts over
+# capacity; placements with no allocation (lost); allocations no app
+# record holds (orphans); (app, replica) allocated twice (dup). A clean
+# fleet has empty arrays.
+fault_audit() {
+	local a d=$BATS_TEST_TMPDIR
+	edgectl --json host ls >"$d/audit-hosts.json" || return 1
+	for a in "$@"; do
+		edgectl store get "apps/$a.json" - 2>/dev/null || echo '{"name": "'"$a"'", "placements": []}'
+	done | jq -s . >"$d/audit-apps.json"
+	jq -n -c --slurpfile h "$d/audit-hosts.json" --slurpfile a "$d/audit-apps.json" '
+		($h[0] | map(.name as $n | .allocations[] | {app, replica, host: $n})) as $al
+		| ($a[0] | map(.name as $n | .placements[] | {app: $n, replica, host})) as $pl
+		| {total: ($al | length),
+		   over: [$h[0][] | select((.allocations | map(.cpu_m) | add // 0) > .capacity.cpus * 1000) | .name],
+		   lost: ($pl - $al), orphans: ($al - $pl),
+		   dup: ($al | group_by([.app, .replica]) | map(select(length > 1)) | map(.[0]))}'
 }

@@ -77,16 +77,20 @@ teardown() {
 	[ "$output" = v2 ]
 }
 
-@test "faults store: 500 and SlowDown on get and put are retried with backoff" {
+@test "faults store: 500, SlowDown, a stalled answer and latency on get and put: retried with backoff" {
 	head -c 100000 /dev/urandom >"$T/in"
 	fault_set 'PUT /k$ 1 status=500' 'PUT /k$ 2 slowdown'
 	run -0 --separate-stderr edgectl -v store put k "$T/in"
 	echo "$stderr"
 	[[ $stderr == *"retry 1/"*"retry 2/"* ]]
-	fault_set 'GET /k$ 1-3 slowdown'
+	# three SlowDowns, a server that hangs 2 s then drops the connection,
+	# and 300 ms of latency
+	fault_set 'GET /k$ 1-3 slowdown' 'GET /k$ 4 stall=2' 'GET /k$ 5 delay=300'
 	run -0 --separate-stderr edgectl store get k "$T/out"
 	cmp "$T/in" "$T/out"
 	[ "$(fault_hits 'GET .*/k -> slowdown 503')" = 3 ]
+	[ "$(fault_hits 'GET .*/k -> stall=2')" = 1 ]
+	[ "$(fault_hits 'GET .*/k -> delay=300 200')" = 1 ]
 }
 
 @test "faults store: a store that keeps failing: exit 4 naming the key and the status, then a re-run works" {

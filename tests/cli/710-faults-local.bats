@@ -147,8 +147,11 @@ temps() {
 	jq -e --arg id "$id" '.[] | select(.id == $id) | .status != "running"' <<<"$output"
 	run -0 --separate-stderr edgectl rm -f "$id"
 	echo "$stderr"
-	# nothing of it left: no mount of its rootfs, no state dir
-	! grep -q "$id" /proc/self/mountinfo
+	# nothing of it left: no container, no mount of its rootfs, no
+	# network namespace, no state dir
+	run -1 crun state "$id"
+	run -1 grep -q "$id" /proc/self/mountinfo
+	[ ! -e "/run/netns/ec-$id" ]
 	[ ! -e "$(dirname "$st")" ]
 	run -0 --separate-stderr edgectl run --rm bb:1 -- echo next
 	[ "$output" = next ]

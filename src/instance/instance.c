@@ -144,22 +144,31 @@ int inst_create(const char *root, const char *id, json_t *spec,
 	    err);
 }
 
-int64_t inst_proc_start_ticks(pid_t pid)
+/* /proc/PID/stat into buf; a pointer to the ")" that ends comm (the
+ * fields after it are space-separated), NULL when unreadable. */
+static char *proc_stat(pid_t pid, char *buf, size_t len)
 {
-	char path[64], buf[1024], *p;
+	char path[64];
 	ssize_t n;
-	int fd, i;
+	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
+		return NULL;
+	n = read(fd, buf, len - 1);
 	close(fd);
 	if (n <= 0)
-		return 0;
+		return NULL;
 	buf[n] = '\0';
+	return strrchr(buf, ')');
+}
+
+int64_t inst_proc_start_ticks(pid_t pid)
+{
+	char buf[1024], *p = proc_stat(pid, buf, sizeof(buf));
+	int i;
+
 	/* field 22 (starttime), counted after the ")" that ends comm */
-	p = strrchr(buf, ')');
 	for (i = 0; p && i < 20; i++)
 		p = strchr(p + 1, ' ');
 	return p ? strtoll(p + 1, NULL, 10) : 0;
@@ -169,19 +178,9 @@ int64_t inst_proc_start_ticks(pid_t pid)
  * whose parent does not wait for it) answers kill(pid, 0) but is dead. */
 static int proc_is_zombie(pid_t pid)
 {
-	char path[64], buf[512], *p;
-	ssize_t n;
-	int fd;
+	char buf[1024], *p = proc_stat(pid, buf, sizeof(buf));
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
+	/* field 3 (state) */
 	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
 }
 

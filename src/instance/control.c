@@ -81,7 +81,7 @@ static int stop_id(const char *root, const char *id, int64_t grace_ms,
 	 * ends; the signals go to the container */
 	rt_kill(rt, id, "TERM", NULL);
 	t0 = mono_ms();
-	while (kill(mon, 0) == 0) {
+	while (inst_monitor_alive(st)) { /* a zombie counts as gone */
 		switch (inst_stop_next(grace_ms, mono_ms() - t0, &stage)) {
 		case INST_STOP_WAIT:
 			break;

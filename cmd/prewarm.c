@@ -310,6 +310,7 @@ static int prewarm(struct ec_ctx *ctx, struct store *s, struct args *a,
 			    .jobs = a->jobs};
 	struct ec_err err;
 	size_t n, ok;
+	int st;
 
 	ec_err_clear(&err);
 	/* the image first: nothing touches a host when it is missing */
@@ -325,9 +326,9 @@ static int prewarm(struct ec_ctx *ctx, struct store *s, struct args *a,
 	n = json_array_size(targets);
 	hv = pw_run(s, &o, targets);
 	ok = report(ctx, hv, n, &o);
+	st = pw_exit_status(hv, n, ok);
 	pw_hosts_free(hv, n);
-	/* 0 all done, 4 some failed (the others are done), 1 none */
-	return ok == n ? 0 : ok ? EC_REMOTE : EC_FAIL;
+	return st;
 }
 
 static int run_prewarm(struct ec_ctx *ctx, int argc, char **argv)

@@ -242,6 +242,12 @@ static int move_blob(struct copier *c, const struct oci_desc *d, int *copied,
 		}
 		if (r == 0)
 			r = oci_blob_commit_file(w, d->digest, NULL, err);
+		if (r < 0 && err->errnum == ENOSPC) {
+			/* keeping it for a resume would keep the disk full */
+			oci_blob_writer_drop(w);
+			if (journal)
+				unlink(journal);
+		}
 		oci_blob_writer_free(w);
 		if (r < 0)
 			return ec_err_prefix(err, "blob %s from %s", d->digest,
@@ -257,10 +263,15 @@ static int move_blob(struct copier *c, const struct oci_desc *d, int *copied,
 		return 0;
 	}
 	fd = ep_blob_open(c->src, d);
-	if (fd < 0 && c->src->kind == EP_LAYOUT)
+	if (fd < 0 && c->src->kind == EP_LAYOUT && errno == ENOENT)
 		return ec_err_errno(err, EC_NOTFOUND, errno,
 				    "%s: blob %s is missing",
 				    img_ep_name(c->src), d->digest);
+	if (fd < 0 && c->src->kind == EP_LAYOUT)
+		return ec_err_errno(
+		    err, errno == EACCES || errno == EPERM ? EC_PERM : EC_FAIL,
+		    errno, "%s: blob %s cannot be read", img_ep_name(c->src),
+		    d->digest);
 	if (fd < 0 && (fd = fetch_verified_tmp(c, d, err)) < 0)
 		return -1;
 	r = ep_blob_push(c->dst, d, fd, &c->meter, err);

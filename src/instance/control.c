@@ -69,11 +69,19 @@ static int stop_id(const char *root, const char *id, int64_t grace_ms,
 		return inst_reap(root, id, st, err); /* a dead monitor's */
 	rt = ec_json_str(sp, "runtime");
 	mon = (pid_t)ec_json_int(st, "monitor_pid");
+	/* without its runtime nothing can signal the container: say so
+	 * rather than wait through every stop stage in vain */
+	if (rt && strcmp(rt, "qemu") && !rt_path(rt))
+		return ec_err_set(err, EC_FAIL,
+				  "instance %s: its runtime '%s' is not "
+				  "installed on this host any more: it cannot "
+				  "be stopped (install %s again)",
+				  id, rt, rt);
 	/* the monitor records the status and cleans up once the container
 	 * ends; the signals go to the container */
 	rt_kill(rt, id, "TERM", NULL);
 	t0 = mono_ms();
-	while (kill(mon, 0) == 0) {
+	while (inst_monitor_alive(st)) { /* a zombie counts as gone */
 		switch (inst_stop_next(grace_ms, mono_ms() - t0, &stage)) {
 		case INST_STOP_WAIT:
 			break;

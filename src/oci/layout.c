@@ -338,6 +338,12 @@ struct oci_blob_writer *oci_blob_writer_partial(struct oci_layout *l,
 	return w;
 }
 
+void oci_blob_writer_drop(struct oci_blob_writer *w)
+{
+	if (w)
+		w->keep = 0;
+}
+
 void oci_blob_writer_free(struct oci_blob_writer *w)
 {
 	if (!w)

@@ -73,6 +73,9 @@ struct oci_blob_writer *oci_blob_writer_partial(struct oci_layout *l,
 						const char *digest,
 						char **journal,
 						struct ec_err *err);
+/* Do not keep a partial writer's file when it is freed (a download that
+ * failed for a full disk: what it holds is what fills the disk). */
+void oci_blob_writer_drop(struct oci_blob_writer *w);
 int oci_blob_commit_file(struct oci_blob_writer *w, const char *expect,
 			 struct oci_desc *out, struct ec_err *err);
 /* Sink-shaped wrapper of oci_blob_write (ctx is the writer). */

@@ -158,6 +158,11 @@ struct pw_host {
 struct pw_host *pw_run(struct store *s, const struct pw_opts *o,
 		       const json_t *targets);
 void pw_hosts_free(struct pw_host *h, size_t n);
+/* The exit status of a run over n hosts of which ok succeeded: 0 all
+ * done; 4 some failed (the others are done); when none did, the category
+ * of their errors when they all share one (a store that failed every
+ * record is 4, not 1), else 1. */
+int pw_exit_status(const struct pw_host *h, size_t n, size_t ok);
 
 /* The warm sets of the fleet: [{"host", "location", "digest", "image",
  * "t"}] for every warm entry (only digest's when not NULL). */

@@ -277,6 +277,25 @@ struct pw_host *pw_run(struct store *s, const struct pw_opts *o,
 	return hv;
 }
 
+int pw_exit_status(const struct pw_host *h, size_t n, size_t ok)
+{
+	enum ec_cat cat = EC_OK;
+	size_t i;
+
+	if (ok == n)
+		return 0;
+	if (ok)
+		return EC_REMOTE;
+	for (i = 0; i < n; i++) {
+		if (h[i].ok)
+			continue;
+		if (cat != EC_OK && h[i].err.cat != cat)
+			return EC_FAIL;
+		cat = h[i].err.cat;
+	}
+	return cat == EC_OK ? EC_FAIL : (int)cat;
+}
+
 void pw_hosts_free(struct pw_host *hv, size_t n)
 {
 	size_t i;

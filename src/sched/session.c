@@ -9,6 +9,7 @@
 #include "sched/autoscale.h"
 #include "sched/commit.h"
 #include "store/cas.h"
+#include "util/io.h"
 #include "util/json.h"
 #include "util/tz.h"
 #include "util/xalloc.h"
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define COMMIT_ROUNDS	 30
 #define REBALANCE_ROUNDS 3
@@ -683,6 +685,71 @@ static int start_new(const struct sc_config *c, const struct sc_spec *spec,
 			  "kept; schedule --tick retries)");
 }
 
+/* After host commits, the app record is what makes the placements real:
+ * a write that failed for the network with no answer at all (the store
+ * restarting, say) is tried again for up to RECORD_PATIENCE_MS, one try a
+ * second, before the commits are taken back. A store that answers (5xx)
+ * had its retries already. */
+#define RECORD_PATIENCE_MS 15000
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Run op until it succeeds, fails for something else than the network,
+ * or RECORD_PATIENCE_MS pass. */
+#define PATIENTLY(c, op, err)                                                  \
+	({                                                                     \
+		int64_t t_end_ = mono_ms() + RECORD_PATIENCE_MS;               \
+		int rc_;                                                       \
+		while ((rc_ = (op)) < 0 && (err)->cat == EC_REMOTE &&          \
+		       !(err)->http_status && !interrupted(c) &&               \
+		       mono_ms() < t_end_) {                                   \
+			ec_err_clear(err);                                     \
+			io_sleep_ms(1000);                                     \
+		}                                                              \
+		rc_;                                                           \
+	})
+
+/* The app record could not be written after the n placements of p were
+ * committed on their hosts: take those allocations back, so that a re-run
+ * (which places what the record lacks) does not place them twice. A
+ * release that fails too leaves an allocation no record holds: err then
+ * names them. */
+static void unrecord(const struct sc_config *c, const char *app,
+		     const struct sc_placed *p, size_t n, struct ec_err *err)
+{
+	struct strbuf left = STRBUF_INIT;
+	struct ec_err e;
+	size_t i, len;
+
+	for (i = 0; i < n; i++) {
+		ec_err_clear(&e);
+		if (PATIENTLY(c,
+			      sc_release_replica(c->store, p[i].loc, p[i].host,
+						 app, p[i].replica, NULL, &e),
+			      &e) == 0)
+			continue;
+		sb_addf(&left, "%s%s on %s", left.len ? ", " : "",
+			p[i].instance, p[i].host);
+	}
+	len = strlen(err->msg);
+	if (left.len)
+		snprintf(err->msg + len, sizeof(err->msg) - len,
+			 "; the allocations of %s could not be taken back "
+			 "either: they hold capacity no app record names",
+			 left.buf);
+	else
+		snprintf(err->msg + len, sizeof(err->msg) - len,
+			 " (nothing placed: the host allocations were taken "
+			 "back; run schedule again)");
+	sb_release(&left);
+}
+
 /* Decide (and commit) the missing replicas: 0, or -1 with err. */
 static int decide(struct sess *ss, size_t want, struct ec_err *err)
 {
@@ -748,7 +815,9 @@ int sc_schedule(const struct sc_config *c, const struct sc_spec *spec,
 		    sc_app_record(ss.app, spec->json, res->digest,
 				  json_object_get(old, "placements"),
 				  res->placed, res->n, c->no_start, time(NULL));
-		if (sc_app_put(c->store, rec, err) < 0) {
+		if (PATIENTLY(c, sc_app_put(c->store, rec, err), err) < 0) {
+			unrecord(c, ss.app, res->placed, res->n, err);
+			res->n = 0;
 			rc = -1;
 			goto out;
 		}

@@ -45,7 +45,7 @@ struct store_opts {
 	int path_style;		 /* -1 auto (path when endpoint is set), 0, 1 */
 	int tls_verify;		 /* 1 (default) or 0 */
 	int quote_if_match;	 /* -1 auto, 0 send ETag unquoted, 1 quoted */
-	int max_retries;	 /* 0 = default (5) */
+	int max_retries;	 /* 0 = default (7) */
 	long connect_timeout_ms; /* 0 = default (5000) */
 	/* Optional log callback for -v/-vv (requests, retries). */
 	void (*log)(void *ctx, int level, const char *msg);

@@ -6,8 +6,10 @@
  *
  * Retries: 5xx, 429, 408 and transport errors are retried with exponential
  * backoff and full jitter (base 100 ms, cap 5 s, Retry-After honoured up to
- * 10 s), at most max_retries times (default 5), so a dead endpoint fails
- * with EC_REMOTE within a few seconds. A GET cut off mid-body is resumed
+ * 10 s), at most max_retries times (default 7: up to ~11 s of waiting,
+ * ~6 s on average, which rides out a server restart - radosgw comes back
+ * in ~2 s, tests/cli/700-faults-store.bats), so a dead endpoint fails
+ * with EC_REMOTE within seconds. A GET cut off mid-body is resumed
  * from the bytes already delivered, with If-Match on the ETag of the first
  * response, so the sink never sees a byte twice or bytes of another
  * version.
@@ -45,7 +47,7 @@
 #include <strings.h>
 #include <time.h>
 
-#define DEFAULT_RETRIES 5
+#define DEFAULT_RETRIES 7
 /* A server that accepts but stalls costs 30 s (the low-speed limit) per
  * attempt: give up after this many stalled attempts in a row. */
 #define MAX_STALLS	2
@@ -1047,6 +1049,18 @@ static int put_status_err(struct s3_store *s, const struct http_response *resp,
 	return -1;
 }
 
+/* "HTTP 503 SlowDown" of an error answer, for messages. */
+static void put_last_answer(const struct http_response *resp, char *buf,
+			    size_t len)
+{
+	struct s3_error e;
+
+	if (!s3_xml_error(resp->body.buf, resp->body.len, &e) && e.code[0])
+		snprintf(buf, len, "HTTP %ld %s", resp->status, e.code);
+	else
+		snprintf(buf, len, "HTTP %ld", resp->status);
+}
+
 static int put_impl(struct s3_store *s, const char *key,
 		    const struct store_src *src, const struct store_put_opts *o,
 		    struct store_info *info, struct ec_err *err)
@@ -1093,6 +1107,12 @@ static int put_impl(struct s3_store *s, const char *key,
 		     (resp.status == 412 && unknown_before)))
 			c = CALL_UNKNOWN;
 		if (c == CALL_UNKNOWN) {
+			char last[EC_ERR_MSG_MAX];
+			/* what the server said (for the message in the end) */
+			if (resp.status)
+				put_last_answer(&resp, last, sizeof(last));
+			else
+				snprintf(last, sizeof(last), "%s", err->msg);
 			unknown_before = 1;
 			v = resolve_put(s, fk, key, src, o, wid, info, err);
 			if (v == PUT_DONE)
@@ -1102,8 +1122,9 @@ static int put_impl(struct s3_store *s, const char *key,
 			if (attempt >= s->max_retries) {
 				ec_err_set(err, EC_REMOTE,
 					   "%s: conditional write did not go "
-					   "through after %d attempts",
-					   what, attempt + 1);
+					   "through after %d attempts (last: "
+					   "%s)",
+					   what, attempt + 1, last);
 				break;
 			}
 			backoff(s, attempt, NULL, what, "outcome unknown");

@@ -94,8 +94,7 @@ static void test_evict(void)
 	json_object_set_new(h, "disk_budget_bytes", json_integer(500));
 	pw_evict_plan(h, imgs, -1, NULL, &p);
 	is_int(p.budget, 500, "evict: the host's disk_budget_bytes");
-	is_str(joined(p.digests), "dgone,dd,db",
-	       "evict: to the host's budget");
+	is_str(joined(p.digests), "dgone,dd,db", "evict: to the host's budget");
 	pw_evict_plan_release(&p);
 	pw_evict_plan(h, imgs, 0, NULL, &p);
 	is_int(p.budget, 0, "evict: an explicit budget wins over the host's");
@@ -223,8 +222,8 @@ static void test_peer_plan(void)
 	   "skipped (%zd %zd %zd)",
 	   from[0], from[1], from[2]);
 	ok(from[3] == -1 && from[4] == 3 && from[5] == -1,
-	   "peer: a cold location: its first host seeds (%zd %zd %zd)",
-	   from[3], from[4], from[5]);
+	   "peer: a cold location: its first host seeds (%zd %zd %zd)", from[3],
+	   from[4], from[5]);
 	pw_peer_plan(fleet, "other", from);
 	ok(from[0] == -1 && from[1] == 0 && from[2] == 0,
 	   "peer: nothing warm: the location's first host seeds");
@@ -246,9 +245,9 @@ static void test_warm_set(void)
 	pw_warm_add(h, "d1", "a:latest", 30);
 	is_int(json_array_size(json_object_get(h, "warm")), 2,
 	       "warm: re-warming replaces the entry (one per digest)");
-	is_str(ec_json_str(json_array_get(json_object_get(h, "warm"), 1),
-			   "image"),
-	       "a:latest", "warm: the re-warmed entry goes last, new name");
+	is_str(
+	    ec_json_str(json_array_get(json_object_get(h, "warm"), 1), "image"),
+	    "a:latest", "warm: the re-warmed entry goes last, new name");
 	is_int(ec_json_int(json_array_get(json_object_get(h, "warm"), 1), "t"),
 	       30, "warm: with the new time");
 	json_object_set_new(h, "warm", J("[\"d2\", {\"digest\":\"d1\"}]"));
@@ -270,8 +269,32 @@ static void test_warm_set(void)
 	json_decref(h);
 }
 
+/* --- exit status of a run ------------------------------------------------ */
+
+static void test_exit_status(void)
+{
+	struct pw_host h[3];
+
+	memset(h, 0, sizeof(h));
+	h[0].ok = h[1].ok = h[2].ok = 1;
+	is_int(pw_exit_status(h, 3, 3), 0, "exit: all done is 0");
+	h[1].ok = 0;
+	h[1].err.cat = EC_CONFLICT;
+	is_int(pw_exit_status(h, 3, 2), EC_REMOTE,
+	       "exit: some failed is 4 whatever the reason");
+	h[0].ok = h[2].ok = 0;
+	h[0].err.cat = h[1].err.cat = h[2].err.cat = EC_REMOTE;
+	is_int(pw_exit_status(h, 3, 0), EC_REMOTE,
+	       "exit: all failed for the store is 4, not 1");
+	h[2].err.cat = EC_PERM;
+	is_int(pw_exit_status(h, 3, 0), EC_FAIL,
+	       "exit: all failed for different reasons is 1");
+	is_int(pw_exit_status(h, 0, 0), 0, "exit: no hosts is 0");
+}
+
 int main(void)
 {
+	test_exit_status();
 	test_evict();
 	test_select();
 	test_peer_plan();

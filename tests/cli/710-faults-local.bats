@@ -1,0 +1,184 @@
+#!/usr/bin/env bats
+# Local faults under running commands: the disk fills up (a small tmpfs as
+# the root) while pulling and building, a blob cannot be read (EACCES: a
+# file made unreadable for the unprivileged user running edgectl), the
+# monitor of a detached instance is killed -9, the runtime binary is
+# missing (hidden in a private mount namespace, never removed from the
+# machine). Expected: a clear error naming what failed, nothing
+# half-visible (no image listed, no blob or layer dir half there), temp
+# files collected, and the next command works once the fault is gone.
+# Needs root (tmpfs mounts, setpriv, containers).
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+	load ../lib/common
+	load ../lib/busybox
+	[ "$(id -u)" = 0 ] || return 0
+	export LF_CTX="$BATS_FILE_TMPDIR/ctx"
+	mkdir -p "$LF_CTX"
+	busybox_rootfs "$LF_CTX/rootfs"
+	printf 'FROM scratch\nCOPY rootfs/ /\nCMD ["sleep", "3600"]\n' >"$LF_CTX/Dockerfile"
+	export RUN_SUBNET="198.19.$((RANDOM % 200 + 20)).0/24"
+	export RUN_BRIDGE="ecf$$"
+}
+
+teardown_file() {
+	[ -n "${RUN_BRIDGE:-}" ] && ip link del "$RUN_BRIDGE" 2>/dev/null || true
+}
+
+setup() {
+	load ../lib/common
+	ec_require_root
+	ec_isolate
+	T=$BATS_TEST_TMPDIR
+	export EDGECTL_STORE="file://$T/store"
+	mkdir -p "$XDG_CONFIG_HOME/edgectl"
+	echo "{\"subnet\": \"$RUN_SUBNET\", \"bridge\": \"$RUN_BRIDGE\"}" \
+		>"$XDG_CONFIG_HOME/edgectl/config.json"
+	MNT=()
+	MNT_DIRS=()
+	STARTED=()
+}
+
+teardown() {
+	local id m
+	for id in "${STARTED[@]}"; do
+		edgectl rm -f "$id" >/dev/null 2>&1 || true
+	done
+	for m in "${MNT[@]}"; do umount -l "$m" 2>/dev/null || true; done
+	for m in "${MNT_DIRS[@]}"; do rm -rf "$m"; done
+}
+
+# small_root DIR MIB: a tmpfs of MIB MiB at DIR (unmounted in teardown).
+small_root() {
+	mkdir -p "$1"
+	mount -t tmpfs -o "size=${2}m,mode=0700" "edgectl-fault-$$" "$1"
+	MNT+=("$1")
+}
+
+# temps ROOT: files a failed command must not leave (temp blobs, partial
+# layer dirs), one per line.
+temps() {
+	find "$1" \( -name '*.tmp*' -o -name '.tmp*' -o -name '*.partial*' -o -name '.partial*' \
+		-o -name 'tmp-*' -o -name '.incoming*' \) 2>/dev/null
+}
+
+@test "faults local: ENOSPC while pulling: clear error, no image, no temp left; after room is made the pull works" {
+	# a 40 MiB image in the store, built in a normal root
+	mkdir -p "$T/bigctx"
+	head -c $((40 << 20)) /dev/urandom >"$T/bigctx/blob"
+	printf 'FROM scratch\nCOPY blob /blob\n' >"$T/bigctx/Dockerfile"
+	edgectl --root "$T/src" -q build -t big:1 "$T/bigctx" >/dev/null
+	edgectl --root "$T/src" -q push big:1
+	small_root "$T/small" 24
+	run --separate-stderr edgectl --root "$T/small" pull big:1
+	echo "exit $status: $stderr"
+	[ "$status" = 1 ]
+	[[ $stderr == *"No space left on device"* || $stderr == *"no space"* ]]
+	run -0 --separate-stderr edgectl --root "$T/small" --json images
+	[ "$output" = "[]" ]
+	run -0 temps "$T/small"
+	echo "left: $output"
+	[ -z "$output" ]
+	mount -o remount,size=200m "$T/small"
+	run -0 --separate-stderr edgectl --root "$T/small" -q pull big:1
+	run -0 --separate-stderr edgectl --root "$T/small" --json images
+	jq -e 'length == 1 and .[0].ref == "big:1"' <<<"$output"
+}
+
+@test "faults local: ENOSPC while building: clear error, no image, no temp left; after room is made the build works" {
+	mkdir -p "$T/bigctx"
+	head -c $((40 << 20)) /dev/urandom >"$T/bigctx/blob"
+	printf 'FROM scratch\nCOPY blob /blob\n' >"$T/bigctx/Dockerfile"
+	small_root "$T/small" 24
+	run --separate-stderr edgectl --root "$T/small" build -t big:1 "$T/bigctx"
+	echo "exit $status: $stderr"
+	[ "$status" = 1 ]
+	[[ $stderr == *"No space left on device"* || $stderr == *"no space"* ]]
+	run -0 --separate-stderr edgectl --root "$T/small" --json images
+	[ "$output" = "[]" ]
+	run -0 temps "$T/small"
+	echo "left: $output"
+	[ -z "$output" ]
+	mount -o remount,size=300m "$T/small"
+	run -0 --separate-stderr edgectl --root "$T/small" -q build -t big:1 "$T/bigctx"
+}
+
+@test "faults local: a blob that cannot be read (EACCES): push exits 5 naming the blob, pushes no ref; readable again, the push works" {
+	local u=65534 blob d
+	# a tree the unprivileged user can reach (BATS_TEST_TMPDIR's parents
+	# are private)
+	d=$(mktemp -d /tmp/edgectl-lf.XXXXXX)
+	MNT_DIRS+=("$d")
+	chmod 755 "$d"
+	edgectl --root "$d/r" -q build -t bb:1 "$LF_CTX" >/dev/null
+	mkdir -p "$d/store" "$d/home"
+	chown -R "$u:$u" "$d"
+	blob=$(ls -S "$d/r/blobs/sha256/" | head -1)
+	chmod 000 "$d/r/blobs/sha256/$blob"
+	as_nobody() {
+		setpriv --reuid "$u" --regid "$u" --clear-groups -- env HOME="$d/home" \
+			XDG_CONFIG_HOME="$d/home/.config" XDG_DATA_HOME="$d/home/.local/share" \
+			EDGECTL_STORE="file://$d/store" "$EDGECTL" --root "$d/r" "$@"
+	}
+	run --separate-stderr as_nobody push bb:1
+	echo "exit $status: $stderr"
+	[ "$status" = 5 ]
+	[[ $stderr == *"$blob"* && $stderr == *"ermission denied"* ]]
+	run -3 as_nobody store stat refs/bb/1
+	chmod 644 "$d/r/blobs/sha256/$blob"
+	run -0 --separate-stderr as_nobody -q push bb:1
+	run -0 as_nobody store stat refs/bb/1
+}
+
+@test "faults local: kill -9 of run -d's monitor: ps says so, rm cleans up, the next run works" {
+	local id mon st
+	edgectl -q build -t bb:1 "$LF_CTX" >/dev/null
+	run -0 --separate-stderr edgectl run -d bb:1 -- sleep 300
+	id=$output
+	STARTED+=("$id")
+	st=$(find "$EDGECTL_ROOT/instances" -maxdepth 2 -name state.json -path "*$id*" | head -1)
+	mon=$(jq -r .monitor_pid "$st")
+	[ -n "$mon" ] && [ "$mon" != null ]
+	kill -9 "$mon"
+	while [ -d "/proc/$mon" ] && ! grep -q '^State:.*Z' "/proc/$mon/status" 2>/dev/null; do sleep 0.1; done
+	run -0 --separate-stderr edgectl --json ps -a
+	echo "$output"
+	jq -e --arg id "$id" '.[] | select(.id == $id) | .status != "running"' <<<"$output"
+	run -0 --separate-stderr edgectl rm -f "$id"
+	echo "$stderr"
+	# nothing of it left: no container, no mount of its rootfs, no
+	# network namespace, no state dir
+	run -1 crun state "$id"
+	run -1 grep -q "$id" /proc/self/mountinfo
+	[ ! -e "/run/netns/ec-$id" ]
+	[ ! -e "$(dirname "$st")" ]
+	run -0 --separate-stderr edgectl run --rm bb:1 -- echo next
+	[ "$output" = next ]
+}
+
+@test "faults local: the runtime binary missing: run exits with an error naming it; an instance whose runtime vanished is removed once it is back" {
+	local id rt
+	edgectl -q build -t bb:1 "$LF_CTX" >/dev/null
+	rt=$(command -v crun)
+	: >"$T/not-a-runtime"
+	chmod 644 "$T/not-a-runtime"
+	# in a private mount namespace crun is a non-executable file
+	run --separate-stderr unshare -m sh -c 'mount --bind "$1" "$2" && exec "$3" run --rm --runtime crun bb:1 -- echo hi' \
+		- "$T/not-a-runtime" "$rt" "$EDGECTL"
+	echo "exit $status: $stderr"
+	[ "$status" = 2 ] || [ "$status" = 1 ]
+	[[ $stderr == *crun* ]]
+	# started with crun, then crun is gone for stop and rm
+	run -0 --separate-stderr edgectl run -d --runtime crun bb:1 -- sleep 300
+	id=$output
+	STARTED+=("$id")
+	run --separate-stderr unshare -m sh -c 'mount --bind "$1" "$2" && exec "$3" rm -f "$4"' \
+		- "$T/not-a-runtime" "$rt" "$EDGECTL" "$id"
+	echo "exit $status: $stderr"
+	[ "$status" != 0 ]
+	[[ $stderr == *crun* ]]
+	run -0 --separate-stderr edgectl rm -f "$id"
+	run -0 --separate-stderr edgectl run --rm --runtime crun bb:1 -- echo next
+	[ "$output" = next ]
+}

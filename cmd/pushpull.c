@@ -474,7 +474,7 @@ static int run_pull(struct ec_ctx *ctx, int argc, char **argv)
 	if (r < 0)
 		goto fail;
 	if (a.unpack &&
-	    img_unpack_flat(l, res.image.digest, a.unpack, &err) < 0)
+	    img_unpack_flat(l, res.image.digest, layers, a.unpack, &err) < 0)
 		goto fail;
 	report(ctx, "pulled", argv[op.ind], local, &res, now_seconds() - t0,
 	       unpacked);

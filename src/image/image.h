@@ -133,8 +133,12 @@ int img_unpack_layers(struct oci_layout *l, const char *manifest_digest,
 		      const char *layers_dir, unsigned jobs, unsigned *unpacked,
 		      struct ec_err *err);
 /* Unpack the image as one flat rootfs into dir (created; must be empty
- * or absent), applying whiteouts layer by layer. */
+ * or absent), applying whiteouts layer by layer. A layer already unpacked
+ * in LAYERS_DIR/<diff_id hex>/ (img_unpack_layers; NULL: none) is copied
+ * from there (no second decompression and hash), the others are unpacked
+ * from their blobs; both go through tar_unpack's checks. */
 int img_unpack_flat(struct oci_layout *l, const char *manifest_digest,
-		    const char *dir, struct ec_err *err);
+		    const char *layers_dir, const char *dir,
+		    struct ec_err *err);
 
 #endif

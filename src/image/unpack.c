@@ -445,8 +445,81 @@ static int open_empty_dir(const char *dir, struct ec_err *err)
 	return EC_STEAL_FD(dfd);
 }
 
+/* --- a flat rootfs from the layer directories ---------------------------- */
+
+struct dir_writer {
+	int dirfd;
+	int pipe_w;
+	int r;
+	struct ec_err err;
+};
+
+static int dir_pipe_sink(void *ctx, const void *data, size_t len,
+			 struct ec_err *err)
+{
+	struct dir_writer *w = ctx;
+
+	return io_write_all(w->pipe_w, data, len, -1, "layer pipe", err);
+}
+
+static void *write_dir(void *arg)
+{
+	struct dir_writer *w = arg;
+	/* 0/0 devices back to ".wh.NAME", the opaque xattr to ".wh..wh..opq":
+	 * the layer as its tar had it, minus compression and hashing */
+	struct tar_write_opts wo = {
+	    .mtime_max = -1, .uid = -1, .gid = -1, .overlay_upper = 1};
+
+	ec_err_clear(&w->err);
+	w->r = tar_write_dir(w->dirfd, &wo, dir_pipe_sink, w, NULL, &w->err);
+	close(w->pipe_w);
+	w->pipe_w = -1;
+	return NULL;
+}
+
+/* Apply the unpacked layer directory ldir on top of dirfd: the layer dir
+ * is written back as a tar stream (tar_write_dir, overlay form to OCI
+ * whiteouts) and unpacked by tar_unpack with whiteouts applied, so the
+ * flat tree gets exactly the checks and rules of an unpack from the blob
+ * while nothing is decompressed or hashed a second time. */
+static int flatten_one(int ldir, int dirfd, struct ec_err *err)
+{
+	struct dir_writer w = {.dirfd = ldir, .pipe_w = -1};
+	struct tar_unpack_opts uo = {.whiteouts = 2,
+				     .keep_owner = geteuid() == 0,
+				     .allow_devices = 0};
+	struct pipe_src ps = {.fd = -1};
+	int pfd[2], r;
+	pthread_t th;
+	char drain[65536];
+
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "pipe");
+	fcntl(pfd[1], F_SETPIPE_SZ, 1 << 20);
+	w.pipe_w = pfd[1];
+	if (pthread_create(&th, NULL, write_dir, &w) != 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return ec_err_set(err, EC_FAIL, "cannot start a thread");
+	}
+	ps.fd = pfd[0];
+	r = tar_unpack(pipe_source, &ps, dirfd, &uo, NULL, err);
+	if (r == 0 && !ps.eof)
+		while (read(pfd[0], drain, sizeof(drain)) > 0)
+			;
+	close(pfd[0]);
+	pthread_join(th, NULL);
+	if (w.r < 0 && (r == 0 || w.err.cat != EC_FAIL ||
+			strstr(w.err.msg, "layer pipe") == NULL)) {
+		*err = w.err; /* the cause, not the broken pipe it made */
+		r = -1;
+	}
+	return r;
+}
+
 int img_unpack_flat(struct oci_layout *l, const char *manifest_digest,
-		    const char *dir, struct ec_err *err)
+		    const char *layers_dir, const char *dir,
+		    struct ec_err *err)
 {
 	struct img_layer *layers = NULL;
 	_cleanup_close_ int dfd = -1;
@@ -459,8 +532,25 @@ int img_unpack_flat(struct oci_layout *l, const char *manifest_digest,
 		free(layers);
 		return -1;
 	}
-	for (i = 0; i < n && r == 0; i++)
-		r = unpack_one(l, &layers[i], dfd, 2, err);
+	for (i = 0; i < n && r == 0; i++) {
+		_cleanup_free_ char *ld =
+		    layers_dir ? xasprintf("%s/%s", layers_dir,
+					   layers[i].diff_id + 7)
+			       : NULL;
+		int lfd = ld ? open(ld, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					    O_CLOEXEC)
+			     : -1;
+
+		if (lfd < 0) {
+			r = unpack_one(l, &layers[i], dfd, 2, err);
+			continue;
+		}
+		r = flatten_one(lfd, dfd, err);
+		close(lfd);
+		if (r < 0)
+			ec_err_prefix(err, "layer %s (from %s)",
+				      layers[i].blob.digest, ld);
+	}
 	free(layers);
 	return r;
 }

@@ -485,9 +485,8 @@ static void *write_dir(void *arg)
 static int flatten_one(int ldir, int dirfd, struct ec_err *err)
 {
 	struct dir_writer w = {.dirfd = ldir, .pipe_w = -1};
-	struct tar_unpack_opts uo = {.whiteouts = 2,
-				     .keep_owner = geteuid() == 0,
-				     .allow_devices = 0};
+	struct tar_unpack_opts uo = {
+	    .whiteouts = 2, .keep_owner = geteuid() == 0, .allow_devices = 0};
 	struct pipe_src ps = {.fd = -1};
 	int pfd[2], r;
 	pthread_t th;
@@ -518,8 +517,7 @@ static int flatten_one(int ldir, int dirfd, struct ec_err *err)
 }
 
 int img_unpack_flat(struct oci_layout *l, const char *manifest_digest,
-		    const char *layers_dir, const char *dir,
-		    struct ec_err *err)
+		    const char *layers_dir, const char *dir, struct ec_err *err)
 {
 	struct img_layer *layers = NULL;
 	_cleanup_close_ int dfd = -1;
@@ -534,9 +532,9 @@ int img_unpack_flat(struct oci_layout *l, const char *manifest_digest,
 	}
 	for (i = 0; i < n && r == 0; i++) {
 		_cleanup_free_ char *ld =
-		    layers_dir ? xasprintf("%s/%s", layers_dir,
-					   layers[i].diff_id + 7)
-			       : NULL;
+		    layers_dir
+			? xasprintf("%s/%s", layers_dir, layers[i].diff_id + 7)
+			: NULL;
 		int lfd = ld ? open(ld, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 					    O_CLOEXEC)
 			     : -1;

@@ -65,6 +65,10 @@ struct img_copy_opts {
 	int all_platforms;    /* copy an index whole (push) */
 	img_progress_fn progress;
 	void *progress_ctx;
+	/* Called (from any copy thread) once a blob is in a local layout
+	 * destination, copied or already there. */
+	void (*blob_ready)(void *ctx, const struct oci_desc *d);
+	void *blob_ready_ctx;
 };
 
 struct img_copy_result {
@@ -132,6 +136,15 @@ int img_layers(struct oci_layout *l, const char *manifest_digest,
 int img_unpack_layers(struct oci_layout *l, const char *manifest_digest,
 		      const char *layers_dir, unsigned jobs, unsigned *unpacked,
 		      struct ec_err *err);
+/* Unpack the layer blob d of the local layout into
+ * LAYERS_DIR/<hex of its uncompressed sha256>/ without knowing its
+ * diff_id yet (a pull starts unpacking while other blobs download): the
+ * directory is named by what was unpacked, so it serves whichever image
+ * has that diff_id. 1 = unpacked (*made gets its path, free it), 0 = it
+ * was there, -1 = failed (not a layer, hostile, ...: nothing is left). */
+int img_unpack_blob(struct oci_layout *l, const struct oci_desc *d,
+		    const char *layers_dir, char **made, struct ec_err *err);
+
 /* Unpack the image as one flat rootfs into dir (created; must be empty
  * or absent), applying whiteouts layer by layer. A layer already unpacked
  * in LAYERS_DIR/<diff_id hex>/ (img_unpack_layers; NULL: none) is copied

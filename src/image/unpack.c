@@ -185,7 +185,8 @@ static enum comp_kind blob_kind(const struct oci_desc *d, int fd)
 /* Unpack one layer blob into dirfd (whiteouts mode per tar_unpack_opts)
  * and check the tar stream against diff_id. */
 static int unpack_one(struct oci_layout *l, const struct img_layer *ly,
-		      int dirfd, int whiteouts, struct ec_err *err)
+		      int dirfd, int whiteouts, char *got_hex,
+		      struct ec_err *err)
 {
 	_cleanup_free_ char *path = oci_blob_path(l, ly->blob.digest);
 	struct producer p = {.blob_fd = -1, .pipe_w = -1};
@@ -247,7 +248,9 @@ static int unpack_one(struct oci_layout *l, const struct img_layer *ly,
 	if (r == 0) {
 		sha256_final(p.sha, md);
 		hex_encode(md, sizeof(md), hex);
-		if (strcmp(hex, ly->diff_id + 7))
+		if (got_hex) /* no diff_id to check: say what it was */
+			memcpy(got_hex, hex, sizeof(hex));
+		else if (strcmp(hex, ly->diff_id + 7))
 			r = ec_err_set(err, EC_FAIL,
 				       "diff_id mismatch: the config says "
 				       "%s, the layer is sha256:%s (corrupt "
@@ -298,7 +301,7 @@ static int unpack_layer_dir(struct unpacker *u, const struct img_layer *ly,
 	} else {
 		flock(dfd, LOCK_EX); /* in flight: oci_sweep_temps keeps it */
 		/* layers are shared read-only lowerdirs: root owns the top */
-		r = unpack_one(u->l, ly, dfd, 1, err);
+		r = unpack_one(u->l, ly, dfd, 1, NULL, err);
 		if (r == 0)
 			fchmod(dfd, 0755);
 	}
@@ -363,6 +366,45 @@ static int mkdir_layers(const char *dir, struct ec_err *err)
 	if (chmod(dir, 0700) < 0)
 		return ec_err_errno(err, EC_FAIL, errno, "chmod '%s'", dir);
 	return 0;
+}
+
+int img_unpack_blob(struct oci_layout *l, const struct oci_desc *d,
+		    const char *layers_dir, char **made, struct ec_err *err)
+{
+	struct img_layer ly = {.blob = *d};
+	_cleanup_free_ char *tmp = NULL, *final = NULL;
+	_cleanup_close_ int dfd = -1;
+	char hex[SHA256_HEX_LEN + 1];
+	int r;
+
+	*made = NULL;
+	if (mkdir_layers(layers_dir, err) < 0 ||
+	    !(tmp = fs_mkdtemp(layers_dir, ".tmp-", err)))
+		return -1;
+	dfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		r = ec_err_errno(err, EC_FAIL, errno, "open '%s'", tmp);
+	} else {
+		flock(dfd, LOCK_EX); /* in flight: oci_sweep_temps keeps it */
+		r = unpack_one(l, &ly, dfd, 1, hex, err);
+		if (r == 0)
+			fchmod(dfd, 0755);
+	}
+	if (r < 0) {
+		fs_rm_rf(tmp, NULL);
+		return -1;
+	}
+	final = xasprintf("%s/%s", layers_dir, hex);
+	if (rename(tmp, final) < 0) {
+		int e = errno;
+
+		fs_rm_rf(tmp, NULL);
+		if (e == ENOTEMPTY || e == EEXIST)
+			return 0; /* there already */
+		return ec_err_errno(err, EC_FAIL, e, "rename to '%s'", final);
+	}
+	*made = EC_STEAL(final);
+	return 1;
 }
 
 int img_unpack_layers(struct oci_layout *l, const char *manifest_digest,
@@ -540,7 +582,7 @@ int img_unpack_flat(struct oci_layout *l, const char *manifest_digest,
 			     : -1;
 
 		if (lfd < 0) {
-			r = unpack_one(l, &layers[i], dfd, 2, err);
+			r = unpack_one(l, &layers[i], dfd, 2, NULL, err);
 			continue;
 		}
 		r = flatten_one(lfd, dfd, err);

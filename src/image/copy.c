@@ -580,9 +580,8 @@ int img_pull(struct oci_layout *l, const struct img_ref *src,
 	     struct ec_err *err)
 {
 	struct img_ep *from = NULL, *to = NULL;
-	struct early e = {.l = l,
-			  .layers_dir = o->layers_dir,
-			  .cancel = o->eo.cancel};
+	struct early e = {
+	    .l = l, .layers_dir = o->layers_dir, .cancel = o->eo.cancel};
 	struct img_copy_opts co = o->co;
 	pthread_t th;
 	int r = -1, early = 0;
@@ -597,8 +596,7 @@ int img_pull(struct oci_layout *l, const struct img_ref *src,
 	to = img_ep_local(l, &o->eo);
 	pthread_mutex_init(&e.mu, NULL);
 	pthread_cond_init(&e.cv, NULL);
-	if (o->layers_dir &&
-	    pthread_create(&th, NULL, early_worker, &e) == 0) {
+	if (o->layers_dir && pthread_create(&th, NULL, early_worker, &e) == 0) {
 		early = 1;
 		co.blob_ready = early_ready;
 		co.blob_ready_ctx = &e;

@@ -270,6 +270,36 @@ out:
 
 /* --- layer directories ---------------------------------------------------- */
 
+/* Unpack a layer into a new temp dir in overlay form beneath dir (locked
+ * while in flight: oci_sweep_temps keeps it); its path, or NULL with err
+ * set and nothing left. got_hex: as unpack_one. */
+static char *unpack_temp(struct oci_layout *l, const struct img_layer *ly,
+			 const char *dir, char *got_hex, struct ec_err *err)
+{
+	char *tmp = fs_mkdtemp(dir, ".tmp-", err);
+	_cleanup_close_ int dfd = -1;
+	int r;
+
+	if (!tmp)
+		return NULL;
+	dfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		r = ec_err_errno(err, EC_FAIL, errno, "open '%s'", tmp);
+	} else {
+		flock(dfd, LOCK_EX);
+		r = unpack_one(l, ly, dfd, 1, got_hex, err);
+		/* layers are shared read-only lowerdirs: root owns the top */
+		if (r == 0)
+			fchmod(dfd, 0755);
+	}
+	if (r < 0) {
+		fs_rm_rf(tmp, NULL);
+		free(tmp);
+		return NULL;
+	}
+	return tmp;
+}
+
 struct unpacker {
 	struct oci_layout *l;
 	const char *dir;
@@ -287,37 +317,22 @@ static int unpack_layer_dir(struct unpacker *u, const struct img_layer *ly,
 	_cleanup_free_ char *final =
 	    xasprintf("%s/%s", u->dir, ly->diff_id + 7);
 	_cleanup_free_ char *tmp = NULL;
-	_cleanup_close_ int dfd = -1;
-	int r;
+	int e;
 
 	*did = 0;
 	if (access(final, F_OK) == 0)
 		return 0;
-	if (!(tmp = fs_mkdtemp(u->dir, ".tmp-", err)))
+	if (!(tmp = unpack_temp(u->l, ly, u->dir, NULL, err)))
 		return -1;
-	dfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0) {
-		r = ec_err_errno(err, EC_FAIL, errno, "open '%s'", tmp);
-	} else {
-		flock(dfd, LOCK_EX); /* in flight: oci_sweep_temps keeps it */
-		/* layers are shared read-only lowerdirs: root owns the top */
-		r = unpack_one(u->l, ly, dfd, 1, NULL, err);
-		if (r == 0)
-			fchmod(dfd, 0755);
-	}
-	if (r == 0 && rename(tmp, final) < 0) {
-		if (errno == ENOTEMPTY || errno == EEXIST)
-			r = 0; /* another process unpacked it first */
-		else
-			r = ec_err_errno(err, EC_FAIL, errno, "rename to '%s'",
-					 final);
-		if (r == 0)
-			fs_rm_rf(tmp, NULL);
-	} else if (r < 0) {
-		fs_rm_rf(tmp, NULL);
-	}
-	*did = r == 0;
-	return r;
+	*did = 1;
+	if (rename(tmp, final) == 0)
+		return 0;
+	e = errno;
+	fs_rm_rf(tmp, NULL);
+	if (e == ENOTEMPTY || e == EEXIST)
+		return 0; /* another process unpacked it first */
+	*did = 0;
+	return ec_err_errno(err, EC_FAIL, e, "rename to '%s'", final);
 }
 
 static void *unpack_worker(void *arg)
@@ -373,27 +388,12 @@ int img_unpack_blob(struct oci_layout *l, const struct oci_desc *d,
 {
 	struct img_layer ly = {.blob = *d};
 	_cleanup_free_ char *tmp = NULL, *final = NULL;
-	_cleanup_close_ int dfd = -1;
 	char hex[SHA256_HEX_LEN + 1];
-	int r;
 
 	*made = NULL;
 	if (mkdir_layers(layers_dir, err) < 0 ||
-	    !(tmp = fs_mkdtemp(layers_dir, ".tmp-", err)))
+	    !(tmp = unpack_temp(l, &ly, layers_dir, hex, err)))
 		return -1;
-	dfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0) {
-		r = ec_err_errno(err, EC_FAIL, errno, "open '%s'", tmp);
-	} else {
-		flock(dfd, LOCK_EX); /* in flight: oci_sweep_temps keeps it */
-		r = unpack_one(l, &ly, dfd, 1, hex, err);
-		if (r == 0)
-			fchmod(dfd, 0755);
-	}
-	if (r < 0) {
-		fs_rm_rf(tmp, NULL);
-		return -1;
-	}
 	final = xasprintf("%s/%s", layers_dir, hex);
 	if (rename(tmp, final) < 0) {
 		int e = errno;

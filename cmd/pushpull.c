@@ -453,6 +453,8 @@ static int run_pull(struct ec_ctx *ctx, int argc, char **argv)
 	}
 	if (xargs_finish(ctx, &a, &err) < 0)
 		goto fail;
+	if (a.unpack && img_unpack_dir_check(a.unpack, &err) < 0)
+		goto fail;
 	if (!(cache = cache_dir(ctx, &err)))
 		goto fail;
 	po.eo = ref_opts(&a, &a.eo, &src);

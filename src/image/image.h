@@ -145,6 +145,11 @@ int img_unpack_layers(struct oci_layout *l, const char *manifest_digest,
 int img_unpack_blob(struct oci_layout *l, const struct oci_desc *d,
 		    const char *layers_dir, char **made, struct ec_err *err);
 
+/* Can img_unpack_flat use dir (absent, or an empty directory)? Checked
+ * before a pull so a bad DIR fails before anything is fetched (EC_USAGE,
+ * nothing created). */
+int img_unpack_dir_check(const char *dir, struct ec_err *err);
+
 /* Unpack the image as one flat rootfs into dir (created; must be empty
  * or absent), applying whiteouts layer by layer. A layer already unpacked
  * in LAYERS_DIR/<diff_id hex>/ (img_unpack_layers; NULL: none) is copied

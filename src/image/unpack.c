@@ -447,17 +447,26 @@ int img_unpack_layers(struct oci_layout *l, const char *manifest_digest,
 	return 0;
 }
 
-/* Create dir, or open it when it exists and is empty: the first layer's
- * whiteouts would otherwise delete what was there. */
-static int open_empty_dir(const char *dir, struct ec_err *err)
+/* Create dir (unless check_only), or open it when it exists and is
+ * empty: the first layer's whiteouts would otherwise delete what was
+ * there. check_only: 0 when dir is absent or empty (nothing created). */
+static int open_empty_dir(const char *dir, int check_only, struct ec_err *err)
 {
 	_cleanup_close_ int dfd = -1;
-	int created = mkdir(dir, 0755) == 0, fd, full = 0;
+	int created, fd, full = 0;
 	struct dirent *de;
 	DIR *d;
 
-	if (!created && errno != EEXIST)
-		return ec_err_errno(err, EC_FAIL, errno, "create '%s'", dir);
+	if (check_only) {
+		if (access(dir, F_OK) < 0 && errno == ENOENT)
+			return 0;
+		created = 0;
+	} else {
+		created = mkdir(dir, 0755) == 0;
+		if (!created && errno != EEXIST)
+			return ec_err_errno(err, EC_FAIL, errno, "create '%s'",
+					    dir);
+	}
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return errno == ENOTDIR
@@ -484,7 +493,12 @@ static int open_empty_dir(const char *dir, struct ec_err *err)
 				  "empty directory (the image's whiteouts "
 				  "would delete what is there)",
 				  dir);
-	return EC_STEAL_FD(dfd);
+	return check_only ? 0 : EC_STEAL_FD(dfd);
+}
+
+int img_unpack_dir_check(const char *dir, struct ec_err *err)
+{
+	return open_empty_dir(dir, 1, err) < 0 ? -1 : 0;
 }
 
 /* --- a flat rootfs from the layer directories ---------------------------- */
@@ -568,7 +582,7 @@ int img_unpack_flat(struct oci_layout *l, const char *manifest_digest,
 
 	if (img_layers(l, manifest_digest, &layers, &n, err) < 0)
 		return -1;
-	if ((dfd = open_empty_dir(dir, err)) < 0) {
+	if ((dfd = open_empty_dir(dir, 0, err)) < 0) {
 		free(layers);
 		return -1;
 	}

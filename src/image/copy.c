@@ -300,7 +300,8 @@ static void *blob_worker(void *arg)
 			pthread_mutex_unlock(&c->mu);
 			break;
 		}
-		if (c->o && c->o->blob_ready && c->dst->kind == EP_LAYOUT)
+		if (copied == 1 && c->o && c->o->blob_ready &&
+		    c->dst->kind == EP_LAYOUT)
 			c->o->blob_ready(c->o->blob_ready_ctx, &c->blobs[i]);
 		pthread_mutex_lock(&c->mu);
 		if (copied == 2) {

@@ -65,8 +65,8 @@ struct img_copy_opts {
 	int all_platforms;    /* copy an index whole (push) */
 	img_progress_fn progress;
 	void *progress_ctx;
-	/* Called (from any copy thread) once a blob is in a local layout
-	 * destination, copied or already there. */
+	/* Called (from any copy thread) once a blob has been copied into a
+	 * local layout destination (not for blobs already there). */
 	void (*blob_ready)(void *ctx, const struct oci_desc *d);
 	void *blob_ready_ctx;
 };

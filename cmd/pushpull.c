@@ -405,6 +405,8 @@ static int run_pull(struct ec_ctx *ctx, int argc, char **argv)
 	}
 	if (xargs_finish(ctx, &a, &err) < 0)
 		goto fail;
+	if (a.unpack && img_unpack_dir_check(a.unpack, &err) < 0)
+		goto fail;
 	if (!(cache = cache_dir(ctx, &err)))
 		goto fail;
 	po.eo = ref_opts(&a, &a.eo, &src);
@@ -426,7 +428,7 @@ static int run_pull(struct ec_ctx *ctx, int argc, char **argv)
 	if (r < 0)
 		goto fail;
 	if (a.unpack &&
-	    img_unpack_flat(l, res.image.digest, a.unpack, &err) < 0)
+	    img_unpack_flat(l, res.image.digest, layers, a.unpack, &err) < 0)
 		goto fail;
 	report(ctx, "pulled", argv[op.ind], local, &res, now_seconds() - t0,
 	       unpacked);

@@ -85,12 +85,16 @@ int zseek_parse(const void *tail, size_t len, uint64_t blob_size,
 uint64_t zseek_table_size(const void *tail, size_t len);
 
 /* Decompress a seekable zstd blob read from fd (pread; size bytes) with
- * `threads` frames in flight (0 = online CPUs), passing the output to sink
- * in order, on the caller's thread. Memory: about (threads + 1) frames,
- * compressed and decompressed. The table must match the blob and every
- * frame its entry (else -1: corrupt); output beyond max_out fails with
- * EC_USAGE before any is decoded. A blob without a seek table, or with
- * frames over 256 MiB, is decompressed as one stream. */
+ * up to `threads` decoders (0 = online CPUs, at most 4), passing the output
+ * to sink in order, on the caller's thread. Frames are stream-decoded in
+ * 1 MiB chunks, never held whole: memory does not depend on the frame size.
+ * Frames decoded ahead share one process-wide budget of 16 MiB with every
+ * other decode running at once; each decode's oldest frame has 2 MiB of
+ * its own (so concurrent decodes never wait on each other for ever); add a
+ * zstd window per decoder (2 MiB at level 3, at most 128 MiB). The table
+ * must match the blob and every frame its entry (else -1: corrupt); output
+ * beyond max_out fails with EC_USAGE before any is decoded. A blob without
+ * a seek table is decompressed as one stream. */
 int zseek_decompress_fd(int fd, uint64_t size, unsigned threads,
 			uint64_t max_out, comp_sink_fn sink, void *ctx,
 			struct ec_err *err);

@@ -2,21 +2,20 @@
  * decompression of its frames. */
 #include "compress/compress.h"
 #include "compress/compress_impl.h"
-#include "compress/opool.h"
 #include "util/xalloc.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <inttypes.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <zstd.h>
 
 /* Largest seek table read from a file (~5 million frames). */
 #define ZSEEK_TABLE_MAX (64u << 20)
-/* Frames larger than this (either side) are decoded as one stream instead,
- * so memory stays bounded whatever the table says. */
-#define ZSEEK_PAR_FRAME_MAX (256u << 20)
-#define STREAM_CHUNK	    (1u << 20)
+#define STREAM_CHUNK	(1u << 20)
 /* frame header descriptor, the byte after the magic */
 #define FHD_CHECKSUM 0x04u
 
@@ -171,30 +170,125 @@ static int zstream_fd(int fd, uint64_t size, uint64_t max_out,
 	return ret;
 }
 
-/* One frame in flight: read and decoded by a worker, passed to the sink
- * by the caller's thread. */
-struct djob {
-	const struct zseek_frame *f;
-	size_t index;
-	unsigned char *c, *d;
-	size_t c_cap, d_cap;
-	int failed;
+/* --- frame-parallel decoding in bounded memory ---------------------------
+ *
+ * Workers take frames in order and stream-decode each (ZSTD_decompressStream)
+ * into 1 MiB chunks queued on the frame's slot; the caller's thread passes
+ * the chunks of the oldest frame (the head) to the sink and recycles them.
+ * Memory is chunks, not frames: a frame is never held whole, compressed or
+ * decoded. Chunks are counted process-wide, so decodes running at once (a
+ * pull unpacks several layers) share one budget:
+ *   - every decode's head frame may hold ZPAR_PRIVATE chunks of its own, so
+ *     each decode always makes progress whatever the others hold;
+ *   - frames decoded ahead of their head take chunks from a shared pool of
+ *     ZPAR_SHARED; when it is empty they wait (parallelism is used only as
+ *     far as the budget allows).
+ * Peak: ZPAR_SHARED + decodes x ZPAR_PRIVATE chunks, plus per worker a
+ * zstd context (its window: 2 MiB at the levels edgectl writes) and a
+ * ZPAR_IN_CHUNK input buffer. */
+#define ZPAR_CHUNK	  (1u << 20)
+#define ZPAR_IN_CHUNK	  (256u << 10)
+#define ZPAR_SHARED	  16u
+#define ZPAR_PRIVATE	  2u
+#define ZPAR_WORKERS_MAX  4u
+#define ZPAR_AHEAD_FRAMES 64u
+
+struct zchunk {
+	struct zchunk *next;
+	size_t len;
+	int priv; /* counted in its decode's private allowance */
+	unsigned char *data;
+};
+
+/* One frame in flight (ring slot). */
+struct zslot {
+	size_t index; /* frame; SIZE_MAX: no frame yet */
+	struct zchunk *head, *tail;
+	int done, failed;
 	struct ec_err err;
 };
 
-struct zdec {
+struct zpar {
 	int fd;
-	ZSTD_DCtx **dctx; /* one per worker, created by it */
-	unsigned ndctx;
+	const struct zseek_frame *fr;
+	size_t n;
+	size_t next; /* next frame a worker takes */
+	size_t emit; /* frame being passed to the sink */
+	size_t ring;
+	struct zslot *slots;
+	unsigned priv_used; /* private chunks held (by the head frame) */
+	int stop;
 };
 
-static void *grow_buf(void *p, size_t *cap, uint64_t need)
+/* Process-wide state: one lock and one condition for every decode (a
+ * change is a chunk or a frame, ~1 MiB of work: contention is nil). */
+static pthread_mutex_t zmu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t zcv = PTHREAD_COND_INITIALIZER;
+static unsigned zshared_used, zactive;
+static struct zchunk *zfree;
+
+static struct zchunk *chunk_new(void)
 {
-	if (*cap >= need && p)
-		return p;
-	free(p);
-	*cap = (size_t)need;
-	return comp_big_alloc(*cap);
+	struct zchunk *c = xcalloc(1, sizeof(*c));
+	void *p = mmap(NULL, ZPAR_CHUNK, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		BUG("out of memory for a decode chunk");
+	c->data = p;
+	return c;
+}
+
+static void chunk_destroy(struct zchunk *c)
+{
+	munmap(c->data, ZPAR_CHUNK);
+	free(c);
+}
+
+/* zmu held. A chunk for frame `index` of z, waiting for budget; NULL when
+ * the decode is stopped. */
+static struct zchunk *chunk_get(struct zpar *z, size_t index)
+{
+	struct zchunk *c;
+	int priv;
+
+	for (;;) {
+		if (z->stop)
+			return NULL;
+		if (zshared_used < ZPAR_SHARED) {
+			priv = 0;
+			break;
+		}
+		if (index == z->emit && z->priv_used < ZPAR_PRIVATE) {
+			priv = 1;
+			break;
+		}
+		pthread_cond_wait(&zcv, &zmu);
+	}
+	if (priv)
+		z->priv_used++;
+	else
+		zshared_used++;
+	if ((c = zfree))
+		zfree = c->next;
+	else
+		c = chunk_new();
+	c->next = NULL;
+	c->len = 0;
+	c->priv = priv;
+	return c;
+}
+
+/* zmu held. */
+static void chunk_put(struct zpar *z, struct zchunk *c)
+{
+	if (c->priv)
+		z->priv_used--;
+	else
+		zshared_used--;
+	c->next = zfree;
+	zfree = c;
+	pthread_cond_broadcast(&zcv);
 }
 
 static int frame_mismatch(struct ec_err *err, const char *what, uint64_t got,
@@ -206,135 +300,275 @@ static int frame_mismatch(struct ec_err *err, const char *what, uint64_t got,
 			  what, got, want);
 }
 
-/* Check that c (c_size bytes) is exactly one frame matching its entry and
- * decode it into d (d_size bytes). */
-static int frame_decode(ZSTD_DCtx *dc, const struct zseek_frame *f,
-			const unsigned char *c, unsigned char *d, int first,
+/* Queue a filled chunk on its frame (or recycle an empty one). */
+static void chunk_done(struct zpar *z, struct zslot *s, struct zchunk *c)
+{
+	pthread_mutex_lock(&zmu);
+	if (!c->len) {
+		chunk_put(z, c);
+	} else {
+		if (s->tail)
+			s->tail->next = c;
+		else
+			s->head = c;
+		s->tail = c;
+		pthread_cond_broadcast(&zcv);
+	}
+	pthread_mutex_unlock(&zmu);
+}
+
+/* Stream-decode frame f into chunks of slot s, checking that its bytes are
+ * exactly one frame matching its table entry. Returns 0, -1 with err set,
+ * or 1 when the decode was stopped. */
+static int frame_stream(struct zpar *z, ZSTD_DCtx *dc, unsigned char *in,
+			struct zslot *s, const struct zseek_frame *f,
 			struct ec_err *err)
 {
 	unsigned long long cs;
-	size_t n;
+	ZSTD_inBuffer ib = {in, 0, 0};
+	struct zchunk *cur = NULL;
+	uint64_t rd, out = 0;
+	unsigned char tail[4];
+	int first = s->index == 0, r = -1, checksum;
+	size_t ret = 1;
 
 	if (f->c_size < 8)
 		return frame_mismatch(err, "frame size", f->c_size, 8);
-	if ((get_le32(c) & ZSTD_MAGIC_SKIPPABLE_MASK) ==
+	rd = f->c_size < ZPAR_IN_CHUNK ? f->c_size : ZPAR_IN_CHUNK;
+	if (pread_full(z->fd, in, (size_t)rd, f->c_off, err) < 0)
+		return -1;
+	ib.size = (size_t)rd;
+	if ((get_le32(in) & ZSTD_MAGIC_SKIPPABLE_MASK) ==
 	    ZSTD_MAGIC_SKIPPABLE_START) {
-		if (get_le32(c + 4) + 8ull != f->c_size)
+		if (get_le32(in + 4) + 8ull != f->c_size)
 			return frame_mismatch(err, "skippable frame size",
-					      get_le32(c + 4) + 8ull,
+					      get_le32(in + 4) + 8ull,
 					      f->c_size);
 		if (f->d_size)
 			return frame_mismatch(err, "skippable content size", 0,
 					      f->d_size);
 		return 0;
 	}
-	n = ZSTD_findFrameCompressedSize(c, f->c_size);
-	if (ZSTD_isError(n))
-		return zstd_decode_error(err, n, first);
-	if (n != f->c_size)
-		return frame_mismatch(err, "frame size", n, f->c_size);
-	cs = ZSTD_getFrameContentSize(c, f->c_size);
-	if (cs != ZSTD_CONTENTSIZE_UNKNOWN && cs != f->d_size)
+	/* a bad header: the decoder below says what is wrong with it */
+	cs = ZSTD_getFrameContentSize(in, ib.size);
+	if (cs != ZSTD_CONTENTSIZE_UNKNOWN && cs != ZSTD_CONTENTSIZE_ERROR &&
+	    cs != f->d_size)
 		return frame_mismatch(err, "content size", cs, f->d_size);
-	n = ZSTD_decompressDCtx(dc, d, f->d_size, c, f->c_size);
-	if (ZSTD_isError(n))
-		return zstd_decode_error(err, n, first);
-	if (n != f->d_size)
-		return frame_mismatch(err, "content size", n, f->d_size);
+	checksum = in[4] & FHD_CHECKSUM;
+	ZSTD_DCtx_reset(dc, ZSTD_reset_session_only);
+	for (;;) {
+		ZSTD_outBuffer ob;
+
+		if (!cur) {
+			pthread_mutex_lock(&zmu);
+			cur = chunk_get(z, s->index);
+			pthread_mutex_unlock(&zmu);
+			if (!cur)
+				return 1;
+		}
+		ob = (ZSTD_outBuffer){cur->data, ZPAR_CHUNK, cur->len};
+		ret = ZSTD_decompressStream(dc, &ob, &ib);
+		if (ZSTD_isError(ret)) {
+			zstd_decode_error(err, ret, first && !out);
+			goto out;
+		}
+		out += ob.pos - cur->len;
+		cur->len = ob.pos;
+		if (out > f->d_size) {
+			frame_mismatch(err, "content size", out, f->d_size);
+			goto out;
+		}
+		if (cur->len == ZPAR_CHUNK) {
+			chunk_done(z, s, cur);
+			cur = NULL;
+		}
+		if (ret == 0) { /* the frame ended: it must end the bytes */
+			if (ib.pos != ib.size || rd != f->c_size) {
+				frame_mismatch(err, "frame size",
+					       rd - (ib.size - ib.pos),
+					       f->c_size);
+				goto out;
+			}
+			break;
+		}
+		if (ib.pos < ib.size || ob.pos == ob.size)
+			continue;
+		if (rd == f->c_size) { /* the frame goes on past its bytes */
+			frame_mismatch(err, "frame size", f->c_size + ret,
+				       f->c_size);
+			goto out;
+		}
+		ib.size = f->c_size - rd < ZPAR_IN_CHUNK
+			      ? (size_t)(f->c_size - rd)
+			      : ZPAR_IN_CHUNK;
+		ib.pos = 0;
+		if (pread_full(z->fd, in, ib.size, f->c_off + rd, err) < 0)
+			goto out;
+		rd += ib.size;
+	}
+	if (out != f->d_size) {
+		frame_mismatch(err, "content size", out, f->d_size);
+		goto out;
+	}
 	/* libzstd verified the frame's own checksum; the table's must be
 	 * the same number */
-	if (f->has_xsum && (c[4] & FHD_CHECKSUM) &&
-	    get_le32(c + f->c_size - 4) != f->xsum)
-		return ec_err_set(err, EC_FAIL,
-				  "corrupt seek table: checksum mismatch");
-	return 0;
-}
-
-static void djob_run(void *arg, unsigned worker, void *v)
-{
-	struct zdec *z = arg;
-	struct djob *j = v;
-
-	if (!z->dctx[worker]) {
-		z->dctx[worker] = ZSTD_createDCtx();
-		if (!z->dctx[worker])
-			BUG("out of memory creating a zstd context");
-		ZSTD_DCtx_setParameter(z->dctx[worker], ZSTD_d_windowLogMax,
-				       ZWINDOW_LOG_MAX);
+	if (f->has_xsum && checksum) {
+		if (ib.size >= 4)
+			memcpy(tail, in + ib.size - 4, 4);
+		else if (pread_full(z->fd, tail, 4, f->c_off + f->c_size - 4,
+				    err) < 0)
+			goto out;
+		if (get_le32(tail) != f->xsum) {
+			ec_err_set(err, EC_FAIL,
+				   "corrupt seek table: checksum mismatch");
+			goto out;
+		}
 	}
-	j->c = grow_buf(j->c, &j->c_cap, j->f->c_size);
-	j->d = grow_buf(j->d, &j->d_cap, j->f->d_size);
-	ec_err_clear(&j->err);
-	j->failed =
-	    pread_full(z->fd, j->c, j->f->c_size, j->f->c_off, &j->err) < 0 ||
-	    frame_decode(z->dctx[worker], j->f, j->c, j->d, j->index == 0,
-			 &j->err) < 0;
+	r = 0;
+out:
+	if (cur)
+		chunk_done(z, s, cur);
+	return r;
 }
 
-static void djob_free(void *v)
+static void *zpar_worker(void *arg)
 {
-	struct djob *j = v;
+	struct zpar *z = arg;
+	ZSTD_DCtx *dc = ZSTD_createDCtx();
+	unsigned char *in = xmalloc(ZPAR_IN_CHUNK);
 
-	if (!j)
-		return;
-	free(j->c);
-	free(j->d);
-	free(j);
+	if (!dc)
+		BUG("out of memory creating a zstd context");
+	ZSTD_DCtx_setParameter(dc, ZSTD_d_windowLogMax, ZWINDOW_LOG_MAX);
+	for (;;) {
+		struct zslot *s;
+		struct ec_err e;
+		size_t i;
+		int r;
+
+		pthread_mutex_lock(&zmu);
+		while (!z->stop && z->next < z->n &&
+		       z->next >= z->emit + z->ring)
+			pthread_cond_wait(&zcv, &zmu);
+		if (z->stop || z->next >= z->n) {
+			pthread_mutex_unlock(&zmu);
+			break;
+		}
+		i = z->next++;
+		s = &z->slots[i % z->ring];
+		*s = (struct zslot){.index = i};
+		pthread_mutex_unlock(&zmu);
+		ec_err_clear(&e);
+		r = frame_stream(z, dc, in, s, &z->fr[i], &e);
+		pthread_mutex_lock(&zmu);
+		s->done = 1;
+		if (r < 0) {
+			s->failed = 1;
+			s->err = e;
+		}
+		pthread_cond_broadcast(&zcv);
+		pthread_mutex_unlock(&zmu);
+		if (r)
+			break;
+	}
+	ZSTD_freeDCtx(dc);
+	free(in);
+	return NULL;
 }
 
-/* Caller's thread: hand a decoded frame to the sink. */
-static int djob_emit(struct djob *j, comp_sink_fn sink, void *ctx,
+/* Caller's thread: pass frame z->emit's chunks to the sink as they come. */
+static int zpar_emit(struct zpar *z, comp_sink_fn sink, void *ctx,
 		     struct ec_err *err)
 {
-	if (j->failed) {
-		if (err)
-			*err = j->err;
-		return ec_err_prefix(err, "frame %zu", j->index);
+	struct zslot *s = &z->slots[z->emit % z->ring];
+	struct zchunk *c;
+	int r;
+
+	for (;;) {
+		pthread_mutex_lock(&zmu);
+		while (s->index != z->emit || (!s->head && !s->done))
+			pthread_cond_wait(&zcv, &zmu);
+		if (!(c = s->head)) {
+			pthread_mutex_unlock(&zmu);
+			break;
+		}
+		if (!(s->head = c->next))
+			s->tail = NULL;
+		pthread_mutex_unlock(&zmu);
+		r = sink(ctx, c->data, c->len, err);
+		pthread_mutex_lock(&zmu);
+		chunk_put(z, c);
+		pthread_mutex_unlock(&zmu);
+		if (r < 0)
+			return -1;
 	}
-	if (!j->f->d_size)
-		return 0;
-	return sink(ctx, j->d, j->f->d_size, err);
+	if (s->failed) {
+		if (err)
+			*err = s->err;
+		return ec_err_prefix(err, "frame %zu", s->index);
+	}
+	pthread_mutex_lock(&zmu);
+	s->index = SIZE_MAX;
+	z->emit++;
+	pthread_cond_broadcast(&zcv);
+	pthread_mutex_unlock(&zmu);
+	return 0;
 }
 
 static int zseek_par(int fd, const struct zseek_frame *fr, size_t n,
 		     unsigned threads, comp_sink_fn sink, void *ctx,
 		     struct ec_err *err)
 {
-	struct zdec z = {.fd = fd};
-	struct opool *pool;
-	struct djob **spare, *j;
-	unsigned t = threads ? threads : comp_online_cpus(), nspare = 0, i;
-	size_t next = 0;
+	struct zpar z = {.fd = fd, .fr = fr, .n = n};
+	unsigned t = threads ? threads : comp_online_cpus(), started = 0, i;
+	pthread_t th[ZPAR_WORKERS_MAX];
 	int r = 0;
 
-	if (t > COMP_THREADS_MAX)
-		t = COMP_THREADS_MAX;
+	/* decoding beyond a few workers does not pay: the sink (hash, tar)
+	 * is as fast as one or two decoders */
+	if (t > ZPAR_WORKERS_MAX)
+		t = ZPAR_WORKERS_MAX;
 	if (t > n)
 		t = (unsigned)n;
-	/* window t + 1: the sink works on one frame while t decode */
-	pool = opool_new(t, t + 1, djob_run, &z);
-	z.ndctx = opool_workers(pool);
-	z.dctx = xcalloc(z.ndctx, sizeof(*z.dctx));
-	spare = xcalloc(t + 1, sizeof(*spare));
-	while (!r && (next < n || opool_pending(pool))) {
-		if (next < n && opool_pending(pool) < t + 1) {
-			j = nspare ? spare[--nspare] : xcalloc(1, sizeof(*j));
-			j->f = &fr[next];
-			j->index = next++;
-			opool_submit(pool, j);
-			continue;
+	z.ring = n < ZPAR_AHEAD_FRAMES ? n : ZPAR_AHEAD_FRAMES;
+	z.slots = xcalloc(z.ring, sizeof(*z.slots));
+	for (i = 0; i < z.ring; i++)
+		z.slots[i].index = SIZE_MAX;
+	pthread_mutex_lock(&zmu);
+	zactive++;
+	pthread_mutex_unlock(&zmu);
+	for (i = 0; i < t; i++)
+		if (pthread_create(&th[started], NULL, zpar_worker, &z) == 0)
+			started++;
+	if (!started)
+		BUG("cannot start a decompression thread");
+	while (r == 0 && z.emit < n)
+		r = zpar_emit(&z, sink, ctx, err);
+	pthread_mutex_lock(&zmu);
+	z.stop = 1;
+	pthread_cond_broadcast(&zcv);
+	pthread_mutex_unlock(&zmu);
+	for (i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	pthread_mutex_lock(&zmu);
+	for (i = 0; i < z.ring; i++) {
+		struct zchunk *c;
+
+		while ((c = z.slots[i].head)) {
+			z.slots[i].head = c->next;
+			chunk_put(&z, c);
 		}
-		j = opool_collect(pool, 1);
-		r = djob_emit(j, sink, ctx, err);
-		spare[nspare++] = j;
 	}
-	opool_free(pool, djob_free);
-	for (i = 0; i < nspare; i++)
-		djob_free(spare[i]);
-	for (i = 0; i < z.ndctx; i++)
-		ZSTD_freeDCtx(z.dctx[i]);
-	free(z.dctx);
-	free(spare);
+	/* the last decode gives the chunks back to the system */
+	if (!--zactive)
+		while (zfree) {
+			struct zchunk *c = zfree;
+
+			zfree = c->next;
+			chunk_destroy(c);
+		}
+	pthread_mutex_unlock(&zmu);
+	free(z.slots);
 	return r;
 }
 
@@ -373,8 +607,7 @@ static int table_read(int fd, uint64_t size, struct zseek_frame **fr, size_t *n,
 
 /* Decompress a seekable blob in parallel (see compress.h). The table is
  * checked against the blob and every frame against its entry; a corrupt
- * table fails. Frames over 256 MiB, or a blob without a table, are
- * decoded as one stream. */
+ * table fails. A blob without a table is decoded as one stream. */
 int zseek_decompress_fd(int fd, uint64_t size, unsigned threads,
 			uint64_t max_out, comp_sink_fn sink, void *ctx,
 			struct ec_err *err)
@@ -388,12 +621,8 @@ int zseek_decompress_fd(int fd, uint64_t size, unsigned threads,
 		return -1;
 	if (r > 0)
 		return zstream_fd(fd, size, max_out, sink, ctx, err);
-	for (i = 0; i < n; i++) {
-		if (fr[i].c_size > ZSEEK_PAR_FRAME_MAX ||
-		    fr[i].d_size > ZSEEK_PAR_FRAME_MAX)
-			return zstream_fd(fd, size, max_out, sink, ctx, err);
+	for (i = 0; i < n; i++)
 		total += fr[i].d_size;
-	}
 	if (total > max_out)
 		return ec_err_set(
 		    err, EC_USAGE,

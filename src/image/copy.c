@@ -2,6 +2,7 @@
  * blobs in parallel and verified, the tag last. */
 #include "image/image_impl.h"
 #include "crypto/digest.h"
+#include "util/fs.h"
 #include "util/json.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
@@ -310,6 +311,9 @@ static void *blob_worker(void *arg)
 			pthread_mutex_unlock(&c->mu);
 			break;
 		}
+		if (copied == 1 && c->o && c->o->blob_ready &&
+		    c->dst->kind == EP_LAYOUT)
+			c->o->blob_ready(c->o->blob_ready_ctx, &c->blobs[i]);
 		pthread_mutex_lock(&c->mu);
 		if (copied == 2) {
 			c->res->blobs_mounted++;
@@ -505,13 +509,95 @@ char *img_pull_name(const struct img_ref *r)
 	return xasprintf("%s:%s", b ? b + 1 : p, r->tag ? r->tag : "latest");
 }
 
+/* --- unpacking while the other blobs download ----------------------------
+ *
+ * A layer blob is unpacked as soon as it is in the layout (verified),
+ * while the copy goes on with the others: img_unpack_blob names the dir by
+ * what it unpacked, so nothing depends on the config yet. What this starts
+ * is only a head start: img_unpack_layers afterwards checks every layer
+ * against its diff_id and unpacks whatever is missing (and reports the
+ * errors). A failed pull removes the dirs the head start made. */
+
+#define EARLY_QUEUE 64
+
+struct early {
+	struct oci_layout *l;
+	const char *layers_dir;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct oci_desc q[EARLY_QUEUE];
+	unsigned head, n;
+	int closing;
+	char **made;
+	size_t nmade;
+	const volatile int *cancel;
+};
+
+static int is_layer_type(const char *mt)
+{
+	return strstr(mt, ".layer.") || strstr(mt, ".diff.tar") ||
+	       strstr(mt, "rootfs.diff");
+}
+
+static void early_ready(void *ctx, const struct oci_desc *d)
+{
+	struct early *e = ctx;
+
+	if (!is_layer_type(d->media_type))
+		return;
+	pthread_mutex_lock(&e->mu);
+	/* a full queue drops the blob: the unpack after the copy does it */
+	if (!e->closing && e->n < EARLY_QUEUE) {
+		e->q[(e->head + e->n++) % EARLY_QUEUE] = *d;
+		pthread_cond_signal(&e->cv);
+	}
+	pthread_mutex_unlock(&e->mu);
+}
+
+static void *early_worker(void *arg)
+{
+	struct early *e = arg;
+
+	for (;;) {
+		struct oci_desc d;
+		struct ec_err err;
+		char *made = NULL;
+
+		pthread_mutex_lock(&e->mu);
+		while (!e->n && !e->closing)
+			pthread_cond_wait(&e->cv, &e->mu);
+		if (!e->n || (e->cancel && *e->cancel)) {
+			pthread_mutex_unlock(&e->mu);
+			break;
+		}
+		d = e->q[e->head];
+		e->head = (e->head + 1) % EARLY_QUEUE;
+		e->n--;
+		pthread_mutex_unlock(&e->mu);
+		ec_err_clear(&err);
+		if (img_unpack_blob(e->l, &d, e->layers_dir, &made, &err) > 0) {
+			pthread_mutex_lock(&e->mu);
+			e->made = xrealloc(e->made,
+					   (e->nmade + 1) * sizeof(*e->made));
+			e->made[e->nmade++] = made;
+			pthread_mutex_unlock(&e->mu);
+		}
+	}
+	return NULL;
+}
+
 int img_pull(struct oci_layout *l, const struct img_ref *src,
 	     const char *local_name, const struct img_pull_opts *o,
 	     struct img_copy_result *res, unsigned *unpacked,
 	     struct ec_err *err)
 {
 	struct img_ep *from = NULL, *to = NULL;
-	int r = -1;
+	struct early e = {
+	    .l = l, .layers_dir = o->layers_dir, .cancel = o->eo.cancel};
+	struct img_copy_opts co = o->co;
+	pthread_t th;
+	int r = -1, early = 0;
+	size_t i;
 
 	if (unpacked)
 		*unpacked = 0;
@@ -520,10 +606,37 @@ int img_pull(struct oci_layout *l, const struct img_ref *src,
 	if (img_ep_open(src, o->store, 0, &o->eo, &from, err) < 0)
 		return -1;
 	to = img_ep_local(l, &o->eo);
-	if (img_copy(from, NULL, to, local_name, &o->co, res, err) == 0 &&
-	    img_unpack_layers(l, res->image.digest, o->layers_dir, o->co.jobs,
-			      unpacked, err) == 0)
-		r = 0;
+	pthread_mutex_init(&e.mu, NULL);
+	pthread_cond_init(&e.cv, NULL);
+	if (o->layers_dir && pthread_create(&th, NULL, early_worker, &e) == 0) {
+		early = 1;
+		co.blob_ready = early_ready;
+		co.blob_ready_ctx = &e;
+	}
+	r = img_copy(from, NULL, to, local_name, &co, res, err);
+	if (early) {
+		pthread_mutex_lock(&e.mu);
+		e.closing = 1;
+		if (r < 0)
+			e.n = 0; /* no more head start for a failed pull */
+		pthread_cond_signal(&e.cv);
+		pthread_mutex_unlock(&e.mu);
+		pthread_join(th, NULL);
+	}
+	if (r == 0)
+		r = img_unpack_layers(l, res->image.digest, o->layers_dir,
+				      o->co.jobs, unpacked, err);
+	/* counted as unpacked this run: the head start's layers too */
+	if (r == 0 && unpacked)
+		*unpacked += (unsigned)e.nmade;
+	for (i = 0; i < e.nmade; i++) {
+		if (r < 0)
+			fs_rm_rf(e.made[i], NULL);
+		free(e.made[i]);
+	}
+	free(e.made);
+	pthread_mutex_destroy(&e.mu);
+	pthread_cond_destroy(&e.cv);
 	img_ep_free(from);
 	img_ep_free(to);
 	return r;

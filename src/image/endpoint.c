@@ -3,6 +3,7 @@
 #include "image/image_impl.h"
 #include "crypto/digest.h"
 #include "registry/registry.h"
+#include "store/rangejournal.h"
 #include "store/transfer.h"
 #include "util/io.h"
 #include "util/json.h"
@@ -394,10 +395,9 @@ static void store_progress(void *ctx, uint64_t done, uint64_t total)
 /* --- registry ranged downloads ----------------------------------------- */
 
 /* Ranged pulls keep a journal beside the partial file (the one
- * oci_blob_writer_partial names), in the shape of the store's download
- * journal: {"etag": DIGEST, "size": N, "part_size": RANGE_PART,
- * "done": [part numbers whose bytes are on disk]}. A registry blob is
- * content-addressed, so its digest is the version a journal belongs to. */
+ * oci_blob_writer_partial names), the store's download journal
+ * (store/rangejournal.h) with the blob digest as the version: a registry
+ * blob is content-addressed. */
 struct rpart_job {
 	struct img_ep *ep;
 	const struct oci_desc *d;
@@ -405,8 +405,8 @@ struct rpart_job {
 	struct img_meter *m;
 	pthread_mutex_t mu;
 	unsigned nparts, next; /* next part to look at */
-	unsigned char *done;   /* per part */
-	const char *journal;   /* NULL = none */
+	struct rjournal *rj;   /* parts on disk (journaled when a path) */
+	int journaled;
 	int failed;
 	struct ec_err err;
 };
@@ -415,74 +415,6 @@ struct rpart_sink {
 	struct rpart_job *j;
 	uint64_t pos;
 };
-
-static uint64_t rpart_len(const struct rpart_job *j, unsigned i)
-{
-	uint64_t off = (uint64_t)i * RANGE_PART;
-
-	return j->d->size - off < RANGE_PART ? j->d->size - off : RANGE_PART;
-}
-
-/* Write the journal (caller holds mu, the parts' bytes are synced).
- * Failing costs only resumability. */
-static void rpart_journal_save(struct rpart_job *j)
-{
-	_cleanup_json_ json_t *doc = NULL;
-	_cleanup_free_ char *s = NULL, *tmp = NULL;
-	json_t *done;
-	unsigned i;
-	int fd;
-
-	if (!j->journal)
-		return;
-	doc = json_pack("{s:s,s:I,s:I,s:[]}", "etag", j->d->digest, "size",
-			(json_int_t)j->d->size, "part_size",
-			(json_int_t)RANGE_PART, "done");
-	done = json_object_get(doc, "done");
-	for (i = 0; i < j->nparts; i++)
-		if (j->done[i])
-			json_array_append_new(done, json_integer(i));
-	s = ec_json_dump(doc);
-	tmp = xasprintf("%s.tmp%d", j->journal, (int)gettid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-		  0600);
-	if (fd < 0)
-		return;
-	if (io_write_all(fd, s, strlen(s), -1, "journal", NULL) == 0 &&
-	    close(fd) == 0) {
-		if (rename(tmp, j->journal) < 0)
-			unlink(tmp);
-		return;
-	}
-	close(fd);
-	unlink(tmp);
-}
-
-/* Parts a journal of this blob records as on disk; their bytes count as
- * resumed. */
-static uint64_t rpart_journal_load(struct rpart_job *j)
-{
-	_cleanup_json_ json_t *doc = NULL;
-	uint64_t bytes = 0;
-	json_t *v;
-	size_t k;
-
-	if (!j->journal || !(doc = ec_json_load_file(j->journal, NULL)))
-		return 0;
-	if (strcmp(ec_json_str(doc, "etag") ?: "", j->d->digest) ||
-	    (uint64_t)ec_json_int(doc, "size") != j->d->size ||
-	    ec_json_int(doc, "part_size") != (int64_t)RANGE_PART)
-		return 0;
-	json_array_foreach (json_object_get(doc, "done"), k, v) {
-		json_int_t i = json_integer_value(v);
-		if (!json_is_integer(v) || i < 0 || i >= j->nparts ||
-		    j->done[i])
-			continue;
-		j->done[i] = 1;
-		bytes += rpart_len(j, (unsigned)i);
-	}
-	return bytes;
-}
 
 static int rpart_write(void *ctx, const void *data, size_t len,
 		       struct ec_err *err)
@@ -501,12 +433,9 @@ static int rpart_write(void *ctx, const void *data, size_t len,
 /* Part i is on disk: record it. */
 static void rpart_done(struct rpart_job *j, unsigned i)
 {
-	if (j->journal)
+	if (j->journaled)
 		fdatasync(j->fd); /* bytes on disk before the journal says so */
-	pthread_mutex_lock(&j->mu);
-	j->done[i] = 1;
-	rpart_journal_save(j);
-	pthread_mutex_unlock(&j->mu);
+	rjournal_mark(j->rj, i);
 }
 
 /* Fetch part i (whole_ok: a 200 streams the rest of the blob). */
@@ -514,7 +443,7 @@ static int rpart_get(struct rpart_job *j, unsigned i, int whole_ok, int *whole,
 		     struct ec_err *e)
 {
 	struct reg_get g = {.off = (uint64_t)i * RANGE_PART,
-			    .len = rpart_len(j, i),
+			    .len = rjournal_part_len(j->rj, i),
 			    .whole_ok = whole_ok};
 	struct rpart_sink s = {.j = j, .pos = g.off};
 
@@ -541,7 +470,7 @@ static void *rpart_worker(void *arg)
 		int whole;
 
 		pthread_mutex_lock(&j->mu);
-		while (j->next < j->nparts && j->done[j->next])
+		while (j->next < j->nparts && rjournal_is_done(j->rj, j->next))
 			j->next++;
 		if (j->failed || j->next >= j->nparts) {
 			pthread_mutex_unlock(&j->mu);
@@ -598,11 +527,11 @@ static int reg_fetch(struct img_ep *ep, const struct oci_desc *d, int fd,
 			unlink(journal);
 		return reg_fetch_whole(&j, err);
 	}
-	j.nparts = (unsigned)((d->size + RANGE_PART - 1) / RANGE_PART);
-	j.done = xcalloc(j.nparts, 1);
-	j.journal = journal;
+	j.rj = rjournal_open(journal, d->digest, d->size, RANGE_PART);
+	j.journaled = journal != NULL;
+	j.nparts = rjournal_parts(j.rj);
 	pthread_mutex_init(&j.mu, NULL);
-	have = rpart_journal_load(&j);
+	have = rjournal_bytes_resumed(j.rj);
 	if (have) {
 		if (resumed)
 			*resumed = have;
@@ -616,7 +545,8 @@ static int reg_fetch(struct img_ep *ep, const struct oci_desc *d, int fd,
 		ec_err_errno(err, EC_FAIL, errno, "size blob file");
 		goto out;
 	}
-	for (first = 0; first < j.nparts && j.done[first]; first++)
+	for (first = 0; first < j.nparts && rjournal_is_done(j.rj, first);
+	     first++)
 		;
 	if (first < j.nparts) {
 		if (rpart_get(&j, first, 1, &whole, err) < 0)
@@ -625,7 +555,7 @@ static int reg_fetch(struct img_ep *ep, const struct oci_desc *d, int fd,
 			/* the rest came in one stream; a hole before it
 			 * (journal) needs the whole blob once more */
 			for (i = 0; i < first; i++)
-				if (!j.done[i]) {
+				if (!rjournal_is_done(j.rj, i)) {
 					if (reg_fetch_whole(&j, err) < 0)
 						goto out;
 					break;
@@ -652,10 +582,10 @@ static int reg_fetch(struct img_ep *ep, const struct oci_desc *d, int fd,
 	}
 	r = 0;
 out:
-	if (r == 0 && journal)
-		unlink(journal);
+	if (r == 0)
+		rjournal_finish(j.rj);
 	pthread_mutex_destroy(&j.mu);
-	free(j.done);
+	rjournal_free(j.rj);
 	return r;
 }
 

@@ -65,6 +65,10 @@ struct img_copy_opts {
 	int all_platforms;    /* copy an index whole (push) */
 	img_progress_fn progress;
 	void *progress_ctx;
+	/* Called (from any copy thread) once a blob has been copied into a
+	 * local layout destination (not for blobs already there). */
+	void (*blob_ready)(void *ctx, const struct oci_desc *d);
+	void *blob_ready_ctx;
 };
 
 struct img_copy_result {
@@ -132,9 +136,27 @@ int img_layers(struct oci_layout *l, const char *manifest_digest,
 int img_unpack_layers(struct oci_layout *l, const char *manifest_digest,
 		      const char *layers_dir, unsigned jobs, unsigned *unpacked,
 		      struct ec_err *err);
+/* Unpack the layer blob d of the local layout into
+ * LAYERS_DIR/<hex of its uncompressed sha256>/ without knowing its
+ * diff_id yet (a pull starts unpacking while other blobs download): the
+ * directory is named by what was unpacked, so it serves whichever image
+ * has that diff_id. 1 = unpacked (*made gets its path, free it), 0 = it
+ * was there, -1 = failed (not a layer, hostile, ...: nothing is left). */
+int img_unpack_blob(struct oci_layout *l, const struct oci_desc *d,
+		    const char *layers_dir, char **made, struct ec_err *err);
+
+/* Can img_unpack_flat use dir (absent, or an empty directory)? Checked
+ * before a pull so a bad DIR fails before anything is fetched (EC_USAGE,
+ * nothing created). */
+int img_unpack_dir_check(const char *dir, struct ec_err *err);
+
 /* Unpack the image as one flat rootfs into dir (created; must be empty
- * or absent), applying whiteouts layer by layer. */
+ * or absent), applying whiteouts layer by layer. A layer already unpacked
+ * in LAYERS_DIR/<diff_id hex>/ (img_unpack_layers; NULL: none) is copied
+ * from there (no second decompression and hash), the others are unpacked
+ * from their blobs; both go through tar_unpack's checks. */
 int img_unpack_flat(struct oci_layout *l, const char *manifest_digest,
-		    const char *dir, struct ec_err *err);
+		    const char *layers_dir, const char *dir,
+		    struct ec_err *err);
 
 #endif

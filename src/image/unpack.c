@@ -185,7 +185,8 @@ static enum comp_kind blob_kind(const struct oci_desc *d, int fd)
 /* Unpack one layer blob into dirfd (whiteouts mode per tar_unpack_opts)
  * and check the tar stream against diff_id. */
 static int unpack_one(struct oci_layout *l, const struct img_layer *ly,
-		      int dirfd, int whiteouts, struct ec_err *err)
+		      int dirfd, int whiteouts, char *got_hex,
+		      struct ec_err *err)
 {
 	_cleanup_free_ char *path = oci_blob_path(l, ly->blob.digest);
 	struct producer p = {.blob_fd = -1, .pipe_w = -1};
@@ -247,7 +248,9 @@ static int unpack_one(struct oci_layout *l, const struct img_layer *ly,
 	if (r == 0) {
 		sha256_final(p.sha, md);
 		hex_encode(md, sizeof(md), hex);
-		if (strcmp(hex, ly->diff_id + 7))
+		if (got_hex) /* no diff_id to check: say what it was */
+			memcpy(got_hex, hex, sizeof(hex));
+		else if (strcmp(hex, ly->diff_id + 7))
 			r = ec_err_set(err, EC_FAIL,
 				       "diff_id mismatch: the config says "
 				       "%s, the layer is sha256:%s (corrupt "
@@ -267,6 +270,36 @@ out:
 
 /* --- layer directories ---------------------------------------------------- */
 
+/* Unpack a layer into a new temp dir in overlay form beneath dir (locked
+ * while in flight: oci_sweep_temps keeps it); its path, or NULL with err
+ * set and nothing left. got_hex: as unpack_one. */
+static char *unpack_temp(struct oci_layout *l, const struct img_layer *ly,
+			 const char *dir, char *got_hex, struct ec_err *err)
+{
+	char *tmp = fs_mkdtemp(dir, ".tmp-", err);
+	_cleanup_close_ int dfd = -1;
+	int r;
+
+	if (!tmp)
+		return NULL;
+	dfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		r = ec_err_errno(err, EC_FAIL, errno, "open '%s'", tmp);
+	} else {
+		flock(dfd, LOCK_EX);
+		r = unpack_one(l, ly, dfd, 1, got_hex, err);
+		/* layers are shared read-only lowerdirs: root owns the top */
+		if (r == 0)
+			fchmod(dfd, 0755);
+	}
+	if (r < 0) {
+		fs_rm_rf(tmp, NULL);
+		free(tmp);
+		return NULL;
+	}
+	return tmp;
+}
+
 struct unpacker {
 	struct oci_layout *l;
 	const char *dir;
@@ -284,37 +317,22 @@ static int unpack_layer_dir(struct unpacker *u, const struct img_layer *ly,
 	_cleanup_free_ char *final =
 	    xasprintf("%s/%s", u->dir, ly->diff_id + 7);
 	_cleanup_free_ char *tmp = NULL;
-	_cleanup_close_ int dfd = -1;
-	int r;
+	int e;
 
 	*did = 0;
 	if (access(final, F_OK) == 0)
 		return 0;
-	if (!(tmp = fs_mkdtemp(u->dir, ".tmp-", err)))
+	if (!(tmp = unpack_temp(u->l, ly, u->dir, NULL, err)))
 		return -1;
-	dfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0) {
-		r = ec_err_errno(err, EC_FAIL, errno, "open '%s'", tmp);
-	} else {
-		flock(dfd, LOCK_EX); /* in flight: oci_sweep_temps keeps it */
-		/* layers are shared read-only lowerdirs: root owns the top */
-		r = unpack_one(u->l, ly, dfd, 1, err);
-		if (r == 0)
-			fchmod(dfd, 0755);
-	}
-	if (r == 0 && rename(tmp, final) < 0) {
-		if (errno == ENOTEMPTY || errno == EEXIST)
-			r = 0; /* another process unpacked it first */
-		else
-			r = ec_err_errno(err, EC_FAIL, errno, "rename to '%s'",
-					 final);
-		if (r == 0)
-			fs_rm_rf(tmp, NULL);
-	} else if (r < 0) {
-		fs_rm_rf(tmp, NULL);
-	}
-	*did = r == 0;
-	return r;
+	*did = 1;
+	if (rename(tmp, final) == 0)
+		return 0;
+	e = errno;
+	fs_rm_rf(tmp, NULL);
+	if (e == ENOTEMPTY || e == EEXIST)
+		return 0; /* another process unpacked it first */
+	*did = 0;
+	return ec_err_errno(err, EC_FAIL, e, "rename to '%s'", final);
 }
 
 static void *unpack_worker(void *arg)
@@ -365,6 +383,30 @@ static int mkdir_layers(const char *dir, struct ec_err *err)
 	return 0;
 }
 
+int img_unpack_blob(struct oci_layout *l, const struct oci_desc *d,
+		    const char *layers_dir, char **made, struct ec_err *err)
+{
+	struct img_layer ly = {.blob = *d};
+	_cleanup_free_ char *tmp = NULL, *final = NULL;
+	char hex[SHA256_HEX_LEN + 1];
+
+	*made = NULL;
+	if (mkdir_layers(layers_dir, err) < 0 ||
+	    !(tmp = unpack_temp(l, &ly, layers_dir, hex, err)))
+		return -1;
+	final = xasprintf("%s/%s", layers_dir, hex);
+	if (rename(tmp, final) < 0) {
+		int e = errno;
+
+		fs_rm_rf(tmp, NULL);
+		if (e == ENOTEMPTY || e == EEXIST)
+			return 0; /* there already */
+		return ec_err_errno(err, EC_FAIL, e, "rename to '%s'", final);
+	}
+	*made = EC_STEAL(final);
+	return 1;
+}
+
 int img_unpack_layers(struct oci_layout *l, const char *manifest_digest,
 		      const char *layers_dir, unsigned jobs, unsigned *unpacked,
 		      struct ec_err *err)
@@ -405,17 +447,26 @@ int img_unpack_layers(struct oci_layout *l, const char *manifest_digest,
 	return 0;
 }
 
-/* Create dir, or open it when it exists and is empty: the first layer's
- * whiteouts would otherwise delete what was there. */
-static int open_empty_dir(const char *dir, struct ec_err *err)
+/* Create dir (unless check_only), or open it when it exists and is
+ * empty: the first layer's whiteouts would otherwise delete what was
+ * there. check_only: 0 when dir is absent or empty (nothing created). */
+static int open_empty_dir(const char *dir, int check_only, struct ec_err *err)
 {
 	_cleanup_close_ int dfd = -1;
-	int created = mkdir(dir, 0755) == 0, fd, full = 0;
+	int created, fd, full = 0;
 	struct dirent *de;
 	DIR *d;
 
-	if (!created && errno != EEXIST)
-		return ec_err_errno(err, EC_FAIL, errno, "create '%s'", dir);
+	if (check_only) {
+		if (access(dir, F_OK) < 0 && errno == ENOENT)
+			return 0;
+		created = 0;
+	} else {
+		created = mkdir(dir, 0755) == 0;
+		if (!created && errno != EEXIST)
+			return ec_err_errno(err, EC_FAIL, errno, "create '%s'",
+					    dir);
+	}
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return errno == ENOTDIR
@@ -442,11 +493,87 @@ static int open_empty_dir(const char *dir, struct ec_err *err)
 				  "empty directory (the image's whiteouts "
 				  "would delete what is there)",
 				  dir);
-	return EC_STEAL_FD(dfd);
+	return check_only ? 0 : EC_STEAL_FD(dfd);
+}
+
+int img_unpack_dir_check(const char *dir, struct ec_err *err)
+{
+	return open_empty_dir(dir, 1, err) < 0 ? -1 : 0;
+}
+
+/* --- a flat rootfs from the layer directories ---------------------------- */
+
+struct dir_writer {
+	int dirfd;
+	int pipe_w;
+	int r;
+	struct ec_err err;
+};
+
+static int dir_pipe_sink(void *ctx, const void *data, size_t len,
+			 struct ec_err *err)
+{
+	struct dir_writer *w = ctx;
+
+	return io_write_all(w->pipe_w, data, len, -1, "layer pipe", err);
+}
+
+static void *write_dir(void *arg)
+{
+	struct dir_writer *w = arg;
+	/* 0/0 devices back to ".wh.NAME", the opaque xattr to ".wh..wh..opq":
+	 * the layer as its tar had it, minus compression and hashing */
+	struct tar_write_opts wo = {
+	    .mtime_max = -1, .uid = -1, .gid = -1, .overlay_upper = 1};
+
+	ec_err_clear(&w->err);
+	w->r = tar_write_dir(w->dirfd, &wo, dir_pipe_sink, w, NULL, &w->err);
+	close(w->pipe_w);
+	w->pipe_w = -1;
+	return NULL;
+}
+
+/* Apply the unpacked layer directory ldir on top of dirfd: the layer dir
+ * is written back as a tar stream (tar_write_dir, overlay form to OCI
+ * whiteouts) and unpacked by tar_unpack with whiteouts applied, so the
+ * flat tree gets exactly the checks and rules of an unpack from the blob
+ * while nothing is decompressed or hashed a second time. */
+static int flatten_one(int ldir, int dirfd, struct ec_err *err)
+{
+	struct dir_writer w = {.dirfd = ldir, .pipe_w = -1};
+	struct tar_unpack_opts uo = {
+	    .whiteouts = 2, .keep_owner = geteuid() == 0, .allow_devices = 0};
+	struct pipe_src ps = {.fd = -1};
+	int pfd[2], r;
+	pthread_t th;
+	char drain[65536];
+
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "pipe");
+	fcntl(pfd[1], F_SETPIPE_SZ, 1 << 20);
+	w.pipe_w = pfd[1];
+	if (pthread_create(&th, NULL, write_dir, &w) != 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return ec_err_set(err, EC_FAIL, "cannot start a thread");
+	}
+	ps.fd = pfd[0];
+	r = tar_unpack(pipe_source, &ps, dirfd, &uo, NULL, err);
+	if (r == 0 && !ps.eof)
+		while (read(pfd[0], drain, sizeof(drain)) > 0)
+			;
+	close(pfd[0]);
+	pthread_join(th, NULL);
+	if (w.r < 0 && (r == 0 || w.err.cat != EC_FAIL ||
+			strstr(w.err.msg, "layer pipe") == NULL)) {
+		*err = w.err; /* the cause, not the broken pipe it made */
+		r = -1;
+	}
+	return r;
 }
 
 int img_unpack_flat(struct oci_layout *l, const char *manifest_digest,
-		    const char *dir, struct ec_err *err)
+		    const char *layers_dir, const char *dir, struct ec_err *err)
 {
 	struct img_layer *layers = NULL;
 	_cleanup_close_ int dfd = -1;
@@ -455,12 +582,29 @@ int img_unpack_flat(struct oci_layout *l, const char *manifest_digest,
 
 	if (img_layers(l, manifest_digest, &layers, &n, err) < 0)
 		return -1;
-	if ((dfd = open_empty_dir(dir, err)) < 0) {
+	if ((dfd = open_empty_dir(dir, 0, err)) < 0) {
 		free(layers);
 		return -1;
 	}
-	for (i = 0; i < n && r == 0; i++)
-		r = unpack_one(l, &layers[i], dfd, 2, err);
+	for (i = 0; i < n && r == 0; i++) {
+		_cleanup_free_ char *ld =
+		    layers_dir
+			? xasprintf("%s/%s", layers_dir, layers[i].diff_id + 7)
+			: NULL;
+		int lfd = ld ? open(ld, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					    O_CLOEXEC)
+			     : -1;
+
+		if (lfd < 0) {
+			r = unpack_one(l, &layers[i], dfd, 2, NULL, err);
+			continue;
+		}
+		r = flatten_one(lfd, dfd, err);
+		close(lfd);
+		if (r < 0)
+			ec_err_prefix(err, "layer %s (from %s)",
+				      layers[i].blob.digest, ld);
+	}
 	free(layers);
 	return r;
 }

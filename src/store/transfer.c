@@ -1,5 +1,6 @@
 /* transfer.c - parallel, resumable transfers built on store.h. */
 #include "store/transfer.h"
+#include "store/rangejournal.h"
 #include "store/store_impl.h"
 #include "crypto/digest.h"
 #include "util/fs.h"
@@ -42,6 +43,7 @@ struct xfer {
 	struct ec_err err;
 	/* download */
 	const char *etag;
+	struct rjournal *rj; /* ranges already in the file; NULL = none */
 };
 
 static void xfer_progress(struct xfer *x, uint64_t add)
@@ -614,16 +616,11 @@ static void *download_worker(void *arg)
 			xfer_fail(x, &e);
 			break;
 		}
-		if (x->jdoc) {
+		if (x->rj) {
 			/* the bytes must be on disk before the journal
 			 * says so */
 			fdatasync(x->fd);
-			pthread_mutex_lock(&x->mu);
-			x->parts[i].etag[0] = 'd';
-			json_array_append_new(json_object_get(x->jdoc, "done"),
-					      json_integer(i));
-			journal_save(x);
-			pthread_mutex_unlock(&x->mu);
+			rjournal_mark(x->rj, (unsigned)i);
 		}
 	}
 	return NULL;
@@ -633,32 +630,16 @@ static void *download_worker(void *arg)
  * in the output file are marked done (their bytes counted as resumed). */
 static void download_resume(struct xfer *x, struct store_xfer_result *res)
 {
-	json_t *j = ec_json_load_file(x->journal, NULL), *v;
-	size_t k;
+	unsigned i;
 
-	x->jdoc = json_pack("{s:s,s:I,s:I,s:[]}", "etag", x->etag, "size",
-			    (json_int_t)x->size, "part_size",
-			    (json_int_t)x->part_size, "done");
-	if (!j)
-		return;
-	if (!strcmp(ec_json_str(j, "etag") ?: "", x->etag) &&
-	    (uint64_t)json_integer_value(json_object_get(j, "size")) ==
-		x->size &&
-	    (uint64_t)json_integer_value(json_object_get(j, "part_size")) ==
-		x->part_size) {
-		json_array_foreach (json_object_get(j, "done"), k, v) {
-			json_int_t i = json_integer_value(v);
-			if (i < 0 || (uint64_t)i >= x->nparts ||
-			    x->parts[i].etag[0])
-				continue;
+	x->rj =
+	    rjournal_open(x->o->resume_journal, x->etag, x->size, x->part_size);
+	for (i = 0; i < x->nparts; i++)
+		if (rjournal_is_done(x->rj, i)) {
 			x->parts[i].etag[0] = 'd';
-			json_array_append_new(json_object_get(x->jdoc, "done"),
-					      json_integer(i));
-			res->bytes_resumed += part_len(x, (unsigned)i);
-			xfer_progress(x, part_len(x, (unsigned)i));
+			xfer_progress(x, part_len(x, i));
 		}
-	}
-	json_decref(j);
+	res->bytes_resumed = rjournal_bytes_resumed(x->rj);
 }
 
 /* Parallel ranged download of the object version info->etag names; each
@@ -683,15 +664,14 @@ static int download_ranges(struct store *s, const char *key, int fd,
 	}
 	x.nparts = (unsigned)((x.size + x.part_size - 1) / x.part_size);
 	x.parts = xcalloc(x.nparts, sizeof(*x.parts));
-	if (o && o->resume_journal) {
-		x.journal = xstrdup(o->resume_journal);
+	if (o && o->resume_journal)
 		download_resume(&x, res);
-	}
 	r = run_workers(&x, download_worker, jobs_of(o));
 	if (r < 0)
 		*err = x.err;
-	else if (x.journal)
-		unlink(x.journal);
+	else if (x.rj)
+		rjournal_finish(x.rj);
+	rjournal_free(x.rj);
 	res->size = x.size;
 	res->bytes_sent = x.done - res->bytes_resumed;
 	res->parts = x.nparts;

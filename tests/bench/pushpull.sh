@@ -51,7 +51,9 @@
 #      -j; default edgectl's), BENCH_MEMSTORE_BYTES (RGW RAM store; default
 #      room for every upload), BENCH_CACHE_DIR, BENCH_DIR (scratch parent;
 #      default $TMPDIR or /tmp; needs about 6x the image per run),
-#      BENCH_KEEP=1 (keep the scratch dir).
+#      BENCH_KEEP=1 (keep the scratch dir), BENCH_BASE_EDGECTL (another
+#      edgectl binary, e.g. main's: its pulls are timed in the same run
+#      beside this one's, as "base" lines: before/after on one machine).
 # Output: progress on stderr; "bench pushpull: ..." summary lines on stdout.
 set -euo pipefail
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
@@ -124,6 +126,13 @@ mkdir -p "$dir/bin"
 cp "$EDGECTL" "$dir/bin/edgectl"
 say "edgectl: $EDGECTL, built $(date -r "$EDGECTL" '+%F %T')"
 EDGECTL=$dir/bin/edgectl
+BASE=
+if [ -n "${BENCH_BASE_EDGECTL:-}" ]; then
+	[ -x "$BENCH_BASE_EDGECTL" ] || die "BENCH_BASE_EDGECTL: not an executable: $BENCH_BASE_EDGECTL"
+	cp "$BENCH_BASE_EDGECTL" "$dir/bin/edgectl-base"
+	BASE=$dir/bin/edgectl-base
+	say "base edgectl: $BENCH_BASE_EDGECTL, built $(date -r "$BENCH_BASE_EDGECTL" '+%F %T')"
+fi
 
 # nothing from the user's configuration: no edgectl config, docker or
 # containers auth, aws profile
@@ -338,6 +347,14 @@ bench_registry() {
 		check_copied reg-pull-edgectl
 		check_tree "edgectl pull --unpack" "$dir/flat"
 		rm -rf --one-file-system "$dir/pr"
+		if [ -n "$BASE" ]; then
+			measure reg-pull-base "$BASE" --root "$dir/pr" --json pull "${eopts[@]}" "${TLS[@]}" \
+				--unpack "$dir/flat" "$zref"
+			check_tree "base edgectl pull --unpack" "$dir/flat"
+			rm -rf --one-file-system "$dir/pr"
+			measure reg-pull-basenoflat "$BASE" --root "$dir/pr" --json pull "${eopts[@]}" "${TLS[@]}" "$zref"
+			rm -rf --one-file-system "$dir/pr"
+		fi
 		measure reg-pull-skopeo skopeo copy -q --src-tls-verify=false "$gref" "oci:$dir/oci:g"
 		measure reg-pull-umoci umoci unpack --image "$dir/oci:g" "$dir/bundle"
 		check_tree "skopeo copy + umoci unpack" "$dir/bundle/rootfs"
@@ -443,6 +460,10 @@ bench_s3() {
 		jq -e '.layers_unpacked == 2' "$dir/s3-pull-edgectl.out" >/dev/null ||
 			die "s3: edgectl pull: expected 2 layers unpacked: $(cat "$dir/s3-pull-edgectl.out")"
 		rm -rf --one-file-system "$dir/pr"
+		if [ -n "$BASE" ]; then
+			measure s3-pull-base "$BASE" --root "$dir/pr" --store "$(store e1)" --json pull "${eopts[@]}" bench:zstd
+			rm -rf --one-file-system "$dir/pr"
+		fi
 		measure s3-pull-aws "${AWSCP[@]}" "s3://$S3_BUCKET/a1/" "$dir/down"
 		for b in $(blobs_of bench:zstd); do
 			cmp -s "$(blob "$b")" "$dir/down/blobs/sha256/${b#sha256:}" || die "s3: aws download of $b differs"
@@ -516,6 +537,12 @@ if [ -f "$dir/reg-push-edgectl.time" ]; then
 	ratio "  same gzip image" reg-pull-edgectlgz reg-pull-peer 0.5
 	ratio "  edgectl (layers)/skopeo+umoci" reg-pull-edgectlnoflat reg-pull-peer -
 	ratio "registry pull skopeo/curl" reg-pull-skopeo reg-pull-curl -
+	if [ -f "$dir/reg-pull-base.time" ]; then
+		line "registry pull base --unpack" reg-pull-base "$zbytes" "BENCH_BASE_EDGECTL, same image and run"
+		line "registry pull base (layers)" reg-pull-basenoflat "$zbytes" "BENCH_BASE_EDGECTL, no --unpack"
+		ratio "registry pull --unpack edgectl/base" reg-pull-edgectl reg-pull-base -
+		ratio "registry pull (layers) edgectl/base" reg-pull-edgectlnoflat reg-pull-basenoflat -
+	fi
 	read -r _ kf <"$dir/reg-push-edgectl.time"
 	read -r _ kq <"$dir/reg-push-quarter.time"
 	read -r _ kpf <"$dir/reg-pull-edgectl.time"
@@ -536,4 +563,8 @@ if [ -f "$dir/s3-push-edgectl.time" ]; then
 	ratio "s3 push edgectl/aws" s3-push-edgectl s3-push-aws 1.2
 	ratio "s3 pull edgectl/aws" s3-pull-edgectl s3-pull-aws 1.2
 	ratio "s3 pull edgectl/(aws + unpack)" s3-pull-edgectl s3-pull-floor2 1.2
+	if [ -f "$dir/s3-pull-base.time" ]; then
+		line "s3 pull base" s3-pull-base "$zbytes" "BENCH_BASE_EDGECTL, same image and run"
+		ratio "s3 pull edgectl/base" s3-pull-edgectl s3-pull-base -
+	fi
 fi

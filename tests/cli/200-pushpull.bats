@@ -117,6 +117,84 @@ same_inode() {
 	same_inode "$T/flat"
 }
 
+# Three layers with every kind of change a later layer makes to an earlier
+# one: whiteouts, an opaque dir, a file turned into a dir and back, a
+# hardlink pair, a setuid file, a user xattr, and a name whited out then
+# added again.
+whiteout_image() {
+	local l
+	for l in 1 2 3; do mkdir -p "$T/L$l"; done
+	mkdir -p "$T/L1/a/sub" "$T/L1/opq/olddir" "$T/L1/d2f" "$T/L1/keepdir"
+	echo keep >"$T/L1/a/keep"
+	echo gone >"$T/L1/a/gone"
+	echo x >"$T/L1/a/sub/x"
+	echo old >"$T/L1/opq/old"
+	echo y >"$T/L1/opq/olddir/y"
+	echo f >"$T/L1/f2d"
+	echo z >"$T/L1/d2f/z"
+	echo h >"$T/L1/keepdir/h1"
+	ln "$T/L1/keepdir/h1" "$T/L1/keepdir/h2"
+	ln -s a/keep "$T/L1/link"
+	printf '#!/bin/sh\n' >"$T/L1/suid"
+	chmod 4755 "$T/L1/suid"
+	setfattr -n user.edgectl.test -v yes "$T/L1/a/keep" 2>/dev/null || true
+	mkdir -p "$T/L2/a/sub" "$T/L2/opq" "$T/L2/f2d"
+	: >"$T/L2/a/.wh.gone"
+	: >"$T/L2/a/sub/.wh.x"
+	: >"$T/L2/opq/.wh..wh..opq"
+	echo new >"$T/L2/opq/new"
+	: >"$T/L2/.wh.f2d"
+	echo inner >"$T/L2/f2d/inner"
+	: >"$T/L2/.wh.d2f"
+	echo file >"$T/L2/d2f"
+	: >"$T/L2/.wh.link"
+	mkdir -p "$T/L3/a"
+	echo back >"$T/L3/a/gone"
+	chmod 0700 "$T/L3/a"
+	for l in 1 2 3; do
+		tar --xattrs --xattrs-include='user.*' --numeric-owner -C "$T/L$l" -cf "$T/l$l.tar" .
+	done
+	tests/lib/mkimage.sh "$T/wh" img zstd "$T/l1.tar" "$T/l2.tar" "$T/l3.tar" >/dev/null
+}
+
+# What whiteout_image gives once its layers are applied.
+whiteout_expect() {
+	local f=$1
+	[ "$(cat "$f/a/keep")" = keep ] && [ "$(cat "$f/a/gone")" = back ]
+	[ ! -e "$f/a/sub/x" ] && [ -d "$f/a/sub" ]
+	[ "$(stat -c %a "$f/a")" = 700 ]
+	[ "$(ls -A "$f/opq")" = new ]
+	[ "$(cat "$f/f2d/inner")" = inner ] && [ -f "$f/d2f" ] && [ "$(cat "$f/d2f")" = file ]
+	[ ! -e "$f/link" ] && [ ! -L "$f/link" ]
+	[ "$(stat -c %a "$f/suid")" = 4755 ]
+	[ "$(stat -c %i "$f/keepdir/h1")" = "$(stat -c %i "$f/keepdir/h2")" ]
+	# no whiteout left in any form: no .wh. name, no 0:0 device, no xattr
+	[ -z "$(find "$f" -name '.wh.*' -o -type c)" ]
+	if getfattr -n user.edgectl.test "$T/L1/a/keep" >/dev/null 2>&1; then
+		[ "$(getfattr --only-values -n user.edgectl.test "$f/a/keep")" = yes ]
+	fi
+	[ -z "$(getfattr -R -d -m '^trusted\.overlay' "$f" 2>/dev/null)" ]
+}
+
+@test "pull --unpack applies whiteouts and opaque dirs; a second --unpack is built from the layer dirs" {
+	whiteout_image
+	run -0 --separate-stderr edgectl --root "$T/r2" --json pull --unpack "$T/flat" "oci:$T/wh:img"
+	jq -e '.layers_unpacked == 3' <<<"$output"
+	whiteout_expect "$T/flat"
+	# the layer dirs are the overlay form: whiteouts as 0:0 devices
+	[ -n "$(find "$T/r2/layers" -type c)" ]
+	# a second flat dir comes from the layer dirs, not from the blobs: with
+	# the blobs damaged on disk (same size) it is still built and the same
+	local b
+	for b in $(jq -r '.layers[].digest' "$T/wh/blobs/sha256/$(jq -r '.manifests[0].digest' "$T/wh/index.json" | cut -d: -f2)"); do
+		printf 'XXXXXXXX' | dd of="$T/r2/blobs/sha256/${b#sha256:}" bs=1 seek=0 conv=notrunc status=none
+	done
+	run -0 --separate-stderr edgectl --root "$T/r2" --json pull --unpack "$T/flat2" "oci:$T/wh:img"
+	jq -e '.layers_unpacked == 0' <<<"$output"
+	whiteout_expect "$T/flat2"
+	diff <(tree_sig "$T/flat") <(tree_sig "$T/flat2")
+}
+
 @test "push to an OCI directory: skopeo and umoci read it" {
 	edgectl -q build -t web:1 "$SRC" >/dev/null
 	run -0 --separate-stderr edgectl --json push web:1 "oci:$T/out:v1"

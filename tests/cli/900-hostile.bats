@@ -104,6 +104,9 @@ as_nobody() {
 	[[ $stderr == *"'$T/flat'"*"not empty"* ]] || { echo "$stderr"; false; }
 	[ "$(cat "$T/flat/keep")" = mine ]
 	[ ! -e "$T/flat/etc" ]
+	# refused before anything was fetched: no image, no layer
+	run -0 --separate-stderr edgectl --json images
+	jq -e 'length == 0' <<<"$output"
 	# a file where DIR should be: refused too
 	run -2 --separate-stderr edgectl pull --unpack "$T/flat/keep" "oci:$T/evil:x"
 	# an empty DIR and a new DIR are fine

@@ -1,0 +1,112 @@
+/* rangejournal.c - unit tests of the ranged-download journal shared by
+ * store downloads (store/transfer.c) and registry pulls (image/endpoint.c):
+ * what is saved is loaded back for the same version only, partial last
+ * part, hostile or damaged journals count for nothing. */
+#include "tap.h"
+#include "store/rangejournal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MiB (1ull << 20)
+
+static void put(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	fputs(text, f);
+	fclose(f);
+}
+
+int main(void)
+{
+	char dir[] = "/tmp/rjournal.t.XXXXXX", path[128];
+	struct rjournal *j;
+
+	if (!mkdtemp(dir))
+		return 1;
+	snprintf(path, sizeof(path), "%s/j.json", dir);
+
+	/* no file: nothing resumed; 100 MiB in 32 MiB parts, last one 4 */
+	j = rjournal_open(path, "sha256:aa", 100 * MiB, 32 * MiB);
+	is_int(rjournal_parts(j), 4, "4 parts");
+	is_int(rjournal_part_len(j, 0), 32 * MiB, "first part full");
+	is_int(rjournal_part_len(j, 3), 4 * MiB, "last part the rest");
+	is_int(rjournal_bytes_resumed(j), 0, "no journal: nothing resumed");
+	rjournal_mark(j, 1);
+	rjournal_mark(j, 3);
+	ok(access(path, F_OK) == 0, "marking writes the journal");
+	rjournal_free(j);
+
+	/* same version: parts 1 and 3 are done */
+	j = rjournal_open(path, "sha256:aa", 100 * MiB, 32 * MiB);
+	ok(!rjournal_is_done(j, 0) && rjournal_is_done(j, 1) &&
+	       !rjournal_is_done(j, 2) && rjournal_is_done(j, 3),
+	   "same version: the marked parts are done");
+	is_int(rjournal_parts_resumed(j), 2, "2 parts resumed");
+	is_int(rjournal_bytes_resumed(j), 36 * MiB, "36 MiB resumed");
+	ok(!rjournal_is_done(j, 99), "out of range is not done");
+	rjournal_free(j);
+
+	/* another version, size or part size: nothing */
+	j = rjournal_open(path, "sha256:bb", 100 * MiB, 32 * MiB);
+	is_int(rjournal_bytes_resumed(j), 0, "other etag: nothing resumed");
+	rjournal_free(j);
+	j = rjournal_open(path, "sha256:aa", 101 * MiB, 32 * MiB);
+	is_int(rjournal_bytes_resumed(j), 0, "other size: nothing resumed");
+	rjournal_free(j);
+	j = rjournal_open(path, "sha256:aa", 100 * MiB, 16 * MiB);
+	is_int(rjournal_bytes_resumed(j), 0, "other part size: nothing");
+	rjournal_free(j);
+
+	/* the format both downloaders wrote before this module */
+	put(path, "{\"etag\": \"\\\"e1\\\"\", \"size\": 67108864, "
+		  "\"part_size\": 16777216, \"done\": [0, 2]}");
+	j = rjournal_open(path, "\"e1\"", 64 * MiB, 16 * MiB);
+	ok(rjournal_is_done(j, 0) && !rjournal_is_done(j, 1) &&
+	       rjournal_is_done(j, 2),
+	   "an existing journal file is read");
+	rjournal_finish(j);
+	ok(access(path, F_OK) < 0, "finish removes the journal");
+	rjournal_free(j);
+
+	/* hostile entries: negative, out of range, repeated, not integers */
+	put(path, "{\"etag\": \"x\", \"size\": 67108864, \"part_size\": "
+		  "16777216, \"done\": [-1, 4, 99999999999, 1, 1, \"2\", 2.0, "
+		  "null]}");
+	j = rjournal_open(path, "x", 64 * MiB, 16 * MiB);
+	is_int(rjournal_parts_resumed(j), 1, "only the valid entry counts");
+	ok(rjournal_is_done(j, 1), "part 1 done");
+	is_int(rjournal_bytes_resumed(j), 16 * MiB, "counted once");
+	rjournal_free(j);
+
+	/* damaged or wrongly typed: nothing */
+	put(path, "{\"etag\": \"x\", \"size\": 6710");
+	j = rjournal_open(path, "x", 64 * MiB, 16 * MiB);
+	is_int(rjournal_bytes_resumed(j), 0, "truncated journal: nothing");
+	rjournal_free(j);
+	put(path, "{\"etag\": \"x\", \"size\": \"67108864\", \"part_size\": "
+		  "16777216, \"done\": [0]}");
+	j = rjournal_open(path, "x", 64 * MiB, 16 * MiB);
+	is_int(rjournal_bytes_resumed(j), 0, "size as a string: nothing");
+	rjournal_free(j);
+
+	/* no path: a bitmap only, nothing written */
+	unlink(path);
+	j = rjournal_open(NULL, "x", 64 * MiB, 16 * MiB);
+	rjournal_mark(j, 0);
+	ok(rjournal_is_done(j, 0) && access(path, F_OK) < 0,
+	   "without a path: marks kept in memory only");
+	rjournal_finish(j);
+	rjournal_free(j);
+
+	/* an empty object has no parts */
+	j = rjournal_open(NULL, "x", 0, 16 * MiB);
+	is_int(rjournal_parts(j), 0, "empty object: 0 parts");
+	rjournal_free(j);
+
+	rmdir(dir);
+	return done_testing();
+}

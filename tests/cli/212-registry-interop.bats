@@ -93,22 +93,22 @@ blob_gets() {
 
 @test "--tls-verify=false: a listener that takes TCP but never answers TLS costs ~1 s once, then nothing" {
 	edgectl -q build -t web:1 "$T/src" >/dev/null
-	local t0 t1 t2
-	t0=$(date +%s%N)
-	run -0 --separate-stderr edgectl --json push --tls-verify=false web:1 "docker://$PROXY/web:1"
-	t1=$(date +%s%N)
+	local ms
+	run -0 --separate-stderr edgectl -v --json push --tls-verify=false web:1 "docker://$PROXY/web:1"
 	grep -q tls-hello "$PROXY_LOG"
-	echo "first push: $(((t1 - t0) / 1000000)) ms"
-	[ $(((t1 - t0) / 1000000)) -lt 3000 ]
+	# the TLS probe gave up after its own short timeout (curl says how
+	# long it waited: not a clock read here, so load cannot fail it)
+	[[ $stderr == *"milliseconds; trying plain http"* ]] || { echo "$stderr"; false; }
+	ms=$(grep -oE 'after [0-9]+ milliseconds' <<<"$stderr" | head -n 1 | grep -oE '[0-9]+')
+	echo "TLS probe: $ms ms"
+	[ -n "$ms" ] && [ "$ms" -lt 2000 ]
 	jq -e --arg r "$PROXY" '.registries[$r].scheme == "http"' "$EDGECTL_ROOT/cache/registries.json"
 	# remembered: no TLS attempt at all the next time
 	: >"$PROXY_LOG"
-	run -0 --separate-stderr edgectl --json push --tls-verify=false web:1 "docker://$PROXY/web:1"
-	t2=$(date +%s%N)
+	run -0 --separate-stderr edgectl -v --json push --tls-verify=false web:1 "docker://$PROXY/web:1"
 	jq -e '.blobs_copied == 0' <<<"$output"
-	echo "no-op push: $(((t2 - t1) / 1000000)) ms"
 	run -1 grep -q tls-hello "$PROXY_LOG"
-	[ $(((t2 - t1) / 1000000)) -lt 1500 ]
+	[[ $stderr != *"trying plain http"* ]] || { echo "$stderr"; false; }
 }
 
 @test "insecure_registries (config) and --insecure-registry: plain http, never a TLS hello" {

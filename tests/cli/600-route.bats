@@ -319,8 +319,10 @@ hit() {
 	run -0 --separate-stderr edgectl route sync --all
 	t1=$(date +%s%N)
 	echo "# dead backend out of every table in $(((t1 - t0) / 1000000)) ms" >&3
-	# bound: 2 check rounds (probe timeout 500 ms each) + one sync, 10 s
-	[ $(((t1 - t0) / 1000000)) -lt 10000 ]
+	# what is checked is that 2 rounds and a sync do it (above), not how
+	# fast: the time goes to the benchmark (bench/vip.sh); a generous
+	# bound only catches a hang (a loaded CI box took 10 s and more)
+	[ $(((t1 - t0) / 1000000)) -lt 120000 ]
 	out=$(hit 30)
 	echo "$out"
 	! grep -q FAIL <<<"$out" || false

@@ -461,10 +461,33 @@ static int write_one(struct archive *a, struct wsink *s, int rootfd,
 		fd = reopen(rootfd, e, &st, err);
 		if (fd < 0)
 			goto out;
-		if (S_ISREG(st.st_mode))
-			archive_entry_set_size(ae, st.st_size);
 		if (add_xattrs(ae, fd, e->path, err) < 0)
 			goto out;
+		if (S_ISREG(st.st_mode) && o->content) {
+			int cfd = o->content(o->content_ctx, &st, e->path, err);
+
+			if (cfd == -1)
+				goto out;
+			if (cfd >= 0) {
+				close(fd);
+				fd = cfd;
+				if (fstat(fd, &st) < 0) {
+					ec_err_errno(err, EC_FAIL, errno,
+						     "stat the content of '%s'",
+						     e->path);
+					goto out;
+				}
+				if (!S_ISREG(st.st_mode)) {
+					ec_err_set(err, EC_FAIL,
+						   "the content of '%s' is not "
+						   "a regular file",
+						   e->path);
+					goto out;
+				}
+			}
+		}
+		if (S_ISREG(st.st_mode))
+			archive_entry_set_size(ae, st.st_size);
 	}
 	/* WARN: a name that is not valid UTF-8 went out as hdrcharset=BINARY */
 	if (archive_write_header(a, ae) < ARCHIVE_WARN) {

@@ -47,7 +47,9 @@ int layer_create(struct oci_layout *l, int dirfd, const struct layer_opts *o,
 	struct tar_write_opts to = {.mtime_max = o->mtime_max,
 				    .uid = o->uid,
 				    .gid = o->gid,
-				    .overlay_upper = o->overlay_upper};
+				    .overlay_upper = o->overlay_upper,
+				    .content = o->content,
+				    .content_ctx = o->content_ctx};
 	struct comp_opts co = {.kind = o->comp,
 			       .level = o->level,
 			       .frame_size = o->frame_size,

@@ -132,6 +132,12 @@ int img_layers(struct oci_layout *l, const char *manifest_digest,
 int img_unpack_layers(struct oci_layout *l, const char *manifest_digest,
 		      const char *layers_dir, unsigned jobs, unsigned *unpacked,
 		      struct ec_err *err);
+/* Unpack one layer into LAYERS_DIR/<diff_id hex>/ as img_unpack_layers
+ * does (kept when there; verified; appears by rename). For build, whose
+ * COPY layers are tarred straight from the context and unpacked only when
+ * a later step needs them. */
+int img_unpack_layer(struct oci_layout *l, const struct img_layer *ly,
+		     const char *layers_dir, struct ec_err *err);
 /* Unpack the image as one flat rootfs into dir (created; must be empty
  * or absent), applying whiteouts layer by layer. */
 int img_unpack_flat(struct oci_layout *l, const char *manifest_digest,

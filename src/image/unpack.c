@@ -405,6 +405,17 @@ int img_unpack_layers(struct oci_layout *l, const char *manifest_digest,
 	return 0;
 }
 
+int img_unpack_layer(struct oci_layout *l, const struct img_layer *ly,
+		     const char *layers_dir, struct ec_err *err)
+{
+	struct unpacker u = {.l = l, .dir = layers_dir};
+	int did;
+
+	if (mkdir_layers(layers_dir, err) < 0)
+		return -1;
+	return unpack_layer_dir(&u, ly, &did, err);
+}
+
 /* Create dir, or open it when it exists and is empty: the first layer's
  * whiteouts would otherwise delete what was there. */
 static int open_empty_dir(const char *dir, struct ec_err *err)

@@ -7,6 +7,7 @@
 #include "util/xalloc.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <limits.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -34,6 +35,7 @@ struct zjob {
 	unsigned char *out;
 	size_t out_len, out_cap;
 	size_t zret; /* libzstd error code, 0 when compressed */
+	uint64_t seq; /* its place in the stream, for frame_in's order */
 };
 
 struct seek_entry {
@@ -59,6 +61,12 @@ struct comp_writer {
 	uint64_t submitted;
 	struct seek_entry *tab;
 	size_t ntab, tab_cap;
+	/* frame_in: called by workers strictly in frame order */
+	void (*frame_in)(void *ctx, const void *data, size_t len);
+	void *frame_in_ctx;
+	pthread_mutex_t in_mu;
+	pthread_cond_t in_cv;
+	uint64_t in_turn; /* seq of the frame whose input is passed next */
 	/* gzip */
 	z_stream zs;
 	gz_header gzh;
@@ -109,6 +117,19 @@ static void zjob_run(void *arg, unsigned worker, void *v)
 	struct zjob *j = v;
 	size_t bound = ZSTD_compressBound(j->in_len);
 
+	if (w->frame_in) {
+		/* workers take jobs in order: the frame before this one is
+		 * running or done, so this wait ends */
+		pthread_mutex_lock(&w->in_mu);
+		while (w->in_turn != j->seq)
+			pthread_cond_wait(&w->in_cv, &w->in_mu);
+		pthread_mutex_unlock(&w->in_mu);
+		w->frame_in(w->frame_in_ctx, j->in, j->in_len);
+		pthread_mutex_lock(&w->in_mu);
+		w->in_turn++;
+		pthread_cond_broadcast(&w->in_cv);
+		pthread_mutex_unlock(&w->in_mu);
+	}
 	if (!w->cctx[worker])
 		w->cctx[worker] = cctx_new(w->level);
 	if (j->out_cap < bound) {
@@ -241,6 +262,7 @@ static int zstd_submit_fill(struct comp_writer *w, struct ec_err *err)
 		if (zjob_emit(w, j, err) < 0)
 			return -1;
 	}
+	w->fill->seq = w->submitted;
 	opool_submit(w->pool, w->fill);
 	w->fill = NULL;
 	w->submitted++;
@@ -330,6 +352,10 @@ static void zstd_writer_init(struct comp_writer *w, const struct comp_opts *o)
 		return;
 	}
 	w->frame_size = (size_t)fs;
+	w->frame_in = o->frame_in;
+	w->frame_in_ctx = o->frame_in_ctx;
+	pthread_mutex_init(&w->in_mu, NULL);
+	pthread_cond_init(&w->in_cv, NULL);
 	w->threads = t > COMP_THREADS_MAX ? COMP_THREADS_MAX : t;
 	w->pool = opool_new(w->threads, w->threads, zjob_run, w);
 	w->ncctx = opool_workers(w->pool);
@@ -514,7 +540,11 @@ void comp_writer_free(struct comp_writer *w)
 
 	if (!w)
 		return;
-	opool_free(w->pool, zjob_free);
+	if (w->pool) {
+		opool_free(w->pool, zjob_free);
+		pthread_cond_destroy(&w->in_cv);
+		pthread_mutex_destroy(&w->in_mu);
+	}
 	for (i = 0; i < w->ncctx; i++)
 		ZSTD_freeCCtx(w->cctx[i]);
 	zjob_free(w->fill);

@@ -20,6 +20,12 @@ struct comp_opts {
 	int level;	     /* 0 = default (zstd 3, gzip 6) */
 	uint64_t frame_size; /* zstd: input bytes per frame; 0 = 32 MiB */
 	unsigned threads; /* zstd: frames compressed at once; 0 = online CPUs */
+	/* zstd: called with each frame's input, in stream order, on the
+	 * worker that compresses it, before compressing (so hashing the
+	 * uncompressed stream overlaps with the caller producing it). NULL =
+	 * none. Every input byte is passed once, in order. */
+	void (*frame_in)(void *ctx, const void *data, size_t len);
+	void *frame_in_ctx;
 };
 
 struct comp_writer;

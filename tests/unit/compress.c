@@ -259,6 +259,44 @@ static void test_determinism(void)
 	sb_release(&b);
 }
 
+static void collect_in(void *ctx, const void *data, size_t len)
+{
+	sb_add(ctx, data, len);
+}
+
+/* frame_in sees the whole input once, in order, whatever the workers. */
+static void test_frame_in(void)
+{
+	size_t len = FS * 9 + 33;
+	unsigned char *in = gen(len, 0);
+	unsigned threads[] = {1, 4};
+
+	for (size_t t = 0; t < ARRAY_SIZE(threads); t++) {
+		struct strbuf seen = STRBUF_INIT, out = STRBUF_INIT;
+		struct comp_opts o = {.kind = COMP_ZSTD,
+				      .frame_size = FS,
+				      .threads = threads[t],
+				      .frame_in = collect_in,
+				      .frame_in_ctx = &seen};
+		struct comp_writer *w = comp_writer_new(&o, buf_sink, &out);
+		struct ec_err err;
+		int r = 0;
+
+		for (size_t off = 0; !r && off < len; off += 1000)
+			r = comp_write(w, in + off,
+				       len - off < 1000 ? len - off : 1000,
+				       &err);
+		ok(!r && !comp_finish(w, &err) && seen.len == len &&
+		       !memcmp(seen.buf, in, len),
+		   "frame_in gets every input byte in order (%u threads)",
+		   threads[t]);
+		comp_writer_free(w);
+		sb_release(&seen);
+		sb_release(&out);
+	}
+	free(in);
+}
+
 static void test_gzip(void)
 {
 	struct strbuf a = STRBUF_INIT, b = STRBUF_INIT, out = STRBUF_INIT;
@@ -552,6 +590,7 @@ int main(void)
 	}
 	test_aligned_frames();
 	test_determinism();
+	test_frame_in();
 	test_gzip();
 	test_reader_errors();
 	test_corrupt_table();

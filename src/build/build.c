@@ -1078,7 +1078,7 @@ static int do_copy(struct builder *b, struct stage *st,
 	char hex[65], key_extra[200];
 	json_t *cached;
 	uint64_t bytes;
-	int srcfd = b->ctxfd, mounted = 0, r = -1;
+	int srcfd = b->ctxfd, mounted = 0, layer_mounted = 0, r = -1;
 	const char *wd = ec_json_str(config_obj(st), "WorkingDir");
 
 	if (check_flags(
@@ -1168,8 +1168,16 @@ static int do_copy(struct builder *b, struct stage *st,
 	}
 	if (!(layer = fs_mkdtemp(b->tmp, "layer-", err)))
 		goto out;
-	if (!co.extract_archives && !later_needs_files(b, in))
+	if (!co.extract_archives && !later_needs_files(b, in)) {
 		co.defer = copy_deferred_new();
+		/* The layer dir then holds only names and metadata: on a
+		 * tmpfs (as root) its thousands of inodes cost no disk work
+		 * to create or delete. Elsewhere it stays on disk. */
+		if (mount("tmpfs", layer, "tmpfs",
+			  MS_NOSUID | MS_NODEV | MS_NOEXEC,
+			  "mode=0700,nr_inodes=0") == 0)
+			layer_mounted = 1;
+	}
 	{
 		_cleanup_close_ int lfd =
 		    open(layer, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -1192,6 +1200,8 @@ out:
 		close(srcfd);
 	if (mounted)
 		umount2(src_root, MNT_DETACH);
+	if (layer_mounted)
+		umount2(layer, MNT_DETACH);
 	if (layer) {
 		struct ec_err e;
 		fs_rm_rf(layer, &e);

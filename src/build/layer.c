@@ -75,6 +75,8 @@ int layer_create(struct oci_layout *l, int dirfd, const struct layer_opts *o,
 		 * not on the thread producing the tar */
 		co.frame_in = hash_frame;
 		co.frame_in_ctx = p.diff;
+		/* and the blob's hash and write on them too, in order */
+		co.sink_on_workers = 1;
 		p.hashed_by_workers = 1;
 	}
 	if (o->comp != COMP_NONE)

@@ -26,6 +26,13 @@ struct comp_opts {
 	 * none. Every input byte is passed once, in order. */
 	void (*frame_in)(void *ctx, const void *data, size_t len);
 	void *frame_in_ctx;
+	/* zstd: the workers pass compressed frames to the sink themselves,
+	 * still strictly in order (one at a time, each after the one
+	 * before), so writing and hashing the output overlaps with the
+	 * caller producing input. The sink must not need the caller's
+	 * thread; its error is returned by a later comp_write or
+	 * comp_finish. The seek table still goes from comp_finish. */
+	int sink_on_workers;
 };
 
 struct comp_writer;

@@ -277,7 +277,9 @@ static void test_frame_in(void)
 				      .frame_size = FS,
 				      .threads = threads[t],
 				      .frame_in = collect_in,
-				      .frame_in_ctx = &seen};
+				      .frame_in_ctx = &seen,
+				      .sink_on_workers = 1};
+		struct strbuf ref = STRBUF_INIT;
 		struct comp_writer *w = comp_writer_new(&o, buf_sink, &out);
 		struct ec_err err;
 		int r = 0;
@@ -290,6 +292,11 @@ static void test_frame_in(void)
 		       !memcmp(seen.buf, in, len),
 		   "frame_in gets every input byte in order (%u threads)",
 		   threads[t]);
+		compress_buf(COMP_ZSTD, FS, threads[t], in, len, 0, &ref, NULL);
+		ok(out.len == ref.len && !memcmp(out.buf, ref.buf, out.len),
+		   "the sink on the workers gets the same stream (%u threads)",
+		   threads[t]);
+		sb_release(&ref);
 		comp_writer_free(w);
 		sb_release(&seen);
 		sb_release(&out);
@@ -558,7 +565,21 @@ static void test_writer_errors(void)
 	   "sink error passed up: %s", err.msg);
 	comp_writer_free(w);
 
-	/* abandoned mid-way with frames in flight */
+	o.sink_on_workers = 1;
+	sb_reset(&l.sb);
+	w = comp_writer_new(&o, limited_sink, &l);
+	r = comp_write(w, in, FS * 4, &err);
+	if (!r)
+		r = comp_finish(w, &err);
+	ok(r < 0 && err.cat == EC_REMOTE && !strcmp(err.msg, "sink full"),
+	   "a worker's sink error passed up: %s", err.msg);
+	comp_writer_free(w);
+
+	/* abandoned mid-way with frames in flight (both kinds of sink) */
+	w = comp_writer_new(&o, buf_sink, &l.sb);
+	comp_write(w, in, FS * 4, &err);
+	comp_writer_free(w);
+	o.sink_on_workers = 0;
 	w = comp_writer_new(&o, buf_sink, &l.sb);
 	comp_write(w, in, FS * 4, &err);
 	comp_writer_free(w);

@@ -131,16 +131,23 @@ static int cmp_str(const void *a, const void *b)
 
 /* Names in directory `rel` of the source root (followed inside the root),
  * sorted, without "." and "..". */
-static int list_dir(int root, const char *rel, struct src_list *out)
+static int list_dir_fd(int root, const char *rel, struct src_list *out,
+		       int *keep)
 {
 	int fd = src_open(root, rel, 1, O_RDONLY | O_DIRECTORY);
 	struct dirent *de;
 	DIR *d;
 
+	if (keep)
+		*keep = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
 	if (fd < 0 || !(d = fdopendir(fd))) {
 		int e = errno;
 		if (fd >= 0)
 			close(fd);
+		if (keep && *keep >= 0) {
+			close(*keep);
+			*keep = -1;
+		}
 		errno = e;
 		return -1;
 	}
@@ -151,6 +158,11 @@ static int list_dir(int root, const char *rel, struct src_list *out)
 	if (out->n)
 		qsort(out->v, out->n, sizeof(char *), cmp_str);
 	return 0;
+}
+
+static int list_dir(int root, const char *rel, struct src_list *out)
+{
+	return list_dir_fd(root, rel, out, NULL);
 }
 
 /* Expand one glob pattern component by component inside the root. */
@@ -568,12 +580,14 @@ int copy_deferred_open(void *ctx, const struct stat *st, const char *path,
 		return ec_err_set(err, EC_FAIL,
 				  "'%s' changed while it was copied", e->src);
 	}
-	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	return fd;
 }
 
 struct walk_ctx {
 	int srcfd, layerfd;
+	/* the source directory being listed (resolved in the root), or -1:
+	 * its entries are stat'ed by name beneath it, not from the root */
+	int sdir;
 	const struct copy_opts *o;
 	uint64_t *bytes;
 	struct sha256_ctx *hash; /* hashing mode when set */
@@ -810,11 +824,12 @@ static int copy_dir_contents(struct walk_ctx *w, const char *src, int dfd,
 {
 	struct src_list names = {0};
 	size_t i;
-	int r = 0;
+	int r = 0, saved = w->sdir, sdir;
 
-	if (list_dir(w->srcfd, src, &names) < 0)
+	if (list_dir_fd(w->srcfd, src, &names, &sdir) < 0)
 		return ec_err_errno(err, EC_FAIL, errno, "read directory '%s'",
 				    src);
+	w->sdir = sdir;
 	for (i = 0; i < names.n && r == 0; i++) {
 		_cleanup_free_ char *s =
 		    strcmp(src, ".") ? xasprintf("%s/%s", src, names.v[i])
@@ -825,7 +840,11 @@ static int copy_dir_contents(struct walk_ctx *w, const char *src, int dfd,
 		if (w->o->exclude && w->o->exclude(w->o->exclude_ctx, s))
 			continue;
 		r = copy_entry(w, s, 0, dfd, names.v[i], t, err);
+		w->sdir = sdir; /* a subdirectory's walk set its own */
 	}
+	w->sdir = saved;
+	if (sdir >= 0)
+		close(sdir);
 	src_free(&names);
 	return r;
 }
@@ -1020,9 +1039,17 @@ static int copy_entry(struct walk_ctx *w, const char *src, int follow, int pfd,
 		      const char *name, const char *dst, struct ec_err *err)
 {
 	struct stat st;
-	const char *first;
+	const char *first, *base = strrchr(src, '/');
+	int rc;
 
-	if (src_stat(w->srcfd, src, follow, &st) < 0)
+	/* an entry of the directory being listed: one component beneath
+	 * that directory's fd, never followed; else resolved in the root */
+	base = base ? base + 1 : src;
+	if (!follow && w->sdir >= 0 && *base && !strchr(base, '/'))
+		rc = fstatat(w->sdir, base, &st, AT_SYMLINK_NOFOLLOW);
+	else
+		rc = src_stat(w->srcfd, src, follow, &st);
+	if (rc < 0)
 		return ec_err_errno(err, EC_FAIL, errno, "stat '%s'", src);
 	if (w->hash)
 		hash_meta(w, dst, &st);
@@ -1179,8 +1206,11 @@ int copy_into_layer(int srcfd, const char *const *srcs, size_t nsrcs,
 		    uint64_t *bytes, struct ec_err *err)
 {
 	struct src_list l = {0}, real = {0};
-	struct walk_ctx w = {
-	    .srcfd = srcfd, .layerfd = layerfd, .o = o, .bytes = bytes};
+	struct walk_ctx w = {.srcfd = srcfd,
+			     .sdir = -1,
+			     .layerfd = layerfd,
+			     .o = o,
+			     .bytes = bytes};
 	int esc, multi, dest_dir, r = -1;
 	_cleanup_free_ char *named = clean_rel(dest, &esc);
 	_cleanup_free_ char *d = image_resolve(o, named);
@@ -1216,7 +1246,8 @@ int copy_inputs_hash(int srcfd, const char *const *srcs, size_t nsrcs,
 {
 	struct src_list l = {0}, real = {0};
 	uint64_t bytes = 0;
-	struct walk_ctx w = {.srcfd = srcfd, .o = o, .bytes = &bytes};
+	struct walk_ctx w = {
+	    .srcfd = srcfd, .sdir = -1, .o = o, .bytes = &bytes};
 	uint8_t dg[SHA256_LEN];
 	int multi, r = -1;
 	size_t i;

@@ -460,9 +460,8 @@ static int write_one(struct archive *a, struct wsink *s, int rootfd,
 	if (content && S_ISREG(e->mode) && o->content) {
 		/* content from elsewhere: the layer file (empty, no xattrs:
 		 * build's COPY never sets any) is not opened */
-		struct stat lst = {.st_dev = e->dev,
-				   .st_ino = e->ino,
-				   .st_mode = e->mode};
+		struct stat lst = {
+		    .st_dev = e->dev, .st_ino = e->ino, .st_mode = e->mode};
 
 		fd = o->content(o->content_ctx, &lst, e->path, err);
 		if (fd == -1)

@@ -237,8 +237,7 @@ static int stage_dirs_ready(struct builder *b, const struct stage *st,
 				  "differ in number");
 	for (i = 0; i < n; i++) {
 		const char *d = json_string_value(json_array_get(st->dirs, i));
-		const char *diff =
-		    json_string_value(json_array_get(diffs, i));
+		const char *diff = json_string_value(json_array_get(diffs, i));
 		struct img_layer ly;
 
 		if (!d || access(d, F_OK) == 0)
@@ -1043,8 +1042,7 @@ static int from_root(struct builder *b, const char *from,
  * ADD, WORKDIR)? Then COPY fills its layer dir; otherwise it tars the
  * sources straight into the blob (the dir is unpacked if a later stage or
  * build needs it). An instruction of an ONBUILD trigger counts as yes. */
-static int later_needs_files(const struct builder *b,
-			     const struct df_instr *in)
+static int later_needs_files(const struct builder *b, const struct df_instr *in)
 {
 	const struct df_instr *v = b->df->instrs;
 	size_t i, n = b->df->ninstrs;

@@ -968,8 +968,7 @@ static int copy_hardlink(struct walk_ctx *w, const char *first, int pfd,
 static int create_regular(int pfd, const char *name, const char *dst,
 			  struct ec_err *err)
 {
-	const int flags =
-	    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW;
+	const int flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW;
 	int out = openat(pfd, name, flags, 0600);
 
 	/* what an earlier source put there is replaced; a directory stays

@@ -34,7 +34,7 @@ struct zjob {
 	size_t in_len, in_cap;
 	unsigned char *out;
 	size_t out_len, out_cap;
-	size_t zret; /* libzstd error code, 0 when compressed */
+	size_t zret;  /* libzstd error code, 0 when compressed */
 	uint64_t seq; /* its place in the stream, for frame_in's order */
 	int sunk;     /* sink_on_workers: passed to the sink (or failed) */
 	int sink_failed;
@@ -71,8 +71,8 @@ struct comp_writer {
 	pthread_cond_t in_cv;
 	uint64_t in_turn; /* seq of the frame whose input is passed next */
 	int sink_on_workers;
-	uint64_t out_turn;    /* seq of the frame the sink gets next */
-	int workers_failed;   /* a worker's sink failed: later ones skip */
+	uint64_t out_turn;  /* seq of the frame the sink gets next */
+	int workers_failed; /* a worker's sink failed: later ones skip */
 	/* gzip */
 	z_stream zs;
 	gz_header gzh;

@@ -237,19 +237,23 @@ quiesce() { sync -f "$dir" 2>/dev/null || sync; }
 # measure NAME CMD...: time one run (stdout in $dir/NAME.out); keep
 # "seconds kib" of the fastest run in $dir/NAME.time
 measure() {
-	local name=$1 s k best t0 t1
+	local name=$1 s k best t0 t1 u sy cpu
 	shift
 	quiesce
 	t0=$(date +%s%N)
-	if ! "$TIME" -f '%M' -o "$dir/$name.rss" "$@" >"$dir/$name.out" 2>"$dir/$name.err"; then
+	if ! "$TIME" -f '%U %S %M' -o "$dir/$name.rss" "$@" >"$dir/$name.out" 2>"$dir/$name.err"; then
 		say "$name failed: $*"
 		tail -n 20 "$dir/$name.err" >&2
 		exit 1
 	fi
 	t1=$(date +%s%N)
-	k=$(tail -n 1 "$dir/$name.rss")
+	read -r u sy k < <(tail -n 1 "$dir/$name.rss")
 	s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
-	say "  $name: $s s, peak RSS $k KiB"
+	cpu=$(awk -v u="$u" -v s="$sy" 'BEGIN { printf "%.2f", u + s }')
+	say "  $name: $s s, CPU $cpu s, peak RSS $k KiB"
+	# CPU seconds (user + sys, all processes) of every run: on a busy
+	# machine wall time is mostly the share of the CPUs a tool got
+	echo "$cpu" >>"$dir/$name.cpu"
 	if [ -f "$dir/$name.time" ]; then
 		read -r best _ <"$dir/$name.time"
 		awk -v a="$s" -v b="$best" 'BEGIN { exit !(a < b) }' || return 0
@@ -358,6 +362,11 @@ if [ -n "$BASELINE" ]; then
 	awk -v b="$sb" -v f="$sf" 'BEGIN { printf "bench build: baseline/floor  time %5.2f\n", (f > 0 ? b / f : 0) }'
 fi
 echo "bench build: load $(cut -d' ' -f1-3 /proc/loadavg)"
+cpuline() { # NAME: CPU seconds of each run
+	[ -f "$dir/$1.cpu" ] || return 0
+	echo "bench build: $1 CPU (user+sys) per run: $(paste -sd' ' "$dir/$1.cpu") s"
+}
+for n in edgectl baseline floor umoci; do cpuline "$n"; done
 [ -z "$note" ] || echo "$note"
 [ -f "$dir/edgectl-quarter.time" ] || exit 0
 read -r _ kfull <"$dir/edgectl.time"

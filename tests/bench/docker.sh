@@ -138,6 +138,12 @@ daemon_reset_peak() {
 	local p
 	for p in $(daemon_pids); do echo 5 >"/proc/$p/clear_refs" 2>/dev/null || true; done
 }
+# CPU seconds (user + sys) the daemon's processes have used so far
+daemon_cpu() {
+	local p
+	for p in $(daemon_pids); do cat "/proc/$p/stat" 2>/dev/null; done |
+		awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); t += $12 + $13 } END { printf "%.2f", t / hz }'
+}
 daemon_peak_kib() {
 	local p s=0 k
 	for p in $(daemon_pids); do
@@ -151,22 +157,30 @@ daemon_peak_kib() {
 # "seconds kib" of the fastest run in $dir/NAME.time. With DAEMON=1 the
 # daemon's peak over the step is added to the client's.
 measure() {
-	local name=$1 s k best t0 t1 d=0
+	local name=$1 s k best t0 t1 d=0 c0=0 c1=0 u sy cpu
 	shift
 	quiesce
-	[ -n "${DAEMON:-}" ] && daemon_reset_peak
+	if [ -n "${DAEMON:-}" ]; then
+		daemon_reset_peak
+		c0=$(daemon_cpu)
+	fi
 	t0=$(date +%s%N)
-	if ! "$TIME" -f '%M' -o "$dir/$name.rss" "$@" >"$dir/$name.out" 2>"$dir/$name.err"; then
+	if ! "$TIME" -f '%U %S %M' -o "$dir/$name.rss" "$@" >"$dir/$name.out" 2>"$dir/$name.err"; then
 		say "$name failed: $*"
 		tail -n 20 "$dir/$name.err" >&2
 		exit 1
 	fi
 	t1=$(date +%s%N)
-	k=$(tail -n 1 "$dir/$name.rss")
-	[ -n "${DAEMON:-}" ] && d=$(daemon_peak_kib)
+	read -r u sy k < <(tail -n 1 "$dir/$name.rss")
+	if [ -n "${DAEMON:-}" ]; then
+		d=$(daemon_peak_kib)
+		c1=$(daemon_cpu)
+	fi
 	k=$((k + d))
 	s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
-	say "  $name: $s s, peak RSS $k KiB${DAEMON:+ (daemon $d KiB)}"
+	cpu=$(awk -v u="$u" -v s="$sy" -v a="$c0" -v b="$c1" 'BEGIN { printf "%.2f", u + s + b - a }')
+	echo "$cpu" >>"$dir/$name.cpu"
+	say "  $name: $s s, CPU $cpu s, peak RSS $k KiB${DAEMON:+ (daemon $d KiB)}"
 	if [ -f "$dir/$name.time" ]; then
 		read -r best _ <"$dir/$name.time"
 		awk -v a="$s" -v b="$best" 'BEGIN { exit !(a < b) }' || return 0
@@ -267,7 +281,7 @@ reg_start pull
 mapfile -t lays < <(layers_of "$root" bench:1)
 for i in $(seq 1 "$RUNS"); do
 	say "pull, run $i of $RUNS: docker pull (fresh daemon), edgectl pull (new root), floors"
-	docker_stop
+	docker_stop || true
 	docker_start || die "dockerd did not start"
 	DAEMON=1 measure docker-pull "$DOCKER" pull -q "$REGISTRY/d:1"
 	measure edgectl-pull "$EDGECTL" --root "$dir/pull-$i" --json pull "${TLS[@]}" "docker://$REGISTRY/e:1"
@@ -280,7 +294,7 @@ for i in $(seq 1 "$RUNS"); do
 	measure floor-unpack "${UNTAR[@]}" "$dir/untar" "${bl[@]}"
 	rm -rf --one-file-system "$dir/down" "$dir/untar"
 done
-docker_stop
+docker_stop || true
 reg_stop
 
 # --- summary ---
@@ -327,6 +341,9 @@ ratio() { # A B GOAL: how many times faster B is than A, RSS A/B
 		printf "bench docker: %s/%s  time %5.2fx  peak RSS %5.2fx  (goal: %s; %s)\n", a, b, sp, m, g,
 			(g == "" ? "" : ((sp >= 2 && m > 1) ? "met" : "NOT met")) }'
 }
+for n in docker-build docker-push edgectl-build edgectl-push floor-build floor-push docker-pull edgectl-pull floor-download floor-unpack; do
+	echo "bench docker: $n CPU (user+sys, daemon included) per run: $(paste -sd' ' "$dir/$n.cpu") s"
+done
 ratio docker-bp edgectl-bp ">= 2x faster, lower RSS"
 ratio docker-pull edgectl-pull ">= 2x faster, lower RSS"
 awk -v e="$(t edgectl-bp)" -v f="$(t floor-bp)" -v ep="$(t edgectl-pull)" -v fp="$(t floor-pull)" 'BEGIN {

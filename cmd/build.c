@@ -32,7 +32,7 @@ static const struct ec_opt opts[] = {
     {"level", 0, "N",
      "compression level (zstd 1-19, default 3; gzip 1-9, default 6)", O_LEVEL},
     {"frame-size", 0, "SIZE",
-     "zstd: input bytes per independent frame (default 32M)", O_FRAME_SIZE},
+     "zstd: input bytes per independent frame (default 8M)", O_FRAME_SIZE},
     {"no-cache", 0, NULL, "do not reuse cached steps", O_NO_CACHE},
     {"network", 0, "none|host", "network of RUN steps (default none)",
      O_NETWORK},

@@ -18,7 +18,7 @@
 
 #define ZSTD_LEVEL_DEFAULT 3
 #define GZIP_LEVEL_DEFAULT 6
-#define FRAME_SIZE_DEFAULT (32ull << 20)
+#define FRAME_SIZE_DEFAULT (8ull << 20)
 #define GZIP_OS_UNKNOWN	   255 /* header OS byte: same on every host */
 #define IOBUF_SIZE	   (128u << 10)
 #define HUGE_PAGE	   (2u << 20)

@@ -18,7 +18,7 @@ typedef int (*comp_sink_fn)(void *ctx, const void *data, size_t len,
 struct comp_opts {
 	enum comp_kind kind;
 	int level;	     /* 0 = default (zstd 3, gzip 6) */
-	uint64_t frame_size; /* zstd: input bytes per frame; 0 = 32 MiB */
+	uint64_t frame_size; /* zstd: input bytes per frame; 0 = 8 MiB */
 	unsigned threads; /* zstd: frames compressed at once; 0 = online CPUs */
 	/* zstd: called with each frame's input, in stream order, on the
 	 * worker that compresses it, before compressing (so hashing the

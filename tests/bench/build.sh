@@ -349,7 +349,7 @@ ratio() { # PEER
 		printf "bench build: edgectl/%-7s time %5.2f  peak RSS %5.2f\n", p,
 			(sp > 0 ? se / sp : 0), (kp > 0 ? ke / kp : 0) }'
 }
-line edgectl "$ec_out" "edgectl build --no-cache, zstd -3, frames ${FRAME:-32M (default)}"
+line edgectl "$ec_out" "edgectl build --no-cache, zstd -3, frames ${FRAME:-8M (default)}"
 line floor "$floor_out" "tar | zstd -T0 -3, $(zstd -V | sed -n 's/.* v\([0-9.]*\),.*/zstd \1/p'); RSS of the larger process"
 line umoci "$umoci_out" "$(umoci --version | sed 's/ version / /') init+new+insert, gzip"
 [ -z "$BASELINE" ] || line baseline "$ec_out" "BENCH_BASELINE: $BENCH_BASELINE"

@@ -249,18 +249,24 @@ for i in $(seq 1 "$RUNS"); do
 	reg_start "d$i"
 	DAEMON=1 measure docker-build "$DOCKER" build -q -t "$REGISTRY/d:1" "$ctx"
 	DAEMON=1 measure docker-push "$DOCKER" push -q "$REGISTRY/d:1"
-	reg_stop
+	if [ "$i" = "$RUNS" ]; then # kept for the pulls
+		DREG_DIR=$REG_DIR DREGISTRY=$REGISTRY
+	else
+		reg_stop
+	fi
 	if [ "$i" != "$RUNS" ]; then # the next run builds from nothing
 		"$DOCKER" rmi -f "$REGISTRY/d:1" >/dev/null
 		"$DOCKER" builder prune -af >/dev/null
-	else
-		"$DOCKER" tag "$REGISTRY/d:1" bench-d:1
 	fi
 	reg_start "e$i"
 	root=$dir/root-$i
 	measure edgectl-build "$EDGECTL" --root "$root" --json build --no-cache -t bench:1 "$ctx"
 	measure edgectl-push "$EDGECTL" --root "$root" --json push "${TLS[@]}" bench:1 "docker://$REGISTRY/e:1"
-	reg_stop
+	if [ "$i" = "$RUNS" ]; then
+		EREG_DIR=$REG_DIR EREGISTRY=$REGISTRY
+	else
+		reg_stop
+	fi
 	measure floor-build "${FLOOR_BUILD[@]}" "$ctx" "$dir/floor.tar.zst"
 	rm -f "$dir/floor.tar.zst"
 	reg_start "c$i"
@@ -273,29 +279,25 @@ for i in $(seq 1 "$RUNS"); do
 done
 root=$dir/root-$RUNS
 
-say "pull: one registry holding both images (pushed untimed)"
-reg_start pull
-"$EDGECTL" --root "$root" -q push "${TLS[@]}" bench:1 "docker://$REGISTRY/e:1" >/dev/null
-"$DOCKER" tag bench-d:1 "$REGISTRY/d:1"
-"$DOCKER" push -q "$REGISTRY/d:1" >/dev/null
+say "pull: from the registries the last run pushed to"
 mapfile -t lays < <(layers_of "$root" bench:1)
 for i in $(seq 1 "$RUNS"); do
 	say "pull, run $i of $RUNS: docker pull (fresh daemon), edgectl pull (new root), floors"
 	docker_stop || true
 	docker_start || die "dockerd did not start"
-	DAEMON=1 measure docker-pull "$DOCKER" pull -q "$REGISTRY/d:1"
-	measure edgectl-pull "$EDGECTL" --root "$dir/pull-$i" --json pull "${TLS[@]}" "docker://$REGISTRY/e:1"
+	DAEMON=1 measure docker-pull "$DOCKER" pull -q "$DREGISTRY/d:1"
+	measure edgectl-pull "$EDGECTL" --root "$dir/pull-$i" --json pull "${TLS[@]}" "docker://$EREGISTRY/e:1"
 	jq -e --argjson n "${#lays[@]}" '.layers_unpacked == $n' "$dir/edgectl-pull.out" >/dev/null ||
 		die "edgectl pull: expected ${#lays[@]} layers unpacked: $(cat "$dir/edgectl-pull.out")"
 	rm -rf --one-file-system "$dir/pull-$i"
-	measure floor-download "${CURL_PULL[@]}" "$REGISTRY" e "$dir/down" "${lays[@]}"
+	measure floor-download "${CURL_PULL[@]}" "$EREGISTRY" e "$dir/down" "${lays[@]}"
 	bl=()
 	for l in "${lays[@]}"; do bl+=("$dir/down/${l#sha256:}"); done
 	measure floor-unpack "${UNTAR[@]}" "$dir/untar" "${bl[@]}"
 	rm -rf --one-file-system "$dir/down" "$dir/untar"
 done
 docker_stop || true
-reg_stop
+for REG_DIR in "$DREG_DIR" "$EREG_DIR"; do reg_stop; done
 
 # --- summary ---
 t() { read -r s k <"$dir/$1.time"; echo "$s $k"; }

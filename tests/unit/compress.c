@@ -253,7 +253,7 @@ static void test_determinism(void)
 	   "one-byte writes and online-CPU threads give identical output");
 	compress_buf(COMP_ZSTD, 0, 2, in, len, 0, &b, NULL);
 	ok(a.len != b.len || memcmp(a.buf, b.buf, a.len),
-	   "frame size changes the output (default 32 MiB frames)");
+	   "frame size changes the output (default 8 MiB frames)");
 	free(in);
 	sb_release(&a);
 	sb_release(&b);

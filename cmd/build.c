@@ -41,7 +41,7 @@ static const struct ec_opt opts[] = {
      "compression level (zstd 1-19, default 3; gzip 1-9, default 6)", O_LEVEL,
      OPT_INT_TO(A, bo.level, 0, 22)},
     {"frame-size", 0, "SIZE",
-     "zstd: input bytes per independent frame (default 32M)", O_FRAME_SIZE,
+     "zstd: input bytes per independent frame (default 8M)", O_FRAME_SIZE,
      OPT_SIZE_TO(A, bo.frame_size, 64 << 10, 0xffffffffull)},
     {"no-cache", 0, NULL, "do not reuse cached steps", O_NO_CACHE,
      OPT_FLAG_TO(A, bo.no_cache)},

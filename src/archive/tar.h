@@ -4,6 +4,7 @@
 #define EC_TAR_H
 
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "util/err.h"
 
@@ -22,6 +23,17 @@ struct tar_write_opts {
 	 * device becomes an OCI whiteout ".wh.NAME", a directory with the
 	 * trusted.overlay.opaque="y" xattr gets a ".wh..wh..opq" entry. */
 	int overlay_upper;
+	/* Content of regular files from elsewhere (build's COPY tars straight
+	 * from the context: the layer dir holds the files empty). Called for
+	 * each regular file that carries content, with the walk's st_dev,
+	 * st_ino and st_mode of the layer file and its archive name: returns
+	 * an fd (taken over) whose bytes and size (fstat) are the entry's
+	 * (the layer file is then not opened: its xattrs are not stored), -2
+	 * to read the layer file itself, or -1 with err set. NULL = always
+	 * the layer file. */
+	int (*content)(void *ctx, const struct stat *st, const char *path,
+		       struct ec_err *err);
+	void *content_ctx;
 };
 
 /* Write the tree under dirfd as an uncompressed tar stream into sink,

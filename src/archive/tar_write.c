@@ -457,14 +457,40 @@ static int write_one(struct archive *a, struct wsink *s, int rootfd,
 	int r = -1;
 
 	fill_entry(ae, o, e, t);
-	if (content) {
+	if (content && S_ISREG(e->mode) && o->content) {
+		/* content from elsewhere: the layer file (empty, no xattrs:
+		 * build's COPY never sets any) is not opened */
+		struct stat lst = {
+		    .st_dev = e->dev, .st_ino = e->ino, .st_mode = e->mode};
+
+		fd = o->content(o->content_ctx, &lst, e->path, err);
+		if (fd == -1)
+			goto out;
+		if (fd >= 0) {
+			if (fstat(fd, &st) < 0) {
+				ec_err_errno(err, EC_FAIL, errno,
+					     "stat the content of '%s'",
+					     e->path);
+				goto out;
+			}
+			if (!S_ISREG(st.st_mode)) {
+				ec_err_set(err, EC_FAIL,
+					   "the content of '%s' is not a "
+					   "regular file",
+					   e->path);
+				goto out;
+			}
+			archive_entry_set_size(ae, st.st_size);
+		}
+	}
+	if (content && fd < 0) {
 		fd = reopen(rootfd, e, &st, err);
 		if (fd < 0)
 			goto out;
-		if (S_ISREG(st.st_mode))
-			archive_entry_set_size(ae, st.st_size);
 		if (add_xattrs(ae, fd, e->path, err) < 0)
 			goto out;
+		if (S_ISREG(st.st_mode))
+			archive_entry_set_size(ae, st.st_size);
 	}
 	/* WARN: a name that is not valid UTF-8 went out as hdrcharset=BINARY */
 	if (archive_write_header(a, ae) < ARCHIVE_WARN) {

@@ -221,6 +221,39 @@ static char *layer_dir(struct builder *b, const char *diff_id)
 	return xasprintf("%s/%s", b->layers_dir, diff_id + 7);
 }
 
+/* Every layer dir of the stage on disk: a COPY layer tarred straight from
+ * the context (or a cached or base layer whose dir is gone) has only its
+ * blob until a step needs the files; unpack those (verified) now. */
+static int stage_dirs_ready(struct builder *b, const struct stage *st,
+			    struct ec_err *err)
+{
+	json_t *diffs =
+	    json_object_get(json_object_get(st->image, "rootfs"), "diff_ids");
+	size_t i, n = json_array_size(st->dirs);
+
+	if (json_array_size(diffs) != n || json_array_size(st->layers) != n)
+		return ec_err_set(err, EC_FAIL,
+				  "the stage's layers, dirs and diff_ids "
+				  "differ in number");
+	for (i = 0; i < n; i++) {
+		const char *d = json_string_value(json_array_get(st->dirs, i));
+		const char *diff = json_string_value(json_array_get(diffs, i));
+		struct img_layer ly;
+
+		if (!d || access(d, F_OK) == 0)
+			continue;
+		memset(&ly, 0, sizeof(ly));
+		if (!diff || oci_digest_check(diff, err) < 0 ||
+		    oci_desc_from_json(json_array_get(st->layers, i), &ly.blob,
+				       err) < 0)
+			return ec_err_prefix(err, "layer %zu", i + 1);
+		snprintf(ly.diff_id, sizeof(ly.diff_id), "%s", diff);
+		if (img_unpack_layer(b->layout, &ly, b->layers_dir, err) < 0)
+			return ec_err_prefix(err, "unpack layer %s", diff);
+	}
+	return 0;
+}
+
 /* Base image from the local layout: manifest, config, layer dirs. */
 static int base_from_layout(struct builder *b, struct stage *st,
 			    const char *name, struct ec_err *err)
@@ -259,13 +292,7 @@ static int base_from_layout(struct builder *b, struct stage *st,
 		const char *diff = json_string_value(l);
 		if (!diff || oci_digest_check(diff, err) < 0)
 			return ec_err_prefix(err, "base image '%s'", name);
-		dir = layer_dir(b, diff);
-		if (access(dir, F_OK) < 0)
-			return ec_err_set(
-			    err, EC_NOTFOUND,
-			    "base image '%s': layer %s is not unpacked in the "
-			    "local root (pull the image again)",
-			    name, diff);
+		dir = layer_dir(b, diff); /* unpacked when a step needs it */
 		json_array_append_new(st->dirs, json_string(dir));
 	}
 	memcpy(st->chain, d.digest + 7, 64);
@@ -419,7 +446,7 @@ static char *cache_path(struct builder *b, const char *key)
 /* A cached layer for this chain key, if its blob and dir still exist. */
 static json_t *cache_get(struct builder *b, const char *key)
 {
-	_cleanup_free_ char *p = NULL, *dir = NULL;
+	_cleanup_free_ char *p = NULL;
 	struct ec_err e;
 	json_t *c;
 	const char *diff, *dg;
@@ -439,12 +466,7 @@ static json_t *cache_get(struct builder *b, const char *key)
 		json_decref(c);
 		return NULL;
 	}
-	dir = layer_dir(b, diff);
-	if (access(dir, F_OK) < 0) {
-		json_decref(c);
-		return NULL;
-	}
-	return c;
+	return c; /* its dir is unpacked when a step needs it */
 }
 
 static void cache_put(struct builder *b, const char *key, json_t *entry)
@@ -496,10 +518,13 @@ static void layer_progress(void *ctx, uint64_t n)
 }
 
 /* Turn directory `dir` into a layer (blob + ROOT/layers/<diff>), cache it
- * under `key` and add it to the stage. */
+ * under `key` and add it to the stage. With `defer` the dir's regular
+ * files are empty and their bytes come from the sources copy recorded:
+ * the dir is left for the caller to remove and ROOT/layers/<diff> is
+ * unpacked from the blob only if a step needs it. */
 static int commit_layer(struct builder *b, struct stage *st, const char *dir,
-			int overlay_upper, const char *key, const char *by,
-			struct ec_err *err)
+			int overlay_upper, struct copy_deferred *defer,
+			const char *key, const char *by, struct ec_err *err)
 {
 	struct layer_opts lo = {.comp = b->o->comp,
 				.level = b->o->level,
@@ -510,7 +535,9 @@ static int commit_layer(struct builder *b, struct stage *st, const char *dir,
 				.gid = -1,
 				.overlay_upper = overlay_upper,
 				.progress = layer_progress,
-				.progress_ctx = b};
+				.progress_ctx = b,
+				.content = defer ? copy_deferred_open : NULL,
+				.content_ctx = defer};
 	struct layer_result res;
 	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	_cleanup_free_ char *final = NULL;
@@ -527,7 +554,7 @@ static int commit_layer(struct builder *b, struct stage *st, const char *dir,
 		     "over 5 GiB; split it into several COPY/RUN steps",
 		     by, (double)res.tar_size / (1 << 30));
 	final = layer_dir(b, res.diff_id);
-	if (rename(dir, final) < 0) {
+	if (!defer && rename(dir, final) < 0) {
 		struct ec_err e;
 		if (errno != ENOTEMPTY && errno != EEXIST)
 			return ec_err_errno(err, EC_FAIL, errno,
@@ -917,6 +944,8 @@ static int stage_root(struct builder *b, const struct stage *src,
 	size_t i, n = json_array_size(src->dirs);
 
 	*mounted = 0;
+	if (stage_dirs_ready(b, src, err) < 0)
+		return -1;
 	if (n == 0) {
 		*root = fs_mkdtemp(b->tmp, "empty-", err);
 		return *root ? 0 : -1;
@@ -1009,6 +1038,24 @@ static int from_root(struct builder *b, const char *from,
 	return rc;
 }
 
+/* Does a step after `in` in its stage read the stage's files (RUN, COPY,
+ * ADD, WORKDIR)? Then COPY fills its layer dir; otherwise it tars the
+ * sources straight into the blob (the dir is unpacked if a later stage or
+ * build needs it). An instruction of an ONBUILD trigger counts as yes. */
+static int later_needs_files(const struct builder *b, const struct df_instr *in)
+{
+	const struct df_instr *v = b->df->instrs;
+	size_t i, n = b->df->ninstrs;
+
+	if (in < v || in >= v + n)
+		return 1;
+	for (i = (size_t)(in - v) + 1; i < n && v[i].kind != DF_FROM; i++)
+		if (v[i].kind == DF_RUN || v[i].kind == DF_COPY ||
+		    v[i].kind == DF_ADD || v[i].kind == DF_WORKDIR)
+			return 1;
+	return 0;
+}
+
 static int do_copy(struct builder *b, struct stage *st,
 		   const struct df_instr *in, const char *by,
 		   struct ec_err *err)
@@ -1029,7 +1076,7 @@ static int do_copy(struct builder *b, struct stage *st,
 	char hex[65], key_extra[200];
 	json_t *cached;
 	uint64_t bytes;
-	int srcfd = b->ctxfd, mounted = 0, r = -1;
+	int srcfd = b->ctxfd, mounted = 0, layer_mounted = 0, r = -1;
 	const char *wd = ec_json_str(config_obj(st), "WorkingDir");
 
 	if (check_flags(
@@ -1065,7 +1112,7 @@ static int do_copy(struct builder *b, struct stage *st,
 		    b->dfname, in->line, in->keyword);
 		goto out;
 	}
-	if (open_lowers(st, &co, err) < 0 ||
+	if (stage_dirs_ready(b, st, err) < 0 || open_lowers(st, &co, err) < 0 ||
 	    (chown_s && parse_chown(b, in, chown_s, &co, err) < 0))
 		goto out;
 	co.chown = chown_s != NULL;
@@ -1119,6 +1166,16 @@ static int do_copy(struct builder *b, struct stage *st,
 	}
 	if (!(layer = fs_mkdtemp(b->tmp, "layer-", err)))
 		goto out;
+	if (!co.extract_archives && !later_needs_files(b, in)) {
+		co.defer = copy_deferred_new();
+		/* The layer dir then holds only names and metadata: on a
+		 * tmpfs (as root) its thousands of inodes cost no disk work
+		 * to create or delete. Elsewhere it stays on disk. */
+		if (mount("tmpfs", layer, "tmpfs",
+			  MS_NOSUID | MS_NODEV | MS_NOEXEC,
+			  "mode=0700,nr_inodes=0") == 0)
+			layer_mounted = 1;
+	}
 	{
 		_cleanup_close_ int lfd =
 		    open(layer, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -1131,15 +1188,18 @@ static int do_copy(struct builder *b, struct stage *st,
 			goto out;
 		}
 	}
-	if (commit_layer(b, st, layer, 0, st->chain, by, err) < 0)
+	if (commit_layer(b, st, layer, 0, co.defer, st->chain, by, err) < 0)
 		goto out;
 	r = 0;
 out:
+	copy_deferred_free(co.defer);
 	close_lowers(&co);
 	if (srcfd != b->ctxfd && srcfd >= 0)
 		close(srcfd);
 	if (mounted)
 		umount2(src_root, MNT_DETACH);
+	if (layer_mounted)
+		umount2(layer, MNT_DETACH);
 	if (layer) {
 		struct ec_err e;
 		fs_rm_rf(layer, &e);
@@ -1321,6 +1381,8 @@ static int do_workdir(struct builder *b, struct stage *st,
 	}
 	if (!strcmp(wd, "/"))
 		goto no_layer;
+	if (stage_dirs_ready(b, st, err) < 0)
+		goto out;
 	if (stage_root(b, st, "the stage for WORKDIR", &root, &mounted, err) ==
 	    0) {
 		rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -1362,7 +1424,7 @@ static int do_workdir(struct builder *b, struct stage *st,
 		goto out;
 	}
 	if (make_workdir(&m, lfd, wd, (size_t)have, &u, err) < 0 ||
-	    commit_layer(b, st, layer, 0, st->chain, by, err) < 0) {
+	    commit_layer(b, st, layer, 0, NULL, st->chain, by, err) < 0) {
 		ec_err_prefix(err, "%s:%d", b->dfname, in->line);
 		goto out;
 	}
@@ -1486,6 +1548,8 @@ static int do_run(struct builder *b, struct stage *st,
 		    "%s:%d: RUN needs a base image with a shell (this stage "
 		    "starts FROM scratch and has no files)",
 		    b->dfname, in->line);
+	if (stage_dirs_ready(b, st, err) < 0)
+		return -1;
 	cmd = command_json(st, in);
 	/* environment: image Env, then ARGs not shadowed by Env */
 	env = json_deep_copy(json_object_get(cfg, "Env"));
@@ -1573,7 +1637,7 @@ static int do_run(struct builder *b, struct stage *st,
 		goto out;
 	}
 	drop_mount_points(upper, had);
-	if (commit_layer(b, st, upper, 1, st->chain, by, err) < 0)
+	if (commit_layer(b, st, upper, 1, NULL, st->chain, by, err) < 0)
 		goto out;
 	r = 0;
 out : {

@@ -131,16 +131,23 @@ static int cmp_str(const void *a, const void *b)
 
 /* Names in directory `rel` of the source root (followed inside the root),
  * sorted, without "." and "..". */
-static int list_dir(int root, const char *rel, struct src_list *out)
+static int list_dir_fd(int root, const char *rel, struct src_list *out,
+		       int *keep)
 {
 	int fd = src_open(root, rel, 1, O_RDONLY | O_DIRECTORY);
 	struct dirent *de;
 	DIR *d;
 
+	if (keep)
+		*keep = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
 	if (fd < 0 || !(d = fdopendir(fd))) {
 		int e = errno;
 		if (fd >= 0)
 			close(fd);
+		if (keep && *keep >= 0) {
+			close(*keep);
+			*keep = -1;
+		}
 		errno = e;
 		return -1;
 	}
@@ -151,6 +158,11 @@ static int list_dir(int root, const char *rel, struct src_list *out)
 	if (out->n)
 		qsort(out->v, out->n, sizeof(char *), cmp_str);
 	return 0;
+}
+
+static int list_dir(int root, const char *rel, struct src_list *out)
+{
+	return list_dir_fd(root, rel, out, NULL);
 }
 
 /* Expand one glob pattern component by component inside the root. */
@@ -461,8 +473,121 @@ struct dir_time {
 	struct timespec mtime;
 };
 
+/* A regular file created empty in the layer dir, its bytes to come from
+ * src (relative to the source root; followed when `follow`). */
+struct deferred {
+	ino_t layer_ino;
+	size_t seq; /* later records of a reused inode number win */
+	char *src;
+	int follow;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec ctime; /* a file replaced or written since differs */
+};
+
+struct copy_deferred {
+	int srcfd; /* borrowed from copy_into_layer's caller */
+	dev_t layer_dev;
+	struct deferred *v;
+	size_t n, cap;
+	int sorted;
+};
+
+struct copy_deferred *copy_deferred_new(void)
+{
+	struct copy_deferred *d = xcalloc(1, sizeof(*d));
+
+	d->srcfd = -1;
+	return d;
+}
+
+void copy_deferred_free(struct copy_deferred *d)
+{
+	size_t i;
+
+	if (!d)
+		return;
+	for (i = 0; i < d->n; i++)
+		free(d->v[i].src);
+	free(d->v);
+	free(d);
+}
+
+static void defer_add(struct copy_deferred *d, const struct stat *lst,
+		      const char *src, int follow, const struct stat *st)
+{
+	d->v = xgrow(d->v, &d->cap, d->n + 1, sizeof(*d->v));
+	d->v[d->n] = (struct deferred){.layer_ino = lst->st_ino,
+				       .seq = d->n,
+				       .src = xstrdup(src),
+				       .follow = follow,
+				       .dev = st->st_dev,
+				       .ino = st->st_ino,
+				       .size = st->st_size,
+				       .ctime = st->st_ctim};
+	d->layer_dev = lst->st_dev;
+	d->n++;
+	d->sorted = 0;
+}
+
+static int cmp_deferred(const void *a, const void *b)
+{
+	const struct deferred *x = a, *y = b;
+
+	if (x->layer_ino != y->layer_ino)
+		return x->layer_ino < y->layer_ino ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+int copy_deferred_open(void *ctx, const struct stat *st, const char *path,
+		       struct ec_err *err)
+{
+	struct copy_deferred *d = ctx;
+	const struct deferred *e = NULL;
+	size_t lo = 0, hi = d->n;
+	struct stat now;
+	int fd;
+
+	if (!d->sorted) {
+		if (d->n)
+			qsort(d->v, d->n, sizeof(*d->v), cmp_deferred);
+		d->sorted = 1;
+	}
+	if (st->st_dev != d->layer_dev)
+		return -2;
+	while (lo < hi) { /* the last record of this inode number */
+		size_t mid = lo + (hi - lo) / 2;
+		if (d->v[mid].layer_ino <= st->st_ino)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo && d->v[lo - 1].layer_ino == st->st_ino)
+		e = &d->v[lo - 1];
+	if (!e)
+		return -2;
+	fd = src_open(d->srcfd, e->src, e->follow,
+		      O_RDONLY | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "open '%s' (for '%s')",
+				    e->src, path);
+	if (fstat(fd, &now) < 0 || !S_ISREG(now.st_mode) ||
+	    now.st_ino != e->ino || now.st_dev != e->dev ||
+	    now.st_size != e->size || now.st_ctim.tv_sec != e->ctime.tv_sec ||
+	    now.st_ctim.tv_nsec != e->ctime.tv_nsec) {
+		close(fd);
+		return ec_err_set(err, EC_FAIL,
+				  "'%s' changed while it was copied", e->src);
+	}
+	return fd;
+}
+
 struct walk_ctx {
 	int srcfd, layerfd;
+	/* the source directory being listed (resolved in the root), or -1:
+	 * its entries are stat'ed by name beneath it, not from the root */
+	int sdir;
 	const struct copy_opts *o;
 	uint64_t *bytes;
 	struct sha256_ctx *hash; /* hashing mode when set */
@@ -699,11 +824,12 @@ static int copy_dir_contents(struct walk_ctx *w, const char *src, int dfd,
 {
 	struct src_list names = {0};
 	size_t i;
-	int r = 0;
+	int r = 0, saved = w->sdir, sdir;
 
-	if (list_dir(w->srcfd, src, &names) < 0)
+	if (list_dir_fd(w->srcfd, src, &names, &sdir) < 0)
 		return ec_err_errno(err, EC_FAIL, errno, "read directory '%s'",
 				    src);
+	w->sdir = sdir;
 	for (i = 0; i < names.n && r == 0; i++) {
 		_cleanup_free_ char *s =
 		    strcmp(src, ".") ? xasprintf("%s/%s", src, names.v[i])
@@ -714,7 +840,11 @@ static int copy_dir_contents(struct walk_ctx *w, const char *src, int dfd,
 		if (w->o->exclude && w->o->exclude(w->o->exclude_ctx, s))
 			continue;
 		r = copy_entry(w, s, 0, dfd, names.v[i], t, err);
+		w->sdir = sdir; /* a subdirectory's walk set its own */
 	}
+	w->sdir = saved;
+	if (sdir >= 0)
+		close(sdir);
 	src_free(&names);
 	return r;
 }
@@ -833,13 +963,56 @@ static int copy_hardlink(struct walk_ctx *w, const char *first, int pfd,
 	return 0;
 }
 
+/* Create regular file `name` in pfd (an entry already there is replaced;
+ * a directory is an error). */
+static int create_regular(int pfd, const char *name, const char *dst,
+			  struct ec_err *err)
+{
+	const int flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW;
+	int out = openat(pfd, name, flags, 0600);
+
+	/* what an earlier source put there is replaced; a directory stays
+	 * (unlinkat fails with EISDIR, the second create with EEXIST) */
+	if (out < 0 && errno == EEXIST && unlinkat(pfd, name, 0) == 0)
+		out = openat(pfd, name, flags, 0600);
+	else if (out < 0 && errno == EEXIST)
+		errno = EEXIST;
+	if (out >= 0)
+		return out;
+	if (errno == EEXIST)
+		return ec_err_set(err, EC_USAGE,
+				  "'/%s' is a directory this "
+				  "instruction copied: it cannot also "
+				  "be a file",
+				  dst);
+	return ec_err_errno(err, EC_FAIL, errno, "create '/%s'", dst);
+}
+
 static int copy_regular(struct walk_ctx *w, const char *src, int follow,
 			int pfd, const char *name, const char *dst,
 			const struct stat *st, struct ec_err *err)
 {
-	_cleanup_close_ int in = open_regular(w, src, follow, st, err);
+	_cleanup_close_ int in = -1;
 	_cleanup_close_ int out = -1;
 
+	if (w->o->defer && !w->hash) {
+		/* the bytes go from the source straight into the tar */
+		struct stat lst;
+
+		out = create_regular(pfd, name, dst, err);
+		if (out < 0)
+			return -1;
+		if (meta_fd(out, dst, st, w->o, err) < 0)
+			return -1;
+		if (fstat(out, &lst) < 0)
+			return ec_err_errno(err, EC_FAIL, errno, "stat '/%s'",
+					    dst);
+		w->o->defer->srcfd = w->srcfd;
+		defer_add(w->o->defer, &lst, src, follow, st);
+		*w->bytes += (uint64_t)st->st_size;
+		return 0;
+	}
+	in = open_regular(w, src, follow, st, err);
 	if (in < 0)
 		return -1;
 	if (w->hash) {
@@ -851,19 +1024,9 @@ static int copy_regular(struct walk_ctx *w, const char *src, int follow,
 			   ? ec_err_errno(err, EC_FAIL, errno, "read '%s'", src)
 			   : 0;
 	}
-	unlinkat(pfd, name, 0);
-	out =
-	    openat(pfd, name,
-		   O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (out < 0) {
-		if (errno == EEXIST)
-			return ec_err_set(err, EC_USAGE,
-					  "'/%s' is a directory this "
-					  "instruction copied: it cannot also "
-					  "be a file",
-					  dst);
-		return ec_err_errno(err, EC_FAIL, errno, "create '/%s'", dst);
-	}
+	out = create_regular(pfd, name, dst, err);
+	if (out < 0)
+		return -1;
 	if (copy_data(in, out, src, dst, w->bytes, err) < 0)
 		return -1;
 	return meta_fd(out, dst, st, w->o, err);
@@ -875,9 +1038,17 @@ static int copy_entry(struct walk_ctx *w, const char *src, int follow, int pfd,
 		      const char *name, const char *dst, struct ec_err *err)
 {
 	struct stat st;
-	const char *first;
+	const char *first, *base = strrchr(src, '/');
+	int rc;
 
-	if (src_stat(w->srcfd, src, follow, &st) < 0)
+	/* an entry of the directory being listed: one component beneath
+	 * that directory's fd, never followed; else resolved in the root */
+	base = base ? base + 1 : src;
+	if (!follow && w->sdir >= 0 && *base && !strchr(base, '/'))
+		rc = fstatat(w->sdir, base, &st, AT_SYMLINK_NOFOLLOW);
+	else
+		rc = src_stat(w->srcfd, src, follow, &st);
+	if (rc < 0)
 		return ec_err_errno(err, EC_FAIL, errno, "stat '%s'", src);
 	if (w->hash)
 		hash_meta(w, dst, &st);
@@ -1034,8 +1205,11 @@ int copy_into_layer(int srcfd, const char *const *srcs, size_t nsrcs,
 		    uint64_t *bytes, struct ec_err *err)
 {
 	struct src_list l = {0}, real = {0};
-	struct walk_ctx w = {
-	    .srcfd = srcfd, .layerfd = layerfd, .o = o, .bytes = bytes};
+	struct walk_ctx w = {.srcfd = srcfd,
+			     .sdir = -1,
+			     .layerfd = layerfd,
+			     .o = o,
+			     .bytes = bytes};
 	int esc, multi, dest_dir, r = -1;
 	_cleanup_free_ char *named = clean_rel(dest, &esc);
 	_cleanup_free_ char *d = image_resolve(o, named);
@@ -1071,7 +1245,8 @@ int copy_inputs_hash(int srcfd, const char *const *srcs, size_t nsrcs,
 {
 	struct src_list l = {0}, real = {0};
 	uint64_t bytes = 0;
-	struct walk_ctx w = {.srcfd = srcfd, .o = o, .bytes = &bytes};
+	struct walk_ctx w = {
+	    .srcfd = srcfd, .sdir = -1, .o = o, .bytes = &bytes};
 	uint8_t dg[SHA256_LEN];
 	int multi, r = -1;
 	size_t i;

@@ -3,6 +3,7 @@
 #define EC_BUILD_COPY_H
 
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "util/err.h"
@@ -25,7 +26,24 @@ struct copy_opts {
 	const int *lowerfds;
 	size_t nlowers;
 	const char *src_name; /* "stage 'x'"; NULL = "the build context" */
+	/* Deferred content (COPY tarred straight from the source): regular
+	 * files are created empty in the layer dir (name, mode, owner, mtime,
+	 * hardlinks as usual) and recorded here; copy_deferred_open gives the
+	 * layer writer their source. NULL = copy the bytes. Not with
+	 * extract_archives. */
+	struct copy_deferred *defer;
 };
+
+struct copy_deferred;
+struct copy_deferred *copy_deferred_new(void);
+void copy_deferred_free(struct copy_deferred *d);
+/* A tar_write_opts content hook (ctx = the copy_deferred): the source of
+ * the layer file st (recorded by copy_into_layer with o->defer), reopened
+ * with RESOLVE_IN_ROOT below the source root as the copy resolved it and
+ * checked to be the inode the copy saw (EC_FAIL "changed" otherwise);
+ * -2 for a file copy_into_layer did not defer. */
+int copy_deferred_open(void *ctx, const struct stat *st, const char *path,
+		       struct ec_err *err);
 
 /* Copy `srcs` (paths relative to the source root srcfd, globs allowed) to
  * `dest` (absolute in the image, already joined with WORKDIR) inside the

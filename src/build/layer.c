@@ -13,13 +13,20 @@ struct pipe {
 	struct oci_blob_writer *bw;
 	uint64_t tar_size;
 	const struct layer_opts *o;
+	int hashed_by_workers; /* zstd: diff_id hashed as frames go out */
 };
+
+static void hash_frame(void *ctx, const void *data, size_t len)
+{
+	sha256_update(ctx, data, len);
+}
 
 static int tar_sink(void *ctx, const void *data, size_t len, struct ec_err *err)
 {
 	struct pipe *p = ctx;
 
-	sha256_update(p->diff, data, len);
+	if (!p->hashed_by_workers)
+		sha256_update(p->diff, data, len);
 	p->tar_size += len;
 	if (p->o->progress)
 		p->o->progress(p->o->progress_ctx, p->tar_size);
@@ -47,7 +54,9 @@ int layer_create(struct oci_layout *l, int dirfd, const struct layer_opts *o,
 	struct tar_write_opts to = {.mtime_max = o->mtime_max,
 				    .uid = o->uid,
 				    .gid = o->gid,
-				    .overlay_upper = o->overlay_upper};
+				    .overlay_upper = o->overlay_upper,
+				    .content = o->content,
+				    .content_ctx = o->content_ctx};
 	struct comp_opts co = {.kind = o->comp,
 			       .level = o->level,
 			       .frame_size = o->frame_size,
@@ -61,6 +70,15 @@ int layer_create(struct oci_layout *l, int dirfd, const struct layer_opts *o,
 	if (!p.bw)
 		return -1;
 	p.diff = sha256_new();
+	if (o->comp == COMP_ZSTD) {
+		/* the tar's hash on the compression workers, in frame order,
+		 * not on the thread producing the tar */
+		co.frame_in = hash_frame;
+		co.frame_in_ctx = p.diff;
+		/* and the blob's hash and write on them too, in order */
+		co.sink_on_workers = 1;
+		p.hashed_by_workers = 1;
+	}
 	if (o->comp != COMP_NONE)
 		p.cw = comp_writer_new(&co, oci_blob_sink, p.bw);
 	if (tar_write_dir(dirfd, &to, tar_sink, &p, &res->entries, err) < 0)

@@ -5,6 +5,7 @@
 #define EC_BUILD_LAYER_H
 
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "compress/compress.h"
 #include "oci/layout.h"
@@ -21,6 +22,10 @@ struct layer_opts {
 	/* progress: bytes of tar produced so far */
 	void (*progress)(void *ctx, uint64_t tar_bytes);
 	void *progress_ctx;
+	/* regular files' content from elsewhere: see tar_write_opts */
+	int (*content)(void *ctx, const struct stat *st, const char *path,
+		       struct ec_err *err);
+	void *content_ctx;
 };
 
 struct layer_result {

@@ -7,6 +7,7 @@
 #include "util/xalloc.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <limits.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -17,7 +18,7 @@
 
 #define ZSTD_LEVEL_DEFAULT 3
 #define GZIP_LEVEL_DEFAULT 6
-#define FRAME_SIZE_DEFAULT (32ull << 20)
+#define FRAME_SIZE_DEFAULT (8ull << 20)
 #define GZIP_OS_UNKNOWN	   255 /* header OS byte: same on every host */
 #define IOBUF_SIZE	   (128u << 10)
 #define HUGE_PAGE	   (2u << 20)
@@ -33,7 +34,11 @@ struct zjob {
 	size_t in_len, in_cap;
 	unsigned char *out;
 	size_t out_len, out_cap;
-	size_t zret; /* libzstd error code, 0 when compressed */
+	size_t zret;  /* libzstd error code, 0 when compressed */
+	uint64_t seq; /* its place in the stream, for frame_in's order */
+	int sunk;     /* sink_on_workers: passed to the sink (or failed) */
+	int sink_failed;
+	struct ec_err sink_err;
 };
 
 struct seek_entry {
@@ -59,6 +64,15 @@ struct comp_writer {
 	uint64_t submitted;
 	struct seek_entry *tab;
 	size_t ntab, tab_cap;
+	/* frame_in: called by workers strictly in frame order */
+	void (*frame_in)(void *ctx, const void *data, size_t len);
+	void *frame_in_ctx;
+	pthread_mutex_t in_mu;
+	pthread_cond_t in_cv;
+	uint64_t in_turn; /* seq of the frame whose input is passed next */
+	int sink_on_workers;
+	uint64_t out_turn;  /* seq of the frame the sink gets next */
+	int workers_failed; /* a worker's sink failed: later ones skip */
 	/* gzip */
 	z_stream zs;
 	gz_header gzh;
@@ -102,6 +116,8 @@ static ZSTD_CCtx *cctx_new(int level)
 	return c;
 }
 
+static int zjob_out(struct comp_writer *w, struct zjob *j, struct ec_err *err);
+
 /* Worker: compress one frame (runs without the caller's lock). */
 static void zjob_run(void *arg, unsigned worker, void *v)
 {
@@ -109,6 +125,19 @@ static void zjob_run(void *arg, unsigned worker, void *v)
 	struct zjob *j = v;
 	size_t bound = ZSTD_compressBound(j->in_len);
 
+	if (w->frame_in) {
+		/* workers take jobs in order: the frame before this one is
+		 * running or done, so this wait ends */
+		pthread_mutex_lock(&w->in_mu);
+		while (w->in_turn != j->seq)
+			pthread_cond_wait(&w->in_cv, &w->in_mu);
+		pthread_mutex_unlock(&w->in_mu);
+		w->frame_in(w->frame_in_ctx, j->in, j->in_len);
+		pthread_mutex_lock(&w->in_mu);
+		w->in_turn++;
+		pthread_cond_broadcast(&w->in_cv);
+		pthread_mutex_unlock(&w->in_mu);
+	}
 	if (!w->cctx[worker])
 		w->cctx[worker] = cctx_new(w->level);
 	if (j->out_cap < bound) {
@@ -122,6 +151,26 @@ static void zjob_run(void *arg, unsigned worker, void *v)
 	if (ZSTD_isError(j->out_len)) {
 		j->zret = j->out_len;
 		j->out_len = 0;
+	}
+	if (w->sink_on_workers) {
+		int skip;
+
+		/* the frame before this one is running or done: this ends */
+		pthread_mutex_lock(&w->in_mu);
+		while (w->out_turn != j->seq)
+			pthread_cond_wait(&w->in_cv, &w->in_mu);
+		skip = w->workers_failed;
+		pthread_mutex_unlock(&w->in_mu);
+		j->sink_failed = 0;
+		if (!skip && zjob_out(w, j, &j->sink_err) < 0)
+			j->sink_failed = 1;
+		j->sunk = 1;
+		pthread_mutex_lock(&w->in_mu);
+		if (j->sink_failed)
+			w->workers_failed = 1;
+		w->out_turn++;
+		pthread_cond_broadcast(&w->in_cv);
+		pthread_mutex_unlock(&w->in_mu);
 	}
 }
 
@@ -179,35 +228,28 @@ static void zjob_append(struct comp_writer *w, struct zjob *j, const void *data,
 	j->in_len = need;
 }
 
-/* Caller's thread: pass a compressed frame to the sink, note it in the
- * seek table and recycle the job. */
-static int zjob_emit(struct comp_writer *w, struct zjob *j, struct ec_err *err)
+/* Pass a compressed frame to the sink and note it in the seek table, in
+ * stream order (the caller's thread, or a worker in its turn). */
+static int zjob_out(struct comp_writer *w, struct zjob *j, struct ec_err *err)
 {
 	struct seek_entry *e;
-	int r = -1;
 
-	if (j->zret) {
-		ec_err_set(err, EC_FAIL, "zstd compression failed: %s",
-			   ZSTD_getErrorName(j->zret));
-		goto out;
-	}
-	if (j->out_len > UINT32_MAX || j->out_len < 4) {
-		ec_err_set(
+	if (j->zret)
+		return ec_err_set(err, EC_FAIL, "zstd compression failed: %s",
+				  ZSTD_getErrorName(j->zret));
+	if (j->out_len > UINT32_MAX || j->out_len < 4)
+		return ec_err_set(
 		    err, EC_USAGE,
 		    "compressed frame of %zu bytes does not fit the seek "
 		    "table: use a frame size under 4 GiB",
 		    j->out_len);
-		goto out;
-	}
 	/* the skippable frame holding the table counts its size in a u32 */
-	if (w->ntab >= (UINT32_MAX - ZSEEK_FOOTER_SIZE) / 12) {
-		ec_err_set(err, EC_USAGE,
-			   "too many frames for the seek table: use a larger "
-			   "frame size");
-		goto out;
-	}
+	if (w->ntab >= (UINT32_MAX - ZSEEK_FOOTER_SIZE) / 12)
+		return ec_err_set(err, EC_USAGE,
+				  "too many frames for the seek table: use a "
+				  "larger frame size");
 	if (w->sink(w->ctx, j->out, j->out_len, err) < 0)
-		goto out;
+		return -1;
 	w->tab = xgrow(w->tab, &w->tab_cap, w->ntab + 1, sizeof(*w->tab));
 	e = &w->tab[w->ntab++];
 	e->c_size = (uint32_t)j->out_len;
@@ -215,10 +257,29 @@ static int zjob_emit(struct comp_writer *w, struct zjob *j, struct ec_err *err)
 	/* the frame ends with the low 32 bits of XXH64 of its content: the
 	 * very checksum the seekable format wants */
 	e->xsum = get_le32(j->out + j->out_len - 4);
-	r = 0;
-out:
+	return 0;
+}
+
+/* Caller's thread: a collected frame goes to the sink (unless a worker
+ * sent it already), then the job is recycled. */
+static int zjob_emit(struct comp_writer *w, struct zjob *j, struct ec_err *err)
+{
+	int r = 0;
+
+	if (j->sunk) {
+		if (j->sink_failed) {
+			*err = j->sink_err;
+			r = -1;
+		}
+	} else {
+		r = zjob_out(w, j, err);
+	}
+	j->sunk = 0;
+	j->sink_failed = 0;
 	zjob_put(w, j);
-	return r;
+	if (r < 0)
+		return -1;
+	return 0;
 }
 
 /* Emit finished frames in order: all of them with wait, else only those
@@ -241,6 +302,7 @@ static int zstd_submit_fill(struct comp_writer *w, struct ec_err *err)
 		if (zjob_emit(w, j, err) < 0)
 			return -1;
 	}
+	w->fill->seq = w->submitted;
 	opool_submit(w->pool, w->fill);
 	w->fill = NULL;
 	w->submitted++;
@@ -330,6 +392,11 @@ static void zstd_writer_init(struct comp_writer *w, const struct comp_opts *o)
 		return;
 	}
 	w->frame_size = (size_t)fs;
+	w->frame_in = o->frame_in;
+	w->frame_in_ctx = o->frame_in_ctx;
+	w->sink_on_workers = o->sink_on_workers;
+	pthread_mutex_init(&w->in_mu, NULL);
+	pthread_cond_init(&w->in_cv, NULL);
 	w->threads = t > COMP_THREADS_MAX ? COMP_THREADS_MAX : t;
 	w->pool = opool_new(w->threads, w->threads, zjob_run, w);
 	w->ncctx = opool_workers(w->pool);
@@ -514,7 +581,11 @@ void comp_writer_free(struct comp_writer *w)
 
 	if (!w)
 		return;
-	opool_free(w->pool, zjob_free);
+	if (w->pool) {
+		opool_free(w->pool, zjob_free);
+		pthread_cond_destroy(&w->in_cv);
+		pthread_mutex_destroy(&w->in_mu);
+	}
 	for (i = 0; i < w->ncctx; i++)
 		ZSTD_freeCCtx(w->cctx[i]);
 	zjob_free(w->fill);

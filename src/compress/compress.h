@@ -18,8 +18,21 @@ typedef int (*comp_sink_fn)(void *ctx, const void *data, size_t len,
 struct comp_opts {
 	enum comp_kind kind;
 	int level;	     /* 0 = default (zstd 3, gzip 6) */
-	uint64_t frame_size; /* zstd: input bytes per frame; 0 = 32 MiB */
+	uint64_t frame_size; /* zstd: input bytes per frame; 0 = 8 MiB */
 	unsigned threads; /* zstd: frames compressed at once; 0 = online CPUs */
+	/* zstd: called with each frame's input, in stream order, on the
+	 * worker that compresses it, before compressing (so hashing the
+	 * uncompressed stream overlaps with the caller producing it). NULL =
+	 * none. Every input byte is passed once, in order. */
+	void (*frame_in)(void *ctx, const void *data, size_t len);
+	void *frame_in_ctx;
+	/* zstd: the workers pass compressed frames to the sink themselves,
+	 * still strictly in order (one at a time, each after the one
+	 * before), so writing and hashing the output overlaps with the
+	 * caller producing input. The sink must not need the caller's
+	 * thread; its error is returned by a later comp_write or
+	 * comp_finish. The seek table still goes from comp_finish. */
+	int sink_on_workers;
 };
 
 struct comp_writer;

@@ -150,6 +150,12 @@ int img_unpack_blob(struct oci_layout *l, const struct oci_desc *d,
  * nothing created). */
 int img_unpack_dir_check(const char *dir, struct ec_err *err);
 
+/* Unpack one layer into LAYERS_DIR/<diff_id hex>/ as img_unpack_layers
+ * does (kept when there; verified; appears by rename). For build, whose
+ * COPY layers are tarred straight from the context and unpacked only when
+ * a later step needs them. */
+int img_unpack_layer(struct oci_layout *l, const struct img_layer *ly,
+		     const char *layers_dir, struct ec_err *err);
 /* Unpack the image as one flat rootfs into dir (created; must be empty
  * or absent), applying whiteouts layer by layer. A layer already unpacked
  * in LAYERS_DIR/<diff_id hex>/ (img_unpack_layers; NULL: none) is copied

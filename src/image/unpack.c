@@ -447,6 +447,17 @@ int img_unpack_layers(struct oci_layout *l, const char *manifest_digest,
 	return 0;
 }
 
+int img_unpack_layer(struct oci_layout *l, const struct img_layer *ly,
+		     const char *layers_dir, struct ec_err *err)
+{
+	struct unpacker u = {.l = l, .dir = layers_dir};
+	int did;
+
+	if (mkdir_layers(layers_dir, err) < 0)
+		return -1;
+	return unpack_layer_dir(&u, ly, &did, err);
+}
+
 /* Create dir (unless check_only), or open it when it exists and is
  * empty: the first layer's whiteouts would otherwise delete what was
  * there. check_only: 0 when dir is absent or empty (nothing created). */

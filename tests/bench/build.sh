@@ -29,7 +29,9 @@
 #      sources'), BENCH_CACHE_DIR (default
 #      ${XDG_CACHE_HOME:-~/.cache}/edgectl-bench), BENCH_DIR (scratch
 #      parent; default $TMPDIR or /tmp; needs about 2x the context and
-#      2x more per run), BENCH_KEEP=1 (keep the scratch dir).
+#      2x more per run), BENCH_KEEP=1 (keep the scratch dir),
+#      BENCH_BASELINE (another edgectl binary, e.g. main's, measured in
+#      the same runs as "baseline": before/after ratios from one run).
 # Output: progress on stderr; "bench build: ..." summary lines on stdout.
 set -euo pipefail
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
@@ -80,6 +82,13 @@ mkdir -p "$dir/bin"
 cp "$EDGECTL" "$dir/bin/edgectl"
 say "edgectl: $EDGECTL, built $(date -r "$EDGECTL" '+%F %T')"
 EDGECTL=$dir/bin/edgectl
+BASELINE=
+if [ -n "${BENCH_BASELINE:-}" ]; then
+	[ -x "$BENCH_BASELINE" ] || die "BENCH_BASELINE: not an executable: $BENCH_BASELINE"
+	cp "$BENCH_BASELINE" "$dir/bin/edgectl-baseline"
+	BASELINE=$dir/bin/edgectl-baseline
+	say "baseline: $BENCH_BASELINE, built $(date -r "$BENCH_BASELINE" '+%F %T')"
+fi
 
 # --- the Debian mirror, from apt's own configuration ---
 
@@ -228,19 +237,23 @@ quiesce() { sync -f "$dir" 2>/dev/null || sync; }
 # measure NAME CMD...: time one run (stdout in $dir/NAME.out); keep
 # "seconds kib" of the fastest run in $dir/NAME.time
 measure() {
-	local name=$1 s k best t0 t1
+	local name=$1 s k best t0 t1 u sy cpu
 	shift
 	quiesce
 	t0=$(date +%s%N)
-	if ! "$TIME" -f '%M' -o "$dir/$name.rss" "$@" >"$dir/$name.out" 2>"$dir/$name.err"; then
+	if ! "$TIME" -f '%U %S %M' -o "$dir/$name.rss" "$@" >"$dir/$name.out" 2>"$dir/$name.err"; then
 		say "$name failed: $*"
 		tail -n 20 "$dir/$name.err" >&2
 		exit 1
 	fi
 	t1=$(date +%s%N)
-	k=$(tail -n 1 "$dir/$name.rss")
+	read -r u sy k < <(tail -n 1 "$dir/$name.rss")
 	s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
-	say "  $name: $s s, peak RSS $k KiB"
+	cpu=$(awk -v u="$u" -v s="$sy" 'BEGIN { printf "%.2f", u + s }')
+	say "  $name: $s s, CPU $cpu s, peak RSS $k KiB"
+	# CPU seconds (user + sys, all processes) of every run: on a busy
+	# machine wall time is mostly the share of the CPUs a tool got
+	echo "$cpu" >>"$dir/$name.cpu"
 	if [ -f "$dir/$name.time" ]; then
 		read -r best _ <"$dir/$name.time"
 		awk -v a="$s" -v b="$best" 'BEGIN { exit !(a < b) }' || return 0
@@ -263,6 +276,9 @@ for i in $(seq 1 "$RUNS"); do
 	say "run $i of $RUNS: edgectl build, tar | zstd, umoci"
 	measure edgectl "$EDGECTL" --root "$dir/root-$i" --json build --no-cache "${eopts[@]}" -t bench:latest "$ctx"
 	measure floor "${FLOOR[@]}" "$tree" "$dir/floor-$i.tar.zst"
+	if [ -n "$BASELINE" ]; then
+		measure baseline "$BASELINE" --root "$dir/rootb-$i" --json build --no-cache "${eopts[@]}" -t bench:latest "$ctx"
+	fi
 	measure umoci "${UMOCI[@]}" "$dir/umoci-$i" "$tree"
 done
 if [ -f "$ctx/quarter.bin" ]; then
@@ -333,11 +349,24 @@ ratio() { # PEER
 		printf "bench build: edgectl/%-7s time %5.2f  peak RSS %5.2f\n", p,
 			(sp > 0 ? se / sp : 0), (kp > 0 ? ke / kp : 0) }'
 }
-line edgectl "$ec_out" "edgectl build --no-cache, zstd -3, frames ${FRAME:-32M (default)}"
+line edgectl "$ec_out" "edgectl build --no-cache, zstd -3, frames ${FRAME:-8M (default)}"
 line floor "$floor_out" "tar | zstd -T0 -3, $(zstd -V | sed -n 's/.* v\([0-9.]*\),.*/zstd \1/p'); RSS of the larger process"
 line umoci "$umoci_out" "$(umoci --version | sed 's/ version / /') init+new+insert, gzip"
+[ -z "$BASELINE" ] || line baseline "$ec_out" "BENCH_BASELINE: $BENCH_BASELINE"
 ratio floor
 ratio umoci
+if [ -n "$BASELINE" ]; then
+	ratio baseline
+	read -r sb _ <"$dir/baseline.time"
+	read -r sf _ <"$dir/floor.time"
+	awk -v b="$sb" -v f="$sf" 'BEGIN { printf "bench build: baseline/floor  time %5.2f\n", (f > 0 ? b / f : 0) }'
+fi
+echo "bench build: load $(cut -d' ' -f1-3 /proc/loadavg)"
+cpuline() { # NAME: CPU seconds of each run
+	[ -f "$dir/$1.cpu" ] || return 0
+	echo "bench build: $1 CPU (user+sys) per run: $(paste -sd' ' "$dir/$1.cpu") s"
+}
+for n in edgectl baseline floor umoci; do cpuline "$n"; done
 [ -z "$note" ] || echo "$note"
 [ -f "$dir/edgectl-quarter.time" ] || exit 0
 read -r _ kfull <"$dir/edgectl.time"

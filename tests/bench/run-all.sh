@@ -2,8 +2,9 @@
 # tests/bench/run-all.sh - run the benchmarks, then print their summaries.
 #
 #   tests/bench/run-all.sh              all: every tests/bench/*.sh but this
-#                                       one (build, compress, prewarm,
-#                                       pushpull, route, run, schedule, store)
+#                                       one (big, build, compress, docker,
+#                                       prewarm, pushpull, registry, route,
+#                                       run, scale, schedule, store, vm)
 #   tests/bench/run-all.sh store build  only these (names without .sh)
 #
 # A benchmark prints its summary on stdout and its progress on stderr (shown

@@ -253,10 +253,55 @@ static void test_determinism(void)
 	   "one-byte writes and online-CPU threads give identical output");
 	compress_buf(COMP_ZSTD, 0, 2, in, len, 0, &b, NULL);
 	ok(a.len != b.len || memcmp(a.buf, b.buf, a.len),
-	   "frame size changes the output (default 32 MiB frames)");
+	   "frame size changes the output (default 8 MiB frames)");
 	free(in);
 	sb_release(&a);
 	sb_release(&b);
+}
+
+static void collect_in(void *ctx, const void *data, size_t len)
+{
+	sb_add(ctx, data, len);
+}
+
+/* frame_in sees the whole input once, in order, whatever the workers. */
+static void test_frame_in(void)
+{
+	size_t len = FS * 9 + 33;
+	unsigned char *in = gen(len, 0);
+	unsigned threads[] = {1, 4};
+
+	for (size_t t = 0; t < ARRAY_SIZE(threads); t++) {
+		struct strbuf seen = STRBUF_INIT, out = STRBUF_INIT;
+		struct comp_opts o = {.kind = COMP_ZSTD,
+				      .frame_size = FS,
+				      .threads = threads[t],
+				      .frame_in = collect_in,
+				      .frame_in_ctx = &seen,
+				      .sink_on_workers = 1};
+		struct strbuf ref = STRBUF_INIT;
+		struct comp_writer *w = comp_writer_new(&o, buf_sink, &out);
+		struct ec_err err;
+		int r = 0;
+
+		for (size_t off = 0; !r && off < len; off += 1000)
+			r = comp_write(w, in + off,
+				       len - off < 1000 ? len - off : 1000,
+				       &err);
+		ok(!r && !comp_finish(w, &err) && seen.len == len &&
+		       !memcmp(seen.buf, in, len),
+		   "frame_in gets every input byte in order (%u threads)",
+		   threads[t]);
+		compress_buf(COMP_ZSTD, FS, threads[t], in, len, 0, &ref, NULL);
+		ok(out.len == ref.len && !memcmp(out.buf, ref.buf, out.len),
+		   "the sink on the workers gets the same stream (%u threads)",
+		   threads[t]);
+		sb_release(&ref);
+		comp_writer_free(w);
+		sb_release(&seen);
+		sb_release(&out);
+	}
+	free(in);
 }
 
 static void test_gzip(void)
@@ -520,7 +565,21 @@ static void test_writer_errors(void)
 	   "sink error passed up: %s", err.msg);
 	comp_writer_free(w);
 
-	/* abandoned mid-way with frames in flight */
+	o.sink_on_workers = 1;
+	sb_reset(&l.sb);
+	w = comp_writer_new(&o, limited_sink, &l);
+	r = comp_write(w, in, FS * 4, &err);
+	if (!r)
+		r = comp_finish(w, &err);
+	ok(r < 0 && err.cat == EC_REMOTE && !strcmp(err.msg, "sink full"),
+	   "a worker's sink error passed up: %s", err.msg);
+	comp_writer_free(w);
+
+	/* abandoned mid-way with frames in flight (both kinds of sink) */
+	w = comp_writer_new(&o, buf_sink, &l.sb);
+	comp_write(w, in, FS * 4, &err);
+	comp_writer_free(w);
+	o.sink_on_workers = 0;
 	w = comp_writer_new(&o, buf_sink, &l.sb);
 	comp_write(w, in, FS * 4, &err);
 	comp_writer_free(w);
@@ -552,6 +611,7 @@ int main(void)
 	}
 	test_aligned_frames();
 	test_determinism();
+	test_frame_in();
 	test_gzip();
 	test_reader_errors();
 	test_corrupt_table();

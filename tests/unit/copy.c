@@ -334,6 +334,82 @@ static void add_archives(struct img *im)
 	sb_release(&tar);
 }
 
+/* The tar of layer dir rel (content from d when given) into out. */
+static int tar_layer(const char *rel, struct copy_deferred *d,
+		     struct strbuf *out, struct ec_err *e)
+{
+	struct tar_write_opts to = {.mtime_max = -1,
+				    .uid = -1,
+				    .gid = -1,
+				    .content = d ? copy_deferred_open : NULL,
+				    .content_ctx = d};
+	int fd = dirfd_of(rel), r;
+
+	r = tar_write_dir(fd, &to, tar_sink, out, NULL, e);
+	close(fd);
+	return r;
+}
+
+/* COPY tarred straight from the context: the same tar bytes as copying
+ * into the layer dir then tarring it (hardlinks, symlinks, a later source
+ * replacing an earlier one's file, --chown); a source replaced after the
+ * copy walked it is refused, never read. */
+static void deferred(void)
+{
+	const char *srcs[] = {"d", "d2/"};
+	struct copy_opts o = {.uid = 7, .gid = 8, .mode = -1};
+	struct strbuf a = STRBUF_INIT, b = STRBUF_INIT, c = STRBUF_INIT;
+	struct copy_deferred *d = copy_deferred_new();
+	_cleanup_free_ char *h1 = at("ctx/d/h1"), *h2 = at("ctx/d/h2");
+	struct ec_err e;
+	uint64_t bytes, bytes2;
+	int fd, r1, r2;
+
+	mkdirs("ctx/d/sub");
+	mkdirs("ctx/d2");
+	put("ctx/d/sub/a", "aaaa\n");
+	put("ctx/d/h1", "hard\n");
+	if (link(h1, h2) < 0)
+		printf("# link: %s\n", strerror(errno));
+	put("ctx/d/same", "first source\n");
+	put("ctx/d2/same", "the second source wins\n");
+	link_("sub/a", "ctx/d/l");
+	mkdirs("plain");
+	mkdirs("skel");
+	fd = dirfd_of("plain");
+	r1 = copy_into_layer(dirfd_of("ctx"), srcs, 2, "/x/", fd, &o, &bytes,
+			     &e);
+	close(fd);
+	o.defer = d;
+	fd = dirfd_of("skel");
+	r2 = copy_into_layer(dirfd_of("ctx"), srcs, 2, "/x/", fd, &o, &bytes2,
+			     &e);
+	close(fd);
+	ok(r1 == 0 && r2 == 0 && bytes == bytes2,
+	   "deferred copy counts the same bytes (%llu, %llu)",
+	   (unsigned long long)bytes, (unsigned long long)bytes2);
+	{
+		struct stat st;
+		_cleanup_close_ int sk = dirfd_of("skel");
+		ok(fstatat(sk, "x/sub/a", &st, 0) == 0 && st.st_size == 0,
+		   "the layer dir holds the file empty");
+	}
+	ok(tar_layer("plain", NULL, &a, &e) == 0 &&
+	       tar_layer("skel", d, &b, &e) == 0 && a.len == b.len &&
+	       !memcmp(a.buf, b.buf, a.len),
+	   "the tar from the sources is byte for byte the tar of the copy");
+	/* the source replaced by another file after the walk */
+	unlink(h1);
+	unlink(h2);
+	put("ctx/d/h1", "swapped\n");
+	ok(tar_layer("skel", d, &c, &e) < 0 && strstr(e.msg, "changed"),
+	   "a source replaced after the copy is refused: %s", e.msg);
+	copy_deferred_free(d);
+	sb_release(&a);
+	sb_release(&b);
+	sb_release(&c);
+}
+
 int main(void)
 {
 	struct img im = {.nlowers = 0};
@@ -349,6 +425,7 @@ int main(void)
 	dest_rule(&im, root);
 	confinement(&im);
 	add_archives(&im);
+	deferred();
 	fs_rm_rf(top, &e);
 	return done_testing();
 }

@@ -59,6 +59,7 @@ struct wsink {
 	void *ctx;
 	struct ec_err err;
 	int failed;
+	int discard; /* after a failure: nothing more reaches fn */
 };
 
 static struct went *went_add(struct wtree *t, const struct stat *st,
@@ -296,6 +297,8 @@ static la_ssize_t sink_write(struct archive *a, void *ctx, const void *buf,
 	struct wsink *s = ctx;
 
 	(void)a;
+	if (s->discard)
+		return (la_ssize_t)len;
 	if (s->fn(s->ctx, buf, len, &s->err) < 0) {
 		s->failed = 1;
 		return -1;
@@ -545,9 +548,12 @@ static int write_all(int rootfd, const struct tar_write_opts *o,
 		r = write_one(a, s, rootfd, o, t, &t->v[i], buf, err);
 	if (r == 0 && archive_write_close(a) != ARCHIVE_OK)
 		r = la_error(a, s, "(end of archive)", err);
-	if (r < 0)
-		archive_write_fail(
-		    a); /* no end-of-archive records after a failure */
+	if (r < 0) {
+		/* no end-of-archive records after a failure: they go nowhere
+		 * (archive_write_fail would leak the writer's block buffer) */
+		s->discard = 1;
+		archive_write_close(a);
+	}
 	archive_write_free(a);
 	return r;
 }

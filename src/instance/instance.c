@@ -300,64 +300,6 @@ int inst_remove(const char *root, const char *id, struct ec_err *err)
 	return fs_rm_rf(dir, err);
 }
 
-/* The network of a dead monitor's instance: CNI DEL without the result
- * it kept in memory (the plugins find theirs by container id), then the
- * namespace. */
-static int reap_net(const char *root, const char *id, const json_t *spec,
-		    struct ec_err *err)
-{
-	_cleanup_free_ char *ns = xasprintf("ec-%s", id);
-	_cleanup_free_ char *path = xasprintf("/run/netns/%s", ns);
-	_cleanup_free_ char *ipam = xasprintf("%s/cni/networks", root);
-	_cleanup_free_ struct net_port *ports = NULL;
-	struct cni_opts o = {.subnet = ec_json_str(spec, "subnet"),
-			     .bridge = ec_json_str(spec, "bridge"),
-			     .ipam_dir = ipam};
-	const json_t *p;
-	size_t i;
-
-	if (access(path, F_OK) < 0 || !o.subnet)
-		return 0; /* torn down already, or never set up */
-	ports = xcalloc(json_array_size(json_object_get(spec, "ports")) + 1,
-			sizeof(*ports));
-	json_array_foreach (json_object_get(spec, "ports"), i, p)
-		if (net_port_parse(json_string_value(p), &ports[o.nports],
-				   NULL) == 0)
-			o.nports++;
-	o.ports = ports;
-	cni_del(&o, id, path, NULL, NULL);
-	return netns_delete(ns, err);
-}
-
-int inst_reap(const char *root, const char *id, const json_t *st,
-	      struct ec_err *err)
-{
-	_cleanup_json_ json_t *spec = NULL;
-	_cleanup_free_ char *rtdir = inst_file(root, id, "rt");
-	const char *net;
-
-	/* only what a monitor that died left behind: its status still says
-	 * it runs (or the runtime's state dir is still there) */
-	if (!inst_status_active(ec_json_str(st, "status")) &&
-	    access(rtdir, F_OK) < 0)
-		return 0;
-	if (!(spec = inst_spec(root, id, NULL)))
-		return 0; /* created and never started */
-	if (rt_reap(ec_json_str(spec, "runtime"), id, rtdir, err) < 0)
-		return -1;
-	net = ec_json_str(spec, "network");
-	if ((!net || !strcmp(net, "bridge")) &&
-	    reap_net(root, id, spec, err) < 0)
-		return ec_err_prefix(err, "instance %s", id);
-	inst_state_update(root, id,
-			  json_pack("{s:s,s:s,s:I}", "status", "lost", "error",
-				    "its monitor died; what it left was "
-				    "cleaned up",
-				    "finished_ms", (json_int_t)now_ms()),
-			  NULL);
-	return 0;
-}
-
 /* --- running ------------------------------------------------------------- */
 
 static const char **str_array(const json_t *a)
@@ -381,14 +323,14 @@ struct netstate {
 	json_t *result;
 };
 
-static int net_up(const char *root, const char *id, const json_t *spec,
-		  struct netstate *n, char **ip, json_t *trace,
-		  struct ec_err *err)
+/* The namespace name, IPAM dir, subnet, bridge and ports of the
+ * instance's CNI network, from its spec (net_up, reap_net). */
+static int net_config(const char *root, const char *id, const json_t *spec,
+		      struct netstate *n, struct ec_err *err)
 {
 	const json_t *p;
 	size_t i;
 
-	*ip = NULL;
 	n->ns_name = xasprintf("ec-%s", id);
 	n->ipam_dir = xasprintf("%s/cni/networks", root);
 	n->cni.subnet = ec_json_str(spec, "subnet");
@@ -405,6 +347,19 @@ static int net_up(const char *root, const char *id, const json_t *spec,
 		n->cni.nports++;
 	}
 	n->cni.ports = n->ports;
+	return 0;
+}
+
+static int net_up(const char *root, const char *id, const json_t *spec,
+		  struct netstate *n, char **ip, json_t *trace,
+		  struct ec_err *err)
+{
+	const json_t *p;
+	size_t i;
+
+	*ip = NULL;
+	if (net_config(root, id, spec, n, err) < 0)
+		return -1;
 	if (netns_create(n->ns_name, &n->ns_path, err) < 0)
 		return -1;
 	inst_trace(trace, "netns");
@@ -448,6 +403,53 @@ static void net_down(const char *id, struct netstate *n)
 	free(n->ns_path);
 	free(n->ports);
 	free(n->ipam_dir);
+}
+
+/* The network of a dead monitor's instance: CNI DEL without the result
+ * it kept in memory (the plugins find theirs by container id), then the
+ * namespace, as net_down does for a monitor that lives. */
+static int reap_net(const char *root, const char *id, const json_t *spec,
+		    struct ec_err *err)
+{
+	struct netstate n = {0};
+	int r = net_config(root, id, spec, &n, err);
+
+	if (r == 0) {
+		n.ns_path = xasprintf("/run/netns/%s", n.ns_name);
+		n.up =
+		    access(n.ns_path, F_OK) == 0; /* else torn down already */
+	}
+	net_down(id, &n);
+	return r;
+}
+
+int inst_reap(const char *root, const char *id, const json_t *st,
+	      struct ec_err *err)
+{
+	_cleanup_json_ json_t *spec = NULL;
+	_cleanup_free_ char *rtdir = inst_file(root, id, "rt");
+	const char *net;
+
+	/* only what a monitor that died left behind: its status still says
+	 * it runs (or the runtime's state dir is still there) */
+	if (!inst_status_active(ec_json_str(st, "status")) &&
+	    access(rtdir, F_OK) < 0)
+		return 0;
+	if (!(spec = inst_spec(root, id, NULL)))
+		return 0; /* created and never started */
+	if (rt_reap(ec_json_str(spec, "runtime"), id, rtdir, err) < 0)
+		return -1;
+	net = ec_json_str(spec, "network");
+	if ((!net || !strcmp(net, "bridge")) &&
+	    reap_net(root, id, spec, err) < 0)
+		return ec_err_prefix(err, "instance %s", id);
+	inst_state_update(root, id,
+			  json_pack("{s:s,s:s,s:I}", "status", "lost", "error",
+				    "its monitor died; what it left was "
+				    "cleaned up",
+				    "finished_ms", (json_int_t)now_ms()),
+			  NULL);
+	return 0;
 }
 
 int inst_exec(const char *root, const char *id, rt_output_fn out, void *ctx,

@@ -412,9 +412,12 @@ static int reap_net(const char *root, const char *id, const json_t *spec,
 		    struct ec_err *err)
 {
 	struct netstate n = {0};
-	int r = net_config(root, id, spec, &n, err);
+	int r = 0;
 
-	if (r == 0) {
+	/* no subnet: never set up (the start failed before the network) */
+	if (ec_json_str(spec, "subnet"))
+		r = net_config(root, id, spec, &n, err);
+	if (r == 0 && n.ns_name) {
 		n.ns_path = xasprintf("/run/netns/%s", n.ns_name);
 		n.up =
 		    access(n.ns_path, F_OK) == 0; /* else torn down already */

@@ -18,11 +18,14 @@
 #      from the kill to the last failed request, and how many failed; the
 #      peer is the same checks and sync on the healthy fleet.
 #      scale-up - an app with a load target under a bounded wrk run: from
-#      the tick that decides it to the first answer of the new replica
-#      through the VIP; the peer is a plain `schedule` of one replica.
+#      the route check that records the load above target (the app's own
+#      HTTP load endpoint: its established connections) to the first
+#      answer of the new replica through the VIP, and the load per replica
+#      before and after; the peer is a plain `schedule` of one replica.
 #
 #   tests/bench/vip.sh                  BENCH_FLOWS=200000 BENCH_CALLS=100000
 #   BENCH_FLEET=0 tests/bench/vip.sh    parts 1 and 2 only (seconds)
+#   BENCH_FAILOVER=0 tests/bench/vip.sh part 3 without the failover (3b only)
 # Needs root (BPF, namespaces), wrk and what the fleet needs. Prints
 # numbers and ratios; never fails on speed. Everything made is removed on
 # exit.
@@ -163,6 +166,7 @@ tick_loop() {
 	edgectl -q --json schedule --tick >/dev/null
 	edgectl -q --json route sync --all >/dev/null 2>&1 || true
 }
+if [ "${BENCH_FAILOVER:-1}" != 0 ]; then
 t0=$(ms)
 fast_loop
 steady=$(($(ms) - t0))
@@ -202,6 +206,9 @@ echo "== 3a. failover (host $victim killed; 2 checks + sync, then 2 ticks + sync
 echo "  VIP answering again: last failed request started ${fo} ms after the kill; $fails of $total requests failed ($after after the checks and sync)"
 echo "  checks + sync after the kill: $((t1 - t0)) ms (healthy fleet: $steady ms); ticks + sync (re-placed): $((t2 - t1)) ms (healthy: $steady_tick ms)"
 awk -v a="$fo" -v b="$steady" 'BEGIN { if (b > 0) printf "  ratio failover / the same checks + sync on the healthy fleet: %.2fx\n", a / b }'
+else
+	victim=none
+fi
 
 # scale-up: the peer is a plain schedule of one replica
 jq -n --arg vip "$VIP2" '{name: "api", image: "bb:web", replicas: 1, min_replicas: 1, max_replicas: 2,
@@ -216,20 +223,40 @@ live=$(for h in $FLEET_HOSTS; do [ "$h" = "$victim" ] || echo "$h"; done)
 vip_txoff $live
 edgectl -q --json route check --all --timeout 500 >/dev/null || true
 edgectl -q --json route sync --all >/dev/null || true
-ip netns exec "$CLIENT" timeout 60 wrk -t2 -c20 -d20s --timeout 3s "http://$VIP2/cgi-bin/slow" \
+# wrk holds 20 connections, each request 1 s (/cgi-bin/slow; busybox httpd
+# closes after every answer, so each request is a new connection: a new
+# flow the router places); the app's /cgi-bin/load counts its established
+# connections on port 80 (the probe's own included). Bounded: wrk stops
+# after 90 s, or when this part is done.
+ip netns exec "$CLIENT" timeout 120 wrk -t2 -c20 -d90s --timeout 3s "http://$VIP2/cgi-bin/slow" \
 	>"$WORK/wrk.out" 2>&1 &
 WRK_PID=$!
-# checks until the endpoint reports the load (bounded: 8 checks)
-for i in $(seq 8); do
+# the app's load as route check records it: the sum over healthy backends
+app_load() {
+	edgectl --json route show "$VIP2" | jq '[.backends[] | select(.healthy) | .load // 0] | add // 0'
+}
+per_replica() {
+	edgectl --json route show "$VIP2" | jq -r '[.backends[] | select(.healthy)
+		| "\(.host) \(.load // "?")"] | join(", ")'
+}
+# checks until the load recorded is above the target (bounded: 20 checks)
+above=''
+for i in $(seq 20); do
 	sleep 1
 	edgectl -q --json route check --all --timeout 1000 >/dev/null 2>&1 || true
-	[ "$(edgectl --json route show "$VIP2" | jq '.backends[0].load // 0 > 5')" = true ] && break
+	if awk -v l="$(app_load)" 'BEGIN { exit !(l > 5) }'; then
+		above=$(ms)
+		break
+	fi
 done
+before=$(per_replica)
 t0=$(ms)
 edgectl --json schedule --tick >"$WORK/tick.json"
 new=$(jq -r 'map(select(.app == "api" and .action == "placed")) | .[0].placements[0].id // empty' "$WORK/tick.json")
-echo "== 3b. scale-up (load 20 connections held 1 s each, target 5 per replica)"
-if [ -z "$new" ]; then
+echo "== 3b. scale-up (wrk: 20 connections, each request held 1 s; target 5 per replica; up_after 0)"
+if [ -z "$above" ]; then
+	echo "  the recorded load never went above the target: $(per_replica)"
+elif [ -z "$new" ]; then
 	echo "  no replica was added: $(jq -c 'map(select(.app == "api"))' "$WORK/tick.json")"
 else
 	# shellcheck disable=SC2086 # one word per host
@@ -245,11 +272,18 @@ else
 	if [ -z "$got" ]; then
 		echo "  the new replica $new never answered through the VIP"
 	else
-		echo "  from the tick that decided it to the new replica's first answer through the VIP: $((got - t0)) ms"
+		# the load per replica once the new one takes its share
+		sleep 3
+		edgectl -q --json route check --all --timeout 1000 >/dev/null 2>&1 || true
+		edgectl -q --json route check --all --timeout 1000 >/dev/null 2>&1 || true
+		echo "  load above target (recorded by a check) -> new replica's first answer through the VIP: $((got - above)) ms"
+		echo "  of which from the tick (decides and places it) to that answer: $((got - t0)) ms"
 		echo "  a plain schedule of one replica: $sched_ms ms"
-		awk -v a="$((got - t0))" -v b="$sched_ms" 'BEGIN { if (b > 0) printf "  ratio scale-up / schedule: %.2fx\n", a / b }'
+		awk -v a="$((got - above))" -v b="$sched_ms" 'BEGIN { if (b > 0) printf "  ratio scale-up / schedule: %.2fx\n", a / b }'
+		echo "  load per replica before: $before; after: $(per_replica)"
 	fi
 fi
+kill -INT "$WRK_PID" 2>/dev/null || true # wrk prints its summary on SIGINT
 wait "$WRK_PID" || true
 WRK_PID=
 echo "  wrk: $(grep -E 'requests in|Non-2xx|Socket errors' "$WORK/wrk.out" | tr -s ' ' | tr '\n' ';')"

@@ -55,6 +55,7 @@
 #define ROUTE_LOCAL_MARGIN_MS 5.0
 #define ROUTE_MIN_FACTOR      0.1
 #define ROUTE_SPILL_PCT	      25
+#define ROUTE_TIER_KM	      100.0
 
 /* ---- parsers (pure; fuzzed by tests/fuzz/route_spec.c) ----------------- */
 
@@ -151,6 +152,8 @@ struct route_wt {
 	double rtt_ms; /* from the checking host; < 0 unknown */
 	double load;   /* the app's load metric; < 0 unknown */
 	int local;     /* in the router's location */
+	unsigned tier; /* not local: the distance tier of its location from
+			* the router's (route_location_tiers; 0 counts as 1) */
 };
 
 /* Effective weights out[0..n-1] (pure, deterministic): 0 when gated out
@@ -163,12 +166,23 @@ struct route_wt {
  * load when load exceeds target, else 1. Both factors are at least
  * ROUTE_MIN_FACTOR: among the backends that serve, latency and load shift
  * shares, only health and draining remove one. Locality picks which
- * serve: while some local backend is gated in and not every local one is
- * past target by more than ROUTE_SPILL_PCT, only local backends serve
- * (anycast: each location's clients stay in it); else every gated-in
- * backend does, the nearer ones weighing more. */
+ * serve, tier by tier: local backends are tier 0, the others their
+ * location's tier (1 the nearest). A tier has capacity while one of its
+ * gated-in backends is not past target by more than ROUTE_SPILL_PCT; the
+ * backends of every tier up to the first with capacity serve (anycast:
+ * each location's clients stay in it while it has room, then spill to
+ * the nearest location with room, not to everyone at once); when no
+ * tier has capacity every gated-in backend serves. */
 void route_weigh(const struct route_wt *in, size_t n, double target,
 		 uint32_t *out);
+
+/* Distance tiers of the locations seen from location `loc` (pure): a new
+ * object {name: tier}, loc itself 0, the others 1, 2, ... by great-circle
+ * distance from loc, nearest first; a location within ROUTE_TIER_KM of
+ * the nearest one of a tier shares its tier. Locations without
+ * coordinates (or all of them when loc has none or is not listed) get the
+ * tier after the last. `locations` is fleet_locations' array. */
+json_t *route_location_tiers(const json_t *locations, const char *loc);
 
 /* The lowest VIP id (1..ROUTE_MAX_VIPS-1) no route of `routes` has; 0 when
  * all are taken. */
@@ -214,10 +228,13 @@ int route_in_table(const json_t *b);
  * backends in it. Fails as maglev_build does. Weights: route_weigh of the
  * backends' weight, health, recorded rtt_ms and load (against the route's
  * load.target), local when the backend's location is loc (NULL: none is
- * local); every router of a location builds the same table. */
+ * local), the others in their location's tier (tiers: {location: tier}
+ * from route_location_tiers, NULL: all one tier); every router of a
+ * location builds the same table. */
 int route_build_table_at(const struct route_plan_be *p, size_t n,
-			 uint32_t vip_id, const char *loc, uint32_t **table,
-			 uint32_t *m, size_t *nb, struct ec_err *err);
+			 uint32_t vip_id, const char *loc, const json_t *tiers,
+			 uint32_t **table, uint32_t *m, size_t *nb,
+			 struct ec_err *err);
 /* route_build_table_at with no location. */
 int route_build_table(const struct route_plan_be *p, size_t n, uint32_t vip_id,
 		      uint32_t **table, uint32_t *m, size_t *nb,

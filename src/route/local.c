@@ -141,6 +141,7 @@ struct sync {
 	struct route_config cfg;
 	const char *me, *loc; /* this host and its location */
 	const json_t *hosts;
+	json_t *tiers; /* route_location_tiers from loc */
 	json_t *rep;
 	json_t *vkeep, *bkeep; /* {"A:P/proto": true} / {"index": true} */
 };
@@ -195,7 +196,8 @@ static int sync_vip(struct sync *y, const json_t *r,
 	size_t nb;
 
 	if (route_vip_parse(spec, &v, addr, err) < 0 ||
-	    route_build_table_at(p, n, id, y->loc, &t, &m, &nb, err) < 0 ||
+	    route_build_table_at(p, n, id, y->loc, y->tiers, &t, &m, &nb, err) <
+		0 ||
 	    route_vip_set(y->rt, &v, id, 0, err) < 0 ||
 	    route_table_swap(y->rt, id, t, m, err) < 0)
 		return ec_err_prefix(err, "VIP '%s'", spec);
@@ -287,13 +289,16 @@ static void sync_egress(struct route *rt, const json_t *router,
  * backends first, then VIPs and tables (each swapped whole), then what is
  * no longer wanted goes. Returns the report. */
 static json_t *sync_apply(struct route *rt, json_t *routes, const json_t *hosts,
-			  const json_t *self, struct ec_err *err)
+			  const json_t *locations, const json_t *self,
+			  struct ec_err *err)
 {
 	const json_t *router = json_object_get(self, "router");
 	struct sync y = {.rt = rt,
 			 .me = ec_json_str(self, "name") ?: "",
 			 .loc = ec_json_str(self, "location"),
 			 .hosts = hosts};
+	_cleanup_json_ json_t *tiers =
+	    route_location_tiers(locations, ec_json_str(self, "location"));
 	_cleanup_free_ struct route_plan_be *p = NULL;
 	size_t n, i, nb = 0;
 	json_t *r;
@@ -301,6 +306,7 @@ static json_t *sync_apply(struct route *rt, json_t *routes, const json_t *hosts,
 	y.cfg.host_ip = route_ip4(ec_json_str(router, "ip"));
 	y.cfg.mtu = (uint16_t)ec_json_int(router, "mtu");
 	sync_egress(rt, router, &y.cfg);
+	y.tiers = tiers;
 	y.rep = json_pack("{s:s,s:[],s:[]}", "host", y.me, "vips", "warnings");
 	y.vkeep = json_object();
 	y.bkeep = json_object();
@@ -338,6 +344,7 @@ json_t *route_sync_local(struct store *s, const struct route_req *q,
 			 struct ec_err *err)
 {
 	_cleanup_json_ json_t *routes = NULL, *hosts = NULL, *self = NULL;
+	_cleanup_json_ json_t *locs = NULL;
 	struct route *rt = NULL;
 	const char *name;
 	json_t *rep;
@@ -354,9 +361,10 @@ json_t *route_sync_local(struct store *s, const struct route_req *q,
 	}
 	if (!(routes = route_objects(s, err)) ||
 	    !(hosts = fleet_hosts(s, NULL, err)) ||
+	    !(locs = fleet_locations(s, err)) ||
 	    open_router(pin_dir_of(q, self), ROUTE_OPEN_CREATE, &rt, err) < 0)
 		return NULL;
-	rep = sync_apply(rt, routes, hosts, self, err);
+	rep = sync_apply(rt, routes, hosts, locs, self, err);
 	route_free(rt);
 	if (!rep)
 		ec_err_prefix(err, "sync host '%s'", name);

@@ -3,11 +3,13 @@
  * hysteresis, VIP id and backend index allocation, table inputs. */
 #include "route/control.h"
 #include "fleet/fleet.h"
+#include "sched/sched.h"
 #include "util/json.h"
 #include "util/parse.h"
 #include "util/xalloc.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -535,40 +537,48 @@ static double eff_rtt(const struct route_wt *w)
 	return fmax(0, w->rtt_ms - (w->local ? ROUTE_LOCAL_MARGIN_MS : 0));
 }
 
-/* Whether the router's own location takes all the traffic: it has a
- * gated-in local backend and not every local backend is past its load
- * target by more than ROUTE_SPILL_PCT (then the other locations take
- * their share too). RTTs do not decide it: `route check --all` has each
- * host probe its own backends, so RTTs compare backends, not locations. */
-static int local_only(const struct route_wt *in, size_t n, double target)
+/* A backend's tier: 0 local, else its location's (at least 1). */
+static unsigned tier_of(const struct route_wt *w)
 {
-	size_t i, nl = 0, over = 0;
+	return w->local ? 0 : w->tier ? w->tier : 1;
+}
+
+/* The last tier that serves: the lowest with capacity, a gated-in backend
+ * not past its load target by more than ROUTE_SPILL_PCT (then the tiers
+ * before it, all full, keep their share too); UINT_MAX (all serve) when
+ * none has. RTTs do not decide it: `route check --all` has each host
+ * probe its own backends, so RTTs compare backends, not locations. */
+static unsigned serving_tier(const struct route_wt *in, size_t n, double target)
+{
+	unsigned last = UINT_MAX;
+	size_t i;
 
 	for (i = 0; i < n; i++) {
-		if (!in[i].gate || !in[i].base || !in[i].local)
+		if (!in[i].gate || !in[i].base)
 			continue;
-		nl++;
 		if (target > 0 &&
 		    in[i].load > target * (1 + ROUTE_SPILL_PCT / 100.0))
-			over++;
+			continue;
+		if (tier_of(&in[i]) < last)
+			last = tier_of(&in[i]);
 	}
-	return nl && over < nl;
+	return last;
 }
 
 void route_weigh(const struct route_wt *in, size_t n, double target,
 		 uint32_t *out)
 {
 	double best = INFINITY;
-	int lonly = local_only(in, n, target);
+	unsigned last = serving_tier(in, n, target);
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		if (in[i].gate && in[i].base && (in[i].local || !lonly) &&
+		if (in[i].gate && in[i].base && tier_of(&in[i]) <= last &&
 		    eff_rtt(&in[i]) >= 0 && eff_rtt(&in[i]) < best)
 			best = eff_rtt(&in[i]);
 	for (i = 0; i < n; i++) {
 		double f = 1, r = eff_rtt(&in[i]), w;
-		if (!in[i].gate || !in[i].base || (lonly && !in[i].local)) {
+		if (!in[i].gate || !in[i].base || tier_of(&in[i]) > last) {
 			out[i] = 0;
 			continue;
 		}
@@ -585,9 +595,70 @@ void route_weigh(const struct route_wt *in, size_t n, double target,
 	}
 }
 
+struct loc_dist {
+	const char *name;
+	double km; /* INFINITY: no coordinates */
+};
+
+static int by_km(const void *a, const void *b)
+{
+	const struct loc_dist *x = a, *y = b;
+
+	if (x->km != y->km)
+		return x->km < y->km ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+json_t *route_location_tiers(const json_t *locations, const char *loc)
+{
+	size_t n = json_array_size(locations), i, k = 0;
+	_cleanup_free_ struct loc_dist *d = xcalloc(n + 1, sizeof(*d));
+	const json_t *o, *self = NULL;
+	json_t *out = json_object();
+	double lat = NAN, lon = NAN, first = 0;
+	unsigned tier = 0, far = 0;
+
+	json_array_foreach (locations, i, o)
+		if (loc && !strcmp(ec_json_str(o, "name") ?: "", loc))
+			self = o;
+	if (self) {
+		lat = num_or(self, "lat", NAN);
+		lon = num_or(self, "lon", NAN);
+		json_object_set_new(out, loc, json_integer(0));
+	}
+	json_array_foreach (locations, i, o) {
+		const char *name = ec_json_str(o, "name");
+		double la = num_or(o, "lat", NAN), lo = num_or(o, "lon", NAN);
+		if (!name || o == self || json_object_get(out, name))
+			continue;
+		d[k].name = name;
+		d[k].km = isfinite(lat) && isfinite(lon) && isfinite(la) &&
+				  isfinite(lo)
+			      ? sc_distance_km(lat, lon, la, lo)
+			      : INFINITY;
+		k++;
+	}
+	qsort(d, k, sizeof(*d), by_km);
+	for (i = 0; i < k; i++) { /* sorted: no coordinates come last */
+		if (!isfinite(d[i].km)) {
+			if (!far)
+				far = ++tier;
+			json_object_set_new(out, d[i].name, json_integer(far));
+			continue;
+		}
+		if (!tier || d[i].km - first > ROUTE_TIER_KM) {
+			tier++;
+			first = d[i].km;
+		}
+		json_object_set_new(out, d[i].name, json_integer(tier));
+	}
+	return out;
+}
+
 int route_build_table_at(const struct route_plan_be *p, size_t n,
-			 uint32_t vip_id, const char *loc, uint32_t **table,
-			 uint32_t *m, size_t *nb, struct ec_err *err)
+			 uint32_t vip_id, const char *loc, const json_t *tiers,
+			 uint32_t **table, uint32_t *m, size_t *nb,
+			 struct ec_err *err)
 {
 	_cleanup_free_ struct mg_backend *mb = xcalloc(n + 1, sizeof(*mb));
 	_cleanup_free_ struct route_wt *in = xcalloc(n + 1, sizeof(*in));
@@ -609,6 +680,8 @@ int route_build_table_at(const struct route_plan_be *p, size_t n,
 		in[k].load = num_or(b, "load", -1);
 		in[k].local =
 		    loc && !strcmp(ec_json_str(b, "location") ?: "", loc);
+		in[k].tier = (unsigned)ec_json_int(
+		    tiers, ec_json_str(b, "location") ?: "");
 		mb[k].key = ec_json_str(b, "instance");
 		mb[k].id = p[i].idx;
 		k++;
@@ -630,7 +703,8 @@ int route_build_table(const struct route_plan_be *p, size_t n, uint32_t vip_id,
 		      uint32_t **table, uint32_t *m, size_t *nb,
 		      struct ec_err *err)
 {
-	return route_build_table_at(p, n, vip_id, NULL, table, m, nb, err);
+	return route_build_table_at(p, n, vip_id, NULL, NULL, table, m, nb,
+				    err);
 }
 
 const char *route_table_fnv(const uint32_t *t, uint32_t m, char hx[17])

@@ -759,6 +759,90 @@ static void test_weigh(void)
 	ok(!memcmp(w, w2, sizeof(w)), "same inputs, same weights");
 }
 
+/* More than two tiers: local first, then the nearest location with room,
+ * not every location at once. */
+static void test_weigh_tiers(void)
+{
+	/* a: local; b: tier 1 (the nearest other location); c, d: tier 2
+	 * (RTTs unknown: equal) */
+	struct route_wt in[4] = {
+	    {100, 1, -1, -1, 1, 0},
+	    {100, 1, -1, -1, 0, 1},
+	    {100, 1, -1, -1, 0, 2},
+	    {100, 1, -1, -1, 0, 2},
+	};
+	uint32_t w[4];
+
+	route_weigh(in, 4, 10, w);
+	ok(w[0] == 100 && !w[1] && !w[2] && !w[3],
+	   "local has room: it serves alone (%u %u %u %u)", w[0], w[1], w[2],
+	   w[3]);
+	in[0].load = 30;
+	route_weigh(in, 4, 10, w);
+	ok(w[0] == 33 && w[1] == 100 && !w[2] && !w[3],
+	   "local full: the nearest location takes the spill, the farther "
+	   "ones none (%u %u %u %u)",
+	   w[0], w[1], w[2], w[3]);
+	in[1].load = 20;
+	route_weigh(in, 4, 10, w);
+	ok(w[0] == 33 && w[1] == 50 && w[2] == 100 && w[3] == 100,
+	   "local and tier 1 full: tier 2 joins, the full ones keep a share "
+	   "(%u %u %u %u)",
+	   w[0], w[1], w[2], w[3]);
+	in[1].gate = 0;
+	in[1].load = -1;
+	route_weigh(in, 4, 10, w);
+	ok(w[0] == 33 && !w[1] && w[2] == 100,
+	   "tier 1 down: the spill goes to tier 2 (%u %u %u)", w[0], w[1],
+	   w[2]);
+	in[1].gate = 1;
+	in[2].load = in[3].load = 50;
+	in[1].load = 20;
+	route_weigh(in, 4, 10, w);
+	ok(w[0] && w[1] && w[2] && w[3],
+	   "every tier full: every backend serves (%u %u %u %u)", w[0], w[1],
+	   w[2], w[3]);
+	in[0].gate = 0;
+	in[1].load = in[2].load = in[3].load = -1;
+	route_weigh(in, 4, 10, w);
+	ok(!w[0] && w[1] == 100 && !w[2] && !w[3],
+	   "no local backend: the nearest location serves alone (%u %u %u)",
+	   w[1], w[2], w[3]);
+	in[1].tier = 0; /* unknown: as tier 1 */
+	in[2].tier = 1;
+	route_weigh(in, 4, 10, w);
+	ok(w[1] == 100 && w[2] == 100 && !w[3],
+	   "a remote backend without a tier counts as tier 1 (%u %u %u)", w[1],
+	   w[2], w[3]);
+}
+
+static void test_location_tiers(void)
+{
+	/* Berlin; Potsdam (~27 km), Hamburg (~255 km), Munich (~505 km),
+	 * Prague (~280 km), and one without coordinates */
+	json_t *locs = J("[{\"name\":\"ber\",\"lat\":52.52,\"lon\":13.40},"
+			 "{\"name\":\"muc\",\"lat\":48.14,\"lon\":11.58},"
+			 "{\"name\":\"ham\",\"lat\":53.55,\"lon\":9.99},"
+			 "{\"name\":\"pot\",\"lat\":52.39,\"lon\":13.06},"
+			 "{\"name\":\"prg\",\"lat\":50.08,\"lon\":14.44},"
+			 "{\"name\":\"nowhere\"}]");
+	json_t *t = route_location_tiers(locs, "ber");
+
+	ok(ec_json_int(t, "ber") == 0 && ec_json_int(t, "pot") == 1 &&
+	       ec_json_int(t, "ham") == 2 && ec_json_int(t, "prg") == 2 &&
+	       ec_json_int(t, "muc") == 3 && ec_json_int(t, "nowhere") == 4,
+	   "tiers from Berlin: itself 0, Potsdam 1, Hamburg and Prague 2 "
+	   "(within %g km), Munich 3, no coordinates last: %s",
+	   ROUTE_TIER_KM, json_dumps(t, JSON_SORT_KEYS | JSON_COMPACT));
+	json_decref(t);
+	t = route_location_tiers(locs, "gone");
+	ok(json_object_size(t) == 6 && ec_json_int(t, "ber") == 1 &&
+	       ec_json_int(t, "muc") == 1,
+	   "an unknown own location: every location one tier");
+	json_decref(t);
+	json_decref(locs);
+}
+
 static void test_probes_failed(void)
 {
 	json_t *r =
@@ -812,7 +896,7 @@ static void test_weigh_hysteresis(void)
 #define FNV(loc, hx)                                                           \
 	do {                                                                   \
 		p = route_plan_backends(routes, &n);                           \
-		route_build_table_at(p, n, 1, loc, &t, &m, &nb, &err);         \
+		route_build_table_at(p, n, 1, loc, NULL, &t, &m, &nb, &err);   \
 		route_table_fnv(t, m, hx);                                     \
 		free(p);                                                       \
 		free(t);                                                       \
@@ -926,6 +1010,8 @@ int main(void)
 	test_resolve();
 	test_disruption();
 	test_weigh();
+	test_weigh_tiers();
+	test_location_tiers();
 	test_probes_failed();
 	test_weigh_hysteresis();
 	test_weight_moves();

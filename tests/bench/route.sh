@@ -9,6 +9,7 @@
 #   tests/bench/route.sh                200000 calls per case, 100 backends
 #   BENCH_CALLS=1000000 BENCH_BACKENDS=1000 tests/bench/route.sh
 #   BENCH_RUNS=3                        three runs (numbers are noisy)
+#   BENCH_BASE=HEAD~1 BENCH_NET=0 ...   before/after: REV's program too
 # Then, through the namespace fleet, HTTP requests/s with wrk to the VIP via
 # the XDP router vs the same backends behind Linux IPVS, in the same run
 # (tests/bench/route_net.bash; its head has the topology and the knobs
@@ -39,9 +40,36 @@ cc -std=gnu11 -O2 -D_GNU_SOURCE -pthread -Isrc -o "$drv" \
 	tests/bench/route_drv.c "$O/libedgectl.a" \
 	$(pkg-config --libs libbpf libzstd zlib libcurl libarchive openssl jansson) -lm
 
+# BENCH_BASE=REV: the same driver linked with REV's XDP program and loader
+# (bpf/, src/route/loader.c; REV's route.h must match the driver's), run
+# alternately with this tree's in the same run: before/after numbers of a
+# data-plane change on one machine at one time.
+base_drv=''
+if [ -n "${BENCH_BASE:-}" ]; then
+	bd=$O/tests/bench/route-base
+	rm -rf "$bd"
+	mkdir -p "$bd"
+	git archive "$BENCH_BASE" bpf src/route | tar -x -C "$bd"
+	clang -O2 -g -target bpf -Wall -I"$bd/bpf" -idirafter "/usr/include/$(cc -print-multiarch)" \
+		-c -o "$bd/router.bpf.o" "$bd/bpf/router.bpf.c"
+	llvm-strip -g "$bd/router.bpf.o"
+	bpftool gen skeleton "$bd/router.bpf.o" name router >"$bd/router.skel.h"
+	cc -std=gnu11 -O2 -D_GNU_SOURCE -I"$bd/bpf" -I"$bd" -I"$bd/src" -Isrc \
+		-c -o "$bd/loader.o" "$bd/src/route/loader.c"
+	base_drv=$bd/route_drv
+	# shellcheck disable=SC2046
+	cc -std=gnu11 -O2 -D_GNU_SOURCE -pthread -Isrc -o "$base_drv" \
+		tests/bench/route_drv.c "$bd/loader.o" "$O/libedgectl.a" \
+		$(pkg-config --libs libbpf libzstd zlib libcurl libarchive openssl jansson) -lm
+fi
+
 echo "kernel $(uname -r), $(nproc) CPUs, pinned to CPU 0"
 for ((i = 1; i <= runs; i++)); do
-	echo "-- run $i of $runs: $calls calls per case"
+	if [ -n "$base_drv" ]; then
+		echo "-- run $i of $runs: $calls calls per case, base $BENCH_BASE"
+		"$base_drv" "$calls" "$backends"
+	fi
+	echo "-- run $i of $runs: $calls calls per case${base_drv:+, this tree}"
 	"$drv" "$calls" "$backends"
 done
 

@@ -317,6 +317,19 @@ int main(int argc, char **argv)
 		printf("%-18s %10.0f %12.0f %12.0f\n", cases[i].name,
 		       ns - floor_ns, ns, wall);
 	}
+	/* the hit cases must have hit: connection-table counters of the
+	 * local VIP (1: LRU hit case) and the remote one (2) */
+	for (i = 1; i <= 2; i++) {
+		struct route_stats st;
+
+		if (route_stats_read(R, (uint32_t)i, &st, &err) < 0) {
+			fprintf(stderr, "route_drv: %s\n", err.msg);
+			return 1;
+		}
+		printf("VIP %zu: connection table %llu hits, %llu misses\n", i,
+		       (unsigned long long)st.packets[ROUTE_C_LRU_HIT],
+		       (unsigned long long)st.packets[ROUTE_C_LRU_MISS]);
+	}
 	route_free(R);
 	route_unload(dir, &err);
 	umount2(tmpl, MNT_DETACH);

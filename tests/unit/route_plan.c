@@ -827,13 +827,15 @@ static void test_location_tiers(void)
 			 "{\"name\":\"prg\",\"lat\":50.08,\"lon\":14.44},"
 			 "{\"name\":\"nowhere\"}]");
 	json_t *t = route_location_tiers(locs, "ber");
+	char *dump = json_dumps(t, JSON_SORT_KEYS | JSON_COMPACT);
 
 	ok(ec_json_int(t, "ber") == 0 && ec_json_int(t, "pot") == 1 &&
 	       ec_json_int(t, "ham") == 2 && ec_json_int(t, "prg") == 2 &&
 	       ec_json_int(t, "muc") == 3 && ec_json_int(t, "nowhere") == 4,
 	   "tiers from Berlin: itself 0, Potsdam 1, Hamburg and Prague 2 "
 	   "(within %g km), Munich 3, no coordinates last: %s",
-	   ROUTE_TIER_KM, json_dumps(t, JSON_SORT_KEYS | JSON_COMPACT));
+	   ROUTE_TIER_KM, dump);
+	free(dump);
 	json_decref(t);
 	t = route_location_tiers(locs, "gone");
 	ok(json_object_size(t) == 6 && ec_json_int(t, "ber") == 1 &&
@@ -841,6 +843,53 @@ static void test_location_tiers(void)
 	   "an unknown own location: every location one tier");
 	json_decref(t);
 	json_decref(locs);
+}
+
+/* The table a router of l1 builds with three locations: l1 full spills
+ * to its nearest location l2 only; l3 gets no slot. */
+static void test_table_tiers(void)
+{
+	json_t *routes = J(
+	    "[{\"vip\":\"198.18.250.1\",\"id\":1,\"load\":{\"target\":10},"
+	    "\"backends\":["
+	    "{\"instance\":\"a\",\"index\":1,\"weight\":100,\"load\":30,"
+	    "\"healthy\":true,\"host_ip\":\"198.18.0.1\",\"location\":\"l1\"},"
+	    "{\"instance\":\"b\",\"index\":2,\"weight\":100,"
+	    "\"healthy\":true,\"host_ip\":\"198.18.0.2\",\"location\":\"l2\"},"
+	    "{\"instance\":\"c\",\"index\":3,\"weight\":100,"
+	    "\"healthy\":true,\"host_ip\":\"198.18.0.3\",\"location\":\"l3\"}"
+	    "]}]");
+	json_t *tiers = J("{\"l1\":0,\"l2\":1,\"l3\":2}");
+	struct route_plan_be *p;
+	uint32_t *t = NULL, m = 0, i, slots[4] = {0};
+	size_t n, nb;
+	struct ec_err err;
+
+	ec_err_clear(&err);
+	p = route_plan_backends(routes, &n);
+	ok(route_build_table_at(p, n, 1, "l1", tiers, &t, &m, &nb, &err) == 0,
+	   "build at l1 with tiers");
+	for (i = 0; i < m; i++)
+		if (t[i] < 4)
+			slots[t[i]]++;
+	ok(slots[1] && slots[2] && !slots[3] && slots[2] > slots[1],
+	   "l1 past its target: l2 takes the spill, l3 nothing (slots %u %u "
+	   "%u)",
+	   slots[1], slots[2], slots[3]);
+	free(t);
+	t = NULL;
+	route_build_table_at(p, n, 1, "l1", NULL, &t, &m, &nb, &err);
+	memset(slots, 0, sizeof(slots));
+	for (i = 0; i < m; i++)
+		if (t[i] < 4)
+			slots[t[i]]++;
+	ok(slots[2] && slots[3],
+	   "without tiers every other location is one tier (slots %u %u)",
+	   slots[2], slots[3]);
+	free(t);
+	free(p);
+	json_decref(tiers);
+	json_decref(routes);
 }
 
 static void test_probes_failed(void)
@@ -1012,6 +1061,7 @@ int main(void)
 	test_weigh();
 	test_weigh_tiers();
 	test_location_tiers();
+	test_table_tiers();
 	test_probes_failed();
 	test_weigh_hysteresis();
 	test_weight_moves();

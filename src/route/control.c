@@ -453,18 +453,29 @@ json_t *route_self_host(struct store *s, const struct route_req *q,
 /* Probe route r's backends (on host only, if set), record the results and
  * append a row per probed backend to out. */
 static int check_one(struct store *s, const json_t *r, const char *host,
-		     int timeout_ms, json_t *out, struct ec_err *err)
+		     const struct route_req *q, const json_t *self, json_t *out,
+		     struct ec_err *err)
 {
 	struct refresh_cb cb = {0};
 	char addr[INET_ADDRSTRLEN];
-	_cleanup_json_ json_t *probes = NULL;
+	_cleanup_json_ json_t *probes = NULL, *router = NULL;
+	uint64_t pk;
 	json_t *b;
 	size_t i;
 	int rc = -1;
+	struct ec_err e;
 
 	snprintf(addr, sizeof(addr), "%s", ec_json_str(r, "vip") ?: "");
 	cb.f.addr = addr;
-	cb.f.probes = probes = route_probe_route(r, host, timeout_ms);
+	cb.f.probes = probes = route_probe_route(r, host, q->timeout_ms);
+	/* on a host: its router's demand for the VIP (no router: none) */
+	ec_err_clear(&e);
+	if (self && ec_json_int(r, "id") > 0 &&
+	    route_router_packets(q, self, (uint32_t)ec_json_int(r, "id"), &pk,
+				 &e) == 0)
+		cb.f.router = router = json_pack(
+		    "{s:s,s:s?,s:I}", "host", host, "location",
+		    ec_json_str(self, "location"), "packets", (json_int_t)pk);
 	if (refresh(s, &cb, ec_json_str(r, "app") ?: "", 0, err) < 0)
 		goto out;
 	json_array_foreach (json_object_get(cb.result, "backends"), i, b) {
@@ -513,7 +524,7 @@ json_t *route_check(struct store *s, const char *vip, const struct route_req *q,
 	}
 	out = json_array();
 	json_array_foreach (routes, i, r)
-		if (check_one(s, r, me, q->timeout_ms, out, err) < 0) {
+		if (check_one(s, r, me, q, self, out, err) < 0) {
 			json_decref(out);
 			return NULL;
 		}

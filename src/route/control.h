@@ -106,6 +106,9 @@ struct route_refresh {
 	const json_t *hosts;   /* the fleet's host objects */
 	const json_t *routes;  /* every route object (for used indices) */
 	const json_t *probes;  /* {instance: {ok, rtt_ms}} to apply, or NULL */
+	const json_t *router;  /* the checking host's router counters for the
+				* VIP, {host, location, packets}, or NULL
+				* (route_demand_record) */
 };
 
 /* Update route object r in place from f: fill a new object's vip/port/
@@ -140,6 +143,22 @@ void route_hysteresis(json_t *r, const json_t *probes);
  * backends on host `host` (none: an empty object), for a host that could
  * not be reached to probe them. A new reference. */
 json_t *route_probes_failed(const json_t *r, const char *host, const char *why);
+
+/* Where a VIP's clients are (scale-up "near the load"): a backend's load
+ * says where traffic is served, not where it comes from (a location that
+ * spills over IPIP loads another location's backends). Clients reach the
+ * router of their own location (anycast), so each router's counters of
+ * the VIP's packets from clients (local + encap) measure its location's
+ * demand. route check --local on a host records its router's reading:
+ * r's "demand" {host: {location, packets, at, pps}}, pps the rate since
+ * the previous reading (absent on the first; 0 after a counter reset).
+ * Readings older than ROUTE_DEMAND_TTL seconds do not count (the next
+ * record drops them). */
+#define ROUTE_DEMAND_TTL 600
+void route_demand_record(json_t *r, const json_t *router, int64_t now);
+/* The location whose routers report the most packets/s for r's VIP
+ * (ties: the first name in order), NULL when none reports any. */
+const char *route_demand_location(const json_t *r, int64_t now);
 
 /* Whether a measurement moved from old to now beyond hysteresis: by more
  * than ROUTE_HYST_PCT percent of old and more than floor. */
@@ -352,6 +371,12 @@ json_t *route_show(struct store *s, const char *vip, const struct route_req *q,
  * results by CAS. Rows {vip, instance, host, ok, rtt_ms, healthy, error}. */
 json_t *route_check(struct store *s, const char *vip, const struct route_req *q,
 		    struct ec_err *err);
+
+/* This host's router counters for VIP id (packets from clients: local +
+ * encap) into *packets; -1 with err when no router is loaded or readable
+ * (check then records nothing). */
+int route_router_packets(const struct route_req *q, const json_t *self,
+			 uint32_t id, uint64_t *packets, struct ec_err *err);
 
 /* route sync on this machine (host q->self, which needs a router
  * address): program the local router (loading it if needed) with the

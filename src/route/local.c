@@ -340,6 +340,23 @@ fail:
 	return NULL;
 }
 
+int route_router_packets(const struct route_req *q, const json_t *self,
+			 uint32_t id, uint64_t *packets, struct ec_err *err)
+{
+	struct route_stats st;
+	struct route *rt = NULL;
+	int rc;
+
+	if (open_router(pin_dir_of(q, self), 0, &rt, err) < 0)
+		return -1;
+	rc = route_stats_read(rt, id, &st, err);
+	route_free(rt);
+	if (rc < 0)
+		return -1;
+	*packets = st.packets[ROUTE_C_LOCAL] + st.packets[ROUTE_C_ENCAP];
+	return 0;
+}
+
 json_t *route_sync_local(struct store *s, const struct route_req *q,
 			 struct ec_err *err)
 {

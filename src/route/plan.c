@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- parsers ------------------------------------------------------------ */
 
@@ -431,6 +432,8 @@ int route_refresh_apply(json_t *r, const struct route_refresh *f,
 		return -1;
 	if (f->probes)
 		route_hysteresis(r, f->probes);
+	if (f->router)
+		route_demand_record(r, f->router, (int64_t)time(NULL));
 	return 0;
 }
 
@@ -526,6 +529,68 @@ static double num_or(const json_t *o, const char *k, double def)
 	const json_t *v = json_object_get(o, k);
 
 	return json_is_number(v) ? json_number_value(v) : def;
+}
+
+void route_demand_record(json_t *r, const json_t *router, int64_t now)
+{
+	const char *host = ec_json_str(router, "host");
+	json_t *d = json_object_get(r, "demand"), *prev, *e;
+	const json_t *pk = json_object_get(router, "packets");
+
+	if (!host || !json_is_integer(pk))
+		return;
+	if (!json_is_object(d)) {
+		d = json_object();
+		json_object_set_new(r, "demand", d);
+	}
+	prev = json_object_get(d, host);
+	e = json_pack("{s:O?,s:O,s:I}", "location",
+		      json_object_get(router, "location"), "packets", pk, "at",
+		      (json_int_t)now);
+	if (prev && ec_json_int(prev, "at") < now) {
+		int64_t was = ec_json_int(prev, "packets"),
+			is = json_integer_value(pk);
+		double pps = is >= was
+				 ? (double)(is - was) /
+				       (double)(now - ec_json_int(prev, "at"))
+				 : 0;
+		json_object_set_new(e, "pps", json_real(round(pps * 10) / 10));
+	} else if (prev && json_object_get(prev, "pps")) {
+		json_object_set(e, "pps", json_object_get(prev, "pps"));
+	}
+	json_object_set_new(d, host, e);
+	{ /* readings of hosts that stopped reporting go */
+		const char *k;
+		json_t *o;
+		void *tmp;
+		json_object_foreach_safe(
+		    d, tmp, k, o) if (now - ec_json_int(o, "at") >
+				      ROUTE_DEMAND_TTL) json_object_del(d, k);
+	}
+}
+
+const char *route_demand_location(const json_t *r, int64_t now)
+{
+	const json_t *d = json_object_get(r, "demand"), *e, *o;
+	const char *host, *h2, *best = NULL;
+	double best_v = 0;
+
+	json_object_foreach ((json_t *)d, host, e) {
+		const char *loc = ec_json_str(e, "location");
+		double sum = 0;
+		if (!loc || now - ec_json_int(e, "at") > ROUTE_DEMAND_TTL)
+			continue;
+		json_object_foreach ((json_t *)d, h2, o)
+			if (!strcmp(ec_json_str(o, "location") ?: "", loc) &&
+			    now - ec_json_int(o, "at") <= ROUTE_DEMAND_TTL)
+				sum += num_or(o, "pps", 0);
+		if (sum > best_v || (sum > 0 && sum == best_v && best &&
+				     strcmp(loc, best) < 0)) {
+			best_v = sum;
+			best = loc;
+		}
+	}
+	return best;
 }
 
 /* A backend's RTT as weighed: a local one counts the margin closer (not

@@ -1065,7 +1065,10 @@ static double app_load(const struct sc_config *c, const struct sc_spec *spec,
 	ec_err_clear(&err);
 	if (!spec->vip || !(r = route_object(c->store, spec->vip_addr, &err)))
 		return 0;
-	snprintf(near, 64, "%s", as_busiest_location(r) ?: "");
+	/* where the clients are (routers' demand), else where it is served */
+	snprintf(near, 64, "%s",
+		 route_demand_location(r, (int64_t)time(NULL))
+		     ?: as_busiest_location(r) ?: "");
 	return as_route_load(r, n);
 }
 

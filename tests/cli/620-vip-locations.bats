@@ -200,6 +200,13 @@ sync_all() {
 	[ "$(wc -l <<<"$new_west")" = 2 ] && [ "$new_west" != "$west" ]
 	vip_txoff h1 h2
 	run -0 --separate-stderr edgectl --json route check --all --timeout 500
+	# each host's check recorded its router's client packets for the
+	# VIP (scale-up near the load): west's clients reach h1 (served by
+	# east meanwhile: still counted at west), east's h3; h2 has none
+	run -0 --separate-stderr edgectl --json route show "$VIP"
+	jq -e '.demand | .h1.location == "west" and .h3.location == "east"
+		and .h1.pps > 0 and .h3.pps > 0 and (.h2.pps // 0) == 0' <<<"$output" ||
+		{ jq -c .demand <<<"$output"; false; }
 	sync_all
 	out=$(ask "$FL_CW" 20)
 	echo "west client, west back: $out"

@@ -892,6 +892,56 @@ static void test_table_tiers(void)
 	json_decref(routes);
 }
 
+/* Scale-up near the load: the routers' client packets say where the
+ * clients are, not the backends' load (spill loads another location). */
+static void test_demand(void)
+{
+	/* l1's clients spill to l2: l2's backend reports more load */
+	json_t *r = J("{\"vip\":\"198.18.250.1\",\"id\":1,\"backends\":["
+		      "{\"instance\":\"a\",\"healthy\":true,\"load\":15,"
+		      "\"location\":\"l1\"},"
+		      "{\"instance\":\"b\",\"healthy\":true,\"load\":25,"
+		      "\"location\":\"l2\"}]}");
+	json_t *h1 =
+	    J("{\"host\":\"h1\",\"location\":\"l1\",\"packets\":1000}");
+	json_t *h2 = J("{\"host\":\"h2\",\"location\":\"l2\",\"packets\":500}");
+	json_t *e;
+
+	ok(route_demand_location(r, 1000) == NULL, "no readings: no demand");
+	route_demand_record(r, h1, 1000);
+	route_demand_record(r, h2, 1000);
+	ok(route_demand_location(r, 1000) == NULL,
+	   "a first reading gives no rate");
+	json_object_set_new(h1, "packets", json_integer(3000));
+	json_object_set_new(h2, "packets", json_integer(700));
+	route_demand_record(r, h1, 1010);
+	route_demand_record(r, h2, 1010);
+	e = json_object_get(json_object_get(r, "demand"), "h1");
+	ok(json_number_value(json_object_get(e, "pps")) == 200,
+	   "h1: 2000 packets in 10 s = 200/s");
+	is_str(route_demand_location(r, 1010) ?: "(null)", "l1",
+	       "the clients are at l1 (200/s vs 20/s) although l2's backend "
+	       "is the busier");
+	json_object_set_new(h2, "packets", json_integer(100));
+	route_demand_record(r, h2, 1020);
+	e = json_object_get(json_object_get(r, "demand"), "h2");
+	ok(json_number_value(json_object_get(e, "pps")) == 0,
+	   "a counter reset (router reloaded) reads 0, not negative");
+	route_demand_record(r, h2, 1020);
+	ok(json_object_get(json_object_get(json_object_get(r, "demand"), "h2"),
+			   "pps") != NULL,
+	   "a second reading in the same second keeps the last rate");
+	ok(route_demand_location(r, 1010 + ROUTE_DEMAND_TTL + 1) == NULL,
+	   "stale readings do not count");
+	route_demand_record(r, h2, 1030 + ROUTE_DEMAND_TTL);
+	ok(!json_object_get(json_object_get(r, "demand"), "h1") &&
+	       json_object_get(json_object_get(r, "demand"), "h2"),
+	   "and the next record drops them");
+	json_decref(h1);
+	json_decref(h2);
+	json_decref(r);
+}
+
 static void test_probes_failed(void)
 {
 	json_t *r =
@@ -1062,6 +1112,7 @@ int main(void)
 	test_weigh_tiers();
 	test_location_tiers();
 	test_table_tiers();
+	test_demand();
 	test_probes_failed();
 	test_weigh_hysteresis();
 	test_weight_moves();

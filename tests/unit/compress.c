@@ -636,8 +636,8 @@ static void test_window_cap(void)
 	ok(ZSTD_getFrameHeader(&fh, z.buf, z.len) == 0 &&
 	       fh.windowSize == 64ull << 20,
 	   "test frame asks for a 64 MiB window");
-	ok(decompress_buf(COMP_ZSTD, z.buf, z.len, 0, UINT64_MAX, &out,
-			  &err) < 0 &&
+	ok(decompress_buf(COMP_ZSTD, z.buf, z.len, 0, UINT64_MAX, &out, &err) <
+		   0 &&
 	       strstr(err.msg, "window over 32 MiB") &&
 	       strstr(err.msg, "recompress"),
 	   "64 MiB window refused: %s", err.msg);

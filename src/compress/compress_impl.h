@@ -10,9 +10,11 @@
 
 /* zstd window cap of every decoder: 2^25 = 32 MiB (libzstd's default is
  * 2^27 = 128 MiB). A frame can ask its decoder for a buffer of its window
- * size, and a pull runs several decoders: at 128 MiB a hostile layer made
- * one pull take over 1 GiB. What writers of layers use: edgectl 2 MiB
- * (level 3, 8 MiB frames; at most 8 MiB at any level with those frames),
+ * size, and a pull runs several decoders at once (layers in parallel,
+ * frames in parallel within one): at 128 MiB each a hostile image could
+ * make one pull take gigabytes. What writers of layers use: edgectl 2 MiB
+ * (level 3, 8 MiB frames; at most 8 MiB at any level with those frames;
+ * only --level 21/22 with --frame-size over 32 MiB goes past the cap),
  * the zstd CLI at levels 1-19 at most 8 MiB and --ultra -20 32 MiB,
  * klauspost/compress (containerd, BuildKit, podman/skopeo, zstd:chunked)
  * 4-32 MiB by level (32 MiB for its "best", zstd levels >= 10 there); RFC

@@ -655,10 +655,14 @@ int zstd_decode_error(struct ec_err *err, size_t code, int first)
 		return ec_err_set(err, EC_FAIL,
 				  "corrupt zstd data: garbage after a frame");
 	case ZSTD_error_frameParameter_windowTooLarge:
-		return ec_err_set(err, EC_FAIL,
-				  "zstd frame needs a window over %u MiB, more "
-				  "memory than allowed",
-				  (1u << ZWINDOW_LOG_MAX) >> 20);
+		return ec_err_set(
+		    err, EC_FAIL,
+		    "zstd frame needs a window over %u MiB, more "
+		    "memory than a decoder may take (written with "
+		    "zstd --ultra -21/-22 or --long?): recompress "
+		    "the layer at level 19 or below without --long "
+		    "(edgectl build, or zstd -19)",
+		    (1u << ZWINDOW_LOG_MAX) >> 20);
 	case ZSTD_error_checksum_wrong:
 		return ec_err_set(err, EC_FAIL,
 				  "corrupt zstd data: checksum mismatch");

@@ -61,7 +61,7 @@ enum comp_kind comp_detect(const void *head, size_t len);
 
 /* A decompressing stream for gzip, zstd (any frames) or none. Output beyond
  * max_out bytes fails (a decompression bomb) with EC_USAGE; the zstd window
- * is capped at 128 MiB. */
+ * is capped at 32 MiB (compress_impl.h says why). */
 struct comp_reader;
 struct comp_reader *comp_reader_new(enum comp_kind kind, uint64_t max_out,
 				    comp_sink_fn sink, void *ctx);
@@ -104,7 +104,7 @@ uint64_t zseek_table_size(const void *tail, size_t len);
  * Frames decoded ahead share one process-wide budget of 16 MiB with every
  * other decode running at once; each decode's oldest frame has 2 MiB of
  * its own (so concurrent decodes never wait on each other for ever); add a
- * zstd window per decoder (2 MiB at level 3, at most 128 MiB). The table
+ * zstd window per decoder (2 MiB at level 3, at most 32 MiB). The table
  * must match the blob and every frame its entry (else -1: corrupt); output
  * beyond max_out fails with EC_USAGE before any is decoded. A blob without
  * a seek table is decompressed as one stream. */

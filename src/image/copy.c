@@ -192,7 +192,8 @@ static int fetch_verified_tmp(struct copier *c, const struct oci_desc *d,
 	if (fd < 0)
 		return ec_err_errno(err, EC_FAIL, errno, "temp file in '%s'",
 				    dir);
-	if (ep_blob_fetch(c->src, d, fd, NULL, NULL, &c->meter, err) < 0) {
+	if (ep_blob_fetch(c->src, d, fd, NULL, NULL, NULL, &c->meter, err) <
+	    0) {
 		close(fd);
 		return -1;
 	}
@@ -208,7 +209,8 @@ static int fetch_verified_tmp(struct copier *c, const struct oci_desc *d,
 	return fd;
 }
 
-/* *copied: 1 moved, 2 mounted (registry), 0 already there. */
+/* *copied: 1 moved, 2 mounted (registry), 0 already there, 3 moved and
+ * taken care of by blob_stream_end (no blob_ready). */
 static int move_blob(struct copier *c, const struct oci_desc *d, int *copied,
 		     struct ec_err *err)
 {
@@ -232,10 +234,23 @@ static int move_blob(struct copier *c, const struct oci_desc *d, int *copied,
 			? oci_blob_writer_partial(c->dst->layout, d->digest,
 						  &journal, err)
 			: oci_blob_writer_new(c->dst->layout, err);
+		const struct img_copy_opts *o = c->o;
+		struct ep_ready rd = {0};
+
 		if (!w)
 			return -1;
+		/* a big layer can be unpacked while it downloads */
+		if (o && o->blob_stream_start && c->src->kind != EP_LAYOUT) {
+			rd.ctx = o->blob_stream_start(o->blob_ready_ctx, d,
+						      oci_blob_writer_fd(w));
+			rd.fn = o->blob_stream_ready;
+		}
 		r = ep_blob_fetch(c->src, d, oci_blob_writer_fd(w), journal,
-				  &resumed, &c->meter, err);
+				  &resumed, rd.ctx ? &rd : NULL, &c->meter,
+				  err);
+		if (rd.ctx &&
+		    o->blob_stream_end(o->blob_ready_ctx, rd.ctx, r == 0) > 0)
+			*copied = 3; /* moved and taken care of */
 		if (resumed) {
 			pthread_mutex_lock(&c->mu);
 			c->res->bytes_resumed += resumed;
@@ -554,6 +569,42 @@ static void early_ready(void *ctx, const struct oci_desc *d)
 	pthread_mutex_unlock(&e->mu);
 }
 
+/* Layer blobs this big or bigger are unpacked while they download (the
+ * registry fetches blobs over 32 MiB in parallel ranges). */
+#define STREAM_MIN (32ull << 20)
+
+static void *early_stream_start(void *ctx, const struct oci_desc *d, int fd)
+{
+	struct early *e = ctx;
+	struct ec_err err;
+
+	if (!is_layer_type(d->media_type) || d->size < STREAM_MIN ||
+	    (e->cancel && *e->cancel))
+		return NULL;
+	ec_err_clear(&err);
+	/* a failure here only loses the head start */
+	return img_unpack_stream_start(d, fd, e->layers_dir, &err);
+}
+
+static int early_stream_end(void *ctx, void *h, int ok)
+{
+	struct early *e = ctx;
+	struct ec_err err;
+	char *made = NULL;
+	int r;
+
+	ec_err_clear(&err);
+	r = img_unpack_stream_finish(h, ok, &made, &err);
+	if (r > 0) {
+		pthread_mutex_lock(&e->mu);
+		e->made = xrealloc(e->made, (e->nmade + 1) * sizeof(*e->made));
+		e->made[e->nmade++] = made;
+		pthread_mutex_unlock(&e->mu);
+	}
+	/* failed: the unpack after the copy does it again and reports why */
+	return r >= 0;
+}
+
 static void *early_worker(void *arg)
 {
 	struct early *e = arg;
@@ -612,6 +663,9 @@ int img_pull(struct oci_layout *l, const struct img_ref *src,
 		early = 1;
 		co.blob_ready = early_ready;
 		co.blob_ready_ctx = &e;
+		co.blob_stream_start = early_stream_start;
+		co.blob_stream_ready = img_unpack_stream_ready;
+		co.blob_stream_end = early_stream_end;
 	}
 	r = img_copy(from, NULL, to, local_name, &co, res, err);
 	if (early) {

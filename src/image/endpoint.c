@@ -514,7 +514,8 @@ static int reg_fetch_whole(struct rpart_job *j, struct ec_err *err)
  * (and remembered for the rest of the run). */
 static int reg_fetch(struct img_ep *ep, const struct oci_desc *d, int fd,
 		     const char *journal, uint64_t *resumed,
-		     struct img_meter *m, struct ec_err *err)
+		     const struct ep_ready *rd, struct img_meter *m,
+		     struct ec_err *err)
 {
 	struct rpart_job j = {.ep = ep, .d = d, .fd = fd, .m = m};
 	pthread_t th[64];
@@ -531,6 +532,8 @@ static int reg_fetch(struct img_ep *ep, const struct oci_desc *d, int fd,
 	j.journaled = journal != NULL;
 	j.nparts = rjournal_parts(j.rj);
 	pthread_mutex_init(&j.mu, NULL);
+	if (rd && rd->fn)
+		rjournal_on_front(j.rj, rd->fn, rd->ctx);
 	have = rjournal_bytes_resumed(j.rj);
 	if (have) {
 		if (resumed)
@@ -591,7 +594,8 @@ out:
 
 int ep_blob_fetch(struct img_ep *ep, const struct oci_desc *d, int fd,
 		  const char *resume_journal, uint64_t *resumed,
-		  struct img_meter *m, struct ec_err *err)
+		  const struct ep_ready *rd, struct img_meter *m,
+		  struct ec_err *err)
 {
 	if (resumed)
 		*resumed = 0;
@@ -624,7 +628,9 @@ int ep_blob_fetch(struct img_ep *ep, const struct oci_desc *d, int fd,
 					     .progress = store_progress,
 					     .progress_ctx = &pc,
 					     .cancel = ep->o.cancel,
-					     .resume_journal = resume_journal};
+					     .resume_journal = resume_journal,
+					     .ready = rd ? rd->fn : NULL,
+					     .ready_ctx = rd ? rd->ctx : NULL};
 		struct store_xfer_result xr = {0};
 
 		int rr =
@@ -644,7 +650,8 @@ int ep_blob_fetch(struct img_ep *ep, const struct oci_desc *d, int fd,
 		return 0;
 	}
 	case EP_REGISTRY:
-		return reg_fetch(ep, d, fd, resume_journal, resumed, m, err);
+		return reg_fetch(ep, d, fd, resume_journal, resumed, rd, m,
+				 err);
 	}
 	return -1;
 }

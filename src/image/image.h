@@ -69,6 +69,15 @@ struct img_copy_opts {
 	 * local layout destination (not for blobs already there). */
 	void (*blob_ready)(void *ctx, const struct oci_desc *d);
 	void *blob_ready_ctx;
+	/* Downloads into a local layout (ctx: blob_ready_ctx): before a
+	 * blob's download, blob_stream_start may return a handle to follow it
+	 * (NULL: no); blob_stream_ready(handle, n) then gets the bytes [0, n)
+	 * of fd in place as they grow, and blob_stream_end is called once the
+	 * download ended (ok or not), before the blob is committed. It
+	 * returns 1 when it took care of the blob (no blob_ready for it). */
+	void *(*blob_stream_start)(void *ctx, const struct oci_desc *d, int fd);
+	void (*blob_stream_ready)(void *handle, uint64_t n);
+	int (*blob_stream_end)(void *ctx, void *handle, int ok);
 };
 
 struct img_copy_result {

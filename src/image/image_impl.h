@@ -59,9 +59,19 @@ int ep_blob_open(struct img_ep *ep, const struct oci_desc *d);
  * parallel ranges where the endpoint allows). Not verified here. With
  * resume_journal (store endpoints), ranges a failed earlier run left in
  * fd are kept; *resumed (optional) gets their bytes. */
+struct ep_ready {
+	/* bytes [0, n) of fd are in place for good (see store_xfer_opts) */
+	void (*fn)(void *ctx, uint64_t n);
+	void *ctx;
+};
+/* rd (optional) follows the download in order: store and registry ranges
+ * report as the run of done ranges from the start grows (a single GET of
+ * the store after every write; a registry's whole-blob GET only at the
+ * end, by the caller). */
 int ep_blob_fetch(struct img_ep *ep, const struct oci_desc *d, int fd,
 		  const char *resume_journal, uint64_t *resumed,
-		  struct img_meter *m, struct ec_err *err);
+		  const struct ep_ready *rd, struct img_meter *m,
+		  struct ec_err *err);
 /* Upload a blob from fd (pread from 0; the caller has verified it). For a
  * layout the blob is re-hashed on the way in. */
 int ep_blob_push(struct img_ep *ep, const struct oci_desc *d, int fd,
@@ -81,5 +91,25 @@ void ep_blob_seen(struct img_ep *ep, const char *digest);
  * it must be uploaded, -1 on error. */
 int ep_blob_mount(struct img_ep *ep, const struct img_ep *src,
 		  const struct oci_desc *d, struct ec_err *err);
+
+/* --- a layer unpacked while its blob downloads (unpack.c) ---------------
+ * img_unpack_stream_start() starts unpacking the blob d that a download is
+ * writing into fd (pread; the caller keeps fd open until finish) into a
+ * new staging dir in layers_dir (locked, hidden: ".tmp-*"). The decoder
+ * reads only bytes [0, n) the download reported with
+ * img_unpack_stream_ready() and waits for more; it hashes the compressed
+ * bytes it read. img_unpack_stream_finish() says how the download ended
+ * and waits for the unpack: only when the download succeeded, every
+ * byte read hashed to d's digest and the unpack went through is the
+ * staging dir renamed to layers_dir/<hex of what was unpacked> (*made,
+ * returns 1; 0 when that dir was there already); otherwise it is removed
+ * and -1 returned. A corrupt or tampered blob leaves nothing visible. */
+struct img_stream;
+struct img_stream *img_unpack_stream_start(const struct oci_desc *d, int fd,
+					   const char *layers_dir,
+					   struct ec_err *err);
+void img_unpack_stream_ready(void *stream, uint64_t n);
+int img_unpack_stream_finish(struct img_stream *s, int fetched, char **made,
+			     struct ec_err *err);
 
 #endif

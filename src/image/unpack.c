@@ -90,6 +90,25 @@ struct producer {
 	struct sha256_ctx *sha;
 	int r;
 	struct ec_err err;
+	struct img_stream *st; /* the blob is still downloading */
+	const char *digest;    /* with st: what the blob must hash to */
+};
+
+/* A download followed by an unpack (see image_impl.h). */
+struct img_stream {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint64_t ready; /* bytes [0, ready) of the blob are in fd */
+	int end;	/* 1: the download succeeded; -1: it failed */
+	struct oci_desc d;
+	int fd;
+	char *dir, *tmp;
+	int dfd;
+	pthread_t th;
+	int started; /* th runs */
+	int r;
+	struct ec_err err;
+	char hex[SHA256_HEX_LEN + 1]; /* sha256 of the tar unpacked */
 };
 
 static int pipe_sink(void *ctx, const void *data, size_t len,
@@ -101,12 +120,102 @@ static int pipe_sink(void *ctx, const void *data, size_t len,
 	return io_write_all(p->pipe_w, data, len, -1, "layer pipe", err);
 }
 
+static int pread_all(int fd, void *buf, size_t len, uint64_t off,
+		     struct ec_err *err)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n =
+		    pread(fd, (char *)buf + got, len - got, (off_t)(off + got));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return ec_err_errno(err, EC_FAIL, n ? errno : EIO,
+					    "read blob at offset %" PRIu64,
+					    off + got);
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+/* Wait until the download has bytes past off (at least `want` of them
+ * when it can); how many there are from off, 0 when it failed. */
+static uint64_t stream_wait(struct img_stream *s, uint64_t off, uint64_t want)
+{
+	uint64_t have;
+
+	pthread_mutex_lock(&s->mu);
+	while (!s->end && s->ready < off + want)
+		pthread_cond_wait(&s->cv, &s->mu);
+	have = s->end > 0 ? s->d.size : s->end < 0 ? 0 : s->ready;
+	pthread_mutex_unlock(&s->mu);
+	return have > off ? have - off : 0;
+}
+
+/* The producer of a blob still downloading: decode in order what is in
+ * place (one stream: a seek table is at the end, not there yet), and hash
+ * the compressed bytes read, which must be the blob. */
+static int produce_stream(struct producer *p)
+{
+	enum { CHUNK = 1 << 20 };
+	_cleanup_free_ unsigned char *buf = xmalloc(CHUNK);
+	struct sha256_ctx *bsha = sha256_new();
+	struct comp_reader *cr = NULL;
+	uint8_t md[SHA256_LEN];
+	char hex[SHA256_HEX_LEN + 1];
+	uint64_t off = 0;
+	int r = 0;
+
+	while (r == 0 && off < p->size) {
+		/* the first read sees enough to tell the compression */
+		uint64_t want = cr ? 1 : (p->size < 16 ? p->size : 16);
+		uint64_t n = stream_wait(p->st, off, want);
+
+		if (!n) {
+			r = ec_err_set(&p->err, EC_FAIL,
+				       "the download of the blob failed");
+			break;
+		}
+		if (n > CHUNK)
+			n = CHUNK;
+		if (pread_all(p->blob_fd, buf, (size_t)n, off, &p->err) < 0) {
+			r = -1;
+			break;
+		}
+		sha256_update(bsha, buf, (size_t)n);
+		if (!cr) {
+			p->kind = comp_detect(buf, (size_t)n);
+			cr = comp_reader_new(p->kind, LAYER_MAX_OUT, pipe_sink,
+					     p);
+		}
+		off += n;
+		r = comp_reader_feed(cr, buf, (size_t)n, &p->err);
+	}
+	if (r == 0 && cr)
+		r = comp_reader_finish(cr, &p->err);
+	comp_reader_free(cr);
+	sha256_final(bsha, md);
+	sha256_free(bsha);
+	hex_encode(md, sizeof(md), hex);
+	if (r == 0 && strcmp(hex, p->digest + 7))
+		r = ec_err_set(&p->err, EC_FAIL,
+			       "digest mismatch: the blob is sha256:%s "
+			       "(corrupt or tampered data, nothing was "
+			       "unpacked)",
+			       hex);
+	return r;
+}
+
 static void *produce(void *arg)
 {
 	struct producer *p = arg;
 
 	ec_err_clear(&p->err);
-	if (p->kind == COMP_ZSTD) {
+	if (p->st) {
+		p->r = produce_stream(p);
+	} else if (p->kind == COMP_ZSTD) {
 		/* frame-parallel with a seek table, else one stream */
 		p->r =
 		    zseek_decompress_fd(p->blob_fd, p->size, 0, LAYER_MAX_OUT,
@@ -182,14 +291,18 @@ static enum comp_kind blob_kind(const struct oci_desc *d, int fd)
 	return COMP_NONE;
 }
 
-/* Unpack one layer blob into dirfd (whiteouts mode per tar_unpack_opts)
- * and check the tar stream against diff_id. */
-static int unpack_one(struct oci_layout *l, const struct img_layer *ly,
-		      int dirfd, int whiteouts, char *got_hex,
-		      struct ec_err *err)
+/* Unpack the layer blob in fd (size bytes; st: still downloading) into
+ * dirfd (whiteouts mode per tar_unpack_opts) and check the tar stream
+ * against ly->diff_id, or say in got_hex what it was. */
+static int unpack_fd(int fd, uint64_t size, struct img_stream *st,
+		     const struct img_layer *ly, int dirfd, int whiteouts,
+		     char *got_hex, struct ec_err *err)
 {
-	_cleanup_free_ char *path = oci_blob_path(l, ly->blob.digest);
-	struct producer p = {.blob_fd = -1, .pipe_w = -1};
+	struct producer p = {.blob_fd = fd,
+			     .size = size,
+			     .pipe_w = -1,
+			     .st = st,
+			     .digest = ly->blob.digest};
 	/* no device nodes: in a layer dir they would be usable by anyone who
 	 * reaches the root, and the runtime gives containers their /dev */
 	struct tar_unpack_opts uo = {.whiteouts = whiteouts,
@@ -200,35 +313,20 @@ static int unpack_one(struct oci_layout *l, const struct img_layer *ly,
 	uint8_t md[SHA256_LEN];
 	char hex[SHA256_HEX_LEN + 1];
 	pthread_t th;
-	struct stat st;
 	char drain[65536];
 
-	p.blob_fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (p.blob_fd < 0 || fstat(p.blob_fd, &st) < 0) {
-		r = ec_err_errno(err, EC_NOTFOUND, errno, "layer blob %s",
-				 ly->blob.digest);
-		goto out;
-	}
-	p.size = (uint64_t)st.st_size;
-	if (p.size != ly->blob.size) {
-		r = ec_err_set(err, EC_FAIL,
-			       "the blob is %" PRIu64 " bytes but the manifest "
-			       "says %" PRIu64 " (corrupt image)",
-			       p.size, ly->blob.size);
-		goto out;
-	}
-	p.kind = blob_kind(&ly->blob, p.blob_fd);
-	if (pipe2(pfd, O_CLOEXEC) < 0) {
-		r = ec_err_errno(err, EC_FAIL, errno, "pipe");
-		goto out;
-	}
+	if (!st)
+		p.kind = blob_kind(&ly->blob, fd);
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "pipe");
 	fcntl(pfd[1], F_SETPIPE_SZ, 1 << 20);
 	p.pipe_w = pfd[1];
 	p.sha = sha256_new();
 	if (pthread_create(&th, NULL, produce, &p) != 0) {
+		close(pfd[0]);
 		close(pfd[1]);
-		r = ec_err_set(err, EC_FAIL, "cannot start a thread");
-		goto out;
+		sha256_free(p.sha);
+		return ec_err_set(err, EC_FAIL, "cannot start a thread");
 	}
 	ps.fd = pfd[0];
 	r = tar_unpack(pipe_source, &ps, dirfd, &uo, NULL, err);
@@ -237,13 +335,14 @@ static int unpack_one(struct oci_layout *l, const struct img_layer *ly,
 		while (read(pfd[0], drain, sizeof(drain)) > 0)
 			;
 	close(pfd[0]);
-	pfd[0] = -1;
 	pthread_join(th, NULL);
 	if (r == 0 && p.r < 0) {
 		*err = p.err;
 		r = -1;
 	} else if (r < 0 && p.r < 0 && p.err.cat != EC_FAIL) {
 		*err = p.err; /* the cause (bomb, corrupt), not EPIPE */
+	} else if (r < 0 && p.r < 0 && st) {
+		*err = p.err; /* a failed download or digest: the cause */
 	}
 	if (r == 0) {
 		sha256_final(p.sha, md);
@@ -257,12 +356,31 @@ static int unpack_one(struct oci_layout *l, const struct img_layer *ly,
 				       "image)",
 				       ly->diff_id, hex);
 	}
-out:
-	if (pfd[0] >= 0)
-		close(pfd[0]);
-	if (p.blob_fd >= 0)
-		close(p.blob_fd);
 	sha256_free(p.sha);
+	return r;
+}
+
+/* Unpack one layer blob of the layout into dirfd (see unpack_fd). */
+static int unpack_one(struct oci_layout *l, const struct img_layer *ly,
+		      int dirfd, int whiteouts, char *got_hex,
+		      struct ec_err *err)
+{
+	_cleanup_free_ char *path = oci_blob_path(l, ly->blob.digest);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	int r;
+
+	if (fd < 0 || fstat(fd, &st) < 0)
+		r = ec_err_errno(err, EC_NOTFOUND, errno, "layer blob %s",
+				 ly->blob.digest);
+	else if ((uint64_t)st.st_size != ly->blob.size)
+		r = ec_err_set(err, EC_FAIL,
+			       "the blob is %" PRIu64 " bytes but the manifest "
+			       "says %" PRIu64 " (corrupt image)",
+			       (uint64_t)st.st_size, ly->blob.size);
+	else
+		r = unpack_fd(fd, ly->blob.size, NULL, ly, dirfd, whiteouts,
+			      got_hex, err);
 	if (r < 0)
 		return ec_err_prefix(err, "layer %s", ly->blob.digest);
 	return 0;
@@ -405,6 +523,114 @@ int img_unpack_blob(struct oci_layout *l, const struct oci_desc *d,
 	}
 	*made = EC_STEAL(final);
 	return 1;
+}
+
+/* --- a layer unpacked while its blob downloads --------------------------- */
+
+static void *stream_main(void *arg)
+{
+	struct img_stream *s = arg;
+	struct img_layer ly = {.blob = s->d};
+
+	ec_err_clear(&s->err);
+	s->r = unpack_fd(s->fd, s->d.size, s, &ly, s->dfd, 1, s->hex, &s->err);
+	/* layers are shared read-only lowerdirs: root owns the top */
+	if (s->r == 0)
+		fchmod(s->dfd, 0755);
+	return NULL;
+}
+
+struct img_stream *img_unpack_stream_start(const struct oci_desc *d, int fd,
+					   const char *layers_dir,
+					   struct ec_err *err)
+{
+	struct img_stream *s;
+	char *tmp;
+	int dfd;
+
+	if (mkdir_layers(layers_dir, err) < 0 ||
+	    !(tmp = fs_mkdtemp(layers_dir, ".tmp-", err)))
+		return NULL;
+	dfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		ec_err_errno(err, EC_FAIL, errno, "open '%s'", tmp);
+		fs_rm_rf(tmp, NULL);
+		free(tmp);
+		return NULL;
+	}
+	flock(dfd, LOCK_EX); /* in flight: oci_sweep_temps keeps it */
+	s = xcalloc(1, sizeof(*s));
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	s->d = *d;
+	s->fd = fd;
+	s->dir = xstrdup(layers_dir);
+	s->tmp = tmp;
+	s->dfd = dfd;
+	if (pthread_create(&s->th, NULL, stream_main, s) != 0) {
+		ec_err_set(err, EC_FAIL, "cannot start a thread");
+		img_unpack_stream_finish(s, 0, NULL, NULL);
+		return NULL;
+	}
+	s->started = 1;
+	return s;
+}
+
+void img_unpack_stream_ready(void *stream, uint64_t n)
+{
+	struct img_stream *s = stream;
+
+	pthread_mutex_lock(&s->mu);
+	if (n > s->ready) {
+		s->ready = n;
+		pthread_cond_broadcast(&s->cv);
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
+int img_unpack_stream_finish(struct img_stream *s, int fetched, char **made,
+			     struct ec_err *err)
+{
+	_cleanup_free_ char *final = NULL;
+	int r = -1;
+
+	if (made)
+		*made = NULL;
+	pthread_mutex_lock(&s->mu);
+	s->end = fetched ? 1 : -1;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	if (s->started)
+		pthread_join(s->th, NULL);
+	else
+		s->r = -1;
+	close(s->dfd);
+	if (s->started && s->r < 0 && err)
+		*err = s->err;
+	if (s->r == 0 && fetched) {
+		final = xasprintf("%s/%s", s->dir, s->hex);
+		if (rename(s->tmp, final) == 0) {
+			if (made)
+				*made = EC_STEAL(final);
+			r = 1;
+		} else if (errno == ENOTEMPTY || errno == EEXIST) {
+			r = 0; /* there already */
+		} else {
+			ec_err_errno(err, EC_FAIL, errno, "rename to '%s'",
+				     final);
+		}
+	} else if (s->r == 0 && err) {
+		ec_err_set(err, EC_FAIL, "the download of blob %s failed",
+			   s->d.digest);
+	}
+	if (r <= 0)
+		fs_rm_rf(s->tmp, NULL);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
+	free(s->tmp);
+	free(s->dir);
+	free(s);
+	return r;
 }
 
 int img_unpack_layers(struct oci_layout *l, const char *manifest_digest,

@@ -18,6 +18,9 @@ struct rjournal {
 	uint64_t bytes_resumed;
 	unsigned char *done;
 	pthread_mutex_t mu;
+	unsigned front; /* parts [0, front) are done */
+	void (*on_front)(void *ctx, uint64_t bytes);
+	void *on_front_ctx;
 };
 
 uint64_t rjournal_part_len(const struct rjournal *j, unsigned i)
@@ -123,6 +126,33 @@ static void save(struct rjournal *j)
 	unlink(tmp);
 }
 
+/* mu held: move the front over done parts, telling the watcher. */
+static void advance(struct rjournal *j)
+{
+	unsigned f = j->front;
+
+	while (f < j->nparts && j->done[f])
+		f++;
+	if (f == j->front && f)
+		return;
+	j->front = f;
+	if (j->on_front)
+		j->on_front(j->on_front_ctx, f == j->nparts
+						 ? j->size
+						 : (uint64_t)f * j->part_size);
+}
+
+void rjournal_on_front(struct rjournal *j, void (*fn)(void *ctx, uint64_t),
+		       void *ctx)
+{
+	pthread_mutex_lock(&j->mu);
+	j->on_front = fn;
+	j->on_front_ctx = ctx;
+	j->front = 0;
+	advance(j);
+	pthread_mutex_unlock(&j->mu);
+}
+
 void rjournal_mark(struct rjournal *j, unsigned i)
 {
 	if (i >= j->nparts)
@@ -131,6 +161,7 @@ void rjournal_mark(struct rjournal *j, unsigned i)
 	j->done[i] = 1;
 	if (j->path)
 		save(j);
+	advance(j);
 	pthread_mutex_unlock(&j->mu);
 }
 

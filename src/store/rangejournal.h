@@ -28,6 +28,13 @@ uint64_t rjournal_bytes_resumed(const struct rjournal *j);
  * and rewrite the journal atomically (temp file beside it, fsync,
  * rename). Thread-safe. A failed write only costs resumability. */
 void rjournal_mark(struct rjournal *j, unsigned i);
+/* Call fn(ctx, bytes) whenever the run of done parts from the start of
+ * the file grows (now, if parts are done already): bytes [0, bytes) are
+ * in the file for good. Called with the journal's lock held, from the
+ * thread that marked the part: fn must be quick and must not call back
+ * into the journal. Set it before the download's workers start. */
+void rjournal_on_front(struct rjournal *j, void (*fn)(void *ctx, uint64_t),
+		       void *ctx);
 /* The download is complete: remove the journal file. */
 void rjournal_finish(struct rjournal *j);
 void rjournal_free(struct rjournal *j);

@@ -43,7 +43,8 @@ struct xfer {
 	struct ec_err err;
 	/* download */
 	const char *etag;
-	struct rjournal *rj; /* ranges already in the file; NULL = none */
+	struct rjournal *rj; /* ranges in the file; NULL = no download */
+	int journaled;	     /* rj has a file (o->resume_journal) */
 };
 
 static void xfer_progress(struct xfer *x, uint64_t add)
@@ -581,6 +582,8 @@ static int write_sink(void *ctx, const void *data, size_t len,
 		return -1;
 	rs->pos += len;
 	sink_progress(rs->x, len);
+	if (rs->x->o && rs->x->o->ready)
+		rs->x->o->ready(rs->x->o->ready_ctx, rs->pos);
 	return xfer_cancelled(rs->x) ? ec_err_set(err, EC_INTR, "interrupted")
 				     : 0;
 }
@@ -616,12 +619,10 @@ static void *download_worker(void *arg)
 			xfer_fail(x, &e);
 			break;
 		}
-		if (x->rj) {
-			/* the bytes must be on disk before the journal
-			 * says so */
+		/* the bytes must be on disk before the journal says so */
+		if (x->journaled)
 			fdatasync(x->fd);
-			rjournal_mark(x->rj, (unsigned)i);
-		}
+		rjournal_mark(x->rj, (unsigned)i);
 	}
 	return NULL;
 }
@@ -632,8 +633,6 @@ static void download_resume(struct xfer *x, struct store_xfer_result *res)
 {
 	unsigned i;
 
-	x->rj =
-	    rjournal_open(x->o->resume_journal, x->etag, x->size, x->part_size);
 	for (i = 0; i < x->nparts; i++)
 		if (rjournal_is_done(x->rj, i)) {
 			x->parts[i].etag[0] = 'd';
@@ -664,12 +663,18 @@ static int download_ranges(struct store *s, const char *key, int fd,
 	}
 	x.nparts = (unsigned)((x.size + x.part_size - 1) / x.part_size);
 	x.parts = xcalloc(x.nparts, sizeof(*x.parts));
-	if (o && o->resume_journal)
+	/* a journal without a file still tracks the ranges for o->ready */
+	x.journaled = o && o->resume_journal;
+	x.rj = rjournal_open(x.journaled ? o->resume_journal : NULL, x.etag,
+			     x.size, x.part_size);
+	if (x.journaled)
 		download_resume(&x, res);
+	if (o && o->ready)
+		rjournal_on_front(x.rj, o->ready, o->ready_ctx);
 	r = run_workers(&x, download_worker, jobs_of(o));
 	if (r < 0)
 		*err = x.err;
-	else if (x.rj)
+	else if (x.journaled)
 		rjournal_finish(x.rj);
 	rjournal_free(x.rj);
 	res->size = x.size;

@@ -28,6 +28,13 @@ struct store_xfer_opts {
 	 * version (ETag, size, part size) fetches only the other ranges.
 	 * Removed when the download completes. NULL = none. */
 	const char *resume_journal;
+	/* Downloads into a file: called (serialised, from a download thread;
+	 * keep it quick) whenever the bytes [0, n) known to be in the output
+	 * for good grow, so a reader can follow the download in order. A
+	 * single GET reports after every write, ranges as the run of done
+	 * ranges from the start grows. NULL = none. */
+	void (*ready)(void *ctx, uint64_t n);
+	void *ready_ctx;
 };
 
 struct store_xfer_result {

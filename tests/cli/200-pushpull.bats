@@ -93,6 +93,29 @@ same_inode() {
 	[ -z "$(find "$T/r2/blobs" -name '.tmp-*')" ]
 }
 
+@test "a big layer unpacked while it downloads: tampered, nothing is left; intact, the same tree" {
+	# layers of 32 MiB and more are unpacked from the ranges already in
+	# place (issue 17): a corrupt blob must leave no layer dir or temp
+	head -c $((40 << 20)) /dev/urandom >"$SRC/tree/bin/big"
+	edgectl -q build -t big:1 "$SRC" >/dev/null
+	edgectl -q push big:1 >/dev/null
+	local big
+	big=$(ls -S "$T/store/blobs/sha256/" | head -1)
+	cp "$T/store/blobs/sha256/$big" "$T/good"
+	# near the end: the unpack has gone through most of the layer first
+	printf 'X' | dd of="$T/store/blobs/sha256/$big" bs=1 seek=$((39 << 20)) conv=notrunc status=none
+	run ! --separate-stderr edgectl --root "$T/r2" pull -j 4 big:1
+	[[ $stderr == *"digest mismatch"* ]] || { echo "$stderr"; false; }
+	[ ! -e "$T/r2/blobs/sha256/$big" ]
+	[ -z "$(ls -A "$T/r2/layers" 2>/dev/null)" ] || { ls -la "$T/r2/layers"; false; }
+	[ -z "$(find "$T/r2" -name '.tmp-*')" ]
+	cp "$T/good" "$T/store/blobs/sha256/$big"
+	run -0 --separate-stderr edgectl --root "$T/r2" --json pull -j 4 --unpack "$T/flat" big:1
+	jq -e '.layers_unpacked == 1' <<<"$output"
+	diff <(tree_sig "$SRC/tree") <(tree_sig "$T/flat")
+	[ -z "$(find "$T/r2" -name '.tmp-*')" ]
+}
+
 @test "pull of an image made by umoci (gzip layers) from an OCI directory gives the same tree" {
 	umoci init --layout "$T/lay"
 	umoci new --image "$T/lay:base"

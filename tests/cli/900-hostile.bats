@@ -256,6 +256,23 @@ PY
 	jq -e 'length == 0' <<<"$output"
 }
 
+@test "pull: a zstd layer asking for a 64 MiB window is refused naming the layer; 32 MiB is fine" {
+	# libzstd's default cap is 128 MiB per decoder; edgectl's is 32 MiB
+	# (klauspost's largest, zstd --ultra -20): issue 17
+	hostile_tar "$T/l.tar" "f a"
+	rm -rf "$T/evil"
+	MKIMAGE_ZSTD=--long=26 tests/lib/mkimage.sh "$T/evil" x zstd "$T/l.tar" >/dev/null
+	local layer
+	layer=$(jq -r '.layers[0].digest' "$T/evil/blobs/sha256/$(jq -r '.manifests[0].digest[7:]' "$T/evil/index.json")")
+	run -1 --separate-stderr edgectl pull "oci:$T/evil:x"
+	[[ $stderr == *"$layer"*"window over 32 MiB"*"recompress"* ]] || { echo "$stderr"; false; }
+	[ -z "$(find "$R/layers" -mindepth 1 -maxdepth 1 2>/dev/null)" ]
+	rm -rf "$T/evil"
+	MKIMAGE_ZSTD=--long=25 tests/lib/mkimage.sh "$T/evil" x zstd "$T/l.tar" >/dev/null
+	run -0 --separate-stderr edgectl pull --unpack "$T/flat" "oci:$T/evil:x"
+	[ -f "$T/flat/a" ]
+}
+
 # --- passed before; must stay so ------------------------------------------
 
 # Pull oci:$T/evil:x, expect exit 2 naming $1, nothing outside, no layer.

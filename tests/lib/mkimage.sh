@@ -4,6 +4,8 @@
 # layers are the given tar files, as they are (nothing is checked or
 # cleaned: this is how tests make hostile images). The config's diff_ids
 # are the sha256 of each tar. Prints the manifest digest.
+# MKIMAGE_ZSTD="OPTS" compresses zstd layers with `zstd OPTS` from a pipe
+# (the frame header then keeps the window OPTS asks for, e.g. --long=26).
 # MKIMAGE_FORMAT=docker writes a Docker v2 schema2 manifest (docker media
 # types, gzip layers), as older registries and tools hold them.
 set -euo pipefail
@@ -45,7 +47,14 @@ for t in "$@"; do
 	d=sha256:$(sha256sum "$t" | cut -d' ' -f1)
 	case $comp in
 	gzip) gzip -n -c "$t" >"$tmp/l" ;;
-	zstd) zstd -q -c "$t" >"$tmp/l" ;;
+	zstd)
+		if [ -n "${MKIMAGE_ZSTD:-}" ]; then
+			# shellcheck disable=SC2086 # options, split on purpose
+			zstd -q $MKIMAGE_ZSTD -c <"$t" >"$tmp/l"
+		else
+			zstd -q -c "$t" >"$tmp/l"
+		fi
+		;;
 	none) cp "$t" "$tmp/l" ;;
 	esac
 	read -r dg sz < <(put "$tmp/l")

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_getFrameHeader */
+#include <zstd.h>
 
 #define FS (64u << 10) /* small frames keep the test fast */
 
@@ -600,6 +602,58 @@ static void test_detect(void)
 	is_int(comp_detect("ustar", 5), COMP_NONE, "detect none");
 }
 
+/* A zstd frame of `len` bytes whose header asks for a 2^wlog window: a
+ * stream of unknown size, as a pipe into zstd --long would write it. */
+static void window_frame(int wlog, const void *in, size_t len,
+			 struct strbuf *out)
+{
+	ZSTD_CCtx *c = ZSTD_createCCtx();
+	size_t cap = ZSTD_compressBound(len) + 64;
+	unsigned char *buf = xmalloc(cap);
+	ZSTD_inBuffer ib = {in, len, 0};
+	ZSTD_outBuffer ob = {buf, cap, 0};
+
+	ZSTD_CCtx_setParameter(c, ZSTD_c_windowLog, wlog);
+	/* input before the end: the size stays unknown to the header */
+	if (ZSTD_isError(ZSTD_compressStream2(c, &ob, &ib, ZSTD_e_continue)) ||
+	    ZSTD_compressStream2(c, &ob, &ib, ZSTD_e_end) != 0)
+		abort();
+	sb_reset(out);
+	sb_add(out, buf, ob.pos);
+	free(buf);
+	ZSTD_freeCCtx(c);
+}
+
+/* Issue 17: the decoders' window cap is 32 MiB, not libzstd's 128 MiB. */
+static void test_window_cap(void)
+{
+	struct strbuf z = STRBUF_INIT, out = STRBUF_INIT;
+	unsigned char *in = gen(FS, 1);
+	ZSTD_frameHeader fh;
+	struct ec_err err;
+
+	window_frame(26, in, FS, &z);
+	ok(ZSTD_getFrameHeader(&fh, z.buf, z.len) == 0 &&
+	       fh.windowSize == 64ull << 20,
+	   "test frame asks for a 64 MiB window");
+	ok(decompress_buf(COMP_ZSTD, z.buf, z.len, 0, UINT64_MAX, &out, &err) <
+		   0 &&
+	       strstr(err.msg, "window over 32 MiB") &&
+	       strstr(err.msg, "recompress"),
+	   "64 MiB window refused: %s", err.msg);
+	ok(seek_decompress(z.buf, z.len, 2, UINT64_MAX, &out, &err) < 0 &&
+	       strstr(err.msg, "window over 32 MiB"),
+	   "zseek_decompress_fd (no table: one stream) refuses it too");
+	window_frame(25, in, FS, &z);
+	ok(!decompress_buf(COMP_ZSTD, z.buf, z.len, 4096, UINT64_MAX, &out,
+			   &err) &&
+	       same(&out, in, FS),
+	   "32 MiB window (klauspost's best, zstd --ultra -20) decodes");
+	free(in);
+	sb_release(&z);
+	sb_release(&out);
+}
+
 int main(void)
 {
 	const size_t sizes[] = {0, 1, FS - 1, FS, FS + 1, FS * 7 / 2};
@@ -617,5 +671,6 @@ int main(void)
 	test_corrupt_table();
 	test_writer_errors();
 	test_detect();
+	test_window_cap();
 	return done_testing();
 }

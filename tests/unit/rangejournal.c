@@ -20,6 +20,30 @@ static void put(const char *path, const char *text)
 	fclose(f);
 }
 
+static void front_seen(void *ctx, uint64_t bytes)
+{
+	*(uint64_t *)ctx = bytes;
+}
+
+/* The front: what a streaming reader of the file may read (issue 17). */
+static void test_front(void)
+{
+	struct rjournal *j = rjournal_open(NULL, "x", 100 * MiB, 32 * MiB);
+	uint64_t front = 1;
+
+	rjournal_on_front(j, front_seen, &front);
+	is_int(front, 0, "front: nothing done yet");
+	rjournal_mark(j, 1);
+	is_int(front, 0, "part 1 done before part 0: front stays at 0");
+	rjournal_mark(j, 0);
+	is_int(front, 64 * MiB, "part 0 done: front jumps over part 1");
+	rjournal_mark(j, 3);
+	is_int(front, 64 * MiB, "a hole at part 2 holds it");
+	rjournal_mark(j, 2);
+	is_int(front, 100 * MiB, "all done: the whole size, last part short");
+	rjournal_free(j);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/rjournal.t.XXXXXX", path[128];
@@ -108,5 +132,6 @@ int main(void)
 	rjournal_free(j);
 
 	rmdir(dir);
+	test_front();
 	return done_testing();
 }

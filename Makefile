@@ -141,6 +141,7 @@ deps:
 
 # `check` installs what the tests need first, then builds and runs all tests
 # through one TAP harness (prove's library) that ends with "N passed, N failed".
+# EDGECTL_JOBS=N runs N test files at a time (default 1; .ci/run: 2).
 check: deps
 	$(MAKE) test-bins
 	EDGECTL_O=$(O) tests/run $(TESTS)
@@ -154,12 +155,16 @@ check: deps
 # runs under ASan all through 100, 200 and 900, which use it. A leak's stack stops
 # at the first libc frame (the fast unwinder); for the whole stack re-run
 # with ASAN_OPTIONS=fast_unwind_on_malloc=0 (it makes the lane 2-6x slower).
+# 011's multipart object is 48 MiB here (ST_MULTIPART_MB; 200 in check): the
+# same 16 MiB parts, ranges and part boundary, a quarter of the bytes through
+# ASan.
 SAN_O ?= build-asan
 SAN_TESTS ?= tests/cli/011-store-s3.bats \
 	tests/cli/100-build.bats tests/cli/200-pushpull.bats \
 	tests/cli/900-hostile.bats
 SAN_ENV = ASAN_OPTIONS=$${ASAN_OPTIONS:-detect_leaks=1} \
-	UBSAN_OPTIONS=$${UBSAN_OPTIONS:-print_stacktrace=1}
+	UBSAN_OPTIONS=$${UBSAN_OPTIONS:-print_stacktrace=1} \
+	ST_MULTIPART_MB=$${ST_MULTIPART_MB:-48}
 check-sanitize: deps
 	$(MAKE) O=$(SAN_O) SANITIZE=address,undefined test-bins
 	$(SAN_ENV) EDGECTL_O=$(SAN_O) tests/run $(SAN_O)/tests/unit/*.t \

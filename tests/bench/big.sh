@@ -48,6 +48,8 @@ if [ ! -s "$minbase_tar" ]; then
 fi
 
 dir=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/edgectl-bench-big.XXXXXX")
+# shellcheck source=tests/bench/lib.sh
+. "$TOP/tests/bench/lib.sh"
 REG_DIR=''
 RGW_DIR=''
 cleanup() {
@@ -70,23 +72,10 @@ export XDG_CONFIG_HOME=$dir/config
 unset EDGECTL_ROOT EDGECTL_STORE SOURCE_DATE_EPOCH REGISTRY_AUTH_FILE
 TLS=(--tls-verify=false)
 
-quiesce() { sync -f "$dir" 2>/dev/null || sync; }
 # measure NAME CMD...: one run; "seconds kib" in $dir/NAME.time
 measure() {
-	local name=$1 s k t0 t1
-	shift
-	quiesce
-	t0=$(date +%s%N)
-	if ! "$TIME" -f '%M' -o "$dir/$name.rss" "$@" >"$dir/$name.out" 2>"$dir/$name.err"; then
-		say "$name failed: $*"
-		tail -n 20 "$dir/$name.err" >&2
-		exit 1
-	fi
-	t1=$(date +%s%N)
-	k=$(tail -n 1 "$dir/$name.rss")
-	s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
-	say "  $name: $s s, peak RSS $k KiB"
-	echo "$s $k" >"$dir/$name.time"
+	bench_run "$@"
+	echo "$BENCH_S $BENCH_K" >"$dir/$1.time"
 }
 
 # make_ctx MIB: DIR/ctx-MIB with weights.bin (3/4) and data/ (1/4)

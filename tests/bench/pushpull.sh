@@ -101,6 +101,8 @@ if [ "$ROOTFS" = minbase ] && [ ! -s "$minbase_tar" ]; then
 fi
 
 dir=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/edgectl-bench-pushpull.XXXXXX")
+# shellcheck source=tests/bench/lib.sh
+. "$TOP/tests/bench/lib.sh"
 registries=() # dirs of the registries started (stopped at exit)
 rgw=
 cleanup() {
@@ -211,29 +213,12 @@ qbytes=$(image_bytes bench:quarter)
 mib() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
 say "image: $(mib "$zbytes") MiB as zstd, $(mib "$gbytes") MiB as gzip ($(blobs_of bench:zstd | wc -l) blobs)"
 
-quiesce() { sync -f "$dir" 2>/dev/null || sync; }
 
 # measure NAME CMD...: time one run of CMD (stdout kept in $dir/NAME.out);
 # $dir/NAME.time keeps "seconds kib" of the fastest run so far
 measure() {
-	local name=$1 s k best t0 t1
-	shift
-	quiesce
-	t0=$(date +%s%N)
-	if ! "$TIME" -f '%M' -o "$dir/$name.rss" "$@" >"$dir/$name.out" 2>"$dir/$name.err"; then
-		say "$name failed: $*"
-		tail -n 20 "$dir/$name.err" >&2
-		exit 1
-	fi
-	t1=$(date +%s%N)
-	k=$(tail -n 1 "$dir/$name.rss")
-	s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
-	say "  $name: $s s, peak RSS $k KiB"
-	if [ -f "$dir/$name.time" ]; then
-		read -r best _ <"$dir/$name.time"
-		awk -v a="$s" -v b="$best" 'BEGIN { exit !(a < b) }' || return 0
-	fi
-	echo "$s $k" >"$dir/$name.time"
+	bench_run "$@"
+	bench_keep_best "$1"
 }
 
 eopts=()
@@ -393,22 +378,7 @@ bench_registry() {
 bench_s3() {
 	local tries=0 rc i b stage n lays
 	say "s3: starting Ceph RGW"
-	rgw=$dir/rgw
-	while :; do
-		tries=$((tries + 1))
-		rc=0
-		OWNER_PID=$$ MEMSTORE_BYTES=${BENCH_MEMSTORE_BYTES:-$((2 * RUNS * zbytes + (512 << 20)))} \
-			"$TOP/tests/lib/start-rgw.sh" auto "$rgw" bench >"$dir/rgw.env" 2>"$dir/rgw.log" || rc=$?
-		[ "$rc" = 0 ] && break
-		if [ "$rc" != 77 ] && [ "$tries" -lt 3 ] &&
-			grep -qiE 'already in use|address in use|bind' "$dir/rgw.log" "$rgw"/log/*.log 2>/dev/null; then
-			continue
-		fi
-		cat "$dir/rgw.log" >&2
-		die "RGW did not start (start-rgw.sh exit $rc)"
-	done
-	# shellcheck disable=SC1091
-	. "$dir/rgw.env"
+	bench_rgw_start "${BENCH_MEMSTORE_BYTES:-$((2 * RUNS * zbytes + (512 << 20)))}"
 	export AWS_CONFIG_FILE=$HOME/aws-config AWS_SHARED_CREDENTIALS_FILE=$HOME/aws-credentials
 	: >"$AWS_CONFIG_FILE"
 	: >"$AWS_SHARED_CREDENTIALS_FILE"

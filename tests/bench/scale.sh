@@ -76,6 +76,8 @@ posint BENCH_RUNS "$RUNS"
 command -v jq >/dev/null || die "needs jq (tests/lib/deps.sh)"
 
 dir=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/edgectl-bench-scale.XXXXXX")
+# shellcheck source=tests/bench/lib.sh
+. "$TOP/tests/bench/lib.sh"
 rgw=
 proxy_pid=
 cleanup() {
@@ -114,26 +116,8 @@ base_binary() {
 }
 
 start_rgw() {
-	local tries=0 rc
-	rgw=$dir/rgw
-	while :; do
-		tries=$((tries + 1))
-		rc=0
-		OWNER_PID=$$ MEMSTORE_BYTES=${BENCH_MEMSTORE_BYTES:-2147483648} \
-			"$TOP/tests/lib/start-rgw.sh" auto "$rgw" bench >"$dir/rgw.env" 2>"$dir/rgw.log" || rc=$?
-		[ "$rc" = 0 ] && break
-		if [ "$rc" != 77 ] && [ "$tries" -lt 3 ] &&
-			grep -qiE 'already in use|address in use|bind' "$dir/rgw.log" "$rgw"/log/*.log 2>/dev/null; then
-			continue
-		fi
-		cat "$dir/rgw.log" >&2
-		die "RGW did not start (start-rgw.sh exit $rc)"
-	done
-	# shellcheck disable=SC1091
-	. "$dir/rgw.env"
-	export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
-	export AWS_REGION=$S3_REGION
-	unset AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3 AWS_SESSION_TOKEN AWS_PROFILE
+	bench_rgw_start "${BENCH_MEMSTORE_BYTES:-2147483648}"
+	bench_rgw_creds
 }
 
 # The RGW access log (beast lines): its size now, and the requests and

@@ -80,16 +80,11 @@ for c in $CONC; do posint BENCH_SCHED_CONCURRENCY "$c"; done
 	die "the RGW fleet ($RLOCS x $RHOSTS hosts x $RCPUS CPUs) has no room for $PLACEMENTS one-CPU placements"
 
 dir=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/edgectl-bench-schedule.XXXXXX")
-rgw=
 RGW_LIB=$TOP/tests/lib
 RGW_NOTE=
-cleanup() {
-	if [ -n "$rgw" ] && [ -f "$rgw/pids" ]; then
-		"$RGW_LIB/stop-rgw.sh" "$rgw" 2>/dev/null || true
-	fi
-	rm -rf "$dir"
-}
-trap cleanup EXIT
+# shellcheck source=tests/bench/lib.sh
+. "$TOP/tests/bench/lib.sh"
+trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
 
 make -s "O=$O" "$O/libedgectl.a"
@@ -148,28 +143,9 @@ rgw_helpers() {
 }
 
 start_rgw() {
-	local tries=0 rc
 	say "rgw: starting Ceph RGW ($RGW_NOTE)"
-	rgw=$dir/rgw
-	while :; do
-		tries=$((tries + 1))
-		rc=0
-		OWNER_PID=$$ MEMSTORE_BYTES=${BENCH_MEMSTORE_BYTES:-1073741824} \
-			"$RGW_LIB/start-rgw.sh" auto "$rgw" bench >"$dir/rgw.env" 2>"$dir/rgw.log" || rc=$?
-		[ "$rc" = 0 ] && break
-		# a port taken between the pick and the bind: try another one
-		if [ "$rc" != 77 ] && [ "$tries" -lt 3 ] &&
-			grep -qiE 'already in use|address in use|bind' "$dir/rgw.log" "$rgw"/log/*.log 2>/dev/null; then
-			continue
-		fi
-		cat "$dir/rgw.log" >&2
-		die "RGW did not start (start-rgw.sh exit $rc)"
-	done
-	# shellcheck disable=SC1091
-	. "$dir/rgw.env"
-	export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
-	export AWS_REGION=$S3_REGION
-	unset AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3 AWS_SESSION_TOKEN AWS_PROFILE
+	bench_rgw_start "${BENCH_MEMSTORE_BYTES:-1073741824}"
+	bench_rgw_creds
 }
 
 # put_fleet STORE: the generated fleet's objects, 4 writers
@@ -287,8 +263,7 @@ bench_rgw() {
 		jq -e .ok "$out/audit.json" >/dev/null ||
 			die "rgw: audit failed with $c scheduler(s): $(cat "$out/audit.json")"
 	done
-	"$RGW_LIB/stop-rgw.sh" "$rgw" 2>/dev/null || true
-	rgw=
+	bench_rgw_stop
 }
 
 for p in $PARTS; do

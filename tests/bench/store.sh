@@ -55,21 +55,11 @@ done
 command -v jq >/dev/null || die "needs jq (tests/lib/deps.sh)"
 
 dir=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/edgectl-bench-store.XXXXXX")
-rgw=
-cleanup() {
-	if [ -n "$rgw" ] && [ -f "$rgw/pids" ]; then
-		"$TOP/tests/lib/stop-rgw.sh" "$rgw" 2>/dev/null || true
-	fi
-	rm -rf "$dir"
-}
-trap cleanup EXIT
+# shellcheck source=tests/bench/lib.sh
+. "$TOP/tests/bench/lib.sh"
+trap bench_cleanup EXIT
 trap 'exit 130' INT TERM
-
-# a private copy: the tree's build/edgectl may be rebuilt while this runs
-mkdir -p "$dir/bin"
-cp "$EDGECTL" "$dir/bin/edgectl"
-say "edgectl: $EDGECTL, built $(date -r "$EDGECTL" '+%F %T')"
-EDGECTL=$dir/bin/edgectl
+bench_private_edgectl
 
 export EDGECTL_ROOT=$dir/root
 unset EDGECTL_STORE
@@ -78,30 +68,13 @@ say "writing $MB MiB of random bytes"
 head -c "$((MB * 1048576))" /dev/urandom >"$dir/src"
 size=$(stat -c %s "$dir/src")
 
-quiesce() { sync -f "$dir" 2>/dev/null || sync; }
-
 # measure NAME CMD...: time one run of CMD (stdout kept in $dir/NAME.out);
-# $dir/NAME.time keeps "seconds kib" of the fastest run so far
+# $dir/NAME.time keeps "seconds kib" of the fastest run so far, NAME.t
+# those of the last one
 measure() {
-	local name=$1 s k best t0 t1
-	shift
-	quiesce
-	t0=$(date +%s%N)
-	if ! "$TIME" -f '%M' -o "$dir/$name.rss" "$@" >"$dir/$name.out" 2>"$dir/$name.err"; then
-		say "$name failed: $*"
-		cat "$dir/$name.err" >&2
-		exit 1
-	fi
-	t1=$(date +%s%N)
-	k=$(tail -n 1 "$dir/$name.rss")
-	s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
-	echo "$s $k" >"$dir/$name.t"
-	say "  $name: $s s, peak RSS $k KiB"
-	if [ -f "$dir/$name.time" ]; then
-		read -r best _ <"$dir/$name.time"
-		awk -v a="$s" -v b="$best" 'BEGIN { exit !(a < b) }' || return 0
-	fi
-	cp "$dir/$name.t" "$dir/$name.time"
+	bench_run "$@"
+	echo "$BENCH_S $BENCH_K" >"$dir/$1.t"
+	bench_keep_best "$1"
 }
 
 # same FILE WHAT: FILE must equal the source
@@ -124,25 +97,9 @@ check_put() {
 }
 
 bench_s3() {
-	local tries=0 rc store parts etag asize
+	local store parts etag asize
 	say "s3: starting Ceph RGW"
-	rgw=$dir/rgw
-	while :; do
-		tries=$((tries + 1))
-		rc=0
-		OWNER_PID=$$ MEMSTORE_BYTES=${BENCH_MEMSTORE_BYTES:-$(((2 * RUNS + 1) * MB * 1048576 + (512 << 20)))} \
-			"$TOP/tests/lib/start-rgw.sh" auto "$rgw" bench >"$dir/rgw.env" 2>"$dir/rgw.log" || rc=$?
-		[ "$rc" = 0 ] && break
-		# a port taken between the pick and the bind: try another one
-		if [ "$rc" != 77 ] && [ "$tries" -lt 3 ] &&
-			grep -qiE 'already in use|address in use|bind' "$dir/rgw.log" "$rgw"/log/*.log 2>/dev/null; then
-			continue
-		fi
-		cat "$dir/rgw.log" >&2
-		die "RGW did not start (start-rgw.sh exit $rc)"
-	done
-	# shellcheck disable=SC1091
-	. "$dir/rgw.env"
+	bench_rgw_start "${BENCH_MEMSTORE_BYTES:-$(((2 * RUNS + 1) * MB * 1048576 + (512 << 20)))}"
 
 	# both tools get the same credentials and nothing from the user's config
 	mkdir -p "$dir/home"
@@ -192,8 +149,7 @@ bench_s3() {
 	done
 	echo "$edesc, $parts parts" >"$dir/s3-edgectl.desc"
 	echo "$adesc" >"$dir/s3-aws.desc"
-	"$TOP/tests/lib/stop-rgw.sh" "$rgw" 2>/dev/null || true
-	rgw=
+	bench_rgw_stop
 }
 
 # cp + fdatasync of the copy: what edgectl's fsync'd write costs with cp

@@ -10,19 +10,10 @@ setup_file() {
 	load ../lib/busybox
 	[ "$(id -u)" = 0 ] || return 0
 	fleet_setup_file 2 || return 1
-	export FR_STORE="file://$BATS_FILE_TMPDIR/store"
-	export FR_CFG="$BATS_FILE_TMPDIR/cfg"
-	mkdir -p "$BATS_FILE_TMPDIR/ctx"
-	fleet_edgectl_config "$FR_CFG"
-	busybox_rootfs "$BATS_FILE_TMPDIR/ctx/rootfs"
+	fleet_app_ctx '["httpd", "-f", "-p", "80", "-h", "/www"]' || return 1
 	mkdir -p "$BATS_FILE_TMPDIR/ctx/rootfs/www"
 	echo "hello from the fleet" >"$BATS_FILE_TMPDIR/ctx/rootfs/www/index.html"
-	printf 'FROM scratch\nCOPY rootfs/ /\nCMD ["httpd", "-f", "-p", "80", "-h", "/www"]\n' \
-		>"$BATS_FILE_TMPDIR/ctx/Dockerfile"
-	XDG_CONFIG_HOME=$FR_CFG EDGECTL_STORE=$FR_STORE EDGECTL_ROOT="$BATS_FILE_TMPDIR/root" \
-		edgectl -q build -t bb:web "$BATS_FILE_TMPDIR/ctx" >/dev/null
-	XDG_CONFIG_HOME=$FR_CFG EDGECTL_STORE=$FR_STORE EDGECTL_ROOT="$BATS_FILE_TMPDIR/root" \
-		edgectl -q push bb:web >/dev/null
+	fleet_app_push FR bb:web
 }
 
 teardown_file() {

@@ -14,19 +14,11 @@ setup_file() {
 	load ../lib/busybox
 	[ "$(id -u)" = 0 ] || return 0
 	fleet_setup_file 1 || return 1
-	export PQ_STORE="file://$BATS_FILE_TMPDIR/store"
-	export PQ_CFG="$BATS_FILE_TMPDIR/cfg"
-	export PQ_ROOT="$BATS_FILE_TMPDIR/root"
-	mkdir -p "$BATS_FILE_TMPDIR/ctx"
-	fleet_edgectl_config "$PQ_CFG"
-	busybox_rootfs "$BATS_FILE_TMPDIR/ctx/rootfs"
-	printf 'FROM scratch\nCOPY rootfs/ /\nCMD ["true"]\n' >"$BATS_FILE_TMPDIR/ctx/Dockerfile"
+	fleet_app_ctx '["true"]' || return 1
+	fleet_app_push PQ vmjob:1 || return 1
 	export XDG_CONFIG_HOME=$PQ_CFG EDGECTL_STORE=$PQ_STORE EDGECTL_ROOT=$PQ_ROOT
-	edgectl -q build -t vmjob:1 "$BATS_FILE_TMPDIR/ctx" >/dev/null
-	edgectl -q push vmjob:1 >/dev/null
 	edgectl location add qpar --lat 48.85 --lon 2.35 --utc-offset +01:00
-	edgectl -q host add h1 --location qpar --ssh h1 --host-root "$(fleet_root h1)" \
-		--edgectl "$EDGECTL" --subnet "198.19.$((RANDOM % 100 + 120)).0/24"
+	fleet_hosts_add qpar $((RANDOM % 100 + 119))
 }
 
 teardown_file() {

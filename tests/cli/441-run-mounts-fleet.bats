@@ -12,19 +12,11 @@ setup_file() {
 	load ../lib/busybox
 	[ "$(id -u)" = 0 ] || return 0
 	fleet_setup_file 1 || return 1
-	export MF_STORE="file://$BATS_FILE_TMPDIR/store"
-	export MF_CFG="$BATS_FILE_TMPDIR/cfg"
-	export MF_ROOT="$BATS_FILE_TMPDIR/root"
-	mkdir -p "$BATS_FILE_TMPDIR/ctx"
-	fleet_edgectl_config "$MF_CFG"
-	busybox_rootfs "$BATS_FILE_TMPDIR/ctx/rootfs"
-	printf 'FROM scratch\nCOPY rootfs/ /\nCMD ["sh"]\n' >"$BATS_FILE_TMPDIR/ctx/Dockerfile"
+	fleet_app_ctx '["sh"]' || return 1
+	fleet_app_push MF mnt:1 || return 1
 	export XDG_CONFIG_HOME=$MF_CFG EDGECTL_STORE=$MF_STORE EDGECTL_ROOT=$MF_ROOT
-	edgectl -q build -t mnt:1 "$BATS_FILE_TMPDIR/ctx" >/dev/null
-	edgectl -q push mnt:1 >/dev/null
 	edgectl location add loc1 --lat 50.11 --lon 8.68 --utc-offset +01:00
-	edgectl -q host add h1 --location loc1 --ssh h1 --host-root "$(fleet_root h1)" \
-		--edgectl "$EDGECTL" --subnet "198.19.141.0/24"
+	fleet_hosts_add loc1 140
 	echo "input one" >"$BATS_FILE_TMPDIR/in.txt"
 	edgectl -q store put data/in.txt "$BATS_FILE_TMPDIR/in.txt" >/dev/null
 }

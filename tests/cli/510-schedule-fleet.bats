@@ -10,30 +10,15 @@ setup_file() {
 	load ../lib/busybox
 	[ "$(id -u)" = 0 ] || return 0
 	fleet_setup_file 3 || return 1
-	export SF_STORE="file://$BATS_FILE_TMPDIR/store"
-	export SF_CFG="$BATS_FILE_TMPDIR/cfg"
-	export SF_ROOT="$BATS_FILE_TMPDIR/root"
-	mkdir -p "$BATS_FILE_TMPDIR/ctx"
-	fleet_edgectl_config "$SF_CFG"
-	busybox_rootfs "$BATS_FILE_TMPDIR/ctx/rootfs"
+	fleet_app_ctx '["httpd", "-f", "-p", "80", "-h", "/www"]' || return 1
 	mkdir -p "$BATS_FILE_TMPDIR/ctx/rootfs/www"
 	echo "scheduled hello" >"$BATS_FILE_TMPDIR/ctx/rootfs/www/index.html"
-	printf 'FROM scratch\nCOPY rootfs/ /\nCMD ["httpd", "-f", "-p", "80", "-h", "/www"]\n' \
-		>"$BATS_FILE_TMPDIR/ctx/Dockerfile"
+	fleet_app_push SF web:1 || return 1
 	export XDG_CONFIG_HOME=$SF_CFG EDGECTL_STORE=$SF_STORE EDGECTL_ROOT=$SF_ROOT
-	edgectl -q build -t web:1 "$BATS_FILE_TMPDIR/ctx" >/dev/null
-	edgectl -q push web:1 >/dev/null
 	# two locations: h1, h2 in fra; h3 in nrt
 	edgectl location add fra --lat 50.11 --lon 8.68 --utc-offset +01:00
 	edgectl location add nrt --lat 35.68 --lon 139.69 --utc-offset +09:00
-	local i=0 h loc
-	for h in $FLEET_HOSTS; do
-		i=$((i + 1))
-		loc=fra
-		[ "$h" = h3 ] && loc=nrt
-		edgectl -q host add "$h" --location "$loc" --ssh "$h" --host-root "$(fleet_root "$h")" \
-			--edgectl "$EDGECTL" --subnet "198.19.$((110 + i)).0/24"
-	done
+	fleet_hosts_add fra 110 h3=nrt
 }
 
 teardown_file() {

@@ -10,24 +10,12 @@ setup_file() {
 	load ../lib/busybox
 	[ "$(id -u)" = 0 ] || return 0
 	fleet_setup_file 3 || return 1
-	export PW_STORE="file://$BATS_FILE_TMPDIR/store"
-	export PW_CFG="$BATS_FILE_TMPDIR/cfg"
-	export PW_ROOT="$BATS_FILE_TMPDIR/root"
-	mkdir -p "$BATS_FILE_TMPDIR/ctx"
-	fleet_edgectl_config "$PW_CFG"
-	busybox_rootfs "$BATS_FILE_TMPDIR/ctx/rootfs"
+	fleet_app_ctx '["sleep", "3600"]' || return 1
 	head -c 4194304 /dev/urandom >"$BATS_FILE_TMPDIR/ctx/rootfs/weights"
-	printf 'FROM scratch\nCOPY rootfs/ /\nCMD ["sleep", "3600"]\n' >"$BATS_FILE_TMPDIR/ctx/Dockerfile"
+	fleet_app_push PW job:1 || return 1
 	export XDG_CONFIG_HOME=$PW_CFG EDGECTL_STORE=$PW_STORE EDGECTL_ROOT=$PW_ROOT
-	edgectl -q build -t job:1 "$BATS_FILE_TMPDIR/ctx" >/dev/null
-	edgectl -q push job:1 >/dev/null
 	edgectl location add par --lat 48.85 --lon 2.35 --utc-offset +01:00 --off-peak 00:00-23:59
-	local i=0 h
-	for h in $FLEET_HOSTS; do
-		i=$((i + 1))
-		edgectl -q host add "$h" --location par --ssh "$h" --host-root "$(fleet_root "$h")" \
-			--edgectl "$EDGECTL" --subnet "198.19.$((120 + i)).0/24"
-	done
+	fleet_hosts_add par 120
 }
 
 teardown_file() {

@@ -16,21 +16,12 @@ setup_file() {
 	[ "$(id -u)" = 0 ] || return 0
 	fleet_setup_file 2 || return 1
 	[ -n "${FLEET_DIR:-}" ] || return 0
-	export FR_STORE="file://$BATS_FILE_TMPDIR/store"
-	export FR_CFG="$BATS_FILE_TMPDIR/cfg"
 	export FR_CLIENT="$FLEET_PREFIX-cl"
 	export FR_PIN1="/sys/fs/bpf/edgectl-$FLEET_PREFIX-h1"
 	export FR_PIN2="/sys/fs/bpf/edgectl-$FLEET_PREFIX-h2"
-	mkdir -p "$BATS_FILE_TMPDIR/ctx"
-	fleet_edgectl_config "$FR_CFG"
-	busybox_rootfs "$BATS_FILE_TMPDIR/ctx/rootfs"
+	fleet_app_ctx '["httpd", "-f", "-p", "80", "-h", "/www"]' || return 1
 	mkdir -p "$BATS_FILE_TMPDIR/ctx/rootfs/www"
-	printf 'FROM scratch\nCOPY rootfs/ /\nCMD ["httpd", "-f", "-p", "80", "-h", "/www"]\n' \
-		>"$BATS_FILE_TMPDIR/ctx/Dockerfile"
-	XDG_CONFIG_HOME=$FR_CFG EDGECTL_STORE=$FR_STORE EDGECTL_ROOT="$BATS_FILE_TMPDIR/root" \
-		edgectl -q build -t bb:web "$BATS_FILE_TMPDIR/ctx" >/dev/null
-	XDG_CONFIG_HOME=$FR_CFG EDGECTL_STORE=$FR_STORE EDGECTL_ROOT="$BATS_FILE_TMPDIR/root" \
-		edgectl -q push bb:web >/dev/null
+	fleet_app_push FR bb:web
 }
 
 teardown_file() {

@@ -24,13 +24,9 @@ setup_file() {
 	[ "$(id -u)" = 0 ] || return 0
 	fleet_setup_file 3 || return 1
 	[ -n "${FLEET_DIR:-}" ] || return 0
-	export FV_STORE="file://$BATS_FILE_TMPDIR/store"
-	export FV_CFG="$BATS_FILE_TMPDIR/cfg"
 	export FV_CLIENT="$FLEET_PREFIX-cl"
 	export FV_PINS="/sys/fs/bpf/edgectl-$FLEET_PREFIX"
-	mkdir -p "$BATS_FILE_TMPDIR/ctx"
-	fleet_edgectl_config "$FV_CFG"
-	busybox_rootfs "$BATS_FILE_TMPDIR/ctx/rootfs"
+	fleet_app_ctx '["httpd", "-f", "-p", "80", "-h", "/www"]' || return 1
 	# the app's load endpoint (CGI): its established connections on
 	# port 80 (/proc/net/tcp and tcp6 - httpd listens on :: - of its
 	# own namespace); a slow page holds a connection for a second
@@ -40,12 +36,7 @@ setup_file() {
 	printf '#!/bin/sh\necho "Content-Type: text/plain"\necho\nsleep 1\nhostname\n' \
 		>"$BATS_FILE_TMPDIR/ctx/rootfs/www/cgi-bin/slow"
 	chmod +x "$BATS_FILE_TMPDIR/ctx/rootfs/www/cgi-bin/load" "$BATS_FILE_TMPDIR/ctx/rootfs/www/cgi-bin/slow"
-	printf 'FROM scratch\nCOPY rootfs/ /\nCMD ["httpd", "-f", "-p", "80", "-h", "/www"]\n' \
-		>"$BATS_FILE_TMPDIR/ctx/Dockerfile"
-	XDG_CONFIG_HOME=$FV_CFG EDGECTL_STORE=$FV_STORE EDGECTL_ROOT="$BATS_FILE_TMPDIR/root" \
-		edgectl -q build -t bb:web "$BATS_FILE_TMPDIR/ctx" >/dev/null
-	XDG_CONFIG_HOME=$FV_CFG EDGECTL_STORE=$FV_STORE EDGECTL_ROOT="$BATS_FILE_TMPDIR/root" \
-		edgectl -q push bb:web >/dev/null
+	fleet_app_push FV bb:web
 }
 
 teardown_file() {

@@ -25,24 +25,15 @@ setup_file() {
 	[ "$(id -u)" = 0 ] || return 0
 	fleet_setup_file 3 || return 1
 	[ -n "${FLEET_DIR:-}" ] || return 0
-	export FL_STORE="file://$BATS_FILE_TMPDIR/store"
-	export FL_CFG="$BATS_FILE_TMPDIR/cfg"
 	export FL_CW="$FLEET_PREFIX-cw" FL_CE="$FLEET_PREFIX-ce"
 	export FL_PINS="/sys/fs/bpf/edgectl-$FLEET_PREFIX"
-	mkdir -p "$BATS_FILE_TMPDIR/ctx"
-	fleet_edgectl_config "$FL_CFG"
-	busybox_rootfs "$BATS_FILE_TMPDIR/ctx/rootfs"
+	fleet_app_ctx '["httpd", "-f", "-p", "80", "-h", "/www"]' || return 1
 	# echo: the request body (read as it arrives), then which instance
 	mkdir -p "$BATS_FILE_TMPDIR/ctx/rootfs/www/cgi-bin"
 	printf '#!/bin/sh\necho "Content-Type: text/plain"\necho\nhead -c "$CONTENT_LENGTH"\necho\nhostname\n' \
 		>"$BATS_FILE_TMPDIR/ctx/rootfs/www/cgi-bin/echo"
 	chmod +x "$BATS_FILE_TMPDIR/ctx/rootfs/www/cgi-bin/echo"
-	printf 'FROM scratch\nCOPY rootfs/ /\nCMD ["httpd", "-f", "-p", "80", "-h", "/www"]\n' \
-		>"$BATS_FILE_TMPDIR/ctx/Dockerfile"
-	XDG_CONFIG_HOME=$FL_CFG EDGECTL_STORE=$FL_STORE EDGECTL_ROOT="$BATS_FILE_TMPDIR/root" \
-		edgectl -q build -t bb:web "$BATS_FILE_TMPDIR/ctx" >/dev/null
-	XDG_CONFIG_HOME=$FL_CFG EDGECTL_STORE=$FL_STORE EDGECTL_ROOT="$BATS_FILE_TMPDIR/root" \
-		edgectl -q push bb:web >/dev/null
+	fleet_app_push FL bb:web
 }
 
 teardown_file() {

@@ -13,29 +13,20 @@ setup_file() {
 	load ../lib/common
 	load ../lib/rgw
 	load ../lib/faultproxy
-	rgw_setup_file
-	[ -z "${RGW_MISSING:-}" ] || return 0
-	fault_start
+	fault_setup_file
 }
 
 teardown_file() {
 	load ../lib/rgw
 	load ../lib/faultproxy
-	fault_stop
-	rgw_stop
+	fault_teardown_file
 }
 
 setup() {
 	load ../lib/common
 	load ../lib/rgw
 	load ../lib/faultproxy
-	ec_isolate
-	rgw_require
-	rgw_env
-	fault_clear
-	EDGECTL_STORE=$(fault_store_url "r$BATS_TEST_NUMBER")
-	export EDGECTL_STORE
-	T=$BATS_TEST_TMPDIR
+	fault_setup r
 	BG=()
 }
 

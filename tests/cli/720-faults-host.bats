@@ -13,25 +13,16 @@ setup_file() {
 	load ../lib/busybox
 	[ "$(id -u)" = 0 ] || return 0
 	fleet_setup_file 3 || return 1
-	export FH_STORE="file://$BATS_FILE_TMPDIR/store"
-	export FH_CFG="$BATS_FILE_TMPDIR/cfg"
-	export FH_ROOT="$BATS_FILE_TMPDIR/root"
 	export FH_CTL="$BATS_FILE_TMPDIR/ctl"
-	mkdir -p "$BATS_FILE_TMPDIR/ctx"
-	fleet_edgectl_config "$FH_CFG"
-	busybox_rootfs "$BATS_FILE_TMPDIR/ctx/rootfs"
+	fleet_app_ctx '["httpd", "-f", "-p", "80", "-h", "/www"]' || return 1
 	mkdir -p "$BATS_FILE_TMPDIR/ctx/rootfs/www"
 	echo "fault hello" >"$BATS_FILE_TMPDIR/ctx/rootfs/www/index.html"
 	head -c 2097152 /dev/urandom >"$BATS_FILE_TMPDIR/ctx/rootfs/weights"
-	printf 'FROM scratch\nCOPY rootfs/ /\nCMD ["httpd", "-f", "-p", "80", "-h", "/www"]\n' \
-		>"$BATS_FILE_TMPDIR/ctx/Dockerfile"
+	fleet_app_push FH web:1 || return 1
 	export XDG_CONFIG_HOME=$FH_CFG EDGECTL_STORE=$FH_STORE EDGECTL_ROOT=$FH_ROOT
-	edgectl -q build -t web:1 "$BATS_FILE_TMPDIR/ctx" >/dev/null
-	edgectl -q push web:1 >/dev/null
 	edgectl location add fra --lat 50.11 --lon 8.68 --utc-offset +01:00
-	local i=0 h w
+	local h w
 	for h in $FLEET_HOSTS; do
-		i=$((i + 1))
 		mkdir -p "$FH_CTL/$h"
 		w="$BATS_FILE_TMPDIR/edgectl-$h"
 		# the host's edgectl: hold before a subcommand, or be broken
@@ -53,9 +44,8 @@ fi
 exec '$EDGECTL' "\$@"
 EOF
 		chmod 0755 "$w"
-		edgectl -q host add "$h" --location fra --ssh "$h" --host-root "$(fleet_root "$h")" \
-			--edgectl "$w" --subnet "198.19.$((150 + i)).0/24"
 	done
+	fleet_hosts_add -e "$BATS_FILE_TMPDIR/edgectl-%h" fra 150
 }
 
 teardown_file() {

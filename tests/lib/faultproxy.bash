@@ -2,9 +2,15 @@
 # (rgw.bash), an RGW restart, and the checks the fault suites share (an
 # image of N MiB, a fleet, the audit of placements against allocations).
 #
-#   setup_file() { ...; rgw_setup_file; fault_start; }
-#   teardown_file() { fault_stop; rgw_stop; }
-#   setup() { ...; fault_clear; FAULT_STORE=$(fault_store_url PREFIX); }
+#   setup_file()    { load ../lib/common; load ../lib/rgw; load ../lib/faultproxy; fault_setup_file; }
+#   teardown_file() { load ../lib/rgw; load ../lib/faultproxy; fault_teardown_file; }
+#   setup()         { load ../lib/common; load ../lib/rgw; load ../lib/faultproxy; fault_setup PREFIX; }
+#
+# fault_setup_file: the file's RGW (rgw_setup_file) and the proxy in front
+# of it; fault_teardown_file stops both. fault_setup PREFIX: for each test,
+# ec_isolate, the RGW's credentials, no faults and a new log,
+# EDGECTL_STORE through the proxy under PREFIX<test number>, T (the test's
+# temp dir).
 #
 # fault_start exports FAULT_DIR (rules, log, port), FAULT_ENDPOINT
 # (http://127.0.0.1:PORT) and FAULT_PID; fault_stop kills exactly that PID
@@ -27,6 +33,28 @@ fault_start() {
 	[ -s "$FAULT_DIR/port" ] || { cat "$FAULT_DIR/out" >&2; return 1; }
 	FAULT_ENDPOINT=http://127.0.0.1:$(cat "$FAULT_DIR/port")
 	export FAULT_DIR FAULT_ENDPOINT FAULT_PID
+}
+
+fault_setup_file() {
+	rgw_setup_file || return 1
+	[ -z "${RGW_MISSING:-}" ] || return 0
+	fault_start
+}
+
+fault_teardown_file() {
+	fault_stop
+	rgw_stop
+}
+
+fault_setup() {
+	ec_isolate
+	rgw_require || return 1
+	rgw_env
+	fault_clear
+	EDGECTL_STORE=$(fault_store_url "$1$BATS_TEST_NUMBER")
+	export EDGECTL_STORE
+	# shellcheck disable=SC2034 # for the tests
+	T=$BATS_TEST_TMPDIR
 }
 
 fault_stop() {

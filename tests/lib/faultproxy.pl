@@ -48,46 +48,21 @@
 # Stop it by its PID (SIGTERM): it stops its children too.
 use strict;
 use warnings;
-use Fcntl qw(:flock O_RDWR O_CREAT);
+use Fcntl qw(:flock);
+use FindBin;
 use IO::Socket::INET;
-use POSIX ();
 use Socket qw(SOL_SOCKET SO_LINGER);
 use Time::HiRes qw(sleep time);
+use lib $FindBin::Bin;
+use TestProxy;
 
 my ($dir, $upstream) = @ARGV;
 die "usage: faultproxy.pl DIR UPSTREAM_HOST:PORT\n" unless $dir && $upstream;
-# keep no descriptor of whoever started us (bats waits for its pipes)
-POSIX::close($_) for 3 .. 1023;
-my $srv = IO::Socket::INET->new(
-	LocalAddr => '127.0.0.1',
-	LocalPort => 0,
-	Listen    => 128,
-	ReuseAddr => 1,
-	Proto     => 'tcp'
-) or die "faultproxy: listen: $!\n";
 mkdir "$dir/counts";
-my %kids;
-$SIG{CHLD} = sub {
-	while ((my $p = waitpid(-1, POSIX::WNOHANG())) > 0) { delete $kids{$p}; }
-};
-$SIG{TERM} = $SIG{INT} = sub {
-	kill 'TERM', keys %kids;
-	exit 0;
-};
-{
-	open my $f, '>', "$dir/port.tmp" or die "faultproxy: $dir: $!\n";
-	print $f $srv->sockport, "\n";
-	close $f;
-	rename "$dir/port.tmp", "$dir/port" or die "faultproxy: rename: $!\n";
-}
+my $srv = TestProxy::listen("$dir/port", 'faultproxy', 128);
 
-sub logline {
-	my ($line) = @_;
-	open my $f, '>>', "$dir/log" or return;
-	flock $f, LOCK_EX;
-	print $f "$line\n";
-	close $f;
-}
+sub logline { TestProxy::append("$dir/log", $_[0], 1); }
+*write_all = \&TestProxy::write_all;
 
 # The rules, parsed: [{line, method, re, lo, hi, actions => {k => v}}].
 sub rules {
@@ -150,31 +125,6 @@ sub decide {
 	return $hit // {};
 }
 
-sub read_head {
-	my ($sock, $buf) = @_;
-	$$buf = '';
-	while ($$buf !~ /\r\n\r\n/) {
-		my $n = sysread($sock, $$buf, 65536, length $$buf);
-		return if !$n;
-		return if length $$buf > 1 << 20;
-	}
-	my $i = index($$buf, "\r\n\r\n");
-	my $head = substr($$buf, 0, $i + 2);
-	$$buf = substr($$buf, $i + 4);
-	return $head;
-}
-
-sub write_all {
-	my ($sock, $data) = @_;
-	my $off = 0;
-	while ($off < length $data) {
-		my $n = syswrite($sock, $data, length($data) - $off, $off);
-		return 0 unless defined $n;
-		$off += $n;
-	}
-	return 1;
-}
-
 sub rst {
 	my ($s) = @_;
 	return unless $s;
@@ -202,21 +152,17 @@ sub serve {
 	my ($c) = @_;
 	alarm 600;
 	my $rest;
-	my $head = read_head($c, \$rest);
+	my $head = TestProxy::read_head($c, \$rest);
 	return unless defined $head;
-	my @lines = split /\r\n/, $head;
-	my $reqline = shift @lines;
+	my ($reqline, @lines) = TestProxy::head_lines($head, 'connection',
+		'proxy-connection', 'keep-alive');
 	my ($method, $target) = split / /, $reqline;
-	my ($clen, $expect, $chunked) = (0, 0, 0);
+	my ($clen, $expect) = (0, 0);
 	my @out = ($reqline);
-	for my $l (@lines) {
-		my ($k, $v) = split /:\s*/, $l, 2;
-		my $lk = lc $k;
-		next if $lk eq 'connection' || $lk eq 'proxy-connection'
-		  || $lk eq 'keep-alive';
+	for (@lines) {
+		my ($lk, $v, $l) = @$_;
 		if ($lk eq 'expect') { $expect = 1; next; }
 		$clen = $v if $lk eq 'content-length';
-		$chunked = 1 if $lk eq 'transfer-encoding' && $v =~ /chunked/i;
 		push @out, $l;
 	}
 	push @out, 'Connection: close';
@@ -290,7 +236,7 @@ sub serve {
 		}
 	}
 	my $body;
-	my $rhead = read_head($u, \$body);
+	my $rhead = TestProxy::read_head($u, \$body);
 	unless (defined $rhead) { $status = 'no-answer'; $done->(); rst($c); return; }
 	($status) = $rhead =~ /^HTTP\/\S+ (\d+)/;
 	$status //= '?';
@@ -301,15 +247,8 @@ sub serve {
 		rst($c);
 		return;
 	}
-	my @rl = split /\r\n/, $rhead;
-	my @rout = (shift @rl);
-	for my $l (@rl) {
-		my ($k) = split /:/, $l, 2;
-		my $lk = lc $k;
-		next if $lk eq 'connection' || $lk eq 'keep-alive';
-		push @rout, $l;
-	}
-	push @rout, 'Connection: close';
+	my ($rline, @rl) = TestProxy::head_lines($rhead, 'connection', 'keep-alive');
+	my @rout = ($rline, (map { $_->[2] } @rl), 'Connection: close');
 	write_all($c, join("\r\n", @rout) . "\r\n\r\n") or do { $done->(); return; };
 	my $limit = $a->{'reset-body'};
 	my $out = 0;
@@ -335,17 +274,4 @@ sub serve {
 	1 while sysread($c, my $junk, 65536);
 }
 
-while (1) {
-	my $c = $srv->accept or next;
-	my $pid = fork;
-	if (!defined $pid) { close $c; next; }
-	if ($pid == 0) {
-		$SIG{TERM} = $SIG{INT} = 'DEFAULT';
-		$SIG{CHLD} = 'DEFAULT';
-		close $srv;
-		serve($c);
-		exit 0;
-	}
-	$kids{$pid} = 1;
-	close $c;
-}
+TestProxy::serve_forever($srv, \&serve);

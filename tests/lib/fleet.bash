@@ -69,7 +69,7 @@
 # so that bash does not source root's ~/.bashrc for every ssh command (it
 # does for commands run by sshd; a heavy one made each ssh call 200+ ms).
 #
-# Knobs: FLEET_START_TIMEOUT (s, default 10: every sshd must accept an ssh
+# Knobs: FLEET_START_TIMEOUT (s, default 30: every sshd must accept an ssh
 # session by then), FLEET_OWNER_PID, FLEET_SSHD (default /usr/sbin/sshd; the
 # self-test swaps in broken ones). Parallel fleet_up calls on one machine
 # serialise their choice of /24 on /run/lock/edgectl-fleet.lock.
@@ -140,7 +140,7 @@ _fleet_wait_host() {
 fleet_up() {
 	local owner=${FLEET_OWNER_PID:-$BASHPID} t0 n=${1:-} prefix=${2:-}
 	local dir net k used lock lockfd sw link i h ns addr hosts=() waits=() failed=()
-	local timeout_s=${FLEET_START_TIMEOUT:-10} sshd=${FLEET_SSHD:-/usr/sbin/sshd}
+	local timeout_s=${FLEET_START_TIMEOUT:-30} sshd=${FLEET_SSHD:-/usr/sbin/sshd}
 	t0=$(_fleet_ms)
 	case $n in '' | *[!0-9]* | 0*)
 		echo "usage: fleet_up N [PREFIX]   (N = 1..240 hosts)" >&2
@@ -373,6 +373,50 @@ fleet_edgectl_config() {
 		jq -n --arg c "$FLEET_SSH_CONFIG" '{ssh: {config: $c}}' >"$1/edgectl/config.json"
 }
 
+# The test side of a fleet file, for setup_file after fleet_setup_file:
+#   fleet_app_ctx CMD        $BATS_FILE_TMPDIR/ctx: a busybox rootfs and a
+#                            Dockerfile FROM scratch, COPY rootfs/ /, CMD CMD
+#                            (JSON); add files under ctx/rootfs, then:
+#   fleet_app_push VAR TAG   export VAR_STORE (file://BATS_FILE_TMPDIR/store),
+#                            VAR_CFG (an XDG_CONFIG_HOME reaching the hosts)
+#                            and VAR_ROOT; build ctx as TAG there and push it
+#   fleet_hosts_add [-e EDGECTL] LOCATION NET [hI=LOCATION...]
+#                            `edgectl host add` each host hI of the fleet: in
+#                            LOCATION (or the one named for it), containers on
+#                            198.19.(NET+I).0/24, its edgectl EDGECTL (%h: the
+#                            host's name; default $EDGECTL); with the caller's
+#                            XDG_CONFIG_HOME, EDGECTL_STORE and EDGECTL_ROOT
+# (fleet_app_ctx needs ../lib/busybox loaded.)
+fleet_app_ctx() {
+	local ctx=$BATS_FILE_TMPDIR/ctx
+	mkdir -p "$ctx" && busybox_rootfs "$ctx/rootfs" || return 1
+	printf 'FROM scratch\nCOPY rootfs/ /\nCMD %s\n' "$1" >"$ctx/Dockerfile"
+}
+
+fleet_app_push() {
+	local d=$BATS_FILE_TMPDIR
+	export "$1_STORE=file://$d/store" "$1_CFG=$d/cfg" "$1_ROOT=$d/root"
+	fleet_edgectl_config "$d/cfg" || return 1
+	XDG_CONFIG_HOME=$d/cfg EDGECTL_STORE=file://$d/store EDGECTL_ROOT=$d/root \
+		edgectl -q build -t "$2" "$d/ctx" >/dev/null || return 1
+	XDG_CONFIG_HOME=$d/cfg EDGECTL_STORE=file://$d/store EDGECTL_ROOT=$d/root \
+		edgectl -q push "$2" >/dev/null
+}
+
+fleet_hosts_add() {
+	local ec=$EDGECTL h loc a
+	if [ "${1:-}" = -e ]; then
+		ec=$2
+		shift 2
+	fi
+	for h in $FLEET_HOSTS; do
+		loc=$1
+		for a in "${@:3}"; do [ "${a%%=*}" = "$h" ] && loc=${a#*=}; done
+		edgectl -q host add "$h" --location "$loc" --ssh "$h" --host-root "$(fleet_root "$h")" \
+			--edgectl "${ec//%h/$h}" --subnet "198.19.$(($2 + ${h#h})).0/24" || return 1
+	done
+}
+
 # fleet_rm_instances [EDGECTL]: remove every instance of every host's root
 # (for teardown; through fleet_exec, so it works whatever state a test left
 # the hosts' network in).
@@ -456,10 +500,10 @@ fleet_sshd_start() {
 	setsid bash -c 'echo "sshd $1 $$" >>"$2"; shift 2; exec "$@"' fleet-sshd "$ns" "$FLEET_DIR/pids" \
 		nsenter --net="/run/netns/$ns" -- "$sshd" -D -e -f "$FLEET_DIR/$h/sshd_config" \
 		</dev/null >>"$FLEET_DIR/$h/sshd.log" 2>&1 3>&- &
-	k=$(($(_fleet_ms) + ${FLEET_START_TIMEOUT:-10} * 1000))
+	k=$(($(_fleet_ms) + ${FLEET_START_TIMEOUT:-30} * 1000))
 	until [ -s "$FLEET_DIR/$h/sshd.pid" ] &&
 		timeout 10 ssh -F "$FLEET_SSH_CONFIG" -o ConnectTimeout=2 "$h" true </dev/null >/dev/null 2>&1; do
-		[ "$(_fleet_ms)" -lt "$k" ] || { echo "fleet: sshd of $h not back within ${FLEET_START_TIMEOUT:-10}s" >&2; return 1; }
+		[ "$(_fleet_ms)" -lt "$k" ] || { echo "fleet: sshd of $h not back within ${FLEET_START_TIMEOUT:-30}s" >&2; return 1; }
 		sleep 0.05
 	done
 }

@@ -26,44 +26,18 @@
 # Stop it by its PID (SIGTERM): it stops its children too.
 use strict;
 use warnings;
+use FindBin;
 use IO::Socket::INET;
-use POSIX ();
 use Time::HiRes qw(sleep time);
+use lib $FindBin::Bin;
+use TestProxy;
 
 my ($dir, $upstream) = @ARGV;
 die "usage: reg-proxy.pl DIR UPSTREAM_HOST:PORT\n" unless $dir && $upstream;
-# keep no descriptor of whoever started us (a test harness waits for
-# its pipes to close)
-POSIX::close($_) for 3 .. 1023;
-my $srv = IO::Socket::INET->new(
-	LocalAddr => '127.0.0.1',
-	LocalPort => 0,
-	Listen    => 64,
-	ReuseAddr => 1,
-	Proto     => 'tcp'
-) or die "reg-proxy: listen: $!\n";
-my %kids;
-$SIG{CHLD} = sub {
-	while ((my $p = waitpid(-1, POSIX::WNOHANG())) > 0) { delete $kids{$p}; }
-};
-$SIG{TERM} = $SIG{INT} = sub {
-	kill 'TERM', keys %kids;
-	exit 0;
-};
-{
-	open my $f, '>', "$dir/proxy.port.tmp" or die "reg-proxy: $dir: $!\n";
-	print $f $srv->sockport, "\n";
-	close $f;
-	rename "$dir/proxy.port.tmp", "$dir/proxy.port"
-	  or die "reg-proxy: rename: $!\n";
-}
+my $srv = TestProxy::listen("$dir/proxy.port", 'reg-proxy', 64);
 
-sub logline {
-	my ($line) = @_;
-	open my $f, '>>', "$dir/proxy.log" or return;
-	print $f "$line\n";
-	close $f;
-}
+sub logline { TestProxy::append("$dir/proxy.log", $_[0]); }
+*write_all = \&TestProxy::write_all;
 
 sub mode {
 	open my $f, '<', "$dir/proxy.mode" or return {};
@@ -78,52 +52,29 @@ sub mode {
 	return \%m;
 }
 
-# Read from $sock until $buf holds "\r\n\r\n"; the head and the rest.
-sub read_head {
-	my ($sock, $first) = @_;
-	my $buf = '';
-	while ($buf !~ /\r\n\r\n/) {
-		my $n = sysread($sock, $buf, 65536, length $buf);
-		return if !$n;
-		if ($first && length $buf && substr($buf, 0, 1) eq "\x16") {
-			logline('tls-hello');
-			# like a plain-http server waiting for a request line:
-			# read and never answer, until the client gives up
-			1 while sysread($sock, my $junk, 65536);
-			return;
-		}
-		return if length $buf > 1 << 20;
-	}
-	my $i = index($buf, "\r\n\r\n");
-	return (substr($buf, 0, $i + 2), substr($buf, $i + 4));
-}
-
-sub write_all {
-	my ($sock, $data) = @_;
-	my $off = 0;
-	while ($off < length $data) {
-		my $n = syswrite($sock, $data, length($data) - $off, $off);
-		return 0 unless defined $n;
-		$off += $n;
-	}
+# A connection that opens with a TLS ClientHello: like a plain-http server
+# waiting for a request line, read and never answer, until the client gives up.
+sub tls_hello {
+	my ($sock, $buf) = @_;
+	return 0 unless substr($buf, 0, 1) eq "\x16";
+	logline('tls-hello');
+	1 while sysread($sock, my $junk, 65536);
 	return 1;
 }
 
 sub serve {
 	my ($c) = @_;
 	alarm 120;
-	my ($head, $rest) = read_head($c, 1);
+	my $rest;
+	my $head = TestProxy::read_head($c, \$rest, sub { tls_hello($c, $_[0]) });
 	return unless defined $head;
 	my $m = mode();
-	my @lines = split /\r\n/, $head;
-	my $reqline = shift @lines;
+	my ($reqline, @lines) = TestProxy::head_lines($head, 'connection', 'proxy-connection');
 	my ($method, $path) = split / /, $reqline;
 	my ($clen, $range, $expect) = (0, '-', 0);
 	my @out = ($reqline);
-	for my $l (@lines) {
-		my ($k, $v) = split /:\s*/, $l, 2;
-		my $lk = lc $k;
-		next if $lk eq 'connection' || $lk eq 'proxy-connection';
+	for (@lines) {
+		my ($lk, $v, $l) = @$_;
 		if ($lk eq 'expect') { $expect = 1; next; }
 		$clen = $v if $lk eq 'content-length';
 		if ($lk eq 'range') {
@@ -142,14 +93,13 @@ sub serve {
 	my $u = IO::Socket::INET->new(PeerAddr => $upstream, Proto => 'tcp')
 	  or return;
 	write_all($u, join("\r\n", @out) . "\r\n\r\n" . $rest) or return;
-	my ($rhead, $body) = read_head($u, 0);
+	my $body;
+	my $rhead = TestProxy::read_head($u, \$body);
 	return unless defined $rhead;
-	my @rl = split /\r\n/, $rhead;
-	my @rout = (shift @rl);
-	for my $l (@rl) {
-		my ($k, $v) = split /:\s*/, $l, 2;
-		my $lk = lc $k;
-		next if $lk eq 'connection' || $lk eq 'keep-alive';
+	my ($rline, @rl) = TestProxy::head_lines($rhead, 'connection', 'keep-alive');
+	my @rout = ($rline);
+	for (@rl) {
+		my ($lk, $v, $l) = @$_;
 		next if $lk eq 'accept-ranges' && ($m->{norange} || $m->{arnone});
 		if ($lk eq 'content-length' && $m->{badhead} && $method eq 'HEAD'
 			&& $path =~ m{/blobs/sha256:})
@@ -183,17 +133,4 @@ sub serve {
 	shutdown($c, 1);
 }
 
-while (1) {
-	my $c = $srv->accept or next;
-	my $pid = fork;
-	if (!defined $pid) { close $c; next; }
-	if ($pid == 0) {
-		$SIG{TERM} = $SIG{INT} = 'DEFAULT';
-		$SIG{CHLD} = 'DEFAULT';
-		close $srv;
-		serve($c);
-		exit 0;
-	}
-	$kids{$pid} = 1;
-	close $c;
-}
+TestProxy::serve_forever($srv, \&serve);

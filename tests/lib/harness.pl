@@ -48,6 +48,7 @@ my @files = (@rest, @alone);
 my $q = sub { $_[0] =~ s/([\\*?{},])/\\$1/gr };
 
 my @skips;
+my @fails;
 my $h = TAP::Harness->new({
 	verbosity => ($ENV{TEST_VERBOSE} ? 1 : 0),
 	timer     => 1,
@@ -65,10 +66,24 @@ my $h = TAP::Harness->new({
 $h->callback(made_parser => sub {
 	my ($parser, $job) = @_;
 	my $name = ref $job eq 'ARRAY' ? $job->[0] : "$job";
+	my $cur;	# the failed test whose diagnostics follow
 	$parser->callback(test => sub {
 		my $r = shift;
 		push @skips, "$name: " . $r->description . " (" . $r->explanation . ")"
 			if $r->has_skip;
+		$cur = undef;
+		if (!$r->is_ok) {
+			$cur = { name => "$name: " . $r->as_string, lines => [] };
+			push @fails, $cur;
+		}
+	});
+	# the diagnostics of a failed test (bats and tap.h print them as
+	# comments after it), shown at the end: parallel runs interleave
+	# nothing, and CI logs keep why a test failed
+	$parser->callback(comment => sub {
+		my $c = shift;
+		push @{$cur->{lines}}, $c->as_string
+			if $cur && @{$cur->{lines}} < 60;
 	});
 	$parser->callback(plan => sub {
 		my $p = shift;
@@ -86,6 +101,13 @@ for my $d ($agg->descriptions) {
 		print "error in $d: exit " . ($p->exit // '?') . " " .
 			join('; ', $p->parse_errors) . "\n";
 		$failed++;
+	}
+}
+if (@fails) {
+	print "\nfailed (" . scalar(@fails) . "):\n";
+	for my $f (@fails) {
+		print "  $f->{name}\n";
+		print "    $_\n" for @{$f->{lines}};
 	}
 }
 if (@skips) {

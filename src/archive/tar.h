@@ -34,6 +34,10 @@ struct tar_write_opts {
 	int (*content)(void *ctx, const struct stat *st, const char *path,
 		       struct ec_err *err);
 	void *content_ctx;
+	/* 1 = the sink gets each piece as it is made (headers, padding, file
+	 * data straight from the read buffer), not copied into 64 KiB blocks
+	 * first: for a sink that buffers anyway (a compressor). Same bytes. */
+	int unblocked;
 };
 
 /* Write the tree under dirfd as an uncompressed tar stream into sink,
@@ -54,7 +58,8 @@ struct tar_write_opts {
  * - the root itself has no entry; sockets are skipped; the opaque marker
  *   directly follows its directory (the one exception to the sort order);
  * - no padding after the two end-of-archive records (like Go's
- *   archive/tar; GNU tar pads to 10 KiB), the sink sees up to 64 KiB a call;
+ *   archive/tar; GNU tar pads to 10 KiB), the sink sees up to 64 KiB a call
+ *   (unblocked: up to 256 KiB, and headers in calls of their own);
  * - sparse files are written in full (no holes recorded).
  * Symlinks are never followed; each file is reopened beneath dirfd and
  * must still be the inode the walk saw (EC_FAIL otherwise). A whiteout

@@ -513,16 +513,19 @@ out:
 	return r;
 }
 
-static struct archive *writer_new(struct wsink *s, struct ec_err *err)
+static struct archive *writer_new(struct wsink *s, int unblocked,
+				  struct ec_err *err)
 {
 	struct archive *a = archive_write_new();
 
 	if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
 	    archive_write_set_format_option(a, "pax", "xattrheader",
 					    "SCHILY") != ARCHIVE_OK ||
-	    /* big blocks for the sink, no padding after the end-of-archive
-	     * records (like Go's archive/tar; GNU tar pads to 10 KiB) */
-	    archive_write_set_bytes_per_block(a, 64 << 10) != ARCHIVE_OK ||
+	    /* big blocks for the sink (or none: every write passed through
+	     * uncopied), no padding after the end-of-archive records (like
+	     * Go's archive/tar; GNU tar pads to 10 KiB) */
+	    archive_write_set_bytes_per_block(a, unblocked ? 0 : 64 << 10) !=
+		ARCHIVE_OK ||
 	    archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
 	    archive_write_open(a, s, NULL, sink_write, NULL) != ARCHIVE_OK) {
 		ec_err_set(err, EC_FAIL, "start tar stream: %s",
@@ -537,7 +540,7 @@ static struct archive *writer_new(struct wsink *s, struct ec_err *err)
 static int write_all(int rootfd, const struct tar_write_opts *o,
 		     struct wtree *t, struct wsink *s, struct ec_err *err)
 {
-	struct archive *a = writer_new(s, err);
+	struct archive *a = writer_new(s, o->unblocked, err);
 	_cleanup_free_ char *buf = xmalloc(CHUNK);
 	size_t i;
 	int r = 0;

@@ -31,7 +31,9 @@
 #      parent; default $TMPDIR or /tmp; needs about 2x the context and
 #      2x more per run), BENCH_KEEP=1 (keep the scratch dir),
 #      BENCH_BASELINE (another edgectl binary, e.g. main's, measured in
-#      the same runs as "baseline": before/after ratios from one run).
+#      the same runs as "baseline": before/after ratios from one run),
+#      BENCH_BUILD_UMOCI=0 (leave umoci out: quicker runs when only the
+#      floor ratio is wanted).
 # Output: progress on stderr; "bench build: ..." summary lines on stdout.
 set -euo pipefail
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
@@ -40,6 +42,7 @@ TIME=/usr/bin/time
 RAND_MB=${BENCH_BUILD_RANDOM_MB:-${BENCH_MB:-512}}
 ROOTFS=${BENCH_BUILD_ROOTFS:-minbase}
 RUNS=${BENCH_RUNS:-1}
+UMOCI_ON=${BENCH_BUILD_UMOCI:-1}
 FRAME=${BENCH_BUILD_FRAME:-}
 SUITE=bookworm
 CACHE=${BENCH_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME:?}/.cache}/edgectl-bench}
@@ -54,7 +57,7 @@ case $RUNS in '' | *[!0-9]* | 0) die "BENCH_RUNS: not a positive number: '$RUNS'
 case $ROOTFS in minbase | none) ;; *) die "BENCH_BUILD_ROOTFS: minbase or none, not '$ROOTFS'" ;; esac
 [ "$ROOTFS" = none ] && [ "$RAND_MB" = 0 ] && die "an empty context: set BENCH_BUILD_RANDOM_MB or BENCH_BUILD_ROOTFS=minbase"
 [ -x "$EDGECTL" ] || die "missing $EDGECTL (make)"
-for t in "$TIME" tar zstd umoci jq; do
+for t in "$TIME" tar zstd jq $([ "$UMOCI_ON" = 0 ] || echo umoci); do
 	command -v "$t" >/dev/null || die "needs $t (tests/lib/deps.sh bench)"
 done
 
@@ -279,7 +282,7 @@ for i in $(seq 1 "$RUNS"); do
 	if [ -n "$BASELINE" ]; then
 		measure baseline "$BASELINE" --root "$dir/rootb-$i" --json build --no-cache "${eopts[@]}" -t bench:latest "$ctx"
 	fi
-	measure umoci "${UMOCI[@]}" "$dir/umoci-$i" "$tree"
+	[ "$UMOCI_ON" = 0 ] || measure umoci "${UMOCI[@]}" "$dir/umoci-$i" "$tree"
 done
 if [ -f "$ctx/quarter.bin" ]; then
 	say "edgectl build of a layer of a quarter of the random data (memory scaling)"
@@ -324,14 +327,14 @@ if ! cmp -s "$dir/list.edgectl" "$dir/list.floor"; then
 	read -r _ be < <(grep '^~bytes' "$dir/list.edgectl")
 	note="bench build: note: edgectl's layer has $he hardlink entries (tar: $hf) and $((be - bf)) more bytes of file content than tar's"
 fi
-umoci_layer=$(find "$dir/umoci-$RUNS/blobs" -type f -size +1k -printf '%s %p\n' | sort -n | tail -n 1 | cut -d' ' -f2)
+[ "$UMOCI_ON" = 0 ] || umoci_layer=$(find "$dir/umoci-$RUNS/blobs" -type f -size +1k -printf '%s %p\n' | sort -n | tail -n 1 | cut -d' ' -f2)
 
 # --- summary ---
 
 fsize() { stat -c %s "$1"; }
 ec_out=$(fsize "$ec_blob")
 floor_out=$(fsize "$dir/floor-$RUNS.tar.zst")
-umoci_out=$(fsize "$umoci_layer")
+[ "$UMOCI_ON" = 0 ] || umoci_out=$(fsize "$umoci_layer")
 cpus=$(nproc)
 echo "bench build: context $ctx_mb MiB ($desc), $cpus CPUs, best of $RUNS"
 line() { # NAME OUTBYTES DESC
@@ -351,10 +354,10 @@ ratio() { # PEER
 }
 line edgectl "$ec_out" "edgectl build --no-cache, zstd -3, frames ${FRAME:-8M (default)}"
 line floor "$floor_out" "tar | zstd -T0 -3, $(zstd -V | sed -n 's/.* v\([0-9.]*\),.*/zstd \1/p'); RSS of the larger process"
-line umoci "$umoci_out" "$(umoci --version | sed 's/ version / /') init+new+insert, gzip"
+[ "$UMOCI_ON" = 0 ] || line umoci "$umoci_out" "$(umoci --version | sed 's/ version / /') init+new+insert, gzip"
 [ -z "$BASELINE" ] || line baseline "$ec_out" "BENCH_BASELINE: $BENCH_BASELINE"
 ratio floor
-ratio umoci
+[ "$UMOCI_ON" = 0 ] || ratio umoci
 if [ -n "$BASELINE" ]; then
 	ratio baseline
 	read -r sb _ <"$dir/baseline.time"

@@ -26,12 +26,12 @@ struct tar_write_opts {
 	/* Content of regular files from elsewhere (build's COPY tars straight
 	 * from the context: the layer dir holds the files empty). Called for
 	 * each regular file that carries content, with the walk's st_dev,
-	 * st_ino and st_mode of the layer file and its archive name: returns
-	 * an fd (taken over) whose bytes and size (fstat) are the entry's
-	 * (the layer file is then not opened: its xattrs are not stored), -2
-	 * to read the layer file itself, or -1 with err set. NULL = always
-	 * the layer file. */
-	int (*content)(void *ctx, const struct stat *st, const char *path,
+	 * st_ino and st_mode of the layer file in *st and its archive name:
+	 * returns an fd (taken over) whose bytes are the entry's, with *st
+	 * then the fd's own fstat (its size is the entry's; the layer file
+	 * is not opened: its xattrs are not stored), -2 to read the layer
+	 * file itself, or -1 with err set. NULL = always the layer file. */
+	int (*content)(void *ctx, struct stat *st, const char *path,
 		       struct ec_err *err);
 	void *content_ctx;
 	/* 1 = the sink gets each piece as it is made (headers, padding, file

@@ -463,19 +463,13 @@ static int write_one(struct archive *a, struct wsink *s, int rootfd,
 	if (content && S_ISREG(e->mode) && o->content) {
 		/* content from elsewhere: the layer file (empty, no xattrs:
 		 * build's COPY never sets any) is not opened */
-		struct stat lst = {
+		st = (struct stat){
 		    .st_dev = e->dev, .st_ino = e->ino, .st_mode = e->mode};
-
-		fd = o->content(o->content_ctx, &lst, e->path, err);
+		fd = o->content(o->content_ctx, &st, e->path, err);
 		if (fd == -1)
 			goto out;
 		if (fd >= 0) {
-			if (fstat(fd, &st) < 0) {
-				ec_err_errno(err, EC_FAIL, errno,
-					     "stat the content of '%s'",
-					     e->path);
-				goto out;
-			}
+			/* st: the fd's fstat, from the hook */
 			if (!S_ISREG(st.st_mode)) {
 				ec_err_set(err, EC_FAIL,
 					   "the content of '%s' is not a "

@@ -540,7 +540,7 @@ static int cmp_deferred(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-int copy_deferred_open(void *ctx, const struct stat *st, const char *path,
+int copy_deferred_open(void *ctx, struct stat *st, const char *path,
 		       struct ec_err *err)
 {
 	struct copy_deferred *d = ctx;
@@ -580,6 +580,7 @@ int copy_deferred_open(void *ctx, const struct stat *st, const char *path,
 		return ec_err_set(err, EC_FAIL,
 				  "'%s' changed while it was copied", e->src);
 	}
+	*st = now;
 	return fd;
 }
 

@@ -337,14 +337,16 @@ static int zstd_submit_fill(struct comp_writer *w, struct ec_err *err)
 			return -1;
 	}
 	if (w->sink_on_workers) {
+		/* a worker passing frames on reads the ring under in_mu */
 		pthread_mutex_lock(&w->in_mu);
 		w->fill->seq = w->submitted;
 		w->fill->compressed = 0;
 		w->fill->sunk = 0;
 		w->ring[w->submitted % w->window] = w->fill;
 		pthread_mutex_unlock(&w->in_mu);
+	} else {
+		w->fill->seq = w->submitted;
 	}
-	w->fill->seq = w->submitted;
 	opool_submit(w->pool, w->fill);
 	w->fill = NULL;
 	w->submitted++;

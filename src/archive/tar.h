@@ -26,14 +26,18 @@ struct tar_write_opts {
 	/* Content of regular files from elsewhere (build's COPY tars straight
 	 * from the context: the layer dir holds the files empty). Called for
 	 * each regular file that carries content, with the walk's st_dev,
-	 * st_ino and st_mode of the layer file and its archive name: returns
-	 * an fd (taken over) whose bytes and size (fstat) are the entry's
-	 * (the layer file is then not opened: its xattrs are not stored), -2
-	 * to read the layer file itself, or -1 with err set. NULL = always
-	 * the layer file. */
-	int (*content)(void *ctx, const struct stat *st, const char *path,
+	 * st_ino and st_mode of the layer file in *st and its archive name:
+	 * returns an fd (taken over) whose bytes are the entry's, with *st
+	 * then the fd's own fstat (its size is the entry's; the layer file
+	 * is not opened: its xattrs are not stored), -2 to read the layer
+	 * file itself, or -1 with err set. NULL = always the layer file. */
+	int (*content)(void *ctx, struct stat *st, const char *path,
 		       struct ec_err *err);
 	void *content_ctx;
+	/* 1 = the sink gets each piece as it is made (headers, padding, file
+	 * data straight from the read buffer), not copied into 64 KiB blocks
+	 * first: for a sink that buffers anyway (a compressor). Same bytes. */
+	int unblocked;
 };
 
 /* Write the tree under dirfd as an uncompressed tar stream into sink,
@@ -54,7 +58,8 @@ struct tar_write_opts {
  * - the root itself has no entry; sockets are skipped; the opaque marker
  *   directly follows its directory (the one exception to the sort order);
  * - no padding after the two end-of-archive records (like Go's
- *   archive/tar; GNU tar pads to 10 KiB), the sink sees up to 64 KiB a call;
+ *   archive/tar; GNU tar pads to 10 KiB), the sink sees up to 64 KiB a call
+ *   (unblocked: up to 256 KiB, and headers in calls of their own);
  * - sparse files are written in full (no holes recorded).
  * Symlinks are never followed; each file is reopened beneath dirfd and
  * must still be the inode the walk saw (EC_FAIL otherwise). A whiteout

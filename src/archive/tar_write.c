@@ -463,19 +463,13 @@ static int write_one(struct archive *a, struct wsink *s, int rootfd,
 	if (content && S_ISREG(e->mode) && o->content) {
 		/* content from elsewhere: the layer file (empty, no xattrs:
 		 * build's COPY never sets any) is not opened */
-		struct stat lst = {
+		st = (struct stat){
 		    .st_dev = e->dev, .st_ino = e->ino, .st_mode = e->mode};
-
-		fd = o->content(o->content_ctx, &lst, e->path, err);
+		fd = o->content(o->content_ctx, &st, e->path, err);
 		if (fd == -1)
 			goto out;
 		if (fd >= 0) {
-			if (fstat(fd, &st) < 0) {
-				ec_err_errno(err, EC_FAIL, errno,
-					     "stat the content of '%s'",
-					     e->path);
-				goto out;
-			}
+			/* st: the fd's fstat, from the hook */
 			if (!S_ISREG(st.st_mode)) {
 				ec_err_set(err, EC_FAIL,
 					   "the content of '%s' is not a "
@@ -513,16 +507,19 @@ out:
 	return r;
 }
 
-static struct archive *writer_new(struct wsink *s, struct ec_err *err)
+static struct archive *writer_new(struct wsink *s, int unblocked,
+				  struct ec_err *err)
 {
 	struct archive *a = archive_write_new();
 
 	if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
 	    archive_write_set_format_option(a, "pax", "xattrheader",
 					    "SCHILY") != ARCHIVE_OK ||
-	    /* big blocks for the sink, no padding after the end-of-archive
-	     * records (like Go's archive/tar; GNU tar pads to 10 KiB) */
-	    archive_write_set_bytes_per_block(a, 64 << 10) != ARCHIVE_OK ||
+	    /* big blocks for the sink (or none: every write passed through
+	     * uncopied), no padding after the end-of-archive records (like
+	     * Go's archive/tar; GNU tar pads to 10 KiB) */
+	    archive_write_set_bytes_per_block(a, unblocked ? 0 : 64 << 10) !=
+		ARCHIVE_OK ||
 	    archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK ||
 	    archive_write_open(a, s, NULL, sink_write, NULL) != ARCHIVE_OK) {
 		ec_err_set(err, EC_FAIL, "start tar stream: %s",
@@ -537,7 +534,7 @@ static struct archive *writer_new(struct wsink *s, struct ec_err *err)
 static int write_all(int rootfd, const struct tar_write_opts *o,
 		     struct wtree *t, struct wsink *s, struct ec_err *err)
 {
-	struct archive *a = writer_new(s, err);
+	struct archive *a = writer_new(s, o->unblocked, err);
 	_cleanup_free_ char *buf = xmalloc(CHUNK);
 	size_t i;
 	int r = 0;

@@ -540,7 +540,7 @@ static int cmp_deferred(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-int copy_deferred_open(void *ctx, const struct stat *st, const char *path,
+int copy_deferred_open(void *ctx, struct stat *st, const char *path,
 		       struct ec_err *err)
 {
 	struct copy_deferred *d = ctx;
@@ -580,6 +580,7 @@ int copy_deferred_open(void *ctx, const struct stat *st, const char *path,
 		return ec_err_set(err, EC_FAIL,
 				  "'%s' changed while it was copied", e->src);
 	}
+	*st = now;
 	return fd;
 }
 
@@ -659,17 +660,32 @@ static int enter_dir(int pfd, const char *name, const char *dst,
 }
 
 /* Owner, mode, times of a copied entry, through its fd. */
+/* The mode an entry copied from st gets. */
+static mode_t meta_mode(const struct stat *st, const struct copy_opts *o)
+{
+	return o->mode >= 0 ? (mode_t)o->mode : (st->st_mode & 07777);
+}
+
+/* Give fd the owner, mode and mtime of st (as o says). cur, when known,
+ * is fd's own stat: an owner or mode it already has is not set again. */
 static int meta_fd(int fd, const char *dst, const struct stat *st,
-		   const struct copy_opts *o, struct ec_err *err)
+		   const struct stat *cur, const struct copy_opts *o,
+		   struct ec_err *err)
 {
 	struct timespec ts[2] = {st->st_mtim, st->st_mtim};
 	uid_t uid = o->uid >= 0 ? (uid_t)o->uid : st->st_uid;
 	gid_t gid = o->gid >= 0 ? (gid_t)o->gid : st->st_gid;
-	mode_t m = o->mode >= 0 ? (mode_t)o->mode : (st->st_mode & 07777);
+	mode_t m = meta_mode(st, o);
+	int chowned = 0;
 
-	if (fchown(fd, uid, gid) < 0 && errno != EPERM)
-		return ec_err_errno(err, EC_FAIL, errno, "chown '/%s'", dst);
-	if (fchmod(fd, m) < 0)
+	if (!cur || cur->st_uid != uid || cur->st_gid != gid) {
+		if (fchown(fd, uid, gid) < 0 && errno != EPERM)
+			return ec_err_errno(err, EC_FAIL, errno, "chown '/%s'",
+					    dst);
+		chowned = 1; /* may have dropped set-id bits */
+	}
+	if ((!cur || chowned || (cur->st_mode & 07777) != m) &&
+	    fchmod(fd, m) < 0)
 		return ec_err_errno(err, EC_FAIL, errno, "chmod '/%s'", dst);
 	if (futimens(fd, ts) < 0)
 		return ec_err_errno(err, EC_FAIL, errno, "set times of '/%s'",
@@ -912,7 +928,7 @@ static int copy_dir(struct walk_ctx *w, const char *src, int pfd,
 	}
 	if (copy_dir_contents(w, src, dfd, dst, err) < 0)
 		return -1;
-	return meta_fd(dfd, dst, st, w->o, err);
+	return meta_fd(dfd, dst, st, NULL, w->o, err);
 }
 
 static int copy_link(struct walk_ctx *w, const char *src, int pfd,
@@ -963,18 +979,18 @@ static int copy_hardlink(struct walk_ctx *w, const char *first, int pfd,
 	return 0;
 }
 
-/* Create regular file `name` in pfd (an entry already there is replaced;
- * a directory is an error). */
+/* Create regular file `name` in pfd with permissions `perm` (less the
+ * umask; an entry already there is replaced; a directory is an error). */
 static int create_regular(int pfd, const char *name, const char *dst,
-			  struct ec_err *err)
+			  mode_t perm, struct ec_err *err)
 {
 	const int flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW;
-	int out = openat(pfd, name, flags, 0600);
+	int out = openat(pfd, name, flags, perm);
 
 	/* what an earlier source put there is replaced; a directory stays
 	 * (unlinkat fails with EISDIR, the second create with EEXIST) */
 	if (out < 0 && errno == EEXIST && unlinkat(pfd, name, 0) == 0)
-		out = openat(pfd, name, flags, 0600);
+		out = openat(pfd, name, flags, perm);
 	else if (out < 0 && errno == EEXIST)
 		errno = EEXIST;
 	if (out >= 0)
@@ -996,17 +1012,21 @@ static int copy_regular(struct walk_ctx *w, const char *src, int follow,
 	_cleanup_close_ int out = -1;
 
 	if (w->o->defer && !w->hash) {
-		/* the bytes go from the source straight into the tar */
+		/* the bytes go from the source straight into the tar; the
+		 * empty file is made with its permissions (no set-id bits
+		 * before the owner is set): as root under the usual umask
+		 * neither chown nor chmod is needed, only the mtime */
 		struct stat lst;
 
-		out = create_regular(pfd, name, dst, err);
+		out = create_regular(pfd, name, dst, meta_mode(st, w->o) & 0777,
+				     err);
 		if (out < 0)
-			return -1;
-		if (meta_fd(out, dst, st, w->o, err) < 0)
 			return -1;
 		if (fstat(out, &lst) < 0)
 			return ec_err_errno(err, EC_FAIL, errno, "stat '/%s'",
 					    dst);
+		if (meta_fd(out, dst, st, &lst, w->o, err) < 0)
+			return -1;
 		w->o->defer->srcfd = w->srcfd;
 		defer_add(w->o->defer, &lst, src, follow, st);
 		*w->bytes += (uint64_t)st->st_size;
@@ -1024,12 +1044,12 @@ static int copy_regular(struct walk_ctx *w, const char *src, int follow,
 			   ? ec_err_errno(err, EC_FAIL, errno, "read '%s'", src)
 			   : 0;
 	}
-	out = create_regular(pfd, name, dst, err);
+	out = create_regular(pfd, name, dst, 0600, err);
 	if (out < 0)
 		return -1;
 	if (copy_data(in, out, src, dst, w->bytes, err) < 0)
 		return -1;
-	return meta_fd(out, dst, st, w->o, err);
+	return meta_fd(out, dst, st, NULL, w->o, err);
 }
 
 /* Copy source `src` (followed when `follow`) to entry `name` of directory

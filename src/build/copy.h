@@ -40,9 +40,10 @@ void copy_deferred_free(struct copy_deferred *d);
 /* A tar_write_opts content hook (ctx = the copy_deferred): the source of
  * the layer file st (recorded by copy_into_layer with o->defer), reopened
  * with RESOLVE_IN_ROOT below the source root as the copy resolved it and
- * checked to be the inode the copy saw (EC_FAIL "changed" otherwise);
- * -2 for a file copy_into_layer did not defer. */
-int copy_deferred_open(void *ctx, const struct stat *st, const char *path,
+ * checked to be the inode the copy saw (EC_FAIL "changed" otherwise),
+ * with *st then the source's fstat; -2 for a file copy_into_layer did not
+ * defer. */
+int copy_deferred_open(void *ctx, struct stat *st, const char *path,
 		       struct ec_err *err);
 
 /* Copy `srcs` (paths relative to the source root srcfd, globs allowed) to

@@ -4,8 +4,12 @@
 #include "crypto/digest.h"
 #include "util/xalloc.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+
+/* Blob bytes written between two starts of writeback. */
+#define WRITEBACK_STEP (16u << 20)
 
 struct pipe {
 	struct sha256_ctx *diff;
@@ -13,8 +17,31 @@ struct pipe {
 	struct oci_blob_writer *bw;
 	uint64_t tar_size;
 	const struct layer_opts *o;
-	int hashed_by_workers; /* zstd: diff_id hashed as frames go out */
+	int hashed_by_workers;	     /* zstd: diff_id hashed as frames go out */
+	uint64_t blob_size, flushed; /* blob bytes written, written back */
 };
+
+/* The compressed blob's bytes go to the file; every WRITEBACK_STEP the
+ * kernel is asked to start writing them to disk (without waiting), so
+ * the fsync at commit finds little left to do instead of the whole blob
+ * after the last frame. */
+static int blob_sink(void *ctx, const void *data, size_t len,
+		     struct ec_err *err)
+{
+	struct pipe *p = ctx;
+
+	if (oci_blob_write(p->bw, data, len, err) < 0)
+		return -1;
+	p->blob_size += len;
+	if (p->blob_size - p->flushed >= WRITEBACK_STEP) {
+		/* advisory: an error here shows at the fsync */
+		(void)sync_file_range(
+		    oci_blob_writer_fd(p->bw), (off_t)p->flushed,
+		    (off_t)(p->blob_size - p->flushed), SYNC_FILE_RANGE_WRITE);
+		p->flushed = p->blob_size;
+	}
+	return 0;
+}
 
 static void hash_frame(void *ctx, const void *data, size_t len)
 {
@@ -56,7 +83,9 @@ int layer_create(struct oci_layout *l, int dirfd, const struct layer_opts *o,
 				    .gid = o->gid,
 				    .overlay_upper = o->overlay_upper,
 				    .content = o->content,
-				    .content_ctx = o->content_ctx};
+				    .content_ctx = o->content_ctx,
+				    /* the compressor collects frames itself */
+				    .unblocked = o->comp != COMP_NONE};
 	struct comp_opts co = {.kind = o->comp,
 			       .level = o->level,
 			       .frame_size = o->frame_size,
@@ -80,7 +109,7 @@ int layer_create(struct oci_layout *l, int dirfd, const struct layer_opts *o,
 		p.hashed_by_workers = 1;
 	}
 	if (o->comp != COMP_NONE)
-		p.cw = comp_writer_new(&co, oci_blob_sink, p.bw);
+		p.cw = comp_writer_new(&co, blob_sink, &p);
 	if (tar_write_dir(dirfd, &to, tar_sink, &p, &res->entries, err) < 0)
 		goto out;
 	if (p.cw && comp_finish(p.cw, err) < 0)

@@ -23,7 +23,7 @@ struct layer_opts {
 	void (*progress)(void *ctx, uint64_t tar_bytes);
 	void *progress_ctx;
 	/* regular files' content from elsewhere: see tar_write_opts */
-	int (*content)(void *ctx, const struct stat *st, const char *path,
+	int (*content)(void *ctx, struct stat *st, const char *path,
 		       struct ec_err *err);
 	void *content_ctx;
 };

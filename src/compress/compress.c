@@ -21,7 +21,9 @@
 #define FRAME_SIZE_DEFAULT (8ull << 20)
 #define GZIP_OS_UNKNOWN	   255 /* header OS byte: same on every host */
 #define IOBUF_SIZE	   (128u << 10)
-#define HUGE_PAGE	   (2u << 20)
+/* zstd frames submitted beyond one per worker */
+#define ZWINDOW_EXTRA 1
+#define HUGE_PAGE     (2u << 20)
 /* zlib counts in uInt: feed it at most this much at once */
 #define ZLIB_CHUNK (1u << 30)
 
@@ -34,9 +36,10 @@ struct zjob {
 	size_t in_len, in_cap;
 	unsigned char *out;
 	size_t out_len, out_cap;
-	size_t zret;  /* libzstd error code, 0 when compressed */
-	uint64_t seq; /* its place in the stream, for frame_in's order */
-	int sunk;     /* sink_on_workers: passed to the sink (or failed) */
+	size_t zret;	/* libzstd error code, 0 when compressed */
+	uint64_t seq;	/* its place in the stream, for frame_in's order */
+	int compressed; /* sink_on_workers: ready for the sink (in_mu) */
+	int sunk;	/* sink_on_workers: passed to the sink or failed */
 	int sink_failed;
 	struct ec_err sink_err;
 };
@@ -56,6 +59,7 @@ struct comp_writer {
 	size_t frame_size;
 	unsigned threads;
 	struct opool *pool;
+	unsigned window;  /* frames submitted and not yet collected, at most */
 	ZSTD_CCtx **cctx; /* one per worker, created by it */
 	unsigned ncctx;
 	struct zjob *fill;
@@ -72,6 +76,8 @@ struct comp_writer {
 	uint64_t in_turn; /* seq of the frame whose input is passed next */
 	int sink_on_workers;
 	uint64_t out_turn;  /* seq of the frame the sink gets next */
+	struct zjob **ring; /* submitted frames by seq % window (in_mu) */
+	int sinking;	    /* a worker is passing frames to the sink */
 	int workers_failed; /* a worker's sink failed: later ones skip */
 	/* gzip */
 	z_stream zs;
@@ -118,6 +124,42 @@ static ZSTD_CCtx *cctx_new(int level)
 
 static int zjob_out(struct comp_writer *w, struct zjob *j, struct ec_err *err);
 
+/* Worker, sink_on_workers: frame j is compressed. Frames go to the sink
+ * strictly in order, one at a time, by whichever worker holds the baton:
+ * a worker finishing a frame takes it when no one has it and passes on
+ * every frame that is ready in turn; others go back to compressing instead
+ * of waiting for their turn (the sink - hashing and writing the blob -
+ * then overlaps with compression on the other workers). */
+static void zjob_sink_ready(struct comp_writer *w, struct zjob *j)
+{
+	pthread_mutex_lock(&w->in_mu);
+	j->compressed = 1;
+	if (w->sinking) {
+		pthread_mutex_unlock(&w->in_mu);
+		return;
+	}
+	w->sinking = 1;
+	for (;;) {
+		struct zjob *k = w->ring[w->out_turn % w->window];
+		int skip = w->workers_failed;
+
+		if (!k || k->seq != w->out_turn || !k->compressed)
+			break;
+		pthread_mutex_unlock(&w->in_mu);
+		k->sink_failed = 0;
+		if (!skip && zjob_out(w, k, &k->sink_err) < 0)
+			k->sink_failed = 1;
+		pthread_mutex_lock(&w->in_mu);
+		if (k->sink_failed)
+			w->workers_failed = 1;
+		k->sunk = 1;
+		w->out_turn++;
+		pthread_cond_broadcast(&w->in_cv);
+	}
+	w->sinking = 0;
+	pthread_mutex_unlock(&w->in_mu);
+}
+
 /* Worker: compress one frame (runs without the caller's lock). */
 static void zjob_run(void *arg, unsigned worker, void *v)
 {
@@ -152,26 +194,8 @@ static void zjob_run(void *arg, unsigned worker, void *v)
 		j->zret = j->out_len;
 		j->out_len = 0;
 	}
-	if (w->sink_on_workers) {
-		int skip;
-
-		/* the frame before this one is running or done: this ends */
-		pthread_mutex_lock(&w->in_mu);
-		while (w->out_turn != j->seq)
-			pthread_cond_wait(&w->in_cv, &w->in_mu);
-		skip = w->workers_failed;
-		pthread_mutex_unlock(&w->in_mu);
-		j->sink_failed = 0;
-		if (!skip && zjob_out(w, j, &j->sink_err) < 0)
-			j->sink_failed = 1;
-		j->sunk = 1;
-		pthread_mutex_lock(&w->in_mu);
-		if (j->sink_failed)
-			w->workers_failed = 1;
-		w->out_turn++;
-		pthread_cond_broadcast(&w->in_cv);
-		pthread_mutex_unlock(&w->in_mu);
-	}
+	if (w->sink_on_workers)
+		zjob_sink_ready(w, j);
 }
 
 static void zjob_free(void *v)
@@ -266,6 +290,15 @@ static int zjob_emit(struct comp_writer *w, struct zjob *j, struct ec_err *err)
 {
 	int r = 0;
 
+	if (w->sink_on_workers) {
+		/* compressed, but another worker may still be sinking the
+		 * frames before it and then this one */
+		pthread_mutex_lock(&w->in_mu);
+		while (!j->sunk)
+			pthread_cond_wait(&w->in_cv, &w->in_mu);
+		w->ring[j->seq % w->window] = NULL;
+		pthread_mutex_unlock(&w->in_mu);
+	}
 	if (j->sunk) {
 		if (j->sink_failed) {
 			*err = j->sink_err;
@@ -275,6 +308,7 @@ static int zjob_emit(struct comp_writer *w, struct zjob *j, struct ec_err *err)
 		r = zjob_out(w, j, err);
 	}
 	j->sunk = 0;
+	j->compressed = 0;
 	j->sink_failed = 0;
 	zjob_put(w, j);
 	if (r < 0)
@@ -296,13 +330,23 @@ static int zstd_drain(struct comp_writer *w, int wait, struct ec_err *err)
 
 static int zstd_submit_fill(struct comp_writer *w, struct ec_err *err)
 {
-	if (opool_pending(w->pool) >= w->threads) {
+	if (opool_pending(w->pool) >= w->window) {
 		struct zjob *j = opool_collect(w->pool, 1);
 
 		if (zjob_emit(w, j, err) < 0)
 			return -1;
 	}
-	w->fill->seq = w->submitted;
+	if (w->sink_on_workers) {
+		/* a worker passing frames on reads the ring under in_mu */
+		pthread_mutex_lock(&w->in_mu);
+		w->fill->seq = w->submitted;
+		w->fill->compressed = 0;
+		w->fill->sunk = 0;
+		w->ring[w->submitted % w->window] = w->fill;
+		pthread_mutex_unlock(&w->in_mu);
+	} else {
+		w->fill->seq = w->submitted;
+	}
 	opool_submit(w->pool, w->fill);
 	w->fill = NULL;
 	w->submitted++;
@@ -398,11 +442,16 @@ static void zstd_writer_init(struct comp_writer *w, const struct comp_opts *o)
 	pthread_mutex_init(&w->in_mu, NULL);
 	pthread_cond_init(&w->in_cv, NULL);
 	w->threads = t > COMP_THREADS_MAX ? COMP_THREADS_MAX : t;
-	w->pool = opool_new(w->threads, w->threads, zjob_run, w);
+	/* a frame or two queued beyond the ones compressing: a worker
+	 * finishing a frame finds the next one ready, and one passing frames
+	 * to the sink does not stall the caller */
+	w->window = w->threads + ZWINDOW_EXTRA;
+	w->pool = opool_new(w->threads, w->window, zjob_run, w);
 	w->ncctx = opool_workers(w->pool);
 	w->cctx = xcalloc(w->ncctx, sizeof(*w->cctx));
+	w->ring = xcalloc(w->window, sizeof(*w->ring));
 	/* jobs alive at once: the window plus the one being filled */
-	w->spare = xcalloc(w->threads + 1, sizeof(*w->spare));
+	w->spare = xcalloc(w->window + 1, sizeof(*w->spare));
 }
 
 /* ---- gzip writer ---- */
@@ -592,6 +641,7 @@ void comp_writer_free(struct comp_writer *w)
 	for (i = 0; i < w->nspare; i++)
 		zjob_free(w->spare[i]);
 	free(w->spare);
+	free(w->ring);
 	free(w->cctx);
 	free(w->tab);
 	if (w->zs_live)

@@ -44,7 +44,7 @@ struct comp_writer;
  * result is a plain valid zstd stream for every decoder. Output is a pure
  * function of (input, kind, level, frame_size, libzstd version): never of
  * thread count or timing (reproducible digests). gzip output has no name
- * and mtime 0. Memory is bounded by about (threads + 1) * 2 * frame_size
+ * and mtime 0. Memory is bounded by about (threads + 2) * 2 * frame_size
  * (frames in flight and the one filling, each with input and output). */
 struct comp_writer *comp_writer_new(const struct comp_opts *o,
 				    comp_sink_fn sink, void *ctx);

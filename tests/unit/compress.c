@@ -306,6 +306,59 @@ static void test_frame_in(void)
 	free(in);
 }
 
+/* A sink on the workers that is slow now and then: frames still reach it
+ * one at a time and in order while the other workers go on compressing. */
+struct slow_sink {
+	struct strbuf sb;
+	int inside, overlapped;
+	unsigned calls;
+};
+
+static int slow_sink(void *ctx, const void *data, size_t len,
+		     struct ec_err *err)
+{
+	struct slow_sink *s = ctx;
+
+	(void)err;
+	if (__atomic_fetch_add(&s->inside, 1, __ATOMIC_SEQ_CST))
+		s->overlapped = 1;
+	if (s->calls++ % 3 == 0)
+		usleep(2000);
+	sb_add(&s->sb, data, len);
+	__atomic_fetch_sub(&s->inside, 1, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+static void test_sink_baton(void)
+{
+	size_t len = FS * 40 + 7;
+	unsigned char *in = gen(len, 0);
+	struct slow_sink s = {.sb = STRBUF_INIT};
+	struct strbuf ref = STRBUF_INIT;
+	struct comp_opts o = {.kind = COMP_ZSTD,
+			      .frame_size = FS,
+			      .threads = 4,
+			      .sink_on_workers = 1};
+	struct comp_writer *w = comp_writer_new(&o, slow_sink, &s);
+	struct ec_err err;
+	int r = 0;
+
+	for (size_t off = 0; !r && off < len; off += FS / 3)
+		r = comp_write(w, in + off,
+			       len - off < FS / 3 ? len - off : FS / 3, &err);
+	ok(!r && !comp_finish(w, &err), "slow sink on the workers: written");
+	compress_buf(COMP_ZSTD, FS, 4, in, len, 0, &ref, NULL);
+	ok(s.sb.len == ref.len && !memcmp(s.sb.buf, ref.buf, ref.len),
+	   "slow sink on the workers: the same stream, in order");
+	ok(!s.overlapped,
+	   "slow sink on the workers: never entered twice at once");
+	is_int(comp_frames(w), 41, "slow sink on the workers: 41 frames");
+	comp_writer_free(w);
+	sb_release(&s.sb);
+	sb_release(&ref);
+	free(in);
+}
+
 static void test_gzip(void)
 {
 	struct strbuf a = STRBUF_INIT, b = STRBUF_INIT, out = STRBUF_INIT;
@@ -666,6 +719,7 @@ int main(void)
 	test_aligned_frames();
 	test_determinism();
 	test_frame_in();
+	test_sink_baton();
 	test_gzip();
 	test_reader_errors();
 	test_corrupt_table();

@@ -119,6 +119,12 @@ static ZSTD_CCtx *cctx_new(int level)
 	ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1);
 	ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, 1);
 	ZSTD_CCtx_setParameter(c, ZSTD_c_nbWorkers, 0);
+	/* Levels 21 and 22 ask for 64 and 128 MiB windows, which every
+	 * decoder here refuses (ZWINDOW_LOG_MAX). zstd shrinks the window to
+	 * the frame's size first, so frames up to 32 MiB come out the same
+	 * with or without this; only larger ones change. */
+	if (level > 20)
+		ZSTD_CCtx_setParameter(c, ZSTD_c_windowLog, ZWINDOW_LOG_MAX);
 	return c;
 }
 

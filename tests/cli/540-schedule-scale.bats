@@ -1,8 +1,10 @@
 #!/usr/bin/env bats
 # Location summaries (fleet/<loc>/summary.json) against a real S3 server
 # (Ceph RGW): built by `location refresh`, kept by the commits that change
-# host objects, read by `schedule` to pick candidate locations; stale
-# summaries never make a scheduler overcommit; the fleet generator.
+# host objects, read by `schedule` to pick candidate locations and decided
+# on row by row (only the hosts placed on are read, by name); stale
+# summaries (rows that overstate, hosts deleted since) never make a
+# scheduler overcommit; the fleet generator.
 bats_require_minimum_version 1.5.0
 
 setup_file() {

@@ -47,22 +47,58 @@ struct sc_decide {
 	 * the bound of a location not read counts them */
 	const char *const *app_locs;
 	size_t napp_locs;
+	/* and the hosts of those replicas (parallel to app_locs), or NULL */
+	const char *const *app_hosts;
+	/* the location names (fleet_location_names) and the index
+	 * (fleet_index_get, NULL for none) read by the caller already, when
+	 * prefetched is set (borrowed) */
+	int prefetched;
+	json_t *names, *index;
 };
 
-/* Place d->n replicas reading the summaries of every location (one LIST,
- * GETs in parallel) and the hosts of the candidate locations only: the
- * best by the summaries' bounds first (sc_loc_bound), more while a
- * location not read could still do better than a placement or replicas
- * are left over (at worst, the whole fleet). A location without a
- * summary has its hosts read and its summary written. f gets every
- * location (those not read have unread set and no hosts) and the host
- * objects read; pl/placed/x as sc_place gives them (pl: room for d->n).
- * The result is the one sc_place gives on the whole fleet when the
+/* Place d->n replicas reading the summaries of the locations that could
+ * matter (the index ranks them by distance; without it, or not near
+ * anyone, every summary: one LIST, GETs in parallel) and deciding on the
+ * summaries' rows; each host a placement lands on is then read by name
+ * (GET, no LIST) and the decision made again until it lands on read
+ * hosts only. The hosts of a location are all read when it has no
+ * summary, or when replicas are left over (its summary may understate
+ * room). Rows the reads found stale are written back into their
+ * summaries. f gets every location (those not read have unread set and
+ * no hosts; those known from a summary, its rows as hosts, unverified
+ * where not read); pl/placed/x as sc_place gives them (pl: room for
+ * d->n). The result is the one sc_place gives on the whole fleet when the
  * summaries are current (up to ties); a stale summary costs reads, never
  * a wrong commit (the commit checks the host object). */
 int sc_fleet_decide(struct store *s, const struct sc_decide *d,
 		    struct sc_fleet *f, struct sc_place *pl, size_t *placed,
 		    struct sc_explain *x, struct ec_err *err);
+
+/* The rows of location l (from its summary; l->app_count and its hosts'
+ * filled here) made optimistic for a decision on them: unverified (labels
+ * taken to match), warm when the summary lists the image (`warm`), the
+ * app's replicas counted from d->app_locs/app_hosts; a row whose host
+ * name is not a valid name is down. Pure. */
+void sc_rows_prepare(struct sc_loc *l, int warm, const struct sc_decide *d);
+
+/* A host of a location. */
+struct sc_hostref {
+	size_t loc, host;
+};
+
+/* The hosts pl[0..n) land on that are unverified (known from a summary
+ * row only), each once, in order, into out (room for n): their number.
+ * Pure. */
+size_t sc_to_verify(const struct sc_loc *fleet, const struct sc_place *pl,
+		    size_t n, struct sc_hostref *out);
+
+/* Host h (a summary row of location loc) after its object obj was read
+ * by name: h becomes what obj says (app counts and warm for app and
+ * digest); a missing obj (deleted since) or one that is not h's (other
+ * name or location) makes h down. Returns 1 when the row was wrong about
+ * its room (or the host is gone), else 0. Pure. */
+int sc_host_verify(struct sc_host *h, const json_t *obj, const char *loc,
+		   const char *app, const char *digest);
 
 /* One replica's allocation as committed. */
 struct sc_alloc {

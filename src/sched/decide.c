@@ -5,17 +5,26 @@
  * could still matter:
  *   0  its place, from the location index (fleet/index.json): a bound
  *      from distance alone (sc_loc_bound_far);
- *   1  its summary (fleet/<loc>/summary.json): a bound from its rows
- *      (sc_loc_bound) and whether a replica fits there at all;
- *   2  its host objects: sc_place decides on the locations at level 2.
- * Every round reads the summaries of the best level-0 locations and the
- * hosts of the best level-1 ones (one parallel fan-out), places, and ends
- * when no location below level 2 has a bound above the worst placement's
- * score and every replica is placed (or nothing is left to read). With
- * current summaries the outcome is the one sc_place gives on the whole
- * fleet (up to ties); a stale summary costs reads: one that overstates
- * room is read and found full, one that understates it is read last,
- * before "no capacity". Without the index, or for a request not near
+ *   1  its summary (fleet/<loc>/summary.json): one sc_host per row, so
+ *      sc_place decides on the rows themselves; a host a placement lands
+ *      on is then read by name (one GET, no LIST) and replaces its row
+ *      before the decision stands;
+ *   2  all its host objects (LIST + GETs): only for a location without a
+ *      summary, or when the rows leave replicas unplaced (a summary that
+ *      understates room is read last, before "no capacity").
+ * A row is optimistic where the summary knows less than the host object
+ * (labels taken to match, warm when the location is, no replica of the
+ * app but those its record names), so a decision on rows that lands on
+ * read hosts only is the one sc_place gives on the whole fleet (up to
+ * ties) when the summaries are current. A row that overstates room (a
+ * stale summary, a host deleted since) is corrected by its read and the
+ * decision made again: more reads, never a wrong commit (the commit's CAS
+ * checks the host object again). Rows found stale are written back into
+ * the summary (one CAS per location, at the end).
+ *
+ * Every round reads the summaries of the best level-0 locations while one
+ * of them could beat a placement (or replicas are left), then the hosts
+ * the placements land on. Without the index, or for a request not near
  * anyone (every location equally far), all summaries are read at once.
  * The LIST of fleet/ is the truth about which locations exist: a location
  * missing from the index has its summary read, one without a summary its
@@ -35,29 +44,117 @@
 
 #define READ_PAR      32
 #define SUMMARY_BATCH 16 /* summaries read per round, at first */
+#define HOST_OBJ_MAX  (1u << 20)
 
-enum { AT_PLACE = 0, AT_SUMMARY, AT_HOSTS, AT_NONE };
+enum { AT_PLACE = 0, AT_ROWS, AT_HOSTS, AT_NONE };
 
 struct lazy {
 	struct store *s;
 	const struct sc_decide *d;
 	struct sc_fleet *f;
 	int *level;   /* AT_* per location */
-	json_t **sum; /* its summary (held by f->json) */
-	struct sc_host **room;
-	size_t *nroom;
+	json_t **sum; /* its summary or location object (held by f->json) */
 	double *bound;
-	int *fits;
-	json_t **hosts; /* its host objects once read */
-	json_t **got;	/* a fan-out's result per location */
+	json_t **fix;  /* host objects read that its summary may not know */
+	json_t **gone; /* hosts in its summary that are deleted */
+	json_t **got;  /* a fan-out's result per location */
 	struct ec_err *errs;
 	size_t *todo;
-	int *want; /* what todo[i] reads: AT_SUMMARY or AT_HOSTS */
+	int *want; /* what todo[i] reads: AT_ROWS (summary) or AT_HOSTS */
 	int inner; /* GETs in flight within one location's hosts */
 };
 
-/* --- reading ----------------------------------------------------------------
- */
+/* --- pure --------------------------------------------------------------- */
+
+void sc_rows_prepare(struct sc_loc *l, int warm, const struct sc_decide *d)
+{
+	size_t i, k;
+
+	l->app_count = 0;
+	for (k = 0; k < d->napp_locs; k++)
+		l->app_count += !strcmp(d->app_locs[k], l->name);
+	for (i = 0; i < l->nhosts; i++) {
+		struct sc_host *h = &l->hosts[i];
+
+		struct ec_err e;
+
+		h->unverified = 1;
+		if (!h->name || fleet_name_check("host", h->name, &e) < 0) {
+			h->down = 1; /* not a name to read: never chosen */
+			h->unverified = 0;
+		}
+		h->warm = warm;
+		h->labels = NULL;
+		h->app_count = 0;
+		for (k = 0; d->app_hosts && k < d->napp_locs; k++)
+			h->app_count += d->app_hosts[k] && h->name &&
+					!strcmp(d->app_locs[k], l->name) &&
+					!strcmp(d->app_hosts[k], h->name);
+	}
+}
+
+size_t sc_to_verify(const struct sc_loc *fleet, const struct sc_place *pl,
+		    size_t n, struct sc_hostref *out)
+{
+	size_t i, j, k = 0;
+
+	for (i = 0; i < n; i++) {
+		if (pl[i].loc == (size_t)-1 ||
+		    !fleet[pl[i].loc].hosts[pl[i].host].unverified)
+			continue;
+		for (j = 0; j < k; j++)
+			if (out[j].loc == pl[i].loc &&
+			    out[j].host == pl[i].host)
+				break;
+		if (j == k)
+			out[k++] = (struct sc_hostref){pl[i].loc, pl[i].host};
+	}
+	return k;
+}
+
+static int same_room(const struct sc_host *a, const struct sc_host *b)
+{
+	int i;
+
+	if (a->cpu_total != b->cpu_total || a->cpu_used != b->cpu_used ||
+	    a->mem_total != b->mem_total || a->mem_used != b->mem_used ||
+	    !a->down != !b->down || a->ngpus != b->ngpus)
+		return 0;
+	for (i = 0; i < a->ngpus; i++)
+		if (strcmp(a->gpus[i].model, b->gpus[i].model) ||
+		    a->gpus[i].mem_total != b->gpus[i].mem_total ||
+		    a->gpus[i].mem_used != b->gpus[i].mem_used ||
+		    a->gpus[i].used_by != b->gpus[i].used_by)
+			return 0;
+	return 1;
+}
+
+int sc_host_verify(struct sc_host *h, const json_t *obj, const char *loc,
+		   const char *app, const char *digest)
+{
+	struct sc_host v;
+	const char *name = h->name;
+
+	if (!obj || !json_is_object(obj) ||
+	    strcmp(ec_json_str(obj, "name") ?: "", name ?: "") ||
+	    strcmp(ec_json_str(obj, "location") ?: "", loc)) {
+		/* deleted since the summary (or not this host): no room */
+		h->down = 1;
+		h->unverified = 0;
+		return 1;
+	}
+	sc_host_from_json(&v, obj, app, digest);
+	v.name = name;
+	v.loc = h->loc;
+	v.unverified = 0;
+	{
+		int stale = !same_room(h, &v);
+		*h = v;
+		return stale;
+	}
+}
+
+/* --- reading ------------------------------------------------------------ */
 
 static void read_one(size_t i, void *arg)
 {
@@ -66,7 +163,7 @@ static void read_one(size_t i, void *arg)
 	const char *name = z->f->locs[li].name;
 
 	ec_err_clear(&z->errs[li]);
-	z->got[li] = z->want[i] == AT_SUMMARY
+	z->got[li] = z->want[i] == AT_ROWS
 			 ? fleet_summary_get(z->s, name, &z->errs[li])
 			 : fleet_hosts_par(z->s, name, z->inner, &z->errs[li]);
 }
@@ -97,29 +194,39 @@ static void apply_tz(struct lazy *z, struct sc_loc *l, const json_t *obj)
 		l->utc_offset_min = m;
 }
 
-/* Location li from summary sum (taken): level 1, or -1 when this version
- * cannot read it. */
+/* Location li from summary sum (taken): its rows as its hosts (level 1),
+ * or -1 when this version cannot read it (or it names another
+ * location). */
 static int take_summary(struct lazy *z, size_t li, json_t *sum)
 {
 	struct sc_loc *l = &z->f->locs[li];
+	const char *name = l->name;
+	struct sc_host *rows;
+	size_t n;
 
-	if (fleet_summary_room(sum, l, &z->room[li], &z->nroom[li]) < 0) {
-		free(z->room[li]);
-		z->room[li] = NULL;
+	if (fleet_summary_room(sum, l, &rows, &n) < 0 ||
+	    strcmp(l->name, name)) {
+		free(rows);
+		memset(l, 0, sizeof(*l));
+		l->name = name;
+		l->unread = 1;
 		json_decref(sum);
 		return -1;
 	}
 	json_array_append_new(json_object_get(z->f->json, "summaries"), sum);
 	z->sum[li] = sum;
+	l->name = name;
 	apply_tz(z, l, sum);
-	l->app_count = 0;
-	l->unread = 1;
-	z->level[li] = AT_SUMMARY;
+	l->hosts = rows;
+	l->nhosts = n;
+	l->unread = 0;
+	sc_rows_prepare(l, fleet_summary_warm(sum, z->d->digest), z->d);
+	z->level[li] = AT_ROWS;
 	return 0;
 }
 
 /* Location li has no summary: its location object, then its hosts in the
- * next round. */
+ * next fan-out. */
 static int no_summary(struct lazy *z, size_t li, struct ec_err *err)
 {
 	struct sc_loc *l = &z->f->locs[li];
@@ -147,10 +254,6 @@ static int no_summary(struct lazy *z, size_t li, struct ec_err *err)
 		}
 	}
 	apply_tz(z, l, lo);
-	z->level[li] = AT_SUMMARY;
-	z->fits[li] = 1;
-	z->room[li] = NULL;
-	z->nroom[li] = 0;
 	return 1; /* read its hosts now */
 }
 
@@ -163,7 +266,7 @@ static void take_hosts(struct lazy *z, size_t li, json_t *hosts)
 	struct ec_err e;
 	size_t k;
 
-	z->hosts[li] = hosts;
+	free(l->hosts);
 	l->hosts = xcalloc(json_array_size(hosts) + 1, sizeof(*l->hosts));
 	l->nhosts = 0;
 	l->app_count = 0;
@@ -176,6 +279,10 @@ static void take_hosts(struct lazy *z, size_t li, json_t *hosts)
 	}
 	l->unread = 0;
 	z->level[li] = AT_HOSTS;
+	json_decref(z->fix[li]); /* this read fixes it all */
+	z->fix[li] = NULL;
+	json_decref(z->gone[li]);
+	z->gone[li] = NULL;
 	if (z->sum[li] && ec_json_str(z->sum[li], "location")) {
 		fleet_summary_fix(z->s, z->sum[li], hosts, &e);
 	} else if (z->sum[li]) { /* none yet: put-if-absent */
@@ -189,6 +296,7 @@ static void take_hosts(struct lazy *z, size_t li, json_t *hosts)
 		text = ec_json_dump(sum);
 		store_put_buf(z->s, key, text, strlen(text), &po, NULL, &e);
 	}
+	json_decref(hosts);
 }
 
 /* Read what todo[0..n) want, in parallel, and take it. */
@@ -208,6 +316,10 @@ static int read_round(struct lazy *z, size_t n, struct ec_err *err)
 		if (z->want[i] == AT_HOSTS) {
 			if (!got) {
 				*err = z->errs[li];
+				for (; i < n; i++) {
+					json_decref(z->got[z->todo[i]]);
+					z->got[z->todo[i]] = NULL;
+				}
 				return -1;
 			}
 			take_hosts(z, li, got);
@@ -230,8 +342,73 @@ static int read_round(struct lazy *z, size_t n, struct ec_err *err)
 	return more ? read_round(z, more, err) : 0;
 }
 
-/* --- ranking
- * ------------------------------------------------------------------ */
+/* Read the hosts refs[0..n) by name (GETs in parallel) into their
+ * locations: each replaces its row; what its summary had wrong is noted
+ * for the write at the end. */
+static int verify(struct lazy *z, const struct sc_hostref *refs, size_t n,
+		  struct ec_err *err)
+{
+	char **keys = xcalloc(n + 1, sizeof(*keys));
+	json_t **obj = xcalloc(n + 1, sizeof(*obj));
+	json_t *all = json_object_get(z->f->json, "hosts");
+	size_t i;
+	int rc;
+
+	for (i = 0; i < n; i++) {
+		struct sc_loc *l = &z->f->locs[refs[i].loc];
+		keys[i] = fleet_host_key(l->name, l->hosts[refs[i].host].name);
+	}
+	rc = fleet_get_many(z->s, (const char *const *)keys, n, READ_PAR,
+			    HOST_OBJ_MAX, obj, err);
+	for (i = 0; rc == 0 && i < n; i++) {
+		size_t li = refs[i].loc;
+		struct sc_loc *l = &z->f->locs[li];
+		struct sc_host *h = &l->hosts[refs[i].host];
+		const char *name = h->name;
+		json_t **list;
+
+		if (!sc_host_verify(h, obj[i], l->name, z->d->app,
+				    z->d->digest))
+			goto keep;
+		/* the summary was wrong about this host */
+		list = obj[i] && !h->down ? &z->fix[li] : &z->gone[li];
+		if (!*list)
+			*list = json_array();
+		if (obj[i] && !h->down)
+			json_array_append(*list, obj[i]);
+		else if (!obj[i])
+			json_array_append_new(*list, json_string(name));
+	keep:
+		if (obj[i]) /* h's strings point into it */
+			json_array_append(all, obj[i]);
+	}
+	for (i = 0; i < n; i++) {
+		json_decref(obj[i]);
+		free(keys[i]);
+	}
+	free(obj);
+	free(keys);
+	return rc;
+}
+
+/* Write back what the reads found the summaries had wrong (best effort:
+ * a stale summary costs reads, never a wrong commit). */
+static void fix_one(size_t j, void *arg)
+{
+	struct lazy *z = arg;
+	size_t i = z->todo[j], k;
+	const char *name = z->f->locs[i].name;
+	struct ec_err e;
+	json_t *g;
+
+	ec_err_clear(&e);
+	if (z->fix[i])
+		fleet_summary_fix(z->s, z->sum[i], z->fix[i], &e);
+	json_array_foreach (z->gone[i], k, g)
+		fleet_summary_note_rm(z->s, name, json_string_value(g), &e);
+}
+
+/* --- ranking ------------------------------------------------------------ */
 
 static int app_count(const struct sc_decide *d, const char *loc)
 {
@@ -250,16 +427,14 @@ static int by_bound(const void *a, const void *b)
 	size_t x = *(const size_t *)a, y = *(const size_t *)b;
 	const struct lazy *z = sort_z;
 
-	if (z->fits[x] != z->fits[y])
-		return z->fits[x] ? -1 : 1;
 	if (z->bound[x] != z->bound[y])
 		return z->bound[x] < z->bound[y] ? 1 : -1;
 	return x < y ? -1 : x > y;
 }
 
-/* The locations not decided on yet, best bound first (those whose
- * summary says a replica fits nowhere there last): their number. */
-static size_t rank(struct lazy *z, size_t *order)
+/* The locations at `level` (AT_PLACE: not read yet; AT_ROWS: known from
+ * their summaries), best bound from their place first: their number. */
+static size_t rank(struct lazy *z, int level, size_t *order)
 {
 	struct sc_fleet *f = z->f;
 	size_t i, n = 0;
@@ -267,24 +442,11 @@ static size_t rank(struct lazy *z, size_t *order)
 	for (i = 0; i < f->nlocs; i++) {
 		struct sc_loc l = f->locs[i];
 
-		if (z->level[i] == AT_HOSTS || z->level[i] == AT_NONE)
+		if (z->level[i] != level)
 			continue;
 		l.app_count = app_count(z->d, l.name);
-		if (z->level[i] == AT_PLACE) {
-			z->fits[i] = 1;
-			z->bound[i] =
-			    sc_loc_bound_far(&l, f->locs, f->nlocs, z->d->req);
-		} else if (!z->room[i]) { /* no summary: hosts next */
-			z->fits[i] = 1;
-			z->bound[i] = INFINITY;
-		} else {
-			l.hosts = z->room[i];
-			l.nhosts = z->nroom[i];
-			z->bound[i] = sc_loc_bound(
-			    &l, f->locs, f->nlocs, z->d->req, z->d->now,
-			    fleet_summary_warm(z->sum[i], z->d->digest),
-			    &z->fits[i]);
-		}
+		z->bound[i] =
+		    sc_loc_bound_far(&l, f->locs, f->nlocs, z->d->req);
 		if (z->bound[i] != -INFINITY)
 			order[n++] = i;
 	}
@@ -293,31 +455,20 @@ static size_t rank(struct lazy *z, size_t *order)
 	return n;
 }
 
-/* What the best of order[0..n) need next: up to nh host reads and ns
- * summary reads among the first nh + ns; into todo/want. */
-static size_t pick(struct lazy *z, const size_t *order, size_t n, size_t nh,
-		   size_t ns, size_t *hosts)
+/* The first `max` of order[0..n) into todo, each to read as `want`. */
+static size_t pick(struct lazy *z, const size_t *order, size_t n, size_t max,
+		   int want)
 {
-	size_t i, k = 0, h = 0, s = 0;
+	size_t i;
 
-	for (i = 0; i < n && i < nh + ns; i++) {
-		size_t li = order[i];
-		if (z->level[li] == AT_SUMMARY && h < nh) {
-			z->todo[k] = li;
-			z->want[k++] = AT_HOSTS;
-			h++;
-		} else if (z->level[li] == AT_PLACE && s < ns) {
-			z->todo[k] = li;
-			z->want[k++] = AT_SUMMARY;
-			s++;
-		}
+	for (i = 0; i < n && i < max; i++) {
+		z->todo[i] = order[i];
+		z->want[i] = want;
 	}
-	*hosts = h;
-	return k;
+	return i;
 }
 
-/* --- placing
- * ------------------------------------------------------------------ */
+/* --- placing ------------------------------------------------------------ */
 
 struct saved {
 	struct sc_host *hosts;
@@ -346,14 +497,14 @@ static void restore(struct sc_fleet *f, const struct saved *sv)
 
 	for (i = 0; i < f->nlocs; i++) {
 		f->locs[i].app_count = sv[i].app_count;
-		if (f->locs[i].nhosts)
+		if (f->locs[i].nhosts && sv[i].hosts)
 			memcpy(f->locs[i].hosts, sv[i].hosts,
 			       f->locs[i].nhosts * sizeof(struct sc_host));
 	}
 }
 
-/* Must more be read? While replicas are left and locations are, or while
- * the best location not decided on could beat a placement. */
+/* Must more summaries be read? While replicas are left and locations
+ * are, or while the best location not read could beat a placement. */
 static int need_more(const struct lazy *z, const size_t *order, size_t n,
 		     const struct sc_place *pl, size_t placed, size_t want)
 {
@@ -366,28 +517,25 @@ static int need_more(const struct lazy *z, const size_t *order, size_t n,
 		return 1;
 	for (i = 0; i < placed; i++)
 		worst = fmin(worst, pl[i].score);
-	return z->fits[order[0]] && z->bound[order[0]] > worst;
+	return z->bound[order[0]] > worst;
 }
 
-/* --- the decision
- * ------------------------------------------------------------- */
+/* --- the decision ------------------------------------------------------- */
 
 static void lazy_free(struct lazy *z, size_t n)
 {
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		free(z->room[i]);
-		json_decref(z->hosts[i]);
 		json_decref(z->got[i]);
+		json_decref(z->fix[i]);
+		json_decref(z->gone[i]);
 	}
 	free(z->level);
 	free(z->sum);
-	free(z->room);
-	free(z->nroom);
 	free(z->bound);
-	free(z->fits);
-	free(z->hosts);
+	free(z->fix);
+	free(z->gone);
 	free(z->got);
 	free(z->errs);
 	free(z->todo);
@@ -414,9 +562,30 @@ static size_t start(struct lazy *z, const json_t *ix)
 			continue;
 		}
 		z->todo[k] = i;
-		z->want[k++] = AT_SUMMARY;
+		z->want[k++] = AT_ROWS;
 	}
 	return k;
+}
+
+/* The location names and index: the caller's when it read them already
+ * (sc_decide.prefetched), else read here. */
+static int names_index(struct store *s, const struct sc_decide *d,
+		       json_t **names, json_t **ix, struct ec_err *err)
+{
+	*ix = NULL;
+	if (d->prefetched) {
+		*names = json_incref(d->names);
+		*ix = json_incref(d->index);
+		return *names ? 0 : -1;
+	}
+	if (!(*names = fleet_location_names(s, err)))
+		return -1;
+	if (d->req->nnear && !(*ix = fleet_index_get(s, err)) &&
+	    err->cat != EC_OK) {
+		json_decref(*names);
+		return -1;
+	}
+	return 0;
 }
 
 int sc_fleet_decide(struct store *s, const struct sc_decide *d,
@@ -427,18 +596,14 @@ int sc_fleet_decide(struct store *s, const struct sc_decide *d,
 	_cleanup_json_ json_t *ix = NULL;
 	json_t *names;
 	struct saved *sv;
-	size_t n, i, k, nord, nh, ns = SUMMARY_BATCH, nread, *order;
+	struct sc_hostref *refs;
+	size_t n, i, k, nord, nh, ns = SUMMARY_BATCH, *order;
 	int rc = -1;
 
 	memset(f, 0, sizeof(*f));
 	*placed = 0;
-	if (!(names = fleet_location_names(s, err)))
+	if (names_index(s, d, &names, &ix, err) < 0)
 		return -1;
-	if (d->req->nnear && !(ix = fleet_index_get(s, err)) &&
-	    err->cat != EC_OK) {
-		json_decref(names);
-		return -1;
-	}
 	n = json_array_size(names);
 	f->json =
 	    json_pack("{s:o,s:[],s:[]}", "names", names, "summaries", "hosts");
@@ -448,51 +613,66 @@ int sc_fleet_decide(struct store *s, const struct sc_decide *d,
 		f->locs[i].name = json_string_value(json_array_get(names, i));
 	z.level = xcalloc(n + 1, sizeof(*z.level));
 	z.sum = xcalloc(n + 1, sizeof(*z.sum));
-	z.room = xcalloc(n + 1, sizeof(*z.room));
-	z.nroom = xcalloc(n + 1, sizeof(*z.nroom));
 	z.bound = xcalloc(n + 1, sizeof(*z.bound));
-	z.fits = xcalloc(n + 1, sizeof(*z.fits));
-	z.hosts = xcalloc(n + 1, sizeof(*z.hosts));
+	z.fix = xcalloc(n + 1, sizeof(*z.fix));
+	z.gone = xcalloc(n + 1, sizeof(*z.gone));
 	z.got = xcalloc(n + 1, sizeof(*z.got));
 	z.errs = xcalloc(n + 1, sizeof(*z.errs));
 	z.todo = xcalloc(n + 1, sizeof(*z.todo));
 	z.want = xcalloc(n + 1, sizeof(*z.want));
 	order = xcalloc(n + 1, sizeof(*order));
 	sv = xcalloc(n + 1, sizeof(*sv));
+	refs = xcalloc(d->n + 1, sizeof(*refs));
 	nh = d->n + 1 < 2 ? 2 : d->n + 1;
 	if ((k = start(&z, ix)) && read_round(&z, k, err) < 0)
 		goto out;
 	for (;;) {
-		nord = rank(&z, order);
-		if (!(k = pick(&z, order, nord, nh, ns, &nread)))
-			break;
-		if (read_round(&z, k, err) < 0)
-			goto out;
 		save(f, sv);
 		sc_place(f->locs, f->nlocs, d->req, d->n, d->now, pl, placed,
 			 NULL);
-		nord = rank(&z, order);
-		if (!need_more(&z, order, nord, pl, *placed, d->n))
-			break;
-		restore(f, sv);
-		if (nread) { /* not enough with these hosts: more next time */
-			nh *= 2;
-			ns *= 2;
-		}
-	}
-	if (x || !k) { /* nothing read in the last round: place now */
-		if (k)
+		/* 1. summaries that could still do better */
+		nord = rank(&z, AT_PLACE, order);
+		if (need_more(&z, order, nord, pl, *placed, d->n)) {
 			restore(f, sv);
-		else
-			save(f, sv);
+			if (read_round(&z, pick(&z, order, nord, ns, AT_ROWS),
+				       err) < 0)
+				goto out;
+			ns *= 2;
+			continue;
+		}
+		/* 2. the hosts the placements land on, by name */
+		if ((k = sc_to_verify(f->locs, pl, *placed, refs))) {
+			restore(f, sv);
+			if (verify(&z, refs, k, err) < 0)
+				goto out;
+			continue;
+		}
+		/* 3. replicas left: the summaries may understate room */
+		if (*placed < d->n && (nord = rank(&z, AT_ROWS, order)) > 0) {
+			restore(f, sv);
+			if (read_round(&z, pick(&z, order, nord, nh, AT_HOSTS),
+				       err) < 0)
+				goto out;
+			nh *= 2;
+			continue;
+		}
+		break;
+	}
+	if (x) {
+		restore(f, sv);
 		sc_place(f->locs, f->nlocs, d->req, d->n, d->now, pl, placed,
 			 x);
 	}
 	rc = 0;
 out:
+	for (i = k = 0; i < n; i++)
+		if (z.fix[i] || z.gone[i])
+			z.todo[k++] = i;
+	fleet_fanout(k, READ_PAR, fix_one, &z);
 	for (i = 0; i < n; i++)
 		free(sv[i].hosts);
 	free(sv);
+	free(refs);
 	free(order);
 	lazy_free(&z, n);
 	if (rc < 0)

@@ -221,7 +221,8 @@ static int pick_host(const struct sc_loc *l, const struct sc_req *r, int *gpus,
 		int g[SC_MAX_GPUS], n = 0;
 		double s;
 
-		if (r->labels && !labels_match(h->labels, r->labels)) {
+		if (r->labels && !h->unverified &&
+		    !labels_match(h->labels, r->labels)) {
 			note(x, l->name, h->name, 0, "labels do not match");
 			continue;
 		}
@@ -480,8 +481,8 @@ int sc_place(struct sc_loc *fleet, size_t nlocs, const struct sc_req *r,
 			}
 			if (l->unread) {
 				note(xx, l->name, NULL, 0,
-				     "hosts not read: its summary ranks it "
-				     "below the chosen");
+				     "not read: its place ranks it below "
+				     "the chosen");
 				continue;
 			}
 			if (r->policy == SC_OFFPEAK &&

@@ -36,9 +36,12 @@ struct sc_host {
 	struct sc_gpu gpus[SC_MAX_GPUS];
 	int ngpus;
 	const json_t *labels;
-	int warm;      /* has the app's image */
-	int app_count; /* replicas of this app already there */
-	int down;      /* excluded (unreachable, draining) */
+	int warm;	/* has the app's image */
+	int app_count;	/* replicas of this app already there */
+	int down;	/* excluded (unreachable, draining) */
+	int unverified; /* known from a summary row only: its labels are
+			   unknown and taken to match (the caller reads the
+			   host object before it commits) */
 };
 
 struct sc_loc {

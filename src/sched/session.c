@@ -32,6 +32,8 @@ struct sess {
 	size_t ndone;
 	struct sc_explain *x;
 	json_t *moves;
+	json_t *names, *index; /* read with the app record (prefetched) */
+	int prefetched;
 };
 
 static void warnf(const struct sc_config *c, const char *fmt, ...)
@@ -119,15 +121,25 @@ static int decide_lazy(const struct sess *ss, size_t n, struct sc_fleet *f,
 	struct sc_decide d = {ss->app, ss->digest, &ss->spec->req,
 			      n,       ss->c->now, tz_offset_minutes};
 	const char **locs = xcalloc(ss->ndone + 1, sizeof(*locs));
+	const char **hosts = xcalloc(ss->ndone + 1, sizeof(*hosts));
 	size_t i;
 	int rc;
 
-	for (i = 0; i < ss->ndone; i++)
+	for (i = 0; i < ss->ndone; i++) {
 		locs[i] = ss->done[i].loc;
+		hosts[i] = ss->done[i].host;
+	}
 	d.app_locs = locs;
+	d.app_hosts = hosts;
 	d.napp_locs = ss->ndone;
+	/* the names and index read at the start serve every round: a
+	 * location added meanwhile waits for the next call */
+	d.prefetched = ss->prefetched;
+	d.names = ss->names;
+	d.index = ss->index;
 	rc = sc_fleet_decide(ss->c->store, &d, f, pl, placed, x, err);
 	free(locs);
+	free(hosts);
 	return rc;
 }
 
@@ -760,6 +772,69 @@ static int decide(struct sess *ss, size_t want, struct ec_err *err)
 	return place(ss, want, !ss->c->dry_run, err);
 }
 
+/* The reads a call starts with, at once (one round trip, not four): the
+ * image's digest, the app record, and for the decision the location
+ * names (LIST) and the index. */
+struct first {
+	const struct sc_config *c;
+	const struct sc_spec *spec;
+	struct sc_result *res;
+	json_t *old, *names, *index;
+	struct ec_err e[4];
+};
+
+static void first_one(size_t i, void *arg)
+{
+	struct first *r = arg;
+	struct store *s = r->c->store;
+
+	ec_err_clear(&r->e[i]);
+	switch (i) {
+	case 0:
+		image_store_digest(s, r->spec->image, &r->res->repo,
+				   r->res->digest, &r->e[i]);
+		break;
+	case 1:
+		r->old = sc_app_get(s, r->spec->name, &r->e[i]);
+		break;
+	case 2:
+		r->names = fleet_location_names(s, &r->e[i]);
+		break;
+	case 3:
+		if (r->spec->req.nnear)
+			r->index = fleet_index_get(s, &r->e[i]);
+		break;
+	}
+}
+
+static int first_reads(struct sess *ss, struct sc_result *res, json_t **old,
+		       struct ec_err *err)
+{
+	struct first r = {.c = ss->c, .spec = ss->spec, .res = res};
+	/* rebalance reads the whole location its own way */
+	size_t n = ss->c->rebalance ? 2 : 4;
+
+	fleet_fanout(n, (int)n, first_one, &r);
+	*old = r.old;
+	if (n == 4 && r.names && r.e[3].cat == EC_OK) {
+		ss->prefetched = 1;
+		ss->names = r.names;
+		ss->index = r.index;
+	} else {
+		json_decref(r.names);
+		json_decref(r.index);
+	}
+	if (r.e[0].cat != EC_OK) {
+		*err = r.e[0];
+		return -1;
+	}
+	if (!r.old && r.e[1].cat != EC_NOTFOUND) {
+		*err = r.e[1];
+		return -1;
+	}
+	return 0;
+}
+
 int sc_schedule(const struct sc_config *c, const struct sc_spec *spec,
 		struct sc_result *res, struct ec_err *err)
 {
@@ -776,14 +851,13 @@ int sc_schedule(const struct sc_config *c, const struct sc_spec *spec,
 	ss.digest = res->digest;
 	if (c->rebalance)
 		ss.moves = res->moves = json_array();
-	if (image_store_digest(c->store, spec->image, &res->repo, res->digest,
-			       err) < 0)
-		return -1;
 	/* an app that exists keeps its placements; only missing replicas
 	 * are placed */
-	if (!(old = sc_app_get(c->store, ss.app, err)) &&
-	    err->cat != EC_NOTFOUND)
+	if (first_reads(&ss, res, &old, err) < 0) {
+		json_decref(ss.names);
+		json_decref(ss.index);
 		return -1;
+	}
 	ec_err_clear(err);
 	json_array_foreach (json_object_get(old, "placements"), i, p)
 		add_placed_json(&ss, p);
@@ -798,6 +872,8 @@ int sc_schedule(const struct sc_config *c, const struct sc_spec *spec,
 		snprintf(res->reason, sizeof(res->reason), "%s", err->msg);
 		ec_err_clear(err);
 		free(ss.done);
+		json_decref(ss.names);
+		json_decref(ss.index);
 		if (sc_queue_put(c->store, ss.app, spec->json, res->reason,
 				 c->no_start, err) < 0)
 			return -1;
@@ -831,6 +907,8 @@ int sc_schedule(const struct sc_config *c, const struct sc_spec *spec,
 		*err = perr;
 out:
 	free(ss.done);
+	json_decref(ss.names);
+	json_decref(ss.index);
 	return rc < 0 ? -1 : 0;
 }
 

@@ -251,6 +251,12 @@ part_wan() {
 	say "wan: +$DELAY ms per request: schedule --dry-run (new)"
 	read -r _ wbest wmed wreq _ wlists < <(one "$dir/bin/new" wan-new "$wan")
 	echo "bench scale: +$DELAY ms/request: schedule --dry-run: best $wbest ms, median $wmed ms; $wreq requests ($wlists LIST); goal <= 2000 ms: $([ "$wmed" -le 2000 ] && echo met || echo NOT met); the full read of every host object one after another (before summaries) would be >= $((hosts_total * DELAY / 1000)) s"
+	if [ "$have_base" = 1 ]; then
+		say "wan: +$DELAY ms per request: schedule --dry-run (main)"
+		read -r _ vbest vmed vreq _ vlists < <(one "$dir/bin/base" wan-base "$wan")
+		echo "bench scale: +$DELAY ms/request: schedule --dry-run (main): best $vbest ms, median $vmed ms; $vreq requests ($vlists LIST)"
+		echo "bench scale: ratio +$DELAY ms/request: wall $(awk -v a="$wmed" -v b="$vmed" 'BEGIN { printf "%.3f", a / b }') (median), requests $(awk -v a="$wreq" -v b="$vreq" 'BEGIN { printf "%.3f", a / b }'); $(((vmed - wmed) / DELAY)) round trips of $DELAY ms saved"
+	fi
 	say "wan: host ls (new, -j $JOBS)"
 	read -r _ xbest _ xreq _ _ < <(one "$dir/bin/new" wan-hostls "$wan" 1 host ls -j "$JOBS")
 	echo "bench scale: +$DELAY ms/request: host ls (new, -j $JOBS): $xbest ms, $xreq requests (one GET after another, as main: >= $((xreq * DELAY / 1000)) s, not run)"
@@ -327,8 +333,9 @@ commit_run() {
 			put[k]++; if ($0 ~ /HTTP\/1\.[01]" 412 /) c[k]++
 		} END { printf "%d %d %d %d\n", put["host"], c["host"], put["summary"], c["summary"] }' >"$out/puts"
 	read -r hput hc sput sc <"$out/puts"
+	read -r creq _ clists < <(log_count "$mark")
 	audit "$st" "$out"
-	echo "bench scale: commit ($label): $COMMITS placements ($((COMMITS / REPL)) apps x $REPL, $SCHEDULERS schedulers) in $t ms: $(awk -v n="$COMMITS" -v t="$t" 'BEGIN { printf "%.1f", n / (t / 1000) }') placements/s; $failed call(s) failed; host PUTs $hput ($hc lost a CAS race), summary PUTs $sput ($sc lost)"
+	echo "bench scale: commit ($label): $COMMITS placements ($((COMMITS / REPL)) apps x $REPL, $SCHEDULERS schedulers) in $t ms: $(awk -v n="$COMMITS" -v t="$t" 'BEGIN { printf "%.1f", n / (t / 1000) }') placements/s; $failed call(s) failed; host PUTs $hput ($hc lost a CAS race), summary PUTs $sput ($sc lost); $creq requests ($clists LIST), $((creq / (COMMITS / REPL))) per call"
 	jq -r --arg l "$label" '"bench scale: commit (\($l)): audit \(if .ok then "ok" else "FAILED" end): \(.allocations) allocations (\(.unique_instances) distinct) on \(.locations) hosts, over capacity: \(.over_cpu + .over_mem | length), \(.apps) app records, \(.bad_apps | length) with missing/extra replicas, records match allocations: \(.records_match)"' "$out/audit.json"
 	echo "$t" >"$out/ms"
 	if [ "$failed" != 0 ]; then

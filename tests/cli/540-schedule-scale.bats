@@ -1,8 +1,10 @@
 #!/usr/bin/env bats
 # Location summaries (fleet/<loc>/summary.json) against a real S3 server
 # (Ceph RGW): built by `location refresh`, kept by the commits that change
-# host objects, read by `schedule` to pick candidate locations; stale
-# summaries never make a scheduler overcommit; the fleet generator.
+# host objects, read by `schedule` to pick candidate locations and decided
+# on row by row (only the hosts placed on are read, by name); stale
+# summaries (rows that overstate, hosts deleted since) never make a
+# scheduler overcommit; the fleet generator.
 bats_require_minimum_version 1.5.0
 
 setup_file() {
@@ -145,17 +147,43 @@ audit() {
 	jq -e '.cpu_free_m == 0' <<<"$output"
 }
 
-@test "schedule: reads the hosts of candidate locations only (--explain says which were not read)" {
+@test "schedule: decides on summary rows and reads only the hosts it places on, by name (no LIST of hosts)" {
 	local l
 	for l in 1 2 3 4 5 6; do
 		edgectl location add "loc$l" --lat $((8 * l)) --lon $((10 * l)) --utc-offset +00:00
 		put_host "loc$l" "h$l" 4
+		put_host "loc$l" "g$l" 4 3
 	done
 	edgectl -q location refresh --all >/dev/null
-	run -0 --separate-stderr edgectl --json schedule --dry-run --explain --image app:1 --near 8,10
+	run -0 --separate-stderr edgectl -v --json schedule --dry-run --explain --image app:1 --near 8,10 --replicas 2
 	echo "$output"
-	jq -e '.placements[0].location == "loc1"' <<<"$output"
-	jq -e '[.explain[] | select(.why | test("not read"))] | length >= 3' <<<"$output"
+	# best fit (g: 1 CPU free) in the nearest two (replicas spread)
+	jq -e '[.placements[] | .location + "/" + .host] == ["loc1/g1", "loc2/g2"]' <<<"$output"
+	# two host objects read, each by its key; none listed
+	grep 'fleet/loc[0-9]/hosts' <<<"$stderr" || true
+	grep -q 'GET .*fleet/loc1/hosts/g1\.json' <<<"$stderr"
+	grep -q 'GET .*fleet/loc2/hosts/g2\.json' <<<"$stderr"
+	[ "$(grep -c 'GET .*fleet/.*hosts/' <<<"$stderr")" = 2 ]
+	# -v shows LISTs (the one of fleet/), none of a location's hosts
+	grep -q 'list-type' <<<"$stderr"
+	! grep 'list-type' <<<"$stderr" | grep -q hosts || false
+}
+
+@test "schedule: a host deleted but still in its summary is never placed on; its row goes" {
+	edgectl location add par --lat 48.85 --lon 2.35 --utc-offset +01:00
+	put_host par p1 4
+	put_host par p2 8
+	edgectl -q location refresh par >/dev/null
+	# p1 (the best fit by its row) deleted by hand
+	edgectl store rm fleet/par/hosts/p1.json >/dev/null
+	run -0 summary par
+	jq -e '.hosts_total == 2' <<<"$output"
+	run -0 --separate-stderr edgectl --json schedule --no-start --image app:1 --name web --replicas 2 --cpus 1
+	echo "$output"
+	jq -e '[.placements[].host] == ["p2", "p2"]' <<<"$output"
+	run -0 summary par
+	jq -e '.hosts_total == 1 and (.rows | map(.[0])) == ["p2"] and .cpu_free_m == 6000' <<<"$output"
+	[ "$(audit)" = '{"total":2,"over":[]}' ]
 }
 
 @test "schedule: a location without a summary has its hosts read and gets one" {

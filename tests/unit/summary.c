@@ -5,7 +5,9 @@
  * room the global step reads; sc_loc_bound (an upper bound of sc_place's
  * score); and sc_fleet_decide on a file:// store against the full-fleet
  * decision on random fleets (same scores, fewer hosts read), with stale
- * summaries that overstate and understate room. */
+ * summaries that overstate and understate room; the decision on summary
+ * rows (which hosts to read, a row set right by its host object, a host
+ * deleted but still in its summary, labels rows do not know). */
 #include "tap.h"
 #include "fleet/fleet.h"
 #include "fleet/summary.h"
@@ -534,11 +536,236 @@ static void test_defer(void)
 		printf("# could not remove %s\n", dir);
 }
 
+/* --- deciding on summary rows: the pure parts ----------------------------- */
+
+static void test_rows(void)
+{
+	json_t *loc = json_pack("{s:s,s:f,s:f}", "name", "par", "lat", 48.85,
+				"lon", 2.35);
+	json_t *hosts = json_array(), *a = host("a", 8, 32, 3),
+	       *b = host("b", 8, 32, 5), *sum, *fresh;
+	const char *alocs[] = {"par", "par", "fra"},
+		   *ahosts[] = {"b", "b", "b"};
+	struct sc_decide d = {.app = "web",
+			      .app_locs = alocs,
+			      .app_hosts = ahosts,
+			      .napp_locs = 3};
+	struct sc_place pl[4] = {{.loc = 0, .host = 1},
+				 {.loc = 0, .host = 1},
+				 {.loc = 0, .host = 0},
+				 {.loc = (size_t)-1}};
+	struct sc_hostref refs[4];
+	struct sc_loc l;
+	struct sc_host *rows, keep;
+	size_t n;
+
+	alloc(a, 2000, 8 * GiB, -1, 0);
+	json_array_append(hosts, a);
+	json_array_append(hosts, b);
+	sum = fleet_summary_build(loc, hosts);
+	ok(fleet_summary_room(sum, &l, &rows, &n) == 0 && n == 2,
+	   "rows: two rows");
+	l.hosts = rows;
+	l.nhosts = n;
+	sc_rows_prepare(&l, 1, &d);
+	is_int(l.app_count, 2, "rows: the app's replicas in par (its record)");
+	ok(rows[0].unverified && rows[1].unverified,
+	   "rows: unverified until read");
+	is_int(rows[0].app_count, 0, "rows: none of the app's on a");
+	is_int(rows[1].app_count, 2, "rows: two of the app's on b");
+	ok(rows[0].warm && rows[1].warm,
+	   "rows: warm when the summary lists the image (optimistic)");
+	{
+		/* labels: a row's are unknown, so a request with labels is
+		 * taken to fit there until the host is read */
+		struct sc_req r = {.cpu = 1000, .mem = GiB};
+		json_t *want = json_pack("{s:s}", "gpu", "yes");
+		struct sc_place p;
+		size_t placed;
+		r.labels = want;
+		sc_place(&l, 1, &r, 1, 0, &p, &placed, NULL);
+		is_int((int)placed, 1, "rows: labels taken to match");
+		json_decref(want);
+		l.hosts = rows; /* sc_place changed the numbers: again */
+		fleet_summary_room(sum, &l, &rows, &n);
+		free(l.hosts);
+		l.hosts = rows;
+		l.nhosts = n;
+		sc_rows_prepare(&l, 1, &d);
+	}
+	n = sc_to_verify(&l, pl, 4, refs);
+	ok(n == 2 && refs[0].host == 1 && refs[1].host == 0,
+	   "to_verify: each host once, in order, skipping committed ones");
+	rows[1].unverified = 0;
+	n = sc_to_verify(&l, pl, 4, refs);
+	ok(n == 1 && refs[0].host == 0, "to_verify: read ones not again");
+
+	/* a row that overstates: a's object has more used now */
+	keep = rows[0];
+	fresh = json_deep_copy(a);
+	alloc(fresh, 4000, GiB, -1, 0);
+	ok(sc_host_verify(&rows[0], fresh, "par", "web", NULL) == 1,
+	   "verify: a row that overstates room is stale");
+	ok(!rows[0].unverified && rows[0].cpu_used == 6000 &&
+	       !strcmp(rows[0].name, "a"),
+	   "verify: the host as read (6 CPUs used)");
+	rows[0] = keep;
+	ok(sc_host_verify(&rows[0], a, "par", "web", NULL) == 0 &&
+	       !rows[0].unverified,
+	   "verify: a current row is not stale");
+	is_int(rows[0].warm, 0, "verify: warm as the host says");
+	rows[0] = keep;
+	ok(sc_host_verify(&rows[0], NULL, "par", "web", NULL) == 1 &&
+	       rows[0].down && !rows[0].unverified,
+	   "verify: a deleted host is down (never chosen)");
+	rows[0] = keep;
+	ok(sc_host_verify(&rows[0], b, "par", "web", NULL) == 1 && rows[0].down,
+	   "verify: an object of another name is not this host");
+	rows[0] = keep;
+	ok(sc_host_verify(&rows[0], a, "fra", "web", NULL) == 1 && rows[0].down,
+	   "verify: nor one of another location");
+	rows[0] = keep;
+	rows[0].name = "../x";
+	sc_rows_prepare(&l, 0, &d);
+	ok(rows[0].down && !rows[0].unverified,
+	   "rows: a row whose name is not a host name is down, never read");
+	free(rows);
+	json_decref(fresh);
+	json_decref(sum);
+	json_decref(hosts);
+	json_decref(a);
+	json_decref(b);
+	json_decref(loc);
+}
+
+/* Deciding on rows against a store: a summary that overstates one host,
+ * a host deleted but still in its summary, a request with labels. */
+static void test_rows_store(void)
+{
+	char dir[] = "/tmp/edgectl-summary-XXXXXX", url[64], cmd[96];
+	struct sc_near near = {.lat = 48.85, .lon = 2.35};
+	struct sc_req r = {.cpu = 1000, .mem = GiB, .spread_locations = 1};
+	struct sc_decide d = {"x", NULL, &r, 1, 0, NULL};
+	struct sc_fleet f;
+	struct sc_place pl[2];
+	struct store *s;
+	struct ec_err e;
+	size_t placed, nh;
+	json_t *sum, *h;
+	char first[64];
+
+	ec_err_clear(&e);
+	if (!mkdtemp(dir)) {
+		ok(0, "mkdtemp");
+		return;
+	}
+	snprintf(url, sizeof(url), "file://%s", dir);
+	if (store_open(url, NULL, &s, &e) < 0) {
+		ok(0, "store_open: %s", e.msg);
+		return;
+	}
+	r.near = &near;
+	r.nnear = 1;
+	make_fleet(s, 3, 4); /* l00 in Paris */
+	for (int k = 0; k < 4; k++)
+		put_host(s, "l00", k, 0);
+	fleet_summary_refresh(s, "l00", NULL, &e);
+	ok(sc_fleet_decide(s, &d, &f, pl, &placed, NULL, &e) == 0 &&
+	       placed == 1,
+	   "rows: one replica: %s", e.msg);
+	nh = json_array_size(json_object_get(f.json, "hosts"));
+	snprintf(first, sizeof(first), "%s",
+		 f.locs[pl[0].loc].hosts[pl[0].host].name);
+	ok(nh == 1 && !strncmp(first, "l00-", 4),
+	   "rows: in Paris, one host object read by name (%zu, %s)", nh, first);
+	sc_fleet_release(&f);
+
+	/* the chosen host filled up by hand: its row overstates */
+	put_host(s, "l00", first[5] - '0', 4000);
+	ok(sc_fleet_decide(s, &d, &f, pl, &placed, NULL, &e) == 0 &&
+	       placed == 1,
+	   "overstated: placed");
+	nh = json_array_size(json_object_get(f.json, "hosts"));
+	ok(strcmp(f.locs[pl[0].loc].hosts[pl[0].host].name, first) &&
+	       !strcmp(f.locs[pl[0].loc].name, "l00") && nh == 2,
+	   "overstated: another Paris host, two read (%zu)", nh);
+	sc_fleet_release(&f);
+	sum = get_sum(s, "l00");
+	ok(ec_json_int(sum, "cpu_free_m") == 12000,
+	   "overstated: the summary was set right by the read (%lld)",
+	   (long long)ec_json_int(sum, "cpu_free_m"));
+	json_decref(sum);
+
+	/* a host deleted but still in the summary */
+	{
+		char key[128];
+		snprintf(key, sizeof(key), "fleet/l00/hosts/%s.json", first);
+		put_host(s, "l00", first[5] - '0', 0);
+		fleet_summary_refresh(s, "l00", NULL, &e);
+		store_delete(s, key, &e);
+		sum = get_sum(s, "l00");
+		is_int((int)ec_json_int(sum, "hosts_total"), 4,
+		       "deleted: still in the summary");
+		json_decref(sum);
+		ok(sc_fleet_decide(s, &d, &f, pl, &placed, NULL, &e) == 0 &&
+		       placed == 1 &&
+		       strcmp(f.locs[pl[0].loc].hosts[pl[0].host].name,
+			      first) &&
+		       !strcmp(f.locs[pl[0].loc].name, "l00"),
+		   "deleted: another Paris host: %s", e.msg);
+		sc_fleet_release(&f);
+		sum = get_sum(s, "l00");
+		is_int((int)ec_json_int(sum, "hosts_total"), 3,
+		       "deleted: its row dropped from the summary");
+		json_decref(sum);
+	}
+
+	/* labels: rows do not know them; only l01-h3 has them */
+	{
+		json_t *want = json_pack("{s:s}", "disk", "ssd");
+		struct sc_fleet full;
+		struct sc_place b;
+		size_t pb;
+		char key[128];
+		h = json_pack("{s:s,s:s,s:{s:i,s:I},s:[],s:[],s:[],s:{s:s}}",
+			      "name", "l01-h3", "location", "l01", "capacity",
+			      "cpus", 4, "memory_bytes", (json_int_t)(16 * GiB),
+			      "gpus", "allocations", "warm", "labels", "disk",
+			      "ssd");
+		snprintf(key, sizeof(key), "fleet/l01/hosts/l01-h3.json");
+		put(s, key, h);
+		json_decref(h);
+		fleet_summary_refresh(s, "l01", NULL, &e);
+		r.labels = want;
+		ok(sc_fleet_decide(s, &d, &f, pl, &placed, NULL, &e) == 0 &&
+		       placed == 1 &&
+		       !strcmp(f.locs[pl[0].loc].hosts[pl[0].host].name,
+			       "l01-h3"),
+		   "labels: the one host with them (%s)",
+		   placed ? f.locs[pl[0].loc].hosts[pl[0].host].name : "-");
+		sc_fleet_release(&f);
+		ok(sc_fleet_load(s, "x", NULL, &full, &e) == 0, "labels: load");
+		sc_place(full.locs, full.nlocs, &r, 1, 0, &b, &pb, NULL);
+		ok(pb == 1 &&
+		       !strcmp(full.locs[b.loc].hosts[b.host].name, "l01-h3"),
+		   "labels: as the full read decides");
+		sc_fleet_release(&full);
+		r.labels = NULL;
+		json_decref(want);
+	}
+	store_free(s);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		printf("# could not remove %s\n", dir);
+}
+
 int main(void)
 {
 	test_build();
 	test_bound();
 	test_decide();
 	test_defer();
+	test_rows();
+	test_rows_store();
 	return done_testing();
 }

@@ -2,6 +2,7 @@
  * (src/route/render.c) and schedule (src/sched/render.c). Expected lines
  * are spelled with the printf formats the commands used before. */
 #include "route/render.h"
+#include "prewarm/render.h"
 #include "sched/render.h"
 #include "tap.h"
 
@@ -174,8 +175,78 @@ static void test_sched(void)
 	json_decref(tick);
 }
 
+static void test_prewarm(void)
+{
+	json_t *h1 = json_pack("{s:s}", "name", "h1"),
+	       *h2 = json_pack("{s:s}", "name", "h2"),
+	       *h3 = json_pack("{s:s}", "name", "h3"), *ev = json_array(), *j;
+	struct pw_host hv[3] = {
+	    {.host = h1,
+	     .ok = 1,
+	     .bytes = 2500000,
+	     .duration_ms = 1500,
+	     .evicted = ev},
+	    {.host = h2,
+	     .peer = h1,
+	     .ok = 1,
+	     .warm = 1,
+	     .peer_bytes = 1000000,
+	     .duration_ms = 250,
+	     .evicted = ev},
+	    {.host = h3, .evicted = ev},
+	};
+	struct pw_opts o = {.image = "r@sha256:ab",
+			    .name = "r:1",
+			    .digest = "sha256:ab",
+			    .peer = 1};
+	char *got = NULL, *err = NULL;
+	FILE *f, *e;
+	size_t lo = 0, le = 0;
+
+	snprintf(hv[2].err.msg, sizeof(hv[2].err.msg), "host h3: ssh: refused");
+	snprintf(hv[1].peer_err.msg, sizeof(hv[1].peer_err.msg), "x");
+	f = open_memstream(&got, &lo);
+	e = open_memstream(&err, &le);
+	pw_render(f, e, hv, 3, &o);
+	fclose(f);
+	fclose(e);
+	is_str(
+	    got,
+	    "h1                warmed               2.5 MB    1.50 s\n"
+	    "h2                already warm         1.0 MB    0.25 s  (1.0 MB "
+	    "from h1)\n"
+	    "2.5 MB from the store, 1.0 MB from peers\n",
+	    "prewarm: a line per host and the --peer summary");
+	is_str(err,
+	       "edgectl: warning: h2: from the store: x\n"
+	       "edgectl: error: host h3: ssh: refused\n",
+	       "prewarm: an error naming its host is not prefixed again");
+	free(got);
+	free(err);
+	is_int((int)pw_ok_count(hv, 3), 2, "prewarm: two hosts ok");
+	j = pw_report_json(hv, 3, &o);
+	is_int((int)json_integer_value(json_object_get(j, "bytes_fetched")),
+	       3500000, "prewarm --json: bytes from store and peers");
+	is_int((int)json_integer_value(json_object_get(j, "failed")), 1,
+	       "prewarm --json: one failed");
+	ok(json_object_get(j, "evicted") == NULL &&
+	       json_is_null(json_object_get(
+		   json_array_get(json_object_get(j, "hosts"), 0), "peer")) &&
+	       !strcmp(
+		   json_string_value(json_object_get(
+		       json_array_get(json_object_get(j, "hosts"), 1), "peer")),
+		   "h1"),
+	   "prewarm --json: evict keys only with --evict, peer per host");
+	json_decref(j);
+	json_decref(h1);
+	json_decref(h2);
+	json_decref(h3);
+	json_decref(ev);
+}
+
 int main(void)
 {
+	test_prewarm();
 	test_route();
 	test_sched();
 	return done_testing();

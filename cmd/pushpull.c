@@ -2,6 +2,7 @@
  * root and the store, a registry or an OCI layout directory. */
 #include "cmd.h"
 #include "image/image.h"
+#include "image/push.h"
 #include "oci/layout.h"
 #include "oci/ref.h"
 #include "registry/registry.h"
@@ -284,13 +285,9 @@ static int run_push(struct ec_ctx *ctx, int argc, char **argv)
 				   "optionally DST");
 	if (img_ref_parse(argv[op.ind], &src, &err) < 0)
 		return report_error(ctx, &err);
-	if (src.kind == REF_OCI) {
+	if (img_push_src_check(argv[op.ind], &src, &err) < 0) {
 		img_ref_release(&src);
-		return usage_error(ctx, &cmd_push_def,
-				   "SRC must be an image in the local root; "
-				   "to push from an OCI layout, pull it first "
-				   "(edgectl pull %s)",
-				   argv[op.ind]);
+		return usage_error(ctx, &cmd_push_def, "%s", err.msg);
 	}
 	if (img_ref_parse(argv[op.ind + (argc - op.ind == 2)], &dst, &err) <
 	    0) {
@@ -299,10 +296,9 @@ static int run_push(struct ec_ctx *ctx, int argc, char **argv)
 	}
 	if (xargs_finish(ctx, &a, &err) < 0)
 		goto fail;
-	local = img_ref_local_name(&src);
 	srcs = xstrdup(argv[op.ind]);
 	dsts = img_ref_str(&dst);
-	tag = dst.kind == REF_OCI ? (dst.tag ? dst.tag : "latest") : dst.tag;
+	tag = img_push_tag(&dst);
 	if (!(cache = cache_dir(ctx, &err)))
 		goto fail;
 	a.eo.cache_dir = cache;
@@ -310,24 +306,11 @@ static int run_push(struct ec_ctx *ctx, int argc, char **argv)
 	a.co.all_platforms = 1;
 	if (oci_layout_open(ctx->root, 1, &l, &err) < 0)
 		goto fail;
-	{
-		/* other tools may tag without ":TAG" (skopeo oci:ROOT:multi) */
-		struct oci_desc d;
-		if (oci_ref_get(l, local, &d, NULL) < 0 &&
-		    oci_ref_get(l, argv[op.ind], &d, NULL) == 0) {
-			free(local);
-			local = xstrdup(argv[op.ind]);
-		} else if (oci_ref_get(l, local, &d, NULL) < 0 &&
-			   src.kind == REF_REGISTRY &&
-			   strncmp(argv[op.ind], "docker://", 9) == 0) {
-			/* docker://R/a docker://R/b: straight from the
-			 * registry (blobs mounted within one registry) */
-			struct img_ep_opts so = ref_opts(&a, &a.eo, &src);
-			if (open_remote(ctx, &src, 0, &so, &from, &err) < 0)
-				goto fail;
-			free(local);
-			local = NULL;
-		}
+	if (img_push_source(l, argv[op.ind], &src, &local) ==
+	    IMG_PUSH_REGISTRY) {
+		struct img_ep_opts so = ref_opts(&a, &a.eo, &src);
+		if (open_remote(ctx, &src, 0, &so, &from, &err) < 0)
+			goto fail;
 	}
 	if (!from)
 		from = img_ep_local(l, &a.eo);
@@ -342,12 +325,7 @@ static int run_push(struct ec_ctx *ctx, int argc, char **argv)
 	t0 = now_seconds();
 	if (img_copy(from, local, to, tag, &a.co, &res, &err) < 0) {
 		progress_done(&ui.pr);
-		if (local && err.cat == EC_NOTFOUND && !strstr(err.msg, "blob"))
-			ec_err_set(&err, EC_NOTFOUND,
-				   "image '%s' is not in the local root "
-				   "(edgectl images lists them; build or "
-				   "pull it first)",
-				   local);
+		img_push_missing(local, &err);
 		goto fail;
 	}
 	progress_done(&ui.pr);

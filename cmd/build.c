@@ -69,7 +69,8 @@ const struct ec_cmd cmd_build_def = {
 	     "[--platform P] [--reproducible] CONTEXT",
     .opts = opts,
     .run = run,
-    .json_probe = "images",
+    .json_probe = "images",    .min_args = 1,
+    .max_args = 1,
 };
 
 struct ui {
@@ -155,9 +156,6 @@ static int run(struct ec_ctx *ctx, int argc, char **argv)
 	}
 	bo->comp = a.gzip ? COMP_GZIP : COMP_ZSTD;
 	bo->network_host = a.network;
-	if (argc - op.ind != 1)
-		return usage_error(ctx, &cmd_build_def,
-				   "build needs one CONTEXT directory");
 	if (sde && *sde) {
 		int64_t v;
 		if (parse_i64(sde, 0, INT64_MAX, &v, "SOURCE_DATE_EPOCH",

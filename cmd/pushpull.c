@@ -95,6 +95,8 @@ const struct ec_cmd cmd_push_def = {
     .opts = push_opts,
     .run = run_push,
     .json_probe = "images",
+    .min_args = 1,
+    .max_args = 2,
 };
 
 const struct ec_cmd cmd_pull_def = {
@@ -106,6 +108,8 @@ const struct ec_cmd cmd_pull_def = {
     .opts = pull_opts,
     .run = run_pull,
     .json_probe = "images",
+    .min_args = 1,
+    .max_args = 1,
 };
 
 /* Parse the options of push or pull into a (what the tables do not store:
@@ -279,10 +283,6 @@ static int run_push(struct ec_ctx *ctx, int argc, char **argv)
 	if ((st = parse(ctx, &cmd_push_def, argc, argv, &op, &a)) >= 0)
 		return st;
 	st = 0;
-	if (argc - op.ind < 1 || argc - op.ind > 2)
-		return usage_error(ctx, &cmd_push_def,
-				   "push needs SRC (a local image) and "
-				   "optionally DST");
 	if (img_ref_parse(argv[op.ind], &src, &err) < 0)
 		return report_error(ctx, &err);
 	if (img_push_src_check(argv[op.ind], &src, &err) < 0) {
@@ -361,9 +361,6 @@ static int run_pull(struct ec_ctx *ctx, int argc, char **argv)
 	if ((st = parse(ctx, &cmd_pull_def, argc, argv, &op, &a)) >= 0)
 		return st;
 	st = 0;
-	if (argc - op.ind != 1)
-		return usage_error(ctx, &cmd_pull_def,
-				   "pull needs one SRC image");
 	if (img_ref_parse(argv[op.ind], &src, &err) < 0)
 		return report_error(ctx, &err);
 	if (a.tag) {

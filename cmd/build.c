@@ -66,10 +66,11 @@ const struct ec_cmd cmd_build_def = {
     .usage = "edgectl build [-f FILE] [-t REF]... [--build-arg K=V]... "
 	     "[--target STAGE] [--compression zstd|gzip] [--level N] "
 	     "[--frame-size SIZE] [--no-cache] [--network none|host] "
-	     "[--platform P] [--reproducible] CONTEXT",
+	     "[--platform P] [--reproducible] [--runtime NAME] CONTEXT",
     .opts = opts,
     .run = run,
-    .json_probe = "images",    .min_args = 1,
+    .json_probe = "images",
+    .min_args = 1,
     .max_args = 1,
 };
 

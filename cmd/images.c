@@ -58,7 +58,8 @@ const struct ec_cmd cmd_inspect_def = {
     .usage = "edgectl inspect IMAGE",
     .opts = no_opts,
     .run = run_inspect,
-    .json_probe = "images",    .min_args = 1,
+    .json_probe = "images",
+    .min_args = 1,
     .max_args = 1,
 };
 

@@ -96,7 +96,8 @@ static const struct ec_verb verbs[] = {
     {NULL,
      "edgectl prewarm [--location L]... [--host H]... [--all] "
      "[--policy off-peak] [--count N | --percent P] [-j N] [--peer] "
-     "[--evict [--budget SIZE]] [--vm] [--boot] IMAGE\n"
+     "[--evict [--budget SIZE]] [--vm] [--boot] [--now TIME] "
+     "[--unpack] IMAGE\n"
      "edgectl prewarm --evict [--budget SIZE] [--location L]... "
      "[--host H]... [--all]",
      warm_opts, 0, 1},

@@ -121,7 +121,10 @@ const struct ec_cmd cmd_run_def = {
 	     "[-e K=V]... "
 	     "[-p HOST:CPORT]... [-v SRC:DST[:ro]]... [--cpus N] "
 	     "[--memory SIZE] [--network M] [--gpus G] [--device D]... "
-	     "[--mount store:KEY:/PATH[:ro|:rw]]... [--mount-sync] IMAGE "
+	     "[--mount store:KEY:/PATH[:ro|:rw]]... [--mount-sync] "
+	     "[--tmpfs PATH]... [--pids-limit N] [--read-only] "
+	     "[--entrypoint PATH] [-w DIR] [-u USER[:GROUP]] [--vip ADDR]... "
+	     "[--app APP] [--subnet CIDR] IMAGE "
 	     "[-- CMD ARG...]",
     .opts = run_opts,
     .run = run_run,

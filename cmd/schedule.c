@@ -86,7 +86,7 @@ static const struct ec_verb verbs[] = {
      "edgectl schedule --image REF [--name APP] [--replicas N] "
      "[--cpus N] [--memory SIZE] [--gpus N] [--gpu-mem SIZE] "
      "[--policy P] [--near X]... [--location L]... [--vip A[:PORT]] "
-     "[-- CMD ARG...]\n"
+     "[--gpu-model MODEL] [--runtime NAME] [-- CMD ARG...]\n"
      "edgectl schedule --rebalance LOC [--dry-run] [--no-start] "
      "SPEC.json|--image REF [--gpus N] [--gpu-mem SIZE]...\n"
      "edgectl schedule --tick [--remove-orphans [--orphan-grace S]] "

@@ -42,6 +42,12 @@ cmds() { edgectl --list-cmds; }
 	done
 }
 
+@test "conventions: usage lines name exactly the options each verb takes" {
+	# the usage lines are hand-written; the option tables are the truth
+	run -0 --separate-stderr edgectl --list-usage-drift
+	[ -z "$output" ] || { echo "$output"; false; }
+}
+
 @test "conventions: every command has a man page whose SYNOPSIS matches its usage" {
 	for c in $(cmds); do
 		page="$TOP/man/edgectl-$c.1.scd"

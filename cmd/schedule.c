@@ -4,6 +4,7 @@
  * APP`, `schedule --tick`. */
 #include "cmd.h"
 #include "fleet/fleet.h"
+#include "sched/args.h"
 #include "sched/render.h"
 #include "sched/session.h"
 #include "util/json.h"
@@ -157,45 +158,6 @@ static int one_opt(struct sargs *a, int c, const char *arg, struct ec_err *err)
 	return 0;
 }
 
-/* SPEC.json (options given too override it) and -- CMD ARG... */
-static int operands(struct sargs *a, int argc, char **argv, int ind,
-		    struct ec_err *err)
-{
-	json_t *file, *cmdv;
-
-	/* getopt consumed a "--" that ended the options (`--image X -- sh
-	 * -c ...`): what follows is the command; keep the "--" in view */
-	if (ind > 1 && ind <= argc && !strcmp(argv[ind - 1], "--"))
-		ind--;
-	if (ind < argc && !json_object_get(a->spec, "image") &&
-	    strcmp(argv[ind], "--")) {
-		if (!(file = ec_json_load_file(argv[ind], err)))
-			return -1;
-		if (sc_spec_merge_file(a->spec, file) < 0) {
-			json_decref(file);
-			return ec_err_set(err, EC_USAGE,
-					  "spec '%s': must be a JSON object",
-					  argv[ind]);
-		}
-		json_decref(file);
-		ind++;
-	}
-	if (ind < argc && !strcmp(argv[ind], "--")) {
-		cmdv = json_array();
-		for (ind++; ind < argc; ind++)
-			json_array_append_new(cmdv, json_string(argv[ind]));
-		json_object_set_new(a->spec, "command", cmdv);
-	} else if (ind < argc) {
-		return ec_err_set(err, EC_USAGE,
-				  "unexpected '%s' (commands go after --)",
-				  argv[ind]);
-	}
-	if (!ec_json_str(a->spec, "image"))
-		return ec_err_set(err, EC_USAGE,
-				  "schedule needs SPEC.json or --image");
-	return 0;
-}
-
 static void warn(void *arg, const char *msg)
 {
 	(void)arg;
@@ -281,22 +243,9 @@ static int run_schedule(struct ec_ctx *ctx, int argc, char **argv)
 		goto usage;
 	verb = a.tick || (op.ind < argc && (!strcmp(argv[op.ind], "ls") ||
 					    !strcmp(argv[op.ind], "rm")));
-	if (!verb && operands(&a, argc, argv, op.ind, &err) < 0)
+	if ((!verb && sc_spec_operands(a.spec, argc, argv, op.ind, &err) < 0) ||
+	    sc_args_check(&a.c, a.tick, &err) < 0)
 		goto usage;
-	if ((a.c.remove_orphans || a.c.orphan_grace_ms != SC_ORPHAN_GRACE_MS) &&
-	    !a.tick) {
-		ec_err_set(
-		    &err, EC_USAGE,
-		    "--remove-orphans and --orphan-grace go with --tick");
-		goto usage;
-	}
-	if (verb && !a.tick &&
-	    argc - op.ind != (*argv[op.ind] == 'l' ? 1 : 2)) {
-		ec_err_set(&err, EC_USAGE, "schedule %s",
-			   *argv[op.ind] == 'l' ? "ls takes no operands"
-						: "rm needs one APP");
-		goto usage;
-	}
 	if (!(a.c.store = rem.store = ctx_store(ctx, &err)))
 		goto fail;
 	ctx_ssh_opts(ctx, &so);

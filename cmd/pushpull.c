@@ -3,6 +3,7 @@
 #include "cmd.h"
 #include "image/image.h"
 #include "image/push.h"
+#include "image/report.h"
 #include "oci/layout.h"
 #include "oci/ref.h"
 #include "registry/registry.h"
@@ -188,46 +189,16 @@ static void on_progress(void *c, uint64_t done, uint64_t total)
 	progress_update(&u->pr, done);
 }
 
-static void report(struct ec_ctx *ctx, const char *verb, const char *src,
+static void report(struct ec_ctx *ctx, int push, const char *src,
 		   const char *dst, const struct img_copy_result *r,
 		   double secs, unsigned layers)
 {
 	if (ctx->json) {
-		json_t *j = json_pack(
-		    "{s:s,s:s,s:s,s:s,s:I,s:i,s:i,s:I,s:I,s:I}", "source", src,
-		    "destination", dst, "digest", r->top.digest, "media_type",
-		    r->top.media_type, "size_bytes", (json_int_t)r->top.size,
-		    "blobs", r->blobs, "blobs_copied", r->blobs_copied,
-		    "bytes_copied", (json_int_t)r->bytes, "total_bytes",
-		    (json_int_t)r->total_bytes, "duration_ms",
-		    (json_int_t)(secs * 1000));
-		if (strcmp(r->image.digest, r->top.digest))
-			json_object_set_new(j, "image_digest",
-					    json_string(r->image.digest));
-		if (!strcmp(verb, "pushed")) {
-			json_object_set_new(j, "parts_resumed",
-					    json_integer(r->parts_resumed));
-			json_object_set_new(j, "blobs_mounted",
-					    json_integer(r->blobs_mounted));
-		}
-		if (!strcmp(verb, "pulled"))
-			json_object_set_new(
-			    j, "bytes_resumed",
-			    json_integer((json_int_t)r->bytes_resumed));
-		if (!strcmp(verb, "pulled"))
-			json_object_set_new(j, "layers_unpacked",
-					    json_integer(layers));
-		json_out(j);
+		json_out(img_copy_report_json(push, src, dst, r, secs, layers));
 		return;
 	}
 	if (!ctx->quiet)
-		fprintf(stderr,
-			"%s %s -> %s: %u of %u blobs%s, %.1f MB in %.2f s "
-			"(%.0f MB/s)\n",
-			verb, src, dst, r->blobs_copied, r->blobs,
-			r->blobs_mounted ? " (others mounted)" : "",
-			(double)r->bytes / 1e6, secs,
-			secs > 0 ? (double)r->bytes / 1e6 / secs : 0.0);
+		img_copy_report_line(stderr, push, src, dst, r, secs);
 	printf("%s\n", r->top.digest);
 }
 
@@ -329,7 +300,7 @@ static int run_push(struct ec_ctx *ctx, int argc, char **argv)
 		goto fail;
 	}
 	progress_done(&ui.pr);
-	report(ctx, "pushed", srcs, dsts, &res, now_seconds() - t0, 0);
+	report(ctx, 1, srcs, dsts, &res, now_seconds() - t0, 0);
 	goto out;
 fail:
 	st = report_error(ctx, &err);
@@ -405,8 +376,7 @@ static int run_pull(struct ec_ctx *ctx, int argc, char **argv)
 	if (a.unpack &&
 	    img_unpack_flat(l, res.image.digest, layers, a.unpack, &err) < 0)
 		goto fail;
-	report(ctx, "pulled", argv[op.ind], local, &res, now_seconds() - t0,
-	       unpacked);
+	report(ctx, 0, argv[op.ind], local, &res, now_seconds() - t0, unpacked);
 	goto out;
 fail:
 	st = report_error(ctx, &err);

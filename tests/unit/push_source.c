@@ -5,6 +5,7 @@
  * tag at DST and the message for a missing image. */
 #include "tap.h"
 #include "image/push.h"
+#include "image/report.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +82,42 @@ int main(void)
 	img_push_missing(NULL, &err);
 	is_str(err.msg, "manifest not found", "from a registry: stays");
 
+	{
+		struct img_copy_result res = {.blobs = 3,
+					      .blobs_copied = 2,
+					      .bytes = 5000000,
+					      .blobs_mounted = 1,
+					      .top = {.digest = "sha256:aa"},
+					      .image = {.digest = "sha256:bb"}};
+		json_t *j =
+		    img_copy_report_json(1, "web:1", "oci:/d:1", &res, 2.0, 0);
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&buf, &len);
+
+		ok(json_integer_value(json_object_get(j, "duration_ms")) ==
+			   2000 &&
+		       !strcmp(json_string_value(
+				   json_object_get(j, "image_digest")),
+			       "sha256:bb") &&
+		       json_object_get(j, "blobs_mounted") &&
+		       !json_object_get(j, "layers_unpacked"),
+		   "push report: push keys, image_digest for an index");
+		json_decref(j);
+		j = img_copy_report_json(0, "a", "b", &res, 1, 4);
+		ok(json_integer_value(json_object_get(j, "layers_unpacked")) ==
+			   4 &&
+		       !json_object_get(j, "parts_resumed"),
+		   "pull report: pull keys");
+		json_decref(j);
+		img_copy_report_line(f, 1, "web:1", "oci:/d:1", &res, 2.0);
+		fclose(f);
+		is_str(buf,
+		       "pushed web:1 -> oci:/d:1: 2 of 3 blobs (others "
+		       "mounted), 5.0 MB in 2.00 s (2 MB/s)\n",
+		       "push report line");
+		free(buf);
+	}
 	oci_layout_free(l);
 	snprintf(rm, sizeof(rm), "rm -rf '%s'", dir);
 	ok(system(rm) == 0, "clean up");

@@ -66,10 +66,12 @@ const struct ec_cmd cmd_build_def = {
     .usage = "edgectl build [-f FILE] [-t REF]... [--build-arg K=V]... "
 	     "[--target STAGE] [--compression zstd|gzip] [--level N] "
 	     "[--frame-size SIZE] [--no-cache] [--network none|host] "
-	     "[--platform P] [--reproducible] CONTEXT",
+	     "[--platform P] [--reproducible] [--runtime NAME] CONTEXT",
     .opts = opts,
     .run = run,
     .json_probe = "images",
+    .min_args = 1,
+    .max_args = 1,
 };
 
 struct ui {
@@ -155,9 +157,6 @@ static int run(struct ec_ctx *ctx, int argc, char **argv)
 	}
 	bo->comp = a.gzip ? COMP_GZIP : COMP_ZSTD;
 	bo->network_host = a.network;
-	if (argc - op.ind != 1)
-		return usage_error(ctx, &cmd_build_def,
-				   "build needs one CONTEXT directory");
 	if (sde && *sde) {
 		int64_t v;
 		if (parse_i64(sde, 0, INT64_MAX, &v, "SOURCE_DATE_EPOCH",

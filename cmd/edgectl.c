@@ -157,6 +157,7 @@ int main(int argc, char **argv)
 			goto out;
 		} else if (!strcmp(a, "--list-verbs") ||
 			   !strcmp(a, "--list-json-probes") ||
+			   !strcmp(a, "--list-usage-drift") ||
 			   !strcmp(a, "--list-cmds")) {
 			/* hidden, for the conventions test (cli_list) */
 			cli_list(ec_commands, a + 7, stdout);

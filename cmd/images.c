@@ -59,6 +59,8 @@ const struct ec_cmd cmd_inspect_def = {
     .opts = no_opts,
     .run = run_inspect,
     .json_probe = "images",
+    .min_args = 1,
+    .max_args = 1,
 };
 
 static const char *img_digest(const json_t *r, char *buf, size_t size)
@@ -275,9 +277,6 @@ static int run_inspect(struct ec_ctx *ctx, int argc, char **argv)
 	if (st >= 0)
 		return st;
 	ind = op.ind;
-	if (argc - ind != 1)
-		return usage_error(ctx, &cmd_inspect_def,
-				   "inspect needs one IMAGE");
 	ec_err_clear(&err);
 	if (img_ref_parse(argv[ind], &ref, &err) < 0)
 		return report_error(ctx, &err);

@@ -9,6 +9,7 @@
 #include "fleet/fleet.h"
 #include "fleet/listing.h"
 #include "prewarm/prewarm.h"
+#include "prewarm/render.h"
 #include "util/json.h"
 #include "util/parse.h"
 #include "util/xalloc.h"
@@ -95,7 +96,8 @@ static const struct ec_verb verbs[] = {
     {NULL,
      "edgectl prewarm [--location L]... [--host H]... [--all] "
      "[--policy off-peak] [--count N | --percent P] [-j N] [--peer] "
-     "[--evict [--budget SIZE]] [--vm] [--boot] IMAGE\n"
+     "[--evict [--budget SIZE]] [--vm] [--boot] [--now TIME] "
+     "[--unpack] IMAGE\n"
      "edgectl prewarm --evict [--budget SIZE] [--location L]... "
      "[--host H]... [--all]",
      warm_opts, 0, 1},
@@ -138,112 +140,6 @@ static int prewarm_ls(struct ec_ctx *ctx, struct store *s, const char *image)
 	cli_table(stdout, "  ", ls_cols, out);
 	json_decref(out);
 	return 0;
-}
-
-/* v when cond (a new reference), else NULL: a key json_pack's "o*" skips */
-static json_t *when(int cond, json_t *v)
-{
-	if (cond)
-		return v;
-	json_decref(v);
-	return NULL;
-}
-
-static json_t *host_to_json(const struct pw_host *h, const struct pw_opts *o)
-{
-	int w = o->image != NULL, p = w && o->peer, e = o->evict;
-
-	if (!h->ok)
-		return json_pack("{s:s?,s:b,s:s}", "host",
-				 ec_json_str(h->host, "name"), "ok", 0, "error",
-				 h->err.msg);
-	return json_pack(
-	    "{s:s?,s:b,s:o*,s:o*,s:o*,s:o*,s:o*,s:o*,s:o*,s:o*,s:o*,s:o*}",
-	    "host", ec_json_str(h->host, "name"), "ok", 1, "bytes_fetched",
-	    when(w, json_integer(h->bytes + h->peer_bytes)), "seconds",
-	    when(w, json_real((double)h->duration_ms / 1000)), "already_warm",
-	    when(w, json_boolean(h->warm)), "bytes_from_store",
-	    when(p, json_integer(h->bytes)), "bytes_from_peer",
-	    when(p, json_integer(h->peer_bytes)), "peer",
-	    when(p, h->peer ? json_string(ec_json_str(h->peer, "name"))
-			    : json_null()),
-	    "peer_error",
-	    when(p && h->peer_err.msg[0], json_string(h->peer_err.msg)),
-	    "evicted", when(e, json_incref(h->evicted)), "bytes_freed",
-	    when(e, json_integer(h->freed)), "vm_disk",
-	    when(w && h->vm_disk,
-		 json_string(h->vm_disk == 2 ? "built" : "present")));
-}
-
-static void host_print(const struct pw_host *h, const struct pw_opts *o)
-{
-	const char *hn = ec_json_str(h->host, "name") ?: "?";
-
-	if (!h->ok) {
-		/* errors from the host already name it ("host h1: ...") */
-		if (!strncmp(h->err.msg, "host ", 5) &&
-		    !strncmp(h->err.msg + 5, hn, strlen(hn)) &&
-		    h->err.msg[5 + strlen(hn)] == ':')
-			fprintf(stderr, "edgectl: error: %s\n", h->err.msg);
-		else
-			fprintf(stderr, "edgectl: error: %s: %s\n", hn,
-				h->err.msg);
-		return;
-	}
-	if (o->image) {
-		printf("%-16s  %s  %10.1f MB  %6.2f s", hn,
-		       h->warm ? "already warm" : "warmed      ",
-		       (double)(h->bytes + h->peer_bytes) / 1e6,
-		       (double)h->duration_ms / 1000);
-		if (h->peer_bytes)
-			printf("  (%.1f MB from %s)",
-			       (double)h->peer_bytes / 1e6,
-			       ec_json_str(h->peer, "name"));
-		printf("\n");
-	}
-	if (h->peer_err.msg[0])
-		fprintf(stderr, "edgectl: warning: %s: from the store: %s\n",
-			hn, h->peer_err.msg);
-	if (o->evict)
-		printf("%-16s  evicted %zu image(s), freed %.1f MB\n", hn,
-		       json_array_size(h->evicted), (double)h->freed / 1e6);
-}
-
-/* Render the run; returns how many hosts are ok. */
-static size_t report(struct ec_ctx *ctx, const struct pw_host *hv, size_t n,
-		     const struct pw_opts *o)
-{
-	json_t *rep = json_array();
-	json_int_t store = 0, peers = 0, freed = 0, gone = 0;
-	size_t i, ok = 0;
-
-	for (i = 0; i < n; i++) {
-		ok += (size_t)hv[i].ok;
-		store += hv[i].bytes;
-		peers += hv[i].peer_bytes;
-		freed += hv[i].freed;
-		gone += (json_int_t)json_array_size(hv[i].evicted);
-		if (ctx->json)
-			json_array_append_new(rep, host_to_json(&hv[i], o));
-		else
-			host_print(&hv[i], o);
-	}
-	if (ctx->json)
-		json_out(json_pack(
-		    "{s:o,s:I,s:i,s:i,s:s*,s:s*,s:o*,s:o*,s:o*,s:o*}", "hosts",
-		    rep, "bytes_fetched", store + peers, "warm",
-		    o->image ? (int)ok : 0, "failed", (int)(n - ok), "image",
-		    o->image ? o->name : NULL, "digest", o->digest,
-		    "bytes_from_store", when(o->peer, json_integer(store)),
-		    "bytes_from_peers", when(o->peer, json_integer(peers)),
-		    "evicted", when(o->evict, json_integer(gone)),
-		    "bytes_freed", when(o->evict, json_integer(freed))));
-	else if (o->peer)
-		printf("%.1f MB from the store, %.1f MB from peers\n",
-		       (double)store / 1e6, (double)peers / 1e6);
-	if (!ctx->json)
-		json_decref(rep);
-	return ok;
 }
 
 /* The options the table cannot store; -1 with err (a usage error) when a
@@ -325,7 +221,11 @@ static int prewarm(struct ec_ctx *ctx, struct store *s, struct args *a,
 	ctx_ssh_opts(ctx, &so);
 	n = json_array_size(targets);
 	hv = pw_run(s, &o, targets);
-	ok = report(ctx, hv, n, &o);
+	ok = pw_ok_count(hv, n);
+	if (ctx->json)
+		json_out(pw_report_json(hv, n, &o));
+	else
+		pw_render(stdout, stderr, hv, n, &o);
 	st = pw_exit_status(hv, n, ok);
 	pw_hosts_free(hv, n);
 	return st;

@@ -2,6 +2,8 @@
  * root and the store, a registry or an OCI layout directory. */
 #include "cmd.h"
 #include "image/image.h"
+#include "image/push.h"
+#include "image/report.h"
 #include "oci/layout.h"
 #include "oci/ref.h"
 #include "registry/registry.h"
@@ -94,6 +96,8 @@ const struct ec_cmd cmd_push_def = {
     .opts = push_opts,
     .run = run_push,
     .json_probe = "images",
+    .min_args = 1,
+    .max_args = 2,
 };
 
 const struct ec_cmd cmd_pull_def = {
@@ -105,6 +109,8 @@ const struct ec_cmd cmd_pull_def = {
     .opts = pull_opts,
     .run = run_pull,
     .json_probe = "images",
+    .min_args = 1,
+    .max_args = 1,
 };
 
 /* Parse the options of push or pull into a (what the tables do not store:
@@ -183,46 +189,16 @@ static void on_progress(void *c, uint64_t done, uint64_t total)
 	progress_update(&u->pr, done);
 }
 
-static void report(struct ec_ctx *ctx, const char *verb, const char *src,
+static void report(struct ec_ctx *ctx, int push, const char *src,
 		   const char *dst, const struct img_copy_result *r,
 		   double secs, unsigned layers)
 {
 	if (ctx->json) {
-		json_t *j = json_pack(
-		    "{s:s,s:s,s:s,s:s,s:I,s:i,s:i,s:I,s:I,s:I}", "source", src,
-		    "destination", dst, "digest", r->top.digest, "media_type",
-		    r->top.media_type, "size_bytes", (json_int_t)r->top.size,
-		    "blobs", r->blobs, "blobs_copied", r->blobs_copied,
-		    "bytes_copied", (json_int_t)r->bytes, "total_bytes",
-		    (json_int_t)r->total_bytes, "duration_ms",
-		    (json_int_t)(secs * 1000));
-		if (strcmp(r->image.digest, r->top.digest))
-			json_object_set_new(j, "image_digest",
-					    json_string(r->image.digest));
-		if (!strcmp(verb, "pushed")) {
-			json_object_set_new(j, "parts_resumed",
-					    json_integer(r->parts_resumed));
-			json_object_set_new(j, "blobs_mounted",
-					    json_integer(r->blobs_mounted));
-		}
-		if (!strcmp(verb, "pulled"))
-			json_object_set_new(
-			    j, "bytes_resumed",
-			    json_integer((json_int_t)r->bytes_resumed));
-		if (!strcmp(verb, "pulled"))
-			json_object_set_new(j, "layers_unpacked",
-					    json_integer(layers));
-		json_out(j);
+		json_out(img_copy_report_json(push, src, dst, r, secs, layers));
 		return;
 	}
 	if (!ctx->quiet)
-		fprintf(stderr,
-			"%s %s -> %s: %u of %u blobs%s, %.1f MB in %.2f s "
-			"(%.0f MB/s)\n",
-			verb, src, dst, r->blobs_copied, r->blobs,
-			r->blobs_mounted ? " (others mounted)" : "",
-			(double)r->bytes / 1e6, secs,
-			secs > 0 ? (double)r->bytes / 1e6 / secs : 0.0);
+		img_copy_report_line(stderr, push, src, dst, r, secs);
 	printf("%s\n", r->top.digest);
 }
 
@@ -278,19 +254,11 @@ static int run_push(struct ec_ctx *ctx, int argc, char **argv)
 	if ((st = parse(ctx, &cmd_push_def, argc, argv, &op, &a)) >= 0)
 		return st;
 	st = 0;
-	if (argc - op.ind < 1 || argc - op.ind > 2)
-		return usage_error(ctx, &cmd_push_def,
-				   "push needs SRC (a local image) and "
-				   "optionally DST");
 	if (img_ref_parse(argv[op.ind], &src, &err) < 0)
 		return report_error(ctx, &err);
-	if (src.kind == REF_OCI) {
+	if (img_push_src_check(argv[op.ind], &src, &err) < 0) {
 		img_ref_release(&src);
-		return usage_error(ctx, &cmd_push_def,
-				   "SRC must be an image in the local root; "
-				   "to push from an OCI layout, pull it first "
-				   "(edgectl pull %s)",
-				   argv[op.ind]);
+		return usage_error(ctx, &cmd_push_def, "%s", err.msg);
 	}
 	if (img_ref_parse(argv[op.ind + (argc - op.ind == 2)], &dst, &err) <
 	    0) {
@@ -299,10 +267,9 @@ static int run_push(struct ec_ctx *ctx, int argc, char **argv)
 	}
 	if (xargs_finish(ctx, &a, &err) < 0)
 		goto fail;
-	local = img_ref_local_name(&src);
 	srcs = xstrdup(argv[op.ind]);
 	dsts = img_ref_str(&dst);
-	tag = dst.kind == REF_OCI ? (dst.tag ? dst.tag : "latest") : dst.tag;
+	tag = img_push_tag(&dst);
 	if (!(cache = cache_dir(ctx, &err)))
 		goto fail;
 	a.eo.cache_dir = cache;
@@ -310,24 +277,11 @@ static int run_push(struct ec_ctx *ctx, int argc, char **argv)
 	a.co.all_platforms = 1;
 	if (oci_layout_open(ctx->root, 1, &l, &err) < 0)
 		goto fail;
-	{
-		/* other tools may tag without ":TAG" (skopeo oci:ROOT:multi) */
-		struct oci_desc d;
-		if (oci_ref_get(l, local, &d, NULL) < 0 &&
-		    oci_ref_get(l, argv[op.ind], &d, NULL) == 0) {
-			free(local);
-			local = xstrdup(argv[op.ind]);
-		} else if (oci_ref_get(l, local, &d, NULL) < 0 &&
-			   src.kind == REF_REGISTRY &&
-			   strncmp(argv[op.ind], "docker://", 9) == 0) {
-			/* docker://R/a docker://R/b: straight from the
-			 * registry (blobs mounted within one registry) */
-			struct img_ep_opts so = ref_opts(&a, &a.eo, &src);
-			if (open_remote(ctx, &src, 0, &so, &from, &err) < 0)
-				goto fail;
-			free(local);
-			local = NULL;
-		}
+	if (img_push_source(l, argv[op.ind], &src, &local) ==
+	    IMG_PUSH_REGISTRY) {
+		struct img_ep_opts so = ref_opts(&a, &a.eo, &src);
+		if (open_remote(ctx, &src, 0, &so, &from, &err) < 0)
+			goto fail;
 	}
 	if (!from)
 		from = img_ep_local(l, &a.eo);
@@ -342,16 +296,11 @@ static int run_push(struct ec_ctx *ctx, int argc, char **argv)
 	t0 = now_seconds();
 	if (img_copy(from, local, to, tag, &a.co, &res, &err) < 0) {
 		progress_done(&ui.pr);
-		if (local && err.cat == EC_NOTFOUND && !strstr(err.msg, "blob"))
-			ec_err_set(&err, EC_NOTFOUND,
-				   "image '%s' is not in the local root "
-				   "(edgectl images lists them; build or "
-				   "pull it first)",
-				   local);
+		img_push_missing(local, &err);
 		goto fail;
 	}
 	progress_done(&ui.pr);
-	report(ctx, "pushed", srcs, dsts, &res, now_seconds() - t0, 0);
+	report(ctx, 1, srcs, dsts, &res, now_seconds() - t0, 0);
 	goto out;
 fail:
 	st = report_error(ctx, &err);
@@ -383,9 +332,6 @@ static int run_pull(struct ec_ctx *ctx, int argc, char **argv)
 	if ((st = parse(ctx, &cmd_pull_def, argc, argv, &op, &a)) >= 0)
 		return st;
 	st = 0;
-	if (argc - op.ind != 1)
-		return usage_error(ctx, &cmd_pull_def,
-				   "pull needs one SRC image");
 	if (img_ref_parse(argv[op.ind], &src, &err) < 0)
 		return report_error(ctx, &err);
 	if (a.tag) {
@@ -430,8 +376,7 @@ static int run_pull(struct ec_ctx *ctx, int argc, char **argv)
 	if (a.unpack &&
 	    img_unpack_flat(l, res.image.digest, layers, a.unpack, &err) < 0)
 		goto fail;
-	report(ctx, "pulled", argv[op.ind], local, &res, now_seconds() - t0,
-	       unpacked);
+	report(ctx, 0, argv[op.ind], local, &res, now_seconds() - t0, unpacked);
 	goto out;
 fail:
 	st = report_error(ctx, &err);

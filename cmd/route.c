@@ -3,6 +3,7 @@
 #include "cmd.h"
 #include "fleet/fleet.h"
 #include "route/control.h"
+#include "route/render.h"
 #include "util/json.h"
 #include "util/parse.h"
 #include "util/xalloc.h"
@@ -106,145 +107,9 @@ const struct ec_cmd cmd_route_def = {
     .verbs = verbs,
 };
 
-/* --- rendering --------------------------------------------------------- */
-
-static void ls_print(const json_t *rows)
+static void sync_print(FILE *f, const json_t *rep)
 {
-	const json_t *r;
-	size_t i;
-
-	printf("%-15s  %-9s  %-20s  %4s  %8s  %s\n", "VIP", "PORT", "APP", "ID",
-	       "BACKENDS", "GENERATION");
-	json_array_foreach (rows, i, r) {
-		char port[16];
-
-		snprintf(port, sizeof(port), "%d/%s",
-			 (int)ec_json_int(r, "port"),
-			 ec_json_str(r, "proto") ?: "tcp");
-		printf("%-15s  %-9s  %-20s  %4d  %3d/%-4d  %d\n",
-		       ec_json_str(r, "vip") ?: "", port,
-		       ec_json_str(r, "app") ?: "", (int)ec_json_int(r, "id"),
-		       (int)ec_json_int(r, "healthy"),
-		       (int)ec_json_int(r, "backends"),
-		       (int)ec_json_int(r, "generation"));
-	}
-}
-
-static void counters_print(const json_t *counters)
-{
-	const char *cn;
-	json_t *c;
-
-	json_object_foreach ((json_t *)counters, cn, c)
-		printf("  %-18s %12lld packets %14lld bytes\n", cn,
-		       (long long)ec_json_int(c, "packets"),
-		       (long long)ec_json_int(c, "bytes"));
-}
-
-static void show_print(const json_t *r)
-{
-	const json_t *b;
-	size_t k;
-
-	printf("vip %s:%d/%s  app %s  id %u  table %u slots  generation %d\n",
-	       ec_json_str(r, "vip"), (int)ec_json_int(r, "port"),
-	       ec_json_str(r, "proto"), ec_json_str(r, "app"),
-	       (unsigned)ec_json_int(r, "id"),
-	       (unsigned)ec_json_int(r, "table_size"),
-	       (int)ec_json_int(r, "generation"));
-	printf("%-12s  %-10s  %-15s  %6s  %-9s  %7s  %6s\n", "INSTANCE", "HOST",
-	       "IP", "WEIGHT", "HEALTH", "RTT_MS", "SHARE");
-	json_array_foreach (json_object_get(r, "backends"), k, b) {
-		json_t *rtt = json_object_get(b, "rtt_ms");
-		char rs[32] = "-";
-		if (json_is_number(rtt))
-			snprintf(rs, sizeof(rs), "%.2f",
-				 json_number_value(rtt));
-		printf(
-		    "%-12s  %-10s  %-15s  %6d  %-9s  %7s  %5.1f%%\n",
-		    ec_json_str(b, "instance"), ec_json_str(b, "host"),
-		    ec_json_str(b, "ip"), (int)ec_json_int(b, "weight"),
-		    json_is_true(json_object_get(b, "healthy")) ? "healthy"
-								: "unhealthy",
-		    rs,
-		    100 * json_real_value(json_object_get(b, "table_share")));
-	}
-	if (json_object_get(r, "counters")) {
-		printf("counters (this host):\n");
-		counters_print(json_object_get(r, "counters"));
-	}
-}
-
-static void check_print(const json_t *rows)
-{
-	const json_t *row;
-	size_t i;
-
-	json_array_foreach (rows, i, row) {
-		json_t *rtt = json_object_get(row, "rtt_ms");
-		printf("%-15s  %-12s  %-10s  %-4s  %8.2f ms  %s%s%s\n",
-		       ec_json_str(row, "vip"), ec_json_str(row, "instance"),
-		       ec_json_str(row, "host"),
-		       json_is_true(json_object_get(row, "ok")) ? "ok" : "fail",
-		       json_is_number(rtt) ? json_number_value(rtt) : 0.0,
-		       json_is_true(json_object_get(row, "healthy"))
-			   ? "healthy"
-			   : "unhealthy",
-		       ec_json_str(row, "error") ? ": " : "",
-		       ec_json_str(row, "error") ?: "");
-	}
-}
-
-static void sync_print(const json_t *rep)
-{
-	json_t *w;
-	size_t i;
-
-	json_array_foreach (json_object_get(rep, "warnings"), i, w)
-		fprintf(stderr, "edgectl: warning: %s\n", json_string_value(w));
-	printf("%s: %zu VIPs, %d backends\n", ec_json_str(rep, "host"),
-	       json_array_size(json_object_get(rep, "vips")),
-	       (int)ec_json_int(rep, "backends"));
-}
-
-static void stats_print(const json_t *rows)
-{
-	const json_t *row;
-	size_t i;
-
-	json_array_foreach (rows, i, row) {
-		printf("%s (id %d)\n", ec_json_str(row, "vip") ?: "no VIP",
-		       (int)ec_json_int(row, "id"));
-		counters_print(json_object_get(row, "counters"));
-	}
-}
-
-/* A fan-out's results: failures on stderr; EC_REMOTE when one failed. */
-static int push_print(const struct ec_ctx *ctx, const json_t *res)
-{
-	const json_t *r;
-	size_t i;
-	int bad = 0;
-
-	json_array_foreach (res, i, r) {
-		if (!json_is_true(json_object_get(r, "ok"))) {
-			bad = 1;
-			fprintf(stderr, "edgectl: %s\n",
-				ec_json_str(r, "error"));
-		} else if (!ctx->json && !ctx->quiet) {
-			printf("%s: ok\n", ec_json_str(r, "host"));
-		}
-	}
-	return bad ? EC_REMOTE : 0;
-}
-
-static void add_print(const struct ec_ctx *ctx, const json_t *r)
-{
-	if (!ctx->quiet)
-		fprintf(stderr, "route %s:%d/%s -> app '%s': %zu backends\n",
-			ec_json_str(r, "vip"), (int)ec_json_int(r, "port"),
-			ec_json_str(r, "proto"), ec_json_str(r, "app"),
-			json_array_size(json_object_get(r, "backends")));
+	route_render_sync(f, stderr, rep);
 }
 
 /* --- verbs ------------------------------------------------------------- */
@@ -254,13 +119,17 @@ static void add_print(const struct ec_ctx *ctx, const json_t *r)
 static const struct output {
 	const char *verb;
 	int store;
-	void (*print)(const json_t *out);
+	void (*print)(FILE *f, const json_t *out);
 } outputs[] = {
-    {"add", 1, NULL},	       {"rm", 1, NULL},
-    {"ls", 1, ls_print},       {"show", 1, show_print},
-    {"check", 1, check_print}, {"sync", 1, sync_print},
-    {"attach", 0, NULL},       {"detach", 0, NULL},
-    {"stats", 0, stats_print},
+    {"add", 1, NULL},
+    {"rm", 1, NULL},
+    {"ls", 1, route_render_ls},
+    {"show", 1, route_render_show},
+    {"check", 1, route_render_check},
+    {"sync", 1, sync_print},
+    {"attach", 0, NULL},
+    {"detach", 0, NULL},
+    {"stats", 0, route_render_stats},
 };
 
 /* Whether sub runs on other hosts over SSH (route_push). */
@@ -330,14 +199,16 @@ static int dispatch(struct ec_ctx *ctx, const struct output *v, const char *arg,
 		return report_error(ctx, &err);
 	if (!(out = call(s, v->verb, arg, &q, a, &err)))
 		return report_error(ctx, &err);
-	if (is_remote(v->verb, a))
-		st = push_print(ctx, out);
+	if (is_remote(v->verb, a) &&
+	    route_render_push(ctx->json || ctx->quiet ? NULL : stdout, stderr,
+			      out))
+		st = EC_REMOTE;
 	if (ctx->json)
 		json_out(json_incref(out));
-	else if (!strcmp(v->verb, "add"))
-		add_print(ctx, out);
+	else if (!strcmp(v->verb, "add") && !ctx->quiet)
+		route_render_added(stderr, out);
 	else if (!is_remote(v->verb, a) && v->print)
-		v->print(out);
+		v->print(stdout, out);
 	return st;
 }
 

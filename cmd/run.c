@@ -121,12 +121,17 @@ const struct ec_cmd cmd_run_def = {
 	     "[-e K=V]... "
 	     "[-p HOST:CPORT]... [-v SRC:DST[:ro]]... [--cpus N] "
 	     "[--memory SIZE] [--network M] [--gpus G] [--device D]... "
-	     "[--mount store:KEY:/PATH[:ro|:rw]]... [--mount-sync] IMAGE "
+	     "[--mount store:KEY:/PATH[:ro|:rw]]... [--mount-sync] "
+	     "[--tmpfs PATH]... [--pids-limit N] [--read-only] "
+	     "[--entrypoint PATH] [-w DIR] [-u USER[:GROUP]] [--vip ADDR]... "
+	     "[--app APP] [--subnet CIDR] IMAGE "
 	     "[-- CMD ARG...]",
     .opts = run_opts,
     .run = run_run,
     .json_probe = "ps",
     .operands_last = 1,
+    .min_args = 1,
+    .max_args = -1,
 };
 
 const struct ec_cmd cmd_logs_def = {
@@ -136,6 +141,8 @@ const struct ec_cmd cmd_logs_def = {
     .opts = logs_opts,
     .run = run_logs,
     .json_probe = "ps",
+    .min_args = 1,
+    .max_args = 1,
 };
 
 const struct ec_cmd cmd_stop_def = {
@@ -145,6 +152,8 @@ const struct ec_cmd cmd_stop_def = {
     .opts = stop_opts,
     .run = run_stop,
     .json_probe = "ps",
+    .min_args = 1,
+    .max_args = 1,
 };
 
 const struct ec_cmd cmd_rm_def = {
@@ -154,6 +163,8 @@ const struct ec_cmd cmd_rm_def = {
     .opts = rm_opts,
     .run = run_rm,
     .json_probe = "ps",
+    .min_args = 1,
+    .max_args = -1,
 };
 
 const struct ec_cmd cmd_monitor_def = {
@@ -275,8 +286,6 @@ static int run_parse(struct ec_ctx *ctx, int argc, char **argv,
 			return usage_error(ctx, &cmd_run_def, "%s", err.msg);
 	}
 	*ind = op.ind;
-	if (op.ind >= argc)
-		return usage_error(ctx, &cmd_run_def, "run needs an IMAGE");
 	return -1;
 }
 
@@ -394,8 +403,6 @@ static int run_logs(struct ec_ctx *ctx, int argc, char **argv)
 	if ((st = one_arg(ctx, &cmd_logs_def, argc, argv, &follow, &secs,
 			  &ind)) >= 0)
 		return st;
-	if (argc - ind != 1)
-		return usage_error(ctx, &cmd_logs_def, "logs needs one ID");
 	ec_err_clear(&err);
 	if (inst_logs(ctx->root, argv[ind], follow, out_fg, NULL,
 		      ctx->interrupted, &err) < 0)
@@ -413,8 +420,6 @@ static int run_stop(struct ec_ctx *ctx, int argc, char **argv)
 	if ((st = one_arg(ctx, &cmd_stop_def, argc, argv, &flag, &secs,
 			  &ind)) >= 0)
 		return st;
-	if (argc - ind != 1)
-		return usage_error(ctx, &cmd_stop_def, "stop needs one ID");
 	ec_err_clear(&err);
 	env_init(ctx, &env);
 	if (inst_stop(&env, argv[ind], (int64_t)secs * 1000, &state, &err) < 0)
@@ -436,8 +441,6 @@ static int run_rm(struct ec_ctx *ctx, int argc, char **argv)
 	if ((st = one_arg(ctx, &cmd_rm_def, argc, argv, &force, &secs, &ind)) >=
 	    0)
 		return st;
-	if (argc - ind < 1)
-		return usage_error(ctx, &cmd_rm_def, "rm needs an ID");
 	ec_err_clear(&err);
 	env_init(ctx, &env);
 	done = json_array();

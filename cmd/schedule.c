@@ -4,6 +4,8 @@
  * APP`, `schedule --tick`. */
 #include "cmd.h"
 #include "fleet/fleet.h"
+#include "sched/args.h"
+#include "sched/render.h"
 #include "sched/session.h"
 #include "util/json.h"
 #include "util/parse.h"
@@ -85,7 +87,7 @@ static const struct ec_verb verbs[] = {
      "edgectl schedule --image REF [--name APP] [--replicas N] "
      "[--cpus N] [--memory SIZE] [--gpus N] [--gpu-mem SIZE] "
      "[--policy P] [--near X]... [--location L]... [--vip A[:PORT]] "
-     "[-- CMD ARG...]\n"
+     "[--gpu-model MODEL] [--runtime NAME] [-- CMD ARG...]\n"
      "edgectl schedule --rebalance LOC [--dry-run] [--no-start] "
      "SPEC.json|--image REF [--gpus N] [--gpu-mem SIZE]...\n"
      "edgectl schedule --tick [--remove-orphans [--orphan-grace S]] "
@@ -156,158 +158,10 @@ static int one_opt(struct sargs *a, int c, const char *arg, struct ec_err *err)
 	return 0;
 }
 
-/* SPEC.json (options given too override it) and -- CMD ARG... */
-static int operands(struct sargs *a, int argc, char **argv, int ind,
-		    struct ec_err *err)
-{
-	json_t *file, *cmdv;
-
-	/* getopt consumed a "--" that ended the options (`--image X -- sh
-	 * -c ...`): what follows is the command; keep the "--" in view */
-	if (ind > 1 && ind <= argc && !strcmp(argv[ind - 1], "--"))
-		ind--;
-	if (ind < argc && !json_object_get(a->spec, "image") &&
-	    strcmp(argv[ind], "--")) {
-		if (!(file = ec_json_load_file(argv[ind], err)))
-			return -1;
-		if (sc_spec_merge_file(a->spec, file) < 0) {
-			json_decref(file);
-			return ec_err_set(err, EC_USAGE,
-					  "spec '%s': must be a JSON object",
-					  argv[ind]);
-		}
-		json_decref(file);
-		ind++;
-	}
-	if (ind < argc && !strcmp(argv[ind], "--")) {
-		cmdv = json_array();
-		for (ind++; ind < argc; ind++)
-			json_array_append_new(cmdv, json_string(argv[ind]));
-		json_object_set_new(a->spec, "command", cmdv);
-	} else if (ind < argc) {
-		return ec_err_set(err, EC_USAGE,
-				  "unexpected '%s' (commands go after --)",
-				  argv[ind]);
-	}
-	if (!ec_json_str(a->spec, "image"))
-		return ec_err_set(err, EC_USAGE,
-				  "schedule needs SPEC.json or --image");
-	return 0;
-}
-
 static void warn(void *arg, const char *msg)
 {
 	(void)arg;
 	fprintf(stderr, "edgectl: warning: %s\n", msg);
-}
-
-/* --- rendering ---------------------------------------------------------- */
-
-static json_t *result_to_json(const struct sc_spec *s,
-			      const struct sc_result *r, int explain,
-			      int dry_run)
-{
-	json_t *pl = json_array();
-	size_t i;
-
-	for (i = 0; i < r->n; i++)
-		json_array_append_new(pl, sc_placed_json(&r->placed[i]));
-	return json_pack("{s:s,s:s,s:o,s:i,s:b,s:o,s:O?,s:O?}", "app", s->name,
-			 "digest", r->digest, "placements", pl, "replicas",
-			 s->replicas, "dry_run", dry_run, "explain",
-			 explain ? sc_explain_json(&r->x) : json_array(),
-			 "moves", r->moves, "route", r->route);
-}
-
-static void result_print(const struct sc_result *r, int explain)
-{
-	const json_t *m;
-	size_t i;
-
-	json_array_foreach (r->moves, i, m)
-		printf("move %s: %s -> %s (%s)\n", ec_json_str(m, "instance"),
-		       ec_json_str(m, "from"), ec_json_str(m, "to"),
-		       ec_json_str(m, "location"));
-	for (i = 0; i < r->n; i++)
-		printf("%s -> %s (%s)%s\n", r->placed[i].instance,
-		       r->placed[i].host, r->placed[i].loc,
-		       r->placed[i].started == 0 ? " not started" : "");
-	if (r->route)
-		printf(
-		    "route %s:%d -> %zu backend(s) (route sync applies it)\n",
-		    ec_json_str(r->route, "vip"),
-		    (int)ec_json_int(r->route, "port"),
-		    json_array_size(json_object_get(r->route, "backends")));
-	for (i = 0; explain && i < r->x.n; i++)
-		printf("  %-12s %-10s %10.1f  %s\n", r->x.notes[i].loc,
-		       r->x.notes[i].host[0] ? r->x.notes[i].host : "-",
-		       r->x.notes[i].score, r->x.notes[i].why);
-}
-
-static void tick_print(const json_t *report, int explain)
-{
-	const json_t *e;
-	const char *act;
-	size_t i;
-
-	json_array_foreach (report, i, e) {
-		act = ec_json_str(e, "action");
-		if (!act)
-			continue;
-		if (!strcmp(act, "placed") && ec_json_str(e, "error"))
-			printf("%s: not placed: %s\n", ec_json_str(e, "app"),
-			       ec_json_str(e, "error"));
-		else if (!strcmp(act, "placed"))
-			printf(
-			    "%s: placed %zu\n", ec_json_str(e, "app"),
-			    json_array_size(json_object_get(e, "placements")));
-		else if (!strncmp(act, "host-", 5))
-			printf("host %s: %s (%d missed)\n",
-			       ec_json_str(e, "host"), act + 5,
-			       (int)ec_json_int(e, "misses"));
-		else if (!strcmp(act, "scale") ||
-			 (!strcmp(act, "steady") && explain))
-			printf("%s: %s\n", ec_json_str(e, "app"),
-			       ec_json_str(e, "why"));
-		else if (!strncmp(act, "orphan", 6))
-			printf("%s: %s %s on %s%s%s\n", ec_json_str(e, "app"),
-			       act, ec_json_str(e, "instance"),
-			       ec_json_str(e, "host"),
-			       ec_json_str(e, "error") ? ": " : "",
-			       ec_json_str(e, "error") ?: "");
-		else if (!strcmp(act, "lost") || !strcmp(act, "removed"))
-			printf("%s: %s %s on %s\n", ec_json_str(e, "app"), act,
-			       ec_json_str(e, "instance"),
-			       ec_json_str(e, "host"));
-		else if (!strcmp(act, "replaced"))
-			printf("%s: replaced %s on %s (%s)\n",
-			       ec_json_str(e, "app"),
-			       ec_json_str(e, "instance"),
-			       ec_json_str(e, "host"),
-			       json_is_true(json_object_get(e, "started"))
-				   ? "started"
-				   : "failed");
-	}
-}
-
-static void ls_print(const json_t *apps)
-{
-	const json_t *a, *p;
-	size_t i, k;
-
-	printf("%-20s  %-30s  %8s  %s\n", "APP", "IMAGE", "REPLICAS", "HOSTS");
-	json_array_foreach (apps, i, a) {
-		char hosts[256] = "";
-		json_array_foreach (json_object_get(a, "placements"), k, p) {
-			size_t m = strlen(hosts);
-			snprintf(hosts + m, sizeof(hosts) - m, "%s%s",
-				 m ? "," : "", ec_json_str(p, "host") ?: "");
-		}
-		printf("%-20s  %-30s  %8zu  %s\n", ec_json_str(a, "name") ?: "",
-		       ec_json_str(json_object_get(a, "spec"), "image") ?: "",
-		       json_array_size(json_object_get(a, "placements")),
-		       hosts);
-	}
 }
 
 /* --- running -------------------------------------------------------------- */
@@ -323,28 +177,13 @@ static int do_schedule(struct ec_ctx *ctx, struct sargs *a, struct ec_err *err)
 		return -1;
 	}
 	rc = sc_schedule(&a->c, &s, &r, err);
-	if (rc == 0 && r.queued) {
-		if (ctx->json)
-			json_out(json_pack("{s:s,s:b,s:s}", "app", s.name,
-					   "queued", 1, "reason", r.reason));
-		else
-			printf("%s: queued: no location is off-peak now (%s); "
-			       "'edgectl schedule --tick' places it when one "
-			       "is\n",
-			       s.name, r.reason);
-	} else if (rc == 0 || r.n) {
-		for (size_t i = 0; !ctx->json && i < r.n; i++)
-			if (r.placed[i].started == 0)
-				fprintf(stderr,
-					"edgectl: error: start %s on %s: %s\n",
-					r.placed[i].instance, r.placed[i].host,
-					r.placed[i].error);
-		if (ctx->json)
-			json_out(
-			    result_to_json(&s, &r, a->c.explain, a->c.dry_run));
-		else
-			result_print(&r, a->c.explain);
-	}
+	if (ctx->json && rc == 0 && r.queued)
+		json_out(json_pack("{s:s,s:b,s:s}", "app", s.name, "queued", 1,
+				   "reason", r.reason));
+	else if (ctx->json && (rc == 0 || r.n))
+		json_out(sc_result_json(&s, &r, a->c.explain, a->c.dry_run));
+	else if (rc == 0 || r.n)
+		sc_render_result(stdout, stderr, &s, &r, a->c.explain);
 	sc_result_release(&r);
 	sc_spec_release(&s);
 	return rc;
@@ -359,12 +198,12 @@ static int do_verb(struct ec_ctx *ctx, struct sargs *a, char **argv, int ind,
 		if (!(out = sc_tick(&a->c, err)))
 			return -1;
 		if (!ctx->json)
-			tick_print(out, a->c.explain);
+			sc_render_tick(stdout, out, a->c.explain);
 	} else if (!strcmp(argv[ind], "ls")) {
 		if (!(out = sc_app_list(a->c.store, err)))
 			return -1;
 		if (!ctx->json)
-			ls_print(out);
+			sc_render_apps(stdout, out);
 	} else {
 		if (sc_app_remove(&a->c, argv[ind + 1], err) < 0)
 			return -1;
@@ -404,22 +243,9 @@ static int run_schedule(struct ec_ctx *ctx, int argc, char **argv)
 		goto usage;
 	verb = a.tick || (op.ind < argc && (!strcmp(argv[op.ind], "ls") ||
 					    !strcmp(argv[op.ind], "rm")));
-	if (!verb && operands(&a, argc, argv, op.ind, &err) < 0)
+	if ((!verb && sc_spec_operands(a.spec, argc, argv, op.ind, &err) < 0) ||
+	    sc_args_check(&a.c, a.tick, &err) < 0)
 		goto usage;
-	if ((a.c.remove_orphans || a.c.orphan_grace_ms != SC_ORPHAN_GRACE_MS) &&
-	    !a.tick) {
-		ec_err_set(
-		    &err, EC_USAGE,
-		    "--remove-orphans and --orphan-grace go with --tick");
-		goto usage;
-	}
-	if (verb && !a.tick &&
-	    argc - op.ind != (*argv[op.ind] == 'l' ? 1 : 2)) {
-		ec_err_set(&err, EC_USAGE, "schedule %s",
-			   *argv[op.ind] == 'l' ? "ls takes no operands"
-						: "rm needs one APP");
-		goto usage;
-	}
 	if (!(a.c.store = rem.store = ctx_store(ctx, &err)))
 		goto fail;
 	ctx_ssh_opts(ctx, &so);

@@ -62,11 +62,13 @@ static const struct ec_verb verbs[] = {
     {"ls", "edgectl store ls [-r] [PREFIX]", ls_opts, 0, 1, "store ls"},
     {"stat", "edgectl store stat KEY", NULL, 1, 1},
     {"get",
-     "edgectl store get [--range START-END] [--if-none-match ETAG] [-j N] "
+     "edgectl store get [--range START-END] [--if-none-match ETAG] "
+     "[--part-size SIZE] [-j N] "
      "KEY [FILE]",
      get_opts, 1, 2},
     {"put",
      "edgectl store put [--if-match ETAG | --if-absent] [--part-size SIZE] "
+     "[--content-type TYPE] "
      "[-j N] KEY [FILE]",
      put_opts, 1, 2},
     {"rm", "edgectl store rm KEY...", NULL, 1, -1},

@@ -169,6 +169,11 @@ int verb_takes(const struct ec_cmd *cmd, const struct ec_verb *v, int id);
  * what follows a value option). */
 void list_opts(const struct ec_cmd *cmd, const struct ec_verb *v, FILE *f);
 
+/* Options the usage lines of cmd (each verb's) name that the verb does
+ * not take, and options it takes that they do not name: one line each on
+ * f (usage.c). The count; 0 when usage and tables agree. */
+int cli_usage_drift(const struct ec_cmd *cmd, FILE *f);
+
 /* The options every command takes (--store, --root, --json, -q, -v, -h). */
 extern const struct ec_opt cli_global_opts[];
 
@@ -176,10 +181,12 @@ extern const struct ec_opt cli_global_opts[];
  * NULL) with their summaries. */
 void cli_main_usage(const struct ec_cmd *const *cmds, FILE *f);
 /* The hidden lists of `edgectl --list-WHAT`: "cmds" (one name a line),
- * "verbs" (CMD VERB MIN MAX; "-" for a command's form without a verb, MAX
- * -1: no limit) and "json-probes" (CMD<TAB>read-only arguments whose
+ * "verbs" (CMD VERB MIN MAX; "-" for a command's form without a verb and
+ * for a command without verbs whose operands are counted, MAX -1: no
+ * limit) and "json-probes" (CMD<TAB>read-only arguments whose
  * --json output must parse; nothing after the tab when a command has no
- * probe, which fails the conventions test). */
+ * probe, which fails the conventions test) and "usage-drift"
+ * (cli_usage_drift of every command). */
 void cli_list(const struct ec_cmd *const *cmds, const char *what, FILE *f);
 
 /* --- progress (progress.c) -------------------------------------------- */

@@ -117,8 +117,14 @@ void cli_list(const struct ec_cmd *const *cmds, const char *what, FILE *f)
 
 	for (c = cmds; *c; c++) {
 		int any = 0;
+		if (!strcmp(what, "usage-drift"))
+			cli_usage_drift(*c, f);
 		if (!strcmp(what, "cmds"))
 			fprintf(f, "%s\n", (*c)->name);
+		if (!strcmp(what, "verbs") && !(*c)->verbs &&
+		    ((*c)->min_args || (*c)->max_args))
+			fprintf(f, "%s - %d %d\n", (*c)->name, (*c)->min_args,
+				(*c)->max_args);
 		if (!strcmp(what, "json-probes") && (*c)->json_probe && ++any)
 			fprintf(f, "%s\t%s\n", (*c)->name, (*c)->json_probe);
 		for (v = (*c)->verbs; v && v->usage; v++) {

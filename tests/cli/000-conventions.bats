@@ -42,6 +42,12 @@ cmds() { edgectl --list-cmds; }
 	done
 }
 
+@test "conventions: usage lines name exactly the options each verb takes" {
+	# the usage lines are hand-written; the option tables are the truth
+	run -0 --separate-stderr edgectl --list-usage-drift
+	[ -z "$output" ] || { echo "$output"; false; }
+}
+
 @test "conventions: every command has a man page whose SYNOPSIS matches its usage" {
 	for c in $(cmds); do
 		page="$TOP/man/edgectl-$c.1.scd"
@@ -96,7 +102,13 @@ cmds() { edgectl --list-cmds; }
 	while read -r c v min max; do
 		all=$(edgectl "$c" --list-opts | grep -- '^--' | cut -d' ' -f1)
 		if [ "$v" = - ]; then
-			# the form without a verb: too many operands
+			# the form without a verb (or a command without
+			# verbs): a missing operand, too many operands
+			if [ "$min" -gt 0 ]; then
+				run -2 --separate-stderr edgectl "$c"
+				[ -z "$output" ] || { echo "$c: stdout: $output"; false; }
+				[[ $stderr == *"operand is missing"* && $stderr == *"usage: edgectl $c"* ]] || { echo "$c: $stderr"; false; }
+			fi
 			if [ "$max" -ge 0 ]; then
 				extra=()
 				for ((k = 0; k <= max; k++)); do extra+=("zz-extra$k"); done

@@ -236,8 +236,59 @@ static void test_table(void)
 	json_decref(rows);
 }
 
+static void test_usage_drift(void)
+{
+	enum { O_A = OPT_FIRST_LONG, O_B, O_C };
+	static const struct ec_opt uopts[] = {
+	    {"aa", 0, "X", "a", O_A},
+	    {"bb", 'b', NULL, "b", O_B},
+	    {"cc", 0, NULL, "c", O_C},
+	    {0},
+	};
+	static const int one_opts[] = {O_A, O_B, 0};
+	static const int two_opts[] = {O_C, 0};
+	static const struct ec_verb good[] = {
+	    {"one", "t one [--aa X] [-b] [-- CMD ARG...] HH:MM-HH:MM [+-]HH",
+	     one_opts, 0, 0},
+	    {"two", "t two [--cc]", two_opts, 0, 0},
+	    {0},
+	};
+	static const struct ec_verb bad[] = {
+	    {"one", "t one [--aa X] [--cc] [--dd]", one_opts, 0, 0},
+	    {0},
+	};
+	struct ec_cmd c = {
+	    .name = "t", .summary = "s", .opts = uopts, .verbs = good};
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	is_int(cli_usage_drift(&c, f), 0, "usage and table agree");
+	fflush(f);
+	is_str(buf, "", "nothing printed; '--', times and [+-] are no options");
+	c.verbs = bad;
+	is_int(cli_usage_drift(&c, f), 3, "three differences");
+	fclose(f);
+	is_str(buf,
+	       "t one: usage names --cc, not one of its options\n"
+	       "t one: usage names --dd, not an option\n"
+	       "t one: --bb is not in the usage\n",
+	       "an option of another verb, an unknown one, one left out");
+	free(buf);
+	c.verbs = NULL;
+	c.usage = "t [--aa X] [-b] [--cc]";
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	is_int(cli_usage_drift(&c, f), 0, "a command without verbs: all");
+	c.usage = "t [--aa X]";
+	is_int(cli_usage_drift(&c, f), 2, "... and what it leaves out");
+	fclose(f);
+	free(buf);
+}
+
 int main(void)
 {
+	test_usage_drift();
 	test_parser();
 	test_settings();
 	test_table();

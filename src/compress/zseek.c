@@ -2,6 +2,7 @@
  * decompression of its frames. */
 #include "compress/compress.h"
 #include "compress/compress_impl.h"
+#include "util/io.h"
 #include "util/xalloc.h"
 
 #include <errno.h>
@@ -120,32 +121,6 @@ int zseek_parse(const void *tail, size_t len, uint64_t blob_size,
 	return 0;
 }
 
-static int pread_full(int fd, void *buf, size_t len, uint64_t off,
-		      struct ec_err *err)
-{
-	size_t got = 0;
-
-	while (got < len) {
-		ssize_t r =
-		    pread(fd, (char *)buf + got, len - got, (off_t)(off + got));
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return ec_err_errno(err, EC_FAIL, errno,
-					    "read blob at offset %" PRIu64,
-					    off + got);
-		if (r == 0)
-			return ec_err_set(
-			    err, EC_FAIL,
-			    "read blob: unexpected end of file at "
-			    "offset %" PRIu64,
-			    off + got);
-		got += (size_t)r;
-	}
-	return 0;
-}
-
 /* A blob without a usable seek table: one sequential stream. */
 static int zstream_fd(int fd, uint64_t size, uint64_t max_out,
 		      comp_sink_fn sink, void *ctx, struct ec_err *err)
@@ -159,7 +134,7 @@ static int zstream_fd(int fd, uint64_t size, uint64_t max_out,
 	while (!ret && off < size) {
 		size_t n = size - off > chunk ? chunk : (size_t)(size - off);
 
-		ret = pread_full(fd, buf, n, off, err);
+		ret = io_pread_exact(fd, buf, n, off, "blob", err);
 		if (!ret)
 			ret = comp_reader_feed(r, buf, n, err);
 		off += n;
@@ -335,7 +310,7 @@ static int frame_stream(struct zpar *z, ZSTD_DCtx *dc, unsigned char *in,
 	if (f->c_size < 8)
 		return frame_mismatch(err, "frame size", f->c_size, 8);
 	rd = f->c_size < ZPAR_IN_CHUNK ? f->c_size : ZPAR_IN_CHUNK;
-	if (pread_full(z->fd, in, (size_t)rd, f->c_off, err) < 0)
+	if (io_pread_exact(z->fd, in, (size_t)rd, f->c_off, "blob", err) < 0)
 		return -1;
 	ib.size = (size_t)rd;
 	if ((get_le32(in) & ZSTD_MAGIC_SKIPPABLE_MASK) ==
@@ -402,7 +377,8 @@ static int frame_stream(struct zpar *z, ZSTD_DCtx *dc, unsigned char *in,
 			      ? (size_t)(f->c_size - rd)
 			      : ZPAR_IN_CHUNK;
 		ib.pos = 0;
-		if (pread_full(z->fd, in, ib.size, f->c_off + rd, err) < 0)
+		if (io_pread_exact(z->fd, in, ib.size, f->c_off + rd, "blob",
+				   err) < 0)
 			goto out;
 		rd += ib.size;
 	}
@@ -415,8 +391,9 @@ static int frame_stream(struct zpar *z, ZSTD_DCtx *dc, unsigned char *in,
 	if (f->has_xsum && checksum) {
 		if (ib.size >= 4)
 			memcpy(tail, in + ib.size - 4, 4);
-		else if (pread_full(z->fd, tail, 4, f->c_off + f->c_size - 4,
-				    err) < 0)
+		else if (io_pread_exact(z->fd, tail, 4,
+					f->c_off + f->c_size - 4, "blob",
+					err) < 0)
 			goto out;
 		if (get_le32(tail) != f->xsum) {
 			ec_err_set(err, EC_FAIL,
@@ -584,7 +561,8 @@ static int table_read(int fd, uint64_t size, struct zseek_frame **fr, size_t *n,
 	*n = 0;
 	if (size < ZSEEK_HEADER_SIZE + ZSEEK_FOOTER_SIZE)
 		return 1;
-	if (pread_full(fd, foot, sizeof(foot), size - sizeof(foot), err) < 0)
+	if (io_pread_exact(fd, foot, sizeof(foot), size - sizeof(foot), "blob",
+			   err) < 0)
 		return -1;
 	tsize = zseek_table_size(foot, sizeof(foot));
 	if (!tsize)
@@ -600,7 +578,7 @@ static int table_read(int fd, uint64_t size, struct zseek_frame **fr, size_t *n,
 				  " bytes is larger than the limit of %u",
 				  tsize, ZSEEK_TABLE_MAX);
 	t = xmalloc((size_t)tsize);
-	if (pread_full(fd, t, (size_t)tsize, size - tsize, err) < 0)
+	if (io_pread_exact(fd, t, (size_t)tsize, size - tsize, "blob", err) < 0)
 		return -1;
 	return zseek_parse(t, (size_t)tsize, size, fr, n, err);
 }

@@ -120,26 +120,6 @@ static int pipe_sink(void *ctx, const void *data, size_t len,
 	return io_write_all(p->pipe_w, data, len, -1, "layer pipe", err);
 }
 
-static int pread_all(int fd, void *buf, size_t len, uint64_t off,
-		     struct ec_err *err)
-{
-	size_t got = 0;
-
-	while (got < len) {
-		ssize_t n =
-		    pread(fd, (char *)buf + got, len - got, (off_t)(off + got));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return ec_err_errno(err, EC_FAIL, n ? errno : EIO,
-					    "read blob at offset %" PRIu64,
-					    off + got);
-		got += (size_t)n;
-	}
-	return 0;
-}
-
 /* Wait until the download has bytes past off (at least `want` of them
  * when it can); how many there are from off, 0 when it failed. */
 static uint64_t stream_wait(struct img_stream *s, uint64_t off, uint64_t want)
@@ -180,7 +160,8 @@ static int produce_stream(struct producer *p)
 		}
 		if (n > CHUNK)
 			n = CHUNK;
-		if (pread_all(p->blob_fd, buf, (size_t)n, off, &p->err) < 0) {
+		if (io_pread_exact(p->blob_fd, buf, (size_t)n, off, "blob",
+				   &p->err) < 0) {
 			r = -1;
 			break;
 		}

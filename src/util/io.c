@@ -1,6 +1,7 @@
 #include "util/io.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,6 +42,31 @@ ssize_t io_read_full(int fd, void *buf, size_t len)
 		got += (size_t)n;
 	}
 	return (ssize_t)got;
+}
+
+int io_pread_exact(int fd, void *buf, size_t len, uint64_t off,
+		   const char *what, struct ec_err *err)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n =
+		    pread(fd, (char *)buf + got, len - got, (off_t)(off + got));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return ec_err_errno(err, EC_FAIL, errno,
+					    "read %s at offset %" PRIu64, what,
+					    off + got);
+		if (n == 0)
+			return ec_err_set(err, EC_FAIL,
+					  "read %s: unexpected end of file at "
+					  "offset %" PRIu64,
+					  what, off + got);
+		got += (size_t)n;
+	}
+	return 0;
 }
 
 void io_sleep_ms(int64_t ms)

@@ -21,7 +21,9 @@
 #include <unistd.h>
 
 #define START_TIMEOUT_MS 60000 /* a cold runsc, a slow CNI */
-#define START_POLL_MS	 10
+/* a look is a read of state.json and of the runtime's pid file (no
+ * process): cheap enough to look often */
+#define START_POLL_MS 3
 
 static int64_t mono_ms(void)
 {
@@ -197,7 +199,7 @@ static int start_poll(const struct inst_env *env, const char *id, pid_t pid,
 {
 	_cleanup_json_ json_t *st = inst_state(env->root, id, NULL);
 	_cleanup_json_ json_t *sp = NULL;
-	_cleanup_free_ char *rs = NULL;
+	_cleanup_free_ char *rs = NULL, *rtdir = NULL;
 	int wst, exited = waitpid(pid, &wst, WNOHANG) == pid;
 
 	if (exited) {
@@ -206,7 +208,8 @@ static int start_poll(const struct inst_env *env, const char *id, pid_t pid,
 		st = inst_state(env->root, id, NULL);
 	} else if (!strcmp(ec_json_str(st, "status") ?: "", "running") &&
 		   (sp = inst_spec(env->root, id, NULL))) {
-		rt_state(ec_json_str(sp, "runtime"), id, &rs, NULL, NULL);
+		rtdir = xasprintf("%s/instances/%s/rt", env->root, id);
+		rt_started(ec_json_str(sp, "runtime"), id, rtdir, &rs, NULL);
 	}
 	return inst_start_check(st, exited, rs, err);
 }
@@ -320,6 +323,8 @@ int inst_run(const struct inst_env *env, const struct inst_opts *o,
 	     void *out_ctx, struct inst_run_result *res, struct ec_err *err)
 {
 	_cleanup_json_ json_t *trace = json_object();
+	_cleanup_json_ json_t *spec = NULL;
+	int r;
 
 	*res = (struct inst_run_result){.exit_status = -1};
 	inst_trace(trace, "run");
@@ -336,11 +341,17 @@ int inst_run(const struct inst_env *env, const struct inst_opts *o,
 		res->state = inst_state(env->root, res->id, NULL);
 		if (!res->state)
 			res->state = json_object();
+		/* the next start's network, made while this one runs */
+		spec = inst_spec(env->root, res->id, NULL);
+		inst_net_spare(env->root, res->id, spec);
 		return 0;
 	}
-	if (inst_exec(env->root, res->id, out, out_ctx, env->cancel,
-		      &res->exit_status, err) < 0 &&
-	    res->exit_status < 0) {
+	/* (--rm removes the spec) */
+	spec = inst_spec(env->root, res->id, NULL);
+	r = inst_exec(env->root, res->id, out, out_ctx, env->cancel,
+		      &res->exit_status, err);
+	inst_net_spare(env->root, res->id, spec);
+	if (r < 0 && res->exit_status < 0) {
 		inst_finish(env, res->id, 0, NULL, NULL);
 		return -1;
 	}

@@ -16,6 +16,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -419,6 +420,8 @@ static int run_argv(const struct rt_tool *t, const char *id, const char *bundle,
 	argv[n++] = owned[0] = xasprintf("--log=%s", log);
 	argv[n++] = "--log-format=json";
 	argv[n++] = "run";
+	/* rt_started() reads it: no `state` exec while a start is polled */
+	argv[n++] = owned[1] = xasprintf("--pid-file=%s/pid", bundle);
 	argv[n++] = "--bundle";
 	argv[n++] = bundle;
 	argv[n++] = id;
@@ -438,11 +441,10 @@ int rt_proc_run(const struct rt_tool *t, const char *id, const char *bundle,
 			.grace_ms = grace_ms,
 			.fd = {-1, -1},
 			.pidfd = -1};
-	_cleanup_free_ char *logopt = NULL;
 	int po[2], pe[2], fds[3], nul, rc, i;
-	const char *argv[12];
+	const char *argv[14];
+	char *owned[2];
 
-	run_argv(t, id, bundle, log, argv, &logopt);
 	nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (nul < 0)
 		return ec_err_errno(err, EC_FAIL, errno, "open /dev/null");
@@ -457,10 +459,13 @@ int rt_proc_run(const struct rt_tool *t, const char *id, const char *bundle,
 		close(po[1]);
 		return ec_err_errno(err, EC_FAIL, rc, "create pipe");
 	}
+	run_argv(t, id, bundle, log, argv, owned);
 	fds[0] = nul;
 	fds[1] = po[1];
 	fds[2] = pe[1];
 	rc = spawn(t, (char *const *)argv, fds, &r.pid, err);
+	free(owned[0]);
+	free(owned[1]);
 	close(nul);
 	close(po[1]);
 	close(pe[1]);

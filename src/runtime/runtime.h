@@ -120,6 +120,15 @@ int rt_run(const char *runtime, const char *id, const char *state_dir,
 int rt_state(const char *runtime, const char *id, char **status, int *pid,
 	     struct ec_err *err);
 
+/* Has the container that rt_run(runtime, id, state_dir) runs started?
+ * Without a runtime process: the runtime writes the container's PID to
+ * the bundle's pid file (`run --pid-file`) once it made the container;
+ * *status "running" while that process lives, "stopped" after, NULL
+ * before (or "qemu": rt_state). What `RUNTIME state` would say, minus the
+ * exec of the runtime (a start polls it every few ms). */
+int rt_started(const char *runtime, const char *id, const char *state_dir,
+	       char **status, struct ec_err *err);
+
 /* Send signal `sig` ("TERM", "KILL", ...) to container `id`. */
 int rt_kill(const char *runtime, const char *id, const char *sig,
 	    struct ec_err *err);

@@ -434,15 +434,14 @@ static void net_down(const char *id, struct netstate *n)
 	free(n->l2_id);
 }
 
-void inst_net_spare(const char *root, const char *id, const json_t *spec)
+/* rt_spec.started of an instance on the bridge network: the keeper of
+ * the next start's spare namespace, started while the runtime makes this
+ * container (the caller waits for the runtime then, not for CPU). */
+static void spare_fill(void *ctx)
 {
-	struct netstate n = {0};
-	const char *net = ec_json_str(spec, "network");
+	struct netstate *n = ctx;
 
-	if ((!net || !strcmp(net, "bridge")) && ec_json_str(spec, "subnet") &&
-	    net_config(root, id, spec, &n, NULL) == 0)
-		net_spare_fill(&n.cni, n.spare_dir);
-	net_down(id, &n);
+	net_spare_fill(&n->cni, n->spare_dir);
 }
 
 /* The network of a dead monitor's instance: CNI DEL without the result
@@ -584,6 +583,8 @@ int inst_exec(const char *root, const char *id, rt_output_fn out, void *ctx,
 		n.cni.timings = NULL;
 		s.network = RT_NET_PATH;
 		s.netns = n.ns_path;
+		s.started = spare_fill;
+		s.started_ctx = &n;
 	} else {
 		s.network = !strcmp(net, "host") ? RT_NET_HOST : RT_NET_NONE;
 	}

@@ -72,11 +72,6 @@ json_t *inst_list(const char *root, struct ec_err *err);
 int inst_exec(const char *root, const char *id, rt_output_fn out, void *ctx,
 	      const volatile int *cancel, int *exit_status, struct ec_err *err);
 
-/* Keep a spare network namespace ready for the next instance like this
- * one (spec: its bridge and subnet; nothing for other networks): starts
- * a keeper when there is none (net_spare_fill). Best effort. */
-void inst_net_spare(const char *root, const char *id, const json_t *spec);
-
 /* Start time of a process (clock ticks since boot, /proc/PID/stat field
  * 22), 0 when it is gone: a PID plus this names one process. */
 int64_t inst_proc_start_ticks(pid_t pid);

@@ -323,8 +323,6 @@ int inst_run(const struct inst_env *env, const struct inst_opts *o,
 	     void *out_ctx, struct inst_run_result *res, struct ec_err *err)
 {
 	_cleanup_json_ json_t *trace = json_object();
-	_cleanup_json_ json_t *spec = NULL;
-	int r;
 
 	*res = (struct inst_run_result){.exit_status = -1};
 	inst_trace(trace, "run");
@@ -341,17 +339,11 @@ int inst_run(const struct inst_env *env, const struct inst_opts *o,
 		res->state = inst_state(env->root, res->id, NULL);
 		if (!res->state)
 			res->state = json_object();
-		/* the next start's network, made while this one runs */
-		spec = inst_spec(env->root, res->id, NULL);
-		inst_net_spare(env->root, res->id, spec);
 		return 0;
 	}
-	/* (--rm removes the spec) */
-	spec = inst_spec(env->root, res->id, NULL);
-	r = inst_exec(env->root, res->id, out, out_ctx, env->cancel,
-		      &res->exit_status, err);
-	inst_net_spare(env->root, res->id, spec);
-	if (r < 0 && res->exit_status < 0) {
+	if (inst_exec(env->root, res->id, out, out_ctx, env->cancel,
+		      &res->exit_status, err) < 0 &&
+	    res->exit_status < 0) {
 		inst_finish(env, res->id, 0, NULL, NULL);
 		return -1;
 	}

@@ -431,7 +431,8 @@ static int run_argv(const struct rt_tool *t, const char *id, const char *bundle,
 
 int rt_proc_run(const struct rt_tool *t, const char *id, const char *bundle,
 		const char *log, rt_output_fn out, void *ctx,
-		const volatile int *cancel, unsigned grace_ms, int *status,
+		const volatile int *cancel, unsigned grace_ms,
+		void (*started)(void *), void *started_ctx, int *status,
 		int *cancelled, struct ec_err *err)
 {
 	struct run r = {.t = t,
@@ -473,6 +474,8 @@ int rt_proc_run(const struct rt_tool *t, const char *id, const char *bundle,
 	r.fd[1] = pe[0];
 	if (rc == 0) {
 		r.pidfd = (int)syscall(SYS_pidfd_open, r.pid, 0);
+		if (started)
+			started(started_ctx);
 		run_loop(&r, cancel);
 		*status = wait_status(r.pid);
 		*cancelled = r.cancel_at != 0;

@@ -323,8 +323,8 @@ static int run_mounted(const struct rt_tool *t, const char *id,
 
 	if (prepare(id, bundle, s, readonly, err) < 0)
 		return -1;
-	if (rt_proc_run(t, id, bundle, log, out, ctx, cancel, grace, &status,
-			&cancelled, err) < 0)
+	if (rt_proc_run(t, id, bundle, log, out, ctx, cancel, grace, s->started,
+			s->started_ctx, &status, &cancelled, err) < 0)
 		return -1;
 	r = outcome(t, id, log, status, cancelled, exit_status, err);
 	/* `run` deletes the container when it exits by itself: only a

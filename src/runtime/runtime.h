@@ -53,7 +53,12 @@ struct rt_spec {
 	unsigned vm_boot_timeout_ms; /* 0 = 60000 */
 	const char *vm_accel;	     /* "kvm", "tcg"; NULL/"auto" = probe */
 	const char *const *vips;     /* VM: the VIPs for the guest's lo */
-	int vm_no_snapshot;	     /* VM: cold boot even with a snapshot */
+	/* called once the runtime process is started (rt_run, not qemu):
+	 * work for the caller while the runtime makes the container (the
+	 * monitor starts the next spare network namespace's keeper) */
+	void (*started)(void *ctx);
+	void *started_ctx;
+	int vm_no_snapshot; /* VM: cold boot even with a snapshot */
 };
 
 /* Output callbacks (from the calling thread). stream 1 = stdout, 2 = stderr. */

@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -416,6 +417,7 @@ void net_spare_fill(const struct cni_opts *o, const char *dir)
 	/* nothing of the caller's (its store connection, a terminal, the
 	 * pipes of whoever waits for its output) */
 	syscall(SYS_close_range, 3U, ~0U, 0U);
+	prctl(PR_SET_NAME, "edgectl-spare"); /* its name in top, ps -o comm */
 	/* off the start path of whatever runs now: CPU only when idle */
 	if (setpriority(PRIO_PROCESS, 0, 19) < 0) {
 		/* still a spare, at normal priority */

@@ -287,6 +287,8 @@ int inst_remove(const char *root, const char *id, struct ec_err *err)
 {
 	_cleanup_json_ json_t *st = inst_state(root, id, err);
 	_cleanup_free_ char *dir = inst_dir(root, id);
+	_cleanup_free_ char *spares = xasprintf("%s/cni/spares", root);
+	_cleanup_free_ char *leases = xasprintf("%s/cni/networks", root);
 
 	if (!st)
 		return -1;
@@ -297,6 +299,8 @@ int inst_remove(const char *root, const char *id, struct ec_err *err)
 				  id);
 	if (inst_reap(root, id, st, err) < 0)
 		return -1;
+	/* and what killed spare keepers left (records, leases) */
+	net_spare_collect(spares, leases);
 	return fs_rm_rf(dir, err);
 }
 
@@ -319,7 +323,8 @@ struct netstate {
 	char *ns_name, *ns_path;
 	struct cni_opts cni;
 	struct net_port *ports;
-	char *ipam_dir;
+	char *ipam_dir, *spare_dir;
+	char *l2_id; /* a claimed spare's id (bridge ADD, lease) */
 	json_t *result;
 };
 
@@ -333,6 +338,7 @@ static int net_config(const char *root, const char *id, const json_t *spec,
 
 	n->ns_name = xasprintf("ec-%s", id);
 	n->ipam_dir = xasprintf("%s/cni/networks", root);
+	n->spare_dir = xasprintf("%s/cni/spares", root);
 	n->cni.subnet = ec_json_str(spec, "subnet");
 	n->cni.ipam_dir = n->ipam_dir;
 	n->cni.bridge = ec_json_str(spec, "bridge");
@@ -357,9 +363,29 @@ static int net_up(const char *root, const char *id, const json_t *spec,
 	const json_t *p;
 	size_t i;
 
+	_cleanup_free_ char *record = inst_file(root, id, "net.json");
+	struct net_spare sp;
+
 	*ip = NULL;
 	if (net_config(root, id, spec, n, err) < 0)
 		return -1;
+	/* a spare made ahead (net_spare_fill): namespace, veth and address
+	 * ready; only the ports are this instance's */
+	if (net_spare_claim(&n->cni, n->spare_dir, record, n->ns_name, &sp,
+			    NULL) == 1) {
+		n->ns_path = xasprintf("%s/%s", NETNS_DIR, n->ns_name);
+		n->l2_id = xstrdup(sp.sid);
+		n->cni.l2_id = n->l2_id;
+		n->result = json_incref(sp.result);
+		*ip = xstrdup(sp.ip);
+		net_spare_release(&sp);
+		n->up = 1;
+		inst_trace(trace, "netns");
+		json_object_set_new(trace, "spare", json_true());
+		if (cni_add_ports(&n->cni, id, n->ns_path, n->result, err) < 0)
+			return -1; /* net_down undoes the rest */
+		goto vips;
+	}
 	if (netns_create(n->ns_name, &n->ns_path, err) < 0)
 		return -1;
 	inst_trace(trace, "netns");
@@ -371,6 +397,7 @@ static int net_up(const char *root, const char *id, const json_t *spec,
 		return -1;
 	}
 	n->up = 1;
+vips:
 	/* VIPs the instance serves, on its loopback (direct server return:
 	 * the router delivers packets addressed to the VIP unchanged) */
 	json_array_foreach (json_object_get(spec, "vips"), i, p) {
@@ -403,6 +430,18 @@ static void net_down(const char *id, struct netstate *n)
 	free(n->ns_path);
 	free(n->ports);
 	free(n->ipam_dir);
+	free(n->spare_dir);
+	free(n->l2_id);
+}
+
+/* rt_spec.started of an instance on the bridge network: the keeper of
+ * the next start's spare namespace, started while the runtime makes this
+ * container (the caller waits for the runtime then, not for CPU). */
+static void spare_fill(void *ctx)
+{
+	struct netstate *n = ctx;
+
+	net_spare_fill(&n->cni, n->spare_dir);
 }
 
 /* The network of a dead monitor's instance: CNI DEL without the result
@@ -418,9 +457,17 @@ static int reap_net(const char *root, const char *id, const json_t *spec,
 	if (ec_json_str(spec, "subnet"))
 		r = net_config(root, id, spec, &n, err);
 	if (r == 0 && n.ns_name) {
-		n.ns_path = xasprintf("/run/netns/%s", n.ns_name);
+		_cleanup_free_ char *record = inst_file(root, id, "net.json");
+		n.ns_path = xasprintf("%s/%s", NETNS_DIR, n.ns_name);
 		n.up =
 		    access(n.ns_path, F_OK) == 0; /* else torn down already */
+		/* a claimed spare's lease is under its own id (also when
+		 * the monitor died before the namespace got its name) */
+		if ((n.l2_id = net_spare_record_sid(record))) {
+			n.cni.l2_id = n.l2_id;
+			if (!n.up)
+				ipam_release(n.ipam_dir, n.l2_id, "eth0", NULL);
+		}
 	}
 	net_down(id, &n);
 	return r;
@@ -536,6 +583,8 @@ int inst_exec(const char *root, const char *id, rt_output_fn out, void *ctx,
 		n.cni.timings = NULL;
 		s.network = RT_NET_PATH;
 		s.netns = n.ns_path;
+		s.started = spare_fill;
+		s.started_ctx = &n;
 	} else {
 		s.network = !strcmp(net, "host") ? RT_NET_HOST : RT_NET_NONE;
 	}

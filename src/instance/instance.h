@@ -9,9 +9,14 @@
  *   upper/ work/  its overlay upper and work dirs; the image's layers
  *               (ROOT/layers/<diffid>) are the shared read-only lowers
  *   rt/         the runtime bundle while it runs
+ *   net.json    the record of the spare network namespace it claimed
+ *               (net.h: its bridge ADD and lease are under the spare's
+ *               id, which DEL and the reaping of a dead monitor use)
  *
  * inst_exec() runs an instance to completion: network (CNI in a named
- * namespace), runtime, teardown of everything it set up, also on failure.
+ * namespace: a spare made ahead when one is ready, else made now; once
+ * the runtime runs, a keeper makes the spare for the next start),
+ * runtime, teardown of everything it set up, also on failure.
  * A foreground `run` calls it directly; a detached one runs it in a
  * monitor process (`edgectl __monitor ID`, a new session) whose PID is in
  * state.json; stop signals the container through the runtime and waits

@@ -21,7 +21,9 @@
 #include <unistd.h>
 
 #define START_TIMEOUT_MS 60000 /* a cold runsc, a slow CNI */
-#define START_POLL_MS	 10
+/* a look is a read of state.json and of the runtime's pid file (no
+ * process): cheap enough to look often */
+#define START_POLL_MS 3
 
 static int64_t mono_ms(void)
 {
@@ -197,7 +199,7 @@ static int start_poll(const struct inst_env *env, const char *id, pid_t pid,
 {
 	_cleanup_json_ json_t *st = inst_state(env->root, id, NULL);
 	_cleanup_json_ json_t *sp = NULL;
-	_cleanup_free_ char *rs = NULL;
+	_cleanup_free_ char *rs = NULL, *rtdir = NULL;
 	int wst, exited = waitpid(pid, &wst, WNOHANG) == pid;
 
 	if (exited) {
@@ -206,7 +208,8 @@ static int start_poll(const struct inst_env *env, const char *id, pid_t pid,
 		st = inst_state(env->root, id, NULL);
 	} else if (!strcmp(ec_json_str(st, "status") ?: "", "running") &&
 		   (sp = inst_spec(env->root, id, NULL))) {
-		rt_state(ec_json_str(sp, "runtime"), id, &rs, NULL, NULL);
+		rtdir = xasprintf("%s/instances/%s/rt", env->root, id);
+		rt_started(ec_json_str(sp, "runtime"), id, rtdir, &rs, NULL);
 	}
 	return inst_start_check(st, exited, rs, err);
 }

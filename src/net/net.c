@@ -67,33 +67,23 @@ static int lo_up(void)
 	return r;
 }
 
-int netns_create(const char *name, char **path, struct ec_err *err)
+int netns_hold(int *nsfd, struct ec_err *err)
 {
-	_cleanup_free_ char *p = xasprintf("%s/%s", NETNS_DIR, name);
 	const char *why = NULL;
-	int fd, self, e = 0;
+	int self, e = 0;
 
-	*path = NULL;
-	if (netns_dir(err) < 0)
-		return -1;
-	fd = open(p, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
-	if (fd < 0)
-		return ec_err_errno(err, EC_FAIL, errno, "create %s", p);
-	close(fd);
-	/* this thread enters a new network namespace, bind-mounts it on p,
-	 * brings lo up (what the CNI loopback plugin did) and comes back:
+	*nsfd = -1;
+	/* this thread enters a new network namespace, keeps a descriptor of
+	 * it, brings lo up (what the CNI loopback plugin did) and comes back:
 	 * no process of its own on the start path */
 	self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-	if (self < 0) {
-		e = errno;
-		unlink(p);
-		return ec_err_errno(err, EC_FAIL, e, "open own namespace");
-	}
+	if (self < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "open own namespace");
 	if (unshare(CLONE_NEWNET) < 0)
 		why = "unshare failed", e = errno;
-	else if (mount("/proc/thread-self/ns/net", p, "none", MS_BIND, NULL) <
-		 0)
-		why = "bind mount failed", e = errno;
+	else if ((*nsfd = open("/proc/thread-self/ns/net",
+			       O_RDONLY | O_CLOEXEC)) < 0)
+		why = "open failed", e = errno;
 	else if (lo_up() < 0)
 		why = "lo up failed", e = errno;
 	if (!why || strcmp(why, "unshare failed"))
@@ -102,16 +92,52 @@ int netns_create(const char *name, char **path, struct ec_err *err)
 			    "namespace");
 	close(self);
 	if (why) {
-		umount2(p, MNT_DETACH);
+		if (*nsfd >= 0)
+			close(*nsfd);
+		*nsfd = -1;
+		return ec_err_errno(err, e == EPERM ? EC_PERM : EC_FAIL, e,
+				    "cannot create a network namespace (%s; "
+				    "needs root)",
+				    why);
+	}
+	return 0;
+}
+
+int netns_attach(int nsfd, const char *name, char **path, struct ec_err *err)
+{
+	_cleanup_free_ char *p = xasprintf("%s/%s", NETNS_DIR, name);
+	char src[64];
+	int fd, e;
+
+	*path = NULL;
+	if (netns_dir(err) < 0)
+		return -1;
+	fd = open(p, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
+	if (fd < 0)
+		return ec_err_errno(err, EC_FAIL, errno, "create %s", p);
+	close(fd);
+	snprintf(src, sizeof(src), "/proc/self/fd/%d", nsfd);
+	if (mount(src, p, "none", MS_BIND, NULL) < 0) {
+		e = errno;
 		unlink(p);
 		return ec_err_errno(err, e == EPERM ? EC_PERM : EC_FAIL, e,
-				    "cannot create network namespace %s (%s; "
-				    "needs root)",
-				    name, why);
+				    "bind network namespace %s", p);
 	}
 	*path = p;
 	p = NULL;
 	return 0;
+}
+
+int netns_create(const char *name, char **path, struct ec_err *err)
+{
+	int nsfd, r;
+
+	*path = NULL;
+	if (netns_hold(&nsfd, err) < 0)
+		return ec_err_prefix(err, "network namespace %s", name);
+	r = netns_attach(nsfd, name, path, err);
+	close(nsfd);
+	return r;
 }
 
 int netns_delete(const char *name, struct ec_err *err)
@@ -438,10 +464,24 @@ static void result_add_lease(json_t *br, const struct ipam_lease *l)
 	    json_pack("[{s:s,s:s}]", "dst", "0.0.0.0/0", "gw", gw));
 }
 
+int cni_add_ports(const struct cni_opts *o, const char *id, const char *netns,
+		  const json_t *result, struct ec_err *err)
+{
+	json_t *pm = NULL;
+
+	if (!o->nports)
+		return 0;
+	if (plugin_call(o, P_PORTMAP, "ADD", id, netns, "eth0", result, &pm,
+			err) < 0)
+		return -1;
+	json_decref(pm);
+	return 0;
+}
+
 int cni_add(const struct cni_opts *o, const char *id, const char *netns,
 	    json_t **result, char **ip, struct ec_err *err)
 {
-	json_t *br = NULL, *pm = NULL;
+	json_t *br = NULL;
 	struct ipam_lease lease;
 	int leased = 0;
 	const char *addr;
@@ -475,10 +515,8 @@ int cni_add(const struct cni_opts *o, const char *id, const char *netns,
 			json_object_set_new(o->timings, "ipam_inproc_ms",
 					    json_real(mono_ms() - t0));
 	}
-	if (o->nports && plugin_call(o, P_PORTMAP, "ADD", id, netns, "eth0", br,
-				     &pm, err) < 0)
+	if (cni_add_ports(o, id, netns, br, err) < 0)
 		goto undo;
-	json_decref(pm);
 	addr = ec_json_str(json_array_get(json_object_get(br, "ips"), 0),
 			   "address");
 	if (!addr) {
@@ -499,6 +537,7 @@ undo:
 int cni_del(const struct cni_opts *o, const char *id, const char *netns,
 	    const json_t *result, struct ec_err *err)
 {
+	const char *l2 = o->l2_id ? o->l2_id : id;
 	struct ec_err e;
 	int r = 0;
 
@@ -509,12 +548,12 @@ int cni_del(const struct cni_opts *o, const char *id, const char *netns,
 			&e) < 0 &&
 	    !r)
 		r = -1, (err ? (void)(*err = e) : (void)0);
-	if (plugin_call(o, P_BRIDGE, "DEL", id, netns, "eth0", result, NULL,
+	if (plugin_call(o, P_BRIDGE, "DEL", l2, netns, "eth0", result, NULL,
 			&e) < 0 &&
 	    !r)
 		r = -1, (err ? (void)(*err = e) : (void)0);
 	/* the in-process lease (host-local's files: also one it made) */
-	if (!o->ipam_plugin && ipam_release(o->ipam_dir, id, "eth0", &e) < 0 &&
+	if (!o->ipam_plugin && ipam_release(o->ipam_dir, l2, "eth0", &e) < 0 &&
 	    !r)
 		r = -1, (err ? (void)(*err = e) : (void)0);
 	/* no loopback DEL: lo goes with the namespace */

@@ -16,6 +16,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -419,6 +420,8 @@ static int run_argv(const struct rt_tool *t, const char *id, const char *bundle,
 	argv[n++] = owned[0] = xasprintf("--log=%s", log);
 	argv[n++] = "--log-format=json";
 	argv[n++] = "run";
+	/* rt_started() reads it: no `state` exec while a start is polled */
+	argv[n++] = owned[1] = xasprintf("--pid-file=%s/pid", bundle);
 	argv[n++] = "--bundle";
 	argv[n++] = bundle;
 	argv[n++] = id;
@@ -428,7 +431,8 @@ static int run_argv(const struct rt_tool *t, const char *id, const char *bundle,
 
 int rt_proc_run(const struct rt_tool *t, const char *id, const char *bundle,
 		const char *log, rt_output_fn out, void *ctx,
-		const volatile int *cancel, unsigned grace_ms, int *status,
+		const volatile int *cancel, unsigned grace_ms,
+		void (*started)(void *), void *started_ctx, int *status,
 		int *cancelled, struct ec_err *err)
 {
 	struct run r = {.t = t,
@@ -438,11 +442,10 @@ int rt_proc_run(const struct rt_tool *t, const char *id, const char *bundle,
 			.grace_ms = grace_ms,
 			.fd = {-1, -1},
 			.pidfd = -1};
-	_cleanup_free_ char *logopt = NULL;
 	int po[2], pe[2], fds[3], nul, rc, i;
-	const char *argv[12];
+	const char *argv[14];
+	char *owned[2];
 
-	run_argv(t, id, bundle, log, argv, &logopt);
 	nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (nul < 0)
 		return ec_err_errno(err, EC_FAIL, errno, "open /dev/null");
@@ -457,10 +460,13 @@ int rt_proc_run(const struct rt_tool *t, const char *id, const char *bundle,
 		close(po[1]);
 		return ec_err_errno(err, EC_FAIL, rc, "create pipe");
 	}
+	run_argv(t, id, bundle, log, argv, owned);
 	fds[0] = nul;
 	fds[1] = po[1];
 	fds[2] = pe[1];
 	rc = spawn(t, (char *const *)argv, fds, &r.pid, err);
+	free(owned[0]);
+	free(owned[1]);
 	close(nul);
 	close(po[1]);
 	close(pe[1]);
@@ -468,6 +474,8 @@ int rt_proc_run(const struct rt_tool *t, const char *id, const char *bundle,
 	r.fd[1] = pe[0];
 	if (rc == 0) {
 		r.pidfd = (int)syscall(SYS_pidfd_open, r.pid, 0);
+		if (started)
+			started(started_ctx);
 		run_loop(&r, cancel);
 		*status = wait_status(r.pid);
 		*cancelled = r.cancel_at != 0;

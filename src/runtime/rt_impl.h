@@ -82,12 +82,14 @@ int rt_tool_init(struct rt_tool *t, const char *name, enum rt_network net,
 		 struct ec_err *err);
 
 /* Run `<runtime> [global flags] run --bundle B ID`, forwarding its output,
- * handling cancel; see rt_run(). *status is the runtime's exit status
+ * handling cancel; see rt_run(). started(started_ctx), when not NULL,
+ * once it runs. *status is the runtime's exit status
  * (128+N when it died from signal N); *cancelled is set when cancel
  * stopped it. */
 int rt_proc_run(const struct rt_tool *t, const char *id, const char *bundle,
 		const char *log, rt_output_fn out, void *ctx,
-		const volatile int *cancel, unsigned grace_ms, int *status,
+		const volatile int *cancel, unsigned grace_ms,
+		void (*started)(void *), void *started_ctx, int *status,
 		int *cancelled, struct ec_err *err);
 
 /* Run a short runtime subcommand (kill, delete, state): its stdout and

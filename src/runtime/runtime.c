@@ -33,6 +33,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -322,8 +323,8 @@ static int run_mounted(const struct rt_tool *t, const char *id,
 
 	if (prepare(id, bundle, s, readonly, err) < 0)
 		return -1;
-	if (rt_proc_run(t, id, bundle, log, out, ctx, cancel, grace, &status,
-			&cancelled, err) < 0)
+	if (rt_proc_run(t, id, bundle, log, out, ctx, cancel, grace, s->started,
+			s->started_ctx, &status, &cancelled, err) < 0)
 		return -1;
 	r = outcome(t, id, log, status, cancelled, exit_status, err);
 	/* `run` deletes the container when it exits by itself: only a
@@ -501,4 +502,34 @@ int rt_delete_force(const char *runtime, const char *id, struct ec_err *err)
 	if (rt_tool_init(&t, runtime, RT_NET_NONE, err) < 0)
 		return -1;
 	return rt_proc_cmd(&t, args, NULL, err) == 0 ? 0 : -1;
+}
+
+int rt_started(const char *runtime, const char *id, const char *state_dir,
+	       char **status, struct ec_err *err)
+{
+	_cleanup_free_ char *pf = xasprintf("%s/bundle/pid", state_dir);
+	char buf[32];
+	ssize_t n;
+	long pid;
+	int fd;
+
+	*status = NULL;
+	if (runtime && !strcmp(runtime, "qemu"))
+		return rt_qemu_state(id, status, NULL, err);
+	fd = open(pf, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT
+			   ? 0
+			   : ec_err_errno(err, EC_FAIL, errno, "read '%s'", pf);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0; /* written, not yet filled */
+	buf[n] = '\0';
+	pid = strtol(buf, NULL, 10);
+	if (pid <= 0)
+		return 0;
+	*status = xstrdup(
+	    kill((pid_t)pid, 0) == 0 || errno == EPERM ? "running" : "stopped");
+	return 0;
 }

@@ -53,7 +53,12 @@ struct rt_spec {
 	unsigned vm_boot_timeout_ms; /* 0 = 60000 */
 	const char *vm_accel;	     /* "kvm", "tcg"; NULL/"auto" = probe */
 	const char *const *vips;     /* VM: the VIPs for the guest's lo */
-	int vm_no_snapshot;	     /* VM: cold boot even with a snapshot */
+	/* called once the runtime process is started (rt_run, not qemu):
+	 * work for the caller while the runtime makes the container (the
+	 * monitor starts the next spare network namespace's keeper) */
+	void (*started)(void *ctx);
+	void *started_ctx;
+	int vm_no_snapshot; /* VM: cold boot even with a snapshot */
 };
 
 /* Output callbacks (from the calling thread). stream 1 = stdout, 2 = stderr. */
@@ -119,6 +124,15 @@ int rt_run(const char *runtime, const char *id, const char *state_dir,
  * NULL when the runtime does not know it. *pid (optional) its init. */
 int rt_state(const char *runtime, const char *id, char **status, int *pid,
 	     struct ec_err *err);
+
+/* Has the container that rt_run(runtime, id, state_dir) runs started?
+ * Without a runtime process: the runtime writes the container's PID to
+ * the bundle's pid file (`run --pid-file`) once it made the container;
+ * *status "running" while that process lives, "stopped" after, NULL
+ * before (or "qemu": rt_state). What `RUNTIME state` would say, minus the
+ * exec of the runtime (a start polls it every few ms). */
+int rt_started(const char *runtime, const char *id, const char *state_dir,
+	       char **status, struct ec_err *err);
 
 /* Send signal `sig` ("TERM", "KILL", ...) to container `id`. */
 int rt_kill(const char *runtime, const char *id, const char *sig,

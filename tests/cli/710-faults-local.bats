@@ -131,12 +131,37 @@ temps() {
 	run -0 as_nobody store stat refs/bb/1
 }
 
+# spare_rec: the record of the ready spare network namespace (src/net/
+# spare.c) a start's keeper made, once there is one (bounded wait).
+spare_rec() {
+	local i f
+	for i in $(seq 1 300); do
+		for f in "$EDGECTL_ROOT"/cni/spares/*.json; do
+			[ -e "$f" ] && echo "$f" && return 0
+		done
+		sleep 0.1
+	done
+	echo "no spare made" >&2
+	return 1
+}
+# has_link NAME: the host has link NAME
+has_link() { [ -e "/sys/class/net/$1" ]; }
+# lease_of ID: the leases held under ID
+lease_of() { grep -l "^$1" "$EDGECTL_ROOT"/cni/networks/edgectl/198.* 2>/dev/null | wc -l; }
+
 @test "faults local: kill -9 of run -d's monitor: ps says so, rm cleans up, the next run works" {
-	local id mon st
+	local id mon st rec sid
 	edgectl -q build -t bb:1 "$LF_CTX" >/dev/null
+	# a start leaves a spare namespace for the next one, which claims it
+	run -0 --separate-stderr edgectl run --rm bb:1 -- true
+	rec=$(spare_rec)
+	sid=$(jq -r .sid "$rec")
 	run -0 --separate-stderr edgectl run -d bb:1 -- sleep 300
 	id=$output
 	STARTED+=("$id")
+	[ ! -e "$rec" ]
+	[ "$(jq -r .sid "$EDGECTL_ROOT/instances/$id/net.json")" = "$sid" ]
+	[ "$(lease_of "$sid")" = 1 ]
 	st=$(find "$EDGECTL_ROOT/instances" -maxdepth 2 -name state.json -path "*$id*" | head -1)
 	mon=$(jq -r .monitor_pid "$st")
 	[ -n "$mon" ] && [ "$mon" != null ]
@@ -153,6 +178,41 @@ temps() {
 	run -1 grep -q "$id" /proc/self/mountinfo
 	[ ! -e "/run/netns/ec-$id" ]
 	[ ! -e "$(dirname "$st")" ]
+	# nor the claimed spare's lease; its veth went with the namespace
+	[ "$(lease_of "$sid")" = 0 ]
+	[ "$(lease_of "$id")" = 0 ]
+	run -0 --separate-stderr edgectl run --rm bb:1 -- echo next
+	[ "$output" = next ]
+}
+
+@test "faults local: kill -9 of a spare namespace's keeper: its namespace and veth go with it, rm collects its record and lease, ps never shows it" {
+	local id rec pid sid veth i
+	edgectl -q build -t bb:1 "$LF_CTX" >/dev/null
+	run -0 --separate-stderr edgectl run -d bb:1 -- sleep 300
+	id=$output
+	STARTED+=("$id")
+	rec=$(spare_rec)
+	pid=$(jq -r .pid "$rec")
+	sid=$(jq -r .sid "$rec")
+	# the host side of its veth, on our bridge
+	veth=$(jq -r '.result.interfaces[] | select(.sandbox == null and (.name | startswith("veth"))) | .name' "$rec")
+	[ "$(cat "/sys/class/net/$veth/master/uevent" | sed -n 's/^INTERFACE=//p')" = "$RUN_BRIDGE" ]
+	[ "$(lease_of "$sid")" = 1 ]
+	# a spare has no name in /run/netns and is no instance
+	[ "$(ls /run/netns | grep -c "$sid" || true)" = 0 ]
+	run -0 --separate-stderr edgectl --json ps -a
+	jq -e --arg id "$id" 'length == 1 and .[0].id == $id' <<<"$output"
+	kill -9 "$pid"
+	for i in $(seq 1 100); do
+		has_link "$veth" || break
+		sleep 0.1
+	done
+	run -1 has_link "$veth"
+	run -0 --separate-stderr edgectl rm -f "$id"
+	[ ! -e "$rec" ]
+	[ "$(lease_of "$sid")" = 0 ]
+	[ "$(lease_of "$id")" = 0 ]
+	# the next start makes its own network (the dead spare is not claimed)
 	run -0 --separate-stderr edgectl run --rm bb:1 -- echo next
 	[ "$output" = next ]
 }

@@ -586,9 +586,12 @@ static void test_rows(void)
 		sc_place(&l, 1, &r, 1, 0, &p, &placed, NULL);
 		is_int((int)placed, 1, "rows: labels taken to match");
 		json_decref(want);
-		l.hosts = rows; /* sc_place changed the numbers: again */
+		struct sc_host *old = rows;
+
+		/* sc_place changed the numbers: the rows again
+		 * (fleet_summary_room clears l) */
 		fleet_summary_room(sum, &l, &rows, &n);
-		free(l.hosts);
+		free(old);
 		l.hosts = rows;
 		l.nhosts = n;
 		sc_rows_prepare(&l, 1, &d);

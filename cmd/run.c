@@ -298,7 +298,7 @@ static int run_run(struct ec_ctx *ctx, int argc, char **argv)
 	const char *host = NULL, *accel = NULL;
 	_cleanup_free_ char *vmdir = NULL;
 	char **cmd;
-	int st, ind = 0, ncmd;
+	int st, ind = 0, ncmd, spares;
 
 	inst_opts_init(&o);
 	ec_err_clear(&err);
@@ -322,6 +322,11 @@ static int run_run(struct ec_ctx *ctx, int argc, char **argv)
 	o.runtime = o.runtime ? o.runtime : config_str(ctx, "runtime");
 	o.subnet = o.subnet ? o.subnet : config_str(ctx, "subnet");
 	o.bridge = config_str(ctx, "bridge");
+	if (ctx_config_bool(ctx, "spares", 1, &spares, &err) < 0) {
+		st = report_error(ctx, &err);
+		goto out;
+	}
+	o.no_spares = !spares;
 	o.cdi_dirs = ctx_cdi_dirs(ctx);
 	env_init(ctx, &env);
 	if (inst_run(&env, &o, argv[ind], cmd, ncmd, out_fg, NULL, &res, &err) <

@@ -219,6 +219,11 @@ void cli_settings(struct ec_ctx *ctx, const char *(*env)(const char *name),
 int cli_load_config(struct ec_ctx *ctx, const char *(*env)(const char *name),
 		    struct ec_err *err);
 
+/* The config's boolean `key` in *out (dflt when it is absent). EC_USAGE
+ * naming the key when it is there and not true or false. */
+int ctx_config_bool(struct ec_ctx *ctx, const char *key, int dflt, int *out,
+		    struct ec_err *err);
+
 /* Append the config's "insecure_registries" (an array of "HOST[:PORT]":
  * registries reached over plain http) to list[*n..max). EC_USAGE for a
  * malformed entry. */

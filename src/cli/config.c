@@ -78,6 +78,21 @@ void cli_settings(struct ec_ctx *ctx, const char *(*env)(const char *name),
 	so->tls_verify = 1;
 }
 
+int ctx_config_bool(struct ec_ctx *ctx, const char *key, int dflt, int *out,
+		    struct ec_err *err)
+{
+	const json_t *v = json_object_get(ctx->config, key);
+
+	*out = dflt;
+	if (!v)
+		return 0;
+	if (!json_is_boolean(v))
+		return ec_err_set(err, EC_USAGE,
+				  "config: %s must be true or false", key);
+	*out = json_is_true(v);
+	return 0;
+}
+
 int ctx_insecure_registries(struct ec_ctx *ctx, const char **list, size_t *n,
 			    size_t max, struct ec_err *err)
 {

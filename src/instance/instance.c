@@ -583,8 +583,10 @@ int inst_exec(const char *root, const char *id, rt_output_fn out, void *ctx,
 		n.cni.timings = NULL;
 		s.network = RT_NET_PATH;
 		s.netns = n.ns_path;
-		s.started = spare_fill;
-		s.started_ctx = &n;
+		if (!json_is_false(json_object_get(spec, "spares"))) {
+			s.started = spare_fill;
+			s.started_ctx = &n;
+		}
 	} else {
 		s.network = !strcmp(net, "host") ? RT_NET_HOST : RT_NET_NONE;
 	}

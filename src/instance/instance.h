@@ -108,6 +108,7 @@ struct inst_opts {
 	    *entrypoint, *workdir, *user;
 	int detach, rm, read_only;
 	int mount_sync; /* --mount-sync: write :rw store mounts back */
+	int no_spares;	/* config "spares": false: no spare netns made */
 	double cpus;
 	uint64_t memory, pids;
 	json_t *env;	/* ["K=V"] */

@@ -315,7 +315,7 @@ json_t *inst_spec_build(const struct inst_opts *o, const char *id,
 {
 	const char *name = o->name ? o->name : id;
 
-	return json_pack(
+	json_t *spec = json_pack(
 	    "{s:s,s:s,s:s,s:s,s:s,s:s?,s:o,s:o,s:s?,s:s?,s:s,s:s,s:O,s:s,s:s?,"
 	    "s:O,s:O,s:I,s:f,s:I,s:b,s:b,s:i,s:O}",
 	    "id", id, "name", name, "app", o->app ? o->app : name, "image",
@@ -330,6 +330,10 @@ json_t *inst_spec_build(const struct inst_opts *o, const char *id,
 	    (json_int_t)o->memory, "cpus", o->cpus, "pids", (json_int_t)o->pids,
 	    "read_only", o->read_only, "rm", o->rm, "stop_grace_ms",
 	    STOP_GRACE_MS, "vips", o->vips);
+
+	if (spec && o->no_spares)
+		json_object_set_new(spec, "spares", json_false());
+	return spec;
 }
 
 /* --- records -------------------------------------------------------------- */

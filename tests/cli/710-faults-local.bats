@@ -217,6 +217,28 @@ lease_of() { grep -l "^$1" "$EDGECTL_ROOT"/cni/networks/edgectl/198.* 2>/dev/nul
 	[ "$output" = next ]
 }
 
+@test "faults local: config spares false: a start makes no spare namespace; a non-boolean is refused naming the key" {
+	local id i
+	edgectl -q build -t bb:1 "$LF_CTX" >/dev/null
+	echo "{\"subnet\": \"$RUN_SUBNET\", \"bridge\": \"$RUN_BRIDGE\", \"spares\": \"no\"}" \
+		>"$XDG_CONFIG_HOME/edgectl/config.json"
+	run -2 --separate-stderr edgectl run --rm bb:1 -- true
+	[[ $stderr == *"spares must be true or false"* ]]
+	echo "{\"subnet\": \"$RUN_SUBNET\", \"bridge\": \"$RUN_BRIDGE\", \"spares\": false}" \
+		>"$XDG_CONFIG_HOME/edgectl/config.json"
+	run -0 --separate-stderr edgectl run -d bb:1 -- sleep 300
+	id=$output
+	STARTED+=("$id")
+	jq -e '.spares == false' "$EDGECTL_ROOT/instances/$id/spec.json"
+	# a keeper would have written its record (.prep, then .json) while
+	# the runtime made the container; give one 3 s to show
+	for i in $(seq 1 30); do
+		run -1 compgen -G "$EDGECTL_ROOT/cni/spares/s*"
+		sleep 0.1
+	done
+	run -0 --separate-stderr edgectl rm -f "$id"
+}
+
 @test "faults local: the runtime binary missing: run exits with an error naming it; an instance whose runtime vanished is removed once it is back" {
 	local id rt
 	edgectl -q build -t bb:1 "$LF_CTX" >/dev/null

@@ -182,7 +182,14 @@ static void test_spec_args_env(void)
 	free(s);
 	is_str(ec_json_str(sp, "cwd"), "/app", "cwd: the image's");
 	is_str(ec_json_str(sp, "user"), "nobody", "user: the image's");
+	ok(!json_object_get(sp, "spares"), "spares: made by default");
 	json_decref(sp);
+	o.no_spares = 1;
+	sp = inst_spec_build(&o, "abc", "web:1", "sha256:d", cfg, low, NULL, 0);
+	ok(json_is_false(json_object_get(sp, "spares")),
+	   "spares: false in the spec when the config turns them off");
+	json_decref(sp);
+	o.no_spares = 0;
 
 	sp = inst_spec_build(&o, "abc", "web:1", "sha256:d", cfg, low, cmd, 3);
 	is_str((s = joined(sp, "args")), "/bin/ep|sh|-c|true",

@@ -2,9 +2,9 @@
 #include "store/rangejournal.h"
 #include "util/io.h"
 #include "util/json.h"
-#include "util/tmpfile.h"
 #include "util/xalloc.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,7 +113,13 @@ static void save(struct rjournal *j)
 		if (j->done[i])
 			json_array_append_new(done, json_integer(i));
 	s = ec_json_dump(doc);
-	fd = tmpfile_beside(j->path, ".tmp-", 0600, &tmp, NULL);
+	/* One temp name per journal, not a random one beside it: a save cut
+	 * short by kill -9 (it fsyncs) leaves a file the next save replaces
+	 * and rjournal_finish removes, instead of a stray .tmp-* in the blob
+	 * dir until the hour-old sweep. Saves are serialised by mu. */
+	tmp = xasprintf("%s.tmp", j->path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+		  0600);
 	if (fd < 0)
 		return;
 	if (io_write_all(fd, s, strlen(s), -1, "journal", NULL) == 0 &&
@@ -167,8 +173,13 @@ void rjournal_mark(struct rjournal *j, unsigned i)
 
 void rjournal_finish(struct rjournal *j)
 {
-	if (j->path)
-		unlink(j->path);
+	_cleanup_free_ char *tmp = NULL;
+
+	if (!j->path)
+		return;
+	unlink(j->path);
+	tmp = xasprintf("%s.tmp", j->path);
+	unlink(tmp);
 }
 
 void rjournal_free(struct rjournal *j)

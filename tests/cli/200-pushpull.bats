@@ -400,5 +400,6 @@ sys.stdout.buffer.write(ti.tobuf(tarfile.PAX_FORMAT) + b"\0" * 4096)' >"$T/bomb.
 	echo "$output"
 	jq -e '.bytes_resumed >= 2 * 16777216' <<<"$output"
 	diff <(tree_sig "$SRC/tree") <(tree_sig "$T/flat")
+	ls -lA "$T"/r2/blobs/sha256/ "$T"/r2/layers/
 	[ -z "$(ls -A "$T"/r2/blobs/sha256/ | grep -E '^\.(partial|tmp)-')" ]
 }

@@ -4,6 +4,7 @@
  * part, hostile or damaged journals count for nothing. */
 #include "tap.h"
 #include "store/rangejournal.h"
+#include "util/xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,8 +93,20 @@ int main(void)
 	ok(rjournal_is_done(j, 0) && !rjournal_is_done(j, 1) &&
 	       rjournal_is_done(j, 2),
 	   "an existing journal file is read");
-	rjournal_finish(j);
-	ok(access(path, F_OK) < 0, "finish removes the journal");
+	{
+		/* a save cut short by kill -9 left its temp: the next save
+		 * replaces it, finish removes it; no other file is made */
+		char *tmp = xasprintf("%s.tmp", path);
+
+		put(tmp, "{\"etag\": \"\\\"e1\\\"\", \"si");
+		rjournal_mark(j, 1);
+		ok(access(tmp, F_OK) < 0, "a save replaces a stale temp");
+		put(tmp, "{");
+		rjournal_finish(j);
+		ok(access(path, F_OK) < 0, "finish removes the journal");
+		ok(access(tmp, F_OK) < 0, "and its temp");
+		free(tmp);
+	}
 	rjournal_free(j);
 
 	/* hostile entries: negative, out of range, repeated, not integers */

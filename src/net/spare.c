@@ -275,14 +275,6 @@ char *net_spare_record_sid(const char *record)
 	return name && rec_name(name, s, &state) ? xstrdup(sid) : NULL;
 }
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 /* The keeper (a process of its own): make the spare, wait to be claimed,
  * take it back when idle. */
 static void keeper(const struct cni_opts *o, const char *dir)
@@ -338,7 +330,7 @@ static void keeper(const struct cni_opts *o, const char *dir)
 	close(lk);
 	/* claimed: the record went to the instance (or the root went) */
 	for (waited = 0; waited < NET_SPARE_IDLE_MS; waited += KEEPER_TICK_MS) {
-		sleep_ms(KEEPER_TICK_MS);
+		io_sleep_ms(KEEPER_TICK_MS);
 		if (access(ready, F_OK) < 0 && errno == ENOENT)
 			return;
 	}

@@ -2,6 +2,13 @@
 # binary itself (edgectl --list-cmds, edgectl CMD [VERB] --list-opts, whose
 # lines are "--NAME" for a flag and "--NAME ARG" for an option that takes a
 # value): one source of truth, no hand-kept lists.
+# The commands when no edgectl is on PATH yet (000-conventions keeps this
+# list equal to --list-cmds).
+_edgectl_cmds()
+{
+	edgectl --list-cmds 2>/dev/null || printf '%s\n' build host images inspect location logs prewarm ps pull push rm route run schedule stop store
+}
+
 _edgectl()
 {
 	local cur prev words cword cmd verb i opts valopts
@@ -43,12 +50,12 @@ _edgectl()
 		if [[ $cur == -* ]]; then
 			COMPREPLY=($(compgen -W "--store --root --json --quiet --verbose --version --help" -- "$cur"))
 		else
-			COMPREPLY=($(compgen -W "$(edgectl --list-cmds 2>/dev/null) help" -- "$cur"))
+			COMPREPLY=($(compgen -W "$(_edgectl_cmds) help" -- "$cur"))
 		fi
 		return
 	fi
 	if [ "$cmd" = help ]; then
-		COMPREPLY=($(compgen -W "$(edgectl --list-cmds 2>/dev/null)" -- "$cur"))
+		COMPREPLY=($(compgen -W "$(_edgectl_cmds)" -- "$cur"))
 		return
 	fi
 	# after an option that takes a value: files (the value)

@@ -1,5 +1,11 @@
 # fish completion for edgectl; commands and options come from the binary
 # (edgectl --list-cmds, edgectl CMD --list-opts).
+# The commands when no edgectl is on PATH yet (000-conventions keeps this
+# list equal to --list-cmds).
+function __edgectl_cmds
+	edgectl --list-cmds 2>/dev/null; or printf '%s\n' build host images inspect location logs prewarm ps pull push rm route run schedule stop store
+end
+
 function __edgectl_cmd
 	set -l toks (commandline -opc)
 	set -l skip 0
@@ -27,7 +33,7 @@ end
 function __edgectl_words
 	set -l c (__edgectl_cmd)
 	if test "$c" = help
-		edgectl --list-cmds 2>/dev/null
+		__edgectl_cmds
 		return
 	end
 	# a verb given: its own options (lines are "--NAME" or "--NAME ARG")
@@ -43,7 +49,7 @@ function __edgectl_words
 end
 
 complete -c edgectl -f
-complete -c edgectl -n __edgectl_needs_cmd -a '(edgectl --list-cmds 2>/dev/null) help'
+complete -c edgectl -n __edgectl_needs_cmd -a '(__edgectl_cmds) help'
 complete -c edgectl -n __edgectl_needs_cmd -l store -r -d 'object store URL'
 complete -c edgectl -n __edgectl_needs_cmd -l root -r -d 'local root'
 complete -c edgectl -n __edgectl_needs_cmd -l json -d 'JSON output'

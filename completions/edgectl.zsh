@@ -1,6 +1,12 @@
 #compdef edgectl
 # zsh completion for edgectl; commands and options come from the binary
 # (edgectl --list-cmds, edgectl CMD --list-opts).
+# The commands when no edgectl is on PATH yet (000-conventions keeps this
+# list equal to --list-cmds).
+_edgectl_cmds() {
+	edgectl --list-cmds 2>/dev/null || print -l build host images inspect location logs prewarm ps pull push rm route run schedule stop store
+}
+
 _edgectl() {
 	local -a cmds opts words_after
 	local cmd i
@@ -15,13 +21,13 @@ _edgectl() {
 		if [[ ${words[CURRENT]} == -* ]]; then
 			compadd -- --store --root --json --quiet --verbose --version --help
 		else
-			cmds=(${(f)"$(edgectl --list-cmds 2>/dev/null)"} help)
+			cmds=(${(f)"$(_edgectl_cmds)"} help)
 			compadd -- $cmds
 		fi
 		return
 	fi
 	if [[ $cmd == help ]]; then
-		compadd -- ${(f)"$(edgectl --list-cmds 2>/dev/null)"}
+		compadd -- ${(f)"$(_edgectl_cmds)"}
 		return
 	fi
 	opts=(${(f)"$(edgectl $cmd --list-opts 2>/dev/null)"})

@@ -83,6 +83,21 @@ cmds() { edgectl --list-cmds; }
 	done
 }
 
+@test "conventions: without edgectl on PATH the completions still offer every command (their fallback list is --list-cmds)" {
+	want=$(cmds | sort)
+	for f in bash zsh fish; do
+		got=$(sed -n "s/.*--list-cmds 2>\/dev\/null.*\(printf '%s\\\\n'\|print -l\) //p" "$TOP/completions/edgectl.$f" | tr ' ' '\n' | sort)
+		[ "$got" = "$want" ] || { echo "$f fallback: $got"; false; }
+	done
+	# and they use it: no edgectl reachable
+	nobin=$(env -i PATH=/usr/bin:/bin bash -c "source '$TOP/completions/edgectl.bash'; COMP_WORDS=(edgectl s); COMP_CWORD=1; _edgectl; printf '%s\n' \"\${COMPREPLY[@]}\"")
+	[ "$(sort <<<"$nobin")" = "$(printf '%s\n' schedule stop store)" ] || { echo "bash without edgectl: $nobin"; false; }
+	nobin=$(env -i PATH=/usr/bin:/bin zsh -c "compadd() { print -l -- \"\$@\" }; _files() {}; compdef() { return 1 }; source '$TOP/completions/edgectl.zsh'; words=(edgectl r); CURRENT=2; _edgectl")
+	grep -qx route <<<"$nobin" && grep -qx run <<<"$nobin" || { echo "zsh without edgectl: $nobin"; false; }
+	nobin=$(env -i PATH=/usr/bin:/bin HOME="$BATS_TEST_TMPDIR" fish -c "source '$TOP/completions/edgectl.fish'; complete -C 'edgectl p'" | cut -f1)
+	grep -qx prewarm <<<"$nobin" && grep -qx push <<<"$nobin" || { echo "fish without edgectl: $nobin"; false; }
+}
+
 @test "conventions: --json output of every command parses" {
 	# the probes live in the command tables (--list-json-probes): one
 	# read-only invocation per command or verb

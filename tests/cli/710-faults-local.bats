@@ -116,10 +116,13 @@ temps() {
 	chown -R "$u:$u" "$d"
 	blob=$(ls -S "$d/r/blobs/sha256/" | head -1)
 	chmod 000 "$d/r/blobs/sha256/$blob"
+	# and a binary it can reach: the tree may be checked out under a
+	# private dir (mktemp -d is 0700)
+	install -m 755 "$EDGECTL" "$d/edgectl"
 	as_nobody() {
 		setpriv --reuid "$u" --regid "$u" --clear-groups -- env HOME="$d/home" \
 			XDG_CONFIG_HOME="$d/home/.config" XDG_DATA_HOME="$d/home/.local/share" \
-			EDGECTL_STORE="file://$d/store" "$EDGECTL" --root "$d/r" "$@"
+			EDGECTL_STORE="file://$d/store" "$d/edgectl" --root "$d/r" "$@"
 	}
 	run --separate-stderr as_nobody push bb:1
 	echo "exit $status: $stderr"

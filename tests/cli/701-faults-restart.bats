@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
-# radosgw killed (-9) and started again under running commands: a 256 MiB
-# push and pull (FAULT_BIG_MIB=1024 for the 1 GiB variant), and 8
+# radosgw killed (-9) and started again under running commands: a 1 GiB
+# push and pull (FAULT_BIG_MIB=N for another size), and 8
 # concurrent schedulers. The store's retries ride out the restart or the
 # command exits 4 and its re-run finishes; afterwards the audit is clean:
 # no host over capacity, no placement lost or doubled, every blob verifies
@@ -56,7 +56,7 @@ restart_rgw() {
 }
 
 @test "faults restart: radosgw restarted in the middle of a push and of a pull: both finish (or a re-run does), blobs verify" {
-	local mib=${FAULT_BIG_MIB:-256} rc=0
+	local mib=${FAULT_BIG_MIB:-1024} rc=0
 	fault_image big:1 "$mib"
 	edgectl --json push -j 4 big:1 >"$T/push.json" 2>"$T/push.err" &
 	BG+=($!)

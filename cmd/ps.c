@@ -40,6 +40,7 @@ const struct ec_cmd cmd_ps_def = {
     .opts = ps_opts,
     .run = run_ps,
     .json_probe = "ps",
+    .no_operands = 1,
 };
 
 /* "repo@sha256:<64 hex>" shown as "repo@sha256:<12 hex>". */
@@ -113,8 +114,6 @@ static int run_ps(struct ec_ctx *ctx, int argc, char **argv)
 		return st;
 	if (a.jobs)
 		fleet_read_jobs_set(a.jobs);
-	if (op.ind != argc)
-		return usage_error(ctx, &cmd_ps_def, "ps takes no arguments");
 	if (a.host && a.all_hosts)
 		return usage_error(ctx, &cmd_ps_def,
 				   "--host and --all-hosts exclude each other");

@@ -117,9 +117,18 @@ struct ec_cmd {
 	 * ec_verb.json_probe), for a command without verbs */
 	const char *json_probe;
 	/* operands after the options (min, max; -1: no limit) for a command
-	 * without verbs; max 0 and min 0 with max_args unset: not checked */
+	 * without verbs; min 0 and max 0 are checked only with no_operands
+	 * set (a command that takes none), else not checked */
 	int min_args, max_args;
+	int no_operands;
 };
+
+/* Whether the option parser checks CMD's operand count (a command
+ * without verbs). */
+static inline int cli_cmd_counts_operands(const struct ec_cmd *c)
+{
+	return !c->verbs && (c->min_args || c->max_args || c->no_operands);
+}
 
 /* Option ids below 256 are the short letters; these are special returns. */
 enum { OPT_EXIT = -2, OPT_END = -1, OPT_FIRST_LONG = 1000 };

@@ -121,8 +121,7 @@ void cli_list(const struct ec_cmd *const *cmds, const char *what, FILE *f)
 			cli_usage_drift(*c, f);
 		if (!strcmp(what, "cmds"))
 			fprintf(f, "%s\n", (*c)->name);
-		if (!strcmp(what, "verbs") && !(*c)->verbs &&
-		    ((*c)->min_args || (*c)->max_args))
+		if (!strcmp(what, "verbs") && cli_cmd_counts_operands(*c))
 			fprintf(f, "%s - %d %d\n", (*c)->name, (*c)->min_args,
 				(*c)->max_args);
 		if (!strcmp(what, "json-probes") && (*c)->json_probe && ++any)

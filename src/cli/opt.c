@@ -339,7 +339,7 @@ int cli_opt_next(struct optparse *p)
 		p->ind = optind;
 		if (p->cmd->verbs && verb_check(p) < 0)
 			return opt_finish(p, OPT_EXIT);
-		if (!p->cmd->verbs && (p->cmd->min_args || p->cmd->max_args) &&
+		if (cli_cmd_counts_operands(p->cmd) &&
 		    operands_check(p, NULL, NULL, p->cmd->min_args,
 				   p->cmd->max_args) < 0)
 			return opt_finish(p, OPT_EXIT);

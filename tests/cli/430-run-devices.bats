@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # edgectl run --device / --gpus through CDI specs, in real containers
-# (crun, runc, runsc). The specs are data written here for a fake vendor
+# (crun, runc, runsc). The specs (JSON, and YAML: CDI's other format and
+# nvidia-ctk's default) are data written here for a fake vendor
 # (edgectl.test/fake) and a fake NVIDIA kind whose "devices" are harmless
 # character devices made by the test with /dev/null's numbers (1:3), plus
 # env and mounts; each test checks the container sees exactly those.
@@ -56,6 +57,46 @@ EOF
   {"name": "1", "containerEdits": {"deviceNodes": [{"path": "/dev/nvidia1", "hostPath": "$D/nodes/gpu1"}]}},
   {"name": "0", "containerEdits": {"deviceNodes": [{"path": "/dev/nvidia0", "hostPath": "$D/nodes/gpu0"}]}}
  ]}
+EOF
+	# fake.json as YAML, block and flow style mixed, the way `nvidia-ctk
+	# cdi generate` writes specs by default; tests move it into the dir
+	mkdir -p "$D/yaml"
+	cat >"$D/yaml/fake.yaml" <<EOF
+# the fake vendor's spec of fake.json, in YAML
+---
+cdiVersion: 0.6.0
+kind: edgectl.test/fake
+containerEdits:
+  env:
+  - FAKE_VENDOR=yes
+devices:
+- name: a
+  containerEdits:
+    deviceNodes:
+    - path: /dev/ectest-a
+      hostPath: $D/nodes/fake-a
+    env: [FAKE_A=1]
+- name: b
+  containerEdits:
+    deviceNodes:
+    - {path: /dev/ectest-b, hostPath: "$D/nodes/fake-b", permissions: rw}
+    env:
+    - FAKE_B=1
+    mounts:
+    - hostPath: $D/share
+      containerPath: /opt/fake
+      options: [ro, nosuid, nodev]
+- name: envonly
+  containerEdits:
+    env: [FAKE_ENVONLY=1]
+    mounts:
+    - {hostPath: $D/share, containerPath: /opt/fake, options: [ro]}
+- name: hooked
+  containerEdits:
+    hooks:
+    - hookName: createRuntime
+      path: /bin/sh
+      args: [sh, -c, "echo ran > $D/hook-ran"]
 EOF
 	export EDGECTL_CDI_SPEC_DIRS="$D/cdi"
 }
@@ -129,9 +170,6 @@ see_with() {
 	[[ $stderr == *"no CDI spec for 'other.example/x' in $D/cdi"* ]]
 	EDGECTL_CDI_SPEC_DIRS="$D/none" run -3 --separate-stderr edgectl run --network none --gpus all bb:dev true
 	[[ $stderr == *"no CDI spec for 'nvidia.com/gpu'"* ]]
-	echo "cdiVersion: 0.6.0" >"$D/cdi/vendor.yaml"
-	run -3 --separate-stderr edgectl --json run --network none --device other.example/x=1 bb:dev true
-	jq -e '.error.message | contains("YAML specs are not read: '"$D"'/cdi/vendor.yaml")' <<<"$stderr"
 	run -0 --separate-stderr edgectl --json ps -a
 	jq -e 'length == 0' <<<"$output"
 }
@@ -158,6 +196,57 @@ see_with() {
 	[[ $stderr == *"CDI device node '$D/nodes/missing'"* ]]
 }
 
+@test "run --device: a YAML spec (nvidia-ctk's default format) gives the container exactly what its JSON form gives" {
+	local from_json
+	see_with crun --device edgectl.test/fake=all --device edgectl.test/fake=b
+	from_json=$output
+	[ "${lines[1]}" = "FAKE_A=1 FAKE_B=1 FAKE_ENVONLY=1 FAKE_VENDOR=yes " ]
+	mv "$D/cdi/fake.json" "$D/fake.json.off"
+	mv "$D/yaml/fake.yaml" "$D/cdi/fake.yaml"
+	see_with crun --device edgectl.test/fake=all --device edgectl.test/fake=b
+	[ "$output" = "$from_json" ] || { printf 'JSON: %s\nYAML: %s\n' "$from_json" "$output"; false; }
+	# the node works and carries the host node's numbers; the hook runs
+	run -0 edgectl run --rm --network none --runtime runc --device edgectl.test/fake=b bb:dev -- \
+		sh -c 'echo x > /dev/ectest-b && stat -c "%t:%T %F" /dev/ectest-b'
+	[ "$output" = "1:3 character special file" ]
+	run -0 edgectl run --rm --network none --runtime crun --device edgectl.test/fake=hooked bb:dev true
+	[ "$(cat "$D/hook-ran")" = ran ]
+	# .yml is read too
+	mv "$D/cdi/fake.yaml" "$D/cdi/fake.yml"
+	see_with crun --device edgectl.test/fake=all --device edgectl.test/fake=b
+	[ "$output" = "$from_json" ]
+}
+
+@test "run --device: a malformed YAML spec exits 2 naming the file, line and column; a device in a YAML and a JSON spec is the conflict two JSON specs give" {
+	printf 'cdiVersion: 0.6.0\nkind: edgectl.test/bad\ndevices:\n- name: x\n  containerEdits: {env: [X=1]\n' >"$D/cdi/bad.yaml"
+	run -2 --separate-stderr edgectl run --rm --network none --device edgectl.test/fake=a bb:dev true
+	[[ $stderr == *"CDI spec '$D/cdi/bad.yaml': line 6 column 1: invalid YAML: did not find expected ',' or '}'"* ]] || { echo "$stderr"; false; }
+	printf 'cdiVersion: 0.6.0\nkind: edgectl.test/bad\ndevices:\n- &dev {name: x, containerEdits: {env: [X=1]}}\n- *dev\n' >"$D/cdi/bad.yaml"
+	run -2 --separate-stderr edgectl run --rm --network none --device edgectl.test/fake=a bb:dev true
+	[[ $stderr == *"CDI spec '$D/cdi/bad.yaml': line 4 column 3: anchor '&dev' is not allowed"* ]] || { echo "$stderr"; false; }
+	printf 'cdiVersion: 0.6.0\nkind: edgectl.test/bad\ndevices:\n- name: x\n  containerEdits:\n    deviceNodes:\n    - {path: /dev/x, fileMode: 0666}\n' >"$D/cdi/bad.yaml"
+	run -2 --separate-stderr edgectl run --rm --network none --device edgectl.test/fake=a bb:dev true
+	[[ $stderr == *"CDI spec '$D/cdi/bad.yaml': line 7 column 32: '0666' is ambiguous"* ]] || { echo "$stderr"; false; }
+	# a well-formed YAML spec that breaks the CDI rules: the JSON path's message
+	printf 'cdiVersion: 0.6.0\nkind: edgectl.test/bad\ndevices:\n- name: x\n  containerEdits:\n    deviceNodes: [{path: dev/x}]\n' >"$D/cdi/bad.yaml"
+	run -2 --separate-stderr edgectl run --rm --network none --device edgectl.test/fake=a bb:dev true
+	[[ $stderr == *"CDI spec '$D/cdi/bad.yaml': devices[0].deviceNodes[0]: 'path' (absolute) is required"* ]] || { echo "$stderr"; false; }
+	rm "$D/cdi/bad.yaml"
+
+	# two JSON specs defining edgectl.test/fake=a ...
+	cp "$D/cdi/fake.json" "$D/cdi/fake2.json"
+	run -2 --separate-stderr edgectl run --rm --network none --device edgectl.test/fake=a bb:dev true
+	local two_json=$stderr
+	[[ $stderr == *"CDI device 'edgectl.test/fake=a' is defined in both '$D/cdi/fake.json' and '$D/cdi/fake2.json'; remove one"* ]] || { echo "$stderr"; false; }
+	# ... and a JSON and a YAML one: the same error, the YAML file named
+	rm "$D/cdi/fake2.json"
+	cp "$D/yaml/fake.yaml" "$D/cdi/fake2.yaml"
+	run -2 --separate-stderr edgectl run --rm --network none --device edgectl.test/fake=a bb:dev true
+	[ "$stderr" = "${two_json//fake2.json/fake2.yaml}" ] || { printf 'JSON+JSON: %s\nJSON+YAML: %s\n' "$two_json" "$stderr"; false; }
+	run -0 --separate-stderr edgectl --json ps -a
+	jq -e 'length == 0' <<<"$output"
+}
+
 @test "run --gpus: a VM runtime refuses devices with a clear error (exit 2)" {
 	run -2 --separate-stderr edgectl run --rm --runtime qemu --gpus 1 bb:dev true
 	[[ $stderr == *"runtime 'qemu' cannot take devices (--gpus, --device)"* ]]
@@ -179,6 +268,46 @@ see_with() {
 	run -0 --separate-stderr edgectl host ls
 	[[ ${lines[0]} == *"GPUS   CDI  RUNTIMES"* ]]
 	[[ ${lines[1]} =~ ^local\ +devloc\ +\(local\)\ +[0-9]+\ +[0-9.]+Gi\ +2\ +6\  ]] || { echo "${lines[1]}"; false; }
+}
+
+@test "host probe, host add: GPUs and devices from YAML CDI specs count like JSON ones" {
+	rm "$D/cdi/gpu.json" "$D/cdi/fake.json"
+	cat >"$D/cdi/nvidia.yaml" <<EOF
+---
+cdiVersion: 0.5.0
+kind: nvidia.com/gpu
+containerEdits:
+  env: [NVIDIA_FAKE=1]
+devices:
+- containerEdits:
+    deviceNodes:
+    - hostPath: $D/nodes/gpu1
+      path: /dev/nvidia1
+  name: "1"
+- containerEdits:
+    deviceNodes:
+    - hostPath: $D/nodes/gpu0
+      path: /dev/nvidia0
+  name: "0"
+EOF
+	mv "$D/yaml/fake.yaml" "$D/cdi/fake.yaml"
+	run -0 --separate-stderr edgectl --json host probe
+	jq -e '[.gpus[] | select(.cdi != null) | .cdi] == ["nvidia.com/gpu=0", "nvidia.com/gpu=1"]' <<<"$output"
+	jq -e '.cdi_devices | index("edgectl.test/fake=hooked") != null and length == 6' <<<"$output"
+	jq -e 'has("cdi_error") | not' <<<"$output"
+	edgectl location add devloc --lat 1 --lon 1 --utc-offset +00:00
+	edgectl -q host add local --location devloc
+	run -0 --separate-stderr edgectl --json host ls
+	jq -e '.[0].probe.cdi_devices | length == 6' <<<"$output"
+	jq -e '[.[0].gpus[] | .cdi] == ["nvidia.com/gpu=0", "nvidia.com/gpu=1"]' <<<"$output"
+	# and the GPUs the YAML spec names reach a container
+	see_with crun --gpus 1
+	[ "${lines[0]}" = "nvidia0 " ]
+	[ "${lines[1]}" = "NVIDIA_FAKE=1 " ]
+	# a malformed YAML spec: the probe still succeeds and says why
+	echo 'kind: [' >"$D/cdi/zz.yaml"
+	run -0 --separate-stderr edgectl --json host probe
+	jq -e '.cdi_error | contains("zz.yaml'"'"': line 2 column 1: invalid YAML")' <<<"$output"
 }
 
 @test "run --gpus: nvidia-smi -L in a container where a real GPU exists; elsewhere says why it did not run" {

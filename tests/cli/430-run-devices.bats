@@ -254,17 +254,24 @@ see_with() {
 	[[ $stderr == *"runtime 'firecracker' cannot take devices"* ]]
 }
 
-@test "host probe: GPUs and devices from CDI specs" {
+# probed_and_added: host probe, and host add (this machine as the host
+# "local"), find the two fake GPUs by their CDI names and the 6 devices
+# of the specs.
+probed_and_added() {
 	run -0 --separate-stderr edgectl --json host probe
 	jq -e '[.gpus[] | select(.cdi != null) | .cdi] == ["nvidia.com/gpu=0", "nvidia.com/gpu=1"]' <<<"$output"
 	jq -e '.cdi_devices | index("edgectl.test/fake=hooked") != null and length == 6' <<<"$output"
-	# host add records them (this machine as the host "local"); host ls
-	# shows the counts
+	jq -e 'has("cdi_error") | not' <<<"$output"
 	edgectl location add devloc --lat 1 --lon 1 --utc-offset +00:00
 	edgectl -q host add local --location devloc
 	run -0 --separate-stderr edgectl --json host ls
 	jq -e '.[0].probe.cdi_devices | index("edgectl.test/fake=hooked") != null and length == 6' <<<"$output"
 	jq -e '[.[0].gpus[] | .cdi] == ["nvidia.com/gpu=0", "nvidia.com/gpu=1"]' <<<"$output"
+}
+
+@test "host probe: GPUs and devices from CDI specs" {
+	probed_and_added
+	# host ls shows the counts
 	run -0 --separate-stderr edgectl host ls
 	[[ ${lines[0]} == *"GPUS   CDI  RUNTIMES"* ]]
 	[[ ${lines[1]} =~ ^local\ +devloc\ +\(local\)\ +[0-9]+\ +[0-9.]+Gi\ +2\ +6\  ]] || { echo "${lines[1]}"; false; }
@@ -291,15 +298,8 @@ devices:
   name: "0"
 EOF
 	mv "$D/yaml/fake.yaml" "$D/cdi/fake.yaml"
-	run -0 --separate-stderr edgectl --json host probe
-	jq -e '[.gpus[] | select(.cdi != null) | .cdi] == ["nvidia.com/gpu=0", "nvidia.com/gpu=1"]' <<<"$output"
-	jq -e '.cdi_devices | index("edgectl.test/fake=hooked") != null and length == 6' <<<"$output"
-	jq -e 'has("cdi_error") | not' <<<"$output"
-	edgectl location add devloc --lat 1 --lon 1 --utc-offset +00:00
-	edgectl -q host add local --location devloc
-	run -0 --separate-stderr edgectl --json host ls
-	jq -e '.[0].probe.cdi_devices | length == 6' <<<"$output"
-	jq -e '[.[0].gpus[] | .cdi] == ["nvidia.com/gpu=0", "nvidia.com/gpu=1"]' <<<"$output"
+	[ "$(ls "$D/cdi")" = $'fake.yaml\nnvidia.yaml' ] # YAML only
+	probed_and_added
 	# and the GPUs the YAML spec names reach a container
 	see_with crun --gpus 1
 	[ "${lines[0]}" = "nvidia0 " ]

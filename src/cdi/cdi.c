@@ -4,6 +4,7 @@
 #include "util/fs.h"
 #include "util/json.h"
 #include "util/parse.h"
+#include "util/proc.h"
 #include "util/xalloc.h"
 #include "util/yaml.h"
 
@@ -1032,6 +1033,48 @@ static int class_is_gpu(const char *kind)
 	const char *slash = strchr(kind, '/');
 
 	return slash && !strcmp(slash + 1, "gpu");
+}
+
+/* --- runsc's nvproxy ---------------------------------------------------- */
+
+int cdi_runsc_has_nvproxy(const char *flags)
+{
+	const char *l;
+
+	for (l = flags; l && *l;
+	     l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		l += strspn(l, " \t");
+		l += *l == '-' && l[1] == '-';
+		if (!strncmp(l, "-nvproxy", 8) && strchr(" \t=\n", l[8]))
+			return 1;
+	}
+	return 0;
+}
+
+int cdi_nvproxy_check(const char *runsc, struct ec_err *err)
+{
+	const char *flags[] = {runsc, "flags", NULL};
+	const char *version[] = {runsc, "--version", NULL};
+	struct proc_opts o = {.timeout_ms = 30000, .max_output = 1 << 20};
+	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT, eout = STRBUF_INIT;
+	int st;
+
+	if (!runsc)
+		return ec_err_set(err, EC_NOTFOUND, "runsc is not installed");
+	if (proc_run(flags, &o, &out, &eout, &st, err) < 0)
+		return ec_err_prefix(err, "'%s flags'", runsc);
+	if (cdi_runsc_has_nvproxy(out.buf) || cdi_runsc_has_nvproxy(eout.buf))
+		return 0;
+	sb_reset(&out);
+	if (proc_run(version, &o, &out, NULL, &st, NULL) < 0 || !out.len)
+		sb_adds(&out, "version unknown");
+	out.buf[strcspn(out.buf, "\n")] = '\0';
+	return ec_err_set(
+	    err, EC_USAGE,
+	    "GPUs under runsc need its --nvproxy (gVisor's "
+	    "NVIDIA GPU proxy), which '%s' (%s) does not have: "
+	    "install a newer gVisor, or use --runtime crun or runc",
+	    runsc, out.buf);
 }
 
 json_t *cdi_probe(const json_t *reg, json_t *gpus)

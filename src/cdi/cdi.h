@@ -80,6 +80,15 @@ int cdi_runtime_check(const char *runtime, struct ec_err *err);
 json_t *cdi_edits_for(const char *const *dirs, const json_t *requests,
 		      const char *runtime, struct ec_err *err);
 
+/* Does `flags` (what `runsc flags` prints) list --nvproxy? Pure. */
+int cdi_runsc_has_nvproxy(const char *flags);
+
+/* Can the runsc at `runsc` (rt_path("runsc")) pass GPUs, i.e. does it take
+ * --nvproxy (gVisor releases since 2023; Debian 12's 20221219 does not)?
+ * Runs `runsc flags`. EC_USAGE naming its version when not, EC_NOTFOUND
+ * when runsc is NULL. For edits whose "nvproxy" is true. */
+int cdi_nvproxy_check(const char *runsc, struct ec_err *err);
+
 /* Apply an edits object (from cdi_edits_for) to an OCI runtime config:
  * env (replacing the same keys), linux.devices and an allow rule per node
  * in linux.resources.devices, mounts (bind unless typed), hooks (by

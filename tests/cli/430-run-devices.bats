@@ -140,6 +140,51 @@ see_with() {
 	[[ $stderr == *"runsc (gVisor) passes only NVIDIA GPU device nodes"*"/dev/ectest-a"* ]]
 }
 
+# fake_runsc DIR nvproxy|old: DIR/runsc, the real runsc as one that has
+# --nvproxy (its `flags` list it; the flag is dropped before the real one
+# runs, which may not know it) or one that has not; its arguments are
+# recorded in DIR/args.
+fake_runsc() {
+	local real
+	real=$(command -v runsc)
+	mkdir -p "$1"
+	cat >"$1/runsc" <<EOF
+#!/bin/sh
+if [ "\$1" = flags ]; then
+	'$real' flags 2>&1 | grep -v -- -nvproxy >&2
+	[ $2 = nvproxy ] && printf '  -nvproxy\n    \tEXPERIMENTAL: enable support for Nvidia GPUs\n' >&2
+	exit 0
+fi
+echo "\$*" >>'$1/args'
+n=\$#
+for a; do [ "\$a" = --nvproxy ] || set -- "\$@" "\$a"; done
+shift \$n
+exec '$real' "\$@"
+EOF
+	chmod 755 "$1/runsc"
+}
+
+@test "run --gpus: runsc is started with --nvproxy; a runsc without it (Debian 12's) is refused before anything starts (exit 2)" {
+	fake_runsc "$D/new" nvproxy
+	PATH="$D/new:$PATH" see_with runsc --gpus 1
+	# gVisor would serve /dev/nvidia0 through nvproxy; the real runsc here
+	# ran without it, so only the env shows
+	[ "$output" = $'\nNVIDIA_FAKE=1 \nno-mount' ]
+	grep -- '--nvproxy .* run ' "$D/new/args"
+	# no --nvproxy without a GPU
+	: >"$D/new/args"
+	PATH="$D/new:$PATH" see_with runsc --device edgectl.test/fake=envonly
+	grep -- ' run ' "$D/new/args"
+	run -1 grep -- --nvproxy "$D/new/args"
+	fake_runsc "$D/old" old
+	touch "$D/old/args"
+	PATH="$D/old:$PATH" run -2 --separate-stderr edgectl run --rm --network none --runtime runsc --gpus 1 bb:dev true
+	[[ $stderr == *"GPUs under runsc need its --nvproxy (gVisor's NVIDIA GPU proxy), which '$D/old/runsc' (runsc version "*") does not have: install a newer gVisor, or use --runtime crun or runc"* ]] || { echo "$stderr"; false; }
+	run -1 grep -- ' run ' "$D/old/args" # never started
+	run -0 --separate-stderr edgectl --json ps -a
+	jq -e 'length == 0' <<<"$output"
+}
+
 @test "run --device: a createRuntime hook of the spec runs (crun, runc, runsc)" {
 	local rt
 	for rt in crun runc runsc; do

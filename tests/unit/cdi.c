@@ -467,6 +467,27 @@ static void test_runtime(void)
 	free(top);
 }
 
+static void test_nvproxy_flag(void)
+{
+	/* `runsc flags` of Debian 12's runsc (20221219), shortened */
+	static const char old[] =
+	    "  -network string\n    \tspecifies which network to use: "
+	    "sandbox (default), host, none. (default \"sandbox\")\n"
+	    "  -nvproxy-docker\n    \tnot a flag of that release\n"
+	    "  -oci-seccomp\n    \tEnables loading OCI seccomp filters\n";
+
+	ok(!cdi_runsc_has_nvproxy(old), "Debian 12's runsc has no -nvproxy");
+	ok(cdi_runsc_has_nvproxy("  -network string\n  -nvproxy\n    \t"
+				 "EXPERIMENTAL: enable support for Nvidia "
+				 "GPUs\n"),
+	   "a release with -nvproxy");
+	ok(cdi_runsc_has_nvproxy("  --nvproxy=false\n"), "--nvproxy=...");
+	ok(cdi_runsc_has_nvproxy("-nvproxy"), "at the end, no newline");
+	ok(!cdi_runsc_has_nvproxy("") && !cdi_runsc_has_nvproxy(NULL) &&
+	       !cdi_runsc_has_nvproxy("    \tuse -nvproxy for GPUs\n"),
+	   "empty, NULL, and -nvproxy inside a help text are not the flag");
+}
+
 /* YAML specs load like JSON ones: the same conflicts, malformed ones
  * named with the line, a number where a name is wanted explained. */
 static void test_yaml(void)
@@ -516,5 +537,6 @@ int main(void)
 	test_load_resolve();
 	test_runtime();
 	test_yaml();
+	test_nvproxy_flag();
 	return done_testing();
 }

@@ -262,20 +262,28 @@ EOF
 	[ "$output" = "$from_json" ]
 }
 
+# bad_yaml BODY WANT: a spec bad.yaml of kind edgectl.test/bad whose
+# devices are BODY (printf format) stops any run: exit 2, the file named
+# and then WANT.
+bad_yaml() {
+	# shellcheck disable=SC2059 # BODY is a format
+	printf "cdiVersion: 0.6.0\nkind: edgectl.test/bad\ndevices:\n$1" >"$D/cdi/bad.yaml"
+	run -2 --separate-stderr edgectl run --rm --network none --device edgectl.test/fake=a bb:dev true
+	[[ $stderr == *"CDI spec '$D/cdi/bad.yaml': $2"* ]] || { echo "$stderr"; false; }
+}
+
 @test "run --device: a malformed YAML spec exits 2 naming the file, line and column; a device in a YAML and a JSON spec is the conflict two JSON specs give" {
-	printf 'cdiVersion: 0.6.0\nkind: edgectl.test/bad\ndevices:\n- name: x\n  containerEdits: {env: [X=1]\n' >"$D/cdi/bad.yaml"
-	run -2 --separate-stderr edgectl run --rm --network none --device edgectl.test/fake=a bb:dev true
-	[[ $stderr == *"CDI spec '$D/cdi/bad.yaml': line 6 column 1: invalid YAML: did not find expected ',' or '}'"* ]] || { echo "$stderr"; false; }
-	printf 'cdiVersion: 0.6.0\nkind: edgectl.test/bad\ndevices:\n- &dev {name: x, containerEdits: {env: [X=1]}}\n- *dev\n' >"$D/cdi/bad.yaml"
-	run -2 --separate-stderr edgectl run --rm --network none --device edgectl.test/fake=a bb:dev true
-	[[ $stderr == *"CDI spec '$D/cdi/bad.yaml': line 4 column 3: anchor '&dev' is not allowed"* ]] || { echo "$stderr"; false; }
-	printf 'cdiVersion: 0.6.0\nkind: edgectl.test/bad\ndevices:\n- name: x\n  containerEdits:\n    deviceNodes:\n    - {path: /dev/x, fileMode: 0666}\n' >"$D/cdi/bad.yaml"
-	run -2 --separate-stderr edgectl run --rm --network none --device edgectl.test/fake=a bb:dev true
-	[[ $stderr == *"CDI spec '$D/cdi/bad.yaml': line 7 column 32: '0666' is ambiguous"* ]] || { echo "$stderr"; false; }
+	# the body after the spec's head (cdiVersion, kind, "devices:"), the
+	# error after "CDI spec 'FILE': "
+	bad_yaml '- name: x\n  containerEdits: {env: [X=1]\n' \
+		"line 6 column 1: invalid YAML: did not find expected ',' or '}'"
+	bad_yaml '- &dev {name: x, containerEdits: {env: [X=1]}}\n- *dev\n' \
+		"line 4 column 3: anchor '&dev' is not allowed"
+	bad_yaml '- name: x\n  containerEdits:\n    deviceNodes:\n    - {path: /dev/x, fileMode: 0666}\n' \
+		"line 7 column 32: '0666' is ambiguous"
 	# a well-formed YAML spec that breaks the CDI rules: the JSON path's message
-	printf 'cdiVersion: 0.6.0\nkind: edgectl.test/bad\ndevices:\n- name: x\n  containerEdits:\n    deviceNodes: [{path: dev/x}]\n' >"$D/cdi/bad.yaml"
-	run -2 --separate-stderr edgectl run --rm --network none --device edgectl.test/fake=a bb:dev true
-	[[ $stderr == *"CDI spec '$D/cdi/bad.yaml': devices[0].deviceNodes[0]: 'path' (absolute) is required"* ]] || { echo "$stderr"; false; }
+	bad_yaml '- name: x\n  containerEdits:\n    deviceNodes: [{path: dev/x}]\n' \
+		"devices[0].deviceNodes[0]: 'path' (absolute) is required"
 	rm "$D/cdi/bad.yaml"
 
 	# two JSON specs defining edgectl.test/fake=a ...

@@ -16,7 +16,8 @@ CLANG ?= clang
 LLVM_STRIP ?= llvm-strip
 BPFTOOL ?= bpftool
 PKG_CONFIG ?= pkg-config
-PKGS = libzstd libcurl libarchive openssl jansson libbpf zlib
+# yaml-0.1 (libyaml): CDI specs may be YAML (src/util/yaml.c)
+PKGS = libzstd libcurl libarchive openssl jansson libbpf zlib yaml-0.1
 
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
 

@@ -1,9 +1,12 @@
 /* cdi.c - CDI specs: strict checks, loading, name resolution and the edits
  * applied to an OCI config (cdi.h). */
 #include "cdi/cdi.h"
+#include "util/fs.h"
 #include "util/json.h"
 #include "util/parse.h"
+#include "util/proc.h"
 #include "util/xalloc.h"
+#include "util/yaml.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -446,6 +449,12 @@ int cdi_spec_check(const json_t *s, const char *file, struct ec_err *err)
 		if (want(json_is_object(d), file, w, "a device is an object",
 			 err) < 0 ||
 		    keys_only(d, dkeys, file, w, err) < 0 ||
+		    want(!json_is_number(json_object_get(d, "name")) &&
+			     !json_is_boolean(json_object_get(d, "name")),
+			 file, w,
+			 "'name' must be a string (in YAML, quote a number "
+			 "or true/false: name: \"0\")",
+			 err) < 0 ||
 		    want(n && devname_ok(n), file, w,
 			 "'name' is required: letters, digits, '_', '.', "
 			 "':', '-'",
@@ -477,7 +486,7 @@ static int has_suffix(const char *s, const char *suf)
 }
 
 /* Registry: {kinds: {KIND: {devices: {NAME: {edits, spec}}, order: [..]}},
- * specs: [{file, edits}], yaml: [files]}. */
+ * specs: [{file, edits}], dirs: [..]}. */
 static int add_spec(json_t *reg, json_t *spec, const char *file, int dirno,
 		    struct ec_err *err)
 {
@@ -523,6 +532,23 @@ static int add_spec(json_t *reg, json_t *spec, const char *file, int dirno,
 	return 0;
 }
 
+/* One spec file, JSON or YAML by its name, at most EC_JSON_MAX bytes;
+ * errors start "CDI spec 'PATH'". */
+static json_t *load_spec(const char *path, struct ec_err *err)
+{
+	_cleanup_free_ char *what = xasprintf("CDI spec '%s'", path);
+	_cleanup_free_ char *data = NULL;
+	size_t len;
+
+	if (fs_read_file(path, EC_JSON_MAX, &data, &len, err) < 0) {
+		ec_err_prefix(err, "CDI spec");
+		return NULL;
+	}
+	if (has_suffix(path, ".json"))
+		return ec_json_parse(data, len, what, err);
+	return ec_yaml_parse(data, len, what, err);
+}
+
 static int load_dir(json_t *reg, const char *dir, int dirno, struct ec_err *err)
 {
 	DIR *d = opendir(dir);
@@ -549,16 +575,12 @@ static int load_dir(json_t *reg, const char *dir, int dirno, struct ec_err *err)
 
 		if (r < 0)
 			continue;
-		if (has_suffix(names[i], ".yaml") ||
-		    has_suffix(names[i], ".yml")) {
-			json_array_append_new(json_object_get(reg, "yaml"),
-					      json_string(path));
+		if (!has_suffix(names[i], ".json") &&
+		    !has_suffix(names[i], ".yaml") &&
+		    !has_suffix(names[i], ".yml"))
 			continue;
-		}
-		if (!has_suffix(names[i], ".json"))
-			continue;
-		if (!(spec = ec_json_load_file(path, err))) {
-			r = ec_err_prefix(err, "CDI spec '%s'", path);
+		if (!(spec = load_spec(path, err))) {
+			r = -1;
 			if (err && err->cat == EC_NOTFOUND)
 				err->cat = EC_FAIL; /* removed meanwhile */
 			continue;
@@ -575,8 +597,7 @@ static int load_dir(json_t *reg, const char *dir, int dirno, struct ec_err *err)
 
 json_t *cdi_load(const char *const *dirs, struct ec_err *err)
 {
-	json_t *reg = json_pack("{s:{},s:[],s:[],s:[]}", "kinds", "specs",
-				"yaml", "dirs");
+	json_t *reg = json_pack("{s:{},s:[],s:[]}", "kinds", "specs", "dirs");
 	int i;
 
 	if (!dirs)
@@ -623,15 +644,12 @@ static int not_found_kind(const json_t *reg, const char *kind,
 			  struct ec_err *err)
 {
 	_cleanup_free_ char *dirs = join(json_object_get(reg, "dirs"), ", ", 8);
-	_cleanup_free_ char *yaml = join(json_object_get(reg, "yaml"), ", ", 4);
 
 	return ec_err_set(err, EC_NOTFOUND,
-			  "no CDI spec for '%s' in %s%s%s%s (install the "
-			  "vendor's CDI spec, e.g. `nvidia-ctk cdi generate "
-			  "--format=json`)",
-			  kind, dirs,
-			  *yaml ? "; YAML specs are not read: " : "", yaml,
-			  *yaml ? "" : "");
+			  "no CDI spec for '%s' in %s (install the vendor's "
+			  "CDI spec, e.g. `nvidia-ctk cdi generate "
+			  "--output=/etc/cdi/nvidia.yaml`)",
+			  kind, dirs);
 }
 
 /* Add one device's edits (and its spec's, once) to out. */
@@ -1015,6 +1033,48 @@ static int class_is_gpu(const char *kind)
 	const char *slash = strchr(kind, '/');
 
 	return slash && !strcmp(slash + 1, "gpu");
+}
+
+/* --- runsc's nvproxy ---------------------------------------------------- */
+
+int cdi_runsc_has_nvproxy(const char *flags)
+{
+	const char *l;
+
+	for (l = flags; l && *l;
+	     l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		l += strspn(l, " \t");
+		l += *l == '-' && l[1] == '-';
+		if (!strncmp(l, "-nvproxy", 8) && strchr(" \t=\n", l[8]))
+			return 1;
+	}
+	return 0;
+}
+
+int cdi_nvproxy_check(const char *runsc, struct ec_err *err)
+{
+	const char *flags[] = {runsc, "flags", NULL};
+	const char *version[] = {runsc, "--version", NULL};
+	struct proc_opts o = {.timeout_ms = 30000, .max_output = 1 << 20};
+	_cleanup_strbuf_ struct strbuf out = STRBUF_INIT, eout = STRBUF_INIT;
+	int st;
+
+	if (!runsc)
+		return ec_err_set(err, EC_NOTFOUND, "runsc is not installed");
+	if (proc_run(flags, &o, &out, &eout, &st, err) < 0)
+		return ec_err_prefix(err, "'%s flags'", runsc);
+	if (cdi_runsc_has_nvproxy(out.buf) || cdi_runsc_has_nvproxy(eout.buf))
+		return 0;
+	sb_reset(&out);
+	if (proc_run(version, &o, &out, NULL, &st, NULL) < 0 || !out.len)
+		sb_adds(&out, "version unknown");
+	out.buf[strcspn(out.buf, "\n")] = '\0';
+	return ec_err_set(
+	    err, EC_USAGE,
+	    "GPUs under runsc need its --nvproxy (gVisor's "
+	    "NVIDIA GPU proxy), which '%s' (%s) does not have: "
+	    "install a newer gVisor, or use --runtime crun or runc",
+	    runsc, out.buf);
 }
 
 json_t *cdi_probe(const json_t *reg, json_t *gpus)

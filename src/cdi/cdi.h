@@ -3,10 +3,12 @@
  * (e.g. nvidia.com/gpu=0), and the edits they make to an OCI config
  * (device nodes and their cgroup rules, env, mounts, hooks).
  *
- * Specs are JSON (cdiVersion 0.3.0 .. 0.8.0). YAML specs are not read:
- * there is no YAML parser among edgectl's libraries; `nvidia-ctk cdi
- * generate --format=json` writes JSON. A YAML file in a spec directory is
- * named in the error when a device is not found.
+ * Specs (cdiVersion 0.3.0 .. 0.8.0) are JSON (*.json) or YAML (*.yaml,
+ * *.yml: CDI's other documented format and what `nvidia-ctk cdi generate`
+ * writes by default). A YAML spec becomes the same JSON tree first
+ * (util/yaml.h: core-schema typing; anchors, aliases, tags beyond the
+ * core ones, duplicate keys, several documents refused with the line and
+ * column), so one strict check serves both formats.
  *
  * Flow: requests (from --gpus / --device, cdi_request_add, pure) ->
  * cdi_edits_for() on the host that runs the container (loads and checks
@@ -49,11 +51,13 @@ int cdi_request_add(json_t *requests, const char *opt, const char *arg,
  * `file` names it in messages. Pure; EC_USAGE. */
 int cdi_spec_check(const json_t *spec, const char *file, struct ec_err *err);
 
-/* Load every *.json spec in `dirs` (NULL-terminated, lowest priority first;
- * NULL = cdi_default_dirs; missing directories are fine) into a registry
- * (a new JSON object, opaque). A malformed spec fails (EC_USAGE naming
- * the file); a device defined twice in one directory is an error, a later
- * directory overrides an earlier one. */
+/* Load every *.json, *.yaml and *.yml spec in `dirs` (NULL-terminated,
+ * lowest priority first; NULL = cdi_default_dirs; missing directories are
+ * fine) into a registry (a new JSON object, opaque). A malformed spec
+ * fails (EC_USAGE naming the file, and the line and column for a syntax
+ * error); a device defined twice in one directory (in any two files,
+ * whatever their formats) is an error, a later directory overrides an
+ * earlier one. */
 json_t *cdi_load(const char *const *dirs, struct ec_err *err);
 
 /* Resolve `requests` against a registry: the merged edits (see above)
@@ -75,6 +79,15 @@ int cdi_runtime_check(const char *runtime, struct ec_err *err);
  * edits object, or NULL when requests is empty (and no error). */
 json_t *cdi_edits_for(const char *const *dirs, const json_t *requests,
 		      const char *runtime, struct ec_err *err);
+
+/* Does `flags` (what `runsc flags` prints) list --nvproxy? Pure. */
+int cdi_runsc_has_nvproxy(const char *flags);
+
+/* Can the runsc at `runsc` (rt_path("runsc")) pass GPUs, i.e. does it take
+ * --nvproxy (gVisor releases since 2023; Debian 12's 20221219 does not)?
+ * Runs `runsc flags`. EC_USAGE naming its version when not, EC_NOTFOUND
+ * when runsc is NULL. For edits whose "nvproxy" is true. */
+int cdi_nvproxy_check(const char *runsc, struct ec_err *err);
 
 /* Apply an edits object (from cdi_edits_for) to an OCI runtime config:
  * env (replacing the same keys), linux.devices and an allow rule per node

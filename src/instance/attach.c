@@ -5,6 +5,7 @@
 #include "instance/instance.h"
 #include "cdi/cdi.h"
 #include "mount/store_mount.h"
+#include "runtime/runtime.h"
 #include "util/json.h"
 #include "util/xalloc.h"
 
@@ -74,6 +75,9 @@ json_t *inst_attach(const struct inst_env *env, const struct inst_opts *o,
 					    err)))
 			goto fail;
 		json_object_set_new(out, "cdi", edits);
+		if (json_is_true(json_object_get(edits, "nvproxy")) &&
+		    cdi_nvproxy_check(rt_path("runsc"), err) < 0)
+			goto fail;
 	}
 	if (attach_mounts(env, o->store_mounts, o->mount_sync,
 			  json_object_get(out, "store_mounts"), err) < 0)

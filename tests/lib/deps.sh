@@ -6,6 +6,9 @@ pkgs=(
 	# build
 	gcc make pkg-config libzstd-dev libcurl4-openssl-dev libarchive-dev
 	libssl-dev libjansson-dev libbpf-dev zlib1g-dev scdoc
+	# CDI specs in YAML (src/util/yaml.c): the format CDI documents beside
+	# JSON and the default of `nvidia-ctk cdi generate`
+	libyaml-dev
 	# the XDP router (bpf/): BPF compiler, llvm-strip, skeleton generator
 	clang llvm bpftool
 	# tests: harness, real S3 server (Ceph RGW), tools

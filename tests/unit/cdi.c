@@ -1,5 +1,5 @@
 /* Unit tests for src/cdi: names, --gpus/--device requests, strict spec
- * checks, loading (priority, duplicates, YAML named), resolution, the
+ * checks, loading (priority, duplicates, JSON and YAML), resolution, the
  * runtime check and the edits applied to an OCI config. */
 #include "cdi/cdi.h"
 #include "util/fs.h"
@@ -191,7 +191,9 @@ static void test_load_resolve(void)
 	put(d2, "fake.json",
 	    SPEC("x.com/fake", DEV("a", "\"env\":[\"A=new\"]")));
 	put(d2, "notes.txt", "not a spec");
-	put(d2, "other.yaml", "cdiVersion: 0.6.0");
+	put(d2, "other.yaml",
+	    "cdiVersion: 0.6.0\nkind: y.com/yk\ndevices:\n- name: \"0\"\n"
+	    "  containerEdits:\n    env: [YK=1]\n");
 
 	ec_err_clear(&err);
 	reg = cdi_load(dirs, &err);
@@ -247,8 +249,16 @@ static void test_load_resolve(void)
 	rq = json_array();
 	cdi_request_add(rq, "device", "y.com/none=a", &err);
 	ok(!cdi_resolve(reg, rq, &err) && err.cat == EC_NOTFOUND &&
-	       strstr(err.msg, "other.yaml"),
-	   "an unknown kind names the YAML specs not read (%s)", err.msg);
+	       strstr(err.msg, d2),
+	   "an unknown kind names the directories (%s)", err.msg);
+	json_decref(rq);
+
+	rq = json_array();
+	cdi_request_add(rq, "device", "y.com/yk=0", &err);
+	e = cdi_resolve(reg, rq, &err);
+	is_str(json_string_value(json_array_get(json_object_get(e, "env"), 0)),
+	       "YK=1", "a device of a YAML spec resolves");
+	json_decref(e);
 	json_decref(rq);
 
 	/* the edits on a config */
@@ -311,8 +321,14 @@ static void test_load_resolve(void)
 	       "GPU 0 gets its CDI name");
 	is_str(ec_json_str(json_array_get(gpus, 1), "model"), "nvidia.com/gpu",
 	       "GPU 1 from CDI alone");
-	ok(json_array_size(all) == 5, "every device name is listed (%zu)",
+	ok(json_array_size(all) == 6, "every device name is listed (%zu)",
 	   json_array_size(all));
+	{
+		char *names = ec_json_dump(all);
+		ok(strstr(names, "\"y.com/yk=0\""),
+		   "the YAML spec's device among them");
+		free(names);
+	}
 	json_decref(all);
 	json_decref(gpus);
 	json_decref(reg);
@@ -369,21 +385,22 @@ static void test_runtime(void)
 		 DEV("0", "\"deviceNodes\":[{\"path\":\"/dev/"
 			  "nvidia0\",\"hostPath\":\"/dev/null\"}]")));
 	put(top, "f.json",
-	    SPEC("x.com/fake",
-		 DEV("a",
-		     "\"deviceNodes\":[{\"path\":\"/dev/"
-		     "fake0\",\"hostPath\":\"/dev/null\"}]") "," DEV("gone",
-								     "\"deviceN"
-								     "odes\":[{"
-								     "\"path\":"
-								     "\"/dev/"
-								     "nonexiste"
-								     "nt-ec\"}"
-								     "]") "," DEV("file",
-										  "\"deviceNodes\":[{"
-										  "\"path\":\"/dev/"
-										  "f\",\"hostPath\":\"/"
-										  "etc/passwd\"}]")));
+	    SPEC(
+		"x.com/fake",
+		DEV("a",
+		    "\"deviceNodes\":[{\"path\":\"/dev/"
+		    "fake0\",\"hostPath\":\"/dev/null\"}]") "," DEV("gone",
+								    "\"deviceN"
+								    "odes\":[{"
+								    "\"path\":"
+								    "\"/dev/"
+								    "nonexiste"
+								    "nt-ec\"}"
+								    "]") "," DEV("file",
+										 "\"deviceNodes\":[{"
+										 "\"path\":\"/dev/"
+										 "f\",\"hostPath\":\"/"
+										 "etc/passwd\"}]")));
 	cdi_request_add(rq, "gpus", "1", &err);
 	e = cdi_edits_for(dirs, rq, "runsc", &err);
 	ok(e && json_is_true(json_object_get(e, "nvproxy")),
@@ -450,11 +467,76 @@ static void test_runtime(void)
 	free(top);
 }
 
+static void test_nvproxy_flag(void)
+{
+	/* `runsc flags` of Debian 12's runsc (20221219), shortened */
+	static const char old[] =
+	    "  -network string\n    \tspecifies which network to use: "
+	    "sandbox (default), host, none. (default \"sandbox\")\n"
+	    "  -nvproxy-docker\n    \tnot a flag of that release\n"
+	    "  -oci-seccomp\n    \tEnables loading OCI seccomp filters\n";
+
+	ok(!cdi_runsc_has_nvproxy(old), "Debian 12's runsc has no -nvproxy");
+	ok(cdi_runsc_has_nvproxy("  -network string\n  -nvproxy\n    \t"
+				 "EXPERIMENTAL: enable support for Nvidia "
+				 "GPUs\n"),
+	   "a release with -nvproxy");
+	ok(cdi_runsc_has_nvproxy("  --nvproxy=false\n"), "--nvproxy=...");
+	ok(cdi_runsc_has_nvproxy("-nvproxy"), "at the end, no newline");
+	ok(!cdi_runsc_has_nvproxy("") && !cdi_runsc_has_nvproxy(NULL) &&
+	       !cdi_runsc_has_nvproxy("    \tuse -nvproxy for GPUs\n"),
+	   "empty, NULL, and -nvproxy inside a help text are not the flag");
+}
+
+/* YAML specs load like JSON ones: the same conflicts, malformed ones
+ * named with the line, a number where a name is wanted explained. */
+static void test_yaml(void)
+{
+	struct ec_err err;
+	char *top = fs_mkdtemp("/tmp", "ec-cdi-", NULL);
+	const char *dirs[] = {top, NULL};
+	json_t *reg;
+
+	put(top, "a.json", SPEC("x.com/dup", DEV("a", "\"env\":[\"J=1\"]")));
+	put(top, "b.yml",
+	    "cdiVersion: 0.6.0\nkind: x.com/dup\ndevices:\n- name: a\n"
+	    "  containerEdits: {env: [Y=1]}\n");
+	ec_err_clear(&err);
+	reg = cdi_load(dirs, &err);
+	ok(!reg && err.cat == EC_USAGE &&
+	       strstr(err.msg, "'x.com/dup=a' is defined in both") &&
+	       strstr(err.msg, "a.json") && strstr(err.msg, "b.yml"),
+	   "a device in a JSON and a YAML spec of one directory (%s)", err.msg);
+	json_decref(reg);
+
+	put(top, "b.yml", "cdiVersion: 0.6.0\nkind: x.com/y\nkind: x\n");
+	ec_err_clear(&err);
+	reg = cdi_load(dirs, &err);
+	ok(!reg && err.cat == EC_USAGE && strstr(err.msg, "CDI spec '") &&
+	       strstr(err.msg, "b.yml': line 3 column 1: duplicate key"),
+	   "a malformed YAML spec: file, line, column (%s)", err.msg);
+	json_decref(reg);
+
+	put(top, "b.yml",
+	    "cdiVersion: 0.6.0\nkind: x.com/y\ndevices:\n- name: 0\n"
+	    "  containerEdits: {env: [Y=1]}\n");
+	ec_err_clear(&err);
+	reg = cdi_load(dirs, &err);
+	ok(!reg && err.cat == EC_USAGE && strstr(err.msg, "devices[0]") &&
+	       strstr(err.msg, "quote a number"),
+	   "an unquoted number as a device name (%s)", err.msg);
+	json_decref(reg);
+	fs_rm_rf(top, NULL);
+	free(top);
+}
+
 int main(void)
 {
 	test_names();
 	test_checks();
 	test_load_resolve();
 	test_runtime();
+	test_yaml();
+	test_nvproxy_flag();
 	return done_testing();
 }

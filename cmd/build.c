@@ -133,7 +133,7 @@ static int run(struct ec_ctx *ctx, int argc, char **argv)
 	struct ui ui = {.ctx = ctx};
 	_cleanup_free_ const char **tags = NULL, **bargs = NULL;
 	size_t ntags = 0, nargs = 0;
-	struct optparse op;
+	_cleanup_optparse_ struct optparse op = {0};
 	struct ec_err err;
 	int c;
 	const char *sde = getenv("SOURCE_DATE_EPOCH");

@@ -282,7 +282,7 @@ static int run_location(struct ec_ctx *ctx, int argc, char **argv)
 {
 	_cleanup_json_ json_t *labels = json_object();
 	struct fleet_location_spec l = {.lat = NAN, .lon = NAN};
-	struct optparse op;
+	_cleanup_optparse_ struct optparse op = {0};
 	struct ec_err err;
 	const char *sub;
 	struct store *s;
@@ -418,7 +418,7 @@ static int run_host(struct ec_ctx *ctx, int argc, char **argv)
 	_cleanup_json_ json_t *labels = json_object(), *gpus = json_array();
 	struct fleet_host_spec a = {
 	    .labels = labels, .gpus = gpus, .cdi_dirs = ctx_cdi_dirs(ctx)};
-	struct optparse op;
+	_cleanup_optparse_ struct optparse op = {0};
 	struct ec_err err;
 	int c, st = 0;
 

@@ -230,7 +230,7 @@ static int images_vm_disk(struct ec_ctx *ctx, struct oci_layout *l,
 static int run_images(struct ec_ctx *ctx, int argc, char **argv)
 {
 	struct oci_layout *l = NULL;
-	struct optparse op;
+	_cleanup_optparse_ struct optparse op = {0};
 	struct ec_err err;
 	const char *sub;
 	int c, force = 0, boot = 0, st, n;
@@ -270,7 +270,7 @@ static int run_inspect(struct ec_ctx *ctx, int argc, char **argv)
 	_cleanup_free_ char *name = NULL;
 	json_t *j = NULL;
 	char *s;
-	struct optparse op;
+	_cleanup_optparse_ struct optparse op = {0};
 	struct ec_err err;
 	int ind, st = opt_parse(&op, ctx, &cmd_inspect_def, argc, argv, NULL);
 

@@ -238,7 +238,7 @@ static int run_prewarm(struct ec_ctx *ctx, int argc, char **argv)
 			 .jobs = 0, /* -j: 8 hosts (and its reads) */
 			 .budget = -1,
 			 .now = time(NULL)};
-	struct optparse op;
+	_cleanup_optparse_ struct optparse op = {0};
 	struct ec_err err;
 	struct store *s;
 	const char *why;

@@ -106,7 +106,7 @@ static int run_ps(struct ec_ctx *ctx, int argc, char **argv)
 {
 	_cleanup_json_ json_t *list = NULL;
 	struct args a = {0};
-	struct optparse op;
+	_cleanup_optparse_ struct optparse op = {0};
 	struct ec_err err;
 	int st;
 

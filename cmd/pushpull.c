@@ -237,7 +237,7 @@ static int xargs_finish(struct ec_ctx *ctx, struct xargs *a, struct ec_err *err)
 static int run_push(struct ec_ctx *ctx, int argc, char **argv)
 {
 	struct xargs a = {{0}};
-	struct optparse op;
+	_cleanup_optparse_ struct optparse op = {0};
 	struct img_ref src = {0}, dst = {0};
 	struct oci_layout *l = NULL;
 	struct img_ep *from = NULL, *to = NULL;
@@ -316,7 +316,7 @@ out:
 static int run_pull(struct ec_ctx *ctx, int argc, char **argv)
 {
 	struct xargs a = {{0}};
-	struct optparse op;
+	_cleanup_optparse_ struct optparse op = {0};
 	struct img_ref src = {0};
 	struct oci_layout *l = NULL;
 	struct img_pull_opts po = {0};

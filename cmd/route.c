@@ -276,7 +276,7 @@ static const struct output *output_of(const struct ec_verb *v)
 static int run_route(struct ec_ctx *ctx, int argc, char **argv)
 {
 	struct args a = {.q.timeout_ms = ROUTE_DEFAULT_TIMEOUT};
-	struct optparse op;
+	_cleanup_optparse_ struct optparse op = {0};
 	int st;
 
 	a.weights = json_object();

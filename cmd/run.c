@@ -265,7 +265,7 @@ static int run_remote(struct ec_ctx *ctx, const char *host, int argc,
 static int run_parse(struct ec_ctx *ctx, int argc, char **argv,
 		     struct inst_opts *o, const char **host, int *ind)
 {
-	struct optparse op;
+	_cleanup_optparse_ struct optparse op = {0};
 	struct ec_err err;
 	const struct ec_opt *e;
 	int c;
@@ -379,7 +379,7 @@ out:
 static int one_arg(struct ec_ctx *ctx, const struct ec_cmd *cmd, int argc,
 		   char **argv, int *flag, int *secs, int *ind)
 {
-	struct optparse op;
+	_cleanup_optparse_ struct optparse op = {0};
 	struct ec_err err;
 	uint64_t u;
 	int c;

@@ -223,7 +223,7 @@ static int run_schedule(struct ec_ctx *ctx, int argc, char **argv)
 	struct sc_remote rem = {.store_url = ctx->store_url};
 	struct sc_hooks hooks;
 	struct ssh_opts so;
-	struct optparse op;
+	_cleanup_optparse_ struct optparse op = {0};
 	struct ec_err err;
 	int c, rc = 0, verb;
 

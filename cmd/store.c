@@ -270,7 +270,7 @@ static int do_rm(struct ec_ctx *ctx, struct store *s, int argc, char **argv,
 static int run(struct ec_ctx *ctx, int argc, char **argv)
 {
 	struct args a = {0};
-	struct optparse op;
+	_cleanup_optparse_ struct optparse op = {0};
 	struct ec_err err;
 	struct store *s;
 	const char *sub;

@@ -159,6 +159,13 @@ struct optparse {
  * --root) are accepted by every command and applied to ctx here; typed
  * options are stored into dest and not returned. -h and usage errors
  * return OPT_EXIT (see struct optparse). */
+/* Frees what cli_opt_init allocated when the loop over the options ends
+ * early (a value refused by the caller); idempotent, a no-op after
+ * OPT_END/OPT_EXIT. _cleanup_optparse_ on a zero-initialised optparse
+ * calls it at scope exit. */
+void cli_opt_release(struct optparse *p);
+#define _cleanup_optparse_ __attribute__((cleanup(cli_opt_release)))
+
 void cli_opt_init(struct optparse *p, struct ec_ctx *ctx,
 		  const struct ec_cmd *cmd, int argc, char **argv);
 int cli_opt_next(struct optparse *p);

@@ -78,6 +78,12 @@ void cli_opt_init(struct optparse *p, struct ec_ctx *ctx,
 	opterr = 0;
 }
 
+void cli_opt_release(struct optparse *p)
+{
+	free(p->priv);
+	p->priv = NULL;
+}
+
 static int opt_finish(struct optparse *p, int r)
 {
 	if (r == OPT_EXIT && !p->help)

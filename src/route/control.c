@@ -229,6 +229,7 @@ static void loaded_release(struct loaded *l)
 
 struct refresh_cb {
 	struct route_refresh f;
+	struct store *s;
 	struct ec_err *err;
 	json_t *result; /* the object as written (before the generation) */
 };
@@ -237,6 +238,8 @@ static int refresh_cb(json_t *r, void *c)
 {
 	struct refresh_cb *cb = c;
 
+	if (cb->f.router) /* the store's time, as every reader compares */
+		cb->f.now = store_now(cb->s);
 	if (route_refresh_apply(r, &cb->f, cb->err) < 0)
 		return -1;
 	json_decref(cb->result);
@@ -254,6 +257,7 @@ static int refresh(struct store *s, struct refresh_cb *cb, const char *app,
 	int rc = -1;
 
 	cb->err = err;
+	cb->s = s;
 	if (load(s, app, &l, err) < 0)
 		goto out;
 	cb->f.insts = l.insts;

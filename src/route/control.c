@@ -101,12 +101,13 @@ static const char *record_host(const json_t *hosts, const json_t *rec)
 	return ec_json_str(h, "name") ?: ec_json_str(rec, "host") ?: "";
 }
 
+/* ctx: the store's clock (the scheduler that forgets the record compares
+ * lost_at with its own store_now, whichever machine it runs on) */
 static int mark_lost(json_t *rec, void *ctx)
 {
-	(void)ctx;
 	json_object_set_new(rec, "status", json_string("lost"));
 	json_object_set_new(rec, "lost_at",
-			    json_integer((json_int_t)time(NULL)));
+			    json_integer((json_int_t) * (int64_t *)ctx));
 	return 0;
 }
 
@@ -175,9 +176,11 @@ int route_instances_lost(struct store *s, const char *app, const char *host,
 	const json_t *r;
 	size_t i;
 	int n = 0;
+	int64_t now;
 
 	if (!recs || !hosts)
 		return -1;
+	now = store_now(s);
 	json_array_foreach (recs, i, r) {
 		_cleanup_free_ char *key = NULL, *what = NULL;
 		const char *id = ec_json_str(r, "id");
@@ -187,7 +190,7 @@ int route_instances_lost(struct store *s, const char *app, const char *host,
 		key = inst_record_key(app, id);
 		what = xasprintf("record of instance '%s'", id);
 		if (store_json_update(s, key, ROUTE_OBJ_MAX, 0, what, mark_lost,
-				      NULL, err) < 0)
+				      &now, err) < 0)
 			return -1;
 		n++;
 	}

@@ -237,7 +237,7 @@ static int run_prewarm(struct ec_ctx *ctx, int argc, char **argv)
 			 .locations = json_array(),
 			 .jobs = 0, /* -j: 8 hosts (and its reads) */
 			 .budget = -1,
-			 .now = time(NULL)};
+			 .now = -1};
 	_cleanup_optparse_ struct optparse op = {0};
 	struct ec_err err;
 	struct store *s;
@@ -267,6 +267,8 @@ static int run_prewarm(struct ec_ctx *ctx, int argc, char **argv)
 		st = report_error(ctx, &err);
 		goto out;
 	}
+	if (a.now < 0) /* off-peak by the store's clock, not this machine's */
+		a.now = (time_t)store_now(s);
 	if (op.ind < argc && !strcmp(argv[op.ind], "ls"))
 		st = prewarm_ls(ctx, s, a.ls_image);
 	else if ((why = check_args(&a, argc - op.ind)))

@@ -110,6 +110,7 @@ const struct ec_cmd cmd_schedule_def = {
 struct sargs {
 	json_t *spec; /* the app spec being built */
 	int tick;
+	int now_set; /* --now given */
 	struct sc_config c;
 };
 
@@ -141,6 +142,7 @@ static int one_opt(struct sargs *a, int c, const char *arg, struct ec_err *err)
 	case 'j':
 		return set_read_jobs(arg, err);
 	case O_NOW:
+		a->now_set = 1;
 		if (tz_parse_utc(arg, &a->c.now) < 0)
 			return ec_err_set(err, EC_USAGE,
 					  "--now '%s': epoch seconds or "
@@ -228,7 +230,6 @@ static int run_schedule(struct ec_ctx *ctx, int argc, char **argv)
 	int c, rc = 0, verb;
 
 	ec_err_clear(&err);
-	a.c.now = time(NULL);
 	a.c.orphan_grace_ms = SC_ORPHAN_GRACE_MS;
 	opt_init(&op, ctx, &cmd_schedule_def, argc, argv);
 	while ((c = opt_next(&op)) != OPT_END) {
@@ -248,6 +249,8 @@ static int run_schedule(struct ec_ctx *ctx, int argc, char **argv)
 		goto usage;
 	if (!(a.c.store = rem.store = ctx_store(ctx, &err)))
 		goto fail;
+	if (!a.now_set) /* what other schedulers' times are compared with */
+		a.c.now = (time_t)store_now(a.c.store);
 	ctx_ssh_opts(ctx, &so);
 	rem.ssh = &so;
 	sc_remote_hooks(&hooks, &rem);

@@ -1,6 +1,7 @@
 /* evict.c - what an eviction on one host removes (prewarm.h): a pure
  * function of the host object and its image list, so the order (least
- * recently warmed first), the budget and the images an instance uses are
+ * recently warmed first: warm-set order, not the machines' clocks), the
+ * budget and the images an instance uses are
  * unit-tested apart from the SSH that carries it out (run.c). */
 #include "prewarm/prewarm.h"
 #include "util/json.h"
@@ -11,18 +12,8 @@
 
 struct cand {
 	const char *digest;
-	int64_t t, size;
+	int64_t size;
 };
-
-/* least recently warmed first; equal times by digest (deterministic) */
-static int by_time(const void *a, const void *b)
-{
-	const struct cand *x = a, *y = b;
-
-	if (x->t != y->t)
-		return x->t < y->t ? -1 : 1;
-	return strcmp(x->digest, y->digest);
-}
 
 static int has(const json_t *list, const char *s)
 {
@@ -78,8 +69,11 @@ void pw_evict_plan(const json_t *host, const json_t *images, int64_t budget,
 	p->budget = budget > 0 ? (uint64_t)budget : 0;
 	seen = by_digest(images, &p->used);
 	p->after = p->used;
-	/* candidates: warm-set images not in use and not `keep`; entries
-	 * for images the host no longer has are dropped */
+	/* candidates: warm-set images not in use and not `keep`, oldest
+	 * first as pw_warm_add keeps them (each "t" is the clock of the
+	 * machine that ran that prewarm: one hours off must not make an image
+	 * it just warmed the first to go); entries for images the host no
+	 * longer has are dropped */
 	json_array_foreach (warm, i, w) {
 		const char *d = ec_json_str(w, "digest");
 		json_t *e = d ? json_object_get(seen, d) : NULL;
@@ -89,10 +83,8 @@ void pw_evict_plan(const json_t *host, const json_t *images, int64_t budget,
 			json_array_append_new(p->digests, json_string(d));
 		else if (!ec_json_int(e, "users") &&
 			 !(keep && !strcmp(d, keep)))
-			cv[nc++] = (struct cand){d, ec_json_int(w, "t"),
-						 ec_json_int(e, "size")};
+			cv[nc++] = (struct cand){d, ec_json_int(e, "size")};
 	}
-	qsort(cv, nc, sizeof(*cv), by_time);
 	for (k = 0; k < nc && p->after > p->budget; k++) {
 		if (has(p->digests, cv[k].digest))
 			continue; /* a digest twice in the warm set */

@@ -1,9 +1,10 @@
 /* prewarm.h - images onto hosts before work arrives (`edgectl prewarm`).
  *
  * The warm set of a host is the "warm" array of its host object (fleet.h):
- * [{"digest", "image", "t"}], t the epoch second the image was last
- * warmed there; `schedule` prefers hosts warm for an app's image. Changes
- * go through fleet_host_update() (CAS).
+ * [{"digest", "image", "t"}] in the order the images were last warmed
+ * there (oldest first), t the epoch second by the clock of the machine
+ * that ran that prewarm (shown, never compared); `schedule` prefers hosts warm
+ * for an app's image. Changes go through fleet_host_update() (CAS).
  *
  * What decides is pure and unit-tested: which hosts (pw_select_targets),
  * who copies from whom (pw_peer_plan), the warm-set merge (pw_warm_add,
@@ -105,7 +106,9 @@ struct pw_evict_plan {
  * ([{"ref", "digest", "size_bytes", "instances"}], one entry a ref). Only
  * warm-set images are candidates (prewarm put them there), never one an
  * instance uses and never `keep` (this run's image; may be NULL). They go
- * least recently warmed first (equal times: by digest) until the host's
+ * least recently warmed first (warm-set order: pw_warm_add puts the
+ * newest last; never by "t", which machines with different clocks wrote)
+ * until the host's
  * images (each digest counted once) fit the budget: `budget`, or when it
  * is negative the host's "disk_budget_bytes", else 0. Fills p (release
  * with pw_evict_plan_release). */

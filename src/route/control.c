@@ -101,12 +101,13 @@ static const char *record_host(const json_t *hosts, const json_t *rec)
 	return ec_json_str(h, "name") ?: ec_json_str(rec, "host") ?: "";
 }
 
+/* ctx: the store's clock (the scheduler that forgets the record compares
+ * lost_at with its own store_now, whichever machine it runs on) */
 static int mark_lost(json_t *rec, void *ctx)
 {
-	(void)ctx;
 	json_object_set_new(rec, "status", json_string("lost"));
 	json_object_set_new(rec, "lost_at",
-			    json_integer((json_int_t)time(NULL)));
+			    json_integer((json_int_t) * (int64_t *)ctx));
 	return 0;
 }
 
@@ -175,9 +176,11 @@ int route_instances_lost(struct store *s, const char *app, const char *host,
 	const json_t *r;
 	size_t i;
 	int n = 0;
+	int64_t now;
 
 	if (!recs || !hosts)
 		return -1;
+	now = store_now(s);
 	json_array_foreach (recs, i, r) {
 		_cleanup_free_ char *key = NULL, *what = NULL;
 		const char *id = ec_json_str(r, "id");
@@ -187,7 +190,7 @@ int route_instances_lost(struct store *s, const char *app, const char *host,
 		key = inst_record_key(app, id);
 		what = xasprintf("record of instance '%s'", id);
 		if (store_json_update(s, key, ROUTE_OBJ_MAX, 0, what, mark_lost,
-				      NULL, err) < 0)
+				      &now, err) < 0)
 			return -1;
 		n++;
 	}
@@ -229,6 +232,7 @@ static void loaded_release(struct loaded *l)
 
 struct refresh_cb {
 	struct route_refresh f;
+	struct store *s;
 	struct ec_err *err;
 	json_t *result; /* the object as written (before the generation) */
 };
@@ -237,6 +241,8 @@ static int refresh_cb(json_t *r, void *c)
 {
 	struct refresh_cb *cb = c;
 
+	if (cb->f.router) /* the store's time, as every reader compares */
+		cb->f.now = store_now(cb->s);
 	if (route_refresh_apply(r, &cb->f, cb->err) < 0)
 		return -1;
 	json_decref(cb->result);
@@ -254,6 +260,7 @@ static int refresh(struct store *s, struct refresh_cb *cb, const char *app,
 	int rc = -1;
 
 	cb->err = err;
+	cb->s = s;
 	if (load(s, app, &l, err) < 0)
 		goto out;
 	cb->f.insts = l.insts;

@@ -109,6 +109,8 @@ struct route_refresh {
 	const json_t *router;  /* the checking host's router counters for the
 				* VIP, {host, location, packets}, or NULL
 				* (route_demand_record) */
+	int64_t now;	       /* with router: the store's clock (store_now),
+				* not the checking host's */
 };
 
 /* Update route object r in place from f: fill a new object's vip/port/
@@ -156,6 +158,10 @@ json_t *route_probes_failed(const json_t *r, const char *host, const char *why);
  * record drops them). */
 #define ROUTE_DEMAND_TTL 600
 void route_demand_record(json_t *r, const json_t *router, int64_t now);
+/* now, for both, is the store's clock (store_now): readings are written on
+ * the routers' hosts and read by every other router and the scheduler, so
+ * one host's clock hours off must neither keep its readings fresh for
+ * hours nor drop everyone else's. */
 /* The location whose routers report the most packets/s for r's VIP
  * (ties: the first name in order), NULL when none reports any. */
 const char *route_demand_location(const json_t *r, int64_t now);

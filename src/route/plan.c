@@ -433,7 +433,7 @@ int route_refresh_apply(json_t *r, const struct route_refresh *f,
 	if (f->probes)
 		route_hysteresis(r, f->probes);
 	if (f->router)
-		route_demand_record(r, f->router, (int64_t)time(NULL));
+		route_demand_record(r, f->router, f->now);
 	return 0;
 }
 

@@ -1145,7 +1145,7 @@ static double app_load(const struct sc_config *c, const struct sc_spec *spec,
 		return 0;
 	/* where the clients are (routers' demand), else where it is served */
 	snprintf(near, 64, "%s",
-		 route_demand_location(r, (int64_t)time(NULL))
+		 route_demand_location(r, store_now(c->store))
 		     ?: as_busiest_location(r) ?: "");
 	return as_route_load(r, n);
 }

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define URL_HELP                                                               \
@@ -142,6 +143,11 @@ void store_free(struct store *s)
 const char *store_url(const struct store *s)
 {
 	return s->url;
+}
+
+int64_t store_now(struct store *s)
+{
+	return s->ops->now ? s->ops->now(s) : (int64_t)time(NULL);
 }
 
 int store_key_check(const char *key, struct ec_err *err)

@@ -118,6 +118,14 @@ void store_free(struct store *s);
 /* The URL the store was opened with, normalised (for messages). */
 const char *store_url(const struct store *s);
 
+/* The store's clock, in seconds since the epoch: the time every machine
+ * sharing the store agrees on, for times one machine writes and another
+ * compares with its own now (a host whose clock is hours off must not
+ * make fresh readings look stale). S3: this machine's clock corrected by
+ * the server's Date on the latest response (one HEAD first when nothing
+ * has been asked yet); a file store: this machine's clock. */
+int64_t store_now(struct store *s);
+
 /* Check a key; EC_USAGE with the reason when it is not valid. */
 int store_key_check(const char *key, struct ec_err *err);
 

@@ -32,6 +32,8 @@ struct store_ops {
 	int (*mpu_abort)(struct store *s, const char *key,
 			 const char *upload_id, struct ec_err *err);
 	void (*free)(struct store *s);
+	/* the store's clock (store_now); NULL: this machine's */
+	int64_t (*now)(struct store *s);
 	/* a local file system: one put of a file is a copy_file_range and a
 	 * rename, cheaper than any multipart upload */
 	int local;

@@ -80,6 +80,10 @@ struct s3_store {
 	/* seconds to add to this machine's clock when signing (atomic): set
 	 * from the server's Date when it answers RequestTimeTooSkewed */
 	int64_t skew_s;
+	/* the server's Date minus this machine's clock on the latest
+	 * response, and whether one was seen (atomic): store_now */
+	int64_t date_off_s;
+	int date_seen;
 	void (*log)(void *ctx, int level, const char *msg);
 	void *log_ctx;
 };
@@ -236,6 +240,15 @@ static int s3_send(struct s3_store *s, const struct s3_req *rq,
 	hr.sink_ctx = rq->sink_ctx;
 	hr.max_body = rq->max_body;
 	r = http_perform(s->http, &hr, resp, err);
+	if (r == 0) {
+		int64_t t = http_parse_date(http_header_get(resp, "Date"));
+		if (t > 0) {
+			__atomic_store_n(&s->date_off_s,
+					 t - (int64_t)time(NULL),
+					 __ATOMIC_RELAXED);
+			__atomic_store_n(&s->date_seen, 1, __ATOMIC_RELEASE);
+		}
+	}
 
 	for (i = 0; i < rq->nhdr; i++)
 		free(owned[i]);
@@ -1656,6 +1669,24 @@ static void s3_free(struct store *st)
 	free(s);
 }
 
+/* The server's clock: ours plus the offset of the latest Date (a HEAD of
+ * a key nobody writes asks for one when no response came yet). */
+static int64_t s3_now(struct store *st)
+{
+	struct s3_store *s = s3_of(st);
+	struct store_info info;
+	struct ec_err e;
+
+	if (!__atomic_load_n(&s->date_seen, __ATOMIC_ACQUIRE)) {
+		ec_err_clear(&e);
+		(void)s3_head(st, ".clock", &info, &e);
+	}
+	return (int64_t)time(NULL) +
+	       (__atomic_load_n(&s->date_seen, __ATOMIC_ACQUIRE)
+		    ? __atomic_load_n(&s->date_off_s, __ATOMIC_RELAXED)
+		    : __atomic_load_n(&s->skew_s, __ATOMIC_RELAXED));
+}
+
 static const struct store_ops s3_ops = {
     .get = s3_get,
     .head = s3_head,
@@ -1668,6 +1699,7 @@ static const struct store_ops s3_ops = {
     .mpu_complete = s3_mpu_complete,
     .mpu_abort = s3_mpu_abort,
     .free = s3_free,
+    .now = s3_now,
 };
 
 /* Split "http(s)://host[:port][/path]" into the store. */

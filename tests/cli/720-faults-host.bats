@@ -2,9 +2,11 @@
 # Host faults on the namespace fleet (issue 18): sshd killed in the middle
 # of a prewarm and of a schedule's start, a host whose edgectl is broken,
 # a host that "reboots" (its instances' processes gone, their state left on
-# disk), instances no app record places (orphans). Each host runs edgectl
-# through a wrapper that control files in $FH_CTL/hN can make hold before a
-# subcommand (hold-CMD: it writes held-CMD and waits) or fail (broken).
+# disk), instances no app record places (orphans), hosts whose clocks are
+# hours off. Each host runs edgectl through a wrapper that control files in
+# $FH_CTL/hN can make hold before a subcommand (hold-CMD: it writes held-CMD
+# and waits), fail (broken) or run on a clock off by an offset (clock: a
+# faketime offset such as +3h).
 bats_require_minimum_version 1.5.0
 
 setup_file() {
@@ -41,6 +43,14 @@ if [ -n "\${sub:-}" ] && [ -e "\$ctl/hold-\$sub" ]; then
 	: >"\$ctl/held-\$sub"
 	while [ -e "\$ctl/hold-\$sub" ]; do sleep 0.05; done
 fi
+if [ -s "\$ctl/clock" ]; then
+	# libfaketime is preloaded: ASan must not insist on coming first;
+	# file times stay the kernel's (NO_FAKE_STAT): the store's files are
+	# stamped by the machine that keeps them, not by this host's clock
+	# (a faked stat would also change the file store's ETags)
+	export ASAN_OPTIONS="\${ASAN_OPTIONS:+\$ASAN_OPTIONS:}verify_asan_link_order=0" NO_FAKE_STAT=1
+	exec faketime -f "\$(cat "\$ctl/clock")" '$EDGECTL' "\$@"
+fi
 exec '$EDGECTL' "\$@"
 EOF
 		chmod 0755 "$w"
@@ -50,7 +60,7 @@ EOF
 
 teardown_file() {
 	load ../lib/fleet
-	rm -rf "${FH_CTL:?}"/*/hold-* "${FH_CTL:?}"/*/broken 2>/dev/null
+	rm -rf "${FH_CTL:?}"/*/hold-* "${FH_CTL:?}"/*/broken "${FH_CTL:?}"/*/clock 2>/dev/null
 	fleet_rm_instances
 	fleet_down
 }
@@ -65,7 +75,7 @@ setup() {
 
 teardown() {
 	# whatever a failed test left: hosts answer, nothing holds
-	rm -f "$FH_CTL"/*/hold-* "$FH_CTL"/*/held-* "$FH_CTL"/*/broken
+	rm -f "$FH_CTL"/*/hold-* "$FH_CTL"/*/held-* "$FH_CTL"/*/broken "$FH_CTL"/*/clock
 	[ -n "${BG_PID:-}" ] && kill "$BG_PID" 2>/dev/null
 	local h
 	for h in $FLEET_HOSTS; do
@@ -235,4 +245,71 @@ audit_app() {
 	jq -e 'map(select(.action | startswith("orphan"))) | length == 0' <<<"$output"
 	fleet_exec h2 "$EDGECTL" --root "$(fleet_root h2)" rm -f mine >/dev/null
 	run -0 edgectl schedule rm web
+}
+
+# push_variant TAG: web:1 plus one file naming TAG, pushed as TAG (an image
+# of its own digest that shares web:1's layers but one)
+push_variant() {
+	echo "$1" >"$BATS_FILE_TMPDIR/ctx/rootfs/variant"
+	fleet_app_push FH "$1"
+	rm -f "$BATS_FILE_TMPDIR/ctx/rootfs/variant"
+}
+
+@test "hosts whose clocks are 3 h off (h1 ahead, h3 behind): nothing marked down, orphaned or lost; eviction order ignores the operators' clocks" {
+	command -v faketime >/dev/null || { echo "faketime missing (tests/lib/deps.sh installs it)"; false; }
+	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+	local now_ms c st d2 d3 used
+	echo +3h >"$FH_CTL/h1/clock"
+	echo -3h >"$FH_CTL/h3/clock"
+	run -0 --separate-stderr edgectl --json prewarm --all web:1
+	jq -e '.warm == 3 and .failed == 0' <<<"$output"
+	run -0 --separate-stderr edgectl --json schedule --image web:1 --name clk --replicas 3 \
+		--policy spread --cpus 0.1
+	echo "$output"
+	jq -e '(.placements | map(.host) | unique | length) == 3' <<<"$output"
+	audit_app clk
+	# the replicas of h1 and h3 were created on their own clocks
+	now_ms=$(($(date +%s) * 1000))
+	c=$(fleet_exec h1 "$EDGECTL" --root "$(fleet_root h1)" --json ps | jq '.[] | select(.name | startswith("clk-")) | .created_ms')
+	[ "$c" -gt $((now_ms + 7200000)) ] || { echo "h1 created_ms $c, now $now_ms"; false; }
+	c=$(fleet_exec h3 "$EDGECTL" --root "$(fleet_root h3)" --json ps | jq '.[] | select(.name | startswith("clk-")) | .created_ms')
+	[ "$c" -lt $((now_ms - 7200000)) ] || { echo "h3 created_ms $c, now $now_ms"; false; }
+	# ps --all-hosts: every host answers; ages are each host's own (none
+	# negative, none hours old)
+	run -0 --separate-stderr edgectl --json ps --all-hosts
+	echo "$output"
+	jq -e '(.errors | length) == 0 and
+		([.instances[] | select(.name | startswith("clk-")) | .host] | sort) == ["h1", "h2", "h3"] and
+		all(.instances[] | select(.name | startswith("clk-")); .age_ms >= 0 and .age_ms < 3600000)' <<<"$output"
+	# two ticks that would remove orphans: nothing down, orphaned, replaced
+	# or forgotten; the placements are those of the start
+	st=$(edgectl store get apps/clk.json | jq -c '[.placements[] | [.host, .instance]] | sort')
+	for c in 1 2; do
+		run -0 --separate-stderr edgectl --json schedule --tick --remove-orphans
+		echo "$output"
+		[[ $stderr != *clock* ]] || { echo "$stderr"; false; }
+		jq -e 'map(select(.action | test("host-down|orphan|replaced|forgotten|lost"))) | length == 0' <<<"$output"
+	done
+	[ "$(edgectl store get apps/clk.json | jq -c '[.placements[] | [.host, .instance]] | sort')" = "$st" ]
+	run -0 --separate-stderr edgectl --json host ls
+	jq -e 'all(.[]; (.down // false) == false)' <<<"$output"
+	audit_app clk
+	# eviction on h2: web:3 warmed by this machine, then web:2 by an
+	# operator whose clock is 3 h behind (its "t" the older): web:2 is the
+	# newest and stays; the budget is one byte short
+	push_variant web:2
+	push_variant web:3
+	run -0 --separate-stderr edgectl --json prewarm --host h2 web:3
+	NO_FAKE_STAT=1 run -0 --separate-stderr faketime -f -3h "$EDGECTL" --json prewarm --host h2 web:2
+	d2=$(edgectl --json prewarm ls --image web:2 | jq -r '.[0].digest')
+	d3=$(edgectl --json prewarm ls --image web:3 | jq -r '.[0].digest')
+	run -0 --separate-stderr edgectl --json prewarm ls
+	jq -e --arg d2 "$d2" --arg d3 "$d3" '(.[] | select(.digest == $d2) | .t) < (.[] | select(.digest == $d3) | .t)' <<<"$output"
+	used=$(fleet_exec h2 "$EDGECTL" --root "$(fleet_root h2)" --json images | jq '[unique_by(.digest)[] | .size_bytes] | add')
+	run -0 --separate-stderr edgectl --json prewarm --evict --host h2 --budget $((used - 1))
+	echo "$output"
+	# the old order (by t) evicted web:2, warmed last
+	jq -e --arg d3 "$d3" '.hosts[0].evicted == [$d3]' <<<"$output"
+	rm -f "$FH_CTL"/*/clock
+	run -0 edgectl schedule rm clk
 }

@@ -1,7 +1,8 @@
 /* prewarm.c - unit tests of what decides in src/prewarm: the eviction plan
  * (least recently warmed first, the budget, images an instance uses and
- * this run's image never evicted, ties by digest, stale warm entries
- * dropped), target selection (hosts, locations, off-peak eligibility,
+ * this run's image never evicted, warm-set order whatever the clocks, stale
+ * warm entries dropped), target selection (hosts, locations, off-peak
+ * eligibility,
  * --count/--percent spread, warm hosts kept, unknown --host), the peer
  * plan (seeds, already-warm hosts skipped) and the warm-set merge. */
 #include "tap.h"
@@ -53,20 +54,20 @@ static const char *IMAGES =
 static void test_evict(void)
 {
 	json_t *imgs = J(IMAGES);
-	/* warm set: dd oldest, then db, da; dc in use; dgone not on the
-	 * host any more; dx is not in the warm set (never a candidate) */
+	/* warm set (oldest first): dd, then db, da; dc in use; dgone not on
+	 * the host any more; dx is not in the warm set (never a candidate) */
 	json_t *h = J("{\"name\":\"h1\",\"warm\":["
-		      "{\"digest\":\"da\",\"t\":30},"
 		      "{\"digest\":\"dgone\",\"t\":5},"
 		      "{\"digest\":\"dc\",\"t\":1},"
+		      "{\"digest\":\"dd\",\"t\":10},"
 		      "{\"digest\":\"db\",\"t\":20},"
-		      "{\"digest\":\"dd\",\"t\":10}]}");
+		      "{\"digest\":\"da\",\"t\":30}]}");
 	struct pw_evict_plan p;
 
 	pw_evict_plan(h, imgs, 0, NULL, &p);
 	is_int(p.used, 1050, "evict: used counts each digest once");
 	is_str(joined(p.digests), "dgone,dd,db,da",
-	       "evict: budget 0: stale entry first, then LRU by warm time; "
+	       "evict: budget 0: stale entry first, then LRU by warm order; "
 	       "in-use and non-warm-set images stay");
 	is_str(joined(p.refs), "d:1,b:1,a:1,a:2",
 	       "evict: every ref of an evicted digest is removed");
@@ -101,12 +102,21 @@ static void test_evict(void)
 	pw_evict_plan_release(&p);
 	json_decref(h);
 
-	/* ties: the same warm time goes by digest, whatever the order */
-	h = J("{\"warm\":[{\"digest\":\"dd\",\"t\":7},"
-	      "{\"digest\":\"da\",\"t\":7},{\"digest\":\"db\",\"t\":7}]}");
+	/* the order the images were warmed in, not "t": db was warmed last
+	 * by a machine whose clock is 3 h behind, dd earlier by one 3 h
+	 * ahead, da in between by a right one */
+	h = J("{\"warm\":[{\"digest\":\"dd\",\"t\":1000000},"
+	      "{\"digest\":\"da\",\"t\":989300},"
+	      "{\"digest\":\"db\",\"t\":978700}]}");
+	pw_evict_plan(h, imgs, 800, NULL, &p);
+	is_str(joined(p.digests), "dd",
+	       "evict: least recently warmed by warm-set order, whatever "
+	       "clock wrote each t");
+	pw_evict_plan_release(&p);
+	pw_warm_add(h, "dd", "d:1", 900000);
 	pw_evict_plan(h, imgs, 800, NULL, &p);
 	is_str(joined(p.digests), "da,db",
-	       "evict: equal warm times: by digest (deterministic)");
+	       "evict: warmed again (by a clock far behind): the newest");
 	pw_evict_plan_release(&p);
 	json_decref(h);
 

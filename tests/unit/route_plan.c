@@ -423,6 +423,16 @@ static void test_refresh(void)
 	f.app = NULL;
 	ok(route_refresh_apply(r, &f, &err) == 0 && ec_json_int(r, "id") == 7,
 	   "an existing route keeps its id");
+	/* a router's reading is stamped with the store's clock the caller
+	 * passes (store_now), never with the checking host's own */
+	f.router = json_pack("{s:s,s:s,s:i}", "host", "h", "location", "l1",
+			     "packets", 10);
+	f.now = 1000;
+	ok(route_refresh_apply(r, &f, &err) == 0 &&
+	       ec_json_int(json_object_get(json_object_get(r, "demand"), "h"),
+			   "at") == 1000,
+	   "demand: the reading's time is the store's (f.now)");
+	json_decref((json_t *)f.router);
 	json_decref(r);
 	json_decref(insts);
 	json_decref(hosts);

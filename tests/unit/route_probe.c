@@ -3,6 +3,7 @@
  * canned reply (or never), so TCP, HTTP status, garbage, refusal and the
  * timeout are all exercised without mocks. */
 #include "route/control.h"
+#include "store/store.h"
 #include "util/json.h"
 #include "util/xalloc.h"
 
@@ -262,11 +263,70 @@ static void test_probe_number(void)
 	}
 }
 
+/* store_now, the clock route demand readings are stamped and read with:
+ * an S3 server whose Date is 3 h ahead of this machine gives its time
+ * (one HEAD asks for it), not ours; a file store gives ours. */
+static void test_store_now(void)
+{
+	struct server srv;
+	struct store *st = NULL;
+	struct ec_err err;
+	char reply[256], date[64], url[128], dir[] = "/tmp/ec-clock.XXXXXX";
+	time_t ahead = time(NULL) + 3 * 3600;
+	struct tm tm;
+	int64_t t;
+	struct store_opts o = {.access_key = "AKIDEXAMPLE",
+			       .secret_key = "secret",
+			       .path_style = 1,
+			       .quote_if_match = -1,
+			       .max_retries = 1};
+
+	gmtime_r(&ahead, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	snprintf(reply, sizeof(reply),
+		 "HTTP/1.1 404 Not Found\r\nDate: %s\r\n"
+		 "Content-Length: 0\r\nConnection: close\r\n\r\n",
+		 date);
+	server_start(&srv, reply, 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u", srv.port);
+	o.endpoint = url;
+	ec_err_clear(&err);
+	ok(store_open("s3://b/p", &o, &st, &err) == 0, "s3 store: %s", err.msg);
+	t = st ? store_now(st) : 0;
+	if (!srv.req[0]) { /* nothing asked: let the listener finish */
+		struct sockaddr_in a = {.sin_family = AF_INET,
+					.sin_port = htons(srv.port)};
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		(void)!connect(fd, (struct sockaddr *)&a, sizeof(a));
+		close(fd);
+	}
+	server_stop(&srv);
+	ok(llabs(t - (int64_t)ahead) <= 2,
+	   "store_now: the S3 server's clock (3 h ahead), off by %lld s",
+	   (long long)(t - (int64_t)ahead));
+	ok(strstr(srv.req, "HEAD ") == srv.req, "store_now: asked by a HEAD");
+	/* asked once: later calls use the offset of the latest response */
+	t = st ? store_now(st) : 0;
+	ok(llabs(t - (int64_t)ahead) <= 2, "store_now: remembered");
+	store_free(st);
+	ec_err_clear(&err);
+	if (!mkdtemp(dir))
+		abort();
+	snprintf(url, sizeof(url), "file://%s", dir);
+	ok(store_open(url, NULL, &st, &err) == 0 &&
+	       llabs(store_now(st) - (int64_t)time(NULL)) <= 1,
+	   "store_now: a file store's is this machine's");
+	store_free(st);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	test_probes();
 	test_probe_route();
 	test_probe_number();
+	test_store_now();
 	return done_testing();
 }

@@ -149,7 +149,10 @@ check: deps
 
 # The sanitizer lane (.ci/run runs it after check): ASan + UBSan builds in
 # their own directory, then the unit tests, the fuzz corpus replays and the
-# suites of the store, build, push/pull and hostile input run on them. Not
+# suites of the store, build, push/pull and hostile input run on them, and
+# 000-conventions (every command and verb with bad, missing and foreign
+# options: a leak on an error path turns exit 2 into 1) and 430 (CDI specs
+# in JSON and YAML, malformed ones). Not
 # 012-store-cas: 800 edgectl processes under ASan take minutes, and its
 # code paths (get, put --if-match) run in 011. Not 010-store-file: the same
 # test bodies as 011 on the simpler backend (2 min), and the file store
@@ -160,7 +163,8 @@ check: deps
 # same 16 MiB parts, ranges and part boundary, a quarter of the bytes through
 # ASan.
 SAN_O ?= build-asan
-SAN_TESTS ?= tests/cli/011-store-s3.bats \
+SAN_TESTS ?= tests/cli/000-conventions.bats tests/cli/011-store-s3.bats \
+	tests/cli/430-run-devices.bats \
 	tests/cli/100-build.bats tests/cli/200-pushpull.bats \
 	tests/cli/900-hostile.bats
 SAN_ENV = ASAN_OPTIONS=$${ASAN_OPTIONS:-detect_leaks=1} \

@@ -500,6 +500,8 @@ int fleet_ssh_failed(const json_t *host, int status, const char *errbuf,
 	const char *target = ec_json_str(host, "ssh");
 	const char *name = ec_json_str(host, "name") ?: "?";
 	const char *bin = ec_json_str(host, "edgectl");
+	const char *quiet = "ssh exited 255 with no message (the connection "
+			    "was dropped or refused)";
 
 	if (!target)
 		return 0;
@@ -510,8 +512,8 @@ int fleet_ssh_failed(const json_t *host, int status, const char *errbuf,
 	if (status == 255)
 		return ec_err_set(err, EC_REMOTE,
 				  "host %s (%s): ssh failed: %.*s", name,
-				  target, len ? (int)len : 22,
-				  len ? errbuf : "see the message above");
+				  target, len ? (int)len : (int)strlen(quiet),
+				  len ? errbuf : quiet);
 	if (status == 127)
 		return ec_err_set(
 		    err, EC_REMOTE,

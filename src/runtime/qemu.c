@@ -13,7 +13,12 @@
  * - The entrypoint is not PID 1 in the guest (our init is), so a SIGTERM
  *   kills a program without a handler (143) where a container's PID 1
  *   would ignore it until the SIGKILL (137).
- * - --memory is the guest's RAM (-m): the kernel takes its share of it;
+ * - --memory is the entrypoint's limit: the guest init puts it in a
+ *   memory cgroup of that size (memory.max; it sees it as its
+ *   /sys/fs/cgroup), the guest's RAM (-m) is that plus MEM_OVERHEAD_MB for
+ *   the kernel and the init; a kill by that cgroup's OOM killer is exit
+ *   137 with a line on stderr (DEFAULT_MEM_MB of RAM and no limit without
+ *   --memory);
  *   --cpus is rounded up to whole vCPUs (-smp); --pids-limit is not
  *   applied (the guest kernel is the boundary).
  * - Network: the instance's namespace is attached by CNI as a container's;
@@ -60,6 +65,7 @@
 #define DEFAULT_GRACE_MS 10000
 #define DEFAULT_MEM_MB	 512
 #define MIN_MEM_MB	 64
+#define MEM_OVERHEAD_MB	 64 /* guest RAM beyond --memory: kernel, init */
 #define EXIT_WAIT_MS	 3000
 #define TAIL_MAX	 600
 #define PROBE_MS	 10000
@@ -166,6 +172,7 @@ static int send_signal(int fd, int sig)
 /* What the run loop has learnt from the guest. */
 struct guest {
 	int waiting, ready, exited, status;
+	int oom; /* the guest's memory cgroup OOM killer killed something */
 	char *failed; /* the init's message, allocated */
 };
 
@@ -214,6 +221,7 @@ static int chan_read(struct chan *c, struct guest *g, rt_output_fn out,
 			_cleanup_free_ char *s = xstrndup(p, len);
 			g->exited = 1;
 			g->status = atoi(s);
+			g->oom = strstr(s, " oom") != NULL;
 			send_frame(c->fd, VM_F_ACK, NULL, 0);
 			break;
 		}
@@ -373,7 +381,7 @@ static int check(const struct rt_spec *s, struct ec_err *err)
 	if (s->memory_bytes && s->memory_bytes < (uint64_t)MIN_MEM_MB << 20)
 		return ec_err_set(err, EC_USAGE,
 				  "the qemu runtime needs --memory of at least "
-				  "%dM (the guest kernel lives in it)",
+				  "%dM",
 				  MIN_MEM_MB);
 	if (s->cwd && *s->cwd && s->cwd[0] != '/')
 		return ec_err_set(err, EC_USAGE,
@@ -597,8 +605,11 @@ static int prepare(struct vmrun *v, const char *qemu, const char *state_dir,
 		return -1;
 	memset(qo, 0, sizeof(*qo));
 	qo->qemu = qemu;
+	/* --memory limits the entrypoint (a cgroup in the guest); the
+	 * guest's RAM adds room for the kernel and the init */
 	qo->memory_mb = s->memory_bytes
-			    ? (s->memory_bytes + (1u << 20) - 1) >> 20
+			    ? ((s->memory_bytes + (1u << 20) - 1) >> 20) +
+				  MEM_OVERHEAD_MB
 			    : DEFAULT_MEM_MB;
 	qo->cpus = s->cpus > 0 ? (unsigned)s->cpus : 1;
 	if (s->cpus > qo->cpus)
@@ -710,6 +721,7 @@ static int boot(struct vmrun *v, const char *qemu, const char *state_dir,
 	gc.vips = s->vips;
 	gc.shares = shares;
 	gc.nshares = nshares;
+	gc.memory_max = s->memory_bytes;
 	{
 		/* a restored guest's RNG is the snapshot's: reseed it */
 		unsigned char rnd[32];
@@ -1037,6 +1049,14 @@ static int drive(struct vmrun *v, const struct rt_spec *s, rt_output_fn out,
 	}
 	if (g.exited) {
 		*exit_status = g.status;
+		if (g.oom && out) {
+			/* what a container's user learns from the 137 and
+			 * the cgroup, said where the output goes (logs) */
+			static const char m[] =
+			    "edgectl: killed in the VM: out of memory "
+			    "(over its --memory limit)\n";
+			out(ctx, 2, m, sizeof(m) - 1);
+		}
 		if (cancel_at)
 			return ec_err_set(err, EC_INTR,
 					  "container '%s' was stopped", v->id);

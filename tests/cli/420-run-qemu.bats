@@ -134,12 +134,12 @@ http_get() {
 @test "run --runtime qemu: -e, -w, -u, --cpus, --memory and --json (runtime, accel, exit status)" {
 	run -0 --separate-stderr edgectl --json run --rm --runtime qemu -e FOO=bar -e GREETING=hi -w /www -u nobody \
 		--cpus 1.5 --memory 160M bbvm:1 -- \
-		sh -c 'echo "{\"foo\":\"$FOO\",\"greeting\":\"$GREETING\",\"pwd\":\"$(pwd)\",\"uid\":$(id -u),\"gid\":$(id -g),\"cpus\":$(grep -c ^processor /proc/cpuinfo),\"mem_kb\":$(grep MemTotal /proc/meminfo | tr -dc 0-9)}"'
+		sh -c 'echo "{\"foo\":\"$FOO\",\"greeting\":\"$GREETING\",\"pwd\":\"$(pwd)\",\"uid\":$(id -u),\"gid\":$(id -g),\"cpus\":$(grep -c ^processor /proc/cpuinfo),\"mem_kb\":$(grep MemTotal /proc/meminfo | tr -dc 0-9),\"mem_max\":$(cat /sys/fs/cgroup/memory.max)}"'
 	local guest=${lines[0]} result=${lines[1]}
 	jq -e '.foo == "bar" and .greeting == "hi" and .pwd == "/www" and .uid == 65534 and .gid == 65534' <<<"$guest"
-	# --cpus 1.5 is two vCPUs; --memory 160M is the guest's RAM (the kernel
-	# keeps some of it)
-	jq -e '.cpus == 2 and .mem_kb > 100000 and .mem_kb <= 163840' <<<"$guest" || { echo "$guest"; false; }
+	# --cpus 1.5 is two vCPUs; --memory 160M is the entrypoint's cgroup
+	# limit, the guest's RAM adds 64 MiB for its kernel and init
+	jq -e '.cpus == 2 and .mem_kb > 163840 and .mem_kb <= 229376 and .mem_max == 167772160' <<<"$guest" || { echo "$guest"; false; }
 	jq -e '.exit_status == 0 and .runtime == "qemu" and (.accel == "kvm" or .accel == "tcg")' <<<"$result"
 	echo "# accel reported by --json: $(jq -r .accel <<<"$result")" >&3
 	# -u with a name not in the image's /etc/passwd: a start failure
@@ -148,6 +148,39 @@ http_get() {
 	# a missing executable is a start failure too, not status 127
 	run -1 --separate-stderr edgectl run --rm --runtime qemu bbvm:1 -- /nonexistent
 	[[ $stderr == *"exec '/nonexistent'"* ]]
+}
+
+@test "run --runtime qemu: a memory limit is enforced in the VM (OOM kill reported as 137), nothing left" {
+	# 400's case: 64 MiB limit, a shell variable of 200 MiB cannot fit; the
+	# guest's OOM killer acts in the entrypoint's cgroup, not on the guest
+	run -137 --separate-stderr edgectl run --rm --runtime qemu --memory 64M bbvm:1 -- \
+		sh -c 'x=$(dd if=/dev/zero bs=1M count=200 2>/dev/null | tr "\0" a); echo survived ${#x}'
+	say_accel
+	[[ $output != *survived* ]] || { echo "out: $output"; false; }
+	[[ $stderr == *"out of memory (over its --memory limit)"* ]] || { echo "err: $stderr"; false; }
+	[ "$(leftovers)" = "$NOTHING" ]
+	# under the limit it runs, and sees its limit as a container does
+	run -0 --separate-stderr edgectl run --rm --runtime qemu --memory 64M bbvm:1 -- \
+		sh -c 'x=$(dd if=/dev/zero bs=1M count=8 2>/dev/null | tr "\0" a); echo ${#x}; cat /sys/fs/cgroup/memory.max'
+	[ "$output" = "$(printf '8388608\n67108864')" ] || { echo "out: $output"; echo "err: $stderr"; false; }
+	# a SIGKILL that is not the OOM killer's says nothing of memory
+	run -137 --separate-stderr edgectl run --rm --runtime qemu --memory 64M bbvm:1 -- sh -c 'kill -9 $$'
+	[[ $stderr != *"out of memory"* ]]
+	# detached: ps shows 137, the logs say why, rm leaves nothing
+	run -0 --separate-stderr edgectl run -d --runtime qemu --memory 64M bbvm:1 -- \
+		sh -c 'echo start; x=$(dd if=/dev/zero bs=1M count=200 2>/dev/null | tr "\0" a); echo survived'
+	local id=$output i
+	STARTED+=("$id")
+	for i in $(seq 1 240); do
+		edgectl --json ps -a | jq -e --arg id "$id" '.[] | select(.id == $id) | .status == "exited"' >/dev/null && break
+		sleep 0.5
+	done
+	run -0 --separate-stderr edgectl --json ps -a
+	jq -e --arg id "$id" '.[] | select(.id == $id) | .status == "exited" and .exit_status == 137' <<<"$output" || { echo "$output"; false; }
+	run -0 edgectl logs "$id"
+	[[ $output == start*"out of memory"* && $output != *survived* ]] || { echo "logs: $output"; false; }
+	run -0 edgectl rm "$id"
+	[ "$(leftovers)" = "$NOTHING" ]
 }
 
 @test "run --runtime qemu: the rootfs disk applies whiteouts and opaque dirs, is cached per image, and writes stay in the VM" {

@@ -607,10 +607,10 @@ static int prepare(struct vmrun *v, const char *qemu, const char *state_dir,
 	qo->qemu = qemu;
 	/* --memory limits the entrypoint (a cgroup in the guest); the
 	 * guest's RAM adds room for the kernel and the init */
-	qo->memory_mb = s->memory_bytes
-			    ? ((s->memory_bytes + (1u << 20) - 1) >> 20) +
-				  MEM_OVERHEAD_MB
-			    : DEFAULT_MEM_MB;
+	qo->memory_mb =
+	    s->memory_bytes
+		? ((s->memory_bytes + (1u << 20) - 1) >> 20) + MEM_OVERHEAD_MB
+		: DEFAULT_MEM_MB;
 	qo->cpus = s->cpus > 0 ? (unsigned)s->cpus : 1;
 	if (s->cpus > qo->cpus)
 		qo->cpus++;

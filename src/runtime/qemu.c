@@ -556,6 +556,26 @@ static int probe_kvm(struct vmrun *v, struct vm_qemu_opts base,
 	return g.exited;
 }
 
+int rt_qemu_vmm_unsupported(const char *want, struct ec_err *err)
+{
+	static const char *const vmms[] = {"firecracker", "cloud-hypervisor"};
+	size_t i;
+
+	for (i = 0; i < sizeof(vmms) / sizeof(vmms[0]); i++)
+		if (!strcmp(want, vmms[i]))
+			return ec_err_set(
+			    err, EC_NOTFOUND,
+			    "runtime '%s' is not supported on this host: "
+			    "edgectl has no %s adapter (the VMM is not "
+			    "packaged in Debian 12, so none could be "
+			    "tested); microVMs run with --runtime qemu%s",
+			    want, i == 0 ? "Firecracker" : "cloud-hypervisor",
+			    rt_path("qemu") ? ""
+					    : ", which needs qemu-system-x86 "
+					      "and linux-image-amd64");
+	return 0;
+}
+
 const char *rt_qemu_accel(const char *vm_dir)
 {
 	_cleanup_free_ char *cache = xasprintf("%s/accel", vm_dir);

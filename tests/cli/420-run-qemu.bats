@@ -4,9 +4,11 @@
 # workdir, user, whiteouts of upper layers, run -d / logs / stop, the CNI
 # network (busybox httpd in the VM reached on its address, through -p and
 # through a --vip routed to it), volumes (virtio-9p read/write and :ro,
-# --tmpfs), what is refused, and guests that panic or never boot: a clear
-# error within a bound and nothing left (no QEMU, no state files, no
-# mounts, no temp files, no netns, veth or lease). KVM when a guest boots
+# --tmpfs), --memory as the entrypoint's cgroup limit (OOM kill: 137),
+# firecracker/cloud-hypervisor refused as unsupported, what is refused,
+# and guests that panic or never boot: a clear error within a bound and
+# nothing left (no QEMU, no state files, no mounts, no temp files, no
+# netns, veth or lease). KVM when a guest boots
 # with it here, TCG otherwise: each test says which ran (TAP comment
 # lines).
 bats_require_minimum_version 1.5.0
@@ -341,6 +343,20 @@ http_get() {
 	echo "# boot timeout reported after $took s" >&3
 	[[ $stderr == *"did not start its entrypoint in time"* ]] || { echo "$stderr"; false; }
 	[ "$took" -lt 30 ]
+	[ "$(leftovers)" = "$NOTHING" ]
+}
+
+@test "run --runtime firecracker / cloud-hypervisor: not supported on this host, said clearly (exit 3), nothing left" {
+	local r
+	for r in firecracker cloud-hypervisor; do
+		run -3 --separate-stderr edgectl run --rm --runtime "$r" bbvm:1 -- true
+		[[ $stderr == *"runtime '$r' is not supported on this host"*"not packaged in Debian 12"*"--runtime qemu"* ]] ||
+			{ echo "$stderr"; false; }
+		run -3 --separate-stderr edgectl run -d --runtime "$r" bbvm:1 -- true
+		[[ $stderr == *"not supported on this host"* ]]
+	done
+	run -0 --separate-stderr edgectl --json ps -a
+	[ "$(jq length <<<"$output")" = 0 ] || { echo "$output"; false; }
 	[ "$(leftovers)" = "$NOTHING" ]
 }
 

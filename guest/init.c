@@ -826,10 +826,11 @@ static void cgroup_setup(const struct config *c)
 	(void)cg_write(cg_dir, "memory.swap.max", "0");
 }
 
-/* How many processes the cgroup's OOM killer killed (memory.events). */
-static long cg_oom_kills(void)
+/* A counter of memory.events ("oom", "oom_kill"), 0 when unknown. */
+static long cg_event(const char *key)
 {
 	char buf[512], *p;
+	size_t kl = strlen(key);
 	ssize_t n;
 	int fd;
 
@@ -839,9 +840,9 @@ static long cg_oom_kills(void)
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	buf[n > 0 ? n : 0] = '\0';
-	for (p = buf; (p = strstr(p, "oom_kill ")); p++)
-		if (p == buf || p[-1] == '\n')
-			return strtol(p + 9, NULL, 10);
+	for (p = buf; *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : "")
+		if (!strncmp(p, key, kl) && p[kl] == ' ')
+			return strtol(p + kl + 1, NULL, 10);
 	return 0;
 }
 
@@ -1092,8 +1093,13 @@ int main(void)
 	c.env[c.nenv] = NULL;
 	c.args[c.nargs] = NULL;
 	status = run(&c, &u);
+	/* " oom": its cgroup reached memory.max and the OOM killer killed
+	 * in it (not a kill -9, not the whole guest out of memory) */
 	snprintf(st, sizeof(st), "%d%s", status,
-		 status == 128 + SIGKILL && cg_oom_kills() > 0 ? " oom" : "");
+		 status == 128 + SIGKILL && cg_event("oom") > 0 &&
+			 cg_event("oom_kill") > 0
+		     ? " oom"
+		     : "");
 	send_frame(VM_F_EXIT, st, strlen(st));
 	wait_ack(2000);
 	power_off();

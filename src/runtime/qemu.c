@@ -15,10 +15,10 @@
  *   would ignore it until the SIGKILL (137).
  * - --memory is the entrypoint's limit: the guest init puts it in a
  *   memory cgroup of that size (memory.max; it sees it as its
- *   /sys/fs/cgroup), the guest's RAM (-m) is that plus MEM_OVERHEAD_MB for
- *   the kernel and the init; a kill by that cgroup's OOM killer is exit
- *   137 with a line on stderr (DEFAULT_MEM_MB of RAM and no limit without
- *   --memory);
+ *   /sys/fs/cgroup), the guest's RAM (-m) is that plus MEM_OVERHEAD_MB
+ *   and a tenth for the kernel and the init; a kill by that cgroup's OOM
+ *   killer is exit 137 with a line on stderr (without --memory:
+ *   DEFAULT_MEM_MB of RAM, no limit);
  *   --cpus is rounded up to whole vCPUs (-smp); --pids-limit is not
  *   applied (the guest kernel is the boundary).
  * - Network: the instance's namespace is attached by CNI as a container's;
@@ -65,7 +65,7 @@
 #define DEFAULT_GRACE_MS 10000
 #define DEFAULT_MEM_MB	 512
 #define MIN_MEM_MB	 64
-#define MEM_OVERHEAD_MB	 64 /* guest RAM beyond --memory: kernel, init */
+#define MEM_OVERHEAD_MB	 96 /* guest RAM beyond --memory: kernel, init */
 #define EXIT_WAIT_MS	 3000
 #define TAIL_MAX	 600
 #define PROBE_MS	 10000
@@ -626,11 +626,17 @@ static int prepare(struct vmrun *v, const char *qemu, const char *state_dir,
 	memset(qo, 0, sizeof(*qo));
 	qo->qemu = qemu;
 	/* --memory limits the entrypoint (a cgroup in the guest); the
-	 * guest's RAM adds room for the kernel and the init */
-	qo->memory_mb =
-	    s->memory_bytes
-		? ((s->memory_bytes + (1u << 20) - 1) >> 20) + MEM_OVERHEAD_MB
-		: DEFAULT_MEM_MB;
+	 * guest's RAM adds room for the kernel and the init, and 1/10 for
+	 * what grows with the RAM (memory map, reserves): measured on
+	 * Debian 12's kernel, the guest's MemAvailable is then above the
+	 * limit (64M: 130 MiB of RAM left 49 MB available, 1G + 96 MiB left
+	 * 965 MB), so the cgroup's limit is met before the guest's */
+	if (s->memory_bytes) {
+		uint64_t mb = (s->memory_bytes + (1u << 20) - 1) >> 20;
+		qo->memory_mb = mb + MEM_OVERHEAD_MB + mb / 10;
+	} else {
+		qo->memory_mb = DEFAULT_MEM_MB;
+	}
 	qo->cpus = s->cpus > 0 ? (unsigned)s->cpus : 1;
 	if (s->cpus > qo->cpus)
 		qo->cpus++;

@@ -35,6 +35,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -71,6 +72,7 @@ struct config {
 	const char *mounts[MAX_MOUNTS];
 	size_t nmounts;
 	const char *seed;
+	const char *memory; /* the entrypoint's limit in bytes, decimal */
 };
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -371,6 +373,8 @@ static void read_config(struct config *c)
 			c->mounts[c->nmounts++] = v;
 		else if (key == VM_K_SEED)
 			c->seed = v;
+		else if (key == VM_K_MEMORY)
+			c->memory = v;
 	}
 	if (!c->nargs)
 		fail("config: no command to run");
@@ -781,6 +785,67 @@ static const char *env_get(char **env, const char *key)
 	return NULL;
 }
 
+/* --- the entrypoint's memory cgroup --------------------------------------
+ * cgroup2 on /cg (in the initramfs: hidden by the image's root later, the
+ * fd stays), the memory controller on, the entrypoint in /cg/w with
+ * memory.max = the config's limit. The guest's RAM is that limit plus room
+ * for the kernel and this init (the host adds it), so it is the workload
+ * that its OOM killer meets, as in a container, and memory.events tells
+ * that it did. */
+static int cg_dir = -1;
+
+static int cg_write(int dir, const char *file, const char *val)
+{
+	int fd = openat(dir, file, O_WRONLY | O_CLOEXEC);
+	ssize_t n = -1;
+
+	if (fd >= 0) {
+		n = write(fd, val, strlen(val));
+		close(fd);
+	}
+	return n == (ssize_t)strlen(val) ? 0 : -1;
+}
+
+static void cgroup_setup(const struct config *c)
+{
+	int root;
+
+	if (mkdir("/cg", 0755) < 0 && errno != EEXIST)
+		fail("mkdir /cg: %s", strerror(errno));
+	mount_or_fail("cgroup2", "/cg", "cgroup2",
+		      MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+	root = open("/cg", O_DIRECTORY | O_CLOEXEC);
+	if (root < 0 || cg_write(root, "cgroup.subtree_control", "+memory") ||
+	    (mkdirat(root, "w", 0755) < 0 && errno != EEXIST) ||
+	    (cg_dir = openat(root, "w", O_DIRECTORY | O_CLOEXEC)) < 0)
+		fail("memory cgroup: %s", strerror(errno));
+	close(root);
+	if (c->memory && cg_write(cg_dir, "memory.max", c->memory) < 0)
+		fail("memory.max %s: %s", c->memory, strerror(errno));
+	/* no swap in the guest; where the kernel has the file, say so */
+	(void)cg_write(cg_dir, "memory.swap.max", "0");
+}
+
+/* A counter of memory.events ("oom", "oom_kill"), 0 when unknown. */
+static long cg_event(const char *key)
+{
+	char buf[512], *p;
+	size_t kl = strlen(key);
+	ssize_t n;
+	int fd;
+
+	if (cg_dir < 0 ||
+	    (fd = openat(cg_dir, "memory.events", O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	for (p = buf; *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : "")
+		if (!strncmp(p, key, kl) && p[kl] == ' ')
+			return strtol(p + kl + 1, NULL, 10);
+	return 0;
+}
+
 /* In the child: report why it failed on `st` (CLOEXEC), exit 127. */
 static void child_fail(int st, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), noreturn));
@@ -805,6 +870,18 @@ static void exec_child(struct config *c, const struct user *u, int out, int err,
 	int saved = ENOENT;
 
 	setsid();
+	/* into the memory cgroup, in a cgroup namespace of its own with
+	 * /sys/fs/cgroup read-only showing it as the root, as a container
+	 * sees its limit (runtimes that size heaps from memory.max) */
+	if (cg_dir >= 0) {
+		if (cg_write(cg_dir, "cgroup.procs", "0") < 0)
+			child_fail(st, "join the memory cgroup: %s",
+				   strerror(errno));
+		if (unshare(CLONE_NEWCGROUP) == 0)
+			mount("cgroup2", "/sys/fs/cgroup", "cgroup2",
+			      MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+			      NULL);
+	}
 	if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out, 1) < 0 ||
 	    dup2(err, 2) < 0)
 		child_fail(st, "set up stdio: %s", strerror(errno));
@@ -1000,6 +1077,7 @@ int main(void)
 			break;
 		}
 	net_setup(&c);
+	cgroup_setup(&c); /* before the switch: /cg is the initramfs's */
 	mount_root(&c);
 	if (c.hostname && *c.hostname &&
 	    sethostname(c.hostname, strlen(c.hostname)) < 0)
@@ -1015,7 +1093,13 @@ int main(void)
 	c.env[c.nenv] = NULL;
 	c.args[c.nargs] = NULL;
 	status = run(&c, &u);
-	snprintf(st, sizeof(st), "%d", status);
+	/* " oom": its cgroup reached memory.max and the OOM killer killed
+	 * in it (not a kill -9, not the whole guest out of memory) */
+	snprintf(st, sizeof(st), "%d%s", status,
+		 status == 128 + SIGKILL && cg_event("oom") > 0 &&
+			 cg_event("oom_kill") > 0
+		     ? " oom"
+		     : "");
 	send_frame(VM_F_EXIT, st, strlen(st));
 	wait_ack(2000);
 	power_off();

@@ -52,6 +52,11 @@ int rt_qemu_kill(const char *id, const char *sig, struct ec_err *err);
 /* SIGKILL to QEMU itself: the last resort when the guest does not react. */
 int rt_qemu_delete_force(const char *id, struct ec_err *err);
 
+/* -1 with EC_NOTFOUND and a message when `want` is a VMM edgectl names
+ * but has no adapter for (firecracker, cloud-hypervisor: not packaged in
+ * Debian 12, so none could be tested), else 0. */
+int rt_qemu_vmm_unsupported(const char *want, struct ec_err *err);
+
 /* The accelerator VMs use here, "kvm" or "tcg": what the last run's probe
  * found (cached in vm_dir/accel), else whether /dev/kvm opens. */
 const char *rt_qemu_accel(const char *vm_dir);

@@ -160,6 +160,10 @@ int rt_choose(const char *want, const char **out, struct ec_err *err)
 		    "guest kernel in /boot (install qemu-system-x86 "
 		    "and linux-image-amd64)");
 	}
+	if (want && rt_qemu_vmm_unsupported(want, err) < 0) {
+		*out = NULL;
+		return -1;
+	}
 	return rt_pick(want, rt_available(), out, err);
 }
 

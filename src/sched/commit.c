@@ -68,6 +68,7 @@ void sc_host_from_json(struct sc_host *h, const json_t *j, const char *app,
 	h->name = ec_json_str(j, "name");
 	h->loc = ec_json_str(j, "location");
 	h->labels = json_object_get(j, "labels");
+	h->runtimes = json_object_get(probe, "runtimes");
 	h->cpu_total = sat_mul1000(cap ? ec_json_int(cap, "cpus")
 				       : ec_json_int(probe, "cpus"));
 	h->mem_total = nonneg(cap ? ec_json_int(cap, "memory_bytes")

@@ -112,6 +112,28 @@ static int labels_match(const json_t *have, const json_t *want)
 	return 1;
 }
 
+/* Does h list runtime `want` (NULL: any)? A host without a list is
+ * taken to. */
+static int has_runtime(const struct sc_host *h, const char *want)
+{
+	size_t i;
+	json_t *v;
+
+	if (!want || !json_is_array(h->runtimes))
+		return 1;
+	json_array_foreach ((json_t *)h->runtimes, i, v)
+		if (json_is_string(v) && !strcmp(json_string_value(v), want))
+			return 1;
+	return 0;
+}
+
+/* Labels and runtime: may r go on h at all (room apart)? */
+static int host_matches(const struct sc_host *h, const struct sc_req *r)
+{
+	return (!r->labels || labels_match(h->labels, r->labels)) &&
+	       has_runtime(h, r->runtime);
+}
+
 int sc_fits(const struct sc_host *h, const struct sc_req *r, int *gpus,
 	    int *ngpus)
 {
@@ -224,6 +246,11 @@ static int pick_host(const struct sc_loc *l, const struct sc_req *r, int *gpus,
 		if (r->labels && !h->unverified &&
 		    !labels_match(h->labels, r->labels)) {
 			note(x, l->name, h->name, 0, "labels do not match");
+			continue;
+		}
+		if (!h->unverified && !has_runtime(h, r->runtime)) {
+			note(x, l->name, h->name, 0,
+			     "no runtime '%s' on this host", r->runtime);
 			continue;
 		}
 		s = host_score(h, r, g, &n);
@@ -622,9 +649,7 @@ static int move_target(const struct sc_loc *l, const struct sc_host *w,
 	for (i = 0; i < l->nhosts; i++) {
 		int64_t left = 0;
 
-		if (i == from ||
-		    (t->req.labels &&
-		     !labels_match(w[i].labels, t->req.labels)) ||
+		if (i == from || !host_matches(&w[i], &t->req) ||
 		    !sc_fits(&w[i], &t->req, g, &n))
 			continue;
 		for (j = 0; j < n; j++)
@@ -746,7 +771,7 @@ int sc_rebalance_plan(const struct sc_loc *l, const struct sc_req *r,
 	memcpy(w, l->hosts, l->nhosts * sizeof(*w));
 	/* fits already: nothing to move */
 	for (hi = 0; hi < l->nhosts && !found; hi++)
-		if ((!r->labels || labels_match(w[hi].labels, r->labels)) &&
+		if (host_matches(&w[hi], r) &&
 		    sc_fits(&w[hi], r, plan->gpus, &plan->ngpus)) {
 			plan->host = hi;
 			found = 1;
@@ -757,7 +782,7 @@ int sc_rebalance_plan(const struct sc_loc *l, const struct sc_req *r,
 			struct sc_host *h = &w[hi];
 
 			if (h->down || h->ngpus < r->gpu_count ||
-			    (r->labels && !labels_match(h->labels, r->labels)))
+			    !host_matches(h, r))
 				continue;
 			for (i = 0, nc = 0;
 			     i < nt && nc < SC_REBALANCE_MAX_TENANTS; i++)

@@ -36,12 +36,14 @@ struct sc_host {
 	struct sc_gpu gpus[SC_MAX_GPUS];
 	int ngpus;
 	const json_t *labels;
-	int warm;	/* has the app's image */
-	int app_count;	/* replicas of this app already there */
-	int down;	/* excluded (unreachable, draining) */
-	int unverified; /* known from a summary row only: its labels are
-			   unknown and taken to match (the caller reads the
-			   host object before it commits) */
+	const json_t *runtimes; /* its probe's list of runtimes (NULL: not
+				   known, taken to have any) */
+	int warm;		/* has the app's image */
+	int app_count;		/* replicas of this app already there */
+	int down;		/* excluded (unreachable, draining) */
+	int unverified;		/* known from a summary row only: its labels are
+				   unknown and taken to match (the caller reads the
+				   host object before it commits) */
 };
 
 struct sc_loc {
@@ -74,6 +76,7 @@ struct sc_req {
 	const char *const *allow; /* locations allowed (NULL = all) */
 	const char *const *deny;
 	const json_t *labels; /* host labels required {k: v} */
+	const char *runtime;  /* a runtime the host must list (NULL: any) */
 	int spread_locations; /* replicas over locations (default 1) */
 	double offpeak_util;  /* off-peak: eligible below this utilisation
 				 (0 = 0.2) */

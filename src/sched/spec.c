@@ -463,6 +463,7 @@ int sc_spec_parse(json_t *spec, struct sc_spec *s, struct ec_err *err)
 	s->replicas = (int)reps;
 	if (s->runtime && s->runtime[0] == '-')
 		return bad(err, "runtime", "must be a runtime's name");
+	s->req.runtime = s->runtime; /* placed only where hosts list it */
 	v = json_object_get(spec, "spread_locations");
 	if (v && !json_is_boolean(v))
 		return bad(err, "spread_locations", "must be true or false");

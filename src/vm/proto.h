@@ -59,6 +59,10 @@ enum {
  * CRNG reseeded, so VMs restored from one snapshot do not share a random
  * stream */
 #define VM_K_SEED 's'
+/* the entrypoint's memory limit in bytes (decimal): the guest puts it in
+ * a cgroup with that memory.max, so --memory is the workload's limit, not
+ * the guest kernel's RAM, and a kill by its OOM killer is told apart */
+#define VM_K_MEMORY 'L'
 
 static inline void vm_frame_hdr(uint8_t h[VM_FRAME_HDR], int type, uint32_t len)
 {

@@ -91,6 +91,12 @@ void vm_config_encode(const struct vm_guest_cfg *c, struct strbuf *out)
 		kv(out, VM_K_VIP, *p);
 	if (c->seed)
 		kv(out, VM_K_SEED, c->seed);
+	if (c->memory_max) {
+		char mem[24];
+		snprintf(mem, sizeof(mem), "%llu",
+			 (unsigned long long)c->memory_max);
+		kv(out, VM_K_MEMORY, mem);
+	}
 	for (size_t i = 0; i < c->nshares; i++) {
 		const struct vm_share *m = &c->shares[i];
 		char *v =

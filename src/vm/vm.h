@@ -40,6 +40,7 @@ struct vm_guest_cfg {
 	const struct vm_share *shares; /* 9p volumes and tmpfs, nshares */
 	size_t nshares;
 	const char *seed; /* hex randomness for the guest's RNG (NULL: none) */
+	uint64_t memory_max; /* the entrypoint's memory limit (0: none) */
 };
 void vm_config_encode(const struct vm_guest_cfg *c, struct strbuf *out);
 

@@ -12,7 +12,12 @@
 # the VM booted to the init's wait for its config; each sample then times
 # a restored run (the default when a snapshot is there) beside the cold
 # boot (config vm.snapshot false), ratio restore/cold.
-# Runs use --network none (the floor has no network either).
+# Runs use --network none (the floor has no network either). First HTTP
+# answer, same samples: `run -d --runtime qemu` on the CNI network (a
+# bridge and subnet of its own) with busybox httpd in the VM, timed from
+# the start to the first HTTP answer from the VM's address (polled every
+# 50 ms), cold and restored, beside the cold `true` run and the floor, so
+# the network's share shows.
 # Each accelerator in BENCH_VM_ACCELS (default "kvm tcg"): KVM where a
 # guest boots with it (edgectl's probe decides the same), else reported
 # as not booting; edgectl is forced to it with config vm.accel.
@@ -35,11 +40,21 @@ command -v qemu-system-x86_64 >/dev/null || { echo "vm.sh: no qemu-system-x86_64
 . "$TOP/tests/lib/busybox.bash"
 
 W=$(mktemp -d /tmp/ec-bench-vm.XXXXXX)
-trap 'rm -rf "$W"' EXIT
+BR="ecb$$"
+SUBNET="198.19.$((RANDOM % 200 + 20)).0/24"
+HTTP_ID=
+cleanup() {
+	[ -n "$HTTP_ID" ] && "$E" rm -f "$HTTP_ID" >/dev/null 2>&1
+	ip link del "$BR" 2>/dev/null || true
+	rm -rf "$W"
+}
+trap cleanup EXIT
 export EDGECTL_ROOT="$W/root" EDGECTL_STORE="file://$W/store" HOME="$W/home"
 export XDG_CONFIG_HOME="$W/cfg"
 mkdir -p "$XDG_CONFIG_HOME/edgectl" "$W/ctx" "$HOME"
 busybox_rootfs "$W/ctx/rootfs"
+mkdir -p "$W/ctx/rootfs/web"
+echo hello >"$W/ctx/rootfs/web/index.html"
 printf 'FROM scratch\nCOPY rootfs/ /\nCMD ["true"]\n' >"$W/ctx/Dockerfile"
 "$E" -q build -t bb:vm "$W/ctx" >/dev/null
 echo '{"vm": {"accel": "tcg"}}' >"$XDG_CONFIG_HOME/edgectl/config.json"
@@ -73,14 +88,42 @@ floor() { # accel kernel
 		-serial null
 }
 
+vm_config() { # accel snapshot
+	jq -n --arg s "$SUBNET" --arg b "$BR" --arg a "$1" --argjson snap "$2" \
+		'{subnet: $s, bridge: $b, vm: {accel: $a, snapshot: $snap}}' >"$XDG_CONFIG_HOME/edgectl/config.json"
+}
+
 edgectl_run() { # accel [snapshot: true|false]
-	echo "{\"vm\": {\"accel\": \"$1\", \"snapshot\": ${2:-false}}}" >"$XDG_CONFIG_HOME/edgectl/config.json"
+	vm_config "$1" "${2:-false}"
 	timeout 120 "$E" run --rm --runtime qemu --network none bb:vm -- true
+}
+
+# ms from `run -d` (CNI network, httpd in the VM) to the first HTTP answer
+# from the VM's address, or "fail"; the VM is removed after (not timed)
+http_first() { # accel snapshot
+	local s e ip i ms=fail
+	vm_config "$1" "$2"
+	s=$(date +%s%N)
+	if HTTP_ID=$(timeout 120 "$E" run -d --runtime qemu bb:vm -- httpd -f -p 80 -h /web 2>/dev/null) &&
+		ip=$("$E" --json ps | jq -r --arg id "$HTTP_ID" '.[] | select(.id == $id) | .ip') &&
+		[ -n "$ip" ] && [ "$ip" != null ]; then
+		for i in $(seq 1 2400); do
+			if curl -fsS -m 1 -o /dev/null "http://$ip/" 2>/dev/null; then
+				e=$(date +%s%N)
+				ms=$(((e - s) / 1000000))
+				break
+			fi
+			sleep 0.05
+		done
+	fi
+	[ -n "$HTTP_ID" ] && "$E" rm -f "$HTTP_ID" >/dev/null 2>&1
+	HTTP_ID=
+	echo "$ms"
 }
 
 # the snapshot for accel $1 (not timed in the samples; its time reported)
 snapshot() {
-	echo "{\"vm\": {\"accel\": \"$1\"}}" >"$XDG_CONFIG_HOME/edgectl/config.json"
+	vm_config "$1" true
 	local s e
 	s=$(date +%s%N)
 	timeout 300 "$E" -q images vm-disk --boot bb:vm >/dev/null
@@ -120,12 +163,14 @@ for acc in $ACCELS; do
 		fi
 	fi
 	snapshot "$acc"
-	f=() b=() r=() s=()
+	f=() b=() r=() s=() h=() hs=()
 	for i in $(seq 1 "$N"); do
 		f+=("$(timed floor "$acc" "$K")")
 		[ "$K" != "$BZ" ] && b+=("$(timed floor "$acc" "$BZ")")
 		r+=("$(timed edgectl_run "$acc" false)")
 		s+=("$(timed edgectl_run "$acc" true)")
+		h+=("$(http_first "$acc" false)")
+		hs+=("$(http_first "$acc" true)")
 	done
 	read -r sm sl <<<"$(stats "${s[@]}")"
 	read -r fm fl <<<"$(stats "${f[@]}")"
@@ -137,9 +182,14 @@ for acc in $ACCELS; do
 	fi
 	echo "$acc: edgectl run --rm --runtime qemu bb:vm -- true (cold boot): median ${rm_} ms, fastest ${rl} ms"
 	echo "$acc: the same restored from the snapshot: median ${sm} ms, fastest ${sl} ms"
-	if [ "$fm" != fail ] && [ "$rm_" != fail ] && [ "$sm" != fail ]; then
+	read -r hm hl <<<"$(stats "${h[@]}")"
+	read -r hsm hsl <<<"$(stats "${hs[@]}")"
+	echo "$acc: run -d (CNI network, httpd) to the first HTTP answer, cold boot: median ${hm} ms, fastest ${hl} ms"
+	echo "$acc: the same restored from the snapshot: median ${hsm} ms, fastest ${hsl} ms"
+	if [ "$fm" != fail ] && [ "$rm_" != fail ] && [ "$sm" != fail ] && [ "$hm" != fail ] && [ "$hsm" != fail ]; then
 		echo "$acc: ratio edgectl/floor (medians): $(echo "scale=2; $rm_ / $fm" | bc) (goal <= 1.3)"
 		echo "$acc: ratio restored/cold (medians): $(echo "scale=2; $sm / $rm_" | bc); restored/floor: $(echo "scale=2; $sm / $fm" | bc)"
+		echo "$acc: first HTTP answer/floor (medians): cold $(echo "scale=2; $hm / $fm" | bc), restored $(echo "scale=2; $hsm / $fm" | bc); cold HTTP/cold true run (the network's share): $(echo "scale=2; $hm / $rm_" | bc)"
 	else
 		echo "$acc: a run failed" >&2
 		exit 1

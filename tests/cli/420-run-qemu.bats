@@ -4,9 +4,11 @@
 # workdir, user, whiteouts of upper layers, run -d / logs / stop, the CNI
 # network (busybox httpd in the VM reached on its address, through -p and
 # through a --vip routed to it), volumes (virtio-9p read/write and :ro,
-# --tmpfs), what is refused, and guests that panic or never boot: a clear
-# error within a bound and nothing left (no QEMU, no state files, no
-# mounts, no temp files, no netns, veth or lease). KVM when a guest boots
+# --tmpfs), --memory as the entrypoint's cgroup limit (OOM kill: 137),
+# firecracker/cloud-hypervisor refused as unsupported, what is refused,
+# and guests that panic or never boot: a clear error within a bound and
+# nothing left (no QEMU, no state files, no mounts, no temp files, no
+# netns, veth or lease). KVM when a guest boots
 # with it here, TCG otherwise: each test says which ran (TAP comment
 # lines).
 bats_require_minimum_version 1.5.0
@@ -134,12 +136,13 @@ http_get() {
 @test "run --runtime qemu: -e, -w, -u, --cpus, --memory and --json (runtime, accel, exit status)" {
 	run -0 --separate-stderr edgectl --json run --rm --runtime qemu -e FOO=bar -e GREETING=hi -w /www -u nobody \
 		--cpus 1.5 --memory 160M bbvm:1 -- \
-		sh -c 'echo "{\"foo\":\"$FOO\",\"greeting\":\"$GREETING\",\"pwd\":\"$(pwd)\",\"uid\":$(id -u),\"gid\":$(id -g),\"cpus\":$(grep -c ^processor /proc/cpuinfo),\"mem_kb\":$(grep MemTotal /proc/meminfo | tr -dc 0-9)}"'
+		sh -c 'echo "{\"foo\":\"$FOO\",\"greeting\":\"$GREETING\",\"pwd\":\"$(pwd)\",\"uid\":$(id -u),\"gid\":$(id -g),\"cpus\":$(grep -c ^processor /proc/cpuinfo),\"mem_kb\":$(grep MemTotal /proc/meminfo | tr -dc 0-9),\"avail_kb\":$(grep MemAvailable /proc/meminfo | tr -dc 0-9),\"mem_max\":$(cat /sys/fs/cgroup/memory.max)}"'
 	local guest=${lines[0]} result=${lines[1]}
 	jq -e '.foo == "bar" and .greeting == "hi" and .pwd == "/www" and .uid == 65534 and .gid == 65534' <<<"$guest"
-	# --cpus 1.5 is two vCPUs; --memory 160M is the guest's RAM (the kernel
-	# keeps some of it)
-	jq -e '.cpus == 2 and .mem_kb > 100000 and .mem_kb <= 163840' <<<"$guest" || { echo "$guest"; false; }
+	# --cpus 1.5 is two vCPUs; --memory 160M is the entrypoint's cgroup
+	# limit; the guest's RAM adds 96 MiB and a tenth for its kernel and
+	# init, so the guest has that much available
+	jq -e '.cpus == 2 and .avail_kb > 163840 and .mem_kb <= 278528 and .mem_max == 167772160' <<<"$guest" || { echo "$guest"; false; }
 	jq -e '.exit_status == 0 and .runtime == "qemu" and (.accel == "kvm" or .accel == "tcg")' <<<"$result"
 	echo "# accel reported by --json: $(jq -r .accel <<<"$result")" >&3
 	# -u with a name not in the image's /etc/passwd: a start failure
@@ -148,6 +151,39 @@ http_get() {
 	# a missing executable is a start failure too, not status 127
 	run -1 --separate-stderr edgectl run --rm --runtime qemu bbvm:1 -- /nonexistent
 	[[ $stderr == *"exec '/nonexistent'"* ]]
+}
+
+@test "run --runtime qemu: a memory limit is enforced in the VM (OOM kill reported as 137), nothing left" {
+	# 400's case: 64 MiB limit, a shell variable of 200 MiB cannot fit; the
+	# guest's OOM killer acts in the entrypoint's cgroup, not on the guest
+	run -137 --separate-stderr edgectl run --rm --runtime qemu --memory 64M bbvm:1 -- \
+		sh -c 'x=$(dd if=/dev/zero bs=1M count=200 2>/dev/null | tr "\0" a); echo survived ${#x}'
+	say_accel
+	[[ $output != *survived* ]] || { echo "out: $output"; false; }
+	[[ $stderr == *"out of memory (over its --memory limit)"* ]] || { echo "err: $stderr"; false; }
+	[ "$(leftovers)" = "$NOTHING" ]
+	# under the limit it runs, and sees its limit as a container does
+	run -0 --separate-stderr edgectl run --rm --runtime qemu --memory 64M bbvm:1 -- \
+		sh -c 'x=$(dd if=/dev/zero bs=1M count=8 2>/dev/null | tr "\0" a); echo ${#x}; cat /sys/fs/cgroup/memory.max'
+	[ "$output" = "$(printf '8388608\n67108864')" ] || { echo "out: $output"; echo "err: $stderr"; false; }
+	# a SIGKILL that is not the OOM killer's says nothing of memory
+	run -137 --separate-stderr edgectl run --rm --runtime qemu --memory 64M bbvm:1 -- sh -c 'kill -9 $$'
+	[[ $stderr != *"out of memory"* ]]
+	# detached: ps shows 137, the logs say why, rm leaves nothing
+	run -0 --separate-stderr edgectl run -d --runtime qemu --memory 64M bbvm:1 -- \
+		sh -c 'echo start; x=$(dd if=/dev/zero bs=1M count=200 2>/dev/null | tr "\0" a); echo survived'
+	local id=$output i
+	STARTED+=("$id")
+	for i in $(seq 1 240); do
+		edgectl --json ps -a | jq -e --arg id "$id" '.[] | select(.id == $id) | .status == "exited"' >/dev/null && break
+		sleep 0.5
+	done
+	run -0 --separate-stderr edgectl --json ps -a
+	jq -e --arg id "$id" '.[] | select(.id == $id) | .status == "exited" and .exit_status == 137' <<<"$output" || { echo "$output"; false; }
+	run -0 edgectl logs "$id"
+	[[ $output == start*"out of memory"* && $output != *survived* ]] || { echo "logs: $output"; false; }
+	run -0 edgectl rm "$id"
+	[ "$(leftovers)" = "$NOTHING" ]
 }
 
 @test "run --runtime qemu: the rootfs disk applies whiteouts and opaque dirs, is cached per image, and writes stay in the VM" {
@@ -308,6 +344,20 @@ http_get() {
 	echo "# boot timeout reported after $took s" >&3
 	[[ $stderr == *"did not start its entrypoint in time"* ]] || { echo "$stderr"; false; }
 	[ "$took" -lt 30 ]
+	[ "$(leftovers)" = "$NOTHING" ]
+}
+
+@test "run --runtime firecracker / cloud-hypervisor: not supported on this host, said clearly (exit 3), nothing left" {
+	local r
+	for r in firecracker cloud-hypervisor; do
+		run -3 --separate-stderr edgectl run --rm --runtime "$r" bbvm:1 -- true
+		[[ $stderr == *"runtime '$r' is not supported on this host"*"not packaged in Debian 12"*"--runtime qemu"* ]] ||
+			{ echo "$stderr"; false; }
+		run -3 --separate-stderr edgectl run -d --runtime "$r" bbvm:1 -- true
+		[[ $stderr == *"not supported on this host"* ]]
+	done
+	run -0 --separate-stderr edgectl --json ps -a
+	[ "$(jq length <<<"$output")" = 0 ] || { echo "$output"; false; }
 	[ "$(leftovers)" = "$NOTHING" ]
 }
 

@@ -4,7 +4,9 @@
 # a host that advertises qemu (a real sshd host in a network namespace,
 # tests/lib/fleet.bash), and the image GC (`images rm`, `prewarm --evict`)
 # removes a disk (and its snapshots) once no ref and no instance uses its
-# image. One VM boots here (prewarm --boot's snapshot); the runs are in
+# image; `schedule` with runtime qemu places only on a host that lists it
+# (firecracker: on none) and starts the VM there. Two VMs boot here
+# (prewarm --boot's snapshot, the scheduled one); the runs are in
 # 420-run-qemu.bats.
 bats_require_minimum_version 1.5.0
 
@@ -91,4 +93,31 @@ setup() {
 	jq -e --arg d "$d" '.hosts[0].evicted == [$d]' <<<"$output"
 	[ ! -e "$(fleet_root h1)/vm/rootfs/${d#sha256:}.erofs" ]
 	[ -z "$(ls "$(fleet_root h1)/vm/snap/")" ]
+}
+
+@test "schedule --runtime qemu: placed only on a host that lists qemu, started there as a microVM; firecracker has no host" {
+	# no host lists firecracker: nothing placed (sched.t checks the note)
+	run -3 --separate-stderr edgectl --json schedule --dry-run --explain --image vmjob:1 --name fcapp \
+		--runtime firecracker --memory 64M
+	[[ $stderr == *"no capacity"* ]] || { echo "$output $stderr"; false; }
+	# qemu: h1 lists it; the replica starts there with --runtime qemu
+	run -0 --separate-stderr edgectl --json schedule --image vmjob:1 --name vmapp --runtime qemu \
+		--memory 64M --cpus 0.1 -- sleep 300
+	echo "$output"
+	jq -e '(.placements | length) == 1 and .placements[0].host == "h1" and .placements[0].started' <<<"$output"
+	local n i ps
+	n=$(jq -r '.placements[0].instance' <<<"$output")
+	for i in $(seq 1 120); do
+		ps=$(fleet_ssh h1 "$EDGECTL" --root "$(fleet_root h1)" --json ps -a)
+		jq -e --arg n "$n" '.[] | select(.name == $n) | .status == "running"' <<<"$ps" >/dev/null && break
+		sleep 0.5
+	done
+	jq -e --arg n "$n" '.[] | select(.name == $n) | .status == "running" and .runtime == "qemu"' <<<"$ps" || { echo "$ps"; false; }
+	[ "$(pgrep -fc "qemu-system-x86_64.*$(fleet_root h1)")" = 1 ]
+	run -0 edgectl schedule rm vmapp
+	for i in $(seq 1 60); do
+		[ "$(pgrep -fc "qemu-system-x86_64.*$(fleet_root h1)")" = 0 ] && break
+		sleep 0.5
+	done
+	[ "$(pgrep -fc "qemu-system-x86_64.*$(fleet_root h1)")" = 0 ]
 }

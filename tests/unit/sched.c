@@ -824,6 +824,54 @@ static void test_latency(void)
 	}
 }
 
+/* A spec's runtime (say qemu): only hosts whose probe lists it; a host
+ * without a list is taken to have it, a summary row (unverified) too. */
+static void test_runtime(void)
+{
+	struct sc_host h[3];
+	struct sc_loc f[1];
+	struct sc_req r = req(500, 1 * GiB);
+	struct sc_explain x = {0};
+	struct sc_place pl;
+	json_t *oci = json_pack("[s,s]", "crun", "runc");
+	json_t *vm = json_pack("[s,s]", "crun", "qemu");
+	size_t n;
+
+	h[0] = host("oci-small", CPUS(4), 8 * GiB);
+	h[0].runtimes = oci;
+	h[1] = host("vm-big", CPUS(64), 256 * GiB);
+	h[1].runtimes = vm;
+	f[0] = loc("berlin", BERLIN, 60, h, 2);
+	is_str(name_of(place1(f, 1, &r, 0, NULL)), "oci-small",
+	       "runtime: without one, best fit");
+	new_app(f, 1);
+	r.runtime = "qemu";
+	is_str(name_of(place1(f, 1, &r, 0, NULL)), "vm-big",
+	       "runtime qemu: the host that advertises it, though the other "
+	       "fits tighter");
+	new_app(f, 1);
+	r.runtime = "firecracker";
+	sc_place(f, 1, &r, 1, 0, &pl, &n, &x);
+	is_int(n, 0, "runtime no host lists: nothing placed");
+	ok(has_note(&x, "berlin", "oci-small",
+		    "no runtime 'firecracker' on this host") &&
+	       has_note(&x, "berlin", "vm-big", "no runtime 'firecracker'"),
+	   "explain: hosts say they lack the runtime");
+	sc_explain_release(&x);
+	h[0].unverified = 1;
+	is_str(name_of(place1(f, 1, &r, 0, NULL)), "oci-small",
+	       "a summary row (unverified) is taken to have it");
+	h[0].unverified = 0;
+	new_app(f, 1);
+	h[2] = host("unknown", CPUS(2), 4 * GiB);
+	f[0] = loc("berlin", BERLIN, 60, h, 3);
+	r.runtime = "qemu";
+	is_str(name_of(place1(f, 1, &r, 0, NULL)), "unknown",
+	       "a host without a runtime list is taken to have it");
+	json_decref(oci);
+	json_decref(vm);
+}
+
 static void test_constraints(void)
 {
 	struct sc_host h[4];
@@ -1250,6 +1298,7 @@ int main(void)
 	test_offpeak_policy();
 	test_latency();
 	test_constraints();
+	test_runtime();
 	test_explain();
 	test_random();
 	test_rebalance();

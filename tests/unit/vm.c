@@ -80,6 +80,14 @@ static void test_config(void)
 		ok(sb.len == sizeof(want2) - 1 &&
 		       !memcmp(sb.buf, want2, sizeof(want2) - 1),
 		   "config: network identity, VIPs, 9p shares and tmpfs");
+		sb_reset(&sb);
+		c.net = NULL;
+		c.vips = NULL;
+		c.nshares = 0;
+		c.memory_max = 64ull << 20;
+		vm_config_encode(&c, &sb);
+		ok(sb.len == 11 && !memcmp(sb.buf, "L\00067108864\0", 11),
+		   "config: the entrypoint's memory limit in bytes");
 	}
 	sb_release(&sb);
 }

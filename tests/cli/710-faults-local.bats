@@ -167,7 +167,8 @@ lease_of() { grep -l "^$1" "$EDGECTL_ROOT"/cni/networks/edgectl/198.* 2>/dev/nul
 	[ "$(lease_of "$sid")" = 1 ]
 	st=$(find "$EDGECTL_ROOT/instances" -maxdepth 2 -name state.json -path "*$id*" | head -1)
 	mon=$(jq -r .monitor_pid "$st")
-	[ -n "$mon" ] && [ "$mon" != null ]
+	[ -n "$mon" ]
+	[ "$mon" != null ]
 	kill -9 "$mon"
 	while [ -d "/proc/$mon" ] && ! grep -q '^State:.*Z' "/proc/$mon/status" 2>/dev/null; do sleep 0.1; done
 	run -0 --separate-stderr edgectl --json ps -a

@@ -57,10 +57,11 @@ small_root() {
 }
 
 # temps ROOT: files a failed command must not leave (temp blobs, partial
-# layer dirs), one per line.
+# layer dirs, build dirs in ROOT/tmp: src/build/build.c), one per line.
 temps() {
-	find "$1" \( -name '*.tmp*' -o -name '.tmp*' -o -name '*.partial*' -o -name '.partial*' \
-		-o -name 'tmp-*' -o -name '.incoming*' \) 2>/dev/null
+	find "$1" -path "$1/tmp/*" -prune -print -o \( -name '*.tmp*' -o -name '.tmp*' \
+		-o -name '*.partial*' -o -name '.partial*' -o -name 'tmp-*' -o -name '.incoming*' \) \
+		-print 2>/dev/null
 }
 
 @test "faults local: ENOSPC while pulling: clear error, no image, no temp left; after room is made the pull works" {
@@ -129,6 +130,12 @@ temps() {
 	[ "$status" = 5 ]
 	[[ $stderr == *"$blob"* && $stderr == *"ermission denied"* ]]
 	run -3 as_nobody store stat refs/bb/1
+	# nothing half-written in the root nor in the store
+	run -0 temps "$d/r"
+	echo "left: $output"
+	[ -z "$output" ]
+	run -0 temps "$d/store"
+	[ -z "$output" ]
 	chmod 644 "$d/r/blobs/sha256/$blob"
 	run -0 --separate-stderr as_nobody -q push bb:1
 	run -0 as_nobody store stat refs/bb/1
@@ -243,6 +250,20 @@ lease_of() { grep -l "^$1" "$EDGECTL_ROOT"/cni/networks/edgectl/198.* 2>/dev/nul
 	run -0 --separate-stderr edgectl rm -f "$id"
 }
 
+# run_left_clean: a run that failed in a fresh root left nothing: no
+# instance (ps -a, the instances dir), no lease, no spare namespace
+# record, no temp.
+run_left_clean() {
+	run -0 --separate-stderr edgectl --json ps -a
+	[ "$output" = "[]" ]
+	[ -z "$(ls -A "$EDGECTL_ROOT/instances" 2>/dev/null)" ]
+	[ -z "$(compgen -G "$EDGECTL_ROOT/cni/networks/edgectl/198.*")" ]
+	[ -z "$(compgen -G "$EDGECTL_ROOT/cni/spares/s*")" ]
+	run -0 temps "$EDGECTL_ROOT"
+	echo "left: $output"
+	[ -z "$output" ]
+}
+
 @test "faults local: the runtime binary missing: run exits with an error naming it; an instance whose runtime vanished is removed once it is back" {
 	local id rt
 	edgectl -q build -t bb:1 "$LF_CTX" >/dev/null
@@ -255,6 +276,7 @@ lease_of() { grep -l "^$1" "$EDGECTL_ROOT"/cni/networks/edgectl/198.* 2>/dev/nul
 	echo "exit $status: $stderr"
 	[ "$status" = 2 ] || [ "$status" = 1 ]
 	[[ $stderr == *crun* ]]
+	run_left_clean
 	# started with crun, then crun is gone for stop and rm
 	run -0 --separate-stderr edgectl run -d --runtime crun bb:1 -- sleep 300
 	id=$output
@@ -265,6 +287,52 @@ lease_of() { grep -l "^$1" "$EDGECTL_ROOT"/cni/networks/edgectl/198.* 2>/dev/nul
 	[ "$status" != 0 ]
 	[[ $stderr == *crun* ]]
 	run -0 --separate-stderr edgectl rm -f "$id"
+	run -0 --separate-stderr edgectl run --rm --runtime crun bb:1 -- echo next
+	[ "$output" = next ]
+}
+
+# without_crun CMD...: CMD in a private mount namespace where crun does not
+# exist: its directory is an overlay of itself with a whiteout for crun
+# (stat gives ENOENT; nothing is removed from the machine).
+without_crun() {
+	local rt dir
+	rt=$(readlink -f "$(command -v crun)")
+	dir=$(dirname "$rt")
+	mkdir -p "$T/ov/up" "$T/ov/work"
+	[ -e "$T/ov/up/crun" ] || mknod "$T/ov/up/crun" c 0 0
+	unshare -m sh -c 'mount --make-rprivate / && mount -t overlay ec-nocrun -o "lowerdir=$1,upperdir=$2,workdir=$3" "$1" && test ! -e "$1/crun" && shift 3 && exec "$@"' \
+		- "$dir" "$T/ov/up" "$T/ov/work" "$@"
+}
+
+@test "faults local: the runtime binary truly absent: run exits naming it and what is there, leaves nothing; rm of an instance started with it waits for it" {
+	local id
+	edgectl -q build -t bb:1 "$LF_CTX" >/dev/null
+	run --separate-stderr without_crun "$EDGECTL" run --rm --runtime crun bb:1 -- echo hi
+	echo "exit $status: $stderr"
+	[ "$status" = 2 ]
+	[[ $stderr == *"runtime 'crun' is not installed"* ]]
+	run_left_clean
+	# detached with it, then it is gone: rm fails naming it, keeps the
+	# instance; once back, rm works and leaves nothing
+	run -0 --separate-stderr edgectl run -d --runtime crun bb:1 -- sleep 300
+	id=$output
+	STARTED+=("$id")
+	run --separate-stderr without_crun "$EDGECTL" rm -f "$id"
+	echo "exit $status: $stderr"
+	[ "$status" != 0 ]
+	[[ $stderr == *crun* ]]
+	run -0 --separate-stderr edgectl --json ps -a
+	jq -e --arg id "$id" 'map(select(.id == $id)) | length == 1' <<<"$output"
+	run -0 --separate-stderr edgectl rm -f "$id"
+	# gone: no instance, namespace, lease or temp (the spare namespace
+	# its start left for the next one stays)
+	[ ! -e "/run/netns/ec-$id" ]
+	[ ! -e "$EDGECTL_ROOT/instances/$id" ]
+	[ "$(lease_of "$id")" = 0 ]
+	run -0 --separate-stderr edgectl --json ps -a
+	[ "$output" = "[]" ]
+	run -0 temps "$EDGECTL_ROOT"
+	[ -z "$output" ]
 	run -0 --separate-stderr edgectl run --rm --runtime crun bb:1 -- echo next
 	[ "$output" = next ]
 }

@@ -1,13 +1,14 @@
 #!/usr/bin/env bats
 # Local faults under running commands: the disk fills up (a small tmpfs as
 # the root) while pulling and building, a blob cannot be read (EACCES: a
-# file made unreadable for the unprivileged user running edgectl), the
+# file made unreadable for the unprivileged user running edgectl; EIO: the
+# blobs on a FUSE pass-through, tests/lib/eiofs.py, with a bad spot), the
 # monitor of a detached instance is killed -9, the runtime binary is
-# missing (hidden in a private mount namespace, never removed from the
-# machine). Expected: a clear error naming what failed, nothing
+# missing (not executable, or absent: hidden in a private mount namespace,
+# never removed from the machine). Expected: a clear error naming what failed, nothing
 # half-visible (no image listed, no blob or layer dir half there), temp
 # files collected, and the next command works once the fault is gone.
-# Needs root (tmpfs mounts, setpriv, containers).
+# Needs root (tmpfs mounts, setpriv, containers, FUSE).
 bats_require_minimum_version 1.5.0
 
 setup_file() {
@@ -38,6 +39,7 @@ setup() {
 	MNT=()
 	MNT_DIRS=()
 	STARTED=()
+	EIOFS=()
 }
 
 teardown() {
@@ -46,6 +48,7 @@ teardown() {
 		edgectl rm -f "$id" >/dev/null 2>&1 || true
 	done
 	for m in "${MNT[@]}"; do umount -l "$m" 2>/dev/null || true; done
+	for m in "${EIOFS[@]}"; do kill "$m" 2>/dev/null || true; done
 	for m in "${MNT_DIRS[@]}"; do rm -rf "$m"; done
 }
 
@@ -335,4 +338,74 @@ without_crun() {
 	[ -z "$output" ]
 	run -0 --separate-stderr edgectl run --rm --runtime crun bb:1 -- echo next
 	[ "$output" = next ]
+}
+
+# eio_mount ROOT: ROOT/blobs becomes tests/lib/eiofs.py over a copy of
+# itself (a disk with a bad spot: reads of the files named in $T/eio-list
+# fail with EIO; unmounted in teardown).
+eio_mount() {
+	local i
+	mv "$1/blobs" "$1/blobs.disk"
+	mkdir "$1/blobs"
+	: >"$T/eio-list"
+	/usr/bin/python3 "$BATS_TEST_DIRNAME/../lib/eiofs.py" "$1/blobs.disk" "$1/blobs" "$T/eio-list" \
+		</dev/null >"$T/eiofs.out" 2>&1 3>&- &
+	EIOFS+=($!)
+	MNT+=("$1/blobs")
+	for i in $(seq 1 100); do
+		mountpoint -q "$1/blobs" && return 0
+		kill -0 "${EIOFS[-1]}" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$T/eiofs.out" >&2
+	return 1
+}
+
+@test "faults local: a blob read fails with EIO (a FUSE disk with a bad spot): push, run and pull exit 1 naming the blob and EIO, leave nothing; removed and pulled again, all work" {
+	local r=$T/r blob
+	edgectl --root "$r" -q build -t bb:1 "$LF_CTX" >/dev/null
+	edgectl --root "$r" -q push bb:1
+	blob=$(ls -S "$r/blobs/sha256" | head -1)
+	eio_mount "$r"
+	echo "$blob" >"$T/eio-list"
+	run -1 cat "$r/blobs/sha256/$blob"
+	[[ $output == *"Input/output error"* ]]
+	# push to an empty store: nothing published
+	run --separate-stderr edgectl --root "$r" --store "file://$T/store2" push bb:1
+	echo "exit $status: $stderr"
+	[ "$status" = 1 ]
+	[[ $stderr == *"sha256:$blob"* && $stderr == *"Input/output error"* ]]
+	run -3 edgectl --store "file://$T/store2" store stat refs/bb/1
+	run -3 edgectl --store "file://$T/store2" store stat "blobs/sha256/$blob"
+	# run: the layer has to be unpacked from the blob (the unpacked one
+	# collected)
+	rm -rf "$r/layers"
+	run --separate-stderr edgectl --root "$r" run --rm --network none --runtime crun bb:1 -- echo hi
+	echo "exit $status: $stderr"
+	[ "$status" = 1 ]
+	[[ $stderr == *"sha256:$blob"* && $stderr == *"Input/output error"* ]]
+	# nothing half there: no instance, no layer dir, no temp
+	run -0 --separate-stderr edgectl --root "$r" --json ps -a
+	[ "$output" = "[]" ]
+	[ -z "$(ls -A "$r/layers" 2>/dev/null)" ]
+	run -0 temps "$r"
+	[ -z "$output" ]
+	# pull (the blob is there, unpacking reads it): the same
+	run --separate-stderr edgectl --root "$r" pull bb:1
+	echo "exit $status: $stderr"
+	[ "$status" = 1 ]
+	[[ $stderr == *"sha256:$blob"* && $stderr == *"Input/output error"* ]]
+	[ -z "$(ls -A "$r/layers" 2>/dev/null)" ]
+	run -0 temps "$r"
+	[ -z "$output" ]
+	# the bad blob removed (its new copy lands elsewhere on the disk):
+	# pull, run and push work
+	rm "$r/blobs/sha256/$blob"
+	: >"$T/eio-list"
+	run -0 --separate-stderr edgectl --root "$r" -q pull bb:1
+	[ -e "$r/blobs/sha256/$blob" ]
+	run -0 --separate-stderr edgectl --root "$r" run --rm --network none --runtime crun bb:1 -- echo hi
+	[ "$output" = hi ]
+	run -0 --separate-stderr edgectl --root "$r" -q --store "file://$T/store2" push bb:1
+	run -0 edgectl --store "file://$T/store2" store stat refs/bb/1
 }

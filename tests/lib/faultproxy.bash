@@ -91,14 +91,15 @@ fault_hits() {
 }
 
 # fault_open_uploads: how many multipart uploads are open on the RGW under
-# the test's prefix (straight to RGW with the aws CLI, not through the
-# proxy, so the log stays the command's).
+# the test's prefix (ListMultipartUploads, signed by tests/lib/s3get.pl,
+# straight to RGW, not through the proxy, so the log stays the command's).
+# Fails unless RGW answered with a listing.
 fault_open_uploads() {
-	AWS_ACCESS_KEY_ID=$RGW_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$RGW_SECRET_KEY \
-		AWS_REGION=$RGW_REGION AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \
-		aws --endpoint-url "$S3_ENDPOINT" s3api list-multipart-uploads \
-		--bucket "$RGW_BUCKET" --prefix "$FAULT_PREFIX/" --output json |
-		jq '.Uploads // [] | length'
+	local x
+	x=$(perl "$FAULT_LIB/s3get.pl" "$S3_ENDPOINT" "/$RGW_BUCKET" \
+		"prefix=$FAULT_PREFIX%2F&uploads=" "$RGW_REGION") || { echo "$x" >&2; return 1; }
+	[[ $x == *"<ListMultipartUploadsResult"* ]] || { echo "not a listing: $x" >&2; return 1; }
+	grep -o '<Upload>' <<<"$x" | wc -l
 }
 
 # fault_leftovers ROOT: half-written files a command must not leave in

@@ -50,7 +50,8 @@
 
 #define DEFAULT_RETRIES 7
 /* A server that accepts but stalls costs 30 s (the low-speed limit; the
- * store URL's stall_timeout=S sets it) per attempt: give up after this many stalled attempts in a row. */
+ * store URL's stall_timeout=S sets it) per attempt: give up after this many
+ * stalled attempts in a row. */
 #define MAX_STALLS	2
 #define XML_BODY_MAX	(16u << 20) /* listings and other XML responses */
 #define SIGNED_BODY_MAX (1u << 20)  /* memory bodies up to this are hashed */
@@ -59,7 +60,7 @@
 #define HDR_MAX		10
 #define WID_HEADER	"x-amz-meta-edgectl-wid"
 
-#define VALID_PARAMS \
+#define VALID_PARAMS                                                           \
 	"endpoint, region, style, if_match, tls_verify, stall_timeout"
 
 struct s3_store {
@@ -1782,10 +1783,11 @@ static int parse_params(const struct store_query *q, size_t nq,
 			char *end;
 			long n = strtol(v, &end, 10);
 			if (!*v || *end || n < 1 || n > 3600)
-				return ec_err_set(err, EC_USAGE,
-						  "store URL: stall_timeout='%s' "
-						  "must be 1 to 3600 seconds",
-						  v);
+				return ec_err_set(
+				    err, EC_USAGE,
+				    "store URL: stall_timeout='%s' "
+				    "must be 1 to 3600 seconds",
+				    v);
 			p->stall_secs = n;
 		} else {
 			return ec_err_set(err, EC_USAGE,

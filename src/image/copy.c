@@ -169,7 +169,15 @@ int img_fd_matches(int fd, const struct oci_desc *d, char hex[65],
 	uint64_t off = 0;
 	ssize_t n;
 
-	while ((n = pread(fd, buf, CHUNK, (off_t)off)) > 0) {
+	int e = 0;
+
+	while ((n = pread(fd, buf, CHUNK, (off_t)off)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			e = errno;
+			break;
+		}
 		sha256_update(sha, buf, (size_t)n);
 		off += (uint64_t)n;
 	}
@@ -177,7 +185,11 @@ int img_fd_matches(int fd, const struct oci_desc *d, char hex[65],
 	sha256_free(sha);
 	hex_encode(md, sizeof(md), hex);
 	*got = off;
-	return n == 0 && off == d->size && !strcmp(hex, d->digest + 7);
+	if (e) {
+		errno = e;
+		return -1;
+	}
+	return off == d->size && !strcmp(hex, d->digest + 7);
 }
 
 /* Download into a temp file next to the cache, verify, return its fd. */
@@ -197,7 +209,16 @@ static int fetch_verified_tmp(struct copier *c, const struct oci_desc *d,
 		close(fd);
 		return -1;
 	}
-	if (!img_fd_matches(fd, d, hex, &off)) {
+	switch (img_fd_matches(fd, d, hex, &off)) {
+	case 1:
+		return fd;
+	case -1:
+		ec_err_errno(err, EC_FAIL, errno,
+			     "blob %s from %s: read back from temp file",
+			     d->digest, img_ep_name(c->src));
+		close(fd);
+		return -1;
+	default:
 		close(fd);
 		return ec_err_set(err, EC_FAIL,
 				  "blob %s from %s: digest mismatch (got "
@@ -206,7 +227,6 @@ static int fetch_verified_tmp(struct copier *c, const struct oci_desc *d,
 				  d->digest, img_ep_name(c->src), hex,
 				  (unsigned long long)off);
 	}
-	return fd;
 }
 
 /* *copied: 1 moved, 2 mounted (registry), 0 already there, 3 moved and

@@ -714,7 +714,16 @@ int ep_blob_push(struct img_ep *ep, const struct oci_desc *d, int fd,
 
 		/* the store's parallel parts are not sent in order: hash the
 		 * file before it goes (registry uploads hash as they send) */
-		if (!img_fd_matches(fd, d, hex, &got))
+		int ok = img_fd_matches(fd, d, hex, &got);
+
+		if (ok < 0)
+			return ec_err_errno(
+			    err, EC_FAIL, errno,
+			    "read local blob %s (at byte %" PRIu64
+			    "; the disk may be failing: remove "
+			    "the image and pull it again)",
+			    d->digest, got);
+		if (!ok)
 			return ec_err_set(
 			    err, EC_FAIL,
 			    "local blob %s is corrupt: its "

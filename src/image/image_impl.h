@@ -77,8 +77,10 @@ int ep_blob_fetch(struct img_ep *ep, const struct oci_desc *d, int fd,
 int ep_blob_push(struct img_ep *ep, const struct oci_desc *d, int fd,
 		 struct img_meter *m, struct ec_err *err);
 
-/* Does fd (read with pread from 0) hash to d's digest and size? hex gets
- * the sha256 it has, *got its length. */
+/* Does fd (read with pread from 0) hash to d's digest and size? 1 yes, 0
+ * no; -1 (errno set) a read failed (EIO: a bad disk), which is no
+ * mismatch. hex gets the sha256 it has, *got its length (up to the
+ * failed read). */
 int img_fd_matches(int fd, const struct oci_desc *d, char hex[65],
 		   uint64_t *got);
 

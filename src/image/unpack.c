@@ -206,14 +206,22 @@ static void *produce(void *arg)
 		    comp_reader_new(p->kind, LAYER_MAX_OUT, pipe_sink, p);
 		_cleanup_free_ char *buf = xmalloc(1 << 20);
 		uint64_t off = 0;
-		ssize_t n;
+		ssize_t n = 0;
 
 		p->r = 0;
+		/* a failed read is no end of the blob (EIO: a bad disk) */
 		while (p->r == 0 &&
-		       (n = pread(p->blob_fd, buf, 1 << 20, (off_t)off)) > 0) {
+		       ((n = pread(p->blob_fd, buf, 1 << 20, (off_t)off)) > 0 ||
+			(n < 0 && errno == EINTR))) {
+			if (n < 0)
+				continue;
 			off += (uint64_t)n;
 			p->r = comp_reader_feed(cr, buf, (size_t)n, &p->err);
 		}
+		if (p->r == 0 && n < 0)
+			p->r = ec_err_errno(&p->err, EC_FAIL, errno,
+					    "read blob %s at byte %" PRIu64,
+					    p->digest, off);
 		if (p->r == 0)
 			p->r = comp_reader_finish(cr, &p->err);
 		comp_reader_free(cr);
@@ -320,8 +328,11 @@ static int unpack_fd(int fd, uint64_t size, struct img_stream *st,
 	if (r == 0 && p.r < 0) {
 		*err = p.err;
 		r = -1;
-	} else if (r < 0 && p.r < 0 && p.err.cat != EC_FAIL) {
-		*err = p.err; /* the cause (bomb, corrupt), not EPIPE */
+	} else if (r < 0 && p.r < 0 &&
+		   (p.err.cat != EC_FAIL ||
+		    (p.err.errnum && p.err.errnum != EPIPE))) {
+		/* the cause (bomb, corrupt, a failed read: EIO), not EPIPE */
+		*err = p.err;
 	} else if (r < 0 && p.r < 0 && st) {
 		*err = p.err; /* a failed download or digest: the cause */
 	}

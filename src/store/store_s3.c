@@ -43,13 +43,15 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
 #define DEFAULT_RETRIES 7
-/* A server that accepts but stalls costs 30 s (the low-speed limit) per
- * attempt: give up after this many stalled attempts in a row. */
+/* A server that accepts but stalls costs 30 s (the low-speed limit; the
+ * store URL's stall_timeout=S sets it) per attempt: give up after this many
+ * stalled attempts in a row. */
 #define MAX_STALLS	2
 #define XML_BODY_MAX	(16u << 20) /* listings and other XML responses */
 #define SIGNED_BODY_MAX (1u << 20)  /* memory bodies up to this are hashed */
@@ -58,7 +60,8 @@
 #define HDR_MAX		10
 #define WID_HEADER	"x-amz-meta-edgectl-wid"
 
-#define VALID_PARAMS "endpoint, region, style, if_match, tls_verify"
+#define VALID_PARAMS                                                           \
+	"endpoint, region, style, if_match, tls_verify, stall_timeout"
 
 struct s3_store {
 	struct store base;
@@ -1768,6 +1771,7 @@ static int opt_bool(const char *url_key, const char *v, int *out,
 struct s3_params {
 	const char *endpoint, *region;
 	int path_style, quote, tls_verify;
+	long stall_secs; /* 0 = the HTTP client's default (30 s) */
 };
 
 static int parse_params(const struct store_query *q, size_t nq,
@@ -1807,6 +1811,16 @@ static int parse_params(const struct store_query *q, size_t nq,
 		} else if (!strcmp(k, "tls_verify")) {
 			if (opt_bool(k, v, &p->tls_verify, err) < 0)
 				return -1;
+		} else if (!strcmp(k, "stall_timeout")) {
+			char *end;
+			long n = strtol(v, &end, 10);
+			if (!*v || *end || n < 1 || n > 3600)
+				return ec_err_set(
+				    err, EC_USAGE,
+				    "store URL: stall_timeout='%s' "
+				    "must be 1 to 3600 seconds",
+				    v);
+			p->stall_secs = n;
 		} else {
 			return ec_err_set(err, EC_USAGE,
 					  "store URL: unknown parameter '%s'; "
@@ -1867,6 +1881,7 @@ int store_s3_open(const char *bucket, const char *prefix,
 	s->log_ctx = opts->log_ctx;
 	ho.insecure = !p.tls_verify;
 	ho.connect_timeout_ms = opts->connect_timeout_ms;
+	ho.low_speed_secs = p.stall_secs;
 	ho.log = opts->log;
 	ho.log_ctx = opts->log_ctx;
 	s->http = http_client_new(&ho);

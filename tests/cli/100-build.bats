@@ -103,7 +103,8 @@ umoci_unpack() {
 	d1=$(edgectl build -q -t r:1 "$CTX")
 	export EDGECTL_ROOT="$BATS_TEST_TMPDIR/root2"
 	d2=$(edgectl build -q -t r:1 "$CTX")
-	[ -n "$d1" ] && [ "$d1" = "$d2" ]
+	[ -n "$d1" ]
+	[ "$d1" = "$d2" ]
 	# and a different epoch changes it
 	d3=$(SOURCE_DATE_EPOCH=1700000001 edgectl build -q --no-cache -t r:1 "$CTX")
 	[ "$d3" != "$d1" ]
@@ -308,7 +309,9 @@ umoci_unpack() {
 	[ "$(stat -c '%a %u:%g' "$r/tmp/new")" = "755 1000:1000" ]
 	[ "$(stat -c '%a %u:%g' "$r/tmp/new/deep")" = "755 1000:1000" ]
 	[ "$(stat -c '%a %u:%g' "$r/x/y")" = "755 0:0" ]
-	[ ! -e "$r/dev" ] && [ ! -e "$r/proc" ] && [ ! -e "$r/sys" ]
+	[ ! -e "$r/dev" ]
+	[ ! -e "$r/proc" ]
+	[ ! -e "$r/sys" ]
 	run -0 edgectl --json inspect wd:1
 	jq -e '.config.config.WorkingDir == "/x/y"' <<<"$output"
 }

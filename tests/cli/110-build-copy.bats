@@ -141,7 +141,8 @@ outside_untouched() {
 	edgectl -q build -t d1:1 "$CTX" >/dev/null
 	umoci_unpack "$BATS_TEST_TMPDIR/u" d1:1
 	r="$BATS_TEST_TMPDIR/u/rootfs"
-	[ -d "$r/tmp" ] && [ -d "$r/root" ]
+	[ -d "$r/tmp" ]
+	[ -d "$r/root" ]
 	[ "$(cat "$r/tmp/f.txt")" = f ]
 	[ "$(cat "$r/root/f.txt")" = f ]
 	# the existing directories keep their mode and owner in the new layers
@@ -167,12 +168,15 @@ outside_untouched() {
 	edgectl -q build -t d6:1 "$CTX" >/dev/null
 	umoci_unpack "$BATS_TEST_TMPDIR/u" d6:1
 	r="$BATS_TEST_TMPDIR/u/rootfs"
-	[ -f "$r/toplink" ] && [ ! -L "$r/toplink" ]
+	[ -f "$r/toplink" ]
+	[ ! -L "$r/toplink" ]
 	[ "$(cat "$r/toplink")" = content ]
-	[ -f "$r/dl/a" ] && [ ! -L "$r/dl/a" ]
+	[ -f "$r/dl/a" ]
+	[ ! -L "$r/dl/a" ]
 	[ "$(readlink "$r/dl/inner")" = a ]
 	[ "$(cat "$r/al/a")" = a ]
-	[ "$(cat "$r/dir/lnk")" = content ] && [ ! -L "$r/dir/lnk" ]
+	[ "$(cat "$r/dir/lnk")" = content ]
+	[ ! -L "$r/dir/lnk" ]
 }
 
 @test "build: COPY --chown owns the directories it creates, not the ones that existed" {

@@ -183,12 +183,17 @@ whiteout_image() {
 # What whiteout_image gives once its layers are applied.
 whiteout_expect() {
 	local f=$1
-	[ "$(cat "$f/a/keep")" = keep ] && [ "$(cat "$f/a/gone")" = back ]
-	[ ! -e "$f/a/sub/x" ] && [ -d "$f/a/sub" ]
+	[ "$(cat "$f/a/keep")" = keep ]
+	[ "$(cat "$f/a/gone")" = back ]
+	[ ! -e "$f/a/sub/x" ]
+	[ -d "$f/a/sub" ]
 	[ "$(stat -c %a "$f/a")" = 700 ]
 	[ "$(ls -A "$f/opq")" = new ]
-	[ "$(cat "$f/f2d/inner")" = inner ] && [ -f "$f/d2f" ] && [ "$(cat "$f/d2f")" = file ]
-	[ ! -e "$f/link" ] && [ ! -L "$f/link" ]
+	[ "$(cat "$f/f2d/inner")" = inner ]
+	[ -f "$f/d2f" ]
+	[ "$(cat "$f/d2f")" = file ]
+	[ ! -e "$f/link" ]
+	[ ! -L "$f/link" ]
 	[ "$(stat -c %a "$f/suid")" = 4755 ]
 	[ "$(stat -c %i "$f/keepdir/h1")" = "$(stat -c %i "$f/keepdir/h2")" ]
 	# no whiteout left in any form: no .wh. name, no 0:0 device, no xattr
@@ -272,7 +277,8 @@ expect_refused() {
 	run ! --separate-stderr edgectl --root "$T/r2" pull --unpack "$T/flat" "oci:$T/evil:x"
 	echo "$stderr"
 	[[ $stderr == *"$what"* ]] || { echo "message does not name '$what': $stderr"; false; }
-	[ ! -e "$T/outside" ] && [ ! -e "/tmp/edgectl-evil-$$" ]
+	[ ! -e "$T/outside" ]
+	[ ! -e "/tmp/edgectl-evil-$$" ]
 	# no half-unpacked layer dir
 	[ -z "$(find "$T/r2/layers" -mindepth 1 -maxdepth 1 2>/dev/null)" ]
 }

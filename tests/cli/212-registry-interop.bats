@@ -101,7 +101,8 @@ blob_gets() {
 	[[ $stderr == *"milliseconds; trying plain http"* ]] || { echo "$stderr"; false; }
 	ms=$(grep -oE 'after [0-9]+ milliseconds' <<<"$stderr" | head -n 1 | grep -oE '[0-9]+')
 	echo "TLS probe: $ms ms"
-	[ -n "$ms" ] && [ "$ms" -lt 2000 ]
+	[ -n "$ms" ]
+	[ "$ms" -lt 2000 ]
 	jq -e --arg r "$PROXY" '.registries[$r].scheme == "http"' "$EDGECTL_ROOT/cache/registries.json"
 	# remembered: no TLS attempt at all the next time
 	: >"$PROXY_LOG"

@@ -309,7 +309,8 @@ mt_gc() {
 	# used just now: kept
 	run -0 --separate-stderr edgectl --json images rm bb:gc
 	jq -e '.store_mount_bytes_freed == 0' <<<"$output"
-	[ -e "$a" ] && [ -e "$b" ]
+	[ -e "$a" ]
+	[ -e "$b" ]
 	touch -d '1 hour ago' "$a" "$b"
 	edgectl -q build -t bb:gc "$BATS_FILE_TMPDIR/ctx" >/dev/null
 	run -0 --separate-stderr edgectl --json images rm bb:gc

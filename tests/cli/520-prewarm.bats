@@ -113,7 +113,10 @@ setup() {
 	local d1 d2 h
 	d1=$(edgectl --json prewarm ls --image job:1 | jq -r '.[0].digest')
 	d2=$(edgectl --json prewarm ls --image job:2 | jq -r '.[0].digest')
-	[ -n "$d1" ] && [ "$d1" != null ] && [ -n "$d2" ] && [ "$d2" != null ]
+	[ -n "$d1" ]
+	[ "$d1" != null ]
+	[ -n "$d2" ]
+	[ "$d2" != null ]
 	# h1: an instance uses job:1 (the image GC must never touch)
 	mkdir -p "$(fleet_root h1)/instances/inst1"
 	local l1
@@ -140,7 +143,8 @@ setup() {
 	cmp "$(jq -r '.lowerdirs[0]' "$(fleet_root h1)/instances/inst1/spec.json")/weights" "$BATS_FILE_TMPDIR/ctx/rootfs/weights"
 	run -0 fleet_ssh h3 "$EDGECTL" --root "$(fleet_root h3)" --json images
 	jq -e 'length == 0' <<<"$output"
-	[ -z "$(ls "$(fleet_root h3)/blobs/sha256")" ] && [ -z "$(ls "$(fleet_root h3)/layers")" ]
+	[ -z "$(ls "$(fleet_root h3)/blobs/sha256")" ]
+	[ -z "$(ls "$(fleet_root h3)/layers")" ]
 	# the warm sets say the same
 	run -0 --separate-stderr edgectl --json prewarm ls
 	jq -e --arg d1 "$d1" --arg d2 "$d2" '

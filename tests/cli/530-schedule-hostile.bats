@@ -175,7 +175,8 @@ spec_check() {
 	# what was committed before the signal is recorded, nothing is lost
 	edgectl --json store get apps/long.json "$T/rec.json" >/dev/null
 	n=$(jq '.placements | length' "$T/rec.json")
-	[ "$n" -gt 0 ] && [ "$n" -lt 1500 ]
+	[ "$n" -gt 0 ]
+	[ "$n" -lt 1500 ]
 	run -0 --separate-stderr edgectl --json host ls
 	jq -e --argjson n "$n" '[.[].allocations | length] | add == $n' <<<"$output"
 }

@@ -142,7 +142,8 @@ victim_host() {
 	echo "$FV_LOOP" >"$BATS_FILE_TMPDIR/loop.pid"
 	sleep 1
 	victim=$(victim_host)
-	[ -n "$victim" ] && [ "$victim" != null ]
+	[ -n "$victim" ]
+	[ "$victim" != null ]
 	t0=$(($(date +%s%N) / 1000000))
 	vip_kill_host "$victim" "$FV_PINS-$victim"
 	# the loop: two checks (the victim's router cannot be reached, exit
@@ -287,7 +288,8 @@ victim_host() {
 		<<<"$output"
 	# the first answer from the new replica (it serves its id) through
 	# the VIP
-	[ -n "$new" ] && [ "$new" != null ]
+	[ -n "$new" ]
+	[ "$new" != null ]
 	for i in $(seq 50); do
 		[ "$(ip netns exec "$FV_CLIENT" curl -fsS -m 3 http://198.19.250.3/ 2>/dev/null)" = "$new" ] && break
 	done

@@ -115,7 +115,8 @@ sync_all() {
 	jq -e '(.placements | length == 3) and ([.placements[].host] | unique | length == 3)' <<<"$output"
 	west=$(ids_in west "$(jq .placements <<<"$output")")
 	east=$(ids_in east "$(jq .placements <<<"$output")")
-	[ "$(wc -l <<<"$west")" = 2 ] && [ "$(wc -l <<<"$east")" = 1 ]
+	[ "$(wc -l <<<"$west")" = 2 ]
+	[ "$(wc -l <<<"$east")" = 1 ]
 	# a router on every host's uplink (own pins; the pass program on
 	# the switch side of it), and on the client links of h1 and h3
 	for h in $FLEET_HOSTS; do
@@ -188,7 +189,8 @@ sync_all() {
 	echo "tick: $output"
 	jq -e 'map(select(.action == "replaced")) | length == 2 and all(.[]; .host != "h3")' <<<"$output"
 	new_west=$(jq -r 'map(select(.action == "replaced")) | .[].id' <<<"$output" | sort)
-	[ "$(wc -l <<<"$new_west")" = 2 ] && [ "$new_west" != "$west" ]
+	[ "$(wc -l <<<"$new_west")" = 2 ]
+	[ "$new_west" != "$west" ]
 	vip_txoff h1 h2
 	run -0 --separate-stderr edgectl --json route check --all --timeout 500
 	# each host's check recorded its router's client packets for the

@@ -1,13 +1,14 @@
 #!/usr/bin/env bats
 # Local faults under running commands: the disk fills up (a small tmpfs as
 # the root) while pulling and building, a blob cannot be read (EACCES: a
-# file made unreadable for the unprivileged user running edgectl), the
+# file made unreadable for the unprivileged user running edgectl; EIO: the
+# blobs on a FUSE pass-through, tests/lib/eiofs.py, with a bad spot), the
 # monitor of a detached instance is killed -9, the runtime binary is
-# missing (hidden in a private mount namespace, never removed from the
-# machine). Expected: a clear error naming what failed, nothing
+# missing (not executable, or absent: hidden in a private mount namespace,
+# never removed from the machine). Expected: a clear error naming what failed, nothing
 # half-visible (no image listed, no blob or layer dir half there), temp
 # files collected, and the next command works once the fault is gone.
-# Needs root (tmpfs mounts, setpriv, containers).
+# Needs root (tmpfs mounts, setpriv, containers, FUSE).
 bats_require_minimum_version 1.5.0
 
 setup_file() {
@@ -38,6 +39,7 @@ setup() {
 	MNT=()
 	MNT_DIRS=()
 	STARTED=()
+	EIOFS=()
 }
 
 teardown() {
@@ -46,6 +48,7 @@ teardown() {
 		edgectl rm -f "$id" >/dev/null 2>&1 || true
 	done
 	for m in "${MNT[@]}"; do umount -l "$m" 2>/dev/null || true; done
+	for m in "${EIOFS[@]}"; do kill "$m" 2>/dev/null || true; done
 	for m in "${MNT_DIRS[@]}"; do rm -rf "$m"; done
 }
 
@@ -57,10 +60,11 @@ small_root() {
 }
 
 # temps ROOT: files a failed command must not leave (temp blobs, partial
-# layer dirs), one per line.
+# layer dirs, build dirs in ROOT/tmp: src/build/build.c), one per line.
 temps() {
-	find "$1" \( -name '*.tmp*' -o -name '.tmp*' -o -name '*.partial*' -o -name '.partial*' \
-		-o -name 'tmp-*' -o -name '.incoming*' \) 2>/dev/null
+	find "$1" -path "$1/tmp/*" -prune -print -o \( -name '*.tmp*' -o -name '.tmp*' \
+		-o -name '*.partial*' -o -name '.partial*' -o -name 'tmp-*' -o -name '.incoming*' \) \
+		-print 2>/dev/null
 }
 
 @test "faults local: ENOSPC while pulling: clear error, no image, no temp left; after room is made the pull works" {
@@ -129,6 +133,12 @@ temps() {
 	[ "$status" = 5 ]
 	[[ $stderr == *"$blob"* && $stderr == *"ermission denied"* ]]
 	run -3 as_nobody store stat refs/bb/1
+	# nothing half-written in the root nor in the store
+	run -0 temps "$d/r"
+	echo "left: $output"
+	[ -z "$output" ]
+	run -0 temps "$d/store"
+	[ -z "$output" ]
 	chmod 644 "$d/r/blobs/sha256/$blob"
 	run -0 --separate-stderr as_nobody -q push bb:1
 	run -0 as_nobody store stat refs/bb/1
@@ -167,7 +177,8 @@ lease_of() { grep -l "^$1" "$EDGECTL_ROOT"/cni/networks/edgectl/198.* 2>/dev/nul
 	[ "$(lease_of "$sid")" = 1 ]
 	st=$(find "$EDGECTL_ROOT/instances" -maxdepth 2 -name state.json -path "*$id*" | head -1)
 	mon=$(jq -r .monitor_pid "$st")
-	[ -n "$mon" ] && [ "$mon" != null ]
+	[ -n "$mon" ]
+	[ "$mon" != null ]
 	kill -9 "$mon"
 	while [ -d "/proc/$mon" ] && ! grep -q '^State:.*Z' "/proc/$mon/status" 2>/dev/null; do sleep 0.1; done
 	run -0 --separate-stderr edgectl --json ps -a
@@ -242,6 +253,20 @@ lease_of() { grep -l "^$1" "$EDGECTL_ROOT"/cni/networks/edgectl/198.* 2>/dev/nul
 	run -0 --separate-stderr edgectl rm -f "$id"
 }
 
+# run_left_clean: a run that failed in a fresh root left nothing: no
+# instance (ps -a, the instances dir), no lease, no spare namespace
+# record, no temp.
+run_left_clean() {
+	run -0 --separate-stderr edgectl --json ps -a
+	[ "$output" = "[]" ]
+	[ -z "$(ls -A "$EDGECTL_ROOT/instances" 2>/dev/null)" ]
+	[ -z "$(compgen -G "$EDGECTL_ROOT/cni/networks/edgectl/198.*")" ]
+	[ -z "$(compgen -G "$EDGECTL_ROOT/cni/spares/s*")" ]
+	run -0 temps "$EDGECTL_ROOT"
+	echo "left: $output"
+	[ -z "$output" ]
+}
+
 @test "faults local: the runtime binary missing: run exits with an error naming it; an instance whose runtime vanished is removed once it is back" {
 	local id rt
 	edgectl -q build -t bb:1 "$LF_CTX" >/dev/null
@@ -254,6 +279,7 @@ lease_of() { grep -l "^$1" "$EDGECTL_ROOT"/cni/networks/edgectl/198.* 2>/dev/nul
 	echo "exit $status: $stderr"
 	[ "$status" = 2 ] || [ "$status" = 1 ]
 	[[ $stderr == *crun* ]]
+	run_left_clean
 	# started with crun, then crun is gone for stop and rm
 	run -0 --separate-stderr edgectl run -d --runtime crun bb:1 -- sleep 300
 	id=$output
@@ -266,4 +292,120 @@ lease_of() { grep -l "^$1" "$EDGECTL_ROOT"/cni/networks/edgectl/198.* 2>/dev/nul
 	run -0 --separate-stderr edgectl rm -f "$id"
 	run -0 --separate-stderr edgectl run --rm --runtime crun bb:1 -- echo next
 	[ "$output" = next ]
+}
+
+# without_crun CMD...: CMD in a private mount namespace where crun does not
+# exist: its directory is an overlay of itself with a whiteout for crun
+# (stat gives ENOENT; nothing is removed from the machine).
+without_crun() {
+	local rt dir
+	rt=$(readlink -f "$(command -v crun)")
+	dir=$(dirname "$rt")
+	mkdir -p "$T/ov/up" "$T/ov/work"
+	[ -e "$T/ov/up/crun" ] || mknod "$T/ov/up/crun" c 0 0
+	unshare -m sh -c 'mount --make-rprivate / && mount -t overlay ec-nocrun -o "lowerdir=$1,upperdir=$2,workdir=$3" "$1" && test ! -e "$1/crun" && shift 3 && exec "$@"' \
+		- "$dir" "$T/ov/up" "$T/ov/work" "$@"
+}
+
+@test "faults local: the runtime binary truly absent: run exits naming it and what is there, leaves nothing; rm of an instance started with it waits for it" {
+	local id
+	edgectl -q build -t bb:1 "$LF_CTX" >/dev/null
+	run --separate-stderr without_crun "$EDGECTL" run --rm --runtime crun bb:1 -- echo hi
+	echo "exit $status: $stderr"
+	[ "$status" = 2 ]
+	[[ $stderr == *"runtime 'crun' is not installed"* ]]
+	run_left_clean
+	# detached with it, then it is gone: rm fails naming it, keeps the
+	# instance; once back, rm works and leaves nothing
+	run -0 --separate-stderr edgectl run -d --runtime crun bb:1 -- sleep 300
+	id=$output
+	STARTED+=("$id")
+	run --separate-stderr without_crun "$EDGECTL" rm -f "$id"
+	echo "exit $status: $stderr"
+	[ "$status" != 0 ]
+	[[ $stderr == *crun* ]]
+	run -0 --separate-stderr edgectl --json ps -a
+	jq -e --arg id "$id" 'map(select(.id == $id)) | length == 1' <<<"$output"
+	run -0 --separate-stderr edgectl rm -f "$id"
+	# gone: no instance, namespace, lease or temp (the spare namespace
+	# its start left for the next one stays)
+	[ ! -e "/run/netns/ec-$id" ]
+	[ ! -e "$EDGECTL_ROOT/instances/$id" ]
+	[ "$(lease_of "$id")" = 0 ]
+	run -0 --separate-stderr edgectl --json ps -a
+	[ "$output" = "[]" ]
+	run -0 temps "$EDGECTL_ROOT"
+	[ -z "$output" ]
+	run -0 --separate-stderr edgectl run --rm --runtime crun bb:1 -- echo next
+	[ "$output" = next ]
+}
+
+# eio_mount ROOT: ROOT/blobs becomes tests/lib/eiofs.py over a copy of
+# itself (a disk with a bad spot: reads of the files named in $T/eio-list
+# fail with EIO; unmounted in teardown).
+eio_mount() {
+	local i
+	mv "$1/blobs" "$1/blobs.disk"
+	mkdir "$1/blobs"
+	: >"$T/eio-list"
+	/usr/bin/python3 "$BATS_TEST_DIRNAME/../lib/eiofs.py" "$1/blobs.disk" "$1/blobs" "$T/eio-list" \
+		</dev/null >"$T/eiofs.out" 2>&1 3>&- &
+	EIOFS+=($!)
+	MNT+=("$1/blobs")
+	for i in $(seq 1 100); do
+		mountpoint -q "$1/blobs" && return 0
+		kill -0 "${EIOFS[-1]}" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$T/eiofs.out" >&2
+	return 1
+}
+
+@test "faults local: a blob read fails with EIO (a FUSE disk with a bad spot): push, run and pull exit 1 naming the blob and EIO, leave nothing; removed and pulled again, all work" {
+	local r=$T/r blob
+	edgectl --root "$r" -q build -t bb:1 "$LF_CTX" >/dev/null
+	edgectl --root "$r" -q push bb:1
+	blob=$(ls -S "$r/blobs/sha256" | head -1)
+	eio_mount "$r"
+	echo "$blob" >"$T/eio-list"
+	run -1 cat "$r/blobs/sha256/$blob"
+	[[ $output == *"Input/output error"* ]]
+	# push to an empty store: nothing published
+	run --separate-stderr edgectl --root "$r" --store "file://$T/store2" push bb:1
+	echo "exit $status: $stderr"
+	[ "$status" = 1 ]
+	[[ $stderr == *"sha256:$blob"* && $stderr == *"Input/output error"* ]]
+	run -3 edgectl --store "file://$T/store2" store stat refs/bb/1
+	run -3 edgectl --store "file://$T/store2" store stat "blobs/sha256/$blob"
+	# run: the layer has to be unpacked from the blob (the unpacked one
+	# collected)
+	rm -rf "$r/layers"
+	run --separate-stderr edgectl --root "$r" run --rm --network none --runtime crun bb:1 -- echo hi
+	echo "exit $status: $stderr"
+	[ "$status" = 1 ]
+	[[ $stderr == *"sha256:$blob"* && $stderr == *"Input/output error"* ]]
+	# nothing half there: no instance, no layer dir, no temp
+	run -0 --separate-stderr edgectl --root "$r" --json ps -a
+	[ "$output" = "[]" ]
+	[ -z "$(ls -A "$r/layers" 2>/dev/null)" ]
+	run -0 temps "$r"
+	[ -z "$output" ]
+	# pull (the blob is there, unpacking reads it): the same
+	run --separate-stderr edgectl --root "$r" pull bb:1
+	echo "exit $status: $stderr"
+	[ "$status" = 1 ]
+	[[ $stderr == *"sha256:$blob"* && $stderr == *"Input/output error"* ]]
+	[ -z "$(ls -A "$r/layers" 2>/dev/null)" ]
+	run -0 temps "$r"
+	[ -z "$output" ]
+	# the bad blob removed (its new copy lands elsewhere on the disk):
+	# pull, run and push work
+	rm "$r/blobs/sha256/$blob"
+	: >"$T/eio-list"
+	run -0 --separate-stderr edgectl --root "$r" -q pull bb:1
+	[ -e "$r/blobs/sha256/$blob" ]
+	run -0 --separate-stderr edgectl --root "$r" run --rm --network none --runtime crun bb:1 -- echo hi
+	[ "$output" = hi ]
+	run -0 --separate-stderr edgectl --root "$r" -q --store "file://$T/store2" push bb:1
+	run -0 edgectl --store "file://$T/store2" store stat refs/bb/1
 }

@@ -62,3 +62,5 @@ if ! apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; t
 	apt-get update -q >/dev/null
 	apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# 710-faults-local's EIO case: tests/lib/eiofs.py is a FUSE pass-through (python3-fusepy, on libfuse2) [s24-faults: move into pkgs=() above, the early exit 0 skips this line]
+dpkg-query -W -f='${Status}' python3-fusepy 2>/dev/null | grep -q 'ok installed' || apt-get install -y -q --no-install-recommends python3-fusepy >/dev/null

@@ -51,8 +51,9 @@ fault_setup() {
 	rgw_require || return 1
 	rgw_env
 	fault_clear
-	EDGECTL_STORE=$(fault_store_url "$1$BATS_TEST_NUMBER")
-	export EDGECTL_STORE
+	FAULT_PREFIX=$1$BATS_TEST_NUMBER
+	EDGECTL_STORE=$(fault_store_url "$FAULT_PREFIX")
+	export EDGECTL_STORE FAULT_PREFIX
 	# shellcheck disable=SC2034 # for the tests
 	T=$BATS_TEST_TMPDIR
 }
@@ -87,6 +88,28 @@ fault_clear() {
 # fired makes a test prove nothing, so tests check it fired).
 fault_hits() {
 	grep -cE -- "$1" "$FAULT_DIR/log" || true
+}
+
+# fault_open_uploads: how many multipart uploads are open on the RGW under
+# the test's prefix (ListMultipartUploads, signed by tests/lib/s3get.pl,
+# straight to RGW, not through the proxy, so the log stays the command's).
+# Fails unless RGW answered with a listing.
+fault_open_uploads() {
+	local x
+	x=$(perl "$FAULT_LIB/s3get.pl" "$S3_ENDPOINT" "/$RGW_BUCKET" \
+		"prefix=$FAULT_PREFIX%2F&uploads=" "$RGW_REGION") || { echo "$x" >&2; return 1; }
+	[[ $x == *"<ListMultipartUploadsResult"* ]] || { echo "not a listing: $x" >&2; return 1; }
+	grep -o '<Upload>' <<<"$x" | wc -l
+}
+
+# fault_leftovers ROOT: half-written files a command must not leave in
+# ROOT, one per line: temp files and dirs (.tmp-*, *.tmp), partial blobs
+# (.partial-*), anything in ROOT/tmp (build dirs). Upload journals
+# (ROOT/cache/uploads) are not listed: a resume needs them.
+fault_leftovers() {
+	find "$1" -path "$1/tmp/*" -prune -print -o \( -name '*.tmp*' -o -name '.tmp*' \
+		-o -name '*.partial*' -o -name '.partial*' -o -name 'tmp-*' -o -name '.incoming*' \) \
+		-print 2>/dev/null
 }
 
 # The radosgw process of the file's RGW (start-rgw.sh records it in pids).

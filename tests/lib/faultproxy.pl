@@ -41,6 +41,10 @@
 #     delay=MS         wait MS milliseconds before forwarding (latency)
 #     stall=S          read the request, answer nothing for S seconds, then
 #                      reset (a server that accepted and hung)
+#     stall-after=S    forward the request, read the server's whole answer,
+#                      then send the client nothing for S seconds and reset:
+#                      the request applied, its answer never comes (the
+#                      client's own timeout has to end the wait)
 #
 # Every request is logged to DIR/log as
 #   "METHOD TARGET -> ACTION|pass STATUS START+SECONDS" (STATUS of the
@@ -240,10 +244,11 @@ sub serve {
 	unless (defined $rhead) { $status = 'no-answer'; $done->(); rst($c); return; }
 	($status) = $rhead =~ /^HTTP\/\S+ (\d+)/;
 	$status //= '?';
-	if ($a->{'reset-after'}) {
-		# let the server finish with it, then say nothing
+	if ($a->{'reset-after'} || $a->{'stall-after'}) {
+		# let the server finish with it, then say nothing (for S seconds)
 		1 while sysread($u, my $junk, 65536);
 		$done->();
+		sleep $a->{'stall-after'} if $a->{'stall-after'};
 		rst($c);
 		return;
 	}

@@ -3,16 +3,49 @@
  * layers), the users count, the local name of a reference, removal
  * refused while an instance uses the image (and allowed with force, its
  * blobs kept), a missing name (EC_NOTFOUND, the others still removed), the
- * collection of what nothing uses, and inspect. */
+ * collection of what nothing uses, and inspect. And img_fd_matches
+ * (src/image/copy.c), which hashes a local blob before a push: a read that
+ * fails (EIO on a bad disk; here EISDIR) is an error of its own, not a
+ * "corrupt" blob of the bytes before it. */
 #include "tap.h"
+#include "image/image_impl.h"
 #include "oci/images.h"
 #include "util/fs.h"
 #include "util/json.h"
 #include "util/xalloc.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+static void fd_matches(const char *dir)
+{
+	/* sha256("abc") */
+	struct oci_desc d = {.size = 3,
+			     .digest = "sha256:ba7816bf8f01cfea414140de5dae2223"
+				       "b00361a396177a9cb410ff61f20015ad"};
+	_cleanup_free_ char *p = xasprintf("%s/abc", dir);
+	char hex[65];
+	uint64_t got = 9;
+	int fd;
+
+	fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	ok(fd >= 0 && write(fd, "abc", 3) == 3, "blob written");
+	is_int(img_fd_matches(fd, &d, hex, &got), 1, "a good blob matches");
+	is_int((int)got, 3, "its length");
+	d.size = 4;
+	is_int(img_fd_matches(fd, &d, hex, &got), 0, "another size: no match");
+	close(fd);
+	/* a read that fails: -1 with errno, never "no match" */
+	fd = open(dir, O_RDONLY | O_DIRECTORY);
+	errno = 0;
+	is_int(img_fd_matches(fd, &d, hex, &got), -1, "a failed read is -1");
+	is_int(errno, EISDIR, "errno says why");
+	is_int((int)got, 0, "nothing read");
+	close(fd);
+}
 
 /* An image "name" with one config blob (created "when") and one layer of
  * `layer` bytes; its manifest digest into digest. */
@@ -143,6 +176,7 @@ int main(void)
 	json_decref(list);
 
 	oci_layout_free(l);
+	fd_matches(dir);
 	p = xasprintf("rm -rf '%s'", dir);
 	ok(system(p) == 0, "cleanup");
 	free(p);

@@ -30,6 +30,9 @@ pkgs=(
 	# download, ~400 MB in /boot and /lib/modules), the rootfs disk
 	# builder, cpio to check the initramfs; xz unpacks the kernel's vmlinux
 	qemu-system-x86 linux-image-amd64 erofs-utils cpio xz-utils
+	# EIO on a blob read (710-faults-local): tests/lib/eiofs.py, a FUSE
+	# pass-through that fails reads of chosen files
+	python3-fusepy
 )
 if [ "${1:-}" = bench ]; then
 	pkgs+=(awscli time debootstrap podman)
@@ -62,5 +65,3 @@ if ! apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; t
 	apt-get update -q >/dev/null
 	apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# 710-faults-local's EIO case: tests/lib/eiofs.py is a FUSE pass-through (python3-fusepy, on libfuse2) [s24-faults: move into pkgs=() above, the early exit 0 skips this line]
-dpkg-query -W -f='${Status}' python3-fusepy 2>/dev/null | grep -q 'ok installed' || apt-get install -y -q --no-install-recommends python3-fusepy >/dev/null

@@ -28,7 +28,7 @@ mkdir -p "$(dirname "$drv")"
 # shellcheck disable=SC2046
 cc -std=gnu11 -O2 -D_GNU_SOURCE -pthread -Isrc -o "$drv" \
 	tests/bench/compress_drv.c "$O/libedgectl.a" \
-	$(pkg-config --libs libzstd zlib libcurl libarchive openssl jansson) -lm
+	$(make -s --no-print-directory -C . print-libs)
 
 tmp=$(mktemp -d "${TMPDIR:-/var/tmp}/edgectl-bench.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT

@@ -38,7 +38,7 @@ mkdir -p "$(dirname "$drv")"
 # shellcheck disable=SC2046
 cc -std=gnu11 -O2 -D_GNU_SOURCE -pthread -Isrc -o "$drv" \
 	tests/bench/route_drv.c "$O/libedgectl.a" \
-	$(pkg-config --libs libbpf libzstd zlib libcurl libarchive openssl jansson) -lm
+	$(make -s --no-print-directory -C . print-libs)
 
 # BENCH_BASE=REV: the same driver linked with REV's XDP program and loader
 # (bpf/, src/route/loader.c; REV's route.h must match the driver's), run
@@ -60,7 +60,7 @@ if [ -n "${BENCH_BASE:-}" ]; then
 	# shellcheck disable=SC2046
 	cc -std=gnu11 -O2 -D_GNU_SOURCE -pthread -Isrc -o "$base_drv" \
 		tests/bench/route_drv.c "$bd/loader.o" "$O/libedgectl.a" \
-		$(pkg-config --libs libbpf libzstd zlib libcurl libarchive openssl jansson) -lm
+		$(make -s --no-print-directory -C . print-libs)
 fi
 
 echo "kernel $(uname -r), $(nproc) CPUs, pinned to CPU 0"

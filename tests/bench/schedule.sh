@@ -92,7 +92,7 @@ drv=$dir/schedule_drv
 # shellcheck disable=SC2046
 cc -std=gnu11 -O2 -D_GNU_SOURCE -pthread -Isrc -o "$drv" \
 	tests/bench/schedule_drv.c "$O/libedgectl.a" \
-	$(pkg-config --libs libzstd libcurl libarchive openssl jansson) -lm
+	$(make -s --no-print-directory -C "$TOP" print-libs)
 
 # --- in-process ---------------------------------------------------------------
 

@@ -51,7 +51,7 @@ for d in vip_drv route_drv; do
 	# shellcheck disable=SC2046 # one word per library
 	cc -std=gnu11 -O2 -D_GNU_SOURCE -pthread -Isrc -o "$O/tests/bench/$d" \
 		"tests/bench/$d.c" "$O/libedgectl.a" \
-		$(pkg-config --libs libbpf libzstd zlib libcurl libarchive openssl jansson) -lm
+		$(make -s --no-print-directory -C "$TOP" print-libs)
 done
 
 echo "== 1. flows moved"

@@ -18,6 +18,6 @@ if [ ! -x "$bin" ] || [ "$TOP/tests/lib/mkfleet.c" -nt "$bin" ] || [ "$TOP/$O/li
 	# shellcheck disable=SC2046
 	cc -std=gnu11 -O2 -Wall -Wextra -D_GNU_SOURCE -pthread -I"$TOP/src" -o "$bin" \
 		"$TOP/tests/lib/mkfleet.c" "$TOP/$O/libedgectl.a" \
-		$(pkg-config --libs libzstd libcurl libarchive openssl jansson) -lm
+		$(make -s --no-print-directory -C "$TOP" print-libs)
 fi
 exec "$bin" "$@"

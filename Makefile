@@ -24,11 +24,6 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 
-# the libraries a program linked with libedgectl.a needs (tests/lib/mkfleet.sh,
-# the benchmark drivers): one list, here
-print-libs:
-	@echo $(PKG_LIBS) -lm
-
 WARN = -Wall -Wextra -Wshadow -Wformat=2 -Wmissing-prototypes \
        -Wstrict-prototypes -Wvla -Wno-missing-field-initializers
 CFLAGS ?= -O2 -g
@@ -70,6 +65,11 @@ BIN := $(O)/edgectl
 .PHONY: all check demo bench lint man install uninstall clean deps unit fuzz print-libs \
 	test-bins fuzzers check-sanitize
 all: $(BIN) man
+
+# the libraries a program linked with libedgectl.a needs (tests/lib/mkfleet.sh,
+# the benchmark drivers): one list, here
+print-libs:
+	@echo $(PKG_LIBS) -lm
 
 $(O)/%.o: %.c
 	@mkdir -p $(@D)

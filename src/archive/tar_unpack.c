@@ -64,6 +64,9 @@ struct unpack {
 	uint64_t max_bytes, max_entries, bytes, n;
 	int is_root;
 	struct hset made;
+	/* whiteouts=1: the paths this layer's own whiteouts hid (a later
+	 * directory of the same layer there is opaque) */
+	struct hset whited;
 	struct dirmeta *dirs;
 	size_t ndirs, dcap;
 	const char *name; /* the current entry's name as in the archive */
@@ -124,7 +127,7 @@ static void hset_add(struct hset *s, const char *path)
 
 static void made(struct unpack *u, const char *path)
 {
-	if (u->o->whiteouts == 2)
+	if (u->o->whiteouts)
 		hset_add(&u->made, path);
 }
 
@@ -461,6 +464,20 @@ static int do_file(struct unpack *u, struct archive *a, int pfd,
 	return meta_fd(u, fd, ae, err);
 }
 
+/* whiteouts=1: the directory open at dfd hides what earlier layers had
+ * at its path (overlayfs' opaque mark). */
+static int mark_opaque(struct unpack *u, int dfd, struct ec_err *err)
+{
+	if (!u->is_root ||
+	    fsetxattr(dfd, "trusted.overlay.opaque", "y", 1, 0) < 0)
+		return ec_err_errno(
+		    err, EC_PERM, u->is_root ? errno : EPERM,
+		    "layer entry '%s': marking an opaque directory needs root "
+		    "(trusted.overlay.opaque)",
+		    u->name);
+	return 0;
+}
+
 static int do_dir(struct unpack *u, int pfd, const char *path, const char *base,
 		  struct archive_entry *ae, struct ec_err *err)
 {
@@ -479,6 +496,11 @@ static int do_dir(struct unpack *u, int pfd, const char *path, const char *base,
 		return ec_err_errno(err, EC_FAIL, errno,
 				    "layer entry '%s': open directory",
 				    u->name);
+	/* whiteouts=1: this layer's whiteout came first and the directory
+	 * replaced it: it replaces the earlier one whole (opaque) */
+	if (!kept && u->o->whiteouts == 1 && hset_has(&u->whited, path) &&
+	    mark_opaque(u, fd, err) < 0)
+		return -1;
 	if (set_xattrs(u, fd, ae, err) < 0)
 		return -1;
 	u->dirs = xgrow(u->dirs, &u->dcap, u->ndirs + 1, sizeof(*u->dirs));
@@ -628,7 +650,7 @@ static int prune(struct unpack *u, int dfd, const char *path,
  * and hides what earlier layers had in it. */
 static int do_opaque(struct unpack *u, const char *dir, struct ec_err *err)
 {
-	int dfd;
+	int dfd, r;
 
 	if (!*dir) {
 		dfd = openat(u->root, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -658,19 +680,29 @@ static int do_opaque(struct unpack *u, const char *dir, struct ec_err *err)
 	made(u, dir);
 	if (u->o->whiteouts == 2)
 		return prune(u, dfd, dir, err);
-	if (!u->is_root ||
-	    fsetxattr(dfd, "trusted.overlay.opaque", "y", 1, 0) < 0) {
-		int e = u->is_root ? errno : EPERM;
-
-		close(dfd);
-		return ec_err_errno(
-		    err, EC_PERM, e,
-		    "layer entry '%s': marking an opaque directory needs root "
-		    "(trusted.overlay.opaque)",
-		    u->name);
-	}
+	r = mark_opaque(u, dfd, err);
 	close(dfd);
-	return 0;
+	return r;
+}
+
+/* whiteouts=1, ".wh.NAME" after this layer's own NAME: a directory
+ * becomes opaque, anything else is left as it is. */
+static int whiteout_own(struct unpack *u, int pfd, const char *victim,
+			struct ec_err *err)
+{
+	_cleanup_close_ int dfd = -1;
+	struct stat st;
+
+	if (fstatat(pfd, victim, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !S_ISDIR(st.st_mode))
+		return 0;
+	dfd = openat(pfd, victim,
+		     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return ec_err_errno(err, EC_FAIL, errno,
+				    "layer entry '%s': open directory",
+				    u->name);
+	return mark_opaque(u, dfd, err);
 }
 
 /* ".wh.NAME": whiteouts=1 leaves an overlayfs whiteout (0/0 char device),
@@ -691,15 +723,25 @@ static int do_whiteout(struct unpack *u, const char *dir, const char *base,
 		return ec_err_set(err, EC_USAGE,
 				  "layer entry '%s': invalid whiteout",
 				  u->name);
+	vpath = *dir ? xasprintf("%s/%s", dir, victim) : xstrdup(victim);
 	if (u->o->whiteouts == 1) {
 		pfd = open_dir_err(u, dir, 1, err);
-		if (pfd < 0 || make_room(u, pfd, victim, 0, err) < 0)
+		if (pfd < 0)
+			return -1;
+		/* whiteouts only hide what earlier layers had (OCI image
+		 * spec): NAME came with this layer, before its whiteout in
+		 * the tar. A directory then replaces the earlier one whole
+		 * (opaque); anything else simply stays. */
+		if (hset_has(&u->made, vpath))
+			return whiteout_own(u, pfd, victim, err);
+		if (make_room(u, pfd, victim, 0, err) < 0)
 			return -1;
 		if (mknodat(pfd, victim, S_IFCHR, makedev(0, 0)) < 0)
 			return ec_err_errno(
 			    err, EC_FAIL, errno,
 			    "layer entry '%s': create whiteout device",
 			    u->name);
+		hset_add(&u->whited, vpath);
 		return meta_at(u, pfd, victim, ae, 0, err);
 	}
 	pfd = open_dir(u, dir, 0);
@@ -707,7 +749,6 @@ static int do_whiteout(struct unpack *u, const char *dir, const char *base,
 		return errno == ENOENT
 			   ? 0
 			   : resolve_err(u, errno, *dir ? dir : ".", err);
-	vpath = *dir ? xasprintf("%s/%s", dir, victim) : xstrdup(victim);
 	if (hset_has(&u->made, vpath))
 		return 0; /* whiteouts only hide what earlier layers had */
 	if (fs_rm_rf_at(pfd, victim, err) < 0)
@@ -919,6 +960,7 @@ int tar_unpack(tar_source_fn src, void *ctx, int dirfd,
 		free(u.dirs[i].path);
 	free(u.dirs);
 	free(u.made.v);
+	free(u.whited.v);
 	free(u.src.buf);
 	return r;
 }

@@ -1548,8 +1548,8 @@ static void test_replace_and_devices(void)
 		struct tar_unpack_opts no = {0};
 		ok_call(unpack_mem(&t, P("%s/wh", c), &no, NULL, &err),
 			"unpack a 0/0 character device");
-		ok(lstat(P("%s/wh/gone", c), &st) == 0 &&
-		       S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0),
+		ok(lstat(P("%s/wh/gone", c), &st) == 0 && S_ISCHR(st.st_mode) &&
+		       st.st_rdev == makedev(0, 0),
 		   "0/0 char device (whiteout) created without allow_devices");
 	}
 	sb_release(&t);
@@ -1840,6 +1840,52 @@ static void test_whiteouts_flat(void)
 	free((char *)c);
 }
 
+/* whiteouts=1 (a layer dir in overlay form): a whiteout and an entry of
+ * the same name in one layer, in either order. The whiteout hides only
+ * what earlier layers had (OCI image spec): a file stays a file, a
+ * directory replaces the earlier one whole (opaque). */
+static void test_whiteouts_same_layer(void)
+{
+	const char *c = xstrdup(P("%s/samelayer", top));
+	struct tar_unpack_opts o = {.whiteouts = 1};
+	struct strbuf t = STRBUF_INIT;
+	struct ec_err err;
+	struct stat st;
+	char v[4];
+
+	if (!is_root) {
+		skip("whiteouts of the same layer (devices, opaque marks)",
+		     "needs root");
+		free((char *)c);
+		return;
+	}
+	raw_add(&t, "d1/", '5', 0, NULL, NULL);
+	raw_add(&t, "d1/inner", '0', 6, NULL, "inner\n");
+	raw_add(&t, ".wh.d1", '0', 0, NULL, NULL); /* after: tar's order */
+	raw_add(&t, ".wh.d2", '0', 0, NULL, NULL); /* before */
+	raw_add(&t, "d2/", '5', 0, NULL, NULL);
+	raw_add(&t, "f1", '0', 5, NULL, "file\n");
+	raw_add(&t, ".wh.f1", '0', 0, NULL, NULL);
+	raw_add(&t, ".wh.gone", '0', 0, NULL, NULL);
+	raw_end(&t);
+	ok_call(unpack_mem(&t, c, &o, NULL, &err),
+		"whiteouts=1, entries and whiteouts of the same names");
+	ok(lstat(P("%s/d1/inner", c), &st) == 0 && S_ISREG(st.st_mode) &&
+	       lstat(P("%s/d2", c), &st) == 0 && S_ISDIR(st.st_mode) &&
+	       lstat(P("%s/f1", c), &st) == 0 && S_ISREG(st.st_mode),
+	   "the layer's own entries stay, whiteout before or after them");
+	ok(getxattr(P("%s/d1", c), "trusted.overlay.opaque", v, sizeof(v)) ==
+		   1 &&
+	       getxattr(P("%s/d2", c), "trusted.overlay.opaque", v,
+			sizeof(v)) == 1,
+	   "and the directories are opaque: they replace the earlier ones");
+	ok(lstat(P("%s/gone", c), &st) == 0 && S_ISCHR(st.st_mode) &&
+	       st.st_rdev == makedev(0, 0),
+	   "a whiteout of nothing in this layer is a 0/0 device");
+	sb_release(&t);
+	free((char *)c);
+}
+
 /* GNU tar writes, we unpack: GNU long names, sparse files, POSIX format
  * with xattrs. */
 static void test_gnu_archives(void)
@@ -1909,6 +1955,7 @@ int main(void)
 	tar_test_no_openat2 = 0;
 	test_caps();
 	test_whiteouts_flat();
+	test_whiteouts_same_layer();
 	test_replace_and_devices();
 	test_xattr_policy();
 	test_opaque_needs_root();

@@ -3,6 +3,7 @@
 #include "image/image_impl.h"
 #include "crypto/digest.h"
 #include "util/fs.h"
+#include "util/io.h"
 #include "util/json.h"
 #include "util/strbuf.h"
 #include "util/xalloc.h"
@@ -168,19 +169,13 @@ int img_fd_matches(int fd, const struct oci_desc *d, char hex[65],
 	uint8_t md[SHA256_LEN];
 	uint64_t off = 0;
 	ssize_t n;
+	int e;
 
-	int e = 0;
-
-	while ((n = pread(fd, buf, CHUNK, (off_t)off)) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			e = errno;
-			break;
-		}
+	while ((n = io_pread(fd, buf, CHUNK, off)) > 0) {
 		sha256_update(sha, buf, (size_t)n);
 		off += (uint64_t)n;
 	}
+	e = n < 0 ? errno : 0;
 	sha256_final(sha, md);
 	sha256_free(sha);
 	hex_encode(md, sizeof(md), hex);

@@ -211,10 +211,7 @@ static void *produce(void *arg)
 		p->r = 0;
 		/* a failed read is no end of the blob (EIO: a bad disk) */
 		while (p->r == 0 &&
-		       ((n = pread(p->blob_fd, buf, 1 << 20, (off_t)off)) > 0 ||
-			(n < 0 && errno == EINTR))) {
-			if (n < 0)
-				continue;
+		       (n = io_pread(p->blob_fd, buf, 1 << 20, off)) > 0) {
 			off += (uint64_t)n;
 			p->r = comp_reader_feed(cr, buf, (size_t)n, &p->err);
 		}

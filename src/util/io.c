@@ -44,6 +44,16 @@ ssize_t io_read_full(int fd, void *buf, size_t len)
 	return (ssize_t)got;
 }
 
+ssize_t io_pread(int fd, void *buf, size_t len, uint64_t off)
+{
+	ssize_t n;
+
+	do
+		n = pread(fd, buf, len, (off_t)off);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
 int io_pread_exact(int fd, void *buf, size_t len, uint64_t off,
 		   const char *what, struct ec_err *err)
 {
@@ -51,10 +61,8 @@ int io_pread_exact(int fd, void *buf, size_t len, uint64_t off,
 
 	while (got < len) {
 		ssize_t n =
-		    pread(fd, (char *)buf + got, len - got, (off_t)(off + got));
+		    io_pread(fd, (char *)buf + got, len - got, off + got);
 
-		if (n < 0 && errno == EINTR)
-			continue;
 		if (n < 0)
 			return ec_err_errno(err, EC_FAIL, errno,
 					    "read %s at offset %" PRIu64, what,
